@@ -1,0 +1,30 @@
+{
+  "targets": [
+    {
+      "target_name": "syncache",
+      "sources": [
+        "native/addon.cc",
+        "native/boundary/errors.cc",
+        "native/pipeline/pipeline.cc",
+        "native/pipeline/pipeline_binding.cc",
+        "native/wire/parse.cc",
+        "native/wire/build.cc",
+        "native/cookie/md5.cc",
+        "native/cookie/syncookie.cc",
+        "native/cookie/cookie_binding.cc",
+        "native/ring/packet_ring.cc",
+        "native/ring/ring_binding.cc",
+        "native/flood/flood_binding.cc"
+      ],
+      "include_dirs": [
+        "<!(node -p \"require('node-addon-api').include_dir\")",
+        "native"
+      ],
+      "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions"],
+      "cflags_cc": ["-std=c++17", "-O3", "-fno-exceptions", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-missing-field-initializers"],
+      "cflags": ["-O3"]
+    }
+  ]
+}

@@ -1,0 +1,87 @@
+// One named counter per event, with the seed's names (FreeBSD tcps_sc_*),
+// kept in a Float64Array over a SharedArrayBuffer so a worker's shard can be
+// read by the main thread without a message. Native ring and parse counters
+// are copied in beside them (see Stats.absorbNative).
+import { addon } from '../native/addon.js';
+
+export const SYNCACHE_COUNTERS = [
+  'added', // entry inserted into the cache
+  'retransmitted', // SYN-ACK resent by the timer
+  'dupsyn', // duplicate SYN for an entry: SYN-ACK resent, timer refreshed
+  'dropped', // SYN not answered (no room and no cookies)
+  'completed', // handshake completed (entry or cookie)
+  'bucketoverflow', // bucket full: its oldest entry evicted
+  'cacheoverflow', // cache full: oldest entry of the bucket evicted
+  'reset', // RST in window dropped an entry
+  'stale', // entry dropped after rexmtLimit retransmits
+  'aborted', // application refused a handshake: entry reinserted
+  'badack', // ACK that does not acknowledge ISS+1
+  'unreach', // ICMP unreachable dropped an entry
+  'zonefail', // no free entry in the zone (eviction made room)
+  'sendcookie', // SYN-ACK sent with a cookie ISS
+  'recvcookie', // handshake completed through a cookie
+  'failcookie', // ACK with no entry and no valid cookie
+  'rstignored', // RST outside the window, ignored
+  'ackunknown', // ACK for no entry while cookies are off
+  'unreachmarked', // first ICMP unreachable: entry marked
+  'synackssent', // SYN-ACK frames sent (first and retransmits)
+  'rstssent', // RST frames sent
+  'txdropped', // response frames the ring could not send
+] as const;
+
+export type SyncacheCounterName = (typeof SYNCACHE_COUNTERS)[number];
+export type NativeCounterName = string;
+
+export const COUNTER_NAMES: readonly string[] = [...SYNCACHE_COUNTERS, ...addon.counterNames];
+
+const index = new Map<string, number>(COUNTER_NAMES.map((name, i) => [name, i]));
+
+/** The position of a counter in a Stats array (throws on an unknown name). */
+export function counterIndex(name: string): number {
+  const i = index.get(name);
+  if (i === undefined) throw new RangeError(`unknown counter ${JSON.stringify(name)}`);
+  return i;
+}
+
+export class Stats {
+  readonly values: Float64Array;
+  private readonly nativeBase = SYNCACHE_COUNTERS.length;
+
+  constructor(buffer: SharedArrayBuffer | ArrayBuffer = new SharedArrayBuffer(COUNTER_NAMES.length * 8)) {
+    this.values = new Float64Array(buffer);
+  }
+
+  get buffer(): SharedArrayBuffer | ArrayBuffer {
+    return this.values.buffer as SharedArrayBuffer | ArrayBuffer;
+  }
+
+  /** Copies a native counters array (BigUint64Array from a ring/pipeline) in. */
+  absorbNative(counters: BigUint64Array): void {
+    for (let i = 0; i < counters.length; i++) this.values[this.nativeBase + i] = Number(counters[i]);
+  }
+
+  get(name: string): number {
+    return this.values[counterIndex(name)];
+  }
+
+  /** Every counter by name. */
+  snapshot(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (let i = 0; i < COUNTER_NAMES.length; i++) out[COUNTER_NAMES[i]] = this.values[i];
+    return out;
+  }
+
+  /** Sums several shards' stats into one record. */
+  static sum(shards: readonly Stats[]): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (let i = 0; i < COUNTER_NAMES.length; i++) {
+      let total = 0;
+      for (const s of shards) total += s.values[i];
+      out[COUNTER_NAMES[i]] = total;
+    }
+    return out;
+  }
+}
+
+/** Indices of the syncache counters, for the hot path (no string lookups). */
+export const C = Object.fromEntries(SYNCACHE_COUNTERS.map((n, i) => [n, i])) as Record<SyncacheCounterName, number>;

@@ -1,0 +1,151 @@
+// The compiled addon and its types. Everything numeric about the boundary
+// (offsets, sizes, kinds, flag bits, counter names, cookie tables) comes from
+// here, published by native code; nothing in lib/ repeats it.
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+
+export type CookieMode = 'off' | 'on' | 'only';
+
+export interface BatchField {
+  offset: number;
+  elementBytes: number;
+  length: number;
+}
+
+export interface BatchLayout {
+  capacity: number;
+  byteLength: number;
+  fields: Record<BatchFieldName, BatchField>;
+}
+
+export type BatchFieldName =
+  | 'time' | 'saddr' | 'daddr' | 'seq' | 'ack' | 'tsval' | 'tsecr' | 'hash' | 'cookie'
+  | 'sport' | 'dport' | 'window' | 'mss' | 'vlan' | 'payloadLength'
+  | 'kind' | 'family' | 'tcpFlags' | 'wscale' | 'optFlags' | 'cookieState' | 'mac';
+
+export interface SecretsLayout {
+  byteLength: number;
+  secretBytes: number;
+  version: number;
+  valid: number;
+  active: number;
+  secret: number;
+  flowHashKey: number;
+}
+
+export interface Constants {
+  kinds: { none: number; syn: number; ack: number; rst: number; unreach: number; synAck: number; sendRst: number; sendAck: number };
+  optFlags: { mss: number; wscale: number; sackPermitted: number; timestamps: number };
+  cookieVerdicts: { notChecked: number; valid: number; invalid: number; made: number };
+}
+
+export interface PipelineOptions {
+  addrs: string[];
+  ports: number[];
+  cookies: CookieMode;
+  /** Uint8Array over the SharedArrayBuffer of the cookie secrets. */
+  secrets: Uint8Array;
+}
+
+/** The ring's packet path without a ring, for tests and benchmarks. */
+export interface NativePipeline {
+  readonly counters: BigUint64Array;
+  /** Parses `count` frames (frames[offsets[i] .. +lengths[i]]) into `batch`; returns rows accepted. */
+  process(frames: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number, batch: ArrayBuffer, vlans?: Uint16Array): number;
+  /** Builds send rows [0, count) of `batch` into `out`; offsets/lengths receive each frame's place (length 0: not built). */
+  build(batch: ArrayBuffer, count: number, srcMac: Uint8Array, out: Uint8Array, offsets: Uint32Array, lengths: Uint32Array): number;
+}
+
+export interface RingOptions extends PipelineOptions {
+  /** Interface name inside `netns` (or the current namespace). */
+  iface: string;
+  /** Path of a network namespace (e.g. /run/netns/NAME) to open the sockets in. */
+  netns?: string;
+  rxBatch: ArrayBuffer;
+  txBatch: ArrayBuffer;
+  /** Join this PACKET_FANOUT_HASH group (1..65535). */
+  fanoutGroup?: number;
+  /** PACKET_QDISC_BYPASS on the TX socket (hides our frames from local captures). */
+  qdiscBypass?: boolean;
+  /** RX ring block size in bytes (power of two multiple of the page size). */
+  blockSize?: number;
+  blockCount?: number;
+  /** Block retire timeout in ms. */
+  retireMs?: number;
+  /** TX ring frame count. */
+  txFrames?: number;
+}
+
+export interface NativeRing {
+  readonly counters: BigUint64Array;
+  /** The interface's MAC, the source of every frame we send. */
+  readonly mac: Uint8Array;
+  readonly ifindex: number;
+  /** Fills rxBatch from the ring; never blocks. Returns rows accepted. */
+  receive(): number;
+  /** Builds rows [0, count) of txBatch and sends them with one kick; returns frames sent. */
+  send(count: number): number;
+  /** Calls onReadable from the event loop whenever frames are waiting. */
+  start(onReadable: () => void): void;
+  stop(): void;
+  /** Adds PACKET_STATISTICS (which resets on read) into the counters. */
+  updateKernelStats(): void;
+  /** Idempotent. */
+  close(): void;
+}
+
+export interface FloodOptions {
+  iface: string;
+  netns?: string;
+  /** Destination MAC (the responder's interface). */
+  dstMac: Uint8Array;
+  dstAddr: string;
+  dstPort: number;
+  /** Spoofed sources, CIDR, e.g. 198.19.0.0/16. */
+  srcNet: string;
+  /** SYN/s; 0 = as fast as one core goes. */
+  rate: number;
+  seconds: number;
+}
+
+export interface FloodResult {
+  sent: number;
+  /** SYN-ACKs seen arriving on iface for the spoofed sources. */
+  replies: number;
+  seconds: number;
+}
+
+export interface Addon {
+  batchLayout: BatchLayout;
+  secretsLayout: SecretsLayout;
+  constants: Constants;
+  counterNames: string[];
+  cookie: {
+    mssTable: number[];
+    /** Index 0 means "no window scale"; others are shift counts. */
+    wscaleTable: number[];
+  };
+  /** MD5 of data into out (16 bytes). */
+  md5(data: Uint8Array, out: Uint8Array): void;
+  Pipeline: new (options: PipelineOptions) => NativePipeline;
+  Ring: new (options: RingOptions) => NativeRing;
+  /** Runs a SYN flood on the libuv thread pool. */
+  flood(options: FloodOptions): Promise<FloodResult>;
+}
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const require = createRequire(import.meta.url);
+
+function load(): Addon {
+  // dist/lib/native -> package root
+  const root = path.resolve(here, '..', '..', '..');
+  try {
+    return require(path.join(root, 'build', 'Release', 'syncache.node')) as Addon;
+  } catch (error) {
+    const e = error as NodeJS.ErrnoException;
+    throw new Error(`syncache: the native addon is not built (${e.message}). Run \`npm install\` (or \`npm run build\`) in ${root}.`);
+  }
+}
+
+export const addon: Addon = load();

@@ -1,0 +1,130 @@
+// Module entry: publishes the boundary's layout (offsets, sizes, kinds, flag
+// bits, counter names) so TypeScript never repeats a magic number, and
+// registers each part's bindings.
+#include <napi.h>
+
+#include <cstddef>
+
+#include "boundary/batch.h"
+#include "boundary/counters.h"
+#include "boundary/secrets.h"
+#include "pipeline/pipeline.h"
+
+namespace syncache {
+
+void InitCookieBinding(Napi::Env env, Napi::Object exports);
+void InitRingBinding(Napi::Env env, Napi::Object exports);
+void InitFloodBinding(Napi::Env env, Napi::Object exports);
+
+namespace {
+
+Napi::Object Field(Napi::Env env, size_t offset, size_t elementBytes, size_t totalBytes) {
+  Napi::Object f = Napi::Object::New(env);
+  f.Set("offset", Napi::Number::New(env, static_cast<double>(offset)));
+  f.Set("elementBytes", Napi::Number::New(env, static_cast<double>(elementBytes)));
+  f.Set("length", Napi::Number::New(env, static_cast<double>(totalBytes / elementBytes)));
+  return f;
+}
+
+#define BATCH_FIELD(name) \
+  fields.Set(#name, Field(env, offsetof(PacketBatch, name), sizeof(PacketBatch::name[0]), sizeof(PacketBatch::name)))
+
+Napi::Object BatchLayout(Napi::Env env) {
+  Napi::Object layout = Napi::Object::New(env);
+  layout.Set("capacity", Napi::Number::New(env, kBatchCapacity));
+  layout.Set("byteLength", Napi::Number::New(env, sizeof(PacketBatch)));
+  Napi::Object fields = Napi::Object::New(env);
+  BATCH_FIELD(time);
+  BATCH_FIELD(saddr);
+  BATCH_FIELD(daddr);
+  BATCH_FIELD(seq);
+  BATCH_FIELD(ack);
+  BATCH_FIELD(tsval);
+  BATCH_FIELD(tsecr);
+  BATCH_FIELD(hash);
+  BATCH_FIELD(cookie);
+  BATCH_FIELD(sport);
+  BATCH_FIELD(dport);
+  BATCH_FIELD(window);
+  BATCH_FIELD(mss);
+  BATCH_FIELD(vlan);
+  BATCH_FIELD(payloadLength);
+  BATCH_FIELD(kind);
+  BATCH_FIELD(family);
+  BATCH_FIELD(tcpFlags);
+  BATCH_FIELD(wscale);
+  BATCH_FIELD(optFlags);
+  BATCH_FIELD(cookieState);
+  BATCH_FIELD(mac);
+  layout.Set("fields", fields);
+  return layout;
+}
+#undef BATCH_FIELD
+
+Napi::Object SecretsLayout(Napi::Env env) {
+  Napi::Object layout = Napi::Object::New(env);
+  layout.Set("byteLength", Napi::Number::New(env, sizeof(CookieSecrets)));
+  layout.Set("secretBytes", Napi::Number::New(env, kSecretBytes));
+  layout.Set("version", Napi::Number::New(env, offsetof(CookieSecrets, version)));
+  layout.Set("valid", Napi::Number::New(env, offsetof(CookieSecrets, valid)));
+  layout.Set("active", Napi::Number::New(env, offsetof(CookieSecrets, active)));
+  layout.Set("secret", Napi::Number::New(env, offsetof(CookieSecrets, secret)));
+  layout.Set("flowHashKey", Napi::Number::New(env, offsetof(CookieSecrets, flowHashKey)));
+  return layout;
+}
+
+Napi::Object Constants(Napi::Env env) {
+  Napi::Object kinds = Napi::Object::New(env);
+  kinds.Set("none", Napi::Number::New(env, kKindNone));
+  kinds.Set("syn", Napi::Number::New(env, kKindSyn));
+  kinds.Set("ack", Napi::Number::New(env, kKindAck));
+  kinds.Set("rst", Napi::Number::New(env, kKindRst));
+  kinds.Set("unreach", Napi::Number::New(env, kKindUnreach));
+  kinds.Set("synAck", Napi::Number::New(env, kKindSynAck));
+  kinds.Set("sendRst", Napi::Number::New(env, kKindSendRst));
+  kinds.Set("sendAck", Napi::Number::New(env, kKindSendAck));
+  Napi::Object opt = Napi::Object::New(env);
+  opt.Set("mss", Napi::Number::New(env, kOptMss));
+  opt.Set("wscale", Napi::Number::New(env, kOptWscale));
+  opt.Set("sackPermitted", Napi::Number::New(env, kOptSackPermitted));
+  opt.Set("timestamps", Napi::Number::New(env, kOptTimestamps));
+  Napi::Object verdicts = Napi::Object::New(env);
+  verdicts.Set("notChecked", Napi::Number::New(env, kCookieNotChecked));
+  verdicts.Set("valid", Napi::Number::New(env, kCookieValid));
+  verdicts.Set("invalid", Napi::Number::New(env, kCookieInvalid));
+  verdicts.Set("made", Napi::Number::New(env, kCookieMade));
+  Napi::Object constants = Napi::Object::New(env);
+  constants.Set("kinds", kinds);
+  constants.Set("optFlags", opt);
+  constants.Set("cookieVerdicts", verdicts);
+  return constants;
+}
+
+Napi::Array CounterNames(Napi::Env env) {
+  Napi::Array names = Napi::Array::New(env, kCounterCount);
+  uint32_t i = 0;
+#define SYNCACHE_COUNTER_NAME(name) names.Set(i++, Napi::String::New(env, #name));
+  SYNCACHE_NATIVE_COUNTERS(SYNCACHE_COUNTER_NAME)
+#undef SYNCACHE_COUNTER_NAME
+  return names;
+}
+
+Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
+  exports.Set("batchLayout", BatchLayout(env));
+  exports.Set("secretsLayout", SecretsLayout(env));
+  exports.Set("constants", Constants(env));
+  exports.Set("counterNames", CounterNames(env));
+  InitPipelineBinding(env, exports);
+  InitCookieBinding(env, exports);
+  InitRingBinding(env, exports);
+  InitFloodBinding(env, exports);
+  return exports;
+}
+
+}  // namespace
+
+}  // namespace syncache
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) { return syncache::InitModule(env, exports); }
+
+NODE_API_MODULE(syncache, Init)

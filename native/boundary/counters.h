@@ -1,0 +1,66 @@
+// Native counters: one per event on the packet path, in one array that
+// TypeScript reads through a BigUint64Array view without a call.
+// Every early exit in the packet path bumps exactly one of these.
+#pragma once
+
+#include <cstdint>
+
+namespace syncache {
+
+#define SYNCACHE_NATIVE_COUNTERS(X)                                          \
+  /* ring */                                                                 \
+  X(rxFrames)            /* frames taken from the RX ring */                 \
+  X(rxBlocks)            /* ring blocks walked */                            \
+  X(rxBatchFull)         /* receive() stopped because the batch was full */  \
+  X(kernelPackets)       /* PACKET_STATISTICS tp_packets, accumulated */     \
+  X(kernelDrops)         /* PACKET_STATISTICS tp_drops, accumulated */       \
+  X(kernelQueueFreezes)  /* PACKET_STATISTICS tp_freeze_q_cnt */             \
+  X(txFrames)            /* frames handed to the TX ring */                  \
+  X(txKicks)             /* send() calls that kicked the ring */             \
+  X(txRingFull)          /* frames not sent: no free TX slot */              \
+  X(txErrors)            /* kick failed */                                   \
+  X(txBadRow)            /* send row with an unknown kind or family */       \
+  /* parse: accepted */                                                      \
+  X(parsedSyn)                                                               \
+  X(parsedAck)                                                               \
+  X(parsedRst)                                                               \
+  X(parsedUnreach)                                                           \
+  /* parse: dropped, by reason */                                            \
+  X(dropTruncatedEthernet)                                                   \
+  X(dropNotIp)           /* ethertype we do not handle (ARP, ...) */         \
+  X(dropTruncatedIp)                                                         \
+  X(dropBadIpVersion)                                                        \
+  X(dropBadIhl)                                                              \
+  X(dropBadIpLength)     /* total/payload length disagrees with frame */     \
+  X(dropBadIpChecksum)                                                       \
+  X(dropFragment)                                                            \
+  X(dropBadExtensionHeader)                                                  \
+  X(dropNotTcp)          /* other protocol, or ICMP that is not an error */  \
+  X(dropTruncatedTcp)                                                        \
+  X(dropBadDataOffset)                                                       \
+  X(dropBadOptionLength) /* option length 0, 1 or past the header */         \
+  X(dropBadTcpChecksum)                                                      \
+  X(dropBadFlags)        /* SYN+FIN, SYN+RST, no flags, SYN+ACK, FIN only */ \
+  X(dropBadSource)       /* multicast, broadcast, unspecified, or ours */    \
+  X(dropNotOurs)         /* destination address or port not configured */    \
+  X(dropBadIcmp)         /* ICMP error too short or quoting something else */\
+  /* cookies */                                                              \
+  X(cookiesMade)                                                             \
+  X(cookiesChecked)                                                          \
+  X(cookiesValid)                                                            \
+  X(cookiesInvalid)
+
+enum NativeCounter : uint32_t {
+#define SYNCACHE_COUNTER_ENUM(name) kCounter_##name,
+  SYNCACHE_NATIVE_COUNTERS(SYNCACHE_COUNTER_ENUM)
+#undef SYNCACHE_COUNTER_ENUM
+  kCounterCount
+};
+
+struct Counters {
+  uint64_t value[kCounterCount];
+  void Bump(NativeCounter c) { value[c]++; }
+  void Add(NativeCounter c, uint64_t n) { value[c] += n; }
+};
+
+}  // namespace syncache

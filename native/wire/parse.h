@@ -1,0 +1,20 @@
+#pragma once
+
+#include <cstdint>
+
+#include "boundary/batch.h"
+#include "boundary/counters.h"
+#include "pipeline/local_config.h"
+
+namespace syncache::wire {
+
+// Parses one Ethernet frame into row `row` of `batch`. `ringVlan` is the
+// 802.1Q TCI the ring reported out of band (0 if none): with VLAN offload the
+// tag is not in the frame. On success fills every field of the row except
+// hash/cookie/cookieState (left for the cookie pass) and bumps one parsed*
+// counter; otherwise bumps exactly one drop* counter and returns false.
+bool ParseFrame(const uint8_t* frame, uint32_t length, uint16_t ringVlan,
+                double timeMs, const LocalConfig& config, PacketBatch* batch,
+                uint32_t row, Counters* counters);
+
+}  // namespace syncache::wire
