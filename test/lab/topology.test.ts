@@ -5,6 +5,7 @@
 // kernel answers every SYN with a cookie, as its counters show.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { ip, labUnavailableReason } from '../../lib/lab/netns.js';
 import { buildLab, SPOOF_V4, type Lab } from '../../lib/lab/topology.js';
@@ -36,6 +37,13 @@ describe('lab topology', { skip }, () => {
     assert.equal(lab.spoofV4, SPOOF_V4);
     const tentative = responder.ns.ip(['-6', 'addr', 'show', 'tentative']) + client.ns.ip(['-6', 'addr', 'show', 'tentative']);
     assert.equal(tentative.trim(), '', 'no address waits for DAD');
+    const ethtool = spawnSync('ethtool', ['--version'], { stdio: 'ignore' }).status === 0;
+    if (ethtool) {
+      assert.equal(lab.offloads, 'off');
+      assert.match(client.ns.exec('ethtool', ['-k', client.iface]), /^tx-checksumming: off$/m);
+    } else {
+      assert.match(lab.offloads, /^left on: ethtool is not installed/);
+    }
   });
 
   it('clients reach the kernel listener across the bridge over IPv4 and IPv6; syncookies=2 cookies every SYN', async () => {
