@@ -36,7 +36,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { isIP } from 'node:net';
-import { Namespace } from '../lab/netns.js';
+import type { Namespace } from '../lab/netns.js';
 import { onTeardown } from '../lab/teardown.js';
 
 export const GATE_TABLE_PREFIX = 'syncache_';
