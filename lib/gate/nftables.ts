@@ -36,7 +36,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { isIP } from 'node:net';
-import { Namespace } from '../lab/netns.js';
+import type { Namespace } from '../lab/netns.js';
 import { onTeardown } from '../lab/teardown.js';
 
 export const GATE_TABLE_PREFIX = 'syncache_';
@@ -88,21 +88,22 @@ export function installGate(options: GateOptions): Gate {
   const ports = checkPorts(options.ports);
   const mark = checkMark(options.mark);
 
-  for (const other of listGates(netns)) {
-    if (!pidAlive(other.pid)) continue;
-    const clash = overlap(other, v4, v6, ports);
-    if (clash) {
+  const clashWith = (others: GateTable[], mine?: string): void => {
+    for (const other of others) {
+      if (other.table === mine || !pidAlive(other.pid)) continue;
+      if (mine !== undefined && !precedes(other.table, mine)) continue;
+      const clash = overlap(other, v4, v6, ports);
+      if (!clash) continue;
       throw new GateError(
         `${clash} is already gated by syncache pid ${other.pid} (table inet ${other.table}` +
           `${netns ? ` in netns ${netns}` : ''}); stop that process, or run \`syncache cleanup\` if it is stale`,
         'EADDRINUSE',
       );
     }
-  }
-
+  };
+  clashWith(listGates(netns));
   const table = `${GATE_TABLE_PREFIX}${process.pid}_${++sequence}`;
   nft(netns, [gateScript(table, v4, v6, ports, mark)]);
-
   let removed = false;
   const remove = (): void => {
     if (removed) return;
@@ -111,6 +112,14 @@ export function installGate(options: GateOptions): Gate {
     deleteTable(netns, table);
   };
   const unregister = onTeardown(remove);
+  // Two processes may both have passed the check above; looking again after
+  // installing, the later-named table of two overlapping ones backs out.
+  try {
+    clashWith(listGates(netns), table);
+  } catch (error) {
+    remove();
+    throw error;
+  }
   return { table, netns, mark, addrs: [...v4, ...v6], ports, remove };
 }
 
@@ -188,6 +197,13 @@ function deleteTable(netns: string | undefined, table: string): boolean {
   } catch {
     return false; // already gone
   }
+}
+
+/** Whether gate table `a` was named before `b` (lower pid, then lower sequence). */
+function precedes(a: string, b: string): boolean {
+  const [, pa, sa] = TABLE_RE.exec(a) ?? [];
+  const [, pb, sb] = TABLE_RE.exec(b) ?? [];
+  return Number(pa) - Number(pb) < 0 || (pa === pb && Number(sa ?? 0) < Number(sb ?? 0));
 }
 
 function overlap(other: GateTable, v4: string[], v6: string[], ports: number[]): string | undefined {

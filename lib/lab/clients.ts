@@ -5,7 +5,7 @@
 import { spawn } from 'node:child_process';
 import { isIP } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { Namespace } from './netns.js';
+import type { Namespace } from './netns.js';
 import { onTeardown } from './teardown.js';
 import { killQuietly, lineReader } from './kernel-listener.js';
 

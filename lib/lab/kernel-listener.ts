@@ -6,7 +6,7 @@
 // counters come from its /proc/net/netstat (read from inside it).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { Namespace } from './netns.js';
+import type { Namespace } from './netns.js';
 import { onTeardown } from './teardown.js';
 
 export interface KernelListenerOptions {

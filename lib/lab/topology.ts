@@ -84,6 +84,7 @@ export function buildLab({ tag }: { tag: string }): Lab {
       [client, 'scc0'],
       [responder, attackerPort],
       [responder, clientPort],
+      [responder, bridge],
     ]);
 
     return {
@@ -120,6 +121,8 @@ function offloadsOff(ifaces: Array<[Namespace, string]>): string {
     return 'left on: ethtool is not installed (apt-get install ethtool)';
   }
   try {
+    // tx off: the kernel fills in checksums before a frame leaves, so a packet
+    // socket on the far side never sees a partial (TP_STATUS_CSUMNOTREADY) one.
     for (const [ns, iface] of ifaces) ns.exec('ethtool', ['-K', iface, 'tx', 'off', 'tso', 'off', 'gso', 'off', 'gro', 'off']);
     return 'off';
   } catch (error) {

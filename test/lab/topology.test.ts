@@ -5,10 +5,12 @@
 // kernel answers every SYN with a cookie, as its counters show.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { existsSync } from 'node:fs';
 import { ip, labUnavailableReason } from '../../lib/lab/netns.js';
 import { buildLab, SPOOF_V4, type Lab } from '../../lib/lab/topology.js';
-import { startKernelListener, readKernelCounters, counterDelta } from '../../lib/lab/kernel-listener.js';
+import { startKernelListener, readKernelCounters, counterDelta, lineReader, withTimeout } from '../../lib/lab/kernel-listener.js';
 import { runClients } from '../../lib/lab/clients.js';
 
 const skip = labUnavailableReason();
@@ -36,6 +38,13 @@ describe('lab topology', { skip }, () => {
     assert.equal(lab.spoofV4, SPOOF_V4);
     const tentative = responder.ns.ip(['-6', 'addr', 'show', 'tentative']) + client.ns.ip(['-6', 'addr', 'show', 'tentative']);
     assert.equal(tentative.trim(), '', 'no address waits for DAD');
+    const ethtool = spawnSync('ethtool', ['--version'], { stdio: 'ignore' }).status === 0;
+    if (ethtool) {
+      assert.equal(lab.offloads, 'off');
+      assert.match(client.ns.exec('ethtool', ['-k', client.iface]), /^tx-checksumming: off$/m);
+    } else {
+      assert.match(lab.offloads, /^left on: ethtool is not installed/);
+    }
   });
 
   it('clients reach the kernel listener across the bridge over IPv4 and IPv6; syncookies=2 cookies every SYN', async () => {
@@ -72,6 +81,24 @@ describe('lab topology', { skip }, () => {
     }
     const refused = await runClients({ ns: lab.client.ns, addr: lab.responder.v6, port: 8081, rate: 10, seconds: 0.2, timeoutMs: 1000 });
     assert.equal(refused.errors.ECONNREFUSED, refused.attempted);
+  });
+
+  it('is destroyed when its process is ended by SIGTERM', async () => {
+    const topology = fileURLToPath(new URL('../../lib/lab/topology.js', import.meta.url));
+    const code = [
+      `const { buildLab } = await import(${JSON.stringify(topology)});`,
+      `const lab = buildLab({ tag: 'topo3' });`,
+      `console.log(JSON.stringify([lab.attacker, lab.client, lab.responder].map((h) => h.ns.name)));`,
+      'setInterval(() => {}, 1000);',
+    ].join('\n');
+    const child = spawn(process.execPath, ['--input-type=module', '-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const closed = new Promise<string | null>((resolve) => child.once('close', (_code, signal) => resolve(signal)));
+    const names = JSON.parse((await withTimeout(lineReader(child).next(), 20_000, 'child did not build its lab')) ?? '[]') as string[];
+    assert.equal(names.length, 3);
+    for (const name of names) assert.ok(existsSync(`/run/netns/${name}`));
+    process.kill(child.pid!, 'SIGTERM');
+    assert.equal(await closed, 'SIGTERM');
+    for (const name of names) assert.ok(!existsSync(`/run/netns/${name}`), `${name} is gone`);
   });
 
   it('destroys cleanly and idempotently', () => {
