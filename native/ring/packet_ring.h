@@ -25,6 +25,12 @@
 // malformed slot instead of stopping the ring. A full ring is counted, never
 // waited on.
 //
+// Frames a local sender handed over with the TCP checksum left to the device
+// (CHECKSUM_PARTIAL, e.g. over veth) carry TP_STATUS_CSUMNOTREADY and only
+// the pseudo-header sum in the checksum field; CompletePartialChecksum does
+// what the device would (sum from the TCP header to the end, store the
+// complement) in the ring, so the parser can verify every frame alike.
+//
 // The layout (block size a multiple of the page size, frame size a multiple
 // of TPACKET_ALIGNMENT and large enough for the header, no overflow in
 // size x count) is checked before anything is mapped.
@@ -66,6 +72,10 @@ struct RingError {
 
 // Checks an RX/TX layout; on failure describes it in `why` (naming the field).
 bool CheckRingLayout(const RingConfig& config, std::string* why);
+
+// Completes the TCP checksum of an IPv4/IPv6 (optionally 802.1Q) frame whose
+// checksum was left to the device. Frames it cannot place are left alone.
+void CompletePartialChecksum(uint8_t* frame, uint32_t length);
 
 class PacketRing {
  public:
@@ -175,6 +185,8 @@ uint32_t PacketRing::Receive(uint32_t maxAccepted, Counters* counters, Visit vis
       counters->Bump(kCounter_rxFrames);
       uint16_t vlan = (hdr->tp_status & TP_STATUS_VLAN_VALID) ? hdr->hv1.tp_vlan_tci : 0;
       double timeMs = static_cast<double>(hdr->tp_sec) * 1000.0 + hdr->tp_nsec / 1e6;
+      uint8_t* frame = const_cast<uint8_t*>(base) + rxNext_ + hdr->tp_mac;
+      if (hdr->tp_status & TP_STATUS_CSUMNOTREADY) CompletePartialChecksum(frame, hdr->tp_snaplen);
       if (visit(base + rxNext_ + hdr->tp_mac, hdr->tp_snaplen, vlan, timeMs)) accepted++;
       if (rxFramesLeft_ > 0) {
         if (next == 0) {
