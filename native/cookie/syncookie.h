@@ -16,6 +16,18 @@ extern const uint16_t kMssTable[kMssTableSize];
 extern const uint8_t kWscaleTable[kWscaleTableSize];
 constexpr uint8_t kNoWscale = 0xff;
 
+// The 8 state bits in the low byte of a cookie ISS (drawn in syncookie.cc).
+constexpr uint32_t kCookieMacShift = 8;      // bits 31..8: 24-bit MAC
+constexpr uint32_t kCookieSelectorShift = 7; // bit 7: secret slot
+constexpr uint32_t kCookieSackShift = 6;     // bit 6: SACK permitted
+constexpr uint32_t kCookieWscaleShift = 3;   // bits 5..3: kWscaleTable index
+constexpr uint32_t kCookieMssShift = 0;      // bits 2..0: kMssTable index
+constexpr uint32_t kCookieIndexMask = 7;
+
+// MSS assumed for a SYN without an MSS option (RFC 9293 3.7.1).
+constexpr uint16_t kDefaultMssV4 = 536;
+constexpr uint16_t kDefaultMssV6 = 1220;
+
 // Runs over rows [0, count) of a received batch:
 //  - every row: hash = keyed flow hash of (peer addr, local addr, ports)
 //  - mode != off, kind Syn: cookie = cookie ISS for that SYN, cookieState =
