@@ -10,6 +10,8 @@
 // one on this thread). Stats from every shard add up.
 import { EventEmitter } from 'node:events';
 import { isIP } from 'node:net';
+import { existsSync } from 'node:fs';
+import { basename, dirname } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { randomInt } from 'node:crypto';
 import { systemClock, type Clock } from '../engine/clock.js';
@@ -28,7 +30,7 @@ export interface ResponderOptions extends SyncacheConfigInput {
   addrs: string[];
   /** Local ports to answer for. */
   ports: number[];
-  /** Open the ring inside this network namespace (a path such as /run/netns/NAME). */
+  /** Work inside this network namespace: a name as `ip netns` lists it, or /run/netns/NAME. */
   netns?: string;
   /** Worker threads, each with its own ring and cache shard (default 1: this thread). */
   workers?: number;
@@ -77,6 +79,15 @@ function validate(options: ResponderOptions): void {
   if (workers > 1 && options.accept !== undefined) throw new TypeError('accept can only be used with workers: 1 (workers report handshakes asynchronously)');
 }
 
+/** A namespace name or /run/netns path, as the path the ring opens. */
+function nsPath(netns: string | undefined): string | undefined {
+  if (netns === undefined) return undefined;
+  const path = netns.includes('/') ? netns : `/run/netns/${netns}`;
+  if (dirname(path) !== '/run/netns') throw new TypeError(`netns must be a name from 'ip netns list' or /run/netns/NAME, got ${JSON.stringify(netns)}`);
+  if (!existsSync(path)) throw new TypeError(`netns: no network namespace ${JSON.stringify(netns)} (see 'ip netns list')`);
+  return path;
+}
+
 function splitOptions(options: ResponderOptions): SyncacheConfigInput {
   const { iface, addrs, ports, netns, workers, gate, mark, qdiscBypass, clock, accept, ...config } = options;
   return config;
@@ -118,11 +129,12 @@ export class Responder extends EventEmitter<ResponderEvents> {
   private async start(): Promise<void> {
     const o = this.options;
     const workers = o.workers ?? 1;
+    const netnsPath = nsPath(o.netns);
     if (workers === 1) {
       const stats = new Stats();
       this.shardStats.push(stats);
       this.shard = new Shard({
-        iface: o.iface, netns: o.netns, addrs: o.addrs, ports: o.ports, config: this.config,
+        iface: o.iface, netns: netnsPath, addrs: o.addrs, ports: o.ports, config: this.config,
         secrets: this.secrets.view, clock: this.clock, stats, qdiscBypass: o.qdiscBypass,
         onHandshake: (h) => {
           if (o.accept !== undefined && o.accept(h) === false) return false;
@@ -137,7 +149,7 @@ export class Responder extends EventEmitter<ResponderEvents> {
     // The ring is open (so the interface exists and we may use it): only now
     // take the handshakes away from this host's kernel.
     if (o.gate !== false) {
-      this.gate = installGate({ netns: o.netns, addrs: o.addrs, ports: o.ports, mark: o.mark ?? DEFAULT_MARK });
+      this.gate = installGate({ netns: netnsPath === undefined ? undefined : basename(netnsPath), addrs: o.addrs, ports: o.ports, mark: o.mark ?? DEFAULT_MARK });
     }
     this.shard?.start();
     this.rotation = setInterval(() => this.rotateIfDue(), Math.min(1000, this.config.cookieRotateMs));
@@ -149,7 +161,7 @@ export class Responder extends EventEmitter<ResponderEvents> {
     const stats = new Stats();
     this.shardStats.push(stats);
     const init: WorkerInit = {
-      iface: o.iface, netns: o.netns, addrs: o.addrs, ports: o.ports, config: this.config,
+      iface: o.iface, netns: nsPath(o.netns), addrs: o.addrs, ports: o.ports, config: this.config,
       secrets: this.secrets.buffer, stats: stats.buffer as SharedArrayBuffer, fanoutGroup, qdiscBypass: o.qdiscBypass,
     };
     const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: init });
