@@ -13,6 +13,8 @@
         "native/cookie/syncookie.cc",
         "native/cookie/cookie_binding.cc",
         "native/ring/packet_ring.cc",
+        "native/ring/bpf_filter.cc",
+        "native/ring/netns.cc",
         "native/ring/ring_binding.cc",
         "native/flood/flood_binding.cc"
       ],

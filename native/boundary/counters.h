@@ -20,6 +20,7 @@ namespace syncache {
   X(txRingFull)          /* frames not sent: no free TX slot */              \
   X(txErrors)            /* kick failed */                                   \
   X(txBadRow)            /* send row with an unknown kind or family */       \
+  X(rxBadFrame)          /* ring frame whose offsets run past its block */   \
   /* parse: accepted */                                                      \
   X(parsedSyn)                                                               \
   X(parsedAck)                                                               \

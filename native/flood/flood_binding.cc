@@ -1,8 +1,358 @@
-// STUB: the SYN flood generator.
+// The built-in SYN flood generator: addon.flood(options) -> Promise<FloodResult>.
+//
+// On the JS thread it validates the options and opens, inside options.netns,
+// one PacketRing on the interface: a TX ring with PACKET_QDISC_BYPASS, and an
+// RX ring whose BPF filter passes only IPv4 TCP SYN-ACKs from dstAddr:dstPort
+// to srcNet (snapped to 128 bytes). Then, on a libuv thread-pool thread, it
+// sends SYNs for options.seconds and counts the SYN-ACKs the RX ring sees
+// (plus those the kernel dropped because the ring was full).
+//
+// Frames: one template (Ethernet, IPv4 with DF and TTL 64, TCP SYN with the
+// options a Linux client sends: MSS 1460, SACK-permitted, timestamps, NOP,
+// window scale 7; 74 bytes) is built once with the per-packet fields zero.
+// Per packet the source address (random in srcNet), source port (random,
+// 1024..65535), IP id, ISN and TSval are written, and both checksums are
+// finished incrementally (RFC 1624): the one's-complement sum of the
+// template with those fields zero is computed once, so each checksum is that
+// sum plus the new fields' 16-bit words, folded and inverted.
+//
+// Pacing: a token bucket refilled at options.rate per second, spent in
+// batches of up to kBatch frames, each batch sent with one kick (sendto
+// MSG_DONTWAIT); rate 0 sends as fast as the ring drains. A full TX ring is
+// waited on with poll(POLLOUT) for at most 1 ms at a time.
+//
+// Safety: dstAddr and the whole srcNet must lie in 198.18.0.0/15 (RFC 2544
+// benchmarking); anything else is refused with a RangeError, so the
+// generator cannot be pointed at a real network.
 #include <napi.h>
+
+#include <arpa/inet.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <string>
+
+#include "boundary/errors.h"
+#include "pipeline/pipeline.h"
+#include "ring/bpf_filter.h"
+#include "ring/packet_ring.h"
 
 namespace syncache {
 
-void InitFloodBinding(Napi::Env env, Napi::Object exports) {}
+void ThrowRingError(Napi::Env env, const RingError& error);
+bool ReadNetnsAndIface(Napi::Env env, Napi::Object options, RingConfig* config);
+
+namespace {
+
+constexpr uint32_t kBenchNet = 0xc6120000;   // 198.18.0.0
+constexpr uint32_t kBenchMask = 0xfffe0000;  // /15
+constexpr uint32_t kBatch = 256;
+constexpr uint32_t kFrameLength = 74;
+constexpr double kReplyGraceSeconds = 0.1;
+
+bool InBenchNet(uint32_t hostOrder) { return (hostOrder & kBenchMask) == kBenchNet; }
+
+double Now() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<double>(ts.tv_sec) + ts.tv_nsec / 1e9;
+}
+
+// wyrand: fast, good enough to spread addresses, ports and ISNs.
+struct Random {
+  uint64_t state;
+  uint64_t Next() {
+    state += 0xa0761d6478bd642full;
+    __uint128_t t = static_cast<__uint128_t>(state) * (state ^ 0xe7037ed1a0b428dbull);
+    return static_cast<uint64_t>(t >> 64) ^ static_cast<uint64_t>(t);
+  }
+};
+
+uint32_t Sum16(const uint8_t* p, uint32_t length) {
+  uint32_t sum = 0;
+  for (uint32_t i = 0; i + 1 < length; i += 2) sum += (static_cast<uint32_t>(p[i]) << 8) | p[i + 1];
+  return sum;
+}
+
+uint16_t Fold(uint64_t sum) {
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  return static_cast<uint16_t>(~sum & 0xffff);
+}
+
+void Put16(uint8_t* p, uint16_t v) {
+  p[0] = static_cast<uint8_t>(v >> 8);
+  p[1] = static_cast<uint8_t>(v);
+}
+
+void Put32(uint8_t* p, uint32_t v) {
+  Put16(p, static_cast<uint16_t>(v >> 16));
+  Put16(p + 2, static_cast<uint16_t>(v));
+}
+
+struct FloodPlan {
+  uint8_t dstMac[6];
+  uint32_t dstAddr;  // host order
+  uint16_t dstPort;
+  uint32_t srcNet;   // host order
+  uint32_t srcMask;
+  double rate;
+  double seconds;
+};
+
+class FloodWorker : public Napi::AsyncWorker {
+ public:
+  FloodWorker(Napi::Env env, const FloodPlan& plan)
+      : Napi::AsyncWorker(env, "syncache.flood"), plan_(plan), deferred_(Napi::Promise::Deferred::New(env)) {}
+
+  Napi::Promise Promise() { return deferred_.Promise(); }
+  PacketRing& ring() { return ring_; }
+
+ protected:
+  void Execute() override {
+    uint8_t frame[kFrameLength];
+    BuildTemplate(frame);
+    uint32_t ipBase = Sum16(frame + 14, 20);
+    uint32_t tcpBase = Sum16(frame + 34, 40) + (plan_.dstAddr >> 16) + (plan_.dstAddr & 0xffff) +
+                       IPPROTO_TCP + 40;
+    Random random{0};
+    if (getrandom(&random.state, sizeof(random.state), 0) != sizeof(random.state))
+      random.state = static_cast<uint64_t>(Now() * 1e9);
+    uint32_t tsBase = static_cast<uint32_t>(random.Next());
+
+    auto countReplies = [&]() {
+      replies_ += ring_.Receive(UINT32_MAX, &counters_,
+                                [](const uint8_t*, uint32_t, uint16_t, double) { return true; });
+    };
+    const double start = Now();
+    const double end = start + plan_.seconds;
+    double last = start;
+    double tokens = 0;
+    const double burst = plan_.rate > 0 ? std::max<double>(kBatch, plan_.rate / 1000) : 0;
+    double now = start;
+    while (now < end) {
+      uint32_t allowed = kBatch;
+      if (plan_.rate > 0) {
+        tokens = std::min(burst, tokens + (now - last) * plan_.rate);
+        last = now;
+        if (tokens < 1) {
+          countReplies();
+          double wait = std::min((1 - tokens) / plan_.rate, 0.001);
+          timespec ts{0, static_cast<long>(wait * 1e9)};
+          nanosleep(&ts, nullptr);
+          now = Now();
+          continue;
+        }
+        allowed = static_cast<uint32_t>(std::min<double>(kBatch, tokens));
+      }
+      uint32_t n = 0;
+      uint32_t tsval = tsBase + static_cast<uint32_t>((now - start) * 1000);
+      for (; n < allowed; n++) {
+        uint32_t capacity = 0;
+        uint8_t* slot = ring_.TxSlot(&capacity);
+        if (slot == nullptr) break;
+        uint64_t r1 = random.Next(), r2 = random.Next();
+        uint32_t saddr = plan_.srcNet | (static_cast<uint32_t>(r1) & ~plan_.srcMask);
+        uint16_t sport = static_cast<uint16_t>(1024 + (((r1 >> 32) & 0xffff) * 64512 >> 16));
+        uint16_t id = static_cast<uint16_t>(r1 >> 48);
+        uint32_t isn = static_cast<uint32_t>(r2);
+        std::memcpy(slot, frame, kFrameLength);
+        uint8_t* ip = slot + 14;
+        uint8_t* tcp = slot + 34;
+        Put16(ip + 4, id);
+        Put32(ip + 12, saddr);
+        Put16(ip + 10, Fold(static_cast<uint64_t>(ipBase) + id + (saddr >> 16) + (saddr & 0xffff)));
+        Put16(tcp, sport);
+        Put32(tcp + 4, isn);
+        Put32(tcp + 24, tsval);
+        Put16(tcp + 16, Fold(static_cast<uint64_t>(tcpBase) + (saddr >> 16) + (saddr & 0xffff) +
+                             sport + (isn >> 16) + (isn & 0xffff) + (tsval >> 16) +
+                             (tsval & 0xffff)));
+        ring_.TxCommit(kFrameLength);
+      }
+      if (n > 0) {
+        sent_ += n;
+        tokens -= n;
+        if (ring_.Kick() != 0) counters_.Bump(kCounter_txErrors);
+        counters_.Bump(kCounter_txKicks);
+      }
+      if (n < allowed) {
+        counters_.Bump(kCounter_txRingFull);
+        ring_.WaitTxSlot(1);
+      }
+      countReplies();
+      now = Now();
+    }
+    seconds_ = Now() - start;
+    ring_.Kick();
+    const double graceEnd = Now() + kReplyGraceSeconds;
+    while (Now() < graceEnd) {
+      countReplies();
+      timespec ts{0, 1000000};
+      nanosleep(&ts, nullptr);
+    }
+    countReplies();
+    ring_.UpdateKernelStats(&counters_);
+    replies_ += counters_.value[kCounter_kernelDrops];
+  }
+
+  void OnOK() override {
+    Napi::Env env = Env();
+    Napi::Object result = Napi::Object::New(env);
+    result.Set("sent", Napi::Number::New(env, static_cast<double>(sent_)));
+    result.Set("replies", Napi::Number::New(env, static_cast<double>(replies_)));
+    result.Set("seconds", Napi::Number::New(env, seconds_));
+    result.Set("txErrors", Napi::Number::New(env, static_cast<double>(counters_.value[kCounter_txErrors])));
+    result.Set("txRingFull", Napi::Number::New(env, static_cast<double>(counters_.value[kCounter_txRingFull])));
+    ring_.Close();
+    deferred_.Resolve(result);
+  }
+
+  void OnError(const Napi::Error& error) override {
+    ring_.Close();
+    deferred_.Reject(error.Value());
+  }
+
+ private:
+  void BuildTemplate(uint8_t* f) {
+    std::memset(f, 0, kFrameLength);
+    std::memcpy(f, plan_.dstMac, 6);
+    std::memcpy(f + 6, ring_.mac(), 6);
+    Put16(f + 12, 0x0800);
+    uint8_t* ip = f + 14;
+    ip[0] = 0x45;
+    Put16(ip + 2, 60);
+    Put16(ip + 6, 0x4000);  // DF
+    ip[8] = 64;
+    ip[9] = IPPROTO_TCP;
+    Put32(ip + 16, plan_.dstAddr);
+    uint8_t* tcp = f + 34;
+    Put16(tcp + 2, plan_.dstPort);
+    tcp[12] = 10 << 4;  // 40-byte header
+    tcp[13] = 0x02;     // SYN
+    Put16(tcp + 14, 64240);
+    static const uint8_t kOptions[20] = {2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0, 0, 0, 0, 0, 0, 0, 0, 1, 3, 3, 7};
+    std::memcpy(tcp + 20, kOptions, sizeof(kOptions));
+  }
+
+  FloodPlan plan_;
+  Napi::Promise::Deferred deferred_;
+  PacketRing ring_;
+  Counters counters_{};
+  uint64_t sent_ = 0;
+  uint64_t replies_ = 0;
+  double seconds_ = 0;
+};
+
+bool ParseV4(const std::string& text, uint32_t* hostOrder) {
+  in_addr a{};
+  if (inet_pton(AF_INET, text.c_str(), &a) != 1) return false;
+  *hostOrder = ntohl(a.s_addr);
+  return true;
+}
+
+Napi::Value Flood(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsObject()) {
+    ThrowTypeError(env, "flood(options): options must be an object");
+    return env.Undefined();
+  }
+  Napi::Object options = info[0].As<Napi::Object>();
+  RingConfig config;
+  if (!ReadNetnsAndIface(env, options, &config)) return env.Undefined();
+  FloodPlan plan{};
+
+  Napi::Value mac = options.Get("dstMac");
+  if (!mac.IsTypedArray() || mac.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array ||
+      mac.As<Napi::Uint8Array>().ElementLength() != 6) {
+    ThrowTypeError(env, "options.dstMac must be a Uint8Array of 6 bytes");
+    return env.Undefined();
+  }
+  std::memcpy(plan.dstMac, mac.As<Napi::Uint8Array>().Data(), 6);
+
+  Napi::Value dst = options.Get("dstAddr");
+  if (!dst.IsString() || !ParseV4(dst.As<Napi::String>().Utf8Value(), &plan.dstAddr)) {
+    ThrowTypeError(env, "options.dstAddr must be an IPv4 address (string)");
+    return env.Undefined();
+  }
+  if (!InBenchNet(plan.dstAddr)) {
+    ThrowRangeError(env, "options.dstAddr must lie in 198.18.0.0/15 (the benchmarking range): the "
+                         "generator is never pointed at a real network");
+    return env.Undefined();
+  }
+  Napi::Value port = options.Get("dstPort");
+  double p = port.IsNumber() ? port.As<Napi::Number>().DoubleValue() : -1;
+  if (!(p >= 1 && p <= 65535) || p != std::floor(p)) {
+    ThrowRangeError(env, "options.dstPort must be an integer from 1 to 65535");
+    return env.Undefined();
+  }
+  plan.dstPort = static_cast<uint16_t>(p);
+
+  Napi::Value net = options.Get("srcNet");
+  std::string netText = net.IsString() ? net.As<Napi::String>().Utf8Value() : "";
+  size_t slash = netText.find('/');
+  uint32_t netAddr = 0;
+  int prefix = -1;
+  if (slash != std::string::npos && ParseV4(netText.substr(0, slash), &netAddr)) {
+    std::string len = netText.substr(slash + 1);
+    if (!len.empty() && len.size() <= 2 && len.find_first_not_of("0123456789") == std::string::npos)
+      prefix = std::stoi(len);
+  }
+  if (prefix < 0 || prefix > 32) {
+    ThrowTypeError(env, "options.srcNet must be an IPv4 CIDR such as 198.19.0.0/16");
+    return env.Undefined();
+  }
+  plan.srcMask = prefix == 0 ? 0 : ~0u << (32 - prefix);
+  plan.srcNet = netAddr & plan.srcMask;
+  if (prefix < 15 || !InBenchNet(plan.srcNet)) {
+    ThrowRangeError(env, "options.srcNet must lie in 198.18.0.0/15 (the benchmarking range): the "
+                         "generator is never pointed at a real network");
+    return env.Undefined();
+  }
+
+  Napi::Value rate = options.Get("rate");
+  plan.rate = rate.IsNumber() ? rate.As<Napi::Number>().DoubleValue() : -1;
+  if (!(plan.rate >= 0 && plan.rate <= 1e9)) {
+    ThrowRangeError(env, "options.rate must be a number of SYN/s from 0 (flat out) to 1e9");
+    return env.Undefined();
+  }
+  Napi::Value seconds = options.Get("seconds");
+  plan.seconds = seconds.IsNumber() ? seconds.As<Napi::Number>().DoubleValue() : -1;
+  if (!(plan.seconds > 0 && plan.seconds <= 3600)) {
+    ThrowRangeError(env, "options.seconds must be a number above 0 and at most 3600");
+    return env.Undefined();
+  }
+
+  config.rx = true;
+  config.tx = true;
+  config.qdiscBypass = true;
+  config.blockSize = 1u << 20;
+  config.blockCount = 4;
+  config.retireMs = 1;
+  config.txFrames = 4096;
+  if (!BuildSynAckCounterFilter(htonl(plan.dstAddr), plan.dstPort, htonl(plan.srcNet),
+                                htonl(plan.srcMask), &config.filter)) {
+    ThrowRangeError(env, "flood: cannot build the reply filter");
+    return env.Undefined();
+  }
+  auto* worker = new FloodWorker(env, plan);
+  RingError error;
+  if (!worker->ring().Open(config, &error)) {
+    delete worker;
+    ThrowRingError(env, error);
+    return env.Undefined();
+  }
+  Napi::Promise promise = worker->Promise();
+  worker->Queue();
+  return promise;
+}
+
+}  // namespace
+
+void InitFloodBinding(Napi::Env env, Napi::Object exports) {
+  exports.Set("flood", Napi::Function::New<Flood>(env, "flood"));
+}
 
 }  // namespace syncache

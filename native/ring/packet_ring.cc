@@ -1,1 +1,323 @@
-// STUB: replaced by the AF_PACKET ring.
+#include "ring/packet_ring.h"
+
+#include <arpa/inet.h>
+#include <linux/if_ether.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sys/ioctl.h>
+#include <poll.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "ring/netns.h"
+#include "wire/checksum.h"
+
+namespace syncache {
+
+namespace {
+
+constexpr uint32_t kRxFrameSize = 2048;       // nominal in V3; frames are packed
+constexpr uint32_t kTxBlockSize = 1u << 16;
+constexpr uint64_t kMaxRingBytes = 1ull << 30;
+
+bool IsPowerOfTwo(uint64_t v) { return v != 0 && (v & (v - 1)) == 0; }
+
+uint32_t TxDataOffset() { return TPACKET2_HDRLEN - sizeof(sockaddr_ll); }
+
+std::string Where(const RingConfig& config) {
+  return "interface " + config.iface +
+         (config.netns.empty() ? std::string(" in the current network namespace")
+                               : " in network namespace " + config.netns);
+}
+
+bool Fail(RingError* error, int err, const char* syscall, std::string what, std::string hint = "") {
+  error->err = err;
+  error->syscall = syscall;
+  error->what = std::move(what);
+  error->hint = std::move(hint);
+  return false;
+}
+
+std::string PermissionHint(int err, const char* capability) {
+  if (err != EPERM && err != EACCES) return "";
+  return std::string(capability) + " is missing: run as root or grant it (e.g. setcap " +
+         capability + "+ep on the node binary)";
+}
+
+}  // namespace
+
+void CompletePartialChecksum(uint8_t* frame, uint32_t length) {
+  uint32_t l3 = 14;
+  if (length < l3) return;
+  uint16_t type = static_cast<uint16_t>(frame[12] << 8 | frame[13]);
+  if (type == ETH_P_8021Q) {
+    l3 = 18;
+    if (length < l3) return;
+    type = static_cast<uint16_t>(frame[16] << 8 | frame[17]);
+  }
+  uint32_t l4 = 0, end = 0;
+  if (type == ETH_P_IP) {
+    if (length < l3 + 20 || frame[l3 + 9] != IPPROTO_TCP) return;
+    l4 = l3 + 4u * (frame[l3] & 0x0f);
+    end = l3 + (static_cast<uint32_t>(frame[l3 + 2]) << 8 | frame[l3 + 3]);
+  } else if (type == ETH_P_IPV6) {
+    if (length < l3 + 40 || frame[l3 + 6] != IPPROTO_TCP) return;
+    l4 = l3 + 40;
+    end = l4 + (static_cast<uint32_t>(frame[l3 + 4]) << 8 | frame[l3 + 5]);
+  } else {
+    return;
+  }
+  if (end > length || l4 + 20 > end) return;
+  // The checksum field already holds the pseudo-header sum.
+  uint16_t c = static_cast<uint16_t>(~wire::ChecksumFold(wire::ChecksumAdd(0, frame + l4, end - l4)));
+  std::memcpy(frame + l4 + 16, &c, 2);
+}
+
+bool CheckRingLayout(const RingConfig& config, std::string* why) {
+  const uint64_t page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+  if (config.rx) {
+    if (config.blockSize < page || config.blockSize % page != 0 || !IsPowerOfTwo(config.blockSize)) {
+      *why = "blockSize must be a power of two multiple of the page size (" + std::to_string(page) +
+             "), got " + std::to_string(config.blockSize);
+      return false;
+    }
+    if (config.blockSize < kRxFrameSize) {
+      *why = "blockSize must be at least " + std::to_string(kRxFrameSize);
+      return false;
+    }
+    if (config.blockCount < 1 || config.blockCount > 1024 ||
+        static_cast<uint64_t>(config.blockSize) * config.blockCount > kMaxRingBytes) {
+      *why = "blockCount must be from 1 to 1024 and blockSize x blockCount at most 1 GiB";
+      return false;
+    }
+    if (config.retireMs < 1 || config.retireMs > 60000) {
+      *why = "retireMs must be from 1 to 60000";
+      return false;
+    }
+  }
+  if (config.tx) {
+    uint32_t f = config.txFrameSize;
+    if (f % TPACKET_ALIGNMENT != 0 || f < TxDataOffset() + 128 || kTxBlockSize % f != 0) {
+      *why = "txFrameSize must be a multiple of " + std::to_string(TPACKET_ALIGNMENT) +
+             " that divides " + std::to_string(kTxBlockSize);
+      return false;
+    }
+    uint32_t perBlock = kTxBlockSize / f;
+    if (config.txFrames < perBlock || config.txFrames > 65536 || config.txFrames % perBlock != 0) {
+      *why = "txFrames must be a multiple of " + std::to_string(perBlock) + " from " +
+             std::to_string(perBlock) + " to 65536, got " + std::to_string(config.txFrames);
+      return false;
+    }
+  }
+  return true;
+}
+
+bool PacketRing::Open(const RingConfig& config, RingError* error) {
+  Close();
+  std::string why;
+  if (!CheckRingLayout(config, &why)) return Fail(error, 0, "", why);
+
+  NetnsScope netns;
+  const char* syscall = "";
+  int err = netns.Enter(config.netns, &syscall);
+  if (err != 0) {
+    std::string hint = PermissionHint(err, "CAP_SYS_ADMIN");
+    if (err == ENOENT) hint = "no namespace is mounted at that path (see `ip netns list`)";
+    return Fail(error, err, syscall, "cannot enter network namespace " + config.netns, hint);
+  }
+  ifindex_ = static_cast<int>(if_nametoindex(config.iface.c_str()));
+  if (ifindex_ == 0) {
+    err = errno == ENXIO ? ENODEV : errno;
+    return Fail(error, err, "if_nametoindex", "no " + Where(config),
+                "check the name with `ip link`" +
+                    (config.netns.empty() ? std::string() : " inside that namespace"));
+  }
+  if ((config.rx && !OpenRx(config, error)) || (config.tx && !OpenTx(config, error))) {
+    Close();
+    return false;
+  }
+  ifreq ifr{};
+  std::strncpy(ifr.ifr_name, config.iface.c_str(), IFNAMSIZ - 1);
+  if (ioctl(config.rx ? rxFd_ : txFd_, SIOCGIFHWADDR, &ifr) != 0) {
+    err = errno;
+    Close();
+    return Fail(error, err, "ioctl", "cannot read the MAC address of " + Where(config));
+  }
+  std::memcpy(mac_, ifr.ifr_hwaddr.sa_data, 6);
+  err = netns.Leave();
+  if (err != 0) {
+    Close();
+    return Fail(error, err, "setns", "cannot return to the original network namespace",
+                PermissionHint(err, "CAP_SYS_ADMIN"));
+  }
+  open_ = true;
+  return true;
+}
+
+bool PacketRing::OpenRx(const RingConfig& config, RingError* error) {
+  rxFd_ = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (rxFd_ < 0) {
+    int err = errno;
+    return Fail(error, err, "socket", "cannot open an AF_PACKET socket on " + Where(config),
+                PermissionHint(err, "CAP_NET_RAW"));
+  }
+  int version = TPACKET_V3;
+  if (setsockopt(rxFd_, SOL_PACKET, PACKET_VERSION, &version, sizeof(version)) != 0)
+    return Fail(error, errno, "setsockopt", "cannot select TPACKET_V3 (PACKET_VERSION)");
+  tpacket_req3 req{};
+  req.tp_block_size = config.blockSize;
+  req.tp_block_nr = config.blockCount;
+  req.tp_frame_size = kRxFrameSize;
+  req.tp_frame_nr = (config.blockSize / kRxFrameSize) * config.blockCount;
+  req.tp_retire_blk_tov = config.retireMs;
+  if (setsockopt(rxFd_, SOL_PACKET, PACKET_RX_RING, &req, sizeof(req)) != 0)
+    return Fail(error, errno, "setsockopt", "cannot create the RX ring (PACKET_RX_RING)",
+                "try a smaller blockSize or blockCount");
+  rxMapBytes_ = static_cast<size_t>(config.blockSize) * config.blockCount;
+  void* map = mmap(nullptr, rxMapBytes_, PROT_READ | PROT_WRITE, MAP_SHARED, rxFd_, 0);
+  if (map == MAP_FAILED) {
+    rxMapBytes_ = 0;
+    return Fail(error, errno, "mmap", "cannot map the RX ring");
+  }
+  rxMap_ = static_cast<uint8_t*>(map);
+  rxBlockSize_ = config.blockSize;
+  rxBlockCount_ = config.blockCount;
+  rxBlock_ = 0;
+  rxFramesLeft_ = -1;
+  rxNext_ = 0;
+
+  sock_fprog prog{};
+  prog.len = static_cast<unsigned short>(config.filter.size());
+  prog.filter = const_cast<sock_filter*>(config.filter.data());
+  if (prog.len > 0 && setsockopt(rxFd_, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) != 0)
+    return Fail(error, errno, "setsockopt", "cannot attach the BPF filter (SO_ATTACH_FILTER)");
+  int one = 1;
+  if (setsockopt(rxFd_, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof(one)) != 0)
+    return Fail(error, errno, "setsockopt", "cannot set PACKET_IGNORE_OUTGOING (needs Linux 4.20)");
+
+  sockaddr_ll addr{};
+  addr.sll_family = AF_PACKET;
+  addr.sll_protocol = htons(ETH_P_ALL);
+  addr.sll_ifindex = ifindex_;
+  if (bind(rxFd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    int err = errno;
+    return Fail(error, err, "bind", "cannot bind the RX socket to " + Where(config),
+                err == ENETDOWN ? "bring the interface up" : "");
+  }
+  if (config.fanoutGroup != 0) {
+    int arg = config.fanoutGroup | (PACKET_FANOUT_HASH << 16);
+    if (setsockopt(rxFd_, SOL_PACKET, PACKET_FANOUT, &arg, sizeof(arg)) != 0) {
+      int err = errno;
+      std::string hint = PermissionHint(err, "CAP_NET_ADMIN");
+      if (err == EINVAL) hint = "group " + std::to_string(config.fanoutGroup) +
+                                " exists with another mode or on another interface";
+      return Fail(error, err, "setsockopt", "cannot join PACKET_FANOUT group " +
+                                                std::to_string(config.fanoutGroup), hint);
+    }
+  }
+  return true;
+}
+
+bool PacketRing::OpenTx(const RingConfig& config, RingError* error) {
+  txFd_ = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (txFd_ < 0) {
+    int err = errno;
+    return Fail(error, err, "socket", "cannot open an AF_PACKET socket on " + Where(config),
+                PermissionHint(err, "CAP_NET_RAW"));
+  }
+  int version = TPACKET_V2;
+  if (setsockopt(txFd_, SOL_PACKET, PACKET_VERSION, &version, sizeof(version)) != 0)
+    return Fail(error, errno, "setsockopt", "cannot select TPACKET_V2 (PACKET_VERSION)");
+  int one = 1;
+  if (setsockopt(txFd_, SOL_PACKET, PACKET_LOSS, &one, sizeof(one)) != 0)
+    return Fail(error, errno, "setsockopt", "cannot set PACKET_LOSS");
+  if (config.qdiscBypass &&
+      setsockopt(txFd_, SOL_PACKET, PACKET_QDISC_BYPASS, &one, sizeof(one)) != 0) {
+    int err = errno;
+    return Fail(error, err, "setsockopt", "cannot set PACKET_QDISC_BYPASS",
+                PermissionHint(err, "CAP_NET_ADMIN"));
+  }
+  tpacket_req req{};
+  req.tp_block_size = kTxBlockSize;
+  req.tp_frame_size = config.txFrameSize;
+  req.tp_frame_nr = config.txFrames;
+  req.tp_block_nr = config.txFrames / (kTxBlockSize / config.txFrameSize);
+  if (setsockopt(txFd_, SOL_PACKET, PACKET_TX_RING, &req, sizeof(req)) != 0)
+    return Fail(error, errno, "setsockopt", "cannot create the TX ring (PACKET_TX_RING)",
+                "try fewer txFrames");
+  txMapBytes_ = static_cast<size_t>(req.tp_block_size) * req.tp_block_nr;
+  void* map = mmap(nullptr, txMapBytes_, PROT_READ | PROT_WRITE, MAP_SHARED, txFd_, 0);
+  if (map == MAP_FAILED) {
+    txMapBytes_ = 0;
+    return Fail(error, errno, "mmap", "cannot map the TX ring");
+  }
+  txMap_ = static_cast<uint8_t*>(map);
+  txFrameSize_ = config.txFrameSize;
+  txFrameCount_ = config.txFrames;
+  txHead_ = 0;
+  sockaddr_ll addr{};
+  addr.sll_family = AF_PACKET;
+  addr.sll_protocol = 0;  // send only: no receive hook
+  addr.sll_ifindex = ifindex_;
+  if (bind(txFd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0)
+    return Fail(error, errno, "bind", "cannot bind the TX socket to " + Where(config));
+  return true;
+}
+
+void PacketRing::Close() {
+  if (rxMap_ != nullptr) munmap(rxMap_, rxMapBytes_);
+  if (txMap_ != nullptr) munmap(txMap_, txMapBytes_);
+  if (rxFd_ >= 0) close(rxFd_);
+  if (txFd_ >= 0) close(txFd_);
+  rxMap_ = txMap_ = nullptr;
+  rxMapBytes_ = txMapBytes_ = 0;
+  rxFd_ = txFd_ = -1;
+  open_ = false;
+}
+
+uint8_t* PacketRing::TxSlot(uint32_t* capacity) {
+  if (txMap_ == nullptr) return nullptr;
+  auto* hdr = reinterpret_cast<tpacket2_hdr*>(txMap_ + static_cast<size_t>(txHead_) * txFrameSize_);
+  uint32_t status = __atomic_load_n(&hdr->tp_status, __ATOMIC_ACQUIRE);
+  bool userMayFill = status == TP_STATUS_AVAILABLE || (status & TP_STATUS_WRONG_FORMAT) != 0;
+  if (!userMayFill) return nullptr;
+  *capacity = txFrameSize_ - TxDataOffset();
+  return reinterpret_cast<uint8_t*>(hdr) + TxDataOffset();
+}
+
+void PacketRing::TxCommit(uint32_t length) {
+  auto* hdr = reinterpret_cast<tpacket2_hdr*>(txMap_ + static_cast<size_t>(txHead_) * txFrameSize_);
+  hdr->tp_len = length;
+  hdr->tp_snaplen = length;
+  __atomic_store_n(&hdr->tp_status, TP_STATUS_SEND_REQUEST, __ATOMIC_RELEASE);
+  txHead_ = txHead_ + 1 == txFrameCount_ ? 0 : txHead_ + 1;
+}
+
+int PacketRing::Kick() {
+  if (txFd_ < 0) return EBADF;
+  if (sendto(txFd_, nullptr, 0, MSG_DONTWAIT, nullptr, 0) < 0) return errno;
+  return 0;
+}
+
+void PacketRing::WaitTxSlot(int timeoutMs) {
+  if (txFd_ < 0) return;
+  pollfd p{txFd_, POLLOUT, 0};
+  poll(&p, 1, timeoutMs);
+}
+
+int PacketRing::UpdateKernelStats(Counters* counters) {
+  if (rxFd_ < 0) return EBADF;
+  tpacket_stats_v3 stats{};
+  socklen_t len = sizeof(stats);
+  if (getsockopt(rxFd_, SOL_PACKET, PACKET_STATISTICS, &stats, &len) != 0) return errno;
+  counters->Add(kCounter_kernelPackets, stats.tp_packets);
+  counters->Add(kCounter_kernelDrops, stats.tp_drops);
+  counters->Add(kCounter_kernelQueueFreezes, stats.tp_freeze_q_cnt);
+  return 0;
+}
+
+}  // namespace syncache

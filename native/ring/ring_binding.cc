@@ -1,8 +1,348 @@
-// STUB: JS class Ring.
+// JS class Ring: a PacketRing on one interface plus the Pipeline that turns
+// its frames into batch rows and send rows into frames.
+//
+//   new Ring({ iface, netns?, addrs, ports, cookies, secrets, rxBatch, txBatch,
+//              fanoutGroup?, qdiscBypass?, blockSize?, blockCount?, retireMs?,
+//              txFrames? })
+//   .counters .mac .ifindex
+//   .receive() -> rows       .send(count) -> frames queued
+//   .start(onReadable) .stop() .updateKernelStats() .close()
+//
+// start() watches the RX socket with a uv_poll_t on the calling thread's
+// event loop (the main thread's or a worker's) and calls onReadable from it;
+// the JS object is kept alive while polling. close() is idempotent, and an
+// environment cleanup hook closes a ring still open when its environment
+// (process or worker) goes away. After close every method throws.
 #include <napi.h>
+#include <uv.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <string>
+
+#include "boundary/errors.h"
+#include "pipeline/pipeline.h"
+#include "ring/bpf_filter.h"
+#include "ring/packet_ring.h"
 
 namespace syncache {
 
-void InitRingBinding(Napi::Env env, Napi::Object exports) {}
+// Shared with flood_binding.cc.
+void ThrowRingError(Napi::Env env, const RingError& error);
+bool ReadOptionalUint(Napi::Env env, Napi::Object options, const char* name, uint32_t min,
+                      uint32_t max, uint32_t* out);
+bool ReadNetnsAndIface(Napi::Env env, Napi::Object options, RingConfig* config);
+
+void ThrowRingError(Napi::Env env, const RingError& error) {
+  if (error.err == 0) ThrowRangeError(env, "options." + error.what);
+  else ThrowErrno(env, error.err, error.syscall, error.what, error.hint);
+}
+
+bool ReadOptionalUint(Napi::Env env, Napi::Object options, const char* name, uint32_t min,
+                      uint32_t max, uint32_t* out) {
+  Napi::Value v = options.Get(name);
+  if (v.IsUndefined()) return true;
+  if (!v.IsNumber()) {
+    ThrowTypeError(env, std::string("options.") + name + " must be a number");
+    return false;
+  }
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (!(d >= min && d <= max) || d != std::floor(d)) {
+    ThrowRangeError(env, std::string("options.") + name + " must be an integer from " +
+                             std::to_string(min) + " to " + std::to_string(max));
+    return false;
+  }
+  *out = static_cast<uint32_t>(d);
+  return true;
+}
+
+bool ReadNetnsAndIface(Napi::Env env, Napi::Object options, RingConfig* config) {
+  Napi::Value iface = options.Get("iface");
+  if (!iface.IsString()) {
+    ThrowTypeError(env, "options.iface must be an interface name (string)");
+    return false;
+  }
+  config->iface = iface.As<Napi::String>().Utf8Value();
+  if (config->iface.empty() || config->iface.size() >= 16 ||
+      config->iface.find('/') != std::string::npos) {
+    ThrowRangeError(env, "options.iface must be 1 to 15 characters without '/', got '" +
+                             config->iface + "'");
+    return false;
+  }
+  Napi::Value netns = options.Get("netns");
+  if (!netns.IsUndefined()) {
+    if (!netns.IsString() || netns.As<Napi::String>().Utf8Value().empty()) {
+      ThrowTypeError(env, "options.netns must be the path of a network namespace (string)");
+      return false;
+    }
+    config->netns = netns.As<Napi::String>().Utf8Value();
+  }
+  return true;
+}
+
+namespace {
+
+class RingBinding : public Napi::ObjectWrap<RingBinding> {
+ public:
+  static void Init(Napi::Env env, Napi::Object exports) {
+    Napi::Function ctor = DefineClass(env, "Ring", {
+        InstanceMethod<&RingBinding::Receive>("receive"),
+        InstanceMethod<&RingBinding::Send>("send"),
+        InstanceMethod<&RingBinding::Start>("start"),
+        InstanceMethod<&RingBinding::Stop>("stop"),
+        InstanceMethod<&RingBinding::UpdateKernelStats>("updateKernelStats"),
+        InstanceMethod<&RingBinding::Close>("close"),
+        InstanceAccessor<&RingBinding::GetCounters>("counters"),
+        InstanceAccessor<&RingBinding::GetMac>("mac"),
+        InstanceAccessor<&RingBinding::GetIfindex>("ifindex"),
+    });
+    exports.Set("Ring", ctor);
+  }
+
+  explicit RingBinding(const Napi::CallbackInfo& info) : Napi::ObjectWrap<RingBinding>(info) {
+    Napi::Env env = info.Env();
+    env_ = env;
+    if (!info[0].IsObject()) {
+      ThrowTypeError(env, "new Ring(options): options must be an object");
+      return;
+    }
+    Napi::Object options = info[0].As<Napi::Object>();
+    RingConfig config;
+    if (!ReadNetnsAndIface(env, options, &config)) return;
+    if (!ConfigurePipeline(env, options, &pipeline_, &secretsRef_)) return;
+    rxBatch_ = BatchFromValue(env, options.Get("rxBatch"), "options.rxBatch");
+    if (rxBatch_ == nullptr) return;
+    txBatch_ = BatchFromValue(env, options.Get("txBatch"), "options.txBatch");
+    if (txBatch_ == nullptr) return;
+    rxBatchRef_ = Napi::Persistent(options.Get("rxBatch").As<Napi::Object>());
+    txBatchRef_ = Napi::Persistent(options.Get("txBatch").As<Napi::Object>());
+    uint32_t fanout = 0;
+    if (!ReadOptionalUint(env, options, "fanoutGroup", 1, 65535, &fanout)) return;
+    config.fanoutGroup = static_cast<uint16_t>(fanout);
+    Napi::Value bypass = options.Get("qdiscBypass");
+    if (!bypass.IsUndefined() && !bypass.IsBoolean()) {
+      ThrowTypeError(env, "options.qdiscBypass must be a boolean");
+      return;
+    }
+    config.qdiscBypass = bypass.IsBoolean() && bypass.As<Napi::Boolean>().Value();
+    if (!ReadOptionalUint(env, options, "blockSize", 1, 1u << 30, &config.blockSize) ||
+        !ReadOptionalUint(env, options, "blockCount", 1, 1024, &config.blockCount) ||
+        !ReadOptionalUint(env, options, "retireMs", 1, 60000, &config.retireMs) ||
+        !ReadOptionalUint(env, options, "txFrames", 1, 65536, &config.txFrames))
+      return;
+    if (!BuildResponderFilter(pipeline_.config, &config.filter)) {
+      ThrowRangeError(env, "options.addrs and options.ports: too many for one BPF filter");
+      return;
+    }
+    countersRef_ = Napi::Persistent(NewCountersArray(env, &pipeline_.counters));
+    RingError error;
+    if (!ring_.Open(config, &error)) {
+      ThrowRingError(env, error);
+      return;
+    }
+    napi_add_env_cleanup_hook(env, &RingBinding::CleanupHook, this);
+    hookInstalled_ = true;
+  }
+
+  ~RingBinding() override {
+    if (hookInstalled_) napi_remove_env_cleanup_hook(env_, &RingBinding::CleanupHook, this);
+    hookInstalled_ = false;
+    CloseNative();
+  }
+
+ private:
+  static void CleanupHook(void* arg) {
+    auto* self = static_cast<RingBinding*>(arg);
+    self->hookInstalled_ = false;
+    self->CloseNative();
+  }
+
+  // Without JS: stops polling, unmaps and closes.
+  void CloseNative() {
+    StopPoll();
+    ring_.Close();
+  }
+
+  void StopPoll() {
+    if (poll_ == nullptr) return;
+    uv_poll_stop(poll_);
+    uv_close(reinterpret_cast<uv_handle_t*>(poll_),
+             [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
+    poll_ = nullptr;
+  }
+
+  bool CheckOpen(Napi::Env env, const char* method) {
+    if (ring_.IsOpen()) return true;
+    Napi::Error::New(env, std::string("Ring.") + method + "(): the ring is closed")
+        .ThrowAsJavaScriptException();
+    return false;
+  }
+
+  Napi::Value GetCounters(const Napi::CallbackInfo& info) {
+    if (countersRef_.IsEmpty()) return info.Env().Undefined();
+    return countersRef_.Value();
+  }
+
+  Napi::Value GetMac(const Napi::CallbackInfo& info) {
+    Napi::Uint8Array mac = Napi::Uint8Array::New(info.Env(), 6);
+    std::memcpy(mac.Data(), ring_.mac(), 6);
+    return mac;
+  }
+
+  Napi::Value GetIfindex(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), ring_.ifindex());
+  }
+
+  Napi::Value Receive(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!CheckOpen(env, "receive")) return env.Undefined();
+    uint32_t row = 0;
+    ring_.Receive(kBatchCapacity, pipeline_.counters,
+                  [&](const uint8_t* frame, uint32_t length, uint16_t vlan, double timeMs) {
+                    if (!pipeline_.Accept(frame, length, vlan, timeMs, rxBatch_, row)) return false;
+                    row++;
+                    return true;
+                  });
+    pipeline_.Finish(rxBatch_, row);
+    return Napi::Number::New(env, row);
+  }
+
+  Napi::Value Send(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!CheckOpen(env, "send")) return env.Undefined();
+    double requested = info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : -1;
+    if (!(requested >= 0 && requested <= kBatchCapacity) || requested != std::floor(requested)) {
+      ThrowRangeError(env, "send(count): count must be an integer from 0 to " +
+                               std::to_string(kBatchCapacity));
+      return env.Undefined();
+    }
+    uint32_t count = static_cast<uint32_t>(requested);
+    Counters* counters = pipeline_.counters;
+    uint32_t sent = 0;
+    for (uint32_t i = 0; i < count; i++) {
+      uint32_t capacity = 0;
+      uint8_t* slot = ring_.TxSlot(&capacity);
+      if (slot == nullptr) {
+        counters->Add(kCounter_txRingFull, count - i);
+        break;
+      }
+      uint32_t length = pipeline_.Build(*txBatch_, i, ring_.mac(), slot, capacity);
+      if (length == 0) continue;  // Build counted why
+      ring_.TxCommit(length);
+      sent++;
+    }
+    counters->Add(kCounter_txFrames, sent);
+    if (sent > 0 || kickPending_) {
+      counters->Bump(kCounter_txKicks);
+      int err = ring_.Kick();
+      // EAGAIN/ENOBUFS leave the slots requested; the next kick sends them.
+      kickPending_ = err != 0;
+      if (err != 0) counters->Bump(kCounter_txErrors);
+    }
+    return Napi::Number::New(env, sent);
+  }
+
+  void Start(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!CheckOpen(env, "start")) return;
+    if (!info[0].IsFunction()) {
+      ThrowTypeError(env, "start(onReadable): onReadable must be a function");
+      return;
+    }
+    callback_ = Napi::Persistent(info[0].As<Napi::Function>());
+    if (poll_ != nullptr) return;
+    uv_loop_t* loop = nullptr;
+    if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr) {
+      Napi::Error::New(env, "Ring.start(): no event loop").ThrowAsJavaScriptException();
+      return;
+    }
+    auto* poll = new uv_poll_t;
+    int err = uv_poll_init(loop, poll, ring_.rxFd());
+    if (err != 0) {
+      delete poll;
+      ThrowErrno(env, -err, "uv_poll_init", "cannot watch the RX socket", "");
+      return;
+    }
+    poll->data = this;
+    err = uv_poll_start(poll, UV_READABLE, &RingBinding::OnPoll);
+    if (err != 0) {
+      uv_close(reinterpret_cast<uv_handle_t*>(poll),
+               [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
+      ThrowErrno(env, -err, "uv_poll_start", "cannot watch the RX socket", "");
+      return;
+    }
+    poll_ = poll;
+    if (asyncContext_ == nullptr) asyncContext_ = new Napi::AsyncContext(env, "syncache.Ring");
+    Ref();
+    referenced_ = true;
+  }
+
+  static void OnPoll(uv_poll_t* handle, int status, int events) {
+    auto* self = static_cast<RingBinding*>(handle->data);
+    if (self->poll_ != handle || self->callback_.IsEmpty()) return;
+    Napi::Env env = self->env_;
+    Napi::HandleScope scope(env);
+    self->callback_.MakeCallback(self->Value(), {}, *self->asyncContext_);
+    if (env.IsExceptionPending()) {
+      Napi::Error error = env.GetAndClearPendingException();
+      napi_fatal_exception(env, error.Value());
+    }
+  }
+
+  void StopJs() {
+    StopPoll();
+    callback_.Reset();
+    if (referenced_) {
+      referenced_ = false;
+      Unref();
+    }
+  }
+
+  void Stop(const Napi::CallbackInfo& info) {
+    if (!CheckOpen(info.Env(), "stop")) return;
+    StopJs();
+  }
+
+  void UpdateKernelStats(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!CheckOpen(env, "updateKernelStats")) return;
+    int err = ring_.UpdateKernelStats(pipeline_.counters);
+    if (err != 0) ThrowErrno(env, err, "getsockopt", "cannot read PACKET_STATISTICS", "");
+  }
+
+  void Close(const Napi::CallbackInfo& info) {
+    StopJs();
+    CloseNative();
+    delete asyncContext_;
+    asyncContext_ = nullptr;
+    if (hookInstalled_) {
+      napi_remove_env_cleanup_hook(env_, &RingBinding::CleanupHook, this);
+      hookInstalled_ = false;
+    }
+  }
+
+  napi_env env_ = nullptr;
+  PacketRing ring_;
+  Pipeline pipeline_;
+  PacketBatch* rxBatch_ = nullptr;
+  PacketBatch* txBatch_ = nullptr;
+  Napi::ObjectReference secretsRef_;
+  Napi::ObjectReference rxBatchRef_;
+  Napi::ObjectReference txBatchRef_;
+  Napi::Reference<Napi::BigUint64Array> countersRef_;
+  Napi::FunctionReference callback_;
+  Napi::AsyncContext* asyncContext_ = nullptr;
+  uv_poll_t* poll_ = nullptr;
+  bool hookInstalled_ = false;
+  bool referenced_ = false;
+  bool kickPending_ = false;
+};
+
+}  // namespace
+
+void InitRingBinding(Napi::Env env, Napi::Object exports) {
+  RingBinding::Init(env, exports);
+}
 
 }  // namespace syncache

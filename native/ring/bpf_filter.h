@@ -1,0 +1,40 @@
+// Classic BPF programs attached to our packet sockets before bind, so the
+// kernel hands the ring only what the responder (or the flood counter) wants.
+//
+// Responder filter, for the configured addresses A and ports P:
+//   accept  IPv4 TCP  to A, dport in P (non-first fragments rejected)
+//   accept  IPv4 ICMP type 3 (unreachable) to A
+//   accept  IPv6 TCP  to A, dport in P
+//   accept  IPv6 ICMPv6 type 1 (unreachable) to A
+//   accept  IPv6 to A whose next header is an extension header (hop-by-hop,
+//           routing, fragment, destination options): the parser walks them
+//   reject  everything else.
+// Frames are seen with the 802.1Q tag either out of band (VLAN offload: the
+// frame looks untagged, L3 at 14) or in band (ethertype 0x8100, L3 at 18);
+// the program has one body per case, so all loads are absolute and the VLAN
+// id is not checked. Classic BPF jumps are forward and at most 255 apart, so
+// each body ends with its own accept/reject and the dispatch jumps through
+// `ja` trampolines; a configuration too large for that is refused.
+//
+// Flood counter filter: IPv4 TCP from dstAddr:dstPort to srcNet with SYN and
+// ACK set (any VLAN layout as above).
+#pragma once
+
+#include <linux/filter.h>
+
+#include <array>
+#include <cstdint>
+#include <vector>
+
+#include "pipeline/local_config.h"
+
+namespace syncache {
+
+// Returns false if the configuration does not fit a classic BPF program.
+bool BuildResponderFilter(const LocalConfig& config, std::vector<sock_filter>* out);
+
+// Addresses in network byte order, port in host order.
+bool BuildSynAckCounterFilter(uint32_t fromAddr, uint16_t fromPort, uint32_t toNet,
+                              uint32_t toMask, std::vector<sock_filter>* out);
+
+}  // namespace syncache

@@ -1,0 +1,45 @@
+#include "ring/netns.h"
+
+#include <fcntl.h>
+#include <sched.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+namespace syncache {
+
+int NetnsScope::Enter(const std::string& path, const char** syscall) {
+  if (path.empty()) return 0;
+  int orig = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+  if (orig < 0) {
+    *syscall = "open";
+    return errno;
+  }
+  int target = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (target < 0) {
+    int err = errno;
+    close(orig);
+    *syscall = "open";
+    return err;
+  }
+  if (setns(target, CLONE_NEWNET) != 0) {
+    int err = errno;
+    close(target);
+    close(orig);
+    *syscall = "setns";
+    return err;
+  }
+  close(target);
+  origFd_ = orig;
+  return 0;
+}
+
+int NetnsScope::Leave() {
+  if (origFd_ < 0) return 0;
+  int err = setns(origFd_, CLONE_NEWNET) == 0 ? 0 : errno;
+  close(origFd_);
+  origFd_ = -1;
+  return err;
+}
+
+}  // namespace syncache

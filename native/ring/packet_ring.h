@@ -1,0 +1,208 @@
+// One struct owns an interface's AF_PACKET rings: the sockets, the mmaps,
+// the layout, and the cursor that says which block or slot is ours.
+//
+// RX: TPACKET_V3. The kernel fills variable-length frames into blocks of
+// blockSize bytes and retires a block to userspace when it is full or after
+// retireMs; the block header's status says who owns it (TP_STATUS_USER:
+// user_may_read; we hand it back by writing TP_STATUS_KERNEL). A block is
+// read frame by frame; when a batch fills in the middle of a block the cursor
+// (block, frames left, offset of the next frame) stays there for the next
+// call, and a block goes back to the kernel only once fully read.
+// The socket is made with protocol 0, so it receives nothing until bind; the
+// ring, the classic BPF filter and PACKET_IGNORE_OUTGOING are set before we
+// bind to ETH_P_ALL on the interface, so no unfiltered frame is ever queued.
+// PACKET_FANOUT (hash mode) is joined after bind, because the kernel only
+// lets a bound socket join a group.
+//
+// TX: TPACKET_V2 on a second socket made with protocol 0 and bound with
+// protocol 0, so it never receives. V2 rather than V3: for TX the kernel
+// treats V3 exactly like V2 (fixed-size slots, one status word each); V2 is
+// the layout every TX user tests. Slots cycle in order: a slot whose status is
+// TP_STATUS_AVAILABLE is ours to fill; we write the frame, then the status
+// TP_STATUS_SEND_REQUEST (release order); one sendto(MSG_DONTWAIT) kicks the
+// kernel to send every requested slot, and the kernel makes each slot
+// available again once its skb is freed. PACKET_LOSS makes the kernel skip a
+// malformed slot instead of stopping the ring. A full ring is counted, never
+// waited on.
+//
+// Frames a local sender handed over with the TCP checksum left to the device
+// (CHECKSUM_PARTIAL, e.g. over veth) carry TP_STATUS_CSUMNOTREADY and only
+// the pseudo-header sum in the checksum field; CompletePartialChecksum does
+// what the device would (sum from the TCP header to the end, store the
+// complement) in the ring, so the parser can verify every frame alike.
+//
+// The layout (block size a multiple of the page size, frame size a multiple
+// of TPACKET_ALIGNMENT and large enough for the header, no overflow in
+// size x count) is checked before anything is mapped.
+#pragma once
+
+#include <linux/filter.h>
+#include <linux/if_packet.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "boundary/counters.h"
+
+namespace syncache {
+
+struct RingConfig {
+  std::string iface;
+  std::string netns;         // path; empty: the current namespace
+  bool rx = true;
+  bool tx = true;
+  uint32_t blockSize = 1u << 20;
+  uint32_t blockCount = 8;
+  uint32_t retireMs = 1;
+  uint32_t txFrames = 4096;
+  uint32_t txFrameSize = 2048;
+  uint16_t fanoutGroup = 0;  // 0: no fanout
+  bool qdiscBypass = false;
+  std::vector<sock_filter> filter;  // attached to the RX socket before bind
+};
+
+// What went wrong, for ThrowErrno (err 0 with `what` set: a layout error).
+struct RingError {
+  int err = 0;
+  const char* syscall = "";
+  std::string what;
+  std::string hint;
+};
+
+// Checks an RX/TX layout; on failure describes it in `why` (naming the field).
+bool CheckRingLayout(const RingConfig& config, std::string* why);
+
+// Completes the TCP checksum of an IPv4/IPv6 (optionally 802.1Q) frame whose
+// checksum was left to the device. Frames it cannot place are left alone.
+void CompletePartialChecksum(uint8_t* frame, uint32_t length);
+
+class PacketRing {
+ public:
+  PacketRing() = default;
+  PacketRing(const PacketRing&) = delete;
+  PacketRing& operator=(const PacketRing&) = delete;
+  ~PacketRing() { Close(); }
+
+  // Opens both sockets (inside config.netns) and maps the rings.
+  bool Open(const RingConfig& config, RingError* error);
+  // Idempotent: unmaps and closes.
+  void Close();
+  bool IsOpen() const { return open_; }
+
+  int rxFd() const { return rxFd_; }
+  int ifindex() const { return ifindex_; }
+  const uint8_t* mac() const { return mac_; }
+
+  // Walks frames the kernel has handed over, calling
+  //   bool visit(const uint8_t* frame, uint32_t length, uint16_t vlanTci, double timeMs)
+  // until `maxAccepted` visits returned true. Never blocks. Returns the
+  // number of visits that returned true.
+  template <typename Visit>
+  uint32_t Receive(uint32_t maxAccepted, Counters* counters, Visit visit);
+
+  // The next free TX slot's data area (capacity in *capacity), or nullptr if
+  // the ring is full.
+  uint8_t* TxSlot(uint32_t* capacity);
+  // Hands the slot TxSlot returned to the kernel with a frame of `length`.
+  void TxCommit(uint32_t length);
+  // Asks the kernel to send every committed slot; 0 or an errno (EAGAIN,
+  // ENOBUFS: the slots stay requested and go with the next kick).
+  int Kick();
+  // Waits up to timeoutMs for a free TX slot (for a sender off the JS thread).
+  void WaitTxSlot(int timeoutMs);
+  // Adds PACKET_STATISTICS (reset by the read) into the kernel* counters.
+  int UpdateKernelStats(Counters* counters);
+
+ private:
+  bool OpenRx(const RingConfig& config, RingError* error);
+  bool OpenTx(const RingConfig& config, RingError* error);
+  tpacket_block_desc* Block(uint32_t i) const {
+    return reinterpret_cast<tpacket_block_desc*>(rxMap_ + static_cast<size_t>(i) * rxBlockSize_);
+  }
+
+  bool open_ = false;
+  int rxFd_ = -1;
+  int txFd_ = -1;
+  int ifindex_ = 0;
+  uint8_t mac_[6] = {};
+
+  uint8_t* rxMap_ = nullptr;
+  size_t rxMapBytes_ = 0;
+  uint32_t rxBlockSize_ = 0;
+  uint32_t rxBlockCount_ = 0;
+  // Cursor: the block we are in, frames left in it (-1: not started), and
+  // the offset of its next frame.
+  uint32_t rxBlock_ = 0;
+  int64_t rxFramesLeft_ = -1;
+  uint64_t rxNext_ = 0;
+
+  uint8_t* txMap_ = nullptr;
+  size_t txMapBytes_ = 0;
+  uint32_t txFrameSize_ = 0;
+  uint32_t txFrameCount_ = 0;
+  uint32_t txHead_ = 0;
+};
+
+// ---------------------------------------------------------------------------
+
+template <typename Visit>
+uint32_t PacketRing::Receive(uint32_t maxAccepted, Counters* counters, Visit visit) {
+  uint32_t accepted = 0;
+  if (rxMap_ == nullptr) return 0;
+  for (;;) {
+    tpacket_block_desc* block = Block(rxBlock_);
+    bool userMayRead = (__atomic_load_n(&block->hdr.bh1.block_status, __ATOMIC_ACQUIRE) &
+                        TP_STATUS_USER) != 0;
+    if (!userMayRead) break;
+    const uint8_t* base = reinterpret_cast<const uint8_t*>(block);
+    if (rxFramesLeft_ < 0) {
+      rxFramesLeft_ = block->hdr.bh1.num_pkts;
+      rxNext_ = block->hdr.bh1.offset_to_first_pkt;
+      counters->Bump(kCounter_rxBlocks);
+    }
+    while (rxFramesLeft_ > 0) {
+      if (accepted == maxAccepted) {
+        counters->Bump(kCounter_rxBatchFull);
+        return accepted;
+      }
+      rxFramesLeft_--;
+      // The kernel wrote these offsets, but a bad one must not send us past
+      // the block: check before reading, and abandon the block if wrong.
+      if (rxNext_ > rxBlockSize_ - sizeof(tpacket3_hdr)) {
+        counters->Bump(kCounter_rxBadFrame);
+        rxFramesLeft_ = 0;
+        break;
+      }
+      const tpacket3_hdr* hdr = reinterpret_cast<const tpacket3_hdr*>(base + rxNext_);
+      uint64_t end = static_cast<uint64_t>(rxNext_) + hdr->tp_mac + hdr->tp_snaplen;
+      uint32_t next = hdr->tp_next_offset;
+      if (end > rxBlockSize_) {
+        counters->Bump(kCounter_rxBadFrame);
+        rxFramesLeft_ = 0;
+        break;
+      }
+      counters->Bump(kCounter_rxFrames);
+      uint16_t vlan = (hdr->tp_status & TP_STATUS_VLAN_VALID) ? hdr->hv1.tp_vlan_tci : 0;
+      double timeMs = static_cast<double>(hdr->tp_sec) * 1000.0 + hdr->tp_nsec / 1e6;
+      uint8_t* frame = const_cast<uint8_t*>(base) + rxNext_ + hdr->tp_mac;
+      if (hdr->tp_status & TP_STATUS_CSUMNOTREADY) CompletePartialChecksum(frame, hdr->tp_snaplen);
+      if (visit(base + rxNext_ + hdr->tp_mac, hdr->tp_snaplen, vlan, timeMs)) accepted++;
+      if (rxFramesLeft_ > 0) {
+        if (next == 0) {
+          counters->Bump(kCounter_rxBadFrame);
+          rxFramesLeft_ = 0;
+          break;
+        }
+        rxNext_ += next;
+      }
+    }
+    // Fully read: give the block back to the kernel.
+    __atomic_store_n(&block->hdr.bh1.block_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
+    rxFramesLeft_ = -1;
+    rxBlock_ = (rxBlock_ + 1) % rxBlockCount_;
+  }
+  return accepted;
+}
+
+}  // namespace syncache

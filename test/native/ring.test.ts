@@ -1,0 +1,289 @@
+// The AF_PACKET ring on a real veth in a lab namespace, with the kernel's TCP
+// stack in the peer namespace as the sender.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readdirSync, readlinkSync } from 'node:fs';
+import { Worker } from 'node:worker_threads';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { addon, type NativeRing } from '../../lib/native/addon.js';
+import { BatchView } from '../../lib/native/batch.js';
+import { formatAddress } from '../../lib/native/address.js';
+import { createPairLab, labUnavailableReason, type PairLab } from '../../lib/lab/netns.js';
+import { PORT, counter, openRing, waitFor, connectFrom, serverIn, stop, runIn } from './ring-helpers.js';
+
+const skip = labUnavailableReason();
+let pair: PairLab;
+
+before(() => {
+  if (!skip) pair = createPairLab('ring', 1);
+});
+after(() => pair?.lab.destroy());
+
+function drain(ring: NativeRing, view: BatchView, onRow?: (i: number) => void): number {
+  let total = 0;
+  for (;;) {
+    const rows = ring.receive();
+    for (let i = 0; i < rows; i++) onRow?.(i);
+    total += rows;
+    if (rows < view.kind.length) return total;
+  }
+}
+
+test('the filter passes TCP to our address and port, nothing else', { skip }, async () => {
+  const rx = new BatchView();
+  const ring = openRing(pair, { rxBatch: rx.buffer });
+  try {
+    assert.equal(ring.mac.length, 6);
+    assert.ok(ring.ifindex > 0);
+    assert.equal(await connectFrom(pair.peer, pair.responderV4, PORT + 1), 'refused');
+    assert.equal(await connectFrom(pair.peer, pair.responderV6, PORT + 1), 'refused');
+    // UDP to our address and port must stay out too.
+    await runIn(pair.peer, `const s = require('dgram').createSocket('udp4');
+      s.send('x', ${PORT}, ${JSON.stringify(pair.responderV4)}, () => s.close());`);
+    assert.equal(await connectFrom(pair.peer, pair.responderV4, PORT), 'refused');
+    assert.equal(await connectFrom(pair.peer, pair.responderV6, PORT), 'refused');
+    const seen: string[] = [];
+    assert.ok(await waitFor(() => {
+      drain(ring, rx, (i) => seen.push(`${rx.kind[i]} ${formatAddress(rx.saddr, i * 4, rx.family[i])} > ${rx.dport[i]}`));
+      return seen.length >= 2;
+    }), `rows seen: ${seen.join(', ')}`);
+    const c = ring.counters;
+    assert.equal(counter(c, 'rxFrames'), 2, 'only the two SYNs to our port reach the ring');
+    assert.equal(counter(c, 'parsedSyn'), 2);
+    assert.deepEqual(seen.sort(), [
+      `${addon.constants.kinds.syn} ${pair.peerV6} > ${PORT}`,
+      `${addon.constants.kinds.syn} ${pair.peerV4} > ${PORT}`,
+    ].sort());
+    ring.updateKernelStats();
+    assert.equal(counter(c, 'kernelPackets'), 2);
+    assert.equal(counter(c, 'kernelDrops'), 0);
+    assert.ok(counter(c, 'rxBlocks') >= 1);
+  } finally {
+    ring.close();
+  }
+});
+
+test('start() calls onReadable from the event loop; stop() ends it', { skip }, async () => {
+  const rx = new BatchView();
+  const ring = openRing(pair, { rxBatch: rx.buffer });
+  try {
+    let calls = 0;
+    let rows = 0;
+    ring.start(() => {
+      calls++;
+      rows += ring.receive();
+    });
+    assert.equal(await connectFrom(pair.peer, pair.responderV4, PORT), 'refused');
+    assert.ok(await waitFor(() => rows >= 1), 'onReadable delivered the SYN');
+    assert.ok(calls >= 1);
+    ring.stop();
+    const before = calls;
+    assert.equal(await connectFrom(pair.peer, pair.responderV4, PORT), 'refused');
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(calls, before, 'no calls after stop()');
+    assert.equal(ring.receive(), 1, 'the frame waits in the ring');
+  } finally {
+    ring.close();
+  }
+});
+
+test('a fanout group of two rings splits flows and keeps each flow in one ring', { skip }, async () => {
+  const server = await serverIn(pair.responder, PORT);
+  const views = [new BatchView(), new BatchView()];
+  const rings = views.map((v) => openRing(pair, { rxBatch: v.buffer, fanoutGroup: 4242 }));
+  try {
+    const flowsRing = new Map<number, Set<number>>();
+    const note = () => {
+      rings.forEach((ring, r) => drain(ring, views[r], (i) => {
+        const set = flowsRing.get(views[r].sport[i]) ?? new Set<number>();
+        set.add(r);
+        flowsRing.set(views[r].sport[i], set);
+      }));
+    };
+    const flows = 16;
+    for (let i = 0; i < flows; i++) {
+      assert.equal(await connectFrom(pair.peer, i % 2 ? pair.responderV6 : pair.responderV4, PORT), 'connected');
+      note();
+    }
+    await waitFor(() => {
+      note();
+      return flowsRing.size >= flows;
+    });
+    assert.equal(flowsRing.size, flows, 'every flow was seen');
+    for (const [sport, set] of flowsRing) assert.equal(set.size, 1, `flow from port ${sport} stayed in one ring`);
+    const perRing = [0, 1].map((r) => [...flowsRing.values()].filter((s) => s.has(r)).length);
+    assert.ok(perRing[0] > 0 && perRing[1] > 0, `both rings got flows: ${perRing}`);
+    const frames = rings.map((r) => counter(r.counters, 'rxFrames'));
+    assert.ok(frames[0] + frames[1] > flows, 'several frames per flow');
+  } finally {
+    rings.forEach((r) => r.close());
+    await stop(server);
+  }
+});
+
+test('end to end: a kernel client SYN becomes a syn row; our SYN-ACK completes its connect', { skip }, async () => {
+  // Keep the responder's kernel from answering (RST) for the port; the packet
+  // socket still sees what prerouting drops.
+  pair.responder.exec('nft', ['-f', '-'], `table inet sc_ring_e2e {
+    chain pre { type filter hook prerouting priority -300; tcp dport ${PORT} drop; }
+  }`);
+  const rx = new BatchView();
+  const tx = new BatchView();
+  const ring = openRing(pair, { rxBatch: rx.buffer, txBatch: tx.buffer });
+  const { kinds, optFlags } = addon.constants;
+  try {
+    let answered = 0;
+    let acks = 0;
+    ring.start(() => {
+      const rows = ring.receive();
+      let out = 0;
+      for (let i = 0; i < rows; i++) {
+        if (rx.kind[i] === kinds.ack) acks++;
+        if (rx.kind[i] !== kinds.syn) continue;
+        tx.kind[out] = kinds.synAck;
+        tx.family[out] = rx.family[i];
+        tx.saddr.set(rx.daddr.subarray(i * 4, i * 4 + 4), out * 4);
+        tx.daddr.set(rx.saddr.subarray(i * 4, i * 4 + 4), out * 4);
+        tx.sport[out] = rx.dport[i];
+        tx.dport[out] = rx.sport[i];
+        tx.seq[out] = 0x12345678;
+        tx.ack[out] = (rx.seq[i] + 1) >>> 0;
+        tx.window[out] = 65535;
+        tx.mss[out] = 1460;
+        tx.wscale[out] = 7;
+        tx.optFlags[out] = optFlags.mss | optFlags.wscale | optFlags.sackPermitted |
+          (rx.optFlags[i] & optFlags.timestamps);
+        tx.tsval[out] = 1000;
+        tx.tsecr[out] = rx.tsval[i];
+        tx.vlan[out] = rx.vlan[i];
+        tx.mac.set(rx.mac.subarray(i * 6, i * 6 + 6), out * 6);
+        out++;
+      }
+      if (out > 0) answered += ring.send(out);
+    });
+    assert.equal(await connectFrom(pair.peer, pair.responderV4, PORT, 3000), 'connected');
+    assert.equal(await connectFrom(pair.peer, pair.responderV6, PORT, 3000), 'connected');
+    assert.ok(answered >= 2);
+    assert.ok(await waitFor(() => acks >= 2), 'the clients\' final ACKs arrive as ack rows');
+    const c = ring.counters;
+    assert.ok(counter(c, 'txFrames') >= 2);
+    assert.ok(counter(c, 'txKicks') >= 2);
+    assert.equal(counter(c, 'txErrors'), 0);
+    assert.equal(counter(c, 'txRingFull'), 0);
+  } finally {
+    ring.close();
+    pair.responder.exec('nft', ['delete', 'table', 'inet', 'sc_ring_e2e']);
+  }
+});
+
+test('close() is idempotent; methods throw after it', { skip }, () => {
+  const ring = openRing(pair);
+  ring.close();
+  ring.close();
+  for (const call of [() => ring.receive(), () => ring.send(0), () => ring.start(() => {}),
+    () => ring.stop(), () => ring.updateKernelStats()]) {
+    assert.throws(call, /the ring is closed/);
+  }
+  assert.equal(typeof ring.counters[0], 'bigint', 'counters stay readable');
+});
+
+test('errors name the interface, the namespace and the field', { skip }, () => {
+  assert.throws(() => openRing(pair, { iface: 'nosuch0' }), (e: NodeJS.ErrnoException) => {
+    assert.equal(e.code, 'ENODEV');
+    assert.match(e.message, /nosuch0/);
+    assert.ok(e.message.includes(pair.responder.path), e.message);
+    return true;
+  });
+  assert.throws(() => openRing(pair, { netns: '/run/netns/sc-none-here' }), { code: 'ENOENT' });
+  assert.throws(() => openRing(pair, { iface: 42 as unknown as string }), { name: 'TypeError', message: /options\.iface/ });
+  assert.throws(() => openRing(pair, { blockSize: 5000 }), { name: 'RangeError', message: /blockSize/ });
+  assert.throws(() => openRing(pair, { blockCount: 0 }), { name: 'RangeError', message: /blockCount/ });
+  assert.throws(() => openRing(pair, { txFrames: 33 }), { name: 'RangeError', message: /txFrames/ });
+  assert.throws(() => openRing(pair, { fanoutGroup: 70000 }), { name: 'RangeError', message: /fanoutGroup/ });
+  assert.throws(() => openRing(pair, { rxBatch: new ArrayBuffer(8) }), { name: 'RangeError', message: /rxBatch/ });
+  assert.throws(() => openRing(pair, { addrs: [] }), { name: 'TypeError', message: /addrs/ });
+  const ring = openRing(pair);
+  try {
+    assert.throws(() => ring.send(-1), RangeError);
+    assert.throws(() => ring.start(42 as unknown as () => void), TypeError);
+  } finally {
+    ring.close();
+  }
+});
+
+test('the kernel drop counter counts frames a full ring could not take', { skip }, async () => {
+  // One 4 KiB block, never read: the first frames fill it, the rest drop.
+  const ring = openRing(pair, { blockSize: 4096, blockCount: 1, retireMs: 1 });
+  const server = await serverIn(pair.responder, PORT);
+  try {
+    for (let i = 0; i < 6; i++) await connectFrom(pair.peer, pair.responderV4, PORT);
+    ring.updateKernelStats();
+    const c = ring.counters;
+    assert.ok(counter(c, 'kernelDrops') > 0, `drops: ${counter(c, 'kernelDrops')}`);
+    assert.ok(counter(c, 'kernelPackets') >= counter(c, 'kernelDrops'));
+    drain(ring, new BatchView());
+    assert.ok(counter(c, 'rxFrames') > 0);
+  } finally {
+    ring.close();
+    await stop(server);
+  }
+});
+
+function socketFds(): number {
+  return readdirSync('/proc/self/fd').filter((fd) => {
+    try {
+      return readlinkSync(`/proc/self/fd/${fd}`).startsWith('socket:');
+    } catch {
+      return false;
+    }
+  }).length;
+}
+
+test('a ring left open in a worker is closed when the worker ends (cleanup hook)', { skip }, async () => {
+  const before = socketFds();
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  const addonUrl = new URL(`file://${path.resolve(here, '../../lib/native/addon.js')}`).href;
+  const worker = new Worker(`
+    const { parentPort, workerData } = require('node:worker_threads');
+    import(workerData.addonUrl).then(({ addon }) => {
+      const ring = new addon.Ring(workerData.options);
+      ring.start(() => ring.receive());
+      parentPort.postMessage('open');
+    });
+  `, {
+    eval: true,
+    workerData: {
+      addonUrl,
+      options: {
+        iface: pair.responderIface, netns: pair.responder.path, addrs: [pair.responderV4], ports: [PORT],
+        cookies: 'on', secrets: new Uint8Array(new SharedArrayBuffer(addon.secretsLayout.byteLength)),
+        rxBatch: new ArrayBuffer(addon.batchLayout.byteLength), txBatch: new ArrayBuffer(addon.batchLayout.byteLength),
+      },
+    },
+  });
+  await new Promise((resolve, reject) => {
+    worker.once('message', resolve);
+    worker.once('error', reject);
+  });
+  assert.equal(socketFds(), before + 2, 'the worker\'s ring holds two sockets');
+  await worker.terminate();
+  assert.equal(socketFds(), before, 'both sockets closed by the cleanup hook');
+});
+
+test('a process that exits with a ring open exits cleanly', { skip }, () => {
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  const helpers = new URL(`file://${path.resolve(here, 'ring-helpers.js')}`).href;
+  const script = `
+    const { openRing } = await import(${JSON.stringify(helpers)});
+    const pair = { responderIface: ${JSON.stringify(pair.responderIface)}, responder: { path: ${JSON.stringify(pair.responder.path)} },
+      responderV4: ${JSON.stringify(pair.responderV4)}, responderV6: ${JSON.stringify(pair.responderV6)} };
+    const ring = openRing(pair);
+    ring.start(() => ring.receive());
+    setTimeout(() => process.exit(0), 20);
+  `;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 10_000 });
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stderr, '');
+});
