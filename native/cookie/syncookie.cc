@@ -60,7 +60,10 @@
 // The flow hash buckets the SYN cache and picks shards, so a flooder must not
 // be able to aim at one bucket: SipHash-1-3 keyed with flowHashKey over
 // (peer address, local address, peer port, local port, family), 40 bytes,
-// folded to 32 bits. Every row gets one, whatever the cookie mode.
+// folded to 32 bits, computed 8 rows at a time as SIMD lanes (like MD5:
+// AVX2 when the CPU has it, else SSE2). Every row gets one, whatever the
+// cookie mode. The flow key is set once, before any batch: changing it
+// would move every flow to another bucket, so it has no seqlock.
 #include "cookie/syncookie.h"
 
 #include <cstdlib>
@@ -281,7 +284,6 @@ void ProcessBatch(PacketBatch* batch, uint32_t count, const CookieSecrets* secre
   if (count > kBatchCapacity) count = kBatchCapacity;
   uint64_t k0 = 0, k1 = 0;
   if (secrets != nullptr) {
-    // The flow key is written once before any reader starts; no seqlock.
     k0 = LoadKey64(secrets->flowHashKey);
     k1 = LoadKey64(secrets->flowHashKey + 8);
   }
