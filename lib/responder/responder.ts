@@ -117,9 +117,6 @@ export class Responder extends EventEmitter<ResponderEvents> {
 
   private async start(): Promise<void> {
     const o = this.options;
-    if (o.gate !== false) {
-      this.gate = installGate({ netns: o.netns, addrs: o.addrs, ports: o.ports, mark: o.mark ?? DEFAULT_MARK });
-    }
     const workers = o.workers ?? 1;
     if (workers === 1) {
       const stats = new Stats();
@@ -133,11 +130,16 @@ export class Responder extends EventEmitter<ResponderEvents> {
           return true;
         },
       });
-      this.shard.start();
     } else {
       const fanoutGroup = randomInt(1, 65536);
       await Promise.all(Array.from({ length: workers }, () => this.startWorker(fanoutGroup)));
     }
+    // The ring is open (so the interface exists and we may use it): only now
+    // take the handshakes away from this host's kernel.
+    if (o.gate !== false) {
+      this.gate = installGate({ netns: o.netns, addrs: o.addrs, ports: o.ports, mark: o.mark ?? DEFAULT_MARK });
+    }
+    this.shard?.start();
     this.rotation = setInterval(() => this.rotateIfDue(), Math.min(1000, this.config.cookieRotateMs));
     this.rotation.unref();
   }
