@@ -128,6 +128,8 @@ export class SynCache {
 
   /** Entry evicted by the last allocate()/relink(), or -1. */
   lastEvicted = NONE;
+  /** Buckets walked by expire() so far (a run visits only due buckets). */
+  bucketRuns = 0;
 
   constructor(config: CacheGeometry, stats: Float64Array = new Float64Array(COUNTER_NAMES.length)) {
     const { hashSize, bucketLimit, cacheLimit, rexmtLimit, rexmtInitialMs } = config;
@@ -398,6 +400,7 @@ export class SynCache {
     while (this.heapSize > 0) {
       const b = this.heap[0];
       if (((t - this.bucketDeadline[b]) | 0) < 0) break;
+      this.bucketRuns++;
       let earliest = 0;
       let hasEarliest = false;
       let e = this.bucketHead[b];
