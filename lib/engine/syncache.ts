@@ -140,6 +140,8 @@ export class SynCache {
     if (!Number.isInteger(bucketLimit) || bucketLimit < 1 || bucketLimit > 65535) {
       throw new RangeError(`bucketLimit must be an integer from 1 to 65535, got ${bucketLimit} (use resolveConfig)`);
     }
+    if (!Number.isInteger(rexmtInitialMs) || rexmtInitialMs < 1) throw new RangeError(`rexmtInitialMs must be a positive integer, got ${rexmtInitialMs} (use resolveConfig)`);
+    if (!Number.isInteger(rexmtLimit) || rexmtLimit < 0 || rexmtLimit > 254) throw new RangeError(`rexmtLimit must be an integer from 0 to 254, got ${rexmtLimit} (use resolveConfig)`);
     if (stats.length < COUNTER_NAMES.length) throw new RangeError(`stats must hold ${COUNTER_NAMES.length} counters, got ${stats.length}`);
     this.hashSize = hashSize;
     this.mask = hashSize - 1;
@@ -493,8 +495,10 @@ export class SynCache {
     }
   }
 
+  // Dupsyns can push rexmits past rexmtLimit (the next run drops the entry);
+  // the cap keeps every interval far below the 2^31 ms comparison window.
   private backoff(rexmits: number): number {
-    return this.rexmtInitialMs * 2 ** Math.min(rexmits, 20);
+    return Math.min(this.rexmtInitialMs * 2 ** Math.min(rexmits, 10), 2 ** 30);
   }
 
   private insertHead(e: number): void {

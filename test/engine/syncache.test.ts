@@ -201,3 +201,16 @@ test('a 1-million-entry cache costs at most 128 bytes per entry', (t) => {
   t.diagnostic(`default geometry bytesPerEntry ${dflt.bytesPerEntry.toFixed(2)}`);
   assert.ok(dflt.bytesPerEntry <= 128);
 });
+
+test('many duplicate SYNs: the backoff stays bounded and the next due run drops the entry', () => {
+  const { cache, stats } = makeCache({ hashSize: 2, rexmtLimit: 8, rexmtInitialMs: 60_000 });
+  const f = new Flows(1);
+  f.set(0, '198.18.0.2', 1, '198.19.0.1', 80, 1);
+  const e = f.add(cache, 0, 0);
+  for (let i = 0; i < 300; i++) cache.refresh(e, 0);
+  assert.equal(cache.rexmits[e], 255);
+  assert.ok(cache.deadline[e] <= 2 ** 30);
+  cache.expire(cache.deadline[e], () => assert.fail('past rexmtLimit: no retransmit'), () => {});
+  assert.equal(stats[C.stale], 1);
+  assert.equal(cache.size, 0);
+});
