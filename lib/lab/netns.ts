@@ -7,6 +7,7 @@
 // interfaces, routes or firewall.
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
+import { onTeardown } from './teardown.js';
 
 export const NETNS_PREFIX = 'sc-';
 const NETNS_DIR = '/run/netns';
@@ -149,7 +150,7 @@ export class NetnsLab {
 function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
-  process.on('exit', () => {
+  onTeardown(() => {
     for (const lab of [...liveLabs]) lab.destroy();
   });
 }
