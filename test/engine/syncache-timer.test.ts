@@ -56,7 +56,7 @@ test('timer comparisons are wrap-safe across 2^32 ms', () => {
   }
   assert.equal(cache.nextDeadline(), (base + 1000) >>> 0);
   for (let t = base; t <= base + 40_000; t += 100) {
-    cache.expire(t, (e) => order.push(cache.hash[e]), () => {});
+    cache.expire(t, (e) => order.push(cache.hashOf(e)), () => {});
   }
   const firsts = order.filter((h, k) => order.indexOf(h) === k);
   assert.deepEqual(firsts, Array.from({ length: 40 }, (_, i) => i), 'first retransmits follow arrival order');
