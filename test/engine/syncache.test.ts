@@ -122,6 +122,31 @@ test('cacheLimit holds under 10x cacheLimit distinct SYNs (zonefail, cacheoverfl
   cache.checkInvariants();
 });
 
+test('a full zone evicts the oldest entry of the SYN\'s own bucket, or fails when that bucket is empty', () => {
+  const { cache, stats } = makeCache({ hashSize: 4, bucketLimit: 10, cacheLimit: 3 });
+  const f = new Flows(5);
+  f.set(0, '198.18.0.1', 1, '198.19.0.1', 80, 0); // bucket 0, oldest
+  f.set(1, '198.18.0.2', 1, '198.19.0.1', 80, 1); // bucket 1, older than flow 2 but in another bucket
+  f.set(2, '198.18.0.3', 1, '198.19.0.1', 80, 4); // bucket 0
+  f.set(3, '198.18.0.4', 1, '198.19.0.1', 80, 8); // bucket 0: zone full
+  f.set(4, '198.18.0.5', 1, '198.19.0.1', 80, 2); // bucket 2: zone full, bucket empty
+  const e = [0, 1, 2].map((i) => f.add(cache, i, i));
+  const got = f.add(cache, 3, 3);
+  assert.equal(got, e[0], 'the freed entry is reused');
+  assert.equal(cache.lastEvicted, e[0]);
+  assert.equal(stats[C.zonefail], 1);
+  assert.equal(stats[C.cacheoverflow], 1);
+  assert.equal(stats[C.bucketoverflow], 0);
+  assert.equal(f.lookup(cache, 0), NONE);
+  assert.equal(f.lookup(cache, 1), e[1], 'other buckets keep their entries');
+  assert.equal(f.add(cache, 4, 4), NONE);
+  assert.equal(cache.lastEvicted, NONE);
+  assert.equal(stats[C.zonefail], 2);
+  assert.equal(stats[C.cacheoverflow], 1);
+  assert.equal(cache.size, 3);
+  cache.checkInvariants();
+});
+
 test('a duplicate SYN refreshes the timer and counts toward rexmtLimit (seed SYNCACHE_TIMEOUT)', () => {
   const { cache } = makeCache({ hashSize: 8 });
   const f = new Flows(1);
