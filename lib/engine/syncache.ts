@@ -19,7 +19,11 @@
 // bucket's oldest entry (bucketoverflow). When the zone has no free entry
 // (zonefail) the oldest entry of the SYN's own bucket is evicted
 // (cacheoverflow); an empty bucket gets nothing and allocate() returns -1,
-// the engine then answers with a cookie or drops the SYN.
+// the engine then answers with a cookie or drops the SYN. So zonefail -
+// cacheoverflow is the number of SYNs the cache refused. A duplicate SYN
+// (refresh()) counts as a send, as in the seed's SYNCACHE_TIMEOUT: rexmits+1
+// and a backed-off deadline, so dupsyns cannot keep an entry alive forever.
+// About 88 bytes per entry (bytesPerEntry), bucket and heap arrays included.
 //
 // syncache_timer: each bucket keeps the earliest deadline of its entries
 // (the seed's sch_nextc). Instead of one callout per bucket there is one
