@@ -21,23 +21,31 @@ namespace syncache {
 
 namespace {
 
-// Bytes of a typed array or ArrayBuffer (a SharedArrayBuffer view too).
+size_t ElementBytes(napi_typedarray_type type) {
+  switch (type) {
+    case napi_int8_array: case napi_uint8_array: case napi_uint8_clamped_array: return 1;
+    case napi_int16_array: case napi_uint16_array: return 2;
+    case napi_int32_array: case napi_uint32_array: case napi_float32_array: return 4;
+    default: return 8;
+  }
+}
+
+// Bytes of a typed array (a SharedArrayBuffer view too) or an ArrayBuffer,
+// with as few Node-API calls as possible: md5() is called per digest.
 bool ViewBytes(Napi::Env env, Napi::Value value, const char* name, uint8_t** data, size_t* length) {
+  napi_typedarray_type type;
+  size_t elements = 0;
+  void* raw = nullptr;
+  if (napi_get_typedarray_info(env, value, &type, &elements, &raw, nullptr, nullptr) == napi_ok) {
+    *data = static_cast<uint8_t*>(raw);
+    *length = elements * ElementBytes(type);
+    return true;
+  }
   if (value.IsArrayBuffer()) {
     Napi::ArrayBuffer b = value.As<Napi::ArrayBuffer>();
     *data = static_cast<uint8_t*>(b.Data());
     *length = b.ByteLength();
     return true;
-  }
-  if (value.IsTypedArray()) {
-    napi_typedarray_type type;
-    size_t elements = 0;
-    void* raw = nullptr;
-    if (napi_get_typedarray_info(env, value, &type, &elements, &raw, nullptr, nullptr) == napi_ok) {
-      *data = static_cast<uint8_t*>(raw);
-      *length = value.As<Napi::TypedArray>().ByteLength();
-      return true;
-    }
   }
   ThrowTypeError(env, std::string(name) + " must be a Uint8Array");
   return false;

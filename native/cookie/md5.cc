@@ -8,16 +8,21 @@
 //     lockstep, one per SIMD lane (Md5CompressLanes). Input comes transposed
 //     (word i of every lane side by side) so no shuffles are needed.
 // MD5's steps form one serial dependency chain, so a single message leaves
-// most of a modern core idle; lanes fill it. The vector code is compiled
-// twice, for the x86-64 baseline (SSE2: two 128-bit halves per operation)
-// and with target("avx2") (one 256-bit operation), and the AVX2 copy is
-// chosen once at load time when the CPU has it. bench/cookie.ts measures
-// lanes against one-at-a-time; the cookie code uses lanes.
+// most of a modern core idle; lanes fill it. kMd5Lanes = 16 is two 256-bit
+// AVX2 operations per step (four 128-bit ones with SSE2): two independent
+// chains per core, which hides the latency of each step. On the 2-core AMD
+// EPYC (AVX2) this was written on, per block: 8 lanes ~23 ns, 16 lanes
+// ~14 ns, 32 lanes no better; one message at a time 4-7x slower than 16
+// lanes (bench/cookie.ts measures it). The vector code is compiled twice,
+// for the x86-64 baseline (SSE2) and with target("avx2"), and the AVX2 copy
+// is chosen once at load time when the CPU has it (SYNCACHE_NO_AVX2 in the
+// environment forces the baseline, for tests).
 //
 // Step functions use the usual equivalent forms with fewer operations:
 // F = d ^ (b & (c ^ d)), G = c ^ (d & (b ^ c)), H = b ^ c ^ d, I = c ^ (b | ~d).
 #include "cookie/md5.h"
 
+#include <cstdlib>
 #include <cstring>
 
 namespace syncache::cookie {
@@ -158,6 +163,7 @@ using LanesFn = void (*)(const uint32_t[16][kMd5Lanes], uint32_t[4][kMd5Lanes]);
 
 LanesFn PickLanes() {
   __builtin_cpu_init();
+  if (std::getenv("SYNCACHE_NO_AVX2") != nullptr) return LanesBaseline;  // tests of the SSE2 path
   return __builtin_cpu_supports("avx2") ? LanesAvx2 : LanesBaseline;
 }
 
@@ -166,12 +172,18 @@ const LanesFn gLanes = PickLanes();
 constexpr auto gLanes = LanesBaseline;
 #endif
 
+// Out of line, so that a loop over messages is not vectorised into lanes
+// behind our back (GCC does that to Md5CompressLanesScalar otherwise).
+__attribute__((noinline)) void RoundsOne(uint32_t state[4], const uint32_t x[16]) {
+  Rounds(state, x);
+}
+
 }  // namespace
 
 void Md5Compress(uint32_t state[4], const uint8_t block[64]) {
   uint32_t x[16];
   for (int i = 0; i < 16; i++) x[i] = LoadLe32(block + 4 * i);
-  Rounds(state, x);
+  RoundsOne(state, x);
 }
 
 void Md5(const uint8_t* data, size_t length, uint8_t digest[16]) {
@@ -201,7 +213,7 @@ void Md5CompressLanesScalar(const uint32_t words[16][kMd5Lanes], uint32_t out[4]
     uint32_t x[16];
     for (int i = 0; i < 16; i++) x[i] = words[i][lane];
     uint32_t state[4] = {kMd5Init[0], kMd5Init[1], kMd5Init[2], kMd5Init[3]};
-    Rounds(state, x);
+    RoundsOne(state, x);
     for (int j = 0; j < 4; j++) out[j][lane] = state[j];
   }
 }

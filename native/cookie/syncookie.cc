@@ -60,9 +60,13 @@
 // The flow hash buckets the SYN cache and picks shards, so a flooder must not
 // be able to aim at one bucket: SipHash-1-3 keyed with flowHashKey over
 // (peer address, local address, peer port, local port, family), 40 bytes,
-// folded to 32 bits. Every row gets one, whatever the cookie mode.
+// folded to 32 bits, computed 8 rows at a time as SIMD lanes (like MD5:
+// AVX2 when the CPU has it, else SSE2). Every row gets one, whatever the
+// cookie mode. The flow key is set once, before any batch: changing it
+// would move every flow to another bucket, so it has no seqlock.
 #include "cookie/syncookie.h"
 
+#include <cstdlib>
 #include <cstring>
 
 #include "cookie/md5.h"
@@ -79,47 +83,106 @@ namespace {
 
 constexpr uint8_t kMaxWscale = 14;
 
-inline uint64_t Rotl64(uint64_t x, int s) { return (x << s) | (x >> (64 - s)); }
+#define SIP_ROTL(x, s) (((x) << (s)) | ((x) >> (64 - (s))))
 
-struct SipState {
-  uint64_t v0, v1, v2, v3;
-};
-
-inline void SipRound(SipState& s) {
-  s.v0 += s.v1; s.v1 = Rotl64(s.v1, 13); s.v1 ^= s.v0; s.v0 = Rotl64(s.v0, 32);
-  s.v2 += s.v3; s.v3 = Rotl64(s.v3, 16); s.v3 ^= s.v2;
-  s.v0 += s.v3; s.v3 = Rotl64(s.v3, 21); s.v3 ^= s.v0;
-  s.v2 += s.v1; s.v1 = Rotl64(s.v1, 17); s.v1 ^= s.v2; s.v2 = Rotl64(s.v2, 32);
+// W is uint64_t (one row) or a vector of kHashLanes uint64_t (rows side by
+// side, like the MD5 lanes).
+template <typename W>
+inline __attribute__((always_inline)) void SipRound(W& v0, W& v1, W& v2, W& v3) {
+  v0 += v1; v1 = SIP_ROTL(v1, 13); v1 ^= v0; v0 = SIP_ROTL(v0, 32);
+  v2 += v3; v3 = SIP_ROTL(v3, 16); v3 ^= v2;
+  v0 += v3; v3 = SIP_ROTL(v3, 21); v3 ^= v0;
+  v2 += v1; v1 = SIP_ROTL(v1, 17); v1 ^= v2; v2 = SIP_ROTL(v2, 32);
 }
 
-inline void SipAbsorb(SipState& s, uint64_t m) {
-  s.v3 ^= m;
-  SipRound(s);
-  s.v0 ^= m;
+// SipHash-1-3 of a 40-byte message m[0..4] (little-endian 64-bit words).
+template <typename W>
+inline __attribute__((always_inline)) void SipHash13(uint64_t k0, uint64_t k1, const W m[5], W& out) {
+  W v0 = W{} + (k0 ^ 0x736f6d6570736575ull);
+  W v1 = W{} + (k1 ^ 0x646f72616e646f6dull);
+  W v2 = W{} + (k0 ^ 0x6c7967656e657261ull);
+  W v3 = W{} + (k1 ^ 0x7465646279746573ull);
+  for (int j = 0; j < 5; j++) {
+    v3 ^= m[j];
+    SipRound(v0, v1, v2, v3);
+    v0 ^= m[j];
+  }
+  const uint64_t last = static_cast<uint64_t>(40) << 56;
+  v3 ^= last;
+  SipRound(v0, v1, v2, v3);
+  v0 ^= last;
+  v2 ^= 0xff;
+  SipRound(v0, v1, v2, v3);
+  SipRound(v0, v1, v2, v3);
+  SipRound(v0, v1, v2, v3);
+  out = v0 ^ v1 ^ v2 ^ v3;
 }
+
+#undef SIP_ROTL
 
 inline uint64_t Pair(const uint32_t* w) {
   return static_cast<uint64_t>(w[0]) | static_cast<uint64_t>(w[1]) << 32;
 }
 
-// SipHash-1-3 of the 40-byte message described above.
-inline uint32_t FlowHash(uint64_t k0, uint64_t k1, const PacketBatch* b, uint32_t i) {
-  SipState s{k0 ^ 0x736f6d6570736575ull, k1 ^ 0x646f72616e646f6dull,
-             k0 ^ 0x6c7967656e657261ull, k1 ^ 0x7465646279746573ull};
-  SipAbsorb(s, Pair(&b->saddr[i * 4]));
-  SipAbsorb(s, Pair(&b->saddr[i * 4 + 2]));
-  SipAbsorb(s, Pair(&b->daddr[i * 4]));
-  SipAbsorb(s, Pair(&b->daddr[i * 4 + 2]));
-  SipAbsorb(s, static_cast<uint64_t>(b->sport[i]) | static_cast<uint64_t>(b->dport[i]) << 16 |
-                   static_cast<uint64_t>(b->family[i]) << 32);
-  SipAbsorb(s, static_cast<uint64_t>(40) << 56);
-  s.v2 ^= 0xff;
-  SipRound(s);
-  SipRound(s);
-  SipRound(s);
-  uint64_t h = s.v0 ^ s.v1 ^ s.v2 ^ s.v3;
-  return static_cast<uint32_t>(h ^ (h >> 32));
+inline __attribute__((always_inline)) uint64_t PortsWord(const PacketBatch* b, uint32_t i) {
+  return static_cast<uint64_t>(b->sport[i]) | static_cast<uint64_t>(b->dport[i]) << 16 |
+         static_cast<uint64_t>(b->family[i]) << 32;
 }
+
+inline uint32_t Fold(uint64_t h) { return static_cast<uint32_t>(h ^ (h >> 32)); }
+
+inline uint32_t FlowHash(uint64_t k0, uint64_t k1, const PacketBatch* b, uint32_t i) {
+  uint64_t m[5] = {Pair(&b->saddr[i * 4]), Pair(&b->saddr[i * 4 + 2]), Pair(&b->daddr[i * 4]),
+                   Pair(&b->daddr[i * 4 + 2]), PortsWord(b, i)};
+  uint64_t h;
+  SipHash13(k0, k1, m, h);
+  return Fold(h);
+}
+
+constexpr uint32_t kHashLanes = 8;
+typedef uint64_t HashVector __attribute__((vector_size(kHashLanes * 8)));
+
+inline __attribute__((always_inline)) void HashRowsBody(PacketBatch* b, uint32_t count,
+                                                        uint64_t k0, uint64_t k1) {
+  uint32_t i = 0;
+  for (; i + kHashLanes <= count; i += kHashLanes) {
+    HashVector m[5];
+    for (uint32_t lane = 0; lane < kHashLanes; lane++) {
+      uint32_t r = i + lane;
+      m[0][lane] = Pair(&b->saddr[r * 4]);
+      m[1][lane] = Pair(&b->saddr[r * 4 + 2]);
+      m[2][lane] = Pair(&b->daddr[r * 4]);
+      m[3][lane] = Pair(&b->daddr[r * 4 + 2]);
+      m[4][lane] = PortsWord(b, r);
+    }
+    HashVector h;
+    SipHash13(k0, k1, m, h);
+    for (uint32_t lane = 0; lane < kHashLanes; lane++) b->hash[i + lane] = Fold(h[lane]);
+  }
+  for (; i < count; i++) b->hash[i] = FlowHash(k0, k1, b, i);
+}
+
+void HashRowsBaseline(PacketBatch* b, uint32_t count, uint64_t k0, uint64_t k1) {
+  HashRowsBody(b, count, k0, k1);
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((target("avx2"))) void HashRowsAvx2(PacketBatch* b, uint32_t count, uint64_t k0, uint64_t k1) {
+  HashRowsBody(b, count, k0, k1);
+}
+
+using HashRowsFn = void (*)(PacketBatch*, uint32_t, uint64_t, uint64_t);
+
+HashRowsFn PickHashRows() {
+  __builtin_cpu_init();
+  if (std::getenv("SYNCACHE_NO_AVX2") != nullptr) return HashRowsBaseline;  // tests of the SSE2 path
+  return __builtin_cpu_supports("avx2") ? HashRowsAvx2 : HashRowsBaseline;
+}
+
+const HashRowsFn gHashRows = PickHashRows();
+#else
+constexpr auto gHashRows = HashRowsBaseline;
+#endif
 
 inline uint32_t MssIndex(uint16_t peerMss) {
   uint32_t index = 0;
@@ -221,14 +284,11 @@ void ProcessBatch(PacketBatch* batch, uint32_t count, const CookieSecrets* secre
   if (count > kBatchCapacity) count = kBatchCapacity;
   uint64_t k0 = 0, k1 = 0;
   if (secrets != nullptr) {
-    // The flow key is written once before any reader starts; no seqlock.
     k0 = LoadKey64(secrets->flowHashKey);
     k1 = LoadKey64(secrets->flowHashKey + 8);
   }
-  for (uint32_t i = 0; i < count; i++) {
-    batch->hash[i] = FlowHash(k0, k1, batch, i);
-    batch->cookieState[i] = kCookieNotChecked;
-  }
+  gHashRows(batch, count, k0, k1);
+  std::memset(batch->cookieState, kCookieNotChecked, count);
   if (mode == CookieMode::kOff) return;
 
   // Both slots are read once per batch: a batch is microseconds long, and a

@@ -29,12 +29,16 @@ constexpr uint16_t kDefaultMssV4 = 536;
 constexpr uint16_t kDefaultMssV6 = 1220;
 
 // Runs over rows [0, count) of a received batch:
-//  - every row: hash = keyed flow hash of (peer addr, local addr, ports)
+//  - every row: hash = keyed flow hash of (peer addr, local addr, ports,
+//    family); cookieState = kCookieNotChecked unless set below
 //  - mode != off, kind Syn: cookie = cookie ISS for that SYN, cookieState =
-//    kCookieMade
-//  - mode != off, kind Ack: cookie = ack - 1; cookieState = valid/invalid;
+//    kCookieMade (cookiesMade); if the active secret slot is invalid or
+//    being rewritten, no cookie (cookiesNoSecret)
+//  - mode != off, kind Ack: cookie = ack - 1, client ISN = seq - 1;
+//    cookieState = valid/invalid (cookiesChecked + cookiesValid/Invalid);
 //    when valid, mss/wscale/optFlags(SACK, MSS, WSCALE bits) hold what it
 //    encodes (timestamps stay as the ACK carried them)
+// `counters` must not be null; `secrets` may be (then no cookies).
 void ProcessBatch(PacketBatch* batch, uint32_t count, const CookieSecrets* secrets,
                   CookieMode mode, Counters* counters);
 
