@@ -166,7 +166,7 @@ class FloodWorker : public Napi::AsyncWorker {
         Put16(ip + 10, Fold(static_cast<uint64_t>(ipBase) + id + (saddr >> 16) + (saddr & 0xffff)));
         Put16(tcp, sport);
         Put32(tcp + 4, isn);
-        Put32(tcp + 24, tsval);
+        Put32(tcp + 28, tsval);
         Put16(tcp + 16, Fold(static_cast<uint64_t>(tcpBase) + (saddr >> 16) + (saddr & 0xffff) +
                              sport + (isn >> 16) + (isn & 0xffff) + (tsval >> 16) +
                              (tsval & 0xffff)));
