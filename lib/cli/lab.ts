@@ -10,8 +10,8 @@ import { jsonLine } from './view.js';
 
 const HELP = `Usage: syncache lab [--seconds N] [--rate PPS] [--syncookies MODE] [--workers N] [--json]
 
-Builds a throwaway lab of three network namespaces on a bridge (attacker,
-client, responder; addresses from 198.18.0.0/15 and 2001:db8::/32), runs
+Builds a throwaway lab of network namespaces: attacker, client and responder
+on a switch (addresses from 198.18.0.0/15 and 2001:db8::/32), runs
 syncache in the responder, floods it with spoofed SYNs from the built-in
 generator while real clients (the kernel's TCP stack) connect over IPv4 and
 IPv6, and prints a summary. Everything it creates is removed on exit.

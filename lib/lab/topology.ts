@@ -1,15 +1,12 @@
-// The lab that `syncache lab`, tests and benchmarks share: three namespaces
-// on one bridge, all addresses from the benchmarking ranges.
+// The lab that `syncache lab`, tests and benchmarks share: three hosts on a
+// switch (a bridge in a fourth namespace), all addresses from the benchmarking ranges.
 //
-//   attacker  sca0 198.18.0.3 / 2001:db8::3 ─┐
-//                                             ├─ scra0 ┐
-//                                             │        scbr0 198.18.0.1 / 2001:db8::1   responder
-//                                             ├─ scrc0 ┘
-//   client    scc0 198.18.0.2 / 2001:db8::2 ─┘
+//   attacker   sca0 198.18.0.3 / 2001:db8::3 ── scsa0 ┐
+//   client     scc0 198.18.0.2 / 2001:db8::2 ── scsc0 ├ scbr0 (switch namespace)
+//   responder  scr0 198.18.0.1 / 2001:db8::1 ── scsr0 ┘
 //
-// The bridge lives in the responder, so the responder sees both the flood and
-// the legitimate clients on one interface (scbr0) and can also watch each
-// side's port. Spoofed flood sources come from 198.19.0.0/16 and
+// The responder sees both the flood and the legitimate clients on its one
+// interface (scr0), as a host behind a switch does. Spoofed flood sources come from 198.19.0.0/16 and
 // 2001:db8:ffff::/48; the responder routes those via the attacker, so every
 // answer to a spoofed SYN (ours or the kernel's, for the baseline) goes to the
 // attacker, whose kernel drops it (the address is not its own and it does not
@@ -40,8 +37,9 @@ export interface Lab {
   lab: NetnsLab;
   attacker: LabHost;
   client: LabHost;
-  /** iface is the bridge; ports are its two veths (towards attacker, towards client). */
-  responder: LabHost & { bridge: string; attackerPort: string; clientPort: string };
+  responder: LabHost;
+  /** The switch: a bridge with one port towards each host. */
+  switch: { ns: Namespace; bridge: string; ports: { attacker: string; client: string; responder: string } };
   spoofV4: string;
   spoofV6: string;
   /** What was done about offloads ('off', or why they were left on). */
@@ -55,16 +53,20 @@ export function buildLab({ tag }: { tag: string }): Lab {
     const attacker = lab.add('attacker');
     const client = lab.add('client');
     const responder = lab.add('responder');
-    for (const ns of [attacker, client, responder]) quiet(ns);
+    const sw = lab.add('switch');
+    for (const ns of [attacker, client, responder, sw]) quiet(ns);
 
+    // The responder has one NIC of its own: a packet socket on a bridge
+    // device does not see frames that an nftables prerouting hook in the
+    // bridge's namespace drops, so the bridge lives in a switch namespace.
     const bridge = 'scbr0';
-    const attackerPort = 'scra0';
-    const clientPort = 'scrc0';
-    responder.ip(['link', 'add', bridge, 'type', 'bridge', 'stp_state', '0', 'forward_delay', '0', 'mcast_snooping', '0']);
-    lab.link(attacker, 'sca0', responder, attackerPort);
-    lab.link(client, 'scc0', responder, clientPort);
-    for (const port of [attackerPort, clientPort]) responder.ip(['link', 'set', port, 'master', bridge]);
-    responder.ip(['link', 'set', bridge, 'up']);
+    const ports = { attacker: 'scsa0', client: 'scsc0', responder: 'scsr0' };
+    sw.ip(['link', 'add', bridge, 'type', 'bridge', 'stp_state', '0', 'forward_delay', '0', 'mcast_snooping', '0']);
+    lab.link(attacker, 'sca0', sw, ports.attacker);
+    lab.link(client, 'scc0', sw, ports.client);
+    lab.link(responder, 'scr0', sw, ports.responder);
+    for (const port of Object.values(ports)) sw.ip(['link', 'set', port, 'master', bridge]);
+    sw.ip(['link', 'set', bridge, 'up']);
 
     const host = (ns: Namespace, iface: string, n: number): LabHost => {
       const v4 = `198.18.0.${n}`;
@@ -73,25 +75,26 @@ export function buildLab({ tag }: { tag: string }): Lab {
       ns.ip(['-6', 'addr', 'add', `${v6}/${LAB_V6_PREFIX}`, 'dev', iface, 'nodad']);
       return { ns, iface, mac: ns.macOf(iface), v4, v6 };
     };
-    const r = host(responder, bridge, 1);
+    const r = host(responder, 'scr0', 1);
     const c = host(client, 'scc0', 2);
     const a = host(attacker, 'sca0', 3);
-    responder.ip(['route', 'add', SPOOF_V4, 'via', a.v4, 'dev', bridge]);
-    responder.ip(['-6', 'route', 'add', SPOOF_V6, 'via', a.v6, 'dev', bridge]);
+    responder.ip(['route', 'add', SPOOF_V4, 'via', a.v4, 'dev', r.iface]);
+    responder.ip(['-6', 'route', 'add', SPOOF_V6, 'via', a.v6, 'dev', r.iface]);
 
     const offloads = offloadsOff([
       [attacker, 'sca0'],
       [client, 'scc0'],
-      [responder, attackerPort],
-      [responder, clientPort],
-      [responder, bridge],
+      [responder, 'scr0'],
+      ...Object.values(ports).map((p): [Namespace, string] => [sw, p]),
+      [sw, bridge],
     ]);
 
     return {
       lab,
       attacker: a,
       client: c,
-      responder: { ...r, bridge, attackerPort, clientPort },
+      responder: r,
+      switch: { ns: sw, bridge, ports },
       spoofV4: SPOOF_V4,
       spoofV6: SPOOF_V6,
       offloads,

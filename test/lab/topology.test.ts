@@ -24,7 +24,7 @@ describe('lab topology', { skip }, () => {
     lab?.destroy();
   });
 
-  it('builds three namespaces on one bridge, addressed as documented', () => {
+  it('builds three hosts on one switch, addressed as documented', () => {
     const { attacker, client, responder } = lab;
     assert.deepEqual([responder.v4, client.v4, attacker.v4], ['198.18.0.1', '198.18.0.2', '198.18.0.3']);
     assert.deepEqual([responder.v6, client.v6, attacker.v6], ['2001:db8::1', '2001:db8::2', '2001:db8::3']);
@@ -32,9 +32,10 @@ describe('lab topology', { skip }, () => {
       assert.ok(existsSync(host.ns.path), host.ns.name);
       assert.equal(host.mac.length, 6);
     }
-    const ports = JSON.parse(responder.ns.ip(['-j', 'link', 'show', 'master', responder.bridge])) as Array<{ ifname: string }>;
-    assert.deepEqual(ports.map((p) => p.ifname).sort(), [responder.attackerPort, responder.clientPort].sort());
-    assert.match(responder.ns.ip(['route', 'get', '198.19.1.2']), /via 198\.18\.0\.3 dev scbr0/);
+    const sw = lab.switch;
+    const ports = JSON.parse(sw.ns.ip(['-j', 'link', 'show', 'master', sw.bridge])) as Array<{ ifname: string }>;
+    assert.deepEqual(ports.map((p) => p.ifname).sort(), Object.values(sw.ports).sort());
+    assert.match(responder.ns.ip(['route', 'get', '198.19.1.2']), /via 198\.18\.0\.3 dev scr0/);
     assert.equal(lab.spoofV4, SPOOF_V4);
     const tentative = responder.ns.ip(['-6', 'addr', 'show', 'tentative']) + client.ns.ip(['-6', 'addr', 'show', 'tentative']);
     assert.equal(tentative.trim(), '', 'no address waits for DAD');
