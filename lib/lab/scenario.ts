@@ -67,8 +67,6 @@ export async function runLabScenario(options: ScenarioOptions): Promise<LabRepor
     if (options.target === 'syncache') {
       responder = await Responder.open({
         iface: r.iface, netns: r.ns.path, addrs: [r.v4, r.v6], ports: [port], syncookies, workers,
-        // The flood is large: room for what a real host would keep.
-        hashSize: 65536, bucketLimit: 16,
       });
     } else {
       listener = await startKernelListener({ ns: r.ns, port, syncookies: 2, backlog: 1024 });
