@@ -16,11 +16,13 @@ export interface BatchField {
 export interface BatchLayout {
   capacity: number;
   byteLength: number;
+  /** payloadOffset of a row whose payload was not kept. */
+  noPayload: number;
   fields: Record<BatchFieldName, BatchField>;
 }
 
 export type BatchFieldName =
-  | 'time' | 'saddr' | 'daddr' | 'seq' | 'ack' | 'tsval' | 'tsecr' | 'hash' | 'cookie'
+  | 'time' | 'saddr' | 'daddr' | 'seq' | 'ack' | 'tsval' | 'tsecr' | 'hash' | 'cookie' | 'payloadOffset' | 'payload'
   | 'sport' | 'dport' | 'window' | 'mss' | 'vlan' | 'payloadLength'
   | 'kind' | 'family' | 'tcpFlags' | 'wscale' | 'optFlags' | 'cookieState' | 'mac';
 

@@ -13,6 +13,7 @@ namespace syncache {
 
 bool Pipeline::Accept(const uint8_t* frame, uint32_t length, uint16_t ringVlan,
                       double timeMs, PacketBatch* batch, uint32_t row) {
+  if (row == 0) batch->payloadUsed = 0;  // a new batch: the arena starts empty
   return wire::ParseFrame(frame, length, ringVlan, timeMs, config, batch, row, counters);
 }
 
