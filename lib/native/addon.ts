@@ -107,6 +107,8 @@ export interface FloodOptions {
   /** SYN/s; 0 = as fast as one core goes. */
   rate: number;
   seconds: number;
+  /** How frames leave: the TX ring with one kick per batch (default), or sendmmsg from a local buffer. */
+  method?: 'ring' | 'sendmmsg';
 }
 
 export interface FloodResult {
@@ -114,6 +116,12 @@ export interface FloodResult {
   /** SYN-ACKs seen arriving on iface for the spoofed sources. */
   replies: number;
   seconds: number;
+  /** CPU time (user + system) of the sending thread: SYN/s per core = sent / cpuSeconds. */
+  cpuSeconds: number;
+  /** Kicks (or sendmmsg calls) that failed, e.g. ENOBUFS. */
+  txErrors: number;
+  /** Batches cut short because the TX ring had no free slot. */
+  txRingFull: number;
 }
 
 export interface Addon {

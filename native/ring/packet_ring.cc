@@ -99,7 +99,7 @@ bool CheckRingLayout(const RingConfig& config, std::string* why) {
       return false;
     }
   }
-  if (config.tx) {
+  if (config.tx && config.txRing) {
     uint32_t f = config.txFrameSize;
     if (f % TPACKET_ALIGNMENT != 0 || f < TxDataOffset() + 128 || kTxBlockSize % f != 0) {
       *why = "txFrameSize must be a multiple of " + std::to_string(TPACKET_ALIGNMENT) +
@@ -241,6 +241,17 @@ bool PacketRing::OpenTx(const RingConfig& config, RingError* error) {
     return Fail(error, err, "setsockopt", "cannot set PACKET_QDISC_BYPASS",
                 PermissionHint(err, "CAP_NET_ADMIN"));
   }
+  if (config.txRing && !MapTx(config, error)) return false;
+  sockaddr_ll addr{};
+  addr.sll_family = AF_PACKET;
+  addr.sll_protocol = 0;  // send only: no receive hook
+  addr.sll_ifindex = ifindex_;
+  if (bind(txFd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0)
+    return Fail(error, errno, "bind", "cannot bind the TX socket to " + Where(config));
+  return true;
+}
+
+bool PacketRing::MapTx(const RingConfig& config, RingError* error) {
   tpacket_req req{};
   req.tp_block_size = kTxBlockSize;
   req.tp_frame_size = config.txFrameSize;
@@ -259,12 +270,6 @@ bool PacketRing::OpenTx(const RingConfig& config, RingError* error) {
   txFrameSize_ = config.txFrameSize;
   txFrameCount_ = config.txFrames;
   txHead_ = 0;
-  sockaddr_ll addr{};
-  addr.sll_family = AF_PACKET;
-  addr.sll_protocol = 0;  // send only: no receive hook
-  addr.sll_ifindex = ifindex_;
-  if (bind(txFd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0)
-    return Fail(error, errno, "bind", "cannot bind the TX socket to " + Where(config));
   return true;
 }
 

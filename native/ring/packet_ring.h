@@ -52,6 +52,7 @@ struct RingConfig {
   std::string netns;         // path; empty: the current namespace
   bool rx = true;
   bool tx = true;
+  bool txRing = true;        // false: a plain send socket (sendmmsg), no TX ring
   uint32_t blockSize = 1u << 20;
   uint32_t blockCount = 8;
   uint32_t retireMs = 1;
@@ -91,6 +92,7 @@ class PacketRing {
   bool IsOpen() const { return open_; }
 
   int rxFd() const { return rxFd_; }
+  int txFd() const { return txFd_; }
   int ifindex() const { return ifindex_; }
   const uint8_t* mac() const { return mac_; }
 
@@ -117,6 +119,7 @@ class PacketRing {
  private:
   bool OpenRx(const RingConfig& config, RingError* error);
   bool OpenTx(const RingConfig& config, RingError* error);
+  bool MapTx(const RingConfig& config, RingError* error);
   tpacket_block_desc* Block(uint32_t i) const {
     return reinterpret_cast<tpacket_block_desc*>(rxMap_ + static_cast<size_t>(i) * rxBlockSize_);
   }
