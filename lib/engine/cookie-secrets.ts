@@ -18,6 +18,7 @@
 // secrets.h). Only the owner writes; attach() gives a read-only handle.
 import { randomFillSync } from 'node:crypto';
 import { addon, type SecretsLayout } from '../native/addon.js';
+import { systemClock } from './clock.js';
 
 export class CookieSecrets {
   /** The whole struct, to hand to native (PipelineOptions.secrets). */
@@ -47,7 +48,7 @@ export class CookieSecrets {
   }
 
   /** A new owner with both slots and the flow-hash key drawn from the CSPRNG; slot 0 active. */
-  static create(now: number, rotateMs = 15_000): CookieSecrets {
+  static create(now: number = systemClock.now(), rotateMs = 15_000): CookieSecrets {
     const s = new CookieSecrets(new SharedArrayBuffer(addon.secretsLayout.byteLength), true, now, rotateMs);
     randomFillSync(s.view, s.layout.flowHashKey, s.layout.secretBytes);
     s.fill(0);

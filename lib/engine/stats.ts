@@ -24,6 +24,7 @@ export const SYNCACHE_COUNTERS = [
   'rstignored', // RST outside the window, ignored
   'ackunknown', // ACK for no entry while cookies are off
   'unreachmarked', // first ICMP unreachable: entry marked
+  'unreachignored', // ICMP unreachable for no entry or another ISS
   'synackssent', // SYN-ACK frames sent (first and retransmits)
   'rstssent', // RST frames sent
   'txdropped', // response frames the ring could not send

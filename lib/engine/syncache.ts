@@ -11,15 +11,19 @@
 //            LINKED -> unlink() -> ALLOCATED (fields kept, e.g. while a
 //            connection is being made; relink() puts it back)
 //            any -> remove() -> FREE
-//   free     singly linked through entryNext, head freeHead
-//   buckets  hashSize doubly linked lists (entryNext/entryPrev), new entries
+//   free     singly linked through chain (next), head freeHead
+//   buckets  hashSize doubly linked lists (chain next, entryPrev), new entries
 //            at the head, so the tail is the oldest; bucketCount per bucket
 //
 // syncache_add's limits: a SYN for a full bucket (bucketLimit) evicts that
 // bucket's oldest entry (bucketoverflow). When the zone has no free entry
 // (zonefail) the oldest entry of the SYN's own bucket is evicted
 // (cacheoverflow); an empty bucket gets nothing and allocate() returns -1,
-// the engine then answers with a cookie or drops the SYN.
+// the engine then answers with a cookie or drops the SYN. So zonefail -
+// cacheoverflow is the number of SYNs the cache refused. A duplicate SYN
+// (refresh()) counts as a send, as in the seed's SYNCACHE_TIMEOUT: rexmits+1
+// and a backed-off deadline, so dupsyns cannot keep an entry alive forever.
+// About 88 bytes per entry (bytesPerEntry), bucket and heap arrays included.
 //
 // syncache_timer: each bucket keeps the earliest deadline of its entries
 // (the seed's sch_nextc). Instead of one callout per bucket there is one
@@ -87,8 +91,6 @@ export class SynCache {
   readonly peerMac: Uint8Array;
   /** 802.1Q TCI of the SYN, 0 = untagged. */
   readonly vlan: Uint16Array;
-  /** Keyed flow hash; the bucket is hash & mask. */
-  readonly hash: Uint32Array;
   /** Our initial sequence number (random or a cookie). */
   readonly iss: Uint32Array;
   /** The peer's initial sequence number. */
@@ -111,8 +113,10 @@ export class SynCache {
   /** EntryState per entry. */
   readonly state: Uint8Array;
 
-  // Links: read-only outside this class.
-  readonly entryNext: Int32Array;
+  // Links: read-only outside this class. chain[2i] is the next entry (in the
+  // bucket, or on the free list) and chain[2i+1] the entry's flow hash (| 0):
+  // side by side so a bucket walk touches one cache line per entry.
+  readonly chain: Int32Array;
   readonly entryPrev: Int32Array;
   readonly bucketHead: Int32Array;
   readonly bucketTail: Int32Array;
@@ -128,6 +132,8 @@ export class SynCache {
 
   /** Entry evicted by the last allocate()/relink(), or -1. */
   lastEvicted = NONE;
+  /** Buckets walked by expire() so far (a run visits only due buckets). */
+  bucketRuns = 0;
 
   constructor(config: CacheGeometry, stats: Float64Array = new Float64Array(COUNTER_NAMES.length)) {
     const { hashSize, bucketLimit, cacheLimit, rexmtLimit, rexmtInitialMs } = config;
@@ -138,6 +144,8 @@ export class SynCache {
     if (!Number.isInteger(bucketLimit) || bucketLimit < 1 || bucketLimit > 65535) {
       throw new RangeError(`bucketLimit must be an integer from 1 to 65535, got ${bucketLimit} (use resolveConfig)`);
     }
+    if (!Number.isInteger(rexmtInitialMs) || rexmtInitialMs < 1) throw new RangeError(`rexmtInitialMs must be a positive integer, got ${rexmtInitialMs} (use resolveConfig)`);
+    if (!Number.isInteger(rexmtLimit) || rexmtLimit < 0 || rexmtLimit > 254) throw new RangeError(`rexmtLimit must be an integer from 0 to 254, got ${rexmtLimit} (use resolveConfig)`);
     if (stats.length < COUNTER_NAMES.length) throw new RangeError(`stats must hold ${COUNTER_NAMES.length} counters, got ${stats.length}`);
     this.hashSize = hashSize;
     this.mask = hashSize - 1;
@@ -155,7 +163,6 @@ export class SynCache {
     this.localPort = new Uint16Array(n);
     this.peerMac = new Uint8Array(n * 6);
     this.vlan = new Uint16Array(n);
-    this.hash = new Uint32Array(n);
     this.iss = new Uint32Array(n);
     this.irs = new Uint32Array(n);
     this.peerMss = new Uint16Array(n);
@@ -167,7 +174,7 @@ export class SynCache {
     this.arrival = new Uint32Array(n);
     this.deadline = new Uint32Array(n);
     this.state = new Uint8Array(n);
-    this.entryNext = new Int32Array(n);
+    this.chain = new Int32Array(n * 2);
     this.entryPrev = new Int32Array(n);
 
     this.bucketHead = new Int32Array(hashSize);
@@ -183,8 +190,8 @@ export class SynCache {
   get bytesPerEntry(): number {
     const arrays = [
       this.family, this.peerAddr, this.localAddr, this.peerPort, this.localPort, this.peerMac, this.vlan,
-      this.hash, this.iss, this.irs, this.peerMss, this.peerWscale, this.flags, this.tsRecent, this.tsval,
-      this.rexmits, this.arrival, this.deadline, this.state, this.entryNext, this.entryPrev,
+      this.chain, this.iss, this.irs, this.peerMss, this.peerWscale, this.flags, this.tsRecent, this.tsval,
+      this.rexmits, this.arrival, this.deadline, this.state, this.entryPrev,
       this.bucketHead, this.bucketTail, this.bucketCount, this.bucketDeadline, this.heap, this.heapPos,
     ];
     let bytes = 0;
@@ -206,11 +213,21 @@ export class SynCache {
     return hash & this.mask;
   }
 
+  /** Entry e's flow hash (uint32). */
+  hashOf(e: number): number {
+    return this.chain[2 * e + 1] >>> 0;
+  }
+
+  /** The entry after e in its bucket (toward the oldest), or -1. */
+  nextOf(e: number): number {
+    return this.chain[2 * e];
+  }
+
   /** Drops every entry. */
   clear(): void {
     const n = this.cacheLimit;
-    for (let i = 0; i < n; i++) this.entryNext[i] = i + 1;
-    this.entryNext[n - 1] = NONE;
+    for (let i = 0; i < n; i++) this.chain[2 * i] = i + 1;
+    this.chain[2 * (n - 1)] = NONE;
     this.entryPrev.fill(NONE);
     this.state.fill(FREE);
     this.freeHead = 0;
@@ -230,12 +247,13 @@ export class SynCache {
    */
   lookup(family: number, addrWords: Uint32Array, at: number, localWords: Uint32Array, localAt: number,
     peerPort: number, localPort: number, hash: number): number {
-    hash >>>= 0;
+    hash |= 0;
     let e = this.bucketHead[hash & this.mask];
+    const chain = this.chain;
     const pa = this.peerAddr;
     const la = this.localAddr;
     while (e !== NONE) {
-      if (this.hash[e] === hash && this.peerPort[e] === peerPort && this.localPort[e] === localPort && this.family[e] === family) {
+      if (chain[2 * e + 1] === hash && this.peerPort[e] === peerPort && this.localPort[e] === localPort && this.family[e] === family) {
         const o = e * 4;
         if (pa[o] === addrWords[at] && pa[o + 1] === addrWords[at + 1] && pa[o + 2] === addrWords[at + 2] && pa[o + 3] === addrWords[at + 3]
           && la[o] === localWords[localAt] && la[o + 1] === localWords[localAt + 1]
@@ -243,7 +261,7 @@ export class SynCache {
           return e;
         }
       }
-      e = this.entryNext[e];
+      e = chain[2 * e];
     }
     return NONE;
   }
@@ -270,12 +288,12 @@ export class SynCache {
       this.remove(this.lastEvicted);
     }
     const e = this.freeHead;
-    this.freeHead = this.entryNext[e];
-    this.entryNext[e] = NONE;
+    this.freeHead = this.chain[2 * e];
+    this.chain[2 * e] = NONE;
     this.entryPrev[e] = NONE;
     this.state[e] = ALLOCATED;
     this.allocatedCount++;
-    this.hash[e] = hash;
+    this.chain[2 * e + 1] = hash;
     this.family[e] = 0;
     this.vlan[e] = 0;
     this.iss[e] = 0;
@@ -330,7 +348,7 @@ export class SynCache {
    */
   relink(e: number): void {
     if (this.state[e] !== ALLOCATED) throw new RangeError(`relink(${e}): entry is not allocated`);
-    const b = this.hash[e] & this.mask;
+    const b = this.chain[2 * e + 1] & this.mask;
     this.lastEvicted = NONE;
     if (this.bucketCount[b] >= this.bucketLimit) {
       this.stats[C.bucketoverflow]++;
@@ -343,12 +361,12 @@ export class SynCache {
   /** Takes a linked entry out of its bucket, keeping its fields (LINKED -> ALLOCATED). */
   unlink(e: number): void {
     if (this.state[e] !== LINKED) throw new RangeError(`unlink(${e}): entry is not linked`);
-    const b = this.hash[e] & this.mask;
+    const b = this.chain[2 * e + 1] & this.mask;
     const p = this.entryPrev[e];
-    const n = this.entryNext[e];
-    if (p === NONE) this.bucketHead[b] = n; else this.entryNext[p] = n;
+    const n = this.chain[2 * e];
+    if (p === NONE) this.bucketHead[b] = n; else this.chain[2 * p] = n;
     if (n === NONE) this.bucketTail[b] = p; else this.entryPrev[n] = p;
-    this.entryNext[e] = NONE;
+    this.chain[2 * e] = NONE;
     this.entryPrev[e] = NONE;
     this.state[e] = ALLOCATED;
     this.linked--;
@@ -362,7 +380,7 @@ export class SynCache {
     if (st === LINKED) this.unlink(e);
     this.state[e] = FREE;
     this.allocatedCount--;
-    this.entryNext[e] = this.freeHead;
+    this.chain[2 * e] = this.freeHead;
     this.freeHead = e;
     return true;
   }
@@ -377,7 +395,7 @@ export class SynCache {
     if (this.rexmits[e] < 255) this.rexmits[e]++;
     const d = (now + this.backoff(this.rexmits[e])) >>> 0;
     this.deadline[e] = d;
-    this.lowerBucketDeadline(this.hash[e] & this.mask, d);
+    this.lowerBucketDeadline(this.chain[2 * e + 1] & this.mask, d);
   }
 
   /** Earliest bucket deadline (uint32 ms), -1 when the cache is empty. */
@@ -398,11 +416,12 @@ export class SynCache {
     while (this.heapSize > 0) {
       const b = this.heap[0];
       if (((t - this.bucketDeadline[b]) | 0) < 0) break;
+      this.bucketRuns++;
       let earliest = 0;
       let hasEarliest = false;
       let e = this.bucketHead[b];
       while (e !== NONE) {
-        const next = this.entryNext[e];
+        const next = this.chain[2 * e];
         const d = this.deadline[e];
         if (((t - d) | 0) < 0) {
           if (!hasEarliest || ((d - earliest) | 0) < 0) { earliest = d; hasEarliest = true; }
@@ -450,13 +469,13 @@ export class SynCache {
         if (seen[e]) fail(`entry ${e} reached twice`);
         seen[e] = 1;
         if (this.state[e] !== LINKED) fail(`entry ${e} in bucket ${b} has state ${this.state[e]}`);
-        if ((this.hash[e] & this.mask) !== b) fail(`entry ${e} in bucket ${b} hashes to ${this.hash[e] & this.mask}`);
+        if ((this.chain[2 * e + 1] & this.mask) !== b) fail(`entry ${e} in bucket ${b} hashes to ${this.chain[2 * e + 1] & this.mask}`);
         if (this.entryPrev[e] !== prev) fail(`entry ${e} prev ${this.entryPrev[e]} != ${prev}`);
         const d = this.deadline[e];
         if (earliest === undefined || ((d - earliest) | 0) < 0) earliest = d;
         count++;
         prev = e;
-        e = this.entryNext[e];
+        e = this.chain[2 * e];
       }
       if (this.bucketTail[b] !== prev) fail(`bucket ${b} tail ${this.bucketTail[b]} != ${prev}`);
       if (this.bucketCount[b] !== count) fail(`bucket ${b} count ${this.bucketCount[b]} != ${count}`);
@@ -472,7 +491,7 @@ export class SynCache {
     }
     if (linked !== this.linked) fail(`size ${this.linked} != ${linked} linked`);
     let free = 0;
-    for (let e = this.freeHead; e !== NONE; e = this.entryNext[e]) {
+    for (let e = this.freeHead; e !== NONE; e = this.chain[2 * e]) {
       if (seen[e]) fail(`free entry ${e} also linked or reached twice`);
       seen[e] = 1;
       if (this.state[e] !== FREE) fail(`free-list entry ${e} has state ${this.state[e]}`);
@@ -490,15 +509,17 @@ export class SynCache {
     }
   }
 
+  // Dupsyns can push rexmits past rexmtLimit (the next run drops the entry);
+  // the cap keeps every interval far below the 2^31 ms comparison window.
   private backoff(rexmits: number): number {
-    return this.rexmtInitialMs * 2 ** Math.min(rexmits, 20);
+    return Math.min(this.rexmtInitialMs * 2 ** Math.min(rexmits, 10), 2 ** 30);
   }
 
   private insertHead(e: number): void {
-    const b = this.hash[e] & this.mask;
+    const b = this.chain[2 * e + 1] & this.mask;
     const h = this.bucketHead[b];
     this.entryPrev[e] = NONE;
-    this.entryNext[e] = h;
+    this.chain[2 * e] = h;
     if (h === NONE) this.bucketTail[b] = e; else this.entryPrev[h] = e;
     this.bucketHead[b] = e;
     this.bucketCount[b]++;

@@ -7,6 +7,7 @@
 // interfaces, routes or firewall.
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
+import { onTeardown } from './teardown.js';
 
 export const NETNS_PREFIX = 'sc-';
 const NETNS_DIR = '/run/netns';
@@ -149,7 +150,7 @@ export class NetnsLab {
 function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
-  process.on('exit', () => {
+  onTeardown(() => {
     for (const lab of [...liveLabs]) lab.destroy();
   });
 }
@@ -191,7 +192,7 @@ export function createPairLab(tag: string, subnet = 1): PairLab {
     const responderIface = 'scr0';
     lab.link(peer, peerIface, responder, responderIface);
     const v4 = (host: number) => `198.18.${subnet}.${host}`;
-    const v6 = (host: number) => `2001:db8:${subnet}::${host}`;
+    const v6 = (host: number) => (subnet === 0 ? `2001:db8::${host}` : `2001:db8:${subnet.toString(16)}::${host}`);
     peer.ip(['addr', 'add', `${v4(2)}/24`, 'dev', peerIface]);
     responder.ip(['addr', 'add', `${v4(1)}/24`, 'dev', responderIface]);
     peer.ip(['-6', 'addr', 'add', `${v6(2)}/64`, 'dev', peerIface, 'nodad']);

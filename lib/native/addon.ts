@@ -40,6 +40,20 @@ export interface Constants {
   cookieVerdicts: { notChecked: number; valid: number; invalid: number; made: number };
 }
 
+export interface CookieLayout {
+  /** The 24-bit MAC is cookie >>> macShift. */
+  macShift: number;
+  /** Secret slot bit. */
+  selectorShift: number;
+  /** SACK-permitted bit. */
+  sackShift: number;
+  /** wscaleTable index: (cookie >>> wscaleShift) & indexMask. */
+  wscaleShift: number;
+  /** mssTable index: (cookie >>> mssShift) & indexMask. */
+  mssShift: number;
+  indexMask: number;
+}
+
 export interface PipelineOptions {
   addrs: string[];
   ports: number[];
@@ -131,11 +145,34 @@ export interface Addon {
   counterNames: string[];
   cookie: {
     mssTable: number[];
-    /** Index 0 means "no window scale"; others are shift counts. */
+    /** Index 0 means "no window scale" (its value is -1); others are shift counts. */
     wscaleTable: number[];
+    /** Where the parts of a cookie ISS live (see native/cookie/syncookie.cc). */
+    layout: CookieLayout;
+    /** MSS assumed for an IPv4 / IPv6 SYN without an MSS option. */
+    defaultMss: number;
+    defaultMss6: number;
+    /** Messages per md5Lanes call. */
+    md5Lanes: number;
+    /** md5Lanes runs the AVX2 variant on this CPU. */
+    md5Avx2: boolean;
   };
   /** MD5 of data into out (16 bytes). */
   md5(data: Uint8Array, out: Uint8Array): void;
+  /**
+   * For tests and benchmarks: cookie.md5Lanes one-block MD5 compressions from
+   * the standard IV, transposed (words[i * lanes + lane] is message word i of
+   * lane; out[j * lanes + lane] its state word j), `repeat` times; `scalar`
+   * runs them one at a time instead of as SIMD lanes.
+   */
+  md5Lanes(words: Uint32Array, out: Uint32Array, repeat?: number, scalar?: boolean): void;
+  /**
+   * The cookie pass of the pipeline over rows [0, count) of `batch`: flow
+   * hashes for every row; with mode 'on'/'only', cookies for SYN rows and
+   * verdicts for ACK rows. `counters` (at least counterNames.length) receives
+   * the cookie counters.
+   */
+  processCookies(batch: ArrayBuffer, count: number, secrets: Uint8Array, mode: CookieMode, counters?: BigUint64Array): void;
   Pipeline: new (options: PipelineOptions) => NativePipeline;
   Ring: new (options: RingOptions) => NativeRing;
   /** Runs a SYN flood on the libuv thread pool. */

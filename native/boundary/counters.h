@@ -49,7 +49,8 @@ namespace syncache {
   X(cookiesMade)                                                             \
   X(cookiesChecked)                                                          \
   X(cookiesValid)                                                            \
-  X(cookiesInvalid)
+  X(cookiesInvalid)                                                          \
+  X(cookiesNoSecret)     /* SYN not cookied: active secret invalid/rewritten */
 
 enum NativeCounter : uint32_t {
 #define SYNCACHE_COUNTER_ENUM(name) kCounter_##name,

@@ -1,0 +1,45 @@
+// syncache cleanup: remove what a crashed run left behind. Only tables and
+// namespaces whose owning process is gone are touched.
+import { readdirSync, existsSync } from 'node:fs';
+import type { Command } from './main.js';
+import { requireRoot } from './args.js';
+import { sweepGates } from '../gate/nftables.js';
+import { sweepStaleNamespaces } from '../lab/netns.js';
+
+const HELP = `Usage: syncache cleanup [--json]
+
+Removes what a crashed syncache left: nftables gate tables (inet syncache_<pid>)
+whose process is gone, in this network namespace and in every namespace named
+sc-*, and lab namespaces (sc-<pid>-*) whose process is gone. Live instances
+are left alone.
+
+  --json    one JSON line: {"type":"cleanup","gates":[...],"namespaces":[...]}
+`;
+
+export const runCleanup: Command = {
+  help: HELP,
+  options: { json: { type: 'boolean' } },
+  async run(v) {
+    requireRoot('syncache cleanup');
+    const gates: string[] = [];
+    for (const t of sweepGates()) gates.push(t);
+    if (existsSync('/run/netns')) {
+      for (const name of readdirSync('/run/netns')) {
+        if (!name.startsWith('sc-')) continue;
+        try {
+          for (const t of sweepGates({ netns: name })) gates.push(`${name}/${t}`);
+        } catch {
+          // namespace vanished meanwhile
+        }
+      }
+    }
+    const namespaces = sweepStaleNamespaces();
+    if (v.json === true) {
+      process.stdout.write(`${JSON.stringify({ type: 'cleanup', gates, namespaces })}\n`);
+    } else {
+      process.stdout.write(`removed ${gates.length} gate table(s)${gates.length ? `: ${gates.join(', ')}` : ''}; ` +
+        `${namespaces.length} namespace(s)${namespaces.length ? `: ${namespaces.join(', ')}` : ''}\n`);
+    }
+    return 0;
+  },
+};

@@ -1,0 +1,460 @@
+// The packet engine of one shard: reads a received batch, decides, writes a
+// send batch. This is the seed's syncache_add / _expand / _chkrst / _badack /
+// _unreach over rows of typed arrays; no allocation on the SYN path.
+//
+//   SYN    entry for the flow?  yes: duplicate SYN -> resend the same ISS,
+//                                    refresh the timer (dupsyn)
+//          syncookies=only      -> SYN-ACK with the native cookie, no state
+//          otherwise            -> allocate (bucket/zone limits may evict);
+//                                  ISS = cookie (on) or random (off);
+//                                  no room: cookie (on) or drop (off)
+//   ACK    entry?  ack == ISS+1: unlink, hand over (completed); refused by
+//                                the application: relink (aborted)
+//                  else: drop the entry, RST (badack)
+//          no entry: a valid cookie completes (recvcookie), else failcookie
+//   RST    entry and seq in [IRS+1, IRS+1+window]: drop (reset); else ignored
+//   ICMP   unreachable quoting our SYN-ACK (seq == ISS): the first marks the
+//          entry; another once it has >= 3 retransmits drops it (unreach)
+//   timer  SynCache.expire(): retransmit with backoff, then stale
+//
+// Our timestamps are clock milliseconds plus a random offset (even, as
+// TCP_TIMESTAMP wants bit 0 clear for millisecond clocks), so any later
+// moment's value is known without state: tsNow().
+import { randomFillSync, randomInt } from 'node:crypto';
+import { addon } from '../native/addon.js';
+import { BatchView } from '../native/batch.js';
+import { formatAddress } from '../native/address.js';
+import type { Clock } from './clock.js';
+import type { SyncacheConfig } from './config.js';
+import { EntryFlag, NO_WSCALE, NONE, SynCache } from './syncache.js';
+import { C } from './stats.js';
+
+const K = addon.constants.kinds;
+const OPT = addon.constants.optFlags;
+const VERDICT = addon.constants.cookieVerdicts;
+
+/** A completed handshake, with every parameter both sides agreed on. */
+export interface Handshake {
+  family: 4 | 6;
+  localAddress: string;
+  localPort: number;
+  remoteAddress: string;
+  remotePort: number;
+  /** Our initial sequence number. */
+  iss: number;
+  /** The peer's initial sequence number. */
+  irs: number;
+  /** The peer's MSS (from its SYN, or as its cookie encodes it). */
+  mss: number;
+  /** The peer's window-scale shift, or -1 if it sent none (then we use none either). */
+  wscale: number;
+  /** Our window-scale shift as advertised, or -1 if not in use. */
+  ourWscale: number;
+  sackPermitted: boolean;
+  /** Timestamps in use: the peer's last TSval and the TSval we sent in the SYN-ACK. */
+  timestamps: { peerTsval: number; ourTsval: number } | null;
+  /** Our timestamp clock's value when the ACK was handled (TCP_TIMESTAMP for a handoff). */
+  tsNow: number;
+  /** The peer's raw window in the ACK. */
+  window: number;
+  /** Completed through a SYN cookie, without a cache entry. */
+  viaCookie: boolean;
+  /** SYN-ACK retransmits it took. */
+  retransmits: number;
+  /** When the SYN and the ACK arrived, ms since the epoch. */
+  synTime: number;
+  ackTime: number;
+  /** Bytes of data that came with the final ACK. */
+  payloadLength: number;
+  /** The peer's MAC and the 802.1Q tag its frames carried. */
+  peerMac: string;
+  vlan: number;
+}
+
+/** Returns false to refuse the connection (the entry is kept and retried). */
+export type HandshakeSink = (handshake: Handshake) => boolean | void;
+
+export interface EngineOptions {
+  config: SyncacheConfig;
+  clock: Clock;
+  stats: Float64Array;
+  /** Sends rows [0, count) of the send batch; returns frames that left. */
+  send: (count: number) => number;
+  onHandshake: HandshakeSink;
+  /** The send batch (default: a new one). */
+  tx?: BatchView;
+}
+
+const RANDOM_POOL = 4096;
+
+export class SynEngine {
+  readonly cache: SynCache | null;
+  readonly tx: BatchView;
+  private txCount = 0;
+  private readonly config: SyncacheConfig;
+  private readonly clock: Clock;
+  private readonly stats: Float64Array;
+  private readonly sendRows: (count: number) => number;
+  private readonly onHandshake: HandshakeSink;
+  private readonly mode: number; // 0 off, 1 on, 2 only
+  private readonly tsOffset: number;
+  private readonly random = new Uint32Array(RANDOM_POOL);
+  private randomAt = RANDOM_POOL;
+  private readonly capacity: number;
+  private readonly onRetransmit = (e: number): void => this.resendSynAck(e);
+  private readonly onStale = (): void => {};
+
+  constructor(options: EngineOptions) {
+    this.config = options.config;
+    this.clock = options.clock;
+    this.stats = options.stats;
+    this.sendRows = options.send;
+    this.onHandshake = options.onHandshake;
+    this.tx = options.tx ?? new BatchView();
+    this.capacity = addon.batchLayout.capacity;
+    this.mode = options.config.syncookies === 'off' ? 0 : options.config.syncookies === 'on' ? 1 : 2;
+    this.cache = this.mode === 2 ? null : new SynCache(options.config, options.stats);
+    this.tsOffset = randomInt(0, 2 ** 32);
+  }
+
+  /** Our timestamp clock now (uint32, ms, bit 0 clear). */
+  tsNow(): number {
+    return ((Math.floor(this.clock.now()) + this.tsOffset) & ~1) >>> 0;
+  }
+
+  /** Handles rows [0, count) of a received batch; sends every response. */
+  handle(rx: BatchView, count: number): void {
+    const kind = rx.kind;
+    for (let i = 0; i < count; i++) {
+      const k = kind[i];
+      if (k === K.syn) this.syn(rx, i);
+      else if (k === K.ack) this.ack(rx, i);
+      else if (k === K.rst) this.rst(rx, i);
+      else if (k === K.unreach) this.unreach(rx, i);
+    }
+    this.flush();
+  }
+
+  /** The timer run: retransmits and stale entries, then sends. */
+  expire(): void {
+    if (this.cache === null) return;
+    this.cache.expire(this.clock.now(), this.onRetransmit, this.onStale);
+    this.flush();
+  }
+
+  /** Sends what is queued. */
+  flush(): void {
+    if (this.txCount === 0) return;
+    const count = this.txCount;
+    this.txCount = 0;
+    const sent = this.sendRows(count);
+    if (sent < count) this.stats[C.txdropped] += count - sent;
+  }
+
+  private lookup(rx: BatchView, i: number): number {
+    if (this.cache === null) return NONE;
+    return this.cache.lookup(rx.family[i], rx.saddr, i * 4, rx.daddr, i * 4, rx.sport[i], rx.dport[i], rx.hash[i]);
+  }
+
+  private syn(rx: BatchView, i: number): void {
+    const s = this.stats;
+    const cache = this.cache;
+    const cookieMade = rx.cookieState[i] === VERDICT.made;
+    if (cache === null) {
+      if (!cookieMade) { s[C.dropped]++; return; }
+      this.synAckFromRow(rx, i, rx.cookie[i]);
+      s[C.sendcookie]++;
+      return;
+    }
+    const now = this.clock.now();
+    let e = cache.lookup(rx.family[i], rx.saddr, i * 4, rx.daddr, i * 4, rx.sport[i], rx.dport[i], rx.hash[i]);
+    if (e !== NONE) {
+      s[C.dupsyn]++;
+      cache.irs[e] = rx.seq[i];
+      if ((rx.optFlags[i] & OPT.timestamps) !== 0) cache.tsRecent[e] = rx.tsval[i];
+      cache.setPeerMac(e, rx.mac, i * 6);
+      cache.refresh(e, now);
+      this.resendSynAck(e);
+      return;
+    }
+    e = cache.allocate(rx.hash[i]);
+    if (e === NONE) {
+      if (this.mode === 1 && cookieMade) {
+        this.synAckFromRow(rx, i, rx.cookie[i]);
+        s[C.sendcookie]++;
+      } else {
+        s[C.dropped]++;
+      }
+      return;
+    }
+    const useCookie = this.mode === 1 && cookieMade;
+    const iss = useCookie ? rx.cookie[i] : this.randomIss();
+    cache.setKey(e, rx.family[i], rx.saddr, i * 4, rx.daddr, i * 4, rx.sport[i], rx.dport[i]);
+    cache.setPeerMac(e, rx.mac, i * 6);
+    cache.vlan[e] = rx.vlan[i];
+    cache.iss[e] = iss;
+    cache.irs[e] = rx.seq[i];
+    const opt = rx.optFlags[i];
+    cache.peerMss[e] = (opt & OPT.mss) !== 0 ? rx.mss[i] : 536;
+    cache.peerWscale[e] = (opt & OPT.wscale) !== 0 ? rx.wscale[i] : NO_WSCALE;
+    let flags = useCookie ? EntryFlag.cookie : 0;
+    if ((opt & OPT.sackPermitted) !== 0) flags |= EntryFlag.sackPermitted;
+    if ((opt & OPT.timestamps) !== 0) {
+      flags |= EntryFlag.timestamps;
+      cache.tsRecent[e] = rx.tsval[i];
+    }
+    cache.flags[e] = flags;
+    cache.link(e, now);
+    if (useCookie) s[C.sendcookie]++;
+    this.resendSynAck(e);
+  }
+
+  private ack(rx: BatchView, i: number): void {
+    const s = this.stats;
+    const cache = this.cache;
+    const e = this.lookup(rx, i);
+    if (e !== NONE && cache !== null) {
+      if (rx.ack[i] !== ((cache.iss[e] + 1) >>> 0)) {
+        s[C.badack]++;
+        this.rstForRow(rx, i);
+        cache.remove(e);
+        return;
+      }
+      cache.unlink(e);
+      if ((cache.flags[e] & EntryFlag.timestamps) !== 0 && (rx.optFlags[i] & OPT.timestamps) !== 0) {
+        cache.tsRecent[e] = rx.tsval[i];
+      }
+      const accepted = this.onHandshake(this.handshakeFromEntry(e, rx, i)) !== false;
+      if (accepted) {
+        s[C.completed]++;
+        cache.remove(e);
+      } else {
+        s[C.aborted]++;
+        cache.relink(e);
+      }
+      return;
+    }
+    if (this.mode === 0) { s[C.ackunknown]++; return; }
+    if (rx.cookieState[i] !== VERDICT.valid) { s[C.failcookie]++; return; }
+    const accepted = this.onHandshake(this.handshakeFromCookie(rx, i)) !== false;
+    if (accepted) {
+      s[C.recvcookie]++;
+      s[C.completed]++;
+    } else {
+      s[C.aborted]++;
+    }
+  }
+
+  private rst(rx: BatchView, i: number): void {
+    const e = this.lookup(rx, i);
+    const cache = this.cache;
+    if (e === NONE || cache === null) { this.stats[C.rstignored]++; return; }
+    // syncache_chkrst: in window means IRS+1 <= seq <= IRS+1+our window.
+    const offset = (rx.seq[i] - ((cache.irs[e] + 1) >>> 0)) >>> 0;
+    if (offset <= this.config.window) {
+      this.stats[C.reset]++;
+      cache.remove(e);
+    } else {
+      this.stats[C.rstignored]++;
+    }
+  }
+
+  private unreach(rx: BatchView, i: number): void {
+    const e = this.lookup(rx, i);
+    const cache = this.cache;
+    if (e === NONE || cache === null || rx.seq[i] !== cache.iss[e]) { this.stats[C.unreachignored]++; return; }
+    // syncache_unreach: the first one only marks; a later one drops the
+    // entry once it has been retransmitted enough that the path looks dead.
+    if ((cache.flags[e] & EntryFlag.unreach) === 0 || cache.rexmits[e] < 3) {
+      cache.flags[e] |= EntryFlag.unreach;
+      this.stats[C.unreachmarked]++;
+      return;
+    }
+    this.stats[C.unreach]++;
+    cache.remove(e);
+  }
+
+  private randomIss(): number {
+    if (this.randomAt === RANDOM_POOL) {
+      randomFillSync(this.random);
+      this.randomAt = 0;
+    }
+    return this.random[this.randomAt++];
+  }
+
+  private nextRow(): number {
+    if (this.txCount === this.capacity) this.flush();
+    return this.txCount++;
+  }
+
+  private ourMss(family: number): number {
+    return family === 6 ? this.config.mss6 : this.config.mss;
+  }
+
+  /** SYN-ACK for a cache entry (first send, dupsyn and retransmits). */
+  private resendSynAck(e: number): void {
+    const cache = this.cache as SynCache;
+    const tx = this.tx;
+    const r = this.nextRow();
+    const o = r * 4;
+    const eo = e * 4;
+    tx.kind[r] = K.synAck;
+    tx.family[r] = cache.family[e];
+    for (let k = 0; k < 4; k++) {
+      tx.saddr[o + k] = cache.localAddr[eo + k];
+      tx.daddr[o + k] = cache.peerAddr[eo + k];
+    }
+    tx.sport[r] = cache.localPort[e];
+    tx.dport[r] = cache.peerPort[e];
+    for (let k = 0; k < 6; k++) tx.mac[r * 6 + k] = cache.peerMac[e * 6 + k];
+    tx.vlan[r] = cache.vlan[e];
+    tx.seq[r] = cache.iss[e];
+    tx.ack[r] = (cache.irs[e] + 1) >>> 0;
+    tx.window[r] = this.config.window;
+    tx.mss[r] = this.ourMss(cache.family[e]);
+    const flags = cache.flags[e];
+    let opt = OPT.mss;
+    if ((flags & EntryFlag.sackPermitted) !== 0) opt |= OPT.sackPermitted;
+    if (cache.peerWscale[e] !== NO_WSCALE) {
+      opt |= OPT.wscale;
+      tx.wscale[r] = this.config.windowScale;
+    }
+    if ((flags & EntryFlag.timestamps) !== 0) {
+      opt |= OPT.timestamps;
+      const ts = this.tsNow();
+      cache.tsval[e] = ts;
+      tx.tsval[r] = ts;
+      tx.tsecr[r] = cache.tsRecent[e];
+    }
+    tx.optFlags[r] = opt;
+    this.stats[C.synackssent]++;
+  }
+
+  /** SYN-ACK straight from a SYN row (cookie, no state). */
+  private synAckFromRow(rx: BatchView, i: number, iss: number): void {
+    const tx = this.tx;
+    const r = this.nextRow();
+    this.turnAround(rx, i, tx, r);
+    tx.kind[r] = K.synAck;
+    tx.seq[r] = iss;
+    tx.ack[r] = (rx.seq[i] + 1) >>> 0;
+    tx.window[r] = this.config.window;
+    tx.mss[r] = this.ourMss(rx.family[i]);
+    const peer = rx.optFlags[i];
+    let opt = OPT.mss;
+    if ((peer & OPT.sackPermitted) !== 0) opt |= OPT.sackPermitted;
+    if ((peer & OPT.wscale) !== 0) {
+      opt |= OPT.wscale;
+      tx.wscale[r] = this.config.windowScale;
+    }
+    if ((peer & OPT.timestamps) !== 0) {
+      opt |= OPT.timestamps;
+      tx.tsval[r] = this.tsNow();
+      tx.tsecr[r] = rx.tsval[i];
+    }
+    tx.optFlags[r] = opt;
+    this.stats[C.synackssent]++;
+  }
+
+  /** RST answering a row (seq = its ACK field, RFC 793). */
+  private rstForRow(rx: BatchView, i: number): void {
+    const tx = this.tx;
+    const r = this.nextRow();
+    this.turnAround(rx, i, tx, r);
+    tx.kind[r] = K.sendRst;
+    tx.seq[r] = rx.ack[i];
+    tx.ack[r] = 0;
+    tx.window[r] = 0;
+    tx.optFlags[r] = 0;
+    this.stats[C.rstssent]++;
+  }
+
+  private turnAround(rx: BatchView, i: number, tx: BatchView, r: number): void {
+    const o = r * 4;
+    const io = i * 4;
+    tx.family[r] = rx.family[i];
+    for (let k = 0; k < 4; k++) {
+      tx.saddr[o + k] = rx.daddr[io + k];
+      tx.daddr[o + k] = rx.saddr[io + k];
+    }
+    tx.sport[r] = rx.dport[i];
+    tx.dport[r] = rx.sport[i];
+    for (let k = 0; k < 6; k++) tx.mac[r * 6 + k] = rx.mac[i * 6 + k];
+    tx.vlan[r] = rx.vlan[i];
+  }
+
+  private handshakeFromEntry(e: number, rx: BatchView, i: number): Handshake {
+    const cache = this.cache as SynCache;
+    const flags = cache.flags[e];
+    const family = cache.family[e] === 6 ? 6 : 4;
+    const ts = (flags & EntryFlag.timestamps) !== 0;
+    const wscale = cache.peerWscale[e] === NO_WSCALE ? -1 : cache.peerWscale[e];
+    const ackTime = rx.time[i] || Date.now();
+    const ageMs = ((Math.floor(this.clock.now()) >>> 0) - cache.arrival[e]) >>> 0;
+    return {
+      family,
+      localAddress: formatAddress(cache.localAddr, e * 4, family),
+      localPort: cache.localPort[e],
+      remoteAddress: formatAddress(cache.peerAddr, e * 4, family),
+      remotePort: cache.peerPort[e],
+      iss: cache.iss[e],
+      irs: cache.irs[e],
+      mss: cache.peerMss[e],
+      wscale,
+      ourWscale: wscale < 0 ? -1 : this.config.windowScale,
+      sackPermitted: (flags & EntryFlag.sackPermitted) !== 0,
+      timestamps: ts ? { peerTsval: cache.tsRecent[e], ourTsval: cache.tsval[e] } : null,
+      tsNow: this.tsNow(),
+      window: rx.window[i],
+      viaCookie: false,
+      retransmits: cache.rexmits[e],
+      synTime: ackTime - ageMs,
+      ackTime,
+      payloadLength: rx.payloadLength[i],
+      peerMac: macText(cache.peerMac, e * 6),
+      vlan: cache.vlan[e],
+    };
+  }
+
+  private handshakeFromCookie(rx: BatchView, i: number): Handshake {
+    const family = rx.family[i] === 6 ? 6 : 4;
+    const opt = rx.optFlags[i];
+    const ts = (opt & OPT.timestamps) !== 0;
+    const wscale = (opt & OPT.wscale) !== 0 ? rx.wscale[i] : -1;
+    const ackTime = rx.time[i] || Date.now();
+    const tsNow = this.tsNow();
+    return {
+      family,
+      localAddress: formatAddress(rx.daddr, i * 4, family),
+      localPort: rx.dport[i],
+      remoteAddress: formatAddress(rx.saddr, i * 4, family),
+      remotePort: rx.sport[i],
+      iss: rx.cookie[i],
+      irs: (rx.seq[i] - 1) >>> 0,
+      mss: (opt & OPT.mss) !== 0 ? rx.mss[i] : 536,
+      wscale,
+      ourWscale: wscale < 0 ? -1 : this.config.windowScale,
+      sackPermitted: (opt & OPT.sackPermitted) !== 0,
+      timestamps: ts ? { peerTsval: rx.tsval[i], ourTsval: rx.tsecr[i] } : null,
+      tsNow,
+      window: rx.window[i],
+      viaCookie: true,
+      retransmits: 0,
+      // Our TSval echoed back dates the SYN-ACK; without timestamps it is unknown.
+      synTime: ts ? ackTime - ((tsNow - rx.tsecr[i]) >>> 0) : ackTime,
+      ackTime,
+      payloadLength: rx.payloadLength[i],
+      peerMac: macText(rx.mac, i * 6),
+      vlan: rx.vlan[i],
+    };
+  }
+}
+
+function macText(bytes: Uint8Array, at: number): string {
+  let out = '';
+  for (let k = 0; k < 6; k++) {
+    if (k > 0) out += ':';
+    out += bytes[at + k].toString(16).padStart(2, '0');
+  }
+  return out;
+}

@@ -1,0 +1,294 @@
+// The prerouting gate: keeps this host's own TCP stack out of the handshakes
+// that syncache answers from userspace.
+//
+// Without it the kernel sees every SYN to a protected address:port too, finds
+// no listener and answers with a RST (or, with a listener, answers a second
+// SYN-ACK). The gate is one nftables table per gate, owned by this process:
+//
+//   table inet syncache_<pid>_<n> {
+//     set v4 / v6 { protected addresses }     0.0.0.0 / :: mean "any"
+//     set ports   { protected ports }
+//     chain prerouting { hook prerouting priority raw
+//       ip daddr @v4 tcp dport @ports jump gate
+//       ip6 daddr @v6 tcp dport @ports jump gate }
+//     chain gate {
+//       socket mark <mark> accept        a full socket carrying our SO_MARK:
+//                                        handed off, served by the kernel
+//       socket wildcard { 0, 1 } drop    any other full socket: one still
+//                                        under TCP_REPAIR, or a foreign one
+//       socket transparent 0 accept      minisockets (TIME_WAIT, FIN_WAIT2,
+//                                        request socks): without this the
+//                                        FINs after close are lost
+//       drop }                           no socket: syncache's alone
+//   }
+//
+// The `socket` expression's mark and wildcard keys do not match minisockets
+// (the kernel breaks out of the rule), which is what lets the third rule see
+// only those. An AF_PACKET socket still sees every packet the gate drops.
+//
+// Tables are named with the owner's pid so a later run can tell a crashed
+// run's leftovers (pid gone: `sweepGates`, `syncache cleanup`) from a live
+// gate, and refuses to protect an address:port a live gate already covers.
+// Every change is one nft invocation, so one transaction: a gate is installed
+// whole or not at all. The script goes in argv, not on stdin: Node's stdio
+// pipes are sockets, which `nft -f -` cannot open as /dev/stdin.
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { delimiter, join } from 'node:path';
+import { isIP } from 'node:net';
+import type { Namespace } from '../lab/netns.js';
+import { onTeardown } from '../lab/teardown.js';
+
+export const GATE_TABLE_PREFIX = 'syncache_';
+const TABLE_RE = /^syncache_(\d+)(?:_(\d+))?$/;
+const NETNS_DIR = '/run/netns';
+
+export interface GateOptions {
+  /** Namespace to install into; the current one when omitted. */
+  netns?: Namespace | string;
+  /** Protected destination addresses (IPv4 and/or IPv6); 0.0.0.0 / :: mean any of that family. */
+  addrs: readonly string[];
+  /** Protected destination ports. */
+  ports: readonly number[];
+  /** SO_MARK of handed-off sockets: their packets pass. Non-zero, 32 bits. */
+  mark: number;
+}
+
+export interface Gate {
+  readonly table: string;
+  readonly netns: string | undefined;
+  readonly mark: number;
+  readonly addrs: readonly string[];
+  readonly ports: readonly number[];
+  /** Removes the table; idempotent, also runs at process exit. */
+  remove(): void;
+}
+
+/** A gate table found in a namespace. */
+export interface GateTable {
+  table: string;
+  pid: number;
+  v4: string[];
+  v6: string[];
+  ports: number[];
+}
+
+export class GateError extends Error {
+  constructor(message: string, readonly code: string) {
+    super(message);
+    this.name = 'GateError';
+  }
+}
+
+let sequence = 0;
+
+export function installGate(options: GateOptions): Gate {
+  const netns = nsName(options.netns);
+  const { v4, v6 } = splitAddrs(options.addrs);
+  const ports = checkPorts(options.ports);
+  const mark = checkMark(options.mark);
+
+  const clashWith = (others: GateTable[], mine?: string): void => {
+    for (const other of others) {
+      if (other.table === mine || !pidAlive(other.pid)) continue;
+      if (mine !== undefined && !precedes(other.table, mine)) continue;
+      const clash = overlap(other, v4, v6, ports);
+      if (!clash) continue;
+      throw new GateError(
+        `${clash} is already gated by syncache pid ${other.pid} (table inet ${other.table}` +
+          `${netns ? ` in netns ${netns}` : ''}); stop that process, or run \`syncache cleanup\` if it is stale`,
+        'EADDRINUSE',
+      );
+    }
+  };
+  clashWith(listGates(netns));
+  const table = `${GATE_TABLE_PREFIX}${process.pid}_${++sequence}`;
+  nft(netns, [gateScript(table, v4, v6, ports, mark)]);
+  let removed = false;
+  const remove = (): void => {
+    if (removed) return;
+    removed = true;
+    unregister();
+    deleteTable(netns, table);
+  };
+  const unregister = onTeardown(remove);
+  // Two processes may both have passed the check above; looking again after
+  // installing, the later-named table of two overlapping ones backs out.
+  try {
+    clashWith(listGates(netns), table);
+  } catch (error) {
+    remove();
+    throw error;
+  }
+  return { table, netns, mark, addrs: [...v4, ...v6], ports, remove };
+}
+
+/** Removes gate tables whose owning process is gone. Returns their names. */
+export function sweepGates(options: { netns?: Namespace | string } = {}): string[] {
+  const netns = nsName(options.netns);
+  const removed: string[] = [];
+  for (const gate of listGates(netns)) {
+    if (pidAlive(gate.pid)) continue;
+    if (deleteTable(netns, gate.table)) removed.push(gate.table);
+  }
+  return removed;
+}
+
+/** Every syncache gate table in the namespace, with what it protects. */
+export function listGates(netns?: Namespace | string): GateTable[] {
+  const name = nsName(netns);
+  const out = nft(name, ['-j', 'list', 'ruleset']);
+  const items = (JSON.parse(out) as { nftables: Array<Record<string, any>> }).nftables;
+  const gates = new Map<string, GateTable>();
+  for (const item of items) {
+    const t = item.table;
+    if (t && t.family === 'inet') {
+      const m = TABLE_RE.exec(t.name);
+      if (m) gates.set(t.name, { table: t.name, pid: Number(m[1]), v4: [], v6: [], ports: [] });
+    }
+  }
+  for (const item of items) {
+    const s = item.set;
+    if (!s || s.family !== 'inet') continue;
+    const gate = gates.get(s.table);
+    if (!gate) continue;
+    const elems = (s.elem ?? []) as unknown[];
+    if (s.name === 'v4') gate.v4 = elems.map(String);
+    else if (s.name === 'v6') gate.v6 = elems.map(String);
+    else if (s.name === 'ports') gate.ports = elems.map(Number);
+  }
+  return [...gates.values()];
+}
+
+function gateScript(table: string, v4: string[], v6: string[], ports: number[], mark: number): string {
+  const elements = (xs: Array<string | number>) => (xs.length ? ` elements = { ${xs.join(', ')} };` : '');
+  const any4 = v4.includes('0.0.0.0');
+  const any6 = v6.includes('::');
+  const lines = [
+    `table inet ${table} {`,
+    `  comment "syncache gate, pid ${process.pid}, mark 0x${mark.toString(16)}"`,
+    `  set v4 { type ipv4_addr;${elements(v4)} }`,
+    `  set v6 { type ipv6_addr;${elements(v6)} }`,
+    `  set ports { type inet_service;${elements(ports)} }`,
+    `  chain prerouting {`,
+    `    type filter hook prerouting priority raw; policy accept;`,
+  ];
+  if (v4.length) lines.push(`    ${any4 ? 'meta nfproto ipv4' : 'ip daddr @v4'} tcp dport @ports jump gate`);
+  if (v6.length) lines.push(`    ${any6 ? 'meta nfproto ipv6' : 'ip6 daddr @v6'} tcp dport @ports jump gate`);
+  lines.push(
+    `  }`,
+    `  chain gate {`,
+    `    socket mark 0x${mark.toString(16)} accept`,
+    `    socket wildcard { 0, 1 } drop`,
+    `    socket transparent 0 accept`,
+    `    drop`,
+    `  }`,
+    `}`,
+  );
+  // Create-then-flush-then-define makes a re-install of the same name replace it whole.
+  return `add table inet ${table}\ndelete table inet ${table}\n${lines.join('\n')}\n`;
+}
+
+function deleteTable(netns: string | undefined, table: string): boolean {
+  if (netns !== undefined && !existsSync(`${NETNS_DIR}/${netns}`)) return false;
+  try {
+    nft(netns, ['delete', 'table', 'inet', table]);
+    return true;
+  } catch {
+    return false; // already gone
+  }
+}
+
+/** Whether gate table `a` was named before `b` (lower pid, then lower sequence). */
+function precedes(a: string, b: string): boolean {
+  const [, pa, sa] = TABLE_RE.exec(a) ?? [];
+  const [, pb, sb] = TABLE_RE.exec(b) ?? [];
+  return Number(pa) - Number(pb) < 0 || (pa === pb && Number(sa ?? 0) < Number(sb ?? 0));
+}
+
+function overlap(other: GateTable, v4: string[], v6: string[], ports: number[]): string | undefined {
+  const port = ports.find((p) => other.ports.includes(p));
+  if (port === undefined) return undefined;
+  const hit = (mine: string[], theirs: string[], any: string) =>
+    mine.find((a) => a === any || theirs.includes(a) || theirs.includes(any));
+  const a4 = hit(v4, other.v4, '0.0.0.0');
+  if (a4) return `${a4}:${port}`;
+  const a6 = hit(v6, other.v6, '::');
+  if (a6) return `[${a6}]:${port}`;
+  return undefined;
+}
+
+function splitAddrs(addrs: readonly string[]): { v4: string[]; v6: string[] } {
+  if (!Array.isArray(addrs) || addrs.length === 0) throw new TypeError('addrs must be a non-empty array of IPv4/IPv6 addresses');
+  const v4: string[] = [];
+  const v6: string[] = [];
+  for (const a of addrs) {
+    const family = typeof a === 'string' ? isIP(a) : 0;
+    if (family === 4) v4.push(a);
+    else if (family === 6 && !a.includes('%')) v6.push(canonicalV6(a));
+    else throw new TypeError(`addrs: ${JSON.stringify(a)} is not an IPv4 or IPv6 address`);
+  }
+  return { v4: [...new Set(v4)], v6: [...new Set(v6)] };
+}
+
+function canonicalV6(a: string): string {
+  // nft prints addresses in RFC 5952 form; compare in that form too.
+  return new URL(`http://[${a}]/`).hostname.slice(1, -1);
+}
+
+function checkPorts(ports: readonly number[]): number[] {
+  if (!Array.isArray(ports) || ports.length === 0) throw new TypeError('ports must be a non-empty array of TCP ports');
+  for (const p of ports) {
+    if (!Number.isInteger(p) || p < 1 || p > 65535) throw new RangeError(`ports: ${p} is not a TCP port (1-65535)`);
+  }
+  return [...new Set(ports)];
+}
+
+function checkMark(mark: number): number {
+  if (!Number.isInteger(mark) || mark < 1 || mark > 0xffffffff) {
+    throw new RangeError(`mark must be a non-zero 32-bit integer (the SO_MARK of handed-off sockets), got ${mark}`);
+  }
+  return mark;
+}
+
+function nsName(netns: Namespace | string | undefined): string | undefined {
+  if (netns === undefined) return undefined;
+  const name = typeof netns === 'string' ? netns : netns.name;
+  if (!/^[\w.-]+$/.test(name)) throw new TypeError(`netns: ${JSON.stringify(name)} is not a namespace name`);
+  return name;
+}
+
+/** Runs `nft ...args` (one transaction), in `netns` when given. */
+function nft(netns: string | undefined, nftArgs: string[]): string {
+  requireNft();
+  const [cmd, args] = netns === undefined ? ['nft', nftArgs] : ['ip', ['netns', 'exec', netns, 'nft', ...nftArgs]];
+  try {
+    return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  } catch (error) {
+    const e = error as NodeJS.ErrnoException & { stderr?: string; status?: number };
+    const detail = (e.stderr ?? '').trim() || e.message;
+    const code = /Operation not permitted/.test(detail) ? 'EPERM' : /No such file or directory.*netns|Cannot open network namespace/i.test(detail) ? 'ENOENT' : 'ENFT';
+    const hint = code === 'EPERM' ? ' (the gate needs CAP_NET_ADMIN: run as root)' : '';
+    throw new GateError(`nft failed${netns ? ` in netns ${netns}` : ''}: ${detail}${hint}`, code);
+  }
+}
+
+let nftChecked = false;
+function requireNft(): void {
+  if (nftChecked) return;
+  const dirs = (process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(delimiter);
+  if (!dirs.concat(['/usr/sbin', '/sbin']).some((d) => d && existsSync(join(d, 'nft')))) {
+    throw new GateError('the nft command (nftables) is not installed: apt-get install nftables', 'ENOENT');
+  }
+  nftChecked = true;
+}
+
+function pidAlive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

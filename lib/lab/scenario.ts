@@ -1,0 +1,157 @@
+// One flood run in a fresh lab, against syncache or against the kernel's own
+// listener (net.ipv4.tcp_syncookies=2): the built-in generator floods from
+// the attacker, the kernel's TCP stack connects from the client, and both
+// sides are counted the same way (SYNs the generator sent, SYN-ACKs that
+// reached the attacker), so the two targets compare as a ratio.
+import { addon, type CookieMode } from '../native/addon.js';
+import { Responder } from '../responder/responder.js';
+import { buildLab } from './topology.js';
+import { runClients, type ClientSummary } from './clients.js';
+import { counterDelta, readKernelCounters, startKernelListener, type KernelCounters } from './kernel-listener.js';
+
+export interface ScenarioOptions {
+  target: 'syncache' | 'kernel';
+  seconds: number;
+  /** SYN/s offered; 0 = as fast as the generator's one core goes. */
+  rate: number;
+  /** Legitimate connects per second. */
+  clientRate: number;
+  syncookies?: CookieMode;
+  workers?: number;
+  port?: number;
+  /** Lab namespace tag (1-8 lowercase letters/digits). */
+  tag?: string;
+  onProgress?: (p: Progress) => void;
+}
+
+export interface Progress {
+  elapsed: number;
+  synPerSecond: number;
+  synAckPerSecond: number;
+  cacheEntries: number;
+  completed: number;
+}
+
+export interface LabReport {
+  target: 'syncache' | 'kernel';
+  syncookies: CookieMode | 'kernel-2';
+  workers: number;
+  seconds: number;
+  synsSent: number;
+  synAcksSeen: number;
+  offeredPerSecond: number;
+  answeredPerSecond: number;
+  /** synAcksSeen / synsSent. */
+  answeredShare: number;
+  clients: ClientSummary;
+  cacheEntries: number;
+  cachePeak: number;
+  /** syncache's counters (target syncache). */
+  counters: Record<string, number>;
+  /** The responder namespace's kernel counters over the run (target kernel). */
+  kernel?: Partial<KernelCounters>;
+  date: string;
+}
+
+export async function runLabScenario(options: ScenarioOptions): Promise<LabReport> {
+  const port = options.port ?? 80;
+  const workers = options.workers ?? 1;
+  const syncookies = options.syncookies ?? 'on';
+  const lab = buildLab({ tag: options.tag ?? 'lab' });
+  let responder: Responder | undefined;
+  let listener: Awaited<ReturnType<typeof startKernelListener>> | undefined;
+  const stopSignals = installSignalCleanup(() => lab.destroy());
+  try {
+    const r = lab.responder;
+    let before: KernelCounters | undefined;
+    if (options.target === 'syncache') {
+      responder = await Responder.open({
+        iface: r.iface, netns: r.ns.path, addrs: [r.v4, r.v6], ports: [port], syncookies, workers,
+      });
+    } else {
+      listener = await startKernelListener({ ns: r.ns, port, syncookies: 2, backlog: 1024 });
+      before = readKernelCounters(r.ns);
+    }
+    let completed = 0;
+    responder?.on('handshake', () => { completed++; });
+
+    const started = performance.now();
+    const flood = addon.flood({
+      iface: lab.attacker.iface, netns: lab.attacker.ns.path, dstMac: r.mac,
+      dstAddr: r.v4, dstPort: port, srcNet: lab.spoofV4, rate: options.rate, seconds: options.seconds,
+    });
+    const clients = runClients({
+      ns: lab.client.ns, addr: [r.v4, r.v6], port, rate: options.clientRate, seconds: options.seconds, timeoutMs: 3000,
+    });
+
+    let cachePeak = 0;
+    let last = responder?.stats();
+    let lastAt = started;
+    const progress = setInterval(() => {
+      const now = performance.now();
+      const cur = responder?.stats();
+      const dt = (now - lastAt) / 1000;
+      const cacheEntries = responder?.cacheSize ?? 0;
+      cachePeak = Math.max(cachePeak, cacheEntries);
+      options.onProgress?.({
+        elapsed: (now - started) / 1000,
+        synPerSecond: cur && last ? (cur.parsedSyn - last.parsedSyn) / dt : 0,
+        synAckPerSecond: cur && last ? (cur.synackssent - last.synackssent) / dt : 0,
+        cacheEntries,
+        completed,
+      });
+      last = cur;
+      lastAt = now;
+    }, 1000);
+
+    const [floodResult, clientSummary] = await Promise.all([flood, clients]);
+    clearInterval(progress);
+    // Let the last replies land before counting.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const counters = responder?.stats() ?? {};
+    const cacheEntries = responder?.cacheSize ?? 0;
+    let kernel: Partial<KernelCounters> | undefined;
+    if (before !== undefined) {
+      const d = counterDelta(before, readKernelCounters(r.ns));
+      kernel = { SyncookiesSent: d.SyncookiesSent, SyncookiesRecv: d.SyncookiesRecv, SyncookiesFailed: d.SyncookiesFailed, ListenOverflows: d.ListenOverflows, ListenDrops: d.ListenDrops };
+    }
+    const seconds = floodResult.seconds;
+    return {
+      target: options.target,
+      syncookies: options.target === 'kernel' ? 'kernel-2' : syncookies,
+      workers: options.target === 'kernel' ? 0 : workers,
+      seconds,
+      synsSent: floodResult.sent,
+      synAcksSeen: floodResult.replies,
+      offeredPerSecond: floodResult.sent / seconds,
+      answeredPerSecond: floodResult.replies / seconds,
+      answeredShare: floodResult.sent > 0 ? floodResult.replies / floodResult.sent : 0,
+      clients: clientSummary,
+      cacheEntries,
+      cachePeak: Math.max(cachePeak, cacheEntries),
+      counters,
+      kernel,
+      date: new Date().toISOString(),
+    };
+  } finally {
+    stopSignals();
+    await responder?.close();
+    await listener?.stop();
+    lab.destroy();
+  }
+}
+
+/** Ctrl-C during a run: remove the lab, then exit as interrupted. */
+function installSignalCleanup(cleanup: () => void): () => void {
+  const handler = (signal: NodeJS.Signals): void => {
+    cleanup();
+    process.stderr.write(`\nsyncache: ${signal}: lab removed\n`);
+    process.exit(130);
+  };
+  process.once('SIGINT', handler);
+  process.once('SIGTERM', handler);
+  return () => {
+    process.off('SIGINT', handler);
+    process.off('SIGTERM', handler);
+  };
+}

@@ -1,0 +1,134 @@
+// The lab that `syncache lab`, tests and benchmarks share: three hosts on a
+// switch (a bridge in a fourth namespace), all addresses from the benchmarking ranges.
+//
+//   attacker   sca0 198.18.0.3 / 2001:db8::3 ── scsa0 ┐
+//   client     scc0 198.18.0.2 / 2001:db8::2 ── scsc0 ├ scbr0 (switch namespace)
+//   responder  scr0 198.18.0.1 / 2001:db8::1 ── scsr0 ┘
+//
+// The responder sees both the flood and the legitimate clients on its one
+// interface (scr0), as a host behind a switch does. Spoofed flood sources come from 198.19.0.0/16 and
+// 2001:db8:ffff::/48; the responder routes those via the attacker, so every
+// answer to a spoofed SYN (ours or the kernel's, for the baseline) goes to the
+// attacker, whose kernel drops it (the address is not its own and it does not
+// forward): spoofed sources stay silent, as real ones do.
+//
+// Things that would distort a measurement are switched off: IPv6 DAD (no
+// tentative addresses, link-locals included), router solicitations, rp_filter;
+// and, when ethtool is installed, checksum/segmentation offloads on the veths,
+// so that a packet socket sees full checksums and wire-sized frames.
+import { execFileSync } from 'node:child_process';
+import { Namespace, NetnsLab } from './netns.js';
+
+export const LAB_V4_PREFIX = 24;
+export const LAB_V6_PREFIX = 64;
+export const SPOOF_V4 = '198.19.0.0/16';
+export const SPOOF_V6 = '2001:db8:ffff::/48';
+
+export interface LabHost {
+  ns: Namespace;
+  /** The interface carrying the host's addresses. */
+  iface: string;
+  mac: Uint8Array;
+  v4: string;
+  v6: string;
+}
+
+export interface Lab {
+  lab: NetnsLab;
+  attacker: LabHost;
+  client: LabHost;
+  responder: LabHost;
+  /** The switch: a bridge with one port towards each host. */
+  switch: { ns: Namespace; bridge: string; ports: { attacker: string; client: string; responder: string } };
+  spoofV4: string;
+  spoofV6: string;
+  /** What was done about offloads ('off', or why they were left on). */
+  offloads: string;
+  destroy(): void;
+}
+
+export function buildLab({ tag }: { tag: string }): Lab {
+  const lab = new NetnsLab(tag);
+  try {
+    const attacker = lab.add('attacker');
+    const client = lab.add('client');
+    const responder = lab.add('responder');
+    const sw = lab.add('switch');
+    for (const ns of [attacker, client, responder, sw]) quiet(ns);
+
+    // The responder has one NIC of its own: a packet socket on a bridge
+    // device does not see frames that an nftables prerouting hook in the
+    // bridge's namespace drops, so the bridge lives in a switch namespace.
+    const bridge = 'scbr0';
+    const ports = { attacker: 'scsa0', client: 'scsc0', responder: 'scsr0' };
+    sw.ip(['link', 'add', bridge, 'type', 'bridge', 'stp_state', '0', 'forward_delay', '0', 'mcast_snooping', '0']);
+    lab.link(attacker, 'sca0', sw, ports.attacker);
+    lab.link(client, 'scc0', sw, ports.client);
+    lab.link(responder, 'scr0', sw, ports.responder);
+    for (const port of Object.values(ports)) sw.ip(['link', 'set', port, 'master', bridge]);
+    sw.ip(['link', 'set', bridge, 'up']);
+
+    const host = (ns: Namespace, iface: string, n: number): LabHost => {
+      const v4 = `198.18.0.${n}`;
+      const v6 = `2001:db8::${n}`;
+      ns.ip(['addr', 'add', `${v4}/${LAB_V4_PREFIX}`, 'dev', iface]);
+      ns.ip(['-6', 'addr', 'add', `${v6}/${LAB_V6_PREFIX}`, 'dev', iface, 'nodad']);
+      return { ns, iface, mac: ns.macOf(iface), v4, v6 };
+    };
+    const r = host(responder, 'scr0', 1);
+    const c = host(client, 'scc0', 2);
+    const a = host(attacker, 'sca0', 3);
+    responder.ip(['route', 'add', SPOOF_V4, 'via', a.v4, 'dev', r.iface]);
+    responder.ip(['-6', 'route', 'add', SPOOF_V6, 'via', a.v6, 'dev', r.iface]);
+
+    const offloads = offloadsOff([
+      [attacker, 'sca0'],
+      [client, 'scc0'],
+      [responder, 'scr0'],
+      ...Object.values(ports).map((p): [Namespace, string] => [sw, p]),
+      [sw, bridge],
+    ]);
+
+    return {
+      lab,
+      attacker: a,
+      client: c,
+      responder: r,
+      switch: { ns: sw, bridge, ports },
+      spoofV4: SPOOF_V4,
+      spoofV6: SPOOF_V6,
+      offloads,
+      destroy: () => lab.destroy(),
+    };
+  } catch (error) {
+    lab.destroy();
+    throw error;
+  }
+}
+
+/** Per-namespace sysctls, set before any interface exists so every one inherits them. */
+function quiet(ns: Namespace): void {
+  for (const scope of ['all', 'default']) {
+    ns.sysctl(`net.ipv4.conf.${scope}.rp_filter`, 0);
+    ns.sysctl(`net.ipv6.conf.${scope}.accept_dad`, 0);
+    ns.sysctl(`net.ipv6.conf.${scope}.dad_transmits`, 0);
+    ns.sysctl(`net.ipv6.conf.${scope}.router_solicitations`, 0);
+    ns.sysctl(`net.ipv6.conf.${scope}.accept_ra`, 0);
+  }
+}
+
+function offloadsOff(ifaces: Array<[Namespace, string]>): string {
+  try {
+    execFileSync('ethtool', ['--version'], { stdio: 'ignore' });
+  } catch {
+    return 'left on: ethtool is not installed (apt-get install ethtool)';
+  }
+  try {
+    // tx off: the kernel fills in checksums before a frame leaves, so a packet
+    // socket on the far side never sees a partial (TP_STATUS_CSUMNOTREADY) one.
+    for (const [ns, iface] of ifaces) ns.exec('ethtool', ['-K', iface, 'tx', 'off', 'tso', 'off', 'gso', 'off', 'gro', 'off']);
+    return 'off';
+  } catch (error) {
+    return `left on: ethtool failed: ${((error as { stderr?: string }).stderr ?? String(error)).trim()}`;
+  }
+}

@@ -1,0 +1,227 @@
+// The product's front door: a Responder answers TCP handshakes for some
+// addresses and ports on one interface and emits each completed handshake.
+//
+//   const r = await Responder.open({ iface: 'eth0', addrs: ['198.18.0.1'], ports: [80] });
+//   r.on('handshake', (h) => ...);
+//   r.stats();  await r.close();
+//
+// It owns the cookie secrets (rotating them), the nftables gate that keeps
+// this host's kernel out of those handshakes, and one shard per worker (or
+// one on this thread). Stats from every shard add up.
+import { EventEmitter } from 'node:events';
+import { isIP } from 'node:net';
+import { existsSync } from 'node:fs';
+import { basename, dirname } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { randomInt } from 'node:crypto';
+import { systemClock, type Clock } from '../engine/clock.js';
+import { resolveConfig, type SyncacheConfig, type SyncacheConfigInput } from '../engine/config.js';
+import { CookieSecrets } from '../engine/cookie-secrets.js';
+import type { Handshake } from '../engine/engine.js';
+import { COUNTER_NAMES, Stats } from '../engine/stats.js';
+import { installGate, type Gate } from '../gate/nftables.js';
+import { Shard } from './shard.js';
+import type { WorkerInit, WorkerMessage } from './worker.js';
+
+export interface ResponderOptions extends SyncacheConfigInput {
+  /** Interface to answer on. */
+  iface: string;
+  /** Local addresses to answer for (IPv4 and/or IPv6). */
+  addrs: string[];
+  /** Local ports to answer for. */
+  ports: number[];
+  /** Work inside this network namespace: a name as `ip netns` lists it, or /run/netns/NAME. */
+  netns?: string;
+  /** Worker threads, each with its own ring and cache shard (default 1: this thread). */
+  workers?: number;
+  /** Install the nftables gate for addrs/ports (default true). */
+  gate?: boolean;
+  /** SO_MARK that lets handed-off sockets through the gate (default 0x5ca). */
+  mark?: number;
+  /** PACKET_QDISC_BYPASS for our frames (faster; hides them from local captures). */
+  qdiscBypass?: boolean;
+  /** Clock for timers (tests inject a ManualClock; only with workers: 1). */
+  clock?: Clock;
+  /** Return false to refuse a handshake: its entry stays and it is retried (workers: 1 only). */
+  accept?: (handshake: Handshake) => boolean;
+}
+
+export interface ResponderEvents {
+  handshake: [Handshake];
+  error: [Error];
+}
+
+const WORKERS_MAX = 64;
+const DEFAULT_MARK = 0x5ca;
+
+function validate(options: ResponderOptions): void {
+  if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
+  if (typeof options.iface !== 'string' || options.iface.length === 0 || options.iface.length > 15) {
+    throw new TypeError(`iface must be an interface name (1 to 15 characters), got ${JSON.stringify(options.iface)}`);
+  }
+  if (!Array.isArray(options.addrs) || options.addrs.length === 0) {
+    throw new TypeError('addrs must be a non-empty array of IPv4/IPv6 addresses');
+  }
+  for (const a of options.addrs) {
+    if (typeof a !== 'string' || isIP(a) === 0) throw new TypeError(`addrs: not an IPv4 or IPv6 address: ${JSON.stringify(a)}`);
+  }
+  if (!Array.isArray(options.ports) || options.ports.length === 0) {
+    throw new TypeError('ports must be a non-empty array of port numbers');
+  }
+  for (const p of options.ports) {
+    if (!Number.isInteger(p) || p < 1 || p > 65535) throw new RangeError(`ports: ${JSON.stringify(p)} is not a port from 1 to 65535`);
+  }
+  const workers = options.workers ?? 1;
+  if (!Number.isInteger(workers) || workers < 1 || workers > WORKERS_MAX) {
+    throw new RangeError(`workers must be an integer from 1 to ${WORKERS_MAX}, got ${JSON.stringify(options.workers)}`);
+  }
+  if (workers > 1 && options.clock !== undefined) throw new TypeError('clock can only be injected with workers: 1');
+  if (workers > 1 && options.accept !== undefined) throw new TypeError('accept can only be used with workers: 1 (workers report handshakes asynchronously)');
+}
+
+/** A namespace name or /run/netns path, as the path the ring opens. */
+function nsPath(netns: string | undefined): string | undefined {
+  if (netns === undefined) return undefined;
+  const path = netns.includes('/') ? netns : `/run/netns/${netns}`;
+  if (dirname(path) !== '/run/netns') throw new TypeError(`netns must be a name from 'ip netns list' or /run/netns/NAME, got ${JSON.stringify(netns)}`);
+  if (!existsSync(path)) throw new TypeError(`netns: no network namespace ${JSON.stringify(netns)} (see 'ip netns list')`);
+  return path;
+}
+
+function splitOptions(options: ResponderOptions): SyncacheConfigInput {
+  const { iface, addrs, ports, netns, workers, gate, mark, qdiscBypass, clock, accept, ...config } = options;
+  return config;
+}
+
+export class Responder extends EventEmitter<ResponderEvents> {
+  readonly config: SyncacheConfig;
+  readonly secrets: CookieSecrets;
+  readonly options: Readonly<ResponderOptions>;
+  private readonly clock: Clock;
+  private readonly shardStats: Stats[] = [];
+  private shard: Shard | undefined;
+  private workers: Worker[] = [];
+  private gate: Gate | undefined;
+  private rotation: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  private constructor(options: ResponderOptions) {
+    super();
+    validate(options);
+    this.options = { ...options };
+    this.config = resolveConfig(splitOptions(options));
+    this.clock = options.clock ?? systemClock;
+    this.secrets = CookieSecrets.create(this.clock.now(), this.config.cookieRotateMs);
+  }
+
+  /** Validates, installs the gate, opens the rings; rejects with a clear error. */
+  static async open(options: ResponderOptions): Promise<Responder> {
+    const r = new Responder(options);
+    try {
+      await r.start();
+    } catch (error) {
+      await r.close();
+      throw error;
+    }
+    return r;
+  }
+
+  private async start(): Promise<void> {
+    const o = this.options;
+    const workers = o.workers ?? 1;
+    const netnsPath = nsPath(o.netns);
+    if (workers === 1) {
+      const stats = new Stats();
+      this.shardStats.push(stats);
+      this.shard = new Shard({
+        iface: o.iface, netns: netnsPath, addrs: o.addrs, ports: o.ports, config: this.config,
+        secrets: this.secrets.view, clock: this.clock, stats, qdiscBypass: o.qdiscBypass,
+        onHandshake: (h) => {
+          if (o.accept !== undefined && o.accept(h) === false) return false;
+          this.emit('handshake', h);
+          return true;
+        },
+      });
+    } else {
+      const fanoutGroup = randomInt(1, 65536);
+      await Promise.all(Array.from({ length: workers }, () => this.startWorker(fanoutGroup)));
+    }
+    // The ring is open (so the interface exists and we may use it): only now
+    // take the handshakes away from this host's kernel.
+    if (o.gate !== false) {
+      this.gate = installGate({ netns: netnsPath === undefined ? undefined : basename(netnsPath), addrs: o.addrs, ports: o.ports, mark: o.mark ?? DEFAULT_MARK });
+    }
+    this.shard?.start();
+    this.rotation = setInterval(() => this.rotateIfDue(), Math.min(1000, this.config.cookieRotateMs));
+    this.rotation.unref();
+  }
+
+  private startWorker(fanoutGroup: number): Promise<void> {
+    const o = this.options;
+    const stats = new Stats();
+    this.shardStats.push(stats);
+    const init: WorkerInit = {
+      iface: o.iface, netns: nsPath(o.netns), addrs: o.addrs, ports: o.ports, config: this.config,
+      secrets: this.secrets.buffer, stats: stats.buffer as SharedArrayBuffer, fanoutGroup, qdiscBypass: o.qdiscBypass,
+    };
+    const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: init });
+    this.workers.push(worker);
+    return new Promise((resolve, reject) => {
+      let ready = false;
+      worker.on('message', (m: WorkerMessage) => {
+        if (m.type === 'ready') { ready = true; resolve(); }
+        else if (m.type === 'error') {
+          const error = Object.assign(new Error(m.message), { code: m.code });
+          if (ready) this.emit('error', error); else reject(error);
+        } else if (m.type === 'handshake') this.emit('handshake', m.handshake);
+      });
+      worker.on('error', (error) => { if (ready) this.emit('error', error); else reject(error); });
+      worker.on('exit', (code) => { if (!ready) reject(new Error(`shard worker exited with code ${code} before it was ready`)); });
+    });
+  }
+
+  /** Every counter by its name, summed over the shards. */
+  stats(): Record<string, number> {
+    this.shard?.syncStats();
+    return Stats.sum(this.shardStats);
+  }
+
+  /** Counter names in the order stats() reports them. */
+  static readonly counterNames: readonly string[] = COUNTER_NAMES;
+
+  /** Entries in the SYN cache (this thread's shard; workers report none). */
+  get cacheSize(): number {
+    return this.shard?.engine.cache?.size ?? 0;
+  }
+
+  /** Runs the timers now: retransmits, stale entries, secret rotation (for tests with a ManualClock). */
+  tick(): void {
+    this.rotateIfDue();
+    this.shard?.tick();
+  }
+
+  /** Handles what the ring holds right now (for tests; normally the ring's readiness does it). */
+  poll(): number {
+    return this.shard?.drain() ?? 0;
+  }
+
+  private rotateIfDue(): void {
+    this.secrets.maybeRotate(this.clock.now());
+  }
+
+  /** Stops answering, closes the rings, removes the gate. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.rotation) clearInterval(this.rotation);
+    this.shard?.close();
+    await Promise.all(this.workers.map((w) => new Promise<void>((resolve) => {
+      const done = (): void => resolve();
+      w.once('exit', done);
+      w.once('message', (m: WorkerMessage) => { if (m.type === 'closed') void w.terminate(); });
+      w.postMessage({ type: 'close' });
+      setTimeout(() => void w.terminate(), 2000).unref();
+    })));
+    this.gate?.remove();
+  }
+}

@@ -1,0 +1,65 @@
+// Worker-thread entry: one shard per worker. Handshakes go to the main
+// thread as messages; counters are in a SharedArrayBuffer it reads directly.
+import { parentPort, workerData } from 'node:worker_threads';
+import { systemClock } from '../engine/clock.js';
+import { CookieSecrets } from '../engine/cookie-secrets.js';
+import { Stats } from '../engine/stats.js';
+import type { SyncacheConfig } from '../engine/config.js';
+import { Shard } from './shard.js';
+
+export interface WorkerInit {
+  iface: string;
+  netns?: string;
+  addrs: string[];
+  ports: number[];
+  config: SyncacheConfig;
+  secrets: SharedArrayBuffer;
+  stats: SharedArrayBuffer;
+  fanoutGroup: number;
+  qdiscBypass?: boolean;
+}
+
+export type WorkerMessage =
+  | { type: 'ready' }
+  | { type: 'error'; message: string; code?: string }
+  | { type: 'handshake'; handshake: import('../engine/engine.js').Handshake }
+  | { type: 'closed' };
+
+const port = parentPort;
+if (port === null) throw new Error('lib/responder/worker.js must run as a worker thread');
+const init = workerData as WorkerInit;
+const stats = new Stats(init.stats);
+let shard: Shard | undefined;
+try {
+  shard = new Shard({
+    iface: init.iface,
+    netns: init.netns,
+    addrs: init.addrs,
+    ports: init.ports,
+    config: init.config,
+    secrets: CookieSecrets.attach(init.secrets).view,
+    clock: systemClock,
+    stats,
+    fanoutGroup: init.fanoutGroup,
+    qdiscBypass: init.qdiscBypass,
+    onHandshake: (handshake) => {
+      port.postMessage({ type: 'handshake', handshake } satisfies WorkerMessage);
+    },
+  });
+  shard.start();
+  port.postMessage({ type: 'ready' } satisfies WorkerMessage);
+} catch (error) {
+  const e = error as NodeJS.ErrnoException;
+  port.postMessage({ type: 'error', message: e.message, code: e.code } satisfies WorkerMessage);
+}
+
+const statsTimer = setInterval(() => shard?.syncStats(), 250);
+port.on('message', (message: { type: string }) => {
+  if (message.type === 'sync') shard?.syncStats();
+  if (message.type === 'close') {
+    clearInterval(statsTimer);
+    shard?.close();
+    port.postMessage({ type: 'closed' } satisfies WorkerMessage);
+    port.close();
+  }
+});

@@ -1,0 +1,247 @@
+// The engine's decisions, row by row, on batches written by hand and an
+// injected clock. (The same decisions over real packets: test/responder/.)
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { addon } from '../../lib/native/addon.js';
+import { BatchView } from '../../lib/native/batch.js';
+import { writeAddress } from '../../lib/native/address.js';
+import { ManualClock } from '../../lib/engine/clock.js';
+import { resolveConfig, type SyncacheConfigInput } from '../../lib/engine/config.js';
+import { SynEngine, type Handshake } from '../../lib/engine/engine.js';
+import { COUNTER_NAMES, counterIndex } from '../../lib/engine/stats.js';
+
+const K = addon.constants.kinds;
+const OPT = addon.constants.optFlags;
+const V = addon.constants.cookieVerdicts;
+
+interface Harness {
+  engine: SynEngine;
+  clock: ManualClock;
+  rx: BatchView;
+  sent: Array<Record<string, number>>;
+  handshakes: Handshake[];
+  stat(name: string): number;
+  /** Writes one row and handles it. */
+  feed(row: Partial<Row>): void;
+  refuse: boolean;
+}
+
+interface Row {
+  kind: number; peer: string; local: string; sport: number; dport: number; seq: number; ack: number;
+  optFlags: number; mss: number; wscale: number; tsval: number; tsecr: number; hash: number;
+  cookie: number; cookieState: number; window: number;
+}
+
+function harness(config: SyncacheConfigInput = {}): Harness {
+  const clock = new ManualClock(1_000_000);
+  const stats = new Float64Array(COUNTER_NAMES.length);
+  const sent: Array<Record<string, number>> = [];
+  const handshakes: Handshake[] = [];
+  const rx = new BatchView();
+  const h: Harness = {
+    clock, rx, sent, handshakes, refuse: false,
+    stat: (name) => stats[counterIndex(name)],
+    engine: undefined as unknown as SynEngine,
+    feed(partial) {
+      const r: Row = {
+        kind: K.syn, peer: '198.18.0.2', local: '198.18.0.1', sport: 40000, dport: 80, seq: 1000, ack: 0,
+        optFlags: OPT.mss | OPT.wscale | OPT.sackPermitted | OPT.timestamps, mss: 1460, wscale: 7,
+        tsval: 5555, tsecr: 0, hash: 0x1234, cookie: 0, cookieState: V.notChecked, window: 64240, ...partial,
+      };
+      rx.kind[0] = r.kind;
+      rx.family[0] = writeAddress(r.peer, rx.saddr, 0);
+      writeAddress(r.local, rx.daddr, 0);
+      rx.sport[0] = r.sport; rx.dport[0] = r.dport; rx.seq[0] = r.seq; rx.ack[0] = r.ack;
+      rx.optFlags[0] = r.optFlags; rx.mss[0] = r.mss; rx.wscale[0] = r.wscale; rx.tsval[0] = r.tsval; rx.tsecr[0] = r.tsecr;
+      rx.hash[0] = r.hash; rx.cookie[0] = r.cookie; rx.cookieState[0] = r.cookieState; rx.window[0] = r.window;
+      rx.mac.set([2, 0, 0, 0, 0, 2], 0);
+      rx.time[0] = 0;
+      h.engine.handle(rx, 1);
+    },
+  };
+  h.engine = new SynEngine({
+    config: resolveConfig(config), clock, stats,
+    send(count) {
+      const tx = h.engine.tx;
+      for (let i = 0; i < count; i++) {
+        sent.push({ kind: tx.kind[i], seq: tx.seq[i], ack: tx.ack[i], optFlags: tx.optFlags[i], wscale: tx.wscale[i], mss: tx.mss[i], tsval: tx.tsval[i], tsecr: tx.tsecr[i], dport: tx.dport[i], sport: tx.sport[i] });
+      }
+      return count;
+    },
+    onHandshake(hs) {
+      if (h.refuse) return false;
+      handshakes.push(hs);
+      return true;
+    },
+  });
+  return h;
+}
+
+test('SYN: an entry is added and answered with a SYN-ACK carrying the peer\'s options', () => {
+  const h = harness({ syncookies: 'off' });
+  h.feed({});
+  assert.equal(h.stat('added'), 1);
+  assert.equal(h.engine.cache?.size, 1);
+  assert.equal(h.sent.length, 1);
+  const s = h.sent[0];
+  assert.equal(s.kind, K.synAck);
+  assert.equal(s.ack, 1001);
+  assert.equal(s.sport, 80);
+  assert.equal(s.dport, 40000);
+  assert.equal(s.optFlags, OPT.mss | OPT.wscale | OPT.sackPermitted | OPT.timestamps);
+  assert.equal(s.wscale, 7);
+  assert.equal(s.tsecr, 5555);
+  assert.equal(s.tsval % 2, 0, 'our TSval keeps bit 0 clear');
+});
+
+test('duplicate SYN resends the same ISS and counts dupsyn', () => {
+  const h = harness({ syncookies: 'off' });
+  h.feed({});
+  h.feed({});
+  assert.equal(h.stat('dupsyn'), 1);
+  assert.equal(h.stat('added'), 1);
+  assert.equal(h.sent.length, 2);
+  assert.equal(h.sent[1].seq, h.sent[0].seq);
+});
+
+test('ACK of ISS+1 completes with every negotiated parameter', () => {
+  const h = harness({ syncookies: 'off' });
+  h.feed({});
+  h.clock.advance(25);
+  const iss = h.sent[0].seq;
+  h.feed({ kind: K.ack, seq: 1001, ack: (iss + 1) >>> 0, optFlags: OPT.timestamps, tsval: 5600, tsecr: h.sent[0].tsval });
+  assert.equal(h.stat('completed'), 1);
+  assert.equal(h.engine.cache?.size, 0);
+  const hs = h.handshakes[0];
+  assert.equal(hs.remoteAddress, '198.18.0.2');
+  assert.equal(hs.localAddress, '198.18.0.1');
+  assert.equal(hs.remotePort, 40000);
+  assert.equal(hs.localPort, 80);
+  assert.equal(hs.iss, iss);
+  assert.equal(hs.irs, 1000);
+  assert.equal(hs.mss, 1460);
+  assert.equal(hs.wscale, 7);
+  assert.equal(hs.sackPermitted, true);
+  assert.deepEqual(hs.timestamps, { peerTsval: 5600, ourTsval: h.sent[0].tsval });
+  assert.equal(hs.viaCookie, false);
+  assert.equal(hs.retransmits, 0);
+  assert.equal(hs.ackTime - hs.synTime, 25);
+});
+
+test('ACK that does not acknowledge ISS+1 drops the entry (badack) and answers with a RST', () => {
+  const h = harness({ syncookies: 'off' });
+  h.feed({});
+  const iss = h.sent[0].seq;
+  h.feed({ kind: K.ack, seq: 1001, ack: (iss + 7) >>> 0 });
+  assert.equal(h.stat('badack'), 1);
+  assert.equal(h.engine.cache?.size, 0);
+  assert.equal(h.sent[1].kind, K.sendRst);
+  assert.equal(h.sent[1].seq, (iss + 7) >>> 0);
+});
+
+test('a handshake the application refuses is reinserted (aborted) and completes on a retry', () => {
+  const h = harness({ syncookies: 'off' });
+  h.feed({});
+  const ack = (h.sent[0].seq + 1) >>> 0;
+  h.refuse = true;
+  h.feed({ kind: K.ack, seq: 1001, ack });
+  assert.equal(h.stat('aborted'), 1);
+  assert.equal(h.engine.cache?.size, 1);
+  h.refuse = false;
+  h.feed({ kind: K.ack, seq: 1001, ack });
+  assert.equal(h.stat('completed'), 1);
+  assert.equal(h.engine.cache?.size, 0);
+});
+
+test('RST in window drops the entry; outside the window it is ignored', () => {
+  const h = harness({ syncookies: 'off' });
+  h.feed({});
+  h.feed({ kind: K.rst, seq: 1001 + 70000 });
+  assert.equal(h.stat('rstignored'), 1);
+  assert.equal(h.engine.cache?.size, 1);
+  h.feed({ kind: K.rst, seq: 1001 + 100 });
+  assert.equal(h.stat('reset'), 1);
+  assert.equal(h.engine.cache?.size, 0);
+});
+
+test('ICMP unreachable marks the entry; a second one after 3 retransmits drops it', () => {
+  const h = harness({ syncookies: 'off', rexmtLimit: 5 });
+  h.feed({});
+  const iss = h.sent[0].seq;
+  h.feed({ kind: K.unreach, seq: iss });
+  assert.equal(h.stat('unreachmarked'), 1);
+  h.feed({ kind: K.unreach, seq: iss });
+  assert.equal(h.stat('unreach'), 0, 'not before 3 retransmits');
+  for (const step of [1000, 2000, 4000]) {
+    h.clock.advance(step);
+    h.engine.expire();
+  }
+  assert.equal(h.stat('retransmitted'), 3);
+  h.feed({ kind: K.unreach, seq: (iss + 1) >>> 0 });
+  assert.equal(h.stat('unreachignored'), 1, 'a quote of another ISS is ignored');
+  h.feed({ kind: K.unreach, seq: iss });
+  assert.equal(h.stat('unreach'), 1);
+  assert.equal(h.engine.cache?.size, 0);
+});
+
+test('retransmits at 1 s, 2 s, 4 s, then the entry goes stale', () => {
+  const h = harness({ syncookies: 'off' });
+  h.feed({});
+  const times: number[] = [];
+  for (let t = 0; t <= 16_000; t += 100) {
+    const before = h.sent.length;
+    h.engine.expire();
+    if (h.sent.length > before) times.push(t);
+    h.clock.advance(100);
+  }
+  assert.deepEqual(times, [1000, 3000, 7000]);
+  assert.equal(h.stat('stale'), 1);
+  assert.equal(h.engine.cache?.size, 0);
+  assert.ok(h.sent.every((s) => s.seq === h.sent[0].seq), 'every retransmit carries the same ISS');
+});
+
+test('syncookies=only keeps no state: the SYN-ACK carries the native cookie, a valid cookie ACK completes', () => {
+  const h = harness({ syncookies: 'only' });
+  h.feed({ cookie: 0xabcdef12, cookieState: V.made });
+  assert.equal(h.engine.cache, null);
+  assert.equal(h.sent[0].seq, 0xabcdef12);
+  assert.equal(h.stat('sendcookie'), 1);
+  h.feed({ kind: K.ack, seq: 1001, ack: 0xabcdef13, cookie: 0xabcdef12, cookieState: V.valid, optFlags: OPT.mss | OPT.wscale | OPT.sackPermitted, mss: 1440, wscale: 6 });
+  assert.equal(h.stat('recvcookie'), 1);
+  const hs = h.handshakes[0];
+  assert.equal(hs.viaCookie, true);
+  assert.equal(hs.iss, 0xabcdef12);
+  assert.equal(hs.irs, 1000);
+  assert.equal(hs.mss, 1440);
+  assert.equal(hs.wscale, 6);
+  assert.equal(hs.sackPermitted, true);
+  h.feed({ kind: K.ack, seq: 1001, ack: 5, cookieState: V.invalid });
+  assert.equal(h.stat('failcookie'), 1);
+});
+
+test('syncookies=on: an ACK whose entry was evicted completes through its cookie', () => {
+  const h = harness({ syncookies: 'on', hashSize: 1, bucketLimit: 1 });
+  h.feed({ sport: 1, cookie: 0x11111100, cookieState: V.made });
+  h.feed({ sport: 2, cookie: 0x22222200, cookieState: V.made });
+  assert.equal(h.stat('bucketoverflow'), 1);
+  h.feed({ kind: K.ack, sport: 1, seq: 1001, ack: 0x11111101, cookie: 0x11111100, cookieState: V.valid });
+  assert.equal(h.stat('recvcookie'), 1);
+  assert.equal(h.stat('completed'), 1);
+});
+
+test('syncookies=off: an evicted entry can no longer complete', () => {
+  const h = harness({ syncookies: 'off', hashSize: 1, bucketLimit: 1 });
+  h.feed({ sport: 1 });
+  const iss = h.sent[0].seq;
+  h.feed({ sport: 2 });
+  h.feed({ kind: K.ack, sport: 1, seq: 1001, ack: (iss + 1) >>> 0 });
+  assert.equal(h.stat('completed'), 0);
+  assert.equal(h.stat('ackunknown'), 1);
+});
+
+test('a flood of 10 x cacheLimit distinct SYNs leaves the cache at its limit', () => {
+  const h = harness({ syncookies: 'off', hashSize: 64, bucketLimit: 4 });
+  for (let i = 0; i < 2560; i++) h.feed({ sport: 1024 + i, hash: Math.imul(i, 0x9e3779b1) >>> 0 });
+  assert.equal(h.engine.cache?.size, 256);
+  h.engine.cache?.checkInvariants();
+});

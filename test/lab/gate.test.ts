@@ -1,0 +1,174 @@
+// The nftables gate, against the kernel's own TCP stack in a pair lab: while
+// the gate is up a kernel listener on the protected port is unreachable (its
+// SYNs are dropped at prerouting), a listener carrying the gate's mark is
+// reachable, and after remove() everything is as before. Gates refuse to
+// overlap a live gate, stale gates are swept, and teardown at exit removes
+// what a process installed.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { createPairLab, labUnavailableReason, type PairLab } from '../../lib/lab/netns.js';
+import { installGate, listGates, sweepGates, GateError } from '../../lib/gate/nftables.js';
+import { startKernelListener, lineReader, withTimeout } from '../../lib/lab/kernel-listener.js';
+import { runClients } from '../../lib/lab/clients.js';
+
+function nftMissing(): string | undefined {
+  try {
+    execFileSync('nft', ['--version'], { stdio: 'ignore' });
+    return undefined;
+  } catch {
+    return 'nft (nftables) is not installed: apt-get install nftables';
+  }
+}
+
+const skip = labUnavailableReason() ?? nftMissing();
+const MARK = 0x5c5c0001;
+
+function tables(lab: PairLab): string {
+  return lab.responder.exec('nft', ['list', 'tables']).trim();
+}
+
+describe('nftables gate', { skip }, () => {
+  let lab: PairLab;
+  before(() => {
+    lab = createPairLab('gate', 7);
+  });
+  after(() => {
+    lab?.lab.destroy();
+  });
+
+  it('keeps a kernel listener unreachable while installed, reachable after remove()', async () => {
+    const listener = await startKernelListener({ ns: lab.responder, port: 7001, syncookies: 0 });
+    try {
+      const addr = [lab.responderV4, lab.responderV6];
+      const open = await runClients({ ns: lab.peer, addr, port: 7001, rate: 20, seconds: 0.1, timeoutMs: 2000 });
+      assert.equal(open.completed, open.attempted, `before the gate: ${JSON.stringify(open)}`);
+
+      const gate = installGate({ netns: lab.responder, addrs: addr, ports: [7001], mark: MARK });
+      const shut = await runClients({ ns: lab.peer, addr, port: 7001, rate: 20, seconds: 0.1, timeoutMs: 300 });
+      assert.equal(shut.completed, 0, `through the gate: ${JSON.stringify(shut)}`);
+      assert.equal(shut.errors.ETIMEDOUT, shut.attempted, 'SYNs are dropped silently, not refused');
+
+      gate.remove();
+      gate.remove();
+      const again = await runClients({ ns: lab.peer, addr, port: 7001, rate: 20, seconds: 0.1, timeoutMs: 2000 });
+      assert.equal(again.completed, again.attempted, `after remove(): ${JSON.stringify(again)}`);
+    } finally {
+      await listener.stop();
+    }
+    assert.equal(tables(lab), '');
+  });
+
+  it('only gates the protected address and port', async () => {
+    const listener = await startKernelListener({ ns: lab.responder, port: 7002, syncookies: 0 });
+    const gate = installGate({ netns: lab.responder, addrs: [lab.responderV4], ports: [7003], mark: MARK });
+    try {
+      const s = await runClients({ ns: lab.peer, addr: [lab.responderV4, lab.responderV6], port: 7002, rate: 20, seconds: 0.1, timeoutMs: 2000 });
+      assert.equal(s.completed, s.attempted, JSON.stringify(s));
+    } finally {
+      gate.remove();
+      await listener.stop();
+    }
+  });
+
+  it('lets through a socket that carries the mark', async (t) => {
+    const py = spawnSync('python3', ['-c', 'import socket; socket.SO_MARK'], { stdio: 'ignore' });
+    if (py.status !== 0) return t.skip('python3 with socket.SO_MARK is not available to open a marked listener');
+    const gate = installGate({ netns: lab.responder, addrs: [lab.responderV4, lab.responderV6], ports: [7004], mark: MARK });
+    const script = [
+      'import socket, sys',
+      's = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)',
+      `s.setsockopt(socket.SOL_SOCKET, socket.SO_MARK, ${MARK})`,
+      's.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)',
+      "s.bind(('::', 7004)); s.listen(16); print('ready', flush=True)",
+      'while True:',
+      '    c, _ = s.accept(); c.close()',
+    ].join('\n');
+    const [cmd, args] = lab.responder.wrap('python3', ['-c', script]);
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      assert.equal(await withTimeout(lineReader(child).next(), 10_000, 'marked listener did not start'), 'ready');
+      const s = await runClients({ ns: lab.peer, addr: [lab.responderV4, lab.responderV6], port: 7004, rate: 20, seconds: 0.1, timeoutMs: 2000 });
+      assert.equal(s.completed, s.attempted, JSON.stringify(s));
+    } finally {
+      const closed = new Promise((resolve) => child.once('close', resolve));
+      if (child.exitCode === null && child.signalCode === null) process.kill(child.pid!, 'SIGKILL');
+      await closed;
+      gate.remove();
+    }
+  });
+
+  it('refuses a second gate over a live gate, naming its owner', () => {
+    const gate = installGate({ netns: lab.responder, addrs: [lab.responderV4, lab.responderV6], ports: [7010, 7011], mark: MARK });
+    try {
+      for (const addrs of [[lab.responderV4], [lab.responderV6], ['0.0.0.0'], ['::']]) {
+        assert.throws(
+          () => installGate({ netns: lab.responder, addrs, ports: [7011], mark: MARK }),
+          (e: GateError) => e.code === 'EADDRINUSE' && e.message.includes(`pid ${process.pid}`) && e.message.includes('syncache cleanup'),
+        );
+      }
+      const other = installGate({ netns: lab.responder, addrs: [lab.responderV4], ports: [7012], mark: MARK });
+      other.remove();
+    } finally {
+      gate.remove();
+    }
+    assert.equal(tables(lab), '');
+  });
+
+  it('validates its arguments with messages that name them', () => {
+    assert.throws(() => installGate({ netns: lab.responder, addrs: [], ports: [1], mark: 1 }), /addrs/);
+    assert.throws(() => installGate({ netns: lab.responder, addrs: ['198.18.7.300'], ports: [1], mark: 1 }), /addrs/);
+    assert.throws(() => installGate({ netns: lab.responder, addrs: ['198.18.7.1'], ports: [0], mark: 1 }), /ports/);
+    assert.throws(() => installGate({ netns: lab.responder, addrs: ['198.18.7.1'], ports: [1], mark: 0 }), /mark/);
+    assert.equal(tables(lab), '');
+  });
+
+  it('sweeps gates whose owner is gone, and lets a new gate take over from one', () => {
+    const deadPid = Number(readFileSync('/proc/sys/kernel/pid_max', 'utf8')) + 1;
+    const stale = `syncache_${deadPid}_1`;
+    lab.responder.exec('nft', [
+      [
+        `table inet ${stale} {`,
+        `  set v4 { type ipv4_addr; elements = { ${lab.responderV4} }; }`,
+        '  set v6 { type ipv6_addr; }',
+        '  set ports { type inet_service; elements = { 7020 }; }',
+        '  chain prerouting { type filter hook prerouting priority raw; policy accept;',
+        '    ip daddr @v4 tcp dport @ports drop',
+        '  }',
+        '}',
+      ].join('\n'),
+    ]);
+    assert.deepEqual(listGates(lab.responder).map((g) => [g.table, g.pid, g.v4, g.ports]), [[stale, deadPid, [lab.responderV4], [7020]]]);
+
+    const live = installGate({ netns: lab.responder, addrs: [lab.responderV4], ports: [7020], mark: MARK });
+    assert.deepEqual(sweepGates({ netns: lab.responder }), [stale]);
+    assert.deepEqual(listGates(lab.responder).map((g) => g.table), [live.table]);
+    live.remove();
+    assert.deepEqual(sweepGates({ netns: lab.responder }), []);
+    assert.equal(tables(lab), '');
+  });
+
+  for (const how of ['exit', 'SIGTERM'] as const) {
+    it(`is removed when its process ends (${how})`, async () => {
+      const gateModule = fileURLToPath(new URL('../../lib/gate/nftables.js', import.meta.url));
+      const code = [
+        `const { installGate } = await import(${JSON.stringify(gateModule)});`,
+        `installGate({ netns: ${JSON.stringify(lab.responder.name)}, addrs: [${JSON.stringify(lab.responderV4)}], ports: [7030], mark: 1 });`,
+        `console.log('installed');`,
+        how === 'exit' ? '' : 'setInterval(() => {}, 1000);',
+      ].join('\n');
+      const child = spawn(process.execPath, ['--input-type=module', '-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const closed = new Promise<[number | null, string | null]>((resolve) => child.once('close', (c, s) => resolve([c, s])));
+      assert.equal(await withTimeout(lineReader(child).next(), 10_000, 'child did not install its gate'), 'installed');
+      if (how === 'SIGTERM') {
+        assert.match(tables(lab), new RegExp(`syncache_${child.pid}_1`));
+        process.kill(child.pid!, 'SIGTERM');
+      }
+      const [status, signal] = await closed;
+      assert.deepEqual([status, signal], how === 'exit' ? [0, null] : [null, 'SIGTERM']);
+      assert.equal(tables(lab), '');
+    });
+  }
+});
