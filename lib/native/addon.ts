@@ -82,12 +82,13 @@ export interface RingOptions extends PipelineOptions {
   fanoutGroup?: number;
   /** PACKET_QDISC_BYPASS on the TX socket (hides our frames from local captures). */
   qdiscBypass?: boolean;
-  /** RX ring block size in bytes (power of two multiple of the page size). */
+  /** RX ring block size in bytes: a power of two multiple of the page size (default 1 MiB). */
   blockSize?: number;
+  /** RX ring blocks, 1..1024 (default 8); blockSize x blockCount at most 1 GiB. */
   blockCount?: number;
-  /** Block retire timeout in ms. */
+  /** A block is handed over when full or after this many ms, 1..60000 (default 1). */
   retireMs?: number;
-  /** TX ring frame count. */
+  /** TX ring slots of 2 KiB: a multiple of 32 (the slots in a 64 KiB block), 32..65536 (default 4096). */
   txFrames?: number;
 }
 

@@ -287,3 +287,26 @@ test('a process that exits with a ring open exits cleanly', { skip }, () => {
   assert.equal(r.status, 0, r.stderr);
   assert.equal(r.stderr, '');
 });
+
+test('without capabilities the error says which one is missing', { skip }, (t) => {
+  const setpriv = spawnSync('setpriv', ['--version']);
+  if (setpriv.status !== 0) {
+    t.skip('setpriv (util-linux) is not installed');
+    return;
+  }
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  const helpers = new URL(`file://${path.resolve(here, 'ring-helpers.js')}`).href;
+  const script = `
+    const { openRing } = await import(${JSON.stringify(helpers)});
+    const pair = { responderIface: 'lo', responder: { path: ${JSON.stringify(pair.responder.path)} }, responderV4: '198.18.1.1', responderV6: '2001:db8:1::1' };
+    for (const netns of [${JSON.stringify(pair.responder.path)}, undefined]) {
+      try { openRing({ ...pair, responder: { path: netns } }); console.log('opened'); }
+      catch (e) { console.log(e.code + ' ' + e.message); }
+    }
+  `;
+  const r = spawnSync('setpriv', ['--bounding-set=-all', '--inh-caps=-all', process.execPath, '--input-type=module', '-e', script],
+    { encoding: 'utf8', timeout: 10_000 });
+  const [inNetns, here0] = r.stdout.trim().split('\n');
+  assert.match(inNetns, /^EPERM .*CAP_SYS_ADMIN is missing/, r.stdout + r.stderr);
+  assert.match(here0, /^EPERM .*AF_PACKET.*CAP_NET_RAW is missing/, r.stdout + r.stderr);
+});
