@@ -288,6 +288,8 @@ uint8_t* PacketRing::TxSlot(uint32_t* capacity) {
   if (txMap_ == nullptr) return nullptr;
   auto* hdr = reinterpret_cast<tpacket2_hdr*>(txMap_ + static_cast<size_t>(txHead_) * txFrameSize_);
   uint32_t status = __atomic_load_n(&hdr->tp_status, __ATOMIC_ACQUIRE);
+  // Ours to fill: available, or rejected by the kernel (with PACKET_LOSS it
+  // marks those available itself; without, reusing the slot unblocks the ring).
   bool userMayFill = status == TP_STATUS_AVAILABLE || (status & TP_STATUS_WRONG_FORMAT) != 0;
   if (!userMayFill) return nullptr;
   *capacity = txFrameSize_ - TxDataOffset();
