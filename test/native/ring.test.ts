@@ -373,3 +373,18 @@ for h in sys.stdin.read().split():
     ring.close();
   }
 });
+
+test('close() from inside onReadable is safe', { skip }, async () => {
+  const ring = openRing(pair);
+  let closedInside = false;
+  ring.start(() => {
+    ring.receive();
+    ring.close();
+    closedInside = true;
+  });
+  assert.equal(await connectFrom(pair.peer, pair.responderV4, PORT), 'refused');
+  assert.ok(await waitFor(() => closedInside));
+  await new Promise((r) => setTimeout(r, 20));
+  assert.throws(() => ring.receive(), /closed/);
+  ring.close();
+});
