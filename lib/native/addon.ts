@@ -84,12 +84,13 @@ export interface RingOptions extends PipelineOptions {
   fanoutGroup?: number;
   /** PACKET_QDISC_BYPASS on the TX socket (hides our frames from local captures). */
   qdiscBypass?: boolean;
-  /** RX ring block size in bytes (power of two multiple of the page size). */
+  /** RX ring block size in bytes: a power of two multiple of the page size (default 1 MiB). */
   blockSize?: number;
+  /** RX ring blocks, 1..1024 (default 8); blockSize x blockCount at most 1 GiB. */
   blockCount?: number;
-  /** Block retire timeout in ms. */
+  /** A block is handed over when full or after this many ms, 1..60000 (default 1). */
   retireMs?: number;
-  /** TX ring frame count. */
+  /** TX ring slots of 2 KiB: a multiple of 32 (the slots in a 64 KiB block), 32..65536 (default 4096). */
   txFrames?: number;
 }
 
@@ -123,6 +124,8 @@ export interface FloodOptions {
   /** SYN/s; 0 = as fast as one core goes. */
   rate: number;
   seconds: number;
+  /** How frames leave: the TX ring with one kick per batch (default), or sendmmsg from a local buffer. */
+  method?: 'ring' | 'sendmmsg';
 }
 
 export interface FloodResult {
@@ -130,6 +133,12 @@ export interface FloodResult {
   /** SYN-ACKs seen arriving on iface for the spoofed sources. */
   replies: number;
   seconds: number;
+  /** CPU time (user + system) of the sending thread: SYN/s per core = sent / cpuSeconds. */
+  cpuSeconds: number;
+  /** Kicks (or sendmmsg calls) that failed, e.g. ENOBUFS. */
+  txErrors: number;
+  /** Batches cut short because the TX ring had no free slot. */
+  txRingFull: number;
 }
 
 export interface Addon {
