@@ -130,8 +130,12 @@ export interface FloodOptions {
 
 export interface FloodResult {
   sent: number;
-  /** SYN-ACKs seen arriving on iface for the spoofed sources. */
+  /** SYN-ACKs seen arriving on iface for the spoofed sources (retransmits too; counting-ring drops included). */
   replies: number;
+  /** SYNs of this flood that got at least one SYN-ACK the counting ring saw. */
+  unique: number;
+  /** SYN-ACKs the counting ring itself dropped (counted in replies, not in unique). */
+  replyDrops: number;
   seconds: number;
   /** CPU time (user + system) of the sending thread: SYN/s per core = sent / cpuSeconds. */
   cpuSeconds: number;

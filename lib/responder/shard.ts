@@ -26,6 +26,9 @@ export interface ShardOptions {
   onHandshake: HandshakeSink;
 }
 
+const RING_BLOCK_BYTES = 256 * 1024;
+const RING_BLOCKS = 256;
+
 /** Batches handled per readiness callback before yielding to the event loop. */
 const BATCHES_PER_WAKEUP = 32;
 
@@ -51,6 +54,11 @@ export class Shard {
       txBatch: tx.buffer,
       fanoutGroup: options.fanoutGroup,
       qdiscBypass: options.qdiscBypass,
+      // Blocks retire every retireMs however full they are, so under load the
+      // ring holds blockCount x retireMs of traffic: many small blocks ride
+      // out a pause of the event loop (GC, a burst of handshakes).
+      blockSize: RING_BLOCK_BYTES,
+      blockCount: RING_BLOCKS,
     });
     const ring = this.ring;
     this.engine = new SynEngine({

@@ -37,6 +37,7 @@
 #include <cmath>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "boundary/errors.h"
 #include "pipeline/pipeline.h"
@@ -54,7 +55,7 @@ constexpr uint32_t kBenchNet = 0xc6120000;   // 198.18.0.0
 constexpr uint32_t kBenchMask = 0xfffe0000;  // /15
 constexpr uint32_t kBatch = 256;
 constexpr uint32_t kFrameLength = 74;
-constexpr double kReplyGraceSeconds = 0.1;
+constexpr double kReplyGraceSeconds = 1.0;
 
 bool InBenchNet(uint32_t hostOrder) { return (hostOrder & kBenchMask) == kBenchNet; }
 
@@ -106,6 +107,15 @@ struct FloodPlan {
   bool sendmmsg;  // send with sendmmsg instead of the TX ring
 };
 
+// ISN of the i-th SYN = i * kIsnStep + base; kIsnStepInverse * kIsnStep = 1 mod 2^32.
+constexpr uint32_t kIsnStep = 0x9E3779B1u;
+constexpr uint32_t kIsnStepInverse = [] {
+  uint32_t x = kIsnStep;  // Newton's iteration for the inverse mod 2^32
+  for (int i = 0; i < 5; i++) x *= 2 - kIsnStep * x;
+  return x;
+}();
+static_assert(kIsnStep * kIsnStepInverse == 1u, "kIsnStepInverse");
+
 class FloodWorker : public Napi::AsyncWorker {
  public:
   FloodWorker(Napi::Env env, const FloodPlan& plan)
@@ -132,16 +142,24 @@ class FloodWorker : public Napi::AsyncWorker {
       random.state = static_cast<uint64_t>(Now() * 1e9);
     uint32_t tsBase = static_cast<uint32_t>(random.Next());
 
+    // ISNs walk an odd multiplier from a random base, so a SYN-ACK's ack - 1
+    // names the SYN it answers and each SYN counts once in `unique`, however
+    // often it is answered (retransmits, duplicates).
+    const uint32_t isnBase = static_cast<uint32_t>(random.Next());
+    uint32_t nextIndex = 0;
     auto countReplies = [&]() {
       replies_ += ring_.Receive(UINT32_MAX, &counters_,
-                                [](const uint8_t*, uint32_t, uint16_t, double) { return true; });
+                                [&](const uint8_t* f, uint32_t len, uint16_t, double) {
+                                  CountUnique(f, len, isnBase, nextIndex);
+                                  return true;
+                                });
     };
     auto fill = [&](uint8_t* slot, uint32_t tsval) {
-      uint64_t r1 = random.Next(), r2 = random.Next();
+      uint64_t r1 = random.Next();
       uint32_t saddr = plan_.srcNet | (static_cast<uint32_t>(r1) & ~plan_.srcMask);
       uint16_t sport = static_cast<uint16_t>(1024 + (((r1 >> 32) & 0xffff) * 64512 >> 16));
       uint16_t id = static_cast<uint16_t>(r1 >> 48);
-      uint32_t isn = static_cast<uint32_t>(r2);
+      uint32_t isn = nextIndex++ * kIsnStep + isnBase;
       std::memcpy(slot, frame, kFrameLength);
       uint8_t* ip = slot + 14;
       uint8_t* tcp = slot + 34;
@@ -199,7 +217,26 @@ class FloodWorker : public Napi::AsyncWorker {
     }
     countReplies();
     ring_.UpdateKernelStats(&counters_);
-    replies_ += counters_.value[kCounter_kernelDrops];
+    replyDrops_ = counters_.value[kCounter_kernelDrops];
+    replies_ += replyDrops_;
+  }
+
+  // Marks the SYN a SYN-ACK frame answers (IPv4, ack = ISN + 1).
+  void CountUnique(const uint8_t* f, uint32_t len, uint32_t isnBase, uint32_t sentCount) {
+    if (len < 14 + 20) return;
+    const uint32_t ihl = (f[14] & 0x0f) * 4u;
+    if (ihl < 20 || len < 14 + ihl + 20) return;
+    const uint8_t* tcp = f + 14 + ihl;
+    const uint32_t ack = (uint32_t{tcp[8]} << 24) | (uint32_t{tcp[9]} << 16) | (uint32_t{tcp[10]} << 8) | tcp[11];
+    const uint32_t index = (ack - 1 - isnBase) * kIsnStepInverse;
+    if (index >= sentCount) return;
+    const size_t word = index >> 6;
+    if (word >= answered_.size()) answered_.resize(std::max<size_t>(word + 1, answered_.size() * 2), 0);
+    const uint64_t bit = uint64_t{1} << (index & 63);
+    if ((answered_[word] & bit) == 0) {
+      answered_[word] |= bit;
+      unique_++;
+    }
   }
 
   static double CpuSeconds(const rusage& u) {
@@ -243,6 +280,8 @@ class FloodWorker : public Napi::AsyncWorker {
     Napi::Object result = Napi::Object::New(env);
     result.Set("sent", Napi::Number::New(env, static_cast<double>(sent_)));
     result.Set("replies", Napi::Number::New(env, static_cast<double>(replies_)));
+    result.Set("unique", Napi::Number::New(env, static_cast<double>(unique_)));
+    result.Set("replyDrops", Napi::Number::New(env, static_cast<double>(replyDrops_)));
     result.Set("seconds", Napi::Number::New(env, seconds_));
     result.Set("cpuSeconds", Napi::Number::New(env, cpuSeconds_));
     result.Set("txErrors", Napi::Number::New(env, static_cast<double>(counters_.value[kCounter_txErrors])));
@@ -284,6 +323,9 @@ class FloodWorker : public Napi::AsyncWorker {
   Counters counters_{};
   uint64_t sent_ = 0;
   uint64_t replies_ = 0;
+  uint64_t unique_ = 0;
+  uint64_t replyDrops_ = 0;
+  std::vector<uint64_t> answered_ = std::vector<uint64_t>(1 << 16, 0);
   double seconds_ = 0;
   double cpuSeconds_ = 0;
   uint8_t buffer_[kBatch][kFrameLength];
