@@ -74,7 +74,7 @@ if (json) {
   const pct = (x: number | null) => (x === null ? '  n/a' : `${(100 * x).toFixed(1)}%`);
   console.log(`\nflood benchmark ${new Date().toISOString()} on ${machine}`);
   console.log(`generator: one core; offered ${offered.toLocaleString('en-US')} SYN/s (${rate > 0 ? 'as asked' : 'what it managed against the kernel flat out'}), then full speed; ${seconds} s per run; ${clientRate} legitimate connects/s\n`);
-  console.log('| target | offered SYN/s | answered SYN-ACK/s | answered | ours / kernel | legit connects | p99 connect |');
+  console.log('| target | offered SYN/s | answered SYN/s | answered | ours / kernel | legit connects | p99 connect |');
   console.log('|---|---:|---:|---:|---:|---:|---:|');
   for (const r of rows) {
     console.log(`| ${r.target} | ${r.offered.toLocaleString('en-US')} | ${r.answered.toLocaleString('en-US')} | ${pct(r.answeredShare)} | ${r.ratioToKernel === null ? 'n/a' : r.ratioToKernel.toFixed(2)} | ${r.legitCompleted}/${r.legitAttempted} (${pct(r.legitShare)}) | ${r.connectP99 === null ? 'n/a' : `${r.connectP99.toFixed(1)} ms`} |`);
