@@ -108,6 +108,15 @@ export interface NativeRing {
   stop(): void;
   /** Adds PACKET_STATISTICS (which resets on read) into the counters. */
   updateKernelStats(): void;
+  /**
+   * Marks a flow as served by a kernel socket: its segments are skipped before
+   * they become rows (counted as skippedHandedOver). flow = [family, peer
+   * address x4, local address x4, peer port, local port], addresses as words
+   * in network byte order (see address.ts). False if it was already marked.
+   */
+  handOver(flow: Uint32Array): boolean;
+  /** Undoes handOver (the socket closed); false if the flow was not marked. */
+  takeBack(flow: Uint32Array): boolean;
   /** Idempotent. */
   close(): void;
 }

@@ -93,6 +93,8 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
         InstanceMethod<&RingBinding::Stop>("stop"),
         InstanceMethod<&RingBinding::UpdateKernelStats>("updateKernelStats"),
         InstanceMethod<&RingBinding::Close>("close"),
+        InstanceMethod<&RingBinding::HandOver>("handOver"),
+        InstanceMethod<&RingBinding::TakeBack>("takeBack"),
         InstanceAccessor<&RingBinding::GetCounters>("counters"),
         InstanceAccessor<&RingBinding::GetMac>("mac"),
         InstanceAccessor<&RingBinding::GetIfindex>("ifindex"),
@@ -243,6 +245,46 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
     counters->Add(kCounter_txFrames, sent);
     if (unkicked > 0 || kickPending_) KickNow(counters);
     return Napi::Number::New(env, sent);
+  }
+
+  // handOver(flow) / takeBack(flow): flow = Uint32Array [family, peer x4,
+  // local x4, peerPort, localPort] (addresses as the batch holds them).
+  // Segments of a handed-over flow are skipped before they become rows.
+  bool ReadFlow(const Napi::CallbackInfo& info, FlowKey* key) {
+    Napi::Env env = info.Env();
+    if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array ||
+        info[0].As<Napi::Uint32Array>().ElementLength() != 11) {
+      ThrowTypeError(env, "flow must be a Uint32Array of 11: family, peer address x4, local address x4, peer port, local port");
+      return false;
+    }
+    Napi::Uint32Array f = info[0].As<Napi::Uint32Array>();
+    if ((f[0] != 4 && f[0] != 6) || f[9] > 65535 || f[10] > 65535) {
+      ThrowRangeError(env, "flow: family must be 4 or 6 and ports from 0 to 65535");
+      return false;
+    }
+    *key = FlowKey{};
+    key->family = f[0];
+    for (int w = 0; w < 4; w++) {
+      key->peer[w] = f[1 + w];
+      key->local[w] = f[5 + w];
+    }
+    key->peerPort = static_cast<uint16_t>(f[9]);
+    key->localPort = static_cast<uint16_t>(f[10]);
+    return true;
+  }
+
+  Napi::Value HandOver(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    FlowKey key;
+    if (!CheckOpen(env, "handOver") || !ReadFlow(info, &key)) return env.Undefined();
+    return Napi::Boolean::New(env, pipeline_.handedOver.Add(key));
+  }
+
+  Napi::Value TakeBack(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    FlowKey key;
+    if (!CheckOpen(env, "takeBack") || !ReadFlow(info, &key)) return env.Undefined();
+    return Napi::Boolean::New(env, pipeline_.handedOver.Remove(key));
   }
 
   void KickNow(Counters* counters) {
