@@ -80,8 +80,9 @@ bool Build(int fd, const RepairParams& p, RepairError* error) {
   if (connect(fd, reinterpret_cast<sockaddr*>(&remote), remoteLength) != 0) {
     return Fail(error, "connect", "connecting in repair mode",
                 errno == EADDRNOTAVAIL
-                    ? "a TIME_WAIT socket of this 4-tuple exists and, without timestamps, the kernel will not take it over; the peer must pick another port"
-                    : errno == EADDRINUSE ? "an established socket of this 4-tuple exists already" : "");
+                    ? "this 4-tuple is taken: by a socket made for it already (a duplicate handshake, e.g. a retransmitted "
+                      "cookie ACK), or by a TIME_WAIT socket, which the kernel takes over only with timestamps"
+                    : "");
   }
 
   tcp_repair_opt options[4];

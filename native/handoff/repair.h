@@ -28,7 +28,11 @@
 //                            the peer to answer; the peer already has our
 //                            window from the SYN-ACK)
 //
-// Any failure closes the socket while still in repair mode (close() then
+// connect() fails with EADDRNOTAVAIL when the 4-tuple is taken: by a socket
+// already made for it (a duplicate handshake: with cookies, every segment
+// with seq == irs+1 validates, and the ring sees them even once the kernel
+// serves the flow), or by a TIME_WAIT that it may not take over (it does so
+// only with timestamps). Any failure closes the socket while still in repair mode (close() then
 // sends nothing) and reports the errno, the call and a hint. The whole thing
 // optionally runs inside another network namespace (setns on this thread,
 // always back). No Node-API here: it runs on any thread.
