@@ -195,7 +195,7 @@ test('kernel errors come back with a code and a hint, and the namespace is left 
   assert.throws(() => repairSocket({ ...base, netns: undefined }), (e: NodeJS.ErrnoException) => e.code === 'EADDRNOTAVAIL');
 });
 
-test('echo both ways over IPv4 and IPv6; the socket has the peer MSS, its window scale, SACK and timestamps', { skip }, async () => {
+test('echo both ways over IPv4 and IPv6; the socket has the peer MSS, its window scale, SACK and timestamps', { skip }, async (t) => {
   const infos = new Map<number, ReturnType<typeof tcpSocketInfo>>();
   const handshakes = new Map<number, Handshake>();
   await withResponder({ syncookies: 'off' }, (socket, h, fd) => {
@@ -209,6 +209,7 @@ test('echo both ways over IPv4 and IPv6; the socket has the peer MSS, its window
       const port = Number((await c.connected).port);
       const got = await c.result();
       assert.equal(got.got, text);
+      t.diagnostic(`${host}: echo ${got.ms} ms after connect() (the first data segment was dropped by the gate and retransmitted)`);
       const h = handshakes.get(port)!;
       const info = infos.get(port)!;
       assert.equal(h.mss, mss);
@@ -343,6 +344,23 @@ test('a client without window scaling: the socket scales nothing either way', { 
     t.diagnostic(`1 MB each way in ${run.ms} ms without window scaling`);
   } finally {
     pair.peer.sysctl('net.ipv4.tcp_window_scaling', 1);
+  }
+});
+
+test('leaving repair sends nothing by default; windowProbe: true sends one probe, and both work', { skip }, async () => {
+  for (const windowProbe of [false, true]) {
+    let ss = '';
+    await withResponder({ syncookies: 'off' }, (socket, h) => {
+      // The client sends nothing in 'greet' mode: whatever left this socket so far is the probe.
+      ss = ssInfo(h.remotePort);
+      socket.write(`probe ${windowProbe}\n`);
+    }, async () => {
+      const c = client(pair.responderV4, 'greet');
+      assert.equal((await c.result()).got, `probe ${windowProbe}`);
+      await c.exited;
+    }, () => ({ windowProbe }));
+    // ss prints segs_out only when it is not 0.
+    assert.equal(/segs_out:(\d+)/.exec(ss)?.[1], windowProbe ? '1' : undefined, ss);
   }
 });
 
