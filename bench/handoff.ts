@@ -6,7 +6,8 @@
 //   2. handshakes -> usable sockets per second: the responder in its
 //      namespace, a kernel client in the peer namespace opening --conns
 //      connections (--inflight at a time), each reading a one-byte greeting
-//      its repaired socket writes, then closing.
+//      its repaired socket writes, then closing; then the same clients
+//      against the kernel's own listener in the same namespace (the anchor).
 //   --baseline: the same connects without handoff (the client stops at
 //   'connect'), to compare against.
 //   --workers N: the responder's shards on N worker threads (the handoff
@@ -112,18 +113,94 @@ try {
       socket.write('x');
     }, () => { failed++; });
   });
-  const [ccmd, cargs] = pair.peer.wrap(process.execPath, ['-e', `
+  const client = await runClients(pair.responderV4, conns, inflight, values.baseline === true);
+  const cpu = process.cpuUsage(cpu0);
+  const stats = r.stats();
+  await r.close();
+  const synRetrans = Number(/TcpExtTCPSynRetrans\s+(\d+)/.exec(pair.peer.exec('nstat', ['-az', 'TcpExtTCPSynRetrans']))?.[1] ?? NaN);
+
+  // The anchor: the kernel's own listener in the same namespace, greeting the same way.
+  const [lcmd, largs] = pair.responder.wrap(process.execPath, ['-e', `
+    let accepted = 0;
+    require('net').createServer((s) => { accepted++; s.on('error', () => {}); s.write('x'); })
+      .listen({ port: 80, host: '${pair.responderV4}', backlog: 1024 }, () => console.log('ready'));
+    process.stdin.on('data', () => { const c = process.cpuUsage(); console.log(JSON.stringify({ accepted, cpuUs: c.user + c.system })); process.exit(0); });
+  `]);
+  const listener = spawn(lcmd, largs, { stdio: ['pipe', 'pipe', 'inherit'] });
+  const lines: string[] = [];
+  const waiters: Array<() => void> = [];
+  listener.stdout.on('data', (d) => {
+    lines.push(...String(d).split('\n').filter((l) => l.length > 0));
+    waiters.splice(0).forEach((w) => w());
+  });
+  const line = async (test: (l: string) => boolean): Promise<string> => {
+    for (;;) {
+      const found = lines.find(test);
+      if (found !== undefined) return found;
+      await new Promise<void>((resolve) => waiters.push(resolve));
+    }
+  };
+  await line((l) => l === 'ready');
+  const kernelClient = await runClients(pair.responderV4, conns, inflight, false);
+  listener.stdin.write('stop\n');
+  const listenerDone = line((l) => l.startsWith('{')).then((l) => JSON.parse(l) as { accepted: number; cpuUs: number });
+  const kernel = await listenerDone;
+
+  const report = {
+    syncUsPerCall: { withNetns: round(withNetns), insideNamespace: round(inside) },
+    asyncSocketsPerSecond: Math.round(asyncPerSecond),
+    handshakesToSockets: {
+      conns, inflight, workers: Number(values.workers), baseline: values.baseline === true, made, failed, clientErrors: client.errors,
+      clientSeconds: round(client.ms / 1000),
+      perSecond: Math.round(conns / (client.ms / 1000)),
+      serverPerSecond: Math.round(made / ((lastSocket - firstHandshake) / 1000)),
+      meanConnectMs: round(client.connectMs), meanGreetingMs: round(client.greetMs),
+      completed: stats.completed,
+      responderCpuUsPerConn: round((cpu.user + cpu.system) / conns),
+      ringKernelDrops: stats.kernelDrops, clientSynRetransmits: synRetrans, slowConnects: client.slow,
+    },
+    kernelListener: {
+      perSecond: Math.round(conns / (kernelClient.ms / 1000)), accepted: kernel.accepted,
+      meanConnectMs: round(kernelClient.connectMs), meanGreetingMs: round(kernelClient.greetMs),
+      cpuUsPerConn: round(kernel.cpuUs / conns), clientErrors: kernelClient.errors,
+    },
+  };
+  if (values.json) console.log(JSON.stringify(report));
+  else {
+    console.log(`repairSocket (sync): ${report.syncUsPerCall.withNetns} µs/call with netns (setns in and out), ${report.syncUsPerCall.insideNamespace} µs/call inside the namespace`);
+    console.log(`repairSocketAsync: ${report.asyncSocketsPerSecond} sockets/s (libuv pool, ${ROUND} in flight)`);
+    const h = report.handshakesToSockets;
+    const k = report.kernelListener;
+    console.log(`handshakes -> usable sockets${h.baseline ? ' (baseline: no handoff)' : ''}: ${h.perSecond}/s end to end (${h.conns} connects, ${h.inflight} in flight, greeting read by the client), ${h.serverPerSecond}/s first handshake -> last socket; mean connect ${h.meanConnectMs} ms, greeting ${h.meanGreetingMs} ms after connect(); responder process CPU ${h.responderCpuUsPerConn} µs/connection; made ${h.made}, failed ${h.failed}, client errors ${h.clientErrors}`);
+    console.log(`  ring kernel drops ${h.ringKernelDrops}, client SYN retransmits ${h.clientSynRetransmits} (each costs its connection 1 s)`);
+    console.log(`kernel listener, same clients: ${k.perSecond}/s (ratio ${round(h.perSecond / k.perSecond)}), mean connect ${k.meanConnectMs} ms, greeting ${k.meanGreetingMs} ms; listener process CPU ${k.cpuUsPerConn} µs/connection; accepted ${k.accepted}, client errors ${k.clientErrors}`);
+  }
+} finally {
+  pair.lab.destroy();
+}
+
+interface ClientReport { ms: number; errors: number; slow: number; connectMs: number; greetMs: number }
+
+/** A kernel client in the peer namespace: `total` connects, `inflight` at a time, each done at its greeting (or at connect). */
+function runClients(host: string, total: number, inflight: number, atConnect: boolean): Promise<ClientReport> {
+  const [cmd, args] = pair.peer.wrap(process.execPath, ['-e', `
     const net = require('net');
-    const total = ${conns}, inflight = ${inflight};
+    const total = ${total}, inflight = ${inflight}, atConnect = ${atConnect};
     let slow = 0, started = 0, done = 0, errors = 0, connectMs = 0, greetMs = 0;
     const t0 = process.hrtime.bigint();
     function one() {
       if (started >= total) return;
       started++;
       const t = process.hrtime.bigint();
-      const s = net.connect({ host: '${pair.responderV4}', port: 80 });
-      s.once('connect', () => { const ms = Number(process.hrtime.bigint() - t) / 1e6; if (ms > 200) slow++; connectMs += Number(process.hrtime.bigint() - t) / 1e6; if (${values.baseline === true}) { greetMs += Number(process.hrtime.bigint() - t) / 1e6; s.destroy(); finish(); } });
-      s.once('data', () => { greetMs += Number(process.hrtime.bigint() - t) / 1e6; s.destroy(); finish(); });
+      const since = () => Number(process.hrtime.bigint() - t) / 1e6;
+      const s = net.connect({ host: '${host}', port: 80 });
+      s.once('connect', () => {
+        const ms = since();
+        if (ms > 200) slow++;
+        connectMs += ms;
+        if (atConnect) { greetMs += ms; s.destroy(); finish(); }
+      });
+      s.once('data', () => { greetMs += since(); s.destroy(); finish(); });
       s.on('error', () => { errors++; finish(); });
       s.setTimeout(5000, () => { errors++; s.destroy(); finish(); });
     }
@@ -137,40 +214,12 @@ try {
     }
     for (let i = 0; i < inflight; i++) one();
   `]);
-  const client = await new Promise<{ ms: number; errors: number; slow: number; connectMs: number; greetMs: number }>((resolve, reject) => {
-    const child = spawn(ccmd, cargs, { stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout.on('data', (d) => { out += String(d); });
-    child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out) as { ms: number; errors: number; slow: number; connectMs: number; greetMs: number }) : reject(new Error(`client exited ${code}`))));
+    child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out) as ClientReport) : reject(new Error(`client exited ${code}`))));
   });
-  const cpu = process.cpuUsage();
-  const stats = r.stats();
-  await r.close();
-  const synRetrans = Number(/TcpExtTCPSynRetrans\s+(\d+)/.exec(pair.peer.exec('nstat', ['-az', 'TcpExtTCPSynRetrans']))?.[1] ?? NaN);
-  const report = {
-    syncUsPerCall: { withNetns: round(withNetns), insideNamespace: round(inside) },
-    asyncSocketsPerSecond: Math.round(asyncPerSecond),
-    handshakesToSockets: {
-      conns, inflight, made, failed, clientErrors: client.errors,
-      clientSeconds: round(client.ms / 1000),
-      meanConnectMs: round(client.connectMs), meanGreetingMs: round(client.greetMs),
-      perSecond: Math.round(conns / (client.ms / 1000)),
-      serverPerSecond: Math.round(made / ((lastSocket - firstHandshake) / 1000)),
-      completed: stats.completed,
-      ringKernelDrops: stats.kernelDrops, clientSynRetransmits: synRetrans, slowConnects: client.slow,
-      responderCpuUsPerConn: round((cpu.user - cpu0.user + cpu.system - cpu0.system) / conns),
-    },
-  };
-  if (values.json) console.log(JSON.stringify(report));
-  else {
-    console.log(`repairSocket (sync): ${report.syncUsPerCall.withNetns} µs/call with netns (setns in and out), ${report.syncUsPerCall.insideNamespace} µs/call inside the namespace`);
-    console.log(`repairSocketAsync: ${report.asyncSocketsPerSecond} sockets/s (libuv pool, ${ROUND} in flight)`);
-    const h = report.handshakesToSockets;
-    console.log(`handshakes -> usable sockets: ${h.perSecond}/s end to end (${h.conns} connects, ${h.inflight} in flight, greeting read by the client), ${h.serverPerSecond}/s first handshake -> last socket; mean connect ${h.meanConnectMs} ms, greeting ${h.meanGreetingMs} ms after connect(); responder process CPU ${h.responderCpuUsPerConn} µs/connection; made ${h.made}, failed ${h.failed}, client errors ${h.clientErrors}`);
-    console.log(`  ring kernel drops ${h.ringKernelDrops}, client SYN retransmits ${h.clientSynRetransmits} (each costs its connection 1 s)`);
-  }
-} finally {
-  pair.lab.destroy();
 }
 
 function round(x: number): number {
