@@ -16,7 +16,9 @@
         "native/ring/bpf_filter.cc",
         "native/ring/netns.cc",
         "native/ring/ring_binding.cc",
-        "native/flood/flood_binding.cc"
+        "native/flood/flood_binding.cc",
+        "native/handoff/repair.cc",
+        "native/handoff/handoff_binding.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

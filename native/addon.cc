@@ -15,6 +15,7 @@ namespace syncache {
 void InitCookieBinding(Napi::Env env, Napi::Object exports);
 void InitRingBinding(Napi::Env env, Napi::Object exports);
 void InitFloodBinding(Napi::Env env, Napi::Object exports);
+void InitHandoffBinding(Napi::Env env, Napi::Object exports);
 
 namespace {
 
@@ -121,6 +122,7 @@ Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   InitCookieBinding(env, exports);
   InitRingBinding(env, exports);
   InitFloodBinding(env, exports);
+  InitHandoffBinding(env, exports);
   return exports;
 }
 

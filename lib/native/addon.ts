@@ -154,6 +154,58 @@ export interface FloodResult {
   txRingFull: number;
 }
 
+/** What TCP_REPAIR needs to rebuild one connection (see native/handoff/repair.h). */
+export interface RepairParams {
+  family: 4 | 6;
+  localAddress: string;
+  localPort: number;
+  remoteAddress: string;
+  remotePort: number;
+  /** Our initial sequence number: our next byte is iss + 1. */
+  iss: number;
+  /** The peer's initial sequence number: its next byte is irs + 1. */
+  irs: number;
+  /** The peer's MSS (the socket uses at least 88, TCP_MAXSEG's floor). */
+  mss: number;
+  /** The peer's window-scale shift, or -1. */
+  wscale: number;
+  /** Our shift as advertised in the SYN-ACK, or -1. Scaling is on only if both are >= 0. */
+  ourWscale: number;
+  sackPermitted: boolean;
+  /** Timestamps in use (the kernel learns the peer's TSval from its next segment). */
+  timestamps: { peerTsval: number; ourTsval: number } | null;
+  /** Our timestamp clock now, even (TCP_TIMESTAMP); needed with timestamps. */
+  tsNow?: number;
+  /** The peer's raw window field from its ACK. */
+  window: number;
+  /** The raw window of our SYN-ACK (default 65535). */
+  ourWindow?: number;
+  /** Bytes that came with or after the final ACK: put in the receive queue. */
+  payload?: Uint8Array;
+  /** SO_MARK, set last before leaving repair (0 or absent: not set). */
+  mark?: number;
+  /** Leave repair with TCP_REPAIR_OFF (sends a window probe) instead of OFF_NO_WP. */
+  windowProbe?: boolean;
+  /** Path of the network namespace to create the socket in (/run/netns/NAME). */
+  netns?: string;
+}
+
+/** getsockopt TCP_MAXSEG and parts of TCP_INFO. */
+export interface TcpSocketInfo {
+  /** TCP_MAXSEG: the current send MSS (peer MSS minus option space). */
+  maxseg: number;
+  /** TCP_ESTABLISHED is 1. */
+  state: number;
+  /** TCPI_OPT_* bits: 1 timestamps, 2 SACK, 4 window scaling. */
+  options: number;
+  sndWscale: number;
+  rcvWscale: number;
+  sndMss: number;
+  rcvMss: number;
+  advmss: number;
+  totalRetrans: number;
+}
+
 export interface Addon {
   batchLayout: BatchLayout;
   secretsLayout: SecretsLayout;
@@ -193,6 +245,11 @@ export interface Addon {
   Ring: new (options: RingOptions) => NativeRing;
   /** Runs a SYN flood on the libuv thread pool. */
   flood(options: FloodOptions): Promise<FloodResult>;
+  /** Builds an ESTABLISHED, non-blocking TCP socket with TCP_REPAIR; returns its fd. */
+  repairSocket(params: RepairParams): number;
+  /** The same on the libuv thread pool. */
+  repairSocketAsync(params: RepairParams): Promise<number>;
+  tcpSocketInfo(fd: number): TcpSocketInfo;
 }
 
 const here = path.dirname(fileURLToPath(import.meta.url));

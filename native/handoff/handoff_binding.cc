@@ -1,0 +1,271 @@
+// JS face of the handoff (repair.h):
+//
+//   repairSocket(params): number            on the JS thread
+//   repairSocketAsync(params): Promise<number>  on the libuv thread pool, so
+//                                           the event loop never waits on the
+//                                           ~15 syscalls (or on setns)
+//   tcpSocketInfo(fd): { maxseg, state, options, sndWscale, ... }
+//
+// Params are checked here (TypeError / RangeError naming the field) before
+// anything touches the kernel; lib/handoff/repair.ts checks them too, with
+// the same words. The async variant copies the payload, so the caller may
+// reuse its buffer at once.
+#include <napi.h>
+
+#include <arpa/inet.h>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "boundary/errors.h"
+#include "handoff/repair.h"
+
+namespace syncache {
+
+namespace {
+
+bool ReadUint(Napi::Env env, Napi::Object o, const char* name, double min, double max,
+              bool optional, uint32_t* out) {
+  Napi::Value v = o.Get(name);
+  if (v.IsUndefined() && optional) return true;
+  if (!v.IsNumber()) {
+    ThrowTypeError(env, std::string("params.") + name + " must be an integer from " +
+                            std::to_string(static_cast<uint64_t>(min)) + " to " +
+                            std::to_string(static_cast<uint64_t>(max)));
+    return false;
+  }
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (!(d >= min && d <= max) || d != std::floor(d)) {
+    ThrowRangeError(env, std::string("params.") + name + " must be an integer from " +
+                             std::to_string(static_cast<uint64_t>(min)) + " to " +
+                             std::to_string(static_cast<uint64_t>(max)) + ", got " +
+                             v.ToString().Utf8Value());
+    return false;
+  }
+  *out = static_cast<uint32_t>(d);
+  return true;
+}
+
+bool ReadShift(Napi::Env env, Napi::Object o, const char* name, int* out) {
+  Napi::Value v = o.Get(name);
+  if (!v.IsNumber()) {
+    ThrowTypeError(env, std::string("params.") + name + " must be a window-scale shift from 0 to 14, or -1 for none");
+    return false;
+  }
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (!(d >= -1 && d <= 14) || d != std::floor(d)) {
+    ThrowRangeError(env, std::string("params.") + name + " must be a window-scale shift from 0 to 14, or -1 for none, got " +
+                             v.ToString().Utf8Value());
+    return false;
+  }
+  *out = static_cast<int>(d);
+  return true;
+}
+
+bool ReadAddress(Napi::Env env, Napi::Object o, const char* name, int family, in6_addr* out) {
+  Napi::Value v = o.Get(name);
+  const char* kind = family == 4 ? "IPv4" : "IPv6";
+  if (!v.IsString()) {
+    ThrowTypeError(env, std::string("params.") + name + " must be an " + kind + " address (string)");
+    return false;
+  }
+  std::string text = v.As<Napi::String>().Utf8Value();
+  if (inet_pton(family == 4 ? AF_INET : AF_INET6, text.c_str(), out) != 1) {
+    ThrowTypeError(env, std::string("params.") + name + " must be an " + kind + " address (family " +
+                            std::to_string(family) + "), got '" + text + "'");
+    return false;
+  }
+  return true;
+}
+
+bool ReadBool(Napi::Env env, Napi::Object o, const char* name, bool optional, bool* out) {
+  Napi::Value v = o.Get(name);
+  if (v.IsUndefined() && optional) return true;
+  if (!v.IsBoolean()) {
+    ThrowTypeError(env, std::string("params.") + name + " must be a boolean");
+    return false;
+  }
+  *out = v.As<Napi::Boolean>().Value();
+  return true;
+}
+
+// Fills *p; the payload pointer refers to the caller's Uint8Array.
+bool ReadParams(Napi::Env env, Napi::Value value, RepairParams* p) {
+  if (!value.IsObject()) {
+    ThrowTypeError(env, "params must be an object");
+    return false;
+  }
+  Napi::Object o = value.As<Napi::Object>();
+  Napi::Value family = o.Get("family");
+  if (!family.IsNumber()) {
+    ThrowTypeError(env, "params.family must be 4 or 6");
+    return false;
+  }
+  double f = family.As<Napi::Number>().DoubleValue();
+  if (f != 4 && f != 6) {
+    ThrowRangeError(env, "params.family must be 4 or 6, got " + family.ToString().Utf8Value());
+    return false;
+  }
+  p->family = static_cast<int>(f);
+  uint32_t u = 0;
+  if (!ReadAddress(env, o, "localAddress", p->family, &p->localAddress)) return false;
+  if (!ReadAddress(env, o, "remoteAddress", p->family, &p->remoteAddress)) return false;
+  if (!ReadUint(env, o, "localPort", 1, 65535, false, &u)) return false;
+  p->localPort = static_cast<uint16_t>(u);
+  if (!ReadUint(env, o, "remotePort", 1, 65535, false, &u)) return false;
+  p->remotePort = static_cast<uint16_t>(u);
+  if (!ReadUint(env, o, "iss", 0, 4294967295.0, false, &p->iss)) return false;
+  if (!ReadUint(env, o, "irs", 0, 4294967295.0, false, &p->irs)) return false;
+  if (!ReadUint(env, o, "mss", 1, 65535, false, &p->mss)) return false;
+  if (!ReadShift(env, o, "wscale", &p->wscale)) return false;
+  if (!ReadShift(env, o, "ourWscale", &p->ourWscale)) return false;
+  if (!ReadBool(env, o, "sackPermitted", false, &p->sackPermitted)) return false;
+  Napi::Value ts = o.Get("timestamps");
+  if (ts.IsNull() || ts.IsUndefined()) {
+    p->timestamps = false;
+  } else if (ts.IsObject()) {
+    Napi::Object t = ts.As<Napi::Object>();
+    uint32_t ignored = 0;
+    // The kernel cannot be told the peer's TSval (ts_recent starts at 0 and
+    // is learnt from its next segment); both are checked so a mix-up shows.
+    Napi::Value peer = t.Get("peerTsval");
+    Napi::Value ours = t.Get("ourTsval");
+    if (!peer.IsNumber() || !ours.IsNumber()) {
+      ThrowTypeError(env, "params.timestamps must be null or { peerTsval, ourTsval } (uint32 numbers)");
+      return false;
+    }
+    if (!ReadUint(env, t, "peerTsval", 0, 4294967295.0, false, &ignored)) return false;
+    if (!ReadUint(env, t, "ourTsval", 0, 4294967295.0, false, &ignored)) return false;
+    p->timestamps = true;
+  } else {
+    ThrowTypeError(env, "params.timestamps must be null or { peerTsval, ourTsval }");
+    return false;
+  }
+  if (!ReadUint(env, o, "tsNow", 0, 4294967295.0, !p->timestamps, &p->tsNow)) return false;
+  if (p->timestamps && (p->tsNow & 1) != 0) {
+    ThrowRangeError(env, "params.tsNow must be even (bit 0 of TCP_TIMESTAMP selects a microsecond clock), got " +
+                             std::to_string(p->tsNow));
+    return false;
+  }
+  if (!ReadUint(env, o, "window", 0, 65535, false, &p->window)) return false;
+  if (!ReadUint(env, o, "ourWindow", 1, 65535, true, &p->ourWindow)) return false;
+  if (!ReadUint(env, o, "mark", 0, 4294967295.0, true, &p->mark)) return false;
+  if (!ReadBool(env, o, "windowProbe", true, &p->windowProbe)) return false;
+  Napi::Value payload = o.Get("payload");
+  if (!payload.IsUndefined()) {
+    if (!payload.IsTypedArray() || payload.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+      ThrowTypeError(env, "params.payload must be a Uint8Array (or Buffer)");
+      return false;
+    }
+    Napi::Uint8Array bytes = payload.As<Napi::Uint8Array>();
+    p->payload = bytes.Data();
+    p->payloadLength = bytes.ByteLength();
+  }
+  Napi::Value netns = o.Get("netns");
+  if (!netns.IsUndefined()) {
+    if (!netns.IsString() || netns.As<Napi::String>().Utf8Value().empty()) {
+      ThrowTypeError(env, "params.netns must be the path of a network namespace (string, e.g. /run/netns/NAME)");
+      return false;
+    }
+    p->netns = netns.As<Napi::String>().Utf8Value();
+  }
+  return true;
+}
+
+Napi::Value RepairSocketSync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  RepairParams params;
+  if (!ReadParams(env, info[0], &params)) return env.Undefined();
+  RepairError error;
+  int fd = RepairSocket(params, &error);
+  if (fd < 0) {
+    ThrowErrno(env, error.err, error.syscall, error.what, error.hint);
+    return env.Undefined();
+  }
+  return Napi::Number::New(env, fd);
+}
+
+class RepairWorker : public Napi::AsyncWorker {
+ public:
+  RepairWorker(Napi::Env env, const RepairParams& params)
+      : Napi::AsyncWorker(env, "syncache.repairSocket"),
+        params_(params),
+        payload_(params.payload, params.payload + params.payloadLength),
+        deferred_(Napi::Promise::Deferred::New(env)) {
+    params_.payload = payload_.data();
+  }
+
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+ protected:
+  void Execute() override { fd_ = RepairSocket(params_, &error_); }
+
+  void OnOK() override {
+    Napi::Env env = Env();
+    if (fd_ < 0) {
+      deferred_.Reject(ErrnoError(env, error_.err, error_.syscall, error_.what, error_.hint).Value());
+      return;
+    }
+    deferred_.Resolve(Napi::Number::New(env, fd_));
+  }
+
+  void OnError(const Napi::Error& error) override { deferred_.Reject(error.Value()); }
+
+ private:
+  RepairParams params_;
+  std::vector<uint8_t> payload_;
+  Napi::Promise::Deferred deferred_;
+  RepairError error_;
+  int fd_ = -1;
+};
+
+Napi::Value RepairSocketAsync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  RepairParams params;
+  if (!ReadParams(env, info[0], &params)) return env.Undefined();
+  auto* worker = new RepairWorker(env, params);
+  Napi::Promise promise = worker->Promise();
+  worker->Queue();
+  return promise;
+}
+
+Napi::Value TcpSocketInfoOf(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsNumber()) {
+    ThrowTypeError(env, "fd must be a file descriptor (integer)");
+    return env.Undefined();
+  }
+  double d = info[0].As<Napi::Number>().DoubleValue();
+  if (!(d >= 0 && d <= 2147483647.0) || d != std::floor(d)) {
+    ThrowRangeError(env, "fd must be a file descriptor (integer >= 0)");
+    return env.Undefined();
+  }
+  TcpSocketInfo ti;
+  int err = ReadTcpSocketInfo(static_cast<int>(d), &ti);
+  if (err != 0) {
+    ThrowErrno(env, err, "getsockopt", "reading TCP_INFO", err == EBADF ? "fd is not open" : "fd is not a TCP socket?");
+    return env.Undefined();
+  }
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("maxseg", Napi::Number::New(env, ti.maxseg));
+  out.Set("state", Napi::Number::New(env, ti.state));
+  out.Set("options", Napi::Number::New(env, ti.options));
+  out.Set("sndWscale", Napi::Number::New(env, ti.sndWscale));
+  out.Set("rcvWscale", Napi::Number::New(env, ti.rcvWscale));
+  out.Set("sndMss", Napi::Number::New(env, ti.sndMss));
+  out.Set("rcvMss", Napi::Number::New(env, ti.rcvMss));
+  out.Set("advmss", Napi::Number::New(env, ti.advmss));
+  out.Set("totalRetrans", Napi::Number::New(env, ti.totalRetrans));
+  return out;
+}
+
+}  // namespace
+
+void InitHandoffBinding(Napi::Env env, Napi::Object exports) {
+  exports.Set("repairSocket", Napi::Function::New<RepairSocketSync>(env, "repairSocket"));
+  exports.Set("repairSocketAsync", Napi::Function::New<RepairSocketAsync>(env, "repairSocketAsync"));
+  exports.Set("tcpSocketInfo", Napi::Function::New<TcpSocketInfoOf>(env, "tcpSocketInfo"));
+}
+
+}  // namespace syncache
