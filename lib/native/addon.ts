@@ -184,6 +184,8 @@ export interface RepairParams {
   payload?: Uint8Array;
   /** SO_MARK, set last before leaving repair (0 or absent: not set). */
   mark?: number;
+  /** Stop before the payload, SO_MARK and leaving repair: finishRepair() does those. */
+  stayInRepair?: boolean;
   /** Leave repair with TCP_REPAIR_OFF (sends a window probe) instead of OFF_NO_WP. */
   windowProbe?: boolean;
   /** Path of the network namespace to create the socket in (/run/netns/NAME). */
@@ -249,6 +251,8 @@ export interface Addon {
   repairSocket(params: RepairParams): number;
   /** The same on the libuv thread pool. */
   repairSocketAsync(params: RepairParams): Promise<number>;
+  /** The rest for a socket made with stayInRepair: inject payload, set SO_MARK (0: leave it), leave repair. */
+  finishRepair(fd: number, payload: Uint8Array | undefined, mark: number, windowProbe?: boolean): void;
   tcpSocketInfo(fd: number): TcpSocketInfo;
 }
 
