@@ -33,12 +33,20 @@ export interface HandoffStats {
   handoffFailed: number;
   /** Sockets handed over and still open. */
   open: number;
+  /** Handshakes of a flow already handed over (ignored). */
+  handoffDuplicate: number;
   /** Handoff time, ACK to 'connection', over the last 4096 handoffs (ms). */
   handoffP50Ms: number | null;
   handoffP99Ms: number | null;
 }
 
 const LATENCY_WINDOW = 4096;
+/**
+ * After a socket closes, its flow stays skipped this long: the kernel's
+ * TIME_WAIT owns the stragglers (a last ACK, a retransmitted FIN), which
+ * would otherwise validate as cookies and look like new handshakes.
+ */
+const LINGER_MS = 60_000;
 
 export interface ProtectionEvents {
   handoff: [Socket, Handshake];
@@ -53,6 +61,13 @@ export class Protection extends EventEmitter<ProtectionEvents> {
   private latencyCount = 0;
   private closed = false;
   private readonly sockets = new Set<Socket>();
+  /** Flows being handed over or served: a later handshake of one is a duplicate. */
+  private readonly flows = new Set<string>();
+  private duplicates = 0;
+  /** Closed flows still skipped, oldest first: [time, handshake]. */
+  private readonly lingering: Array<[number, Handshake]> = [];
+  private lingerHead = 0;
+  private readonly lingerTimer: NodeJS.Timeout;
 
   constructor(readonly server: Server, readonly responder: Responder, private readonly mark: number) {
     super();
@@ -61,10 +76,35 @@ export class Protection extends EventEmitter<ProtectionEvents> {
       queueMicrotask(() => void this.handOff(h));
     });
     responder.on('error', (e) => this.emit('error', e));
+    this.lingerTimer = setInterval(() => this.expireLingering(), 1000);
+    this.lingerTimer.unref();
+  }
+
+  private expireLingering(): void {
+    const now = performance.now();
+    const q = this.lingering;
+    while (this.lingerHead < q.length && now - q[this.lingerHead][0] >= LINGER_MS) {
+      const h = q[this.lingerHead++][1];
+      this.flows.delete(flowKey(h));
+      this.responder.takeBack(h);
+    }
+    if (this.lingerHead > 1024 && this.lingerHead * 2 > q.length) {
+      q.splice(0, this.lingerHead);
+      this.lingerHead = 0;
+    }
   }
 
   private async handOff(h: Handshake): Promise<void> {
     const r = this.responder;
+    // The same connection completing twice (a held entry evicted under a
+    // flood, then its next segment validating as a cookie) is not a new one.
+    const key = flowKey(h);
+    if (this.flows.has(key)) {
+      this.duplicates++;
+      r.release(h);
+      return;
+    }
+    this.flows.add(key);
     let fd: number;
     try {
       // Steps 1-2 on the thread pool: the socket, still in repair.
@@ -85,6 +125,7 @@ export class Protection extends EventEmitter<ProtectionEvents> {
       }
     } catch (error) {
       this.failed++;
+      this.flows.delete(key);
       r.release(h);
       if (!this.closed) this.emit('error', Object.assign(error as Error, { handshake: h }));
       return;
@@ -96,13 +137,15 @@ export class Protection extends EventEmitter<ProtectionEvents> {
       return;
     }
     r.handOver(h);
-    const socket = new Socket({ fd, readable: true, writable: true });
+    // As the server would have made it itself (net.Server's allowHalfOpen).
+    const allowHalfOpen = (this.server as Server & { allowHalfOpen?: boolean }).allowHalfOpen === true;
+    const socket = new Socket({ fd, readable: true, writable: true, allowHalfOpen });
     this.open++;
     this.sockets.add(socket);
     socket.once('close', () => {
       this.open--;
       this.sockets.delete(socket);
-      if (!this.closed) r.takeBack(h);
+      if (!this.closed) this.lingering.push([performance.now(), h]);
     });
     this.handoffs++;
     this.latency[this.latencyCount++ % LATENCY_WINDOW] = performance.timeOrigin + performance.now() - h.ackTime;
@@ -114,15 +157,20 @@ export class Protection extends EventEmitter<ProtectionEvents> {
     const n = Math.min(this.latencyCount, LATENCY_WINDOW);
     const sorted = Array.from(this.latency.subarray(0, n)).sort((a, b) => a - b);
     const q = (p: number) => (n === 0 ? null : Number(sorted[Math.min(n - 1, Math.floor(p * n))].toFixed(3)));
-    return { handoffs: this.handoffs, handoffFailed: this.failed, open: this.open, handoffP50Ms: q(0.5), handoffP99Ms: q(0.99) };
+    return { handoffs: this.handoffs, handoffFailed: this.failed, handoffDuplicate: this.duplicates, open: this.open, handoffP50Ms: q(0.5), handoffP99Ms: q(0.99) };
   }
 
   /** Stops taking new connections (sockets already handed over stay with the server). Idempotent. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    clearInterval(this.lingerTimer);
     await this.responder.close();
   }
+}
+
+function flowKey(h: Handshake): string {
+  return `${h.remoteAddress}|${h.remotePort}|${h.localAddress}|${h.localPort}`;
 }
 
 /**
