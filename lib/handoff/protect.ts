@@ -137,9 +137,13 @@ export class Protection extends EventEmitter<ProtectionEvents> {
       return;
     }
     r.handOver(h);
-    // As the server would have made it itself (net.Server's allowHalfOpen).
-    const allowHalfOpen = (this.server as Server & { allowHalfOpen?: boolean }).allowHalfOpen === true;
-    const socket = new Socket({ fd, readable: true, writable: true, allowHalfOpen });
+    // As the server would have made it itself (its allowHalfOpen and
+    // pauseOnConnect; pauseOnCreate is the option net.Server passes for the latter).
+    const own = this.server as Server & { allowHalfOpen?: boolean; pauseOnConnect?: boolean };
+    const socket = new Socket({
+      fd, readable: true, writable: true, allowHalfOpen: own.allowHalfOpen === true,
+      ...({ pauseOnCreate: own.pauseOnConnect === true } as object),
+    });
     this.open++;
     this.sockets.add(socket);
     socket.once('close', () => {

@@ -25,7 +25,8 @@ export async function protectFor(child: ChildProcess, options: ProtectOptions): 
   if (typeof child?.send !== 'function' || child.connected !== true) {
     throw new TypeError('protectFor(child, options): child must be a running process with an IPC channel (child_process.fork)');
   }
-  const relay = new Server();
+  // Paused: not a byte may be read here before the socket reaches the child.
+  const relay = new Server({ pauseOnConnect: true });
   const protection = await protect(relay, options);
   protection.on('handoff', (socket: Socket, h: Handshake) => {
     const { payload, ...handshake } = h;
