@@ -41,6 +41,8 @@ export interface HandoffStats {
 }
 
 const LATENCY_WINDOW = 4096;
+/** The ring's block retire timeout (the ring's default). */
+const RING_RETIRE_MS = 1;
 /**
  * After a socket closes, its flow stays skipped this long: the kernel's
  * TIME_WAIT owns the stragglers (a last ACK, a retransmitted FIN), which
@@ -111,7 +113,11 @@ export class Protection extends EventEmitter<ProtectionEvents> {
       const params = repairParams({ ...h, tsNow: r.tsNow() }, { netns: r.options.netns, ourWindow: r.config.window });
       fd = await repairSocketAsync({ ...params, stayInRepair: true });
       // Step 3 here: what arrived meanwhile (the gate dropped it, the ring
-      // kept it) goes into the receive queue, then the gate opens.
+      // kept it) goes into the receive queue, then the gate opens. A frame
+      // becomes readable when its ring block retires (RING_RETIRE_MS), so the
+      // segments right behind the final ACK are waited for that long.
+      const wait = h.ackTime + RING_RETIRE_MS + 0.5 - (performance.timeOrigin + performance.now());
+      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
       r.poll();
       // Held entries bring everything from the final ACK on; without a cache
       // (syncookies only) the final ACK's own data is all there is.

@@ -1,0 +1,122 @@
+// bench:serve - new connections per second through syncache vs the same
+// http.Server on a plain kernel listener, from one run in one lab: wrk in the
+// client namespace with Connection: close (every request a new connection),
+// the server in the responder namespace; then the same under a SYN flood from
+// the built-in generator at one core's full speed, where the plain listener
+// relies on the kernel's SYN cookies (net.ipv4.tcp_syncookies=2).
+//   node dist/bench/serve.js [--seconds N] [--connections N] [--json]
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import os from 'node:os';
+import { buildLab, type Lab } from '../lib/lab/topology.js';
+import { labUnavailableReason } from '../lib/lab/netns.js';
+import { addon } from '../lib/native/addon.js';
+
+const { values } = parseArgs({ options: {
+  seconds: { type: 'string', default: '5' },
+  connections: { type: 'string', default: '16' },
+  json: { type: 'boolean', default: false },
+} });
+const seconds = Number(values.seconds);
+const connections = Number(values.connections);
+const json = values.json === true;
+const why = labUnavailableReason();
+if (why) {
+  console.error(`bench:serve: cannot run: ${why}`);
+  process.exit(1);
+}
+const PORT = 80;
+const TARGET = fileURLToPath(new URL('./serve-target.js', import.meta.url));
+
+interface WrkResult { requestsPerSecond: number; p50Ms: number; p99Ms: number; requests: number; errors: number }
+
+function lines(child: ChildProcess, onLine: (l: string) => void): void {
+  let buffer = '';
+  child.stdout!.on('data', (d) => {
+    buffer += d;
+    let i;
+    while ((i = buffer.indexOf('\n')) >= 0) { onLine(buffer.slice(0, i)); buffer = buffer.slice(i + 1); }
+  });
+}
+
+async function startTarget(lab: Lab, mode: 'plain' | 'protect'): Promise<{ stop(): Promise<Record<string, number>> }> {
+  const r = lab.responder;
+  const [cmd, args] = r.ns.wrap(process.execPath, [TARGET, mode, String(PORT), r.iface, r.v4]);
+  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  let stats: Record<string, number> = {};
+  const ready = new Promise<void>((resolve, reject) => {
+    lines(child, (l) => {
+      if (l === 'ready') resolve();
+      else if (l.startsWith('{')) stats = JSON.parse(l);
+    });
+    child.once('exit', (code) => reject(new Error(`${mode} server exited with ${code}`)));
+  });
+  await ready;
+  return {
+    stop: () => new Promise((resolve) => {
+      child.once('exit', () => resolve(stats));
+      child.kill('SIGTERM');
+    }),
+  };
+}
+
+function wrk(lab: Lab): Promise<WrkResult> {
+  const [cmd, args] = lab.client.ns.wrap('wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', '-H', 'Connection: close', `http://${lab.responder.v4}:${PORT}/`]);
+  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout!.on('data', (d) => (out += d));
+  return new Promise((resolve, reject) => child.once('exit', (code) => {
+    if (code !== 0) return reject(new Error(`wrk exited with ${code}: ${out}`));
+    const ms = (label: string): number => {
+      const m = new RegExp(`^\\s*${label}%\\s+([0-9.]+)(us|ms|s)`, 'm').exec(out);
+      if (!m) return NaN;
+      return Number(m[1]) * (m[2] === 'us' ? 0.001 : m[2] === 's' ? 1000 : 1);
+    };
+    const rps = Number(/Requests\/sec:\s+([0-9.]+)/.exec(out)?.[1]);
+    const requests = Number(/(\d+) requests in/.exec(out)?.[1]);
+    const errs = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+    const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0);
+    const errors = non2xx + (errs ? errs.slice(1).reduce((a, b) => a + Number(b), 0) : 0);
+    resolve({ requestsPerSecond: rps, p50Ms: ms('50'), p99Ms: ms('99'), requests, errors });
+  }));
+}
+
+async function measure(mode: 'plain' | 'protect', flood: boolean) {
+  const lab = buildLab({ tag: 'serve' });
+  try {
+    if (mode === 'plain') lab.responder.ns.sysctl('net.ipv4.tcp_syncookies', 2);
+    const target = await startTarget(lab, mode);
+    const floodRun = flood ? addon.flood({
+      iface: lab.attacker.iface, netns: lab.attacker.ns.path, dstMac: lab.responder.mac,
+      dstAddr: lab.responder.v4, dstPort: PORT, srcNet: lab.spoofV4, rate: 0, seconds: seconds + 1,
+    }) : undefined;
+    if (floodRun) await new Promise((r) => setTimeout(r, 500));
+    const w = await wrk(lab);
+    const f = await floodRun;
+    const stats = await target.stop();
+    return { mode, flood, ...w, successShare: w.requests / (w.requests + w.errors), floodOffered: f ? Math.round(f.sent / f.seconds) : 0, handoffP50Ms: stats.handoffP50Ms ?? null, handoffP99Ms: stats.handoffP99Ms ?? null };
+  } finally {
+    lab.destroy();
+  }
+}
+
+const rows = [];
+for (const flood of [false, true]) {
+  for (const mode of ['plain', 'protect'] as const) {
+    if (!json) process.stderr.write(`  ${mode}${flood ? ' under flood' : ''}...\n`);
+    rows.push(await measure(mode, flood));
+  }
+}
+const machine = `${os.cpus().length} x ${os.cpus()[0]?.model ?? 'cpu'}, Linux ${os.release()}, node ${process.version}`;
+if (json) {
+  console.log(JSON.stringify({ type: 'serve', date: new Date().toISOString(), machine, seconds, connections, rows }));
+} else {
+  console.log(`\nbench:serve ${new Date().toISOString()} on ${machine}; wrk -t1 -c${connections} -d${seconds}s, Connection: close\n`);
+  console.log('| server | flood | requests/s | ratio to plain | p50 | p99 | requests ok | handoff p50 / p99 |');
+  console.log('|---|---|---:|---:|---:|---:|---:|---:|');
+  for (const r of rows) {
+    const base = rows.find((x) => x.mode === 'plain' && x.flood === r.flood)!;
+    console.log(`| ${r.mode === 'plain' ? 'plain listener' : 'syncache protect()'} | ${r.flood ? `${r.floodOffered.toLocaleString('en-US')} SYN/s` : 'none'} | ${Math.round(r.requestsPerSecond).toLocaleString('en-US')} | ${(r.requestsPerSecond / base.requestsPerSecond).toFixed(2)} | ${r.p50Ms.toFixed(2)} ms | ${r.p99Ms.toFixed(2)} ms | ${(100 * r.successShare).toFixed(2)}% | ${r.handoffP50Ms === null ? '-' : `${r.handoffP50Ms} / ${r.handoffP99Ms} ms`} |`);
+  }
+}
