@@ -2,6 +2,11 @@
 // kernel's own listener (net.ipv4.tcp_syncookies=2) and against syncache
 // (syncookies on and only, 1 and 2 workers), one fresh lab per run, all in
 // one process so every ratio compares figures of the same run.
+//
+// First the kernel is flooded flat out: the rate the one-core generator then
+// manages is the offered load for every other run (unless --rate is given),
+// so ours / kernel compares answers to the same offered load. Last, each
+// syncache mode is flooded flat out too, to show its own ceiling.
 //   node dist/bench/flood.js [--seconds N] [--rate PPS] [--clients CPS] [--json]
 // Offered = SYNs the generator sent; answered = SYN-ACKs that reached the
 // attacker; legitimate = kernel-stack connects from the client namespace
@@ -30,23 +35,27 @@ if (why) {
   process.exit(1);
 }
 
-const runs: Array<Pick<ScenarioOptions, 'target' | 'syncookies' | 'workers'>> = [
-  { target: 'kernel' },
-  { target: 'syncache', syncookies: 'on', workers: 1 },
-  { target: 'syncache', syncookies: 'only', workers: 1 },
-  { target: 'syncache', syncookies: 'on', workers: 2 },
-  { target: 'syncache', syncookies: 'only', workers: 2 },
-];
+type Run = Pick<ScenarioOptions, 'target' | 'syncookies' | 'workers'> & { rate?: number };
 
-const reports: LabReport[] = [];
-for (const run of runs) {
-  if (!json) process.stderr.write(`  running ${run.target}${run.syncookies ? ` syncookies=${run.syncookies} workers=${run.workers}` : ' (tcp_syncookies=2)'} for ${seconds} s...\n`);
-  reports.push(await runLabScenario({ ...run, seconds, rate, clientRate, tag: 'bench' }));
+async function run(r: Run): Promise<LabReport> {
+  const label = `${r.target}${r.syncookies ? ` syncookies=${r.syncookies} workers=${r.workers}` : ' (tcp_syncookies=2)'} at ${r.rate ? `${r.rate} SYN/s` : 'full speed'}`;
+  if (!json) process.stderr.write(`  running ${label} for ${seconds} s...\n`);
+  return runLabScenario({ ...r, rate: r.rate ?? 0, seconds, clientRate, tag: 'bench' });
 }
 
-const kernel = reports[0];
-const rows = reports.map((r) => ({
-  target: r.target === 'kernel' ? 'kernel (tcp_syncookies=2)' : `syncache ${r.syncookies}, ${r.workers} worker${r.workers > 1 ? 's' : ''}`,
+const reports: LabReport[] = [];
+const kernelFlat = await run({ target: 'kernel' });
+const offered = rate > 0 ? rate : Math.round(kernelFlat.offeredPerSecond / 1000) * 1000;
+const kernel = rate > 0 ? await run({ target: 'kernel', rate: offered }) : kernelFlat;
+reports.push(kernel);
+for (const workers of [1, 2]) {
+  for (const syncookies of ['on', 'only'] as const) reports.push(await run({ target: 'syncache', syncookies, workers, rate: offered }));
+}
+const ceilings: LabReport[] = [];
+for (const syncookies of ['on', 'only'] as const) ceilings.push(await run({ target: 'syncache', syncookies, workers: 2 }));
+
+const rows = [...reports, ...ceilings].map((r, i) => ({
+  target: `${r.target === 'kernel' ? 'kernel (tcp_syncookies=2)' : `syncache ${r.syncookies}, ${r.workers} worker${r.workers > 1 ? 's' : ''}`}${i >= reports.length ? ', full speed' : ''}`,
   offered: Math.round(r.offeredPerSecond),
   answered: Math.round(r.answeredPerSecond),
   answeredShare: r.answeredShare,
@@ -60,12 +69,12 @@ const rows = reports.map((r) => ({
 }));
 const machine = `${os.cpus().length} x ${os.cpus()[0]?.model ?? 'cpu'}, Linux ${os.release()}, node ${process.version}`;
 if (json) {
-  console.log(JSON.stringify({ type: 'flood', date: new Date().toISOString(), machine, seconds, rate, clientRate, rows, reports }));
+  console.log(JSON.stringify({ type: 'flood', date: new Date().toISOString(), machine, seconds, offered, clientRate, rows, reports: [...reports, ...ceilings] }));
 } else {
   const pct = (x: number | null) => (x === null ? '  n/a' : `${(100 * x).toFixed(1)}%`);
   console.log(`\nflood benchmark ${new Date().toISOString()} on ${machine}`);
-  console.log(`generator: one core, ${rate === 0 ? 'flat out' : `${rate} SYN/s`}, ${seconds} s per run; ${clientRate} legitimate connects/s\n`);
-  console.log('| target | offered SYN/s | answered SYN-ACK/s | answered | ours / kernel | legit connects | p99 connect |');
+  console.log(`generator: one core; offered ${offered.toLocaleString('en-US')} SYN/s (${rate > 0 ? 'as asked' : 'what it managed against the kernel flat out'}), then full speed; ${seconds} s per run; ${clientRate} legitimate connects/s\n`);
+  console.log('| target | offered SYN/s | answered SYN/s | answered | ours / kernel | legit connects | p99 connect |');
   console.log('|---|---:|---:|---:|---:|---:|---:|');
   for (const r of rows) {
     console.log(`| ${r.target} | ${r.offered.toLocaleString('en-US')} | ${r.answered.toLocaleString('en-US')} | ${pct(r.answeredShare)} | ${r.ratioToKernel === null ? 'n/a' : r.ratioToKernel.toFixed(2)} | ${r.legitCompleted}/${r.legitAttempted} (${pct(r.legitShare)}) | ${r.connectP99 === null ? 'n/a' : `${r.connectP99.toFixed(1)} ms`} |`);

@@ -44,6 +44,7 @@ Napi::Object BatchLayout(Napi::Env env) {
   BATCH_FIELD(tsecr);
   BATCH_FIELD(hash);
   BATCH_FIELD(cookie);
+  BATCH_FIELD(payloadOffset);
   BATCH_FIELD(sport);
   BATCH_FIELD(dport);
   BATCH_FIELD(window);
@@ -57,7 +58,9 @@ Napi::Object BatchLayout(Napi::Env env) {
   BATCH_FIELD(optFlags);
   BATCH_FIELD(cookieState);
   BATCH_FIELD(mac);
+  BATCH_FIELD(payload);
   layout.Set("fields", fields);
+  layout.Set("noPayload", Napi::Number::New(env, kNoPayload));
   return layout;
 }
 #undef BATCH_FIELD

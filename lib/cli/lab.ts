@@ -75,7 +75,7 @@ export function summaryText(r: LabReport): string {
     '',
     `summary (${r.seconds} s, ${r.target}, syncookies ${r.syncookies}, ${r.workers} worker${r.workers > 1 ? 's' : ''})`,
     `  offered            ${fmt(r.offeredPerSecond)} SYN/s (${r.synsSent} SYNs)`,
-    `  answered           ${fmt(r.answeredPerSecond)} SYN-ACK/s (${pct(r.synAcksSeen, r.synsSent)} of offered)`,
+    `  answered           ${fmt(r.answeredPerSecond)} SYN/s (${pct(r.synsAnswered, r.synsSent)} of offered; ${r.synAcksSeen} SYN-ACKs with retransmits)`,
     `  legitimate         ${r.clients.completed} of ${r.clients.attempted} connects completed (${pct(r.clients.completed, r.clients.attempted)}), p50 ${ms(r.clients.p50)}, p99 ${ms(r.clients.p99)}`,
     `  cache occupancy    ${r.cacheEntries} entries at the end, peak ${r.cachePeak}`,
     `  cookies            ${r.counters.sendcookie ?? 0} sent, ${r.counters.recvcookie ?? 0} validated, ${r.counters.failcookie ?? 0} failed`,

@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { runListen } from './listen.js';
 import { runLab } from './lab.js';
 import { runCleanup } from './cleanup.js';
+import { runServe } from './serve.js';
 
 import { UsageError } from './errors.js';
 
@@ -13,6 +14,9 @@ const MAIN_HELP = `syncache: a userspace TCP SYN cache and SYN-cookie responder
 Usage:
   syncache listen --iface IF --addr IP[,IP] --port P[,P] [options]
                          answer handshakes on an interface and report them
+  syncache serve --iface IF --addr IP --port P --forward HOST:PORT [options]
+                         shield a TCP service: connections become kernel sockets
+                         piped to HOST:PORT
   syncache lab [--seconds N] [--rate PPS] [--json]
                          build a lab, flood syncache, connect real clients, report
   syncache cleanup       remove what a crashed run left (nftables gates, lab namespaces)
@@ -29,7 +33,7 @@ export interface Command {
   run(values: Record<string, string | boolean | undefined>): Promise<number>;
 }
 
-const COMMANDS: Record<string, Command> = { listen: runListen, lab: runLab, cleanup: runCleanup };
+const COMMANDS: Record<string, Command> = { listen: runListen, serve: runServe, lab: runLab, cleanup: runCleanup };
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };

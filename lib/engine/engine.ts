@@ -69,6 +69,10 @@ export interface Handshake {
   /** The peer's MAC and the 802.1Q tag its frames carried. */
   peerMac: string;
   vlan: number;
+  /** The data that came with the final ACK (null if none, or it was not kept). */
+  payload: Uint8Array | null;
+  /** With EngineOptions.hold: the held entry (pass to release()), else -1. */
+  hold: number;
 }
 
 /** Returns false to refuse the connection (the entry is kept and retried). */
@@ -83,7 +87,16 @@ export interface EngineOptions {
   onHandshake: HandshakeSink;
   /** The send batch (default: a new one). */
   tx?: BatchView;
+  /**
+   * Keep each completed handshake's entry (flagged held) until release(), and
+   * collect the data that follows the final ACK meanwhile (takeHeldData), so
+   * a kernel socket made from it loses nothing. Needs a cache (not 'only').
+   */
+  hold?: boolean;
 }
+
+/** How long a held entry may wait for release() before it goes stale. */
+const HOLD_MS = 10_000;
 
 const RANDOM_POOL = 4096;
 
@@ -101,8 +114,10 @@ export class SynEngine {
   private readonly random = new Uint32Array(RANDOM_POOL);
   private randomAt = RANDOM_POOL;
   private readonly capacity: number;
+  private readonly hold: boolean;
+  private readonly heldData = new Map<number, Uint8Array[]>();
   private readonly onRetransmit = (e: number): void => this.resendSynAck(e);
-  private readonly onStale = (): void => {};
+  private readonly onStale = (e: number): void => { this.heldData.delete(e); };
 
   constructor(options: EngineOptions) {
     this.config = options.config;
@@ -114,6 +129,7 @@ export class SynEngine {
     this.capacity = addon.batchLayout.capacity;
     this.mode = options.config.syncookies === 'off' ? 0 : options.config.syncookies === 'on' ? 1 : 2;
     this.cache = this.mode === 2 ? null : new SynCache(options.config, options.stats);
+    this.hold = options.hold === true && this.cache !== null;
     this.tsOffset = randomInt(0, 2 ** 32);
   }
 
@@ -214,17 +230,33 @@ export class SynEngine {
     const cache = this.cache;
     const e = this.lookup(rx, i);
     if (e !== NONE && cache !== null) {
+      if ((cache.flags[e] & EntryFlag.held) !== 0) {
+        this.collect(e, rx, i);
+        return;
+      }
       if (rx.ack[i] !== ((cache.iss[e] + 1) >>> 0)) {
         s[C.badack]++;
         this.rstForRow(rx, i);
         cache.remove(e);
         return;
       }
-      cache.unlink(e);
       if ((cache.flags[e] & EntryFlag.timestamps) !== 0 && (rx.optFlags[i] & OPT.timestamps) !== 0) {
         cache.tsRecent[e] = rx.tsval[i];
       }
-      const accepted = this.onHandshake(this.handshakeFromEntry(e, rx, i)) !== false;
+      if (this.hold) {
+        const handshake = this.handshakeFromEntry(e, rx, i, e);
+        this.holdEntry(e, rx, i);
+        const accepted = this.onHandshake(handshake) !== false;
+        if (accepted) {
+          s[C.completed]++;
+        } else {
+          s[C.aborted]++;
+          cache.flags[e] &= ~EntryFlag.held;
+        }
+        return;
+      }
+      cache.unlink(e);
+      const accepted = this.onHandshake(this.handshakeFromEntry(e, rx, i, NONE)) !== false;
       if (accepted) {
         s[C.completed]++;
         cache.remove(e);
@@ -236,13 +268,76 @@ export class SynEngine {
     }
     if (this.mode === 0) { s[C.ackunknown]++; return; }
     if (rx.cookieState[i] !== VERDICT.valid) { s[C.failcookie]++; return; }
-    const accepted = this.onHandshake(this.handshakeFromCookie(rx, i)) !== false;
+    const held = this.hold ? this.entryFromCookie(rx, i) : NONE;
+    const accepted = this.onHandshake(this.handshakeFromCookie(rx, i, held)) !== false;
     if (accepted) {
       s[C.recvcookie]++;
       s[C.completed]++;
     } else {
       s[C.aborted]++;
+      if (held !== NONE) (cache as SynCache).remove(held);
     }
+  }
+
+  /**
+   * Ends a hold: the kernel socket exists (or could not be made). `iss`
+   * guards against an entry that was evicted and reused meanwhile.
+   */
+  release(e: number, iss: number): boolean {
+    const cache = this.cache;
+    this.heldData.delete(e);
+    if (cache === null || e < 0 || e >= cache.cacheLimit) return false;
+    if ((cache.flags[e] & EntryFlag.held) === 0 || cache.iss[e] !== iss >>> 0) return false;
+    return cache.remove(e);
+  }
+
+  /** The data of a held flow from the final ACK on, in order; emptied. */
+  takeHeldData(e: number): Uint8Array[] {
+    const chunks = this.heldData.get(e) ?? [];
+    this.heldData.delete(e);
+    return chunks;
+  }
+
+  private holdEntry(e: number, rx: BatchView, i: number): void {
+    const cache = this.cache as SynCache;
+    cache.flags[e] |= EntryFlag.held;
+    this.heldData.delete(e);
+    this.collect(e, rx, i);
+    // No more SYN-ACKs: the next expiry drops it as stale if never released.
+    cache.rexmits[e] = this.config.rexmtLimit;
+    cache.deadline[e] = ((Math.floor(this.clock.now()) >>> 0) + HOLD_MS) >>> 0;
+  }
+
+  /** A held entry for a flow that completed through its cookie. */
+  private entryFromCookie(rx: BatchView, i: number): number {
+    const cache = this.cache as SynCache;
+    const e = cache.allocate(rx.hash[i]);
+    if (e === NONE) return NONE;
+    cache.setKey(e, rx.family[i], rx.saddr, i * 4, rx.daddr, i * 4, rx.sport[i], rx.dport[i]);
+    cache.iss[e] = rx.cookie[i];
+    cache.irs[e] = (rx.seq[i] - 1) >>> 0;
+    cache.flags[e] = EntryFlag.cookie;
+    cache.link(e, this.clock.now());
+    this.holdEntry(e, rx, i);
+    return e;
+  }
+
+  /** Keeps in-order data of a held flow: what follows what we have. */
+  private collect(e: number, rx: BatchView, i: number): void {
+    const length = rx.payloadLength[i];
+    const at = rx.payloadOffset[i];
+    if (length === 0 || at === BatchView.noPayload) return;
+    const cache = this.cache as SynCache;
+    let chunks = this.heldData.get(e);
+    let have = 0;
+    if (chunks !== undefined) for (const c of chunks) have += c.length;
+    const expected = (cache.irs[e] + 1 + have) >>> 0;
+    if (rx.seq[i] !== expected) return; // out of order or repeated: the peer resends it
+    if (chunks === undefined) {
+      chunks = [];
+      this.heldData.set(e, chunks);
+    }
+    chunks.push(rx.payload.slice(at, at + length));
   }
 
   private rst(rx: BatchView, i: number): void {
@@ -383,7 +478,7 @@ export class SynEngine {
     tx.vlan[r] = rx.vlan[i];
   }
 
-  private handshakeFromEntry(e: number, rx: BatchView, i: number): Handshake {
+  private handshakeFromEntry(e: number, rx: BatchView, i: number, hold: number): Handshake {
     const cache = this.cache as SynCache;
     const flags = cache.flags[e];
     const family = cache.family[e] === 6 ? 6 : 4;
@@ -413,10 +508,12 @@ export class SynEngine {
       payloadLength: rx.payloadLength[i],
       peerMac: macText(cache.peerMac, e * 6),
       vlan: cache.vlan[e],
+      payload: payloadOf(rx, i),
+      hold,
     };
   }
 
-  private handshakeFromCookie(rx: BatchView, i: number): Handshake {
+  private handshakeFromCookie(rx: BatchView, i: number, hold: number): Handshake {
     const family = rx.family[i] === 6 ? 6 : 4;
     const opt = rx.optFlags[i];
     const ts = (opt & OPT.timestamps) !== 0;
@@ -446,8 +543,16 @@ export class SynEngine {
       payloadLength: rx.payloadLength[i],
       peerMac: macText(rx.mac, i * 6),
       vlan: rx.vlan[i],
+      payload: payloadOf(rx, i),
+      hold,
     };
   }
+}
+
+function payloadOf(rx: BatchView, i: number): Uint8Array | null {
+  const at = rx.payloadOffset[i];
+  if (rx.payloadLength[i] === 0 || at === BatchView.noPayload) return null;
+  return rx.payload.slice(at, at + rx.payloadLength[i]);
 }
 
 function macText(bytes: Uint8Array, at: number): string {

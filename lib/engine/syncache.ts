@@ -58,6 +58,8 @@ export const EntryFlag = {
   cookie: 4,
   /** an ICMP unreachable for our SYN-ACK arrived (syncache_unreach). */
   unreach: 8,
+  /** completed; kept while its kernel socket is made, to collect early data. */
+  held: 16,
 } as const;
 
 /** peerWscale value meaning "the peer sent no window-scale option". */

@@ -12,6 +12,9 @@
 //       ip daddr @v4 tcp dport @ports jump gate
 //       ip6 daddr @v6 tcp dport @ports jump gate }
 //     chain gate {
+//       tcp flags & (syn|ack) == syn drop
+//                                        every SYN is syncache's; first, so
+//                                        a flood costs no socket lookups
 //       socket mark <mark> accept        a full socket carrying our SO_MARK:
 //                                        handed off, served by the kernel
 //       socket wildcard { 0, 1 } drop    any other full socket: one still
@@ -178,6 +181,9 @@ function gateScript(table: string, v4: string[], v6: string[], ports: number[], 
   lines.push(
     `  }`,
     `  chain gate {`,
+    // Every SYN is syncache's (a new connection, or one that takes over a
+    // TIME_WAIT): dropping it first spares a flood the socket lookups below.
+    `    tcp flags & (syn | ack) == syn drop`,
     `    socket mark 0x${mark.toString(16)} accept`,
     `    socket wildcard { 0, 1 } drop`,
     `    socket transparent 0 accept`,

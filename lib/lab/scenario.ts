@@ -18,6 +18,8 @@ export interface ScenarioOptions {
   clientRate: number;
   syncookies?: CookieMode;
   workers?: number;
+  /** PACKET_QDISC_BYPASS for syncache's frames. */
+  qdiscBypass?: boolean;
   port?: number;
   /** Lab namespace tag (1-8 lowercase letters/digits). */
   tag?: string;
@@ -38,10 +40,13 @@ export interface LabReport {
   workers: number;
   seconds: number;
   synsSent: number;
+  /** SYN-ACKs that reached the attacker, retransmits included. */
   synAcksSeen: number;
+  /** SYNs answered at least once. */
+  synsAnswered: number;
   offeredPerSecond: number;
   answeredPerSecond: number;
-  /** synAcksSeen / synsSent. */
+  /** synsAnswered / synsSent. */
   answeredShare: number;
   clients: ClientSummary;
   cacheEntries: number;
@@ -67,8 +72,7 @@ export async function runLabScenario(options: ScenarioOptions): Promise<LabRepor
     if (options.target === 'syncache') {
       responder = await Responder.open({
         iface: r.iface, netns: r.ns.path, addrs: [r.v4, r.v6], ports: [port], syncookies, workers,
-        // The flood is large: room for what a real host would keep.
-        hashSize: 65536, bucketLimit: 16,
+        qdiscBypass: options.qdiscBypass,
       });
     } else {
       listener = await startKernelListener({ ns: r.ns, port, syncookies: 2, backlog: 1024 });
@@ -125,9 +129,10 @@ export async function runLabScenario(options: ScenarioOptions): Promise<LabRepor
       seconds,
       synsSent: floodResult.sent,
       synAcksSeen: floodResult.replies,
+      synsAnswered: floodResult.unique,
       offeredPerSecond: floodResult.sent / seconds,
-      answeredPerSecond: floodResult.replies / seconds,
-      answeredShare: floodResult.sent > 0 ? floodResult.replies / floodResult.sent : 0,
+      answeredPerSecond: floodResult.unique / seconds,
+      answeredShare: floodResult.sent > 0 ? floodResult.unique / floodResult.sent : 0,
       clients: clientSummary,
       cacheEntries,
       cachePeak: Math.max(cachePeak, cacheEntries),

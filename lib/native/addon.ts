@@ -16,11 +16,13 @@ export interface BatchField {
 export interface BatchLayout {
   capacity: number;
   byteLength: number;
+  /** payloadOffset of a row whose payload was not kept. */
+  noPayload: number;
   fields: Record<BatchFieldName, BatchField>;
 }
 
 export type BatchFieldName =
-  | 'time' | 'saddr' | 'daddr' | 'seq' | 'ack' | 'tsval' | 'tsecr' | 'hash' | 'cookie'
+  | 'time' | 'saddr' | 'daddr' | 'seq' | 'ack' | 'tsval' | 'tsecr' | 'hash' | 'cookie' | 'payloadOffset' | 'payload'
   | 'sport' | 'dport' | 'window' | 'mss' | 'vlan' | 'payloadLength'
   | 'kind' | 'family' | 'tcpFlags' | 'wscale' | 'optFlags' | 'cookieState' | 'mac';
 
@@ -82,12 +84,13 @@ export interface RingOptions extends PipelineOptions {
   fanoutGroup?: number;
   /** PACKET_QDISC_BYPASS on the TX socket (hides our frames from local captures). */
   qdiscBypass?: boolean;
-  /** RX ring block size in bytes (power of two multiple of the page size). */
+  /** RX ring block size in bytes: a power of two multiple of the page size (default 1 MiB). */
   blockSize?: number;
+  /** RX ring blocks, 1..1024 (default 8); blockSize x blockCount at most 1 GiB. */
   blockCount?: number;
-  /** Block retire timeout in ms. */
+  /** A block is handed over when full or after this many ms, 1..60000 (default 1). */
   retireMs?: number;
-  /** TX ring frame count. */
+  /** TX ring slots of 2 KiB: a multiple of 32 (the slots in a 64 KiB block), 32..65536 (default 4096). */
   txFrames?: number;
 }
 
@@ -105,6 +108,15 @@ export interface NativeRing {
   stop(): void;
   /** Adds PACKET_STATISTICS (which resets on read) into the counters. */
   updateKernelStats(): void;
+  /**
+   * Marks a flow as served by a kernel socket: its segments are skipped before
+   * they become rows (counted as skippedHandedOver). flow = [family, peer
+   * address x4, local address x4, peer port, local port], addresses as words
+   * in network byte order (see address.ts). False if it was already marked.
+   */
+  handOver(flow: Uint32Array): boolean;
+  /** Undoes handOver (the socket closed); false if the flow was not marked. */
+  takeBack(flow: Uint32Array): boolean;
   /** Idempotent. */
   close(): void;
 }
@@ -121,13 +133,25 @@ export interface FloodOptions {
   /** SYN/s; 0 = as fast as one core goes. */
   rate: number;
   seconds: number;
+  /** How frames leave: the TX ring with one kick per batch (default), or sendmmsg from a local buffer. */
+  method?: 'ring' | 'sendmmsg';
 }
 
 export interface FloodResult {
   sent: number;
-  /** SYN-ACKs seen arriving on iface for the spoofed sources. */
+  /** SYN-ACKs seen arriving on iface for the spoofed sources (retransmits too; counting-ring drops included). */
   replies: number;
+  /** SYNs of this flood that got at least one SYN-ACK the counting ring saw. */
+  unique: number;
+  /** SYN-ACKs the counting ring itself dropped (counted in replies, not in unique). */
+  replyDrops: number;
   seconds: number;
+  /** CPU time (user + system) of the sending thread: SYN/s per core = sent / cpuSeconds. */
+  cpuSeconds: number;
+  /** Kicks (or sendmmsg calls) that failed, e.g. ENOBUFS. */
+  txErrors: number;
+  /** Batches cut short because the TX ring had no free slot. */
+  txRingFull: number;
 }
 
 /** What TCP_REPAIR needs to rebuild one connection (see native/handoff/repair.h). */
@@ -160,6 +184,8 @@ export interface RepairParams {
   payload?: Uint8Array;
   /** SO_MARK, set last before leaving repair (0 or absent: not set). */
   mark?: number;
+  /** Stop before the payload, SO_MARK and leaving repair: finishRepair() does those. */
+  stayInRepair?: boolean;
   /** Leave repair with TCP_REPAIR_OFF (sends a window probe) instead of OFF_NO_WP. */
   windowProbe?: boolean;
   /** Path of the network namespace to create the socket in (/run/netns/NAME). */
@@ -225,6 +251,8 @@ export interface Addon {
   repairSocket(params: RepairParams): number;
   /** The same on the libuv thread pool. */
   repairSocketAsync(params: RepairParams): Promise<number>;
+  /** The rest for a socket made with stayInRepair: inject payload, set SO_MARK (0: leave it), leave repair. */
+  finishRepair(fd: number, payload: Uint8Array | undefined, mark: number, windowProbe?: boolean): void;
   tcpSocketInfo(fd: number): TcpSocketInfo;
 }
 

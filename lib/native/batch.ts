@@ -17,6 +17,8 @@ export class BatchView {
   readonly tsecr: Uint32Array;
   readonly hash: Uint32Array;
   readonly cookie: Uint32Array;
+  /** Where a received ACK row's payload starts in `payload`, or BatchView.noPayload. */
+  readonly payloadOffset: Uint32Array;
   readonly sport: Uint16Array;
   readonly dport: Uint16Array;
   readonly window: Uint16Array;
@@ -30,6 +32,9 @@ export class BatchView {
   readonly optFlags: Uint8Array;
   readonly cookieState: Uint8Array;
   readonly mac: Uint8Array;
+  /** The payload arena of received rows. */
+  readonly payload: Uint8Array;
+  static readonly noPayload = batchLayout.noPayload;
 
   constructor(buffer: ArrayBuffer = new ArrayBuffer(batchLayout.byteLength)) {
     if (buffer.byteLength !== batchLayout.byteLength) {
@@ -49,6 +54,7 @@ export class BatchView {
     this.tsecr = view('tsecr', Uint32Array);
     this.hash = view('hash', Uint32Array);
     this.cookie = view('cookie', Uint32Array);
+    this.payloadOffset = view('payloadOffset', Uint32Array);
     this.sport = view('sport', Uint16Array);
     this.dport = view('dport', Uint16Array);
     this.window = view('window', Uint16Array);
@@ -62,5 +68,6 @@ export class BatchView {
     this.optFlags = view('optFlags', Uint8Array);
     this.cookieState = view('cookieState', Uint8Array);
     this.mac = view('mac', Uint8Array);
+    this.payload = view('payload', Uint8Array);
   }
 }

@@ -44,6 +44,12 @@ export interface ResponderOptions extends SyncacheConfigInput {
   clock?: Clock;
   /** Return false to refuse a handshake: its entry stays and it is retried (workers: 1 only). */
   accept?: (handshake: Handshake) => boolean;
+  /**
+   * Keep each completed handshake's entry until release(), collecting the data
+   * that follows the final ACK (takeHeldData): for handing connections to
+   * kernel sockets (protect() sets it; workers: 1, syncookies on or off).
+   */
+  hold?: boolean;
 }
 
 export interface ResponderEvents {
@@ -77,6 +83,7 @@ function validate(options: ResponderOptions): void {
   }
   if (workers > 1 && options.clock !== undefined) throw new TypeError('clock can only be injected with workers: 1');
   if (workers > 1 && options.accept !== undefined) throw new TypeError('accept can only be used with workers: 1 (workers report handshakes asynchronously)');
+  if (options.hold === true && workers > 1) throw new TypeError('hold can only be used with workers: 1');
 }
 
 /** A namespace name or /run/netns path, as the path the ring opens. */
@@ -89,7 +96,7 @@ function nsPath(netns: string | undefined): string | undefined {
 }
 
 function splitOptions(options: ResponderOptions): SyncacheConfigInput {
-  const { iface, addrs, ports, netns, workers, gate, mark, qdiscBypass, clock, accept, ...config } = options;
+  const { iface, addrs, ports, netns, workers, gate, mark, qdiscBypass, clock, accept, hold, ...config } = options;
   return config;
 }
 
@@ -135,7 +142,7 @@ export class Responder extends EventEmitter<ResponderEvents> {
       this.shardStats.push(stats);
       this.shard = new Shard({
         iface: o.iface, netns: netnsPath, addrs: o.addrs, ports: o.ports, config: this.config,
-        secrets: this.secrets.view, clock: this.clock, stats, qdiscBypass: o.qdiscBypass,
+        secrets: this.secrets.view, clock: this.clock, stats, qdiscBypass: o.qdiscBypass, hold: o.hold,
         onHandshake: (h) => {
           if (o.accept !== undefined && o.accept(h) === false) return false;
           this.emit('handshake', h);
@@ -192,6 +199,31 @@ export class Responder extends EventEmitter<ResponderEvents> {
   /** Entries in the SYN cache (this thread's shard; workers report none). */
   get cacheSize(): number {
     return this.shard?.engine.cache?.size ?? 0;
+  }
+
+  /** The data of a held handshake from its final ACK on (see hold); emptied. */
+  takeHeldData(h: Handshake): Uint8Array[] {
+    return h.hold >= 0 && this.shard !== undefined ? this.shard.engine.takeHeldData(h.hold) : [];
+  }
+
+  /** Ends a hold (see hold). */
+  release(h: Handshake): boolean {
+    return h.hold >= 0 && this.shard !== undefined && this.shard.engine.release(h.hold, h.iss);
+  }
+
+  /** From now on the flow's segments belong to a kernel socket: skip them. */
+  handOver(h: Handshake): boolean {
+    return this.shard?.handOver(h, true) ?? false;
+  }
+
+  /** The flow's kernel socket is gone. */
+  takeBack(h: Handshake): boolean {
+    return this.shard?.handOver(h, false) ?? false;
+  }
+
+  /** Our timestamp clock now (TCP_TIMESTAMP for a socket made now). */
+  tsNow(): number {
+    return this.shard?.engine.tsNow() ?? 0;
   }
 
   /** Runs the timers now: retransmits, stale entries, secret rotation (for tests with a ManualClock). */

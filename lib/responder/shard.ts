@@ -7,7 +7,8 @@ import { addon, type NativeRing } from '../native/addon.js';
 import { BatchView } from '../native/batch.js';
 import type { Clock } from '../engine/clock.js';
 import type { SyncacheConfig } from '../engine/config.js';
-import { SynEngine, type HandshakeSink } from '../engine/engine.js';
+import { SynEngine, type Handshake, type HandshakeSink } from '../engine/engine.js';
+import { writeAddress } from '../native/address.js';
 import { CoarseTimer } from '../engine/syncache.js';
 import { Stats } from '../engine/stats.js';
 
@@ -23,8 +24,13 @@ export interface ShardOptions {
   stats: Stats;
   fanoutGroup?: number;
   qdiscBypass?: boolean;
+  /** See EngineOptions.hold. */
+  hold?: boolean;
   onHandshake: HandshakeSink;
 }
+
+const RING_BLOCK_BYTES = 256 * 1024;
+const RING_BLOCKS = 256;
 
 /** Batches handled per readiness callback before yielding to the event loop. */
 const BATCHES_PER_WAKEUP = 32;
@@ -51,6 +57,11 @@ export class Shard {
       txBatch: tx.buffer,
       fanoutGroup: options.fanoutGroup,
       qdiscBypass: options.qdiscBypass,
+      // Blocks retire every retireMs however full they are, so under load the
+      // ring holds blockCount x retireMs of traffic: many small blocks ride
+      // out a pause of the event loop (GC, a burst of handshakes).
+      blockSize: RING_BLOCK_BYTES,
+      blockCount: RING_BLOCKS,
     });
     const ring = this.ring;
     this.engine = new SynEngine({
@@ -60,6 +71,7 @@ export class Shard {
       tx,
       send: (count) => ring.send(count),
       onHandshake: options.onHandshake,
+      hold: options.hold,
     });
     const cache = this.engine.cache;
     this.timer = new CoarseTimer(
@@ -87,6 +99,20 @@ export class Shard {
     if (rows > 0) this.timer.notify();
     return rows;
   }
+
+  /** Marks (or unmarks) a handshake's flow as served by a kernel socket. */
+  handOver(h: Handshake, on: boolean): boolean {
+    if (this.closed) return false;
+    const flow = this.flow;
+    flow[0] = h.family;
+    writeAddress(h.remoteAddress, flow, 1);
+    writeAddress(h.localAddress, flow, 5);
+    flow[9] = h.remotePort;
+    flow[10] = h.localPort;
+    return on ? this.ring.handOver(flow) : this.ring.takeBack(flow);
+  }
+
+  private readonly flow = new Uint32Array(11);
 
   /** Runs the timer now (retransmits, stale entries). */
   tick(): void {

@@ -50,6 +50,13 @@ enum CookieVerdict : uint8_t {
 
 constexpr uint32_t kN = kBatchCapacity;
 
+// Payload bytes of received ACK rows are copied into one arena per batch, so
+// data that comes with (or right after) a final ACK can be handed on with
+// the connection. A row whose payload does not fit gets kNoPayload; its
+// sender retransmits it.
+constexpr uint32_t kPayloadArenaBytes = 256 * 1024;
+constexpr uint32_t kNoPayload = 0xffffffffu;
+
 // Field order: widest first, so every array is naturally aligned.
 struct PacketBatch {
   double time[kN];          // receive time, ms since the epoch (packet stamp)
@@ -61,6 +68,8 @@ struct PacketBatch {
   uint32_t tsecr[kN];
   uint32_t hash[kN];        // keyed flow hash (received rows), for bucketing
   uint32_t cookie[kN];      // SYN: cookie ISS (kCookieMade); ACK: ack - 1
+  uint32_t payloadOffset[kN];  // received: where payloadLength bytes start in
+                               // payload[], or kNoPayload
   uint16_t sport[kN];       // host order
   uint16_t dport[kN];
   uint16_t window[kN];      // raw window field
@@ -74,6 +83,8 @@ struct PacketBatch {
   uint8_t optFlags[kN];     // OptFlag bits
   uint8_t cookieState[kN];  // CookieVerdict
   uint8_t mac[kN * 6];      // received: source MAC; send: destination MAC
+  uint32_t payloadUsed;     // bytes of payload[] in use (reset at row 0)
+  uint8_t payload[kPayloadArenaBytes];
 };
 
 }  // namespace syncache

@@ -45,6 +45,7 @@ namespace syncache {
   X(dropBadSource)       /* multicast, broadcast, unspecified, or ours */    \
   X(dropNotOurs)         /* destination address or port not configured */    \
   X(dropBadIcmp)         /* ICMP error too short or quoting something else */\
+  X(skippedHandedOver)   /* parsed, but its flow is a kernel socket now */  \
   /* cookies */                                                              \
   X(cookiesMade)                                                             \
   X(cookiesChecked)                                                          \

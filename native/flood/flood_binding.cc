@@ -28,12 +28,16 @@
 
 #include <arpa/inet.h>
 #include <sys/random.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "boundary/errors.h"
 #include "pipeline/pipeline.h"
@@ -51,7 +55,7 @@ constexpr uint32_t kBenchNet = 0xc6120000;   // 198.18.0.0
 constexpr uint32_t kBenchMask = 0xfffe0000;  // /15
 constexpr uint32_t kBatch = 256;
 constexpr uint32_t kFrameLength = 74;
-constexpr double kReplyGraceSeconds = 0.1;
+constexpr double kReplyGraceSeconds = 1.0;
 
 bool InBenchNet(uint32_t hostOrder) { return (hostOrder & kBenchMask) == kBenchNet; }
 
@@ -100,7 +104,17 @@ struct FloodPlan {
   uint32_t srcMask;
   double rate;
   double seconds;
+  bool sendmmsg;  // send with sendmmsg instead of the TX ring
 };
+
+// ISN of the i-th SYN = i * kIsnStep + base; kIsnStepInverse * kIsnStep = 1 mod 2^32.
+constexpr uint32_t kIsnStep = 0x9E3779B1u;
+constexpr uint32_t kIsnStepInverse = [] {
+  uint32_t x = kIsnStep;  // Newton's iteration for the inverse mod 2^32
+  for (int i = 0; i < 5; i++) x *= 2 - kIsnStep * x;
+  return x;
+}();
+static_assert(kIsnStep * kIsnStepInverse == 1u, "kIsnStepInverse");
 
 class FloodWorker : public Napi::AsyncWorker {
  public:
@@ -112,6 +126,12 @@ class FloodWorker : public Napi::AsyncWorker {
 
  protected:
   void Execute() override {
+    for (uint32_t i = 0; i < kBatch; i++) {
+      iov_[i] = iovec{buffer_[i], kFrameLength};
+      msgs_[i] = mmsghdr{};
+      msgs_[i].msg_hdr.msg_iov = &iov_[i];
+      msgs_[i].msg_hdr.msg_iovlen = 1;
+    }
     uint8_t frame[kFrameLength];
     BuildTemplate(frame);
     uint32_t ipBase = Sum16(frame + 14, 20);
@@ -122,10 +142,38 @@ class FloodWorker : public Napi::AsyncWorker {
       random.state = static_cast<uint64_t>(Now() * 1e9);
     uint32_t tsBase = static_cast<uint32_t>(random.Next());
 
+    // ISNs walk an odd multiplier from a random base, so a SYN-ACK's ack - 1
+    // names the SYN it answers and each SYN counts once in `unique`, however
+    // often it is answered (retransmits, duplicates).
+    const uint32_t isnBase = static_cast<uint32_t>(random.Next());
+    uint32_t nextIndex = 0;
     auto countReplies = [&]() {
       replies_ += ring_.Receive(UINT32_MAX, &counters_,
-                                [](const uint8_t*, uint32_t, uint16_t, double) { return true; });
+                                [&](const uint8_t* f, uint32_t len, uint16_t, double) {
+                                  CountUnique(f, len, isnBase, nextIndex);
+                                  return true;
+                                });
     };
+    auto fill = [&](uint8_t* slot, uint32_t tsval) {
+      uint64_t r1 = random.Next();
+      uint32_t saddr = plan_.srcNet | (static_cast<uint32_t>(r1) & ~plan_.srcMask);
+      uint16_t sport = static_cast<uint16_t>(1024 + (((r1 >> 32) & 0xffff) * 64512 >> 16));
+      uint16_t id = static_cast<uint16_t>(r1 >> 48);
+      uint32_t isn = nextIndex++ * kIsnStep + isnBase;
+      std::memcpy(slot, frame, kFrameLength);
+      uint8_t* ip = slot + 14;
+      uint8_t* tcp = slot + 34;
+      Put16(ip + 4, id);
+      Put32(ip + 12, saddr);
+      Put16(ip + 10, Fold(static_cast<uint64_t>(ipBase) + id + (saddr >> 16) + (saddr & 0xffff)));
+      Put16(tcp, sport);
+      Put32(tcp + 4, isn);
+      Put32(tcp + 28, tsval);
+      Put16(tcp + 16, Fold(static_cast<uint64_t>(tcpBase) + (saddr >> 16) + (saddr & 0xffff) + sport +
+                           (isn >> 16) + (isn & 0xffff) + (tsval >> 16) + (tsval & 0xffff)));
+    };
+    rusage usageStart{};
+    getrusage(RUSAGE_THREAD, &usageStart);
     const double start = Now();
     const double end = start + plan_.seconds;
     double last = start;
@@ -147,45 +195,19 @@ class FloodWorker : public Napi::AsyncWorker {
         }
         allowed = static_cast<uint32_t>(std::min<double>(kBatch, tokens));
       }
-      uint32_t n = 0;
       uint32_t tsval = tsBase + static_cast<uint32_t>((now - start) * 1000);
-      for (; n < allowed; n++) {
-        uint32_t capacity = 0;
-        uint8_t* slot = ring_.TxSlot(&capacity);
-        if (slot == nullptr) break;
-        uint64_t r1 = random.Next(), r2 = random.Next();
-        uint32_t saddr = plan_.srcNet | (static_cast<uint32_t>(r1) & ~plan_.srcMask);
-        uint16_t sport = static_cast<uint16_t>(1024 + (((r1 >> 32) & 0xffff) * 64512 >> 16));
-        uint16_t id = static_cast<uint16_t>(r1 >> 48);
-        uint32_t isn = static_cast<uint32_t>(r2);
-        std::memcpy(slot, frame, kFrameLength);
-        uint8_t* ip = slot + 14;
-        uint8_t* tcp = slot + 34;
-        Put16(ip + 4, id);
-        Put32(ip + 12, saddr);
-        Put16(ip + 10, Fold(static_cast<uint64_t>(ipBase) + id + (saddr >> 16) + (saddr & 0xffff)));
-        Put16(tcp, sport);
-        Put32(tcp + 4, isn);
-        Put32(tcp + 28, tsval);
-        Put16(tcp + 16, Fold(static_cast<uint64_t>(tcpBase) + (saddr >> 16) + (saddr & 0xffff) +
-                             sport + (isn >> 16) + (isn & 0xffff) + (tsval >> 16) +
-                             (tsval & 0xffff)));
-        ring_.TxCommit(kFrameLength);
-      }
-      if (n > 0) {
-        sent_ += n;
-        tokens -= n;
-        if (ring_.Kick() != 0) counters_.Bump(kCounter_txErrors);
-        counters_.Bump(kCounter_txKicks);
-      }
-      if (n < allowed) {
-        counters_.Bump(kCounter_txRingFull);
-        ring_.WaitTxSlot(1);
-      }
+      uint32_t n = plan_.sendmmsg ? SendBatchSendmmsg(allowed, fill, tsval)
+                                  : SendBatchRing(allowed, fill, tsval);
+      sent_ += n;
+      tokens -= n;
+      if (n < allowed) ring_.WaitTxSlot(1);
       countReplies();
       now = Now();
     }
     seconds_ = Now() - start;
+    rusage usageEnd{};
+    getrusage(RUSAGE_THREAD, &usageEnd);
+    cpuSeconds_ = CpuSeconds(usageEnd) - CpuSeconds(usageStart);
     ring_.Kick();
     const double graceEnd = Now() + kReplyGraceSeconds;
     while (Now() < graceEnd) {
@@ -195,7 +217,62 @@ class FloodWorker : public Napi::AsyncWorker {
     }
     countReplies();
     ring_.UpdateKernelStats(&counters_);
-    replies_ += counters_.value[kCounter_kernelDrops];
+    replyDrops_ = counters_.value[kCounter_kernelDrops];
+    replies_ += replyDrops_;
+  }
+
+  // Marks the SYN a SYN-ACK frame answers (IPv4, ack = ISN + 1).
+  void CountUnique(const uint8_t* f, uint32_t len, uint32_t isnBase, uint32_t sentCount) {
+    if (len < 14 + 20) return;
+    const uint32_t ihl = (f[14] & 0x0f) * 4u;
+    if (ihl < 20 || len < 14 + ihl + 20) return;
+    const uint8_t* tcp = f + 14 + ihl;
+    const uint32_t ack = (uint32_t{tcp[8]} << 24) | (uint32_t{tcp[9]} << 16) | (uint32_t{tcp[10]} << 8) | tcp[11];
+    const uint32_t index = (ack - 1 - isnBase) * kIsnStepInverse;
+    if (index >= sentCount) return;
+    const size_t word = index >> 6;
+    if (word >= answered_.size()) answered_.resize(std::max<size_t>(word + 1, answered_.size() * 2), 0);
+    const uint64_t bit = uint64_t{1} << (index & 63);
+    if ((answered_[word] & bit) == 0) {
+      answered_[word] |= bit;
+      unique_++;
+    }
+  }
+
+  static double CpuSeconds(const rusage& u) {
+    return u.ru_utime.tv_sec + u.ru_utime.tv_usec / 1e6 + u.ru_stime.tv_sec + u.ru_stime.tv_usec / 1e6;
+  }
+
+  // Fills up to `allowed` free TX-ring slots and kicks once.
+  template <typename Fill>
+  uint32_t SendBatchRing(uint32_t allowed, Fill& fill, uint32_t tsval) {
+    uint32_t n = 0;
+    for (; n < allowed; n++) {
+      uint32_t capacity = 0;
+      uint8_t* slot = ring_.TxSlot(&capacity);
+      if (slot == nullptr) break;
+      fill(slot, tsval);
+      ring_.TxCommit(kFrameLength);
+    }
+    if (n < allowed) counters_.Bump(kCounter_txRingFull);
+    if (n > 0) {
+      counters_.Bump(kCounter_txKicks);
+      if (ring_.Kick() != 0) counters_.Bump(kCounter_txErrors);
+    }
+    return n;
+  }
+
+  // Builds `allowed` frames in a local buffer and sends them with one sendmmsg.
+  template <typename Fill>
+  uint32_t SendBatchSendmmsg(uint32_t allowed, Fill& fill, uint32_t tsval) {
+    for (uint32_t i = 0; i < allowed; i++) fill(buffer_[i], tsval);
+    counters_.Bump(kCounter_txKicks);
+    int sent = sendmmsg(ring_.txFd(), msgs_, allowed, MSG_DONTWAIT);
+    if (sent < 0) {
+      counters_.Bump(kCounter_txErrors);
+      return 0;
+    }
+    return static_cast<uint32_t>(sent);
   }
 
   void OnOK() override {
@@ -203,7 +280,10 @@ class FloodWorker : public Napi::AsyncWorker {
     Napi::Object result = Napi::Object::New(env);
     result.Set("sent", Napi::Number::New(env, static_cast<double>(sent_)));
     result.Set("replies", Napi::Number::New(env, static_cast<double>(replies_)));
+    result.Set("unique", Napi::Number::New(env, static_cast<double>(unique_)));
+    result.Set("replyDrops", Napi::Number::New(env, static_cast<double>(replyDrops_)));
     result.Set("seconds", Napi::Number::New(env, seconds_));
+    result.Set("cpuSeconds", Napi::Number::New(env, cpuSeconds_));
     result.Set("txErrors", Napi::Number::New(env, static_cast<double>(counters_.value[kCounter_txErrors])));
     result.Set("txRingFull", Napi::Number::New(env, static_cast<double>(counters_.value[kCounter_txRingFull])));
     ring_.Close();
@@ -243,7 +323,14 @@ class FloodWorker : public Napi::AsyncWorker {
   Counters counters_{};
   uint64_t sent_ = 0;
   uint64_t replies_ = 0;
+  uint64_t unique_ = 0;
+  uint64_t replyDrops_ = 0;
+  std::vector<uint64_t> answered_ = std::vector<uint64_t>(1 << 16, 0);
   double seconds_ = 0;
+  double cpuSeconds_ = 0;
+  uint8_t buffer_[kBatch][kFrameLength];
+  iovec iov_[kBatch];
+  mmsghdr msgs_[kBatch];
 };
 
 bool ParseV4(const std::string& text, uint32_t* hostOrder) {
@@ -325,8 +412,16 @@ Napi::Value Flood(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
 
+  Napi::Value method = options.Get("method");
+  std::string methodName = method.IsString() ? method.As<Napi::String>().Utf8Value() : "";
+  if (!method.IsUndefined() && methodName != "ring" && methodName != "sendmmsg") {
+    ThrowTypeError(env, "options.method must be 'ring' or 'sendmmsg'");
+    return env.Undefined();
+  }
+  plan.sendmmsg = methodName == "sendmmsg";
   config.rx = true;
   config.tx = true;
+  config.txRing = !plan.sendmmsg;
   config.qdiscBypass = true;
   config.blockSize = 1u << 20;
   config.blockCount = 4;

@@ -152,6 +152,7 @@ bool ReadParams(Napi::Env env, Napi::Value value, RepairParams* p) {
   if (!ReadUint(env, o, "ourWindow", 1, 65535, true, &p->ourWindow)) return false;
   if (!ReadUint(env, o, "mark", 0, 4294967295.0, true, &p->mark)) return false;
   if (!ReadBool(env, o, "windowProbe", true, &p->windowProbe)) return false;
+  if (!ReadBool(env, o, "stayInRepair", true, &p->stayInRepair)) return false;
   Napi::Value payload = o.Get("payload");
   if (!payload.IsUndefined()) {
     if (!payload.IsTypedArray() || payload.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
@@ -171,6 +172,36 @@ bool ReadParams(Napi::Env env, Napi::Value value, RepairParams* p) {
     p->netns = netns.As<Napi::String>().Utf8Value();
   }
   return true;
+}
+
+// finishRepair(fd, payload: Uint8Array | undefined, mark: number, windowProbe?: boolean)
+Napi::Value FinishRepairSync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsNumber() || info[0].As<Napi::Number>().Int32Value() < 0) {
+    ThrowTypeError(env, "finishRepair(fd, payload, mark[, windowProbe]): fd must be a socket made with stayInRepair");
+    return env.Undefined();
+  }
+  const uint8_t* payload = nullptr;
+  size_t length = 0;
+  if (!info[1].IsUndefined() && !info[1].IsNull()) {
+    if (!info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+      ThrowTypeError(env, "finishRepair: payload must be a Uint8Array (or Buffer) or undefined");
+      return env.Undefined();
+    }
+    payload = info[1].As<Napi::Uint8Array>().Data();
+    length = info[1].As<Napi::Uint8Array>().ByteLength();
+  }
+  double mark = info[2].IsNumber() ? info[2].As<Napi::Number>().DoubleValue() : -1;
+  if (!(mark >= 0 && mark <= 4294967295.0) || mark != static_cast<double>(static_cast<uint32_t>(mark))) {
+    ThrowRangeError(env, "finishRepair: mark must be an integer from 0 to 2^32-1");
+    return env.Undefined();
+  }
+  RepairError error;
+  if (!FinishRepair(info[0].As<Napi::Number>().Int32Value(), payload, length, static_cast<uint32_t>(mark),
+                    info[3].IsBoolean() && info[3].As<Napi::Boolean>().Value(), &error)) {
+    ThrowErrno(env, error.err, error.syscall, error.what, error.hint);
+  }
+  return env.Undefined();
 }
 
 Napi::Value RepairSocketSync(const Napi::CallbackInfo& info) {
@@ -264,6 +295,7 @@ Napi::Value TcpSocketInfoOf(const Napi::CallbackInfo& info) {
 
 void InitHandoffBinding(Napi::Env env, Napi::Object exports) {
   exports.Set("repairSocket", Napi::Function::New<RepairSocketSync>(env, "repairSocket"));
+  exports.Set("finishRepair", Napi::Function::New<FinishRepairSync>(env, "finishRepair"));
   exports.Set("repairSocketAsync", Napi::Function::New<RepairSocketAsync>(env, "repairSocketAsync"));
   exports.Set("tcpSocketInfo", Napi::Function::New<TcpSocketInfoOf>(env, "tcpSocketInfo"));
 }

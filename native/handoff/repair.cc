@@ -110,11 +110,19 @@ bool Build(int fd, const RepairParams& p, RepairError* error) {
     return Fail(error, "setsockopt", "setting TCP_REPAIR_WINDOW");
   }
 
-  if (p.payloadLength > 0) {
+  if (p.stayInRepair) return true;
+  return FinishRepair(fd, p.payload, p.payloadLength, p.mark, p.windowProbe, error);
+}
+
+}  // namespace
+
+bool FinishRepair(int fd, const uint8_t* payload, size_t payloadLength, uint32_t mark,
+                  bool windowProbe, RepairError* error) {
+  if (payloadLength > 0) {
     if (!SetInt(fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_RECV_QUEUE, error, "selecting the receive queue")) return false;
     size_t done = 0;
-    while (done < p.payloadLength) {
-      ssize_t n = send(fd, p.payload + done, p.payloadLength - done, MSG_DONTWAIT | MSG_NOSIGNAL);
+    while (done < payloadLength) {
+      ssize_t n = send(fd, payload + done, payloadLength - done, MSG_DONTWAIT | MSG_NOSIGNAL);
       if (n <= 0) {
         if (n == 0) errno = ENOBUFS;
         return Fail(error, "send", "injecting the payload into the receive queue",
@@ -124,13 +132,10 @@ bool Build(int fd, const RepairParams& p, RepairError* error) {
     }
     if (!SetInt(fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_NO_QUEUE, error, "leaving the queues")) return false;
   }
-
-  if (p.mark != 0 && !SetInt(fd, SOL_SOCKET, SO_MARK, static_cast<int>(p.mark), error, "setting SO_MARK")) return false;
-  return SetInt(fd, IPPROTO_TCP, TCP_REPAIR, p.windowProbe ? TCP_REPAIR_OFF : TCP_REPAIR_OFF_NO_WP, error,
+  if (mark != 0 && !SetInt(fd, SOL_SOCKET, SO_MARK, static_cast<int>(mark), error, "setting SO_MARK")) return false;
+  return SetInt(fd, IPPROTO_TCP, TCP_REPAIR, windowProbe ? TCP_REPAIR_OFF : TCP_REPAIR_OFF_NO_WP, error,
                 "leaving TCP_REPAIR");
 }
-
-}  // namespace
 
 int RepairSocket(const RepairParams& p, RepairError* error) {
   NetnsScope scope;

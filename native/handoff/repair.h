@@ -66,6 +66,7 @@ struct RepairParams {
   size_t payloadLength = 0;
   uint32_t mark = 0;      // 0: leave SO_MARK alone
   bool windowProbe = false;  // TCP_REPAIR_OFF instead of OFF_NO_WP
+  bool stayInRepair = false;  // stop before the payload: FinishRepair does the rest
   std::string netns;      // empty: the calling thread's namespace
 };
 
@@ -79,6 +80,12 @@ struct RepairError {
 // Returns a connected, non-blocking, close-on-exec TCP socket, or -1 with
 // *error filled in. Expects validated params (see handoff_binding.cc).
 int RepairSocket(const RepairParams& params, RepairError* error);
+
+// The last step for a socket made with stayInRepair (DESIGN step 3): inject
+// `payload` into the receive queue, set SO_MARK (0: leave it), leave repair.
+// Cheap (a few setsockopts): the caller drains what arrived meanwhile first.
+bool FinishRepair(int fd, const uint8_t* payload, size_t payloadLength, uint32_t mark,
+                  bool windowProbe, RepairError* error);
 
 // The kernel's view of a TCP socket (getsockopt TCP_MAXSEG and TCP_INFO).
 struct TcpSocketInfo {

@@ -13,7 +13,14 @@ namespace syncache {
 
 bool Pipeline::Accept(const uint8_t* frame, uint32_t length, uint16_t ringVlan,
                       double timeMs, PacketBatch* batch, uint32_t row) {
-  return wire::ParseFrame(frame, length, ringVlan, timeMs, config, batch, row, counters);
+  if (row == 0) batch->payloadUsed = 0;  // a new batch: the arena starts empty
+  if (!wire::ParseFrame(frame, length, ringVlan, timeMs, config, batch, row, counters)) return false;
+  if (!handedOver.empty() && handedOver.Contains(FlowKey::FromRow(*batch, row))) {
+    // The kernel socket has it. The arena space is not given back: rare.
+    counters->Bump(kCounter_skippedHandedOver);
+    return false;
+  }
+  return true;
 }
 
 void Pipeline::Finish(PacketBatch* batch, uint32_t count) {

@@ -10,6 +10,7 @@
 #include "boundary/batch.h"
 #include "boundary/counters.h"
 #include "boundary/secrets.h"
+#include "pipeline/flow_set.h"
 #include "pipeline/local_config.h"
 
 namespace syncache {
@@ -19,6 +20,7 @@ class Pipeline {
   Counters* counters = nullptr;  // owned by the JS counters ArrayBuffer
   LocalConfig config;
   const CookieSecrets* secrets = nullptr;
+  FlowSet handedOver;  // flows now served by kernel sockets: skipped
 
   // One frame into row `row`; true if it was accepted.
   bool Accept(const uint8_t* frame, uint32_t length, uint16_t ringVlan,

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <linux/if_ether.h>
+#include <linux/if_packet.h>
 #include <netinet/in.h>
 
 namespace syncache {
@@ -144,10 +145,14 @@ void EmitV6(Asm& a, const LocalConfig& config, uint32_t l3) {
 // Dispatch on the ethertype (untagged or tag out of band: L3 at 14; tag in
 // band: L3 at 18) to bodies emitted by `v4(asm, l3)` / `v6(asm, l3)`.
 template <typename V4, typename V6>
-bool Dispatch(V4 v4, V6 v6, std::vector<sock_filter>* out) {
+bool Dispatch(bool dropOtherHost, V4 v4, V6 v6, std::vector<sock_filter>* out) {
   Asm a;
   int v4at14 = a.NewLabel(), v6at14 = a.NewLabel(), v4at18 = a.NewLabel(), v6at18 = a.NewLabel();
   int reject = a.NewLabel();
+  if (dropOtherHost) {
+    a.Ld(BPF_B, SKF_AD_OFF + SKF_AD_PKTTYPE);
+    a.Jeq(PACKET_OTHERHOST, reject, kNext);
+  }
   a.Ld(BPF_H, 12);
   a.IfEqGoto(ETH_P_IP, v4at14);
   a.IfEqGoto(ETH_P_IPV6, v6at14);
@@ -195,14 +200,14 @@ void EmitCounter(Asm& a, uint32_t fromAddr, uint16_t fromPort, uint32_t toNet, u
 }  // namespace
 
 bool BuildResponderFilter(const LocalConfig& config, std::vector<sock_filter>* out) {
-  return Dispatch([&](Asm& a, uint32_t l3) { EmitV4(a, config, l3); },
+  return Dispatch(true, [&](Asm& a, uint32_t l3) { EmitV4(a, config, l3); },
                   [&](Asm& a, uint32_t l3) { EmitV6(a, config, l3); }, out);
 }
 
 bool BuildSynAckCounterFilter(uint32_t fromAddr, uint16_t fromPort, uint32_t toNet,
                               uint32_t toMask, std::vector<sock_filter>* out) {
   return Dispatch(
-      [&](Asm& a, uint32_t l3) { EmitCounter(a, fromAddr, fromPort, toNet, toMask, l3); },
+      false, [&](Asm& a, uint32_t l3) { EmitCounter(a, fromAddr, fromPort, toNet, toMask, l3); },
       [&](Asm& a, uint32_t) { a.Ret(0); }, out);
 }
 

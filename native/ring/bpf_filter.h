@@ -1,7 +1,8 @@
 // Classic BPF programs attached to our packet sockets before bind, so the
 // kernel hands the ring only what the responder (or the flood counter) wants.
 //
-// Responder filter, for the configured addresses A and ports P:
+// Responder filter, for the configured addresses A and ports P (frames sent
+// to another host's MAC, PACKET_OTHERHOST, are rejected first):
 //   accept  IPv4 TCP  to A, dport in P (non-first fragments rejected)
 //   accept  IPv4 ICMP type 3 (unreachable) to A
 //   accept  IPv6 TCP  to A, dport in P

@@ -99,7 +99,7 @@ bool CheckRingLayout(const RingConfig& config, std::string* why) {
       return false;
     }
   }
-  if (config.tx) {
+  if (config.tx && config.txRing) {
     uint32_t f = config.txFrameSize;
     if (f % TPACKET_ALIGNMENT != 0 || f < TxDataOffset() + 128 || kTxBlockSize % f != 0) {
       *why = "txFrameSize must be a multiple of " + std::to_string(TPACKET_ALIGNMENT) +
@@ -241,6 +241,17 @@ bool PacketRing::OpenTx(const RingConfig& config, RingError* error) {
     return Fail(error, err, "setsockopt", "cannot set PACKET_QDISC_BYPASS",
                 PermissionHint(err, "CAP_NET_ADMIN"));
   }
+  if (config.txRing && !MapTx(config, error)) return false;
+  sockaddr_ll addr{};
+  addr.sll_family = AF_PACKET;
+  addr.sll_protocol = 0;  // send only: no receive hook
+  addr.sll_ifindex = ifindex_;
+  if (bind(txFd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0)
+    return Fail(error, errno, "bind", "cannot bind the TX socket to " + Where(config));
+  return true;
+}
+
+bool PacketRing::MapTx(const RingConfig& config, RingError* error) {
   tpacket_req req{};
   req.tp_block_size = kTxBlockSize;
   req.tp_frame_size = config.txFrameSize;
@@ -259,12 +270,6 @@ bool PacketRing::OpenTx(const RingConfig& config, RingError* error) {
   txFrameSize_ = config.txFrameSize;
   txFrameCount_ = config.txFrames;
   txHead_ = 0;
-  sockaddr_ll addr{};
-  addr.sll_family = AF_PACKET;
-  addr.sll_protocol = 0;  // send only: no receive hook
-  addr.sll_ifindex = ifindex_;
-  if (bind(txFd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0)
-    return Fail(error, errno, "bind", "cannot bind the TX socket to " + Where(config));
   return true;
 }
 
@@ -283,6 +288,8 @@ uint8_t* PacketRing::TxSlot(uint32_t* capacity) {
   if (txMap_ == nullptr) return nullptr;
   auto* hdr = reinterpret_cast<tpacket2_hdr*>(txMap_ + static_cast<size_t>(txHead_) * txFrameSize_);
   uint32_t status = __atomic_load_n(&hdr->tp_status, __ATOMIC_ACQUIRE);
+  // Ours to fill: available, or rejected by the kernel (with PACKET_LOSS it
+  // marks those available itself; without, reusing the slot unblocks the ring).
   bool userMayFill = status == TP_STATUS_AVAILABLE || (status & TP_STATUS_WRONG_FORMAT) != 0;
   if (!userMayFill) return nullptr;
   *capacity = txFrameSize_ - TxDataOffset();

@@ -52,6 +52,7 @@ struct RingConfig {
   std::string netns;         // path; empty: the current namespace
   bool rx = true;
   bool tx = true;
+  bool txRing = true;        // false: a plain send socket (sendmmsg), no TX ring
   uint32_t blockSize = 1u << 20;
   uint32_t blockCount = 8;
   uint32_t retireMs = 1;
@@ -91,6 +92,7 @@ class PacketRing {
   bool IsOpen() const { return open_; }
 
   int rxFd() const { return rxFd_; }
+  int txFd() const { return txFd_; }
   int ifindex() const { return ifindex_; }
   const uint8_t* mac() const { return mac_; }
 
@@ -117,6 +119,15 @@ class PacketRing {
  private:
   bool OpenRx(const RingConfig& config, RingError* error);
   bool OpenTx(const RingConfig& config, RingError* error);
+  bool MapTx(const RingConfig& config, RingError* error);
+  // Block ownership: the kernel sets TP_STATUS_USER when it retires a block;
+  // we hand a block back, fully read, by writing TP_STATUS_KERNEL.
+  static bool UserMayRead(tpacket_block_desc* block) {
+    return (__atomic_load_n(&block->hdr.bh1.block_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER) != 0;
+  }
+  static void GiveBackToKernel(tpacket_block_desc* block) {
+    __atomic_store_n(&block->hdr.bh1.block_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
+  }
   tpacket_block_desc* Block(uint32_t i) const {
     return reinterpret_cast<tpacket_block_desc*>(rxMap_ + static_cast<size_t>(i) * rxBlockSize_);
   }
@@ -152,9 +163,7 @@ uint32_t PacketRing::Receive(uint32_t maxAccepted, Counters* counters, Visit vis
   if (rxMap_ == nullptr) return 0;
   for (;;) {
     tpacket_block_desc* block = Block(rxBlock_);
-    bool userMayRead = (__atomic_load_n(&block->hdr.bh1.block_status, __ATOMIC_ACQUIRE) &
-                        TP_STATUS_USER) != 0;
-    if (!userMayRead) break;
+    if (!UserMayRead(block)) break;
     const uint8_t* base = reinterpret_cast<const uint8_t*>(block);
     if (rxFramesLeft_ < 0) {
       rxFramesLeft_ = block->hdr.bh1.num_pkts;
@@ -197,8 +206,7 @@ uint32_t PacketRing::Receive(uint32_t maxAccepted, Counters* counters, Visit vis
         rxNext_ += next;
       }
     }
-    // Fully read: give the block back to the kernel.
-    __atomic_store_n(&block->hdr.bh1.block_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
+    GiveBackToKernel(block);
     rxFramesLeft_ = -1;
     rxBlock_ = (rxBlock_ + 1) % rxBlockCount_;
   }

@@ -93,6 +93,8 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
         InstanceMethod<&RingBinding::Stop>("stop"),
         InstanceMethod<&RingBinding::UpdateKernelStats>("updateKernelStats"),
         InstanceMethod<&RingBinding::Close>("close"),
+        InstanceMethod<&RingBinding::HandOver>("handOver"),
+        InstanceMethod<&RingBinding::TakeBack>("takeBack"),
         InstanceAccessor<&RingBinding::GetCounters>("counters"),
         InstanceAccessor<&RingBinding::GetMac>("mac"),
         InstanceAccessor<&RingBinding::GetIfindex>("ifindex"),
@@ -220,6 +222,7 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
     uint32_t count = static_cast<uint32_t>(requested);
     Counters* counters = pipeline_.counters;
     uint32_t sent = 0;
+    uint32_t unkicked = 0;
     for (uint32_t i = 0; i < count; i++) {
       uint32_t capacity = 0;
       uint8_t* slot = ring_.TxSlot(&capacity);
@@ -231,16 +234,65 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
       if (length == 0) continue;  // Build counted why
       ring_.TxCommit(length);
       sent++;
+      // A kick hands every committed frame to the driver in one go; on veth
+      // the peer's per-CPU backlog (netdev_max_backlog, 1000) takes such a
+      // burst whole or drops its tail, so a large batch goes in slices.
+      if (++unkicked == kFramesPerKick) {
+        KickNow(counters);
+        unkicked = 0;
+      }
     }
     counters->Add(kCounter_txFrames, sent);
-    if (sent > 0 || kickPending_) {
-      counters->Bump(kCounter_txKicks);
-      int err = ring_.Kick();
-      // EAGAIN/ENOBUFS leave the slots requested; the next kick sends them.
-      kickPending_ = err != 0;
-      if (err != 0) counters->Bump(kCounter_txErrors);
-    }
+    if (unkicked > 0 || kickPending_) KickNow(counters);
     return Napi::Number::New(env, sent);
+  }
+
+  // handOver(flow) / takeBack(flow): flow = Uint32Array [family, peer x4,
+  // local x4, peerPort, localPort] (addresses as the batch holds them).
+  // Segments of a handed-over flow are skipped before they become rows.
+  bool ReadFlow(const Napi::CallbackInfo& info, FlowKey* key) {
+    Napi::Env env = info.Env();
+    if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array ||
+        info[0].As<Napi::Uint32Array>().ElementLength() != 11) {
+      ThrowTypeError(env, "flow must be a Uint32Array of 11: family, peer address x4, local address x4, peer port, local port");
+      return false;
+    }
+    Napi::Uint32Array f = info[0].As<Napi::Uint32Array>();
+    if ((f[0] != 4 && f[0] != 6) || f[9] > 65535 || f[10] > 65535) {
+      ThrowRangeError(env, "flow: family must be 4 or 6 and ports from 0 to 65535");
+      return false;
+    }
+    *key = FlowKey{};
+    key->family = f[0];
+    for (int w = 0; w < 4; w++) {
+      key->peer[w] = f[1 + w];
+      key->local[w] = f[5 + w];
+    }
+    key->peerPort = static_cast<uint16_t>(f[9]);
+    key->localPort = static_cast<uint16_t>(f[10]);
+    return true;
+  }
+
+  Napi::Value HandOver(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    FlowKey key;
+    if (!CheckOpen(env, "handOver") || !ReadFlow(info, &key)) return env.Undefined();
+    return Napi::Boolean::New(env, pipeline_.handedOver.Add(key));
+  }
+
+  Napi::Value TakeBack(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    FlowKey key;
+    if (!CheckOpen(env, "takeBack") || !ReadFlow(info, &key)) return env.Undefined();
+    return Napi::Boolean::New(env, pipeline_.handedOver.Remove(key));
+  }
+
+  void KickNow(Counters* counters) {
+    counters->Bump(kCounter_txKicks);
+    int err = ring_.Kick();
+    // EAGAIN/ENOBUFS leave the slots requested; the next kick sends them.
+    kickPending_ = err != 0;
+    if (err != 0) counters->Bump(kCounter_txErrors);
   }
 
   void Start(const Napi::CallbackInfo& info) {
@@ -337,6 +389,7 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
   bool hookInstalled_ = false;
   bool referenced_ = false;
   bool kickPending_ = false;
+  static constexpr uint32_t kFramesPerKick = 256;
 };
 
 }  // namespace

@@ -193,6 +193,7 @@ inline NativeCounter ParseIcmp(const L3& l3, bool v6, const LocalConfig& config,
   batch->tcpFlags[row] = 0;
   batch->window[row] = 0;
   batch->payloadLength[row] = 0;
+  batch->payloadOffset[row] = kNoPayload;
   return kCounter_parsedUnreach;
 }
 
@@ -293,7 +294,14 @@ inline NativeCounter ParseTcp(const L3& l3, bool v6, const LocalConfig& config,
   batch->ack[row] = Load32(tcp + kTcpAck);
   batch->window[row] = Load16(tcp + kTcpWindow);
   batch->tcpFlags[row] = flags;
-  batch->payloadLength[row] = static_cast<uint16_t>(length - doff);
+  const uint32_t payload = length - doff;
+  batch->payloadLength[row] = static_cast<uint16_t>(payload);
+  batch->payloadOffset[row] = kNoPayload;
+  if (payload > 0 && kind == kKindAck && batch->payloadUsed <= kPayloadArenaBytes - payload) {
+    std::memcpy(batch->payload + batch->payloadUsed, tcp + doff, payload);
+    batch->payloadOffset[row] = batch->payloadUsed;
+    batch->payloadUsed += payload;
+  }
   batch->kind[row] = kind;
   return parsed;
 }

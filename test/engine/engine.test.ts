@@ -29,10 +29,10 @@ interface Harness {
 interface Row {
   kind: number; peer: string; local: string; sport: number; dport: number; seq: number; ack: number;
   optFlags: number; mss: number; wscale: number; tsval: number; tsecr: number; hash: number;
-  cookie: number; cookieState: number; window: number;
+  cookie: number; cookieState: number; window: number; data?: number[];
 }
 
-function harness(config: SyncacheConfigInput = {}): Harness {
+function harness(config: SyncacheConfigInput = {}, hold = false): Harness {
   const clock = new ManualClock(1_000_000);
   const stats = new Float64Array(COUNTER_NAMES.length);
   const sent: Array<Record<string, number>> = [];
@@ -56,11 +56,15 @@ function harness(config: SyncacheConfigInput = {}): Harness {
       rx.hash[0] = r.hash; rx.cookie[0] = r.cookie; rx.cookieState[0] = r.cookieState; rx.window[0] = r.window;
       rx.mac.set([2, 0, 0, 0, 0, 2], 0);
       rx.time[0] = 0;
+      const data = partial.data ?? [];
+      rx.payloadLength[0] = data.length;
+      rx.payloadOffset[0] = data.length > 0 ? 0 : BatchView.noPayload;
+      rx.payload.set(data, 0);
       h.engine.handle(rx, 1);
     },
   };
   h.engine = new SynEngine({
-    config: resolveConfig(config), clock, stats,
+    config: resolveConfig(config), clock, stats, hold,
     send(count) {
       const tx = h.engine.tx;
       for (let i = 0; i < count; i++) {
@@ -244,4 +248,48 @@ test('a flood of 10 x cacheLimit distinct SYNs leaves the cache at its limit', (
   for (let i = 0; i < 2560; i++) h.feed({ sport: 1024 + i, hash: Math.imul(i, 0x9e3779b1) >>> 0 });
   assert.equal(h.engine.cache?.size, 256);
   h.engine.cache?.checkInvariants();
+});
+
+test('hold: a completed entry stays until released and collects the data that follows, in order', () => {
+  const h = harness({ syncookies: 'on' }, true);
+  h.feed({ cookie: 0x51000000, cookieState: V.made });
+  const iss = h.sent[0].seq;
+  h.feed({ kind: K.ack, seq: 1001, ack: (iss + 1) >>> 0, data: [1, 2, 3] });
+  const hs = h.handshakes[0];
+  assert.equal(hs.hold >= 0, true);
+  assert.deepEqual([...(hs.payload ?? [])], [1, 2, 3]);
+  assert.equal(h.engine.cache?.size, 1, 'held, not freed');
+  h.feed({ kind: K.ack, seq: 1004, ack: (iss + 1) >>> 0, data: [4, 5] });
+  h.feed({ kind: K.ack, seq: 1010, ack: (iss + 1) >>> 0, data: [9] }); // a gap: left to the peer's retransmit
+  h.feed({ kind: K.ack, seq: 1004, ack: (iss + 1) >>> 0, data: [4, 5] }); // repeated
+  assert.equal(h.stat('completed'), 1, 'segments of a held flow are not handshakes');
+  assert.deepEqual(h.engine.takeHeldData(hs.hold).map((c) => [...c]), [[1, 2, 3], [4, 5]]);
+  assert.equal(h.engine.release(hs.hold, (iss + 1) >>> 0), false, 'a wrong ISS does not release');
+  assert.equal(h.engine.release(hs.hold, iss), true);
+  assert.equal(h.engine.cache?.size, 0);
+});
+
+test('hold: a cookie completion gets a held entry too', () => {
+  const h = harness({ syncookies: 'on', hashSize: 1, bucketLimit: 1 }, true);
+  h.feed({ sport: 1, cookie: 0x11111100, cookieState: V.made });
+  h.feed({ sport: 2, cookie: 0x22222200, cookieState: V.made });
+  h.feed({ kind: K.ack, sport: 1, seq: 1001, ack: 0x11111101, cookie: 0x11111100, cookieState: V.valid, data: [7] });
+  const hs = h.handshakes[0];
+  assert.equal(hs.viaCookie, true);
+  assert.ok(hs.hold >= 0);
+  h.feed({ kind: K.ack, sport: 1, seq: 1002, ack: 0x11111101, cookieState: V.valid, data: [8] });
+  assert.deepEqual(h.engine.takeHeldData(hs.hold).map((c) => [...c]), [[7], [8]]);
+  assert.equal(h.engine.release(hs.hold, 0x11111100), true);
+});
+
+test('hold: an entry never released goes stale without sending SYN-ACKs', () => {
+  const h = harness({ syncookies: 'off' }, true);
+  h.feed({});
+  h.feed({ kind: K.ack, seq: 1001, ack: (h.sent[0].seq + 1) >>> 0 });
+  const before = h.sent.length;
+  h.clock.advance(10_001);
+  h.engine.expire();
+  assert.equal(h.sent.length, before);
+  assert.equal(h.stat('stale'), 1);
+  assert.equal(h.engine.cache?.size, 0);
 });

@@ -73,30 +73,56 @@ describe('nftables gate', { skip }, () => {
     }
   });
 
-  it('lets through a socket that carries the mark', async (t) => {
+  it('lets through the packets of a socket that carries the mark, and no SYN', async (t) => {
     const py = spawnSync('python3', ['-c', 'import socket; socket.SO_MARK'], { stdio: 'ignore' });
-    if (py.status !== 0) return t.skip('python3 with socket.SO_MARK is not available to open a marked listener');
-    const gate = installGate({ netns: lab.responder, addrs: [lab.responderV4, lab.responderV6], ports: [7004], mark: MARK });
-    const script = [
-      'import socket, sys',
-      's = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)',
+    if (py.status !== 0) return t.skip('python3 with socket.SO_MARK is not available to open a marked socket');
+    // A marked echo server; its accepted sockets inherit the mark.
+    const server = [
+      'import socket, threading',
+      's = socket.socket(socket.AF_INET, socket.SOCK_STREAM)',
       `s.setsockopt(socket.SOL_SOCKET, socket.SO_MARK, ${MARK})`,
-      's.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)',
-      "s.bind(('::', 7004)); s.listen(16); print('ready', flush=True)",
+      "s.bind(('0.0.0.0', 7004)); s.listen(16); print('ready', flush=True)",
+      'def echo(c):',
+      '    while True:',
+      '        d = c.recv(100)',
+      '        if not d: break',
+      '        c.sendall(d)',
       'while True:',
-      '    c, _ = s.accept(); c.close()',
+      '    c, _ = s.accept(); threading.Thread(target=echo, args=(c,), daemon=True).start()',
     ].join('\n');
-    const [cmd, args] = lab.responder.wrap('python3', ['-c', script]);
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    // A client that connects before the gate exists, then echoes a line per stdin line.
+    const client = [
+      'import socket, sys',
+      `c = socket.create_connection((${JSON.stringify(lab.responderV4)}, 7004), timeout=2)`,
+      "print('connected', flush=True)",
+      'for line in sys.stdin:',
+      '    c.sendall(line.encode())',
+      '    try: print(c.recv(100).decode().strip(), flush=True)',
+      "    except socket.timeout: print('timeout', flush=True)",
+    ].join('\n');
+    const [scmd, sargs] = lab.responder.wrap('python3', ['-c', server]);
+    const srv = spawn(scmd, sargs, { stdio: ['ignore', 'pipe', 'inherit'] });
+    let cli: ReturnType<typeof spawn> | undefined;
+    let gate: ReturnType<typeof installGate> | undefined;
     try {
-      assert.equal(await withTimeout(lineReader(child).next(), 10_000, 'marked listener did not start'), 'ready');
-      const s = await runClients({ ns: lab.peer, addr: [lab.responderV4, lab.responderV6], port: 7004, rate: 20, seconds: 0.1, timeoutMs: 2000 });
-      assert.equal(s.completed, s.attempted, JSON.stringify(s));
+      assert.equal(await withTimeout(lineReader(srv).next(), 10_000, 'marked server did not start'), 'ready');
+      const [ccmd, cargs] = lab.peer.wrap('python3', ['-c', client]);
+      cli = spawn(ccmd, cargs, { stdio: ['pipe', 'pipe', 'inherit'] });
+      const lines = lineReader(cli);
+      assert.equal(await withTimeout(lines.next(), 10_000, 'client did not connect'), 'connected');
+      gate = installGate({ netns: lab.responder, addrs: [lab.responderV4], ports: [7004], mark: MARK });
+      cli.stdin!.write('through the gate\n');
+      assert.equal(await withTimeout(lines.next(), 10_000, 'no echo'), 'through the gate');
+      const s = await runClients({ ns: lab.peer, addr: [lab.responderV4], port: 7004, rate: 20, seconds: 0.1, timeoutMs: 1000 });
+      assert.equal(s.completed, 0, `a SYN got through: ${JSON.stringify(s)}`);
     } finally {
-      const closed = new Promise((resolve) => child.once('close', resolve));
-      if (child.exitCode === null && child.signalCode === null) process.kill(child.pid!, 'SIGKILL');
-      await closed;
-      gate.remove();
+      for (const child of [cli, srv]) {
+        if (child === undefined) continue;
+        const closed = new Promise((resolve) => child.once('close', resolve));
+        if (child.exitCode === null && child.signalCode === null) process.kill(child.pid!, 'SIGKILL');
+        await closed;
+      }
+      gate?.remove();
     }
   });
 

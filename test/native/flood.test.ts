@@ -90,3 +90,32 @@ test('flat out (rate 0) sends and finishes on time', { skip }, async () => {
   assert.ok(result.seconds >= 0.2 && result.seconds < 1, `seconds ${result.seconds}`);
   assert.equal(result.replies, 0, 'no listener: the kernel RSTs, no SYN-ACKs');
 });
+
+test('sendmmsg instead of the TX ring sends the same frames', { skip }, async () => {
+  const server = await serverIn(pair.responder, PORT);
+  try {
+    const result = await addon.flood(options({ method: 'sendmmsg', rate: 10_000, seconds: 0.2 }));
+    assert.ok(result.sent >= 1500 && result.sent <= 2100, `sent ${result.sent}`);
+    assert.ok(result.replies >= result.sent * 0.95, `replies ${result.replies} of ${result.sent}`);
+    assert.ok(result.cpuSeconds > 0 && result.cpuSeconds <= result.seconds + 0.05, `cpu ${result.cpuSeconds}`);
+  } finally {
+    await stop(server);
+  }
+  assert.throws(() => addon.flood(options({ method: 'carrier-pigeon' as 'ring' })), { name: 'TypeError', message: /method/ });
+});
+
+test('the responder ring ignores frames sent to another host\'s MAC', { skip }, async () => {
+  const rx = new BatchView();
+  const ring = openRing(pair, { rxBatch: rx.buffer });
+  try {
+    const result = await addon.flood(options({ dstMac: Uint8Array.from([2, 0, 0, 0, 0, 1]), rate: 10_000, seconds: 0.1 }));
+    assert.ok(result.sent > 0);
+    const mine = await addon.flood(options({ rate: 10_000, seconds: 0.05 }));
+    await new Promise((r) => setTimeout(r, 20));
+    while (ring.receive() === rx.kind.length);
+    ring.updateKernelStats();
+    assert.equal(counter(ring.counters, 'kernelPackets'), mine.sent, 'only the frames to our MAC passed the filter');
+  } finally {
+    ring.close();
+  }
+});

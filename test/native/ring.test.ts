@@ -287,3 +287,104 @@ test('a process that exits with a ring open exits cleanly', { skip }, () => {
   assert.equal(r.status, 0, r.stderr);
   assert.equal(r.stderr, '');
 });
+
+test('without capabilities the error says which one is missing', { skip }, (t) => {
+  const setpriv = spawnSync('setpriv', ['--version']);
+  if (setpriv.status !== 0) {
+    t.skip('setpriv (util-linux) is not installed');
+    return;
+  }
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  const helpers = new URL(`file://${path.resolve(here, 'ring-helpers.js')}`).href;
+  const script = `
+    const { openRing } = await import(${JSON.stringify(helpers)});
+    const pair = { responderIface: 'lo', responder: { path: ${JSON.stringify(pair.responder.path)} }, responderV4: '198.18.1.1', responderV6: '2001:db8:1::1' };
+    for (const netns of [${JSON.stringify(pair.responder.path)}, undefined]) {
+      try { openRing({ ...pair, responder: { path: netns } }); console.log('opened'); }
+      catch (e) { console.log(e.code + ' ' + e.message); }
+    }
+  `;
+  const r = spawnSync('setpriv', ['--bounding-set=-all', '--inh-caps=-all', process.execPath, '--input-type=module', '-e', script],
+    { encoding: 'utf8', timeout: 10_000 });
+  const [inNetns, here0] = r.stdout.trim().split('\n');
+  assert.match(inNetns, /^EPERM .*CAP_SYS_ADMIN is missing/, r.stdout + r.stderr);
+  assert.match(here0, /^EPERM .*AF_PACKET.*CAP_NET_RAW is missing/, r.stdout + r.stderr);
+});
+
+function checksum(bytes: Uint8Array, start = 0): number {
+  let sum = start;
+  for (let i = 0; i < bytes.length; i += 2) sum += (bytes[i] << 8) | (bytes[i + 1] ?? 0);
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  return ~sum & 0xffff;
+}
+
+/** An Ethernet frame with an 802.1Q tag in band carrying an IPv4 TCP SYN. */
+function taggedSyn(dstMac: Uint8Array, srcMac: Uint8Array, vlan: number, src: string, dst: string, sport: number, dport: number): Buffer {
+  const f = Buffer.alloc(18 + 20 + 20);
+  f.set(dstMac, 0);
+  f.set(srcMac, 6);
+  f.writeUInt16BE(0x8100, 12);
+  f.writeUInt16BE(vlan, 14);
+  f.writeUInt16BE(0x0800, 16);
+  const ip = f.subarray(18, 38);
+  ip[0] = 0x45;
+  ip.writeUInt16BE(40, 2);
+  ip[8] = 64;
+  ip[9] = 6;
+  Buffer.from(src.split('.').map(Number)).copy(ip, 12);
+  Buffer.from(dst.split('.').map(Number)).copy(ip, 16);
+  ip.writeUInt16BE(checksum(ip), 10);
+  const tcp = f.subarray(38, 58);
+  tcp.writeUInt16BE(sport, 0);
+  tcp.writeUInt16BE(dport, 2);
+  tcp.writeUInt32BE(0x01020304, 4);
+  tcp[12] = 5 << 4;
+  tcp[13] = 0x02;
+  tcp.writeUInt16BE(65535, 14);
+  const pseudo = Buffer.concat([ip.subarray(12, 20), Buffer.from([0, 6, 0, 20])]);
+  tcp.writeUInt16BE(checksum(tcp, 0xffff - checksum(pseudo)), 16);
+  return f;
+}
+
+test('802.1Q: a tagged SYN reaches the ring as a row with its VLAN TCI', { skip }, async () => {
+  const rx = new BatchView();
+  const ring = openRing(pair, { rxBatch: rx.buffer });
+  try {
+    const frame = taggedSyn(pair.responder.macOf(pair.responderIface), pair.peer.macOf(pair.peerIface), 10,
+      pair.peerV4, pair.responderV4, 40000, PORT);
+    const other = taggedSyn(pair.responder.macOf(pair.responderIface), pair.peer.macOf(pair.peerIface), 10,
+      pair.peerV4, pair.responderV4, 40001, PORT + 1);
+    pair.peer.exec('python3', ['-c', `
+import socket, sys
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind((${JSON.stringify(pair.peerIface)}, 0))
+for h in sys.stdin.read().split():
+    s.send(bytes.fromhex(h))
+`], `${other.toString('hex')}\n${frame.toString('hex')}`);
+    let vlan = -1;
+    assert.ok(await waitFor(() => {
+      if (ring.receive() > 0) vlan = rx.vlan[0];
+      return vlan >= 0;
+    }), 'the tagged SYN arrived as a row');
+    assert.equal(vlan, 10);
+    assert.equal(rx.sport[0], 40000);
+    assert.equal(counter(ring.counters, 'rxFrames'), 1, 'the tagged SYN to another port was filtered out');
+  } finally {
+    ring.close();
+  }
+});
+
+test('close() from inside onReadable is safe', { skip }, async () => {
+  const ring = openRing(pair);
+  let closedInside = false;
+  ring.start(() => {
+    ring.receive();
+    ring.close();
+    closedInside = true;
+  });
+  assert.equal(await connectFrom(pair.peer, pair.responderV4, PORT), 'refused');
+  assert.ok(await waitFor(() => closedInside));
+  await new Promise((r) => setTimeout(r, 20));
+  assert.throws(() => ring.receive(), /closed/);
+  ring.close();
+});

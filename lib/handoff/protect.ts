@@ -1,0 +1,192 @@
+// protect(server, options): syncache answers the handshakes, and each
+// completed one reaches server's 'connection' as an ordinary net.Socket -
+// any net.Server, http.Server or https.Server serves it as usual, without
+// ever calling listen().
+//
+//   final ACK ─> engine: entry held, data that follows is collected
+//            ─> (after the batch) repairSocketAsync on the thread pool:
+//               TCP_REPAIR socket with ISS/IRS/MSS/wscale/SACK/timestamps
+//            ─> drain the ring; the data collected so far goes into its
+//               receive queue; SO_MARK (the gate lets it through); repair off
+//            ─> release the entry; the ring skips the flow from now on
+//            ─> new net.Socket({ fd }) -> server.emit('connection', socket)
+//
+// The syscalls run on the libuv thread pool, so making a socket never
+// stalls SYN processing. With syncookies 'only' there is no entry to hold:
+// data after the final ACK's own is dropped by the gate until the socket
+// exists, and the peer resends it as after any loss.
+import { EventEmitter } from 'node:events';
+import { Socket, type Server } from 'node:net';
+import { Responder, type ResponderOptions } from '../responder/responder.js';
+import type { Handshake } from '../engine/engine.js';
+import { repairParams, repairSocketAsync, DEFAULT_MARK } from './repair.js';
+import { addon } from '../native/addon.js';
+
+const { finishRepair } = addon;
+
+export type ProtectOptions = Omit<ResponderOptions, 'accept' | 'hold' | 'workers' | 'clock'>;
+
+export interface HandoffStats {
+  /** Connections handed to the server. */
+  handoffs: number;
+  /** Handshakes whose socket could not be made (the peer's next segment retries). */
+  handoffFailed: number;
+  /** Sockets handed over and still open. */
+  open: number;
+  /** Handshakes of a flow already handed over (ignored). */
+  handoffDuplicate: number;
+  /** Handoff time, ACK to 'connection', over the last 4096 handoffs (ms). */
+  handoffP50Ms: number | null;
+  handoffP99Ms: number | null;
+}
+
+const LATENCY_WINDOW = 4096;
+/**
+ * After a socket closes, its flow stays skipped this long: the kernel's
+ * TIME_WAIT owns the stragglers (a last ACK, a retransmitted FIN), which
+ * would otherwise validate as cookies and look like new handshakes.
+ */
+const LINGER_MS = 60_000;
+
+export interface ProtectionEvents {
+  handoff: [Socket, Handshake];
+  error: [Error];
+}
+
+export class Protection extends EventEmitter<ProtectionEvents> {
+  private handoffs = 0;
+  private failed = 0;
+  private open = 0;
+  private readonly latency = new Float64Array(LATENCY_WINDOW);
+  private latencyCount = 0;
+  private closed = false;
+  private readonly sockets = new Set<Socket>();
+  /** Flows being handed over or served: a later handshake of one is a duplicate. */
+  private readonly flows = new Set<string>();
+  private duplicates = 0;
+  /** Closed flows still skipped, oldest first: [time, handshake]. */
+  private readonly lingering: Array<[number, Handshake]> = [];
+  private lingerHead = 0;
+  private readonly lingerTimer: NodeJS.Timeout;
+
+  constructor(readonly server: Server, readonly responder: Responder, private readonly mark: number) {
+    super();
+    responder.on('handshake', (h) => {
+      // After the batch: the segments right behind the final ACK are collected too.
+      queueMicrotask(() => void this.handOff(h));
+    });
+    responder.on('error', (e) => this.emit('error', e));
+    this.lingerTimer = setInterval(() => this.expireLingering(), 1000);
+    this.lingerTimer.unref();
+  }
+
+  private expireLingering(): void {
+    const now = performance.now();
+    const q = this.lingering;
+    while (this.lingerHead < q.length && now - q[this.lingerHead][0] >= LINGER_MS) {
+      const h = q[this.lingerHead++][1];
+      this.flows.delete(flowKey(h));
+      this.responder.takeBack(h);
+    }
+    if (this.lingerHead > 1024 && this.lingerHead * 2 > q.length) {
+      q.splice(0, this.lingerHead);
+      this.lingerHead = 0;
+    }
+  }
+
+  private async handOff(h: Handshake): Promise<void> {
+    const r = this.responder;
+    // The same connection completing twice (a held entry evicted under a
+    // flood, then its next segment validating as a cookie) is not a new one.
+    const key = flowKey(h);
+    if (this.flows.has(key)) {
+      this.duplicates++;
+      r.release(h);
+      return;
+    }
+    this.flows.add(key);
+    let fd: number;
+    try {
+      // Steps 1-2 on the thread pool: the socket, still in repair.
+      const params = repairParams({ ...h, tsNow: r.tsNow() }, { netns: r.options.netns, ourWindow: r.config.window });
+      fd = await repairSocketAsync({ ...params, stayInRepair: true });
+      // Step 3 here: what arrived meanwhile (the gate dropped it, the ring
+      // kept it) goes into the receive queue, then the gate opens.
+      r.poll();
+      // Held entries bring everything from the final ACK on; without a cache
+      // (syncookies only) the final ACK's own data is all there is.
+      const data = h.hold >= 0 ? r.takeHeldData(h) : h.payload ? [h.payload] : [];
+      const payload = data.length === 0 ? undefined : data.length === 1 ? data[0] : Buffer.concat(data);
+      try {
+        finishRepair(fd, payload, this.mark);
+      } catch (error) {
+        new Socket({ fd }).destroy();
+        throw error;
+      }
+    } catch (error) {
+      this.failed++;
+      this.flows.delete(key);
+      r.release(h);
+      if (!this.closed) this.emit('error', Object.assign(error as Error, { handshake: h }));
+      return;
+    }
+    r.release(h);
+    if (this.closed) {
+      const orphan = new Socket({ fd });
+      orphan.destroy();
+      return;
+    }
+    r.handOver(h);
+    // As the server would have made it itself (its allowHalfOpen and
+    // pauseOnConnect; pauseOnCreate is the option net.Server passes for the latter).
+    const own = this.server as Server & { allowHalfOpen?: boolean; pauseOnConnect?: boolean };
+    const socket = new Socket({
+      fd, readable: true, writable: true, allowHalfOpen: own.allowHalfOpen === true,
+      ...({ pauseOnCreate: own.pauseOnConnect === true } as object),
+    });
+    this.open++;
+    this.sockets.add(socket);
+    socket.once('close', () => {
+      this.open--;
+      this.sockets.delete(socket);
+      if (!this.closed) this.lingering.push([performance.now(), h]);
+    });
+    this.handoffs++;
+    this.latency[this.latencyCount++ % LATENCY_WINDOW] = performance.timeOrigin + performance.now() - h.ackTime;
+    this.emit('handoff', socket, h);
+    this.server.emit('connection', socket);
+  }
+
+  stats(): HandoffStats {
+    const n = Math.min(this.latencyCount, LATENCY_WINDOW);
+    const sorted = Array.from(this.latency.subarray(0, n)).sort((a, b) => a - b);
+    const q = (p: number) => (n === 0 ? null : Number(sorted[Math.min(n - 1, Math.floor(p * n))].toFixed(3)));
+    return { handoffs: this.handoffs, handoffFailed: this.failed, handoffDuplicate: this.duplicates, open: this.open, handoffP50Ms: q(0.5), handoffP99Ms: q(0.99) };
+  }
+
+  /** Stops taking new connections (sockets already handed over stay with the server). Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.lingerTimer);
+    await this.responder.close();
+  }
+}
+
+function flowKey(h: Handshake): string {
+  return `${h.remoteAddress}|${h.remotePort}|${h.localAddress}|${h.localPort}`;
+}
+
+/**
+ * Shields `server` from SYN floods: syncache answers handshakes to
+ * options.addrs/ports on options.iface and hands each completed one to
+ * server as a kernel socket. Do not also call server.listen() on those ports.
+ */
+export async function protect(server: Server, options: ProtectOptions): Promise<Protection> {
+  if (server === null || typeof server !== 'object' || typeof (server as Server).emit !== 'function') {
+    throw new TypeError('protect(server, options): server must be a net.Server, http.Server or https.Server');
+  }
+  const mark = options.mark ?? DEFAULT_MARK;
+  const responder = await Responder.open({ ...options, mark, hold: true, workers: 1 });
+  return new Protection(server, responder, mark);
+}

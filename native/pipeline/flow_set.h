@@ -1,0 +1,125 @@
+// Flows already handed to the kernel as real sockets. Their segments still
+// reach the packet ring (AF_PACKET sees everything the gate lets through);
+// the pipeline skips them here, cheaply, before TypeScript sees a row.
+//
+// Open addressing with linear probing over a power-of-two table, deletion
+// by backward shift (no tombstones), never more than half full. Only the
+// application's own connections go in, so the table stays small; a lookup on
+// an empty set is one comparison.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "boundary/batch.h"
+
+namespace syncache {
+
+struct FlowKey {
+  uint32_t peer[4];
+  uint32_t local[4];
+  uint16_t peerPort;
+  uint16_t localPort;
+  uint32_t family;
+
+  bool operator==(const FlowKey& o) const { return std::memcmp(this, &o, sizeof(FlowKey)) == 0; }
+
+  static FlowKey FromRow(const PacketBatch& b, uint32_t row) {
+    FlowKey k;
+    std::memcpy(k.peer, &b.saddr[row * 4], 16);
+    std::memcpy(k.local, &b.daddr[row * 4], 16);
+    k.peerPort = b.sport[row];
+    k.localPort = b.dport[row];
+    k.family = b.family[row];
+    return k;
+  }
+};
+
+class FlowSet {
+ public:
+  static constexpr uint32_t kMaxFlows = 1u << 20;
+
+  bool empty() const { return size_ == 0; }
+  uint32_t size() const { return size_; }
+
+  bool Contains(const FlowKey& key) const {
+    if (size_ == 0) return false;
+    for (uint32_t i = Hash(key) & mask_;; i = (i + 1) & mask_) {
+      if (!used_[i]) return false;
+      if (slots_[i] == key) return true;
+    }
+  }
+
+  // False when already present or the set is at kMaxFlows.
+  bool Add(const FlowKey& key) {
+    if (Contains(key) || size_ >= kMaxFlows) return false;
+    if ((size_ + 1) * 2 > slots_.size()) Grow();
+    uint32_t i = Hash(key) & mask_;
+    while (used_[i]) i = (i + 1) & mask_;
+    slots_[i] = key;
+    used_[i] = 1;
+    size_++;
+    return true;
+  }
+
+  bool Remove(const FlowKey& key) {
+    if (size_ == 0) return false;
+    uint32_t i = Hash(key) & mask_;
+    while (true) {
+      if (!used_[i]) return false;
+      if (slots_[i] == key) break;
+      i = (i + 1) & mask_;
+    }
+    // Backward-shift deletion: pull later members of the probe run forward.
+    uint32_t hole = i;
+    for (uint32_t j = (i + 1) & mask_; used_[j]; j = (j + 1) & mask_) {
+      uint32_t home = Hash(slots_[j]) & mask_;
+      if (((j - home) & mask_) >= ((j - hole) & mask_)) {
+        slots_[hole] = slots_[j];
+        hole = j;
+      }
+    }
+    used_[hole] = 0;
+    size_--;
+    return true;
+  }
+
+ private:
+  static uint32_t Hash(const FlowKey& k) {
+    uint64_t h = 0x9E3779B97F4A7C15ull ^ k.family;
+    auto mix = [&h](uint64_t v) {
+      h ^= v;
+      h *= 0xff51afd7ed558ccdull;
+      h ^= h >> 32;
+    };
+    for (int w = 0; w < 4; w++) mix((uint64_t{k.peer[w]} << 32) | k.local[w]);
+    mix((uint64_t{k.peerPort} << 16) | k.localPort);
+    return static_cast<uint32_t>(h);
+  }
+
+  void Grow() {
+    std::vector<FlowKey> old = std::move(slots_);
+    std::vector<uint8_t> oldUsed = std::move(used_);
+    size_t capacity = old.empty() ? 64 : old.size() * 2;
+    slots_.assign(capacity, FlowKey{});
+    used_.assign(capacity, 0);
+    mask_ = static_cast<uint32_t>(capacity - 1);
+    size_ = 0;
+    for (size_t i = 0; i < old.size(); i++) {
+      if (!oldUsed[i]) continue;
+      uint32_t j = Hash(old[i]) & mask_;
+      while (used_[j]) j = (j + 1) & mask_;
+      slots_[j] = old[i];
+      used_[j] = 1;
+      size_++;
+    }
+  }
+
+  std::vector<FlowKey> slots_;
+  std::vector<uint8_t> used_;
+  uint32_t mask_ = 0;
+  uint32_t size_ = 0;
+};
+
+}  // namespace syncache

@@ -1,0 +1,293 @@
+// protect(), serve and the privilege split on real packets: a pair lab, the
+// kernel's TCP stack (curl, node) as the client in the peer namespace. The
+// responder runs in this process, so every client is a child process and
+// nothing here blocks the event loop.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, fork, type ChildProcess } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { writeFileSync, rmSync, existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import http from 'node:http';
+import net from 'node:net';
+import { createPairLab, labUnavailableReason, type Namespace, type PairLab } from '../../lib/lab/netns.js';
+import { protect, type Protection } from '../../lib/handoff/protect.js';
+import { protectFor } from '../../lib/handoff/split.js';
+import { addon } from '../../lib/native/addon.js';
+
+const skip = labUnavailableReason() ?? (onPath('curl') ? undefined : 'curl is not installed (apt-get install curl)');
+const PORT = 80;
+const CLI = fileURLToPath(new URL('../../lib/cli/main.js', import.meta.url));
+let pair: PairLab;
+
+function onPath(cmd: string): boolean {
+  return (process.env.PATH ?? '').split(':').some((dir) => existsSync(`${dir}/${cmd}`));
+}
+
+before(() => {
+  if (skip) return;
+  pair = createPairLab('prot', 2);
+});
+after(() => pair?.lab.destroy());
+
+const children = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const c of children) if (c.exitCode === null && c.pid !== undefined) process.kill(c.pid, 'SIGKILL');
+});
+
+/** Runs a command in a namespace without blocking the event loop. */
+function run(ns: Namespace, cmd: string, args: string[], input?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const [c, a] = ns.wrap(cmd, args);
+  const child = spawn(c, a, { stdio: ['pipe', 'pipe', 'pipe'] });
+  children.add(child);
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d) => (stdout += d));
+  child.stderr!.on('data', (d) => (stderr += d));
+  child.stdin!.end(input ?? '');
+  return new Promise((resolve) => child.on('close', (code) => {
+    children.delete(child);
+    resolve({ code, stdout, stderr });
+  }));
+}
+
+async function withProtection(server: net.Server, body: (p: Protection) => Promise<void>, syncookies: 'on' | 'off' = 'on'): Promise<void> {
+  const p = await protect(server, {
+    iface: pair.responderIface, netns: pair.responder.path,
+    addrs: [pair.responderV4, pair.responderV6], ports: [PORT], syncookies,
+  });
+  const errors: Error[] = [];
+  p.on('error', (e) => errors.push(e));
+  try {
+    await body(p);
+    assert.deepEqual(errors.map((e) => e.message), []);
+  } finally {
+    await p.close();
+  }
+}
+
+function curl(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return run(pair.peer, 'curl', ['-sS', '-m', '10', ...args]);
+}
+
+test('curl gets 200 from a protected http.Server over IPv4 and IPv6', { skip }, async () => {
+  const server = http.createServer((req, res) => res.end(`hello ${req.url}`));
+  await withProtection(server, async (p) => {
+    for (const host of [pair.responderV4, `[${pair.responderV6}]`]) {
+      const r = await curl(['-w', ' %{http_code}', `http://${host}/x`]);
+      assert.equal(r.stdout, 'hello /x 200', r.stderr);
+    }
+    assert.equal(p.stats().handoffs, 2);
+  });
+});
+
+test('a 10 MB upload arrives intact (hash compared)', { skip }, async () => {
+  const file = `/tmp/syncache-upload-${process.pid}`;
+  const body = randomBytes(10 * 1024 * 1024);
+  writeFileSync(file, body);
+  const server = http.createServer((req, res) => {
+    const hash = createHash('sha256');
+    req.on('data', (d) => hash.update(d));
+    req.on('end', () => res.end(hash.digest('hex')));
+  });
+  try {
+    await withProtection(server, async () => {
+      const r = await curl(['--data-binary', `@${file}`, '-H', 'Content-Type: application/octet-stream', `http://${pair.responderV4}/upload`]);
+      assert.equal(r.stdout, createHash('sha256').update(body).digest('hex'), r.stderr);
+    });
+  } finally {
+    rmSync(file, { force: true });
+  }
+});
+
+test("a server-speaks-first greeting arrives", { skip }, async () => {
+  const server = net.createServer((s) => { s.end('220 syncache banner\r\n'); });
+  await withProtection(server, async () => {
+    const r = await run(pair.peer, process.execPath, ['-e', `
+      const s = require('net').connect(${PORT}, ${JSON.stringify(pair.responderV4)});
+      let got = ''; s.on('data', (d) => got += d); s.on('end', () => { process.stdout.write(got); });
+      s.on('error', (e) => { console.log('error ' + e.code); });
+      setTimeout(() => process.exit(1), 5000).unref();
+    `]);
+    assert.equal(r.stdout, '220 syncache banner\r\n');
+  });
+});
+
+/** TCP segments the peer namespace's kernel retransmitted (its /proc/net/snmp). */
+async function retransmits(ns: Namespace): Promise<number> {
+  const r = await run(ns, 'cat', ['/proc/net/snmp']);
+  const lines = r.stdout.split('\n').filter((l) => l.startsWith('Tcp:'));
+  const names = lines[0].split(/\s+/);
+  return Number(lines[1].split(/\s+/)[names.indexOf('RetransSegs')]);
+}
+
+test('data sent right behind the final ACK is not retransmitted: one copy on the wire', { skip }, async () => {
+  // Count the client's IPv4 data segments to our port (IP length > headers).
+  const table = 'scdata';
+  const made = await run(pair.peer, 'nft', [`add table inet ${table}`, ';', `add chain inet ${table} out { type filter hook output priority 0; }`, ';',
+    `add rule inet ${table} out ip daddr ${pair.responderV4} tcp dport ${PORT} tcp flags & (syn | ack) == ack ip length > 52 counter`]);
+  assert.equal(made.code, 0, made.stderr);
+  const server = http.createServer((req, res) => res.end('ok'));
+  try {
+    await withProtection(server, async (p) => {
+      const before = await retransmits(pair.peer);
+      for (let i = 0; i < 20; i++) {
+        const r = await curl([`http://${pair.responderV4}/${i}`]);
+        assert.equal(r.stdout, 'ok', r.stderr);
+      }
+      const counted = await run(pair.peer, 'nft', ['-j', 'list', 'table', 'inet', table]);
+      const packets = /"packets":\s*(\d+)/.exec(counted.stdout);
+      assert.equal(Number(packets?.[1]), 20, 'one data segment per request');
+      assert.equal(await retransmits(pair.peer) - before, 0, 'the client retransmitted nothing');
+      assert.equal(p.stats().handoffs, 20);
+    });
+  } finally {
+    await run(pair.peer, 'nft', ['delete', 'table', 'inet', table]);
+  }
+});
+
+test('keep-alive carries 100 requests on one connection', { skip }, async () => {
+  const server = http.createServer((req, res) => res.end(`${req.url}\n`));
+  await withProtection(server, async (p) => {
+    const urls = Array.from({ length: 100 }, (_, i) => `http://${pair.responderV4}/${i}`);
+    const r = await curl(['-w', '%{http_code}\n', ...urls]);
+    const lines = r.stdout.trim().split('\n');
+    assert.equal(lines.filter((l) => l === '200').length, 100, r.stderr);
+    assert.equal(p.stats().handoffs, 1, 'one connection');
+  });
+});
+
+test('during a SYN flood from the built-in generator >= 99% of client requests succeed', { skip }, async () => {
+  const server = http.createServer((req, res) => res.end('ok'));
+  await withProtection(server, async () => {
+    const flood = addon.flood({
+      iface: pair.peerIface, netns: pair.peer.path, dstMac: pair.responder.macOf(pair.responderIface),
+      dstAddr: pair.responderV4, dstPort: PORT, srcNet: '198.19.0.0/16', rate: 30_000, seconds: 4,
+    });
+    const clients = run(pair.peer, process.execPath, ['-e', `
+      const http = require('http');
+      let ok = 0, failed = 0, started = 0;
+      const agent = new http.Agent({ keepAlive: false });
+      function one() {
+        if (started >= 200) return;
+        started++;
+        const req = http.get({ host: ${JSON.stringify(pair.responderV4)}, port: ${PORT}, path: '/', agent, timeout: 3000 }, (res) => {
+          res.resume(); res.on('end', () => { res.statusCode === 200 ? ok++ : failed++; done(); });
+        });
+        req.on('timeout', () => req.destroy(new Error('timeout')));
+        req.on('error', () => { failed++; done(); });
+      }
+      function done() { if (ok + failed === 200) console.log(JSON.stringify({ ok, failed })); else setTimeout(one, 15); }
+      for (let i = 0; i < 4; i++) one();
+    `]);
+    const [f, c] = await Promise.all([flood, clients]);
+    const result = JSON.parse(c.stdout) as { ok: number; failed: number };
+    assert.ok(f.sent > 50_000, `flood sent ${f.sent}`);
+    assert.ok(result.ok >= 198, `only ${result.ok} of 200 requests succeeded during the flood`);
+  });
+});
+
+function cli(ns: Namespace, args: string[]): ChildProcess {
+  const [c, a] = ns.wrap(process.execPath, [CLI, ...args]);
+  const child = spawn(c, a, { stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(child);
+  child.on('exit', () => children.delete(child));
+  return child;
+}
+
+async function firstLine(child: ChildProcess, match: RegExp, ms = 10_000): Promise<string> {
+  let buffer = '';
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no line matching ${match} in ${ms} ms: ${buffer}`)), ms);
+    child.stdout!.on('data', (d) => {
+      buffer += d;
+      const line = buffer.split('\n').find((l) => match.test(l));
+      if (line !== undefined) {
+        clearTimeout(timer);
+        resolve(line);
+      }
+    });
+  });
+}
+
+async function gateTables(ns: Namespace): Promise<string[]> {
+  const r = await run(ns, 'nft', ['list', 'tables']);
+  return r.stdout.split('\n').filter((l) => l.includes('syncache_'));
+}
+
+test('syncache serve forwards a stream both ways, with half-close, and its exit removes the gate', { skip }, async () => {
+  // The backend: an echo server inside the responder namespace.
+  const backend = spawn(...pair.responder.wrap(process.execPath, ['-e', `
+    require('net').createServer({ allowHalfOpen: true }, (s) => { s.pipe(s); }).listen(9000, '127.0.0.1', () => console.log('ready'));
+  `]), { stdio: ['ignore', 'pipe', 'inherit'] });
+  children.add(backend);
+  await firstLine(backend, /ready/);
+  const serve = cli(pair.responder, ['serve', '--iface', pair.responderIface, '--addr', pair.responderV4, '--port', String(PORT), '--forward', '127.0.0.1:9000', '--json', '--stats-interval', '0.2']);
+  try {
+    await firstLine(serve, /"type":"stats"/);
+    const r = await run(pair.peer, process.execPath, ['-e', `
+      const crypto = require('crypto');
+      const data = crypto.randomBytes(1 << 20);
+      const s = require('net').connect({ host: ${JSON.stringify(pair.responderV4)}, port: ${PORT}, allowHalfOpen: true });
+      const hash = crypto.createHash('sha256');
+      let n = 0;
+      s.on('data', (d) => { n += d.length; hash.update(d); });
+      s.on('end', () => console.log(JSON.stringify({ n, same: hash.digest('hex') === crypto.createHash('sha256').update(data).digest('hex') })));
+      s.on('connect', () => s.end(data));
+      s.on('error', (e) => console.log(JSON.stringify({ error: e.code })));
+    `]);
+    assert.deepEqual(JSON.parse(r.stdout), { n: 1 << 20, same: true });
+    assert.equal((await gateTables(pair.responder)).length, 1);
+  } finally {
+    const exited = new Promise((resolve) => serve.once('exit', resolve));
+    serve.kill('SIGTERM');
+    assert.equal(await exited, 0);
+    backend.kill('SIGTERM');
+  }
+  assert.deepEqual(await gateTables(pair.responder), [], 'graceful exit removes the gate');
+});
+
+test('after kill -9 of an instance, syncache cleanup leaves no nftables table', { skip }, async () => {
+  const listen = cli(pair.responder, ['listen', '--iface', pair.responderIface, '--addr', pair.responderV4, '--port', '8081', '--json', '--stats-interval', '0.2']);
+  await firstLine(listen, /"type":"stats"/);
+  assert.equal((await gateTables(pair.responder)).length, 1);
+  const exited = new Promise((resolve) => listen.once('exit', resolve));
+  listen.kill('SIGKILL');
+  await exited;
+  assert.equal((await gateTables(pair.responder)).length, 1, 'a killed instance cannot remove its gate');
+  const r = await run(pair.responder, process.execPath, [CLI, 'cleanup', '--json']);
+  const report = JSON.parse(r.stdout) as { gates: string[] };
+  assert.equal(report.gates.length, 1);
+  assert.deepEqual(await gateTables(pair.responder), []);
+});
+
+test('a second instance on the same port refuses to start with a clear message', { skip }, async () => {
+  const first = cli(pair.responder, ['listen', '--iface', pair.responderIface, '--addr', pair.responderV4, '--port', '8082', '--json']);
+  try {
+    await firstLine(first, /"type":"stats"/);
+    const second = await run(pair.responder, process.execPath, [CLI, 'listen', '--iface', pair.responderIface, '--addr', pair.responderV4, '--port', '8082']);
+    assert.equal(second.code, 1);
+    assert.match(second.stderr, /already gated by syncache pid \d+.*syncache cleanup/);
+  } finally {
+    const exited = new Promise((resolve) => first.once('exit', resolve));
+    first.kill('SIGTERM');
+    await exited;
+  }
+});
+
+test('privilege split: an unprivileged server process (uid 65534) serves sockets passed over IPC', { skip }, async () => {
+  const script = fileURLToPath(new URL('../fixtures/handed-server.js', import.meta.url));
+  const child = fork(script, [], { uid: 65534, gid: 65534, stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
+  children.add(child);
+  await firstLine(child, /ready/);
+  const p = await protectFor(child, {
+    iface: pair.responderIface, netns: pair.responder.path, addrs: [pair.responderV4], ports: [PORT],
+  });
+  try {
+    const r = await curl([`http://${pair.responderV4}/`]);
+    assert.equal(r.stdout, 'served by uid 65534', r.stderr);
+  } finally {
+    await p.close();
+    child.kill('SIGTERM');
+  }
+});
