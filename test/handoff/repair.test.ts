@@ -35,7 +35,10 @@ after(() => pair?.lab.destroy());
 
 const children = new Set<ChildProcess>();
 process.on('exit', () => {
-  for (const c of children) if (c.exitCode === null && c.pid !== undefined) process.kill(c.pid, 'SIGKILL');
+  for (const c of children) {
+    if (c.exitCode !== null || c.pid === undefined) continue;
+    try { process.kill(c.pid, 'SIGKILL'); } catch { /* exited; its 'exit' was not seen yet */ }
+  }
 });
 
 interface ClientEvent { event: string; [k: string]: unknown }
