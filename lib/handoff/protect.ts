@@ -41,8 +41,8 @@ export interface HandoffStats {
 }
 
 const LATENCY_WINDOW = 4096;
-/** The ring's block retire timeout (the ring's default). */
-const RING_RETIRE_MS = 1;
+/** The longest a handoff waits for the ring's open block to retire (HZ=250: 4-8 ms). */
+const PENDING_WAIT_MS = 12;
 /**
  * After a socket closes, its flow stays skipped this long: the kernel's
  * TIME_WAIT owns the stragglers (a last ACK, a retransmitted FIN), which
@@ -63,8 +63,8 @@ export class Protection extends EventEmitter<ProtectionEvents> {
   private latencyCount = 0;
   private closed = false;
   private readonly sockets = new Set<Socket>();
-  /** Flows being handed over or served: a later handshake of one is a duplicate. */
-  private readonly flows = new Set<string>();
+  /** Flows being handed over or served, with the peer's ISN: the same ISN again is a duplicate. */
+  private readonly flows = new Map<string, number>();
   private duplicates = 0;
   /** Closed flows still skipped, oldest first: [time, handshake]. */
   private readonly lingering: Array<[number, Handshake]> = [];
@@ -87,7 +87,10 @@ export class Protection extends EventEmitter<ProtectionEvents> {
     const q = this.lingering;
     while (this.lingerHead < q.length && now - q[this.lingerHead][0] >= LINGER_MS) {
       const h = q[this.lingerHead++][1];
-      this.flows.delete(flowKey(h));
+      const key = flowKey(h);
+      // Unless a new connection has taken the 4-tuple meanwhile.
+      if (this.flows.get(key) !== h.irs) continue;
+      this.flows.delete(key);
       this.responder.takeBack(h);
     }
     if (this.lingerHead > 1024 && this.lingerHead * 2 > q.length) {
@@ -100,13 +103,14 @@ export class Protection extends EventEmitter<ProtectionEvents> {
     const r = this.responder;
     // The same connection completing twice (a held entry evicted under a
     // flood, then its next segment validating as a cookie) is not a new one.
+    // A new connection on a 4-tuple we handed over before has a new ISN.
     const key = flowKey(h);
-    if (this.flows.has(key)) {
+    if (this.flows.get(key) === h.irs) {
       this.duplicates++;
       r.release(h);
       return;
     }
-    this.flows.add(key);
+    this.flows.set(key, h.irs);
     let fd: number;
     try {
       // Steps 1-2 on the thread pool: the socket, still in repair.
@@ -114,11 +118,13 @@ export class Protection extends EventEmitter<ProtectionEvents> {
       fd = await repairSocketAsync({ ...params, stayInRepair: true });
       // Step 3 here: what arrived meanwhile (the gate dropped it, the ring
       // kept it) goes into the receive queue, then the gate opens. A frame
-      // becomes readable when its ring block retires (RING_RETIRE_MS), so the
-      // segments right behind the final ACK are waited for that long.
-      const wait = h.ackTime + RING_RETIRE_MS + 0.5 - (performance.timeOrigin + performance.now());
-      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+      // is readable once its ring block retires: while the open block holds
+      // frames (they may be this flow's), wait for it, a few ms at most.
       r.poll();
+      for (let waited = 0; r.pending() > 0 && waited < PENDING_WAIT_MS; waited += 1) {
+        await new Promise((resolve) => setTimeout(resolve, 1));
+        r.poll();
+      }
       // Held entries bring everything from the final ACK on; without a cache
       // (syncookies only) the final ACK's own data is all there is.
       const data = h.hold >= 0 ? r.takeHeldData(h) : h.payload ? [h.payload] : [];
@@ -131,7 +137,7 @@ export class Protection extends EventEmitter<ProtectionEvents> {
       }
     } catch (error) {
       this.failed++;
-      this.flows.delete(key);
+      if (this.flows.get(key) === h.irs) this.flows.delete(key);
       r.release(h);
       if (!this.closed) this.emit('error', Object.assign(error as Error, { handshake: h }));
       return;

@@ -115,6 +115,8 @@ export interface NativeRing {
    * in network byte order (see address.ts). False if it was already marked.
    */
   handOver(flow: Uint32Array): boolean;
+  /** Frames in the block the kernel is still filling (a hint: they become readable when it retires, 4-8 ms at HZ=250). */
+  pending(): number;
   /** Undoes handOver (the socket closed); false if the flow was not marked. */
   takeBack(flow: Uint32Array): boolean;
   /** Idempotent. */

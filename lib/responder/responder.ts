@@ -221,6 +221,11 @@ export class Responder extends EventEmitter<ResponderEvents> {
     return this.shard?.handOver(h, false) ?? false;
   }
 
+  /** Frames that arrived but are not readable yet (the ring block still open). */
+  pending(): number {
+    return this.shard?.ring.pending() ?? 0;
+  }
+
   /** Our timestamp clock now (TCP_TIMESTAMP for a socket made now). */
   tsNow(): number {
     return this.shard?.engine.tsNow() ?? 0;

@@ -33,7 +33,7 @@ const RING_BLOCK_BYTES = 256 * 1024;
 const RING_BLOCKS = 256;
 
 /** Batches handled per readiness callback before yielding to the event loop. */
-const BATCHES_PER_WAKEUP = 32;
+const BATCHES_PER_WAKEUP = 4;
 
 export class Shard {
   readonly ring: NativeRing;

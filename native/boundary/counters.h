@@ -46,6 +46,7 @@ namespace syncache {
   X(dropNotOurs)         /* destination address or port not configured */    \
   X(dropBadIcmp)         /* ICMP error too short or quoting something else */\
   X(skippedHandedOver)   /* parsed, but its flow is a kernel socket now */  \
+  X(handedOverReopened)  /* a SYN reopened a handed-over 4-tuple: ours */    \
   /* cookies */                                                              \
   X(cookiesMade)                                                             \
   X(cookiesChecked)                                                          \

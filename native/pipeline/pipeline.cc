@@ -15,10 +15,17 @@ bool Pipeline::Accept(const uint8_t* frame, uint32_t length, uint16_t ringVlan,
                       double timeMs, PacketBatch* batch, uint32_t row) {
   if (row == 0) batch->payloadUsed = 0;  // a new batch: the arena starts empty
   if (!wire::ParseFrame(frame, length, ringVlan, timeMs, config, batch, row, counters)) return false;
-  if (!handedOver.empty() && handedOver.Contains(FlowKey::FromRow(*batch, row))) {
-    // The kernel socket has it. The arena space is not given back: rare.
-    counters->Bump(kCounter_skippedHandedOver);
-    return false;
+  if (!handedOver.empty()) {
+    const FlowKey key = FlowKey::FromRow(*batch, row);
+    if (batch->kind[row] == kKindSyn) {
+      // A new connection on the 4-tuple of one we handed over (its socket is
+      // closed or in TIME_WAIT): it is ours again.
+      if (handedOver.Remove(key)) counters->Bump(kCounter_handedOverReopened);
+    } else if (handedOver.Contains(key)) {
+      // The kernel socket has it. The arena space is not given back: rare.
+      counters->Bump(kCounter_skippedHandedOver);
+      return false;
+    }
   }
   return true;
 }

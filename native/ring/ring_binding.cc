@@ -94,6 +94,7 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
         InstanceMethod<&RingBinding::UpdateKernelStats>("updateKernelStats"),
         InstanceMethod<&RingBinding::Close>("close"),
         InstanceMethod<&RingBinding::HandOver>("handOver"),
+        InstanceMethod<&RingBinding::Pending>("pending"),
         InstanceMethod<&RingBinding::TakeBack>("takeBack"),
         InstanceAccessor<&RingBinding::GetCounters>("counters"),
         InstanceAccessor<&RingBinding::GetMac>("mac"),
@@ -271,6 +272,12 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
     key->peerPort = static_cast<uint16_t>(f[9]);
     key->localPort = static_cast<uint16_t>(f[10]);
     return true;
+  }
+
+  Napi::Value Pending(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!CheckOpen(env, "pending")) return env.Undefined();
+    return Napi::Number::New(env, ring_.PendingInOpenBlock());
   }
 
   Napi::Value HandOver(const Napi::CallbackInfo& info) {
