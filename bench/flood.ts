@@ -1,6 +1,6 @@
 // The flood benchmark: in the lab, the same built-in generator against the
 // kernel's own listener (net.ipv4.tcp_syncookies=2) and against syncache
-// (syncookies on and only, 1 and 2 workers), one fresh lab per run, all in
+// (syncookies on and only, on the main thread and in 2 worker threads), one fresh lab per run, all in
 // one process so every ratio compares figures of the same run.
 //
 // First the kernel is flooded flat out: the rate the one-core generator then
@@ -15,6 +15,7 @@ import { parseArgs } from 'node:util';
 import os from 'node:os';
 import { runLabScenario, type LabReport, type ScenarioOptions } from '../lib/lab/scenario.js';
 import { labUnavailableReason } from '../lib/lab/netns.js';
+import { threads } from '../lib/cli/lab.js';
 
 const { values } = parseArgs({
   options: {
@@ -48,14 +49,14 @@ const kernelFlat = await run({ target: 'kernel' });
 const offered = rate > 0 ? rate : Math.round(kernelFlat.offeredPerSecond / 1000) * 1000;
 const kernel = rate > 0 ? await run({ target: 'kernel', rate: offered }) : kernelFlat;
 reports.push(kernel);
-for (const workers of [1, 2]) {
+for (const workers of [0, 2]) {
   for (const syncookies of ['on', 'only'] as const) reports.push(await run({ target: 'syncache', syncookies, workers, rate: offered }));
 }
 const ceilings: LabReport[] = [];
 for (const syncookies of ['on', 'only'] as const) ceilings.push(await run({ target: 'syncache', syncookies, workers: 2 }));
 
 const rows = [...reports, ...ceilings].map((r, i) => ({
-  target: `${r.target === 'kernel' ? 'kernel (tcp_syncookies=2)' : `syncache ${r.syncookies}, ${r.workers} worker${r.workers > 1 ? 's' : ''}`}${i >= reports.length ? ', full speed' : ''}`,
+  target: `${r.target === 'kernel' ? 'kernel (tcp_syncookies=2)' : `syncache ${r.syncookies}, ${threads(r.workers)}`}${i >= reports.length ? ', full speed' : ''}`,
   offered: Math.round(r.offeredPerSecond),
   answered: Math.round(r.answeredPerSecond),
   answeredShare: r.answeredShare,

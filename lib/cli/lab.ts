@@ -21,7 +21,8 @@ IPv6, and prints a summary. Everything it creates is removed on exit.
                        0 = as fast as one core can)
   --clients CPS        legitimate connects per second (default 50)
   --syncookies MODE    off | on | only (default on)
-  --workers N          responder worker threads (default 1)
+  --workers N          responder worker threads, one ring and cache shard each
+                       (default 0: one shard on the main thread)
   --json               JSON lines: {"type":"progress",...} each second and one
                        {"type":"summary",...}
 `;
@@ -41,12 +42,12 @@ export const runLab: Command = {
     const rate = integer('rate', v.rate, 0, 10_000_000) ?? 200_000;
     const clientRate = integer('clients', v.clients, 1, 10_000) ?? 50;
     const syncookies = choice('syncookies', v.syncookies, ['off', 'on', 'only'] as const) ?? 'on';
-    const workers = integer('workers', v.workers, 1, 64) ?? 1;
+    const workers = integer('workers', v.workers, 0, 64) ?? 0;
     requireRoot('syncache lab');
     const json = v.json === true;
     const out = process.stdout;
     const tty = !json && out.isTTY === true;
-    if (!json) out.write(`syncache lab: building the lab, then ${seconds} s of flood at ${rate === 0 ? 'full speed' : `${rate} SYN/s`} with ${clientRate} client connects/s (syncookies ${syncookies}, ${workers} worker${workers > 1 ? 's' : ''})\n`);
+    if (!json) out.write(`syncache lab: building the lab, then ${seconds} s of flood at ${rate === 0 ? 'full speed' : `${rate} SYN/s`} with ${clientRate} client connects/s (syncookies ${syncookies}, ${threads(workers)})\n`);
     const report = await runLabScenario({
       target: 'syncache', seconds, rate, clientRate, syncookies, workers,
       onProgress(p) {
@@ -64,6 +65,11 @@ export const runLab: Command = {
   },
 };
 
+/** How a shard count reads. */
+export function threads(workers: number): string {
+  return workers === 0 ? 'main thread' : `${workers} worker${workers > 1 ? 's' : ''}`;
+}
+
 function fmt(n: number): string {
   return n >= 1000 ? `${(n / 1000).toFixed(1)}k` : n.toFixed(0);
 }
@@ -73,7 +79,7 @@ export function summaryText(r: LabReport): string {
   const ms = (n: number | null) => (n === null ? 'n/a' : `${n.toFixed(1)} ms`);
   return [
     '',
-    `summary (${r.seconds} s, ${r.target}, syncookies ${r.syncookies}, ${r.workers} worker${r.workers > 1 ? 's' : ''})`,
+    `summary (${r.seconds} s, ${r.target}, syncookies ${r.syncookies}, ${threads(r.workers)})`,
     `  offered            ${fmt(r.offeredPerSecond)} SYN/s (${r.synsSent} SYNs)`,
     `  answered           ${fmt(r.answeredPerSecond)} SYN/s (${pct(r.synsAnswered, r.synsSent)} of offered; ${r.synAcksSeen} SYN-ACKs with retransmits)`,
     `  legitimate         ${r.clients.completed} of ${r.clients.attempted} connects completed (${pct(r.clients.completed, r.clients.attempted)}), p50 ${ms(r.clients.p50)}, p99 ${ms(r.clients.p99)}`,

@@ -23,7 +23,9 @@ stack out of those handshakes while it runs; it is removed on exit.
   --bucket-limit N         entries per bucket (default 30)
   --cache-limit N          entries in all (default hash-size x bucket-limit)
   --rexmt-limit N          SYN-ACK retransmits before an entry is dropped (default 3)
-  --workers N              worker threads, one ring and cache shard each (default 1)
+  --workers N              worker threads, one ring and cache shard each, in one
+                           PACKET_FANOUT_HASH group (default 0: one shard on
+                           the main thread)
   --netns NAME             open the ring in network namespace NAME (ip netns)
   --json                   JSON lines on stdout: {"type":"stats",...} every
                            interval and at exit, {"type":"handshake",...} each
@@ -74,7 +76,7 @@ export const runListen: Command = {
       bucketLimit: integer('bucket-limit', v['bucket-limit'], 1, 65535),
       cacheLimit: integer('cache-limit', v['cache-limit'], 1, 2 ** 26),
       rexmtLimit: integer('rexmt-limit', v['rexmt-limit'], 0, 8),
-      workers: integer('workers', v.workers, 1, 64),
+      workers: integer('workers', v.workers, 0, 64),
     });
     const out = process.stdout;
     const live = !json && out.isTTY === true;

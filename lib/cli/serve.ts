@@ -25,6 +25,8 @@ runs; it is removed on exit.
   --syncookies MODE        off | on | only (default on)
   --hash-size N, --bucket-limit N, --cache-limit N, --rexmt-limit N
                            SYN cache tunables, as for 'syncache listen'
+  --workers N              worker threads for the SYN path (default 0: the main
+                           thread; with N the main thread only serves)
   --netns NAME             work in network namespace NAME (ip netns)
   --json                   JSON lines: {"type":"stats",...} every interval and
                            at exit, with handoff counters and latency
@@ -56,6 +58,7 @@ export const runServe: Command = {
     'cache-limit': { type: 'string' },
     'rexmt-limit': { type: 'string' },
     netns: { type: 'string' },
+    workers: { type: 'string' },
     json: { type: 'boolean' },
     'stats-interval': { type: 'string' },
   },
@@ -103,6 +106,7 @@ export const runServe: Command = {
       bucketLimit: integer('bucket-limit', v['bucket-limit'], 1, 65535),
       cacheLimit: integer('cache-limit', v['cache-limit'], 1, 2 ** 26),
       rexmtLimit: integer('rexmt-limit', v['rexmt-limit'], 0, 8),
+      workers: integer('workers', v.workers, 0, 64),
     });
     let handoffErrors = 0;
     protection.on('error', () => { handoffErrors++; });

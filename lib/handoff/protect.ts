@@ -24,7 +24,7 @@ import { addon } from '../native/addon.js';
 
 const { finishRepair } = addon;
 
-export type ProtectOptions = Omit<ResponderOptions, 'accept' | 'hold' | 'workers' | 'clock'>;
+export type ProtectOptions = Omit<ResponderOptions, 'accept' | 'hold' | 'clock'>;
 
 export interface HandoffStats {
   /** Connections handed to the server. */
@@ -41,8 +41,6 @@ export interface HandoffStats {
 }
 
 const LATENCY_WINDOW = 4096;
-/** The longest a handoff waits for the ring's open block to retire (HZ=250: 4-8 ms). */
-const PENDING_WAIT_MS = 12;
 /**
  * After a socket closes, its flow stays skipped this long: the kernel's
  * TIME_WAIT owns the stragglers (a last ACK, a retransmitted FIN), which
@@ -107,27 +105,23 @@ export class Protection extends EventEmitter<ProtectionEvents> {
     const key = flowKey(h);
     if (this.flows.get(key) === h.irs) {
       this.duplicates++;
-      r.release(h);
+      r.release(h, false);
       return;
     }
     this.flows.set(key, h.irs);
     let fd: number;
     try {
-      // Steps 1-2 on the thread pool: the socket, still in repair.
-      const params = repairParams({ ...h, tsNow: r.tsNow() }, { netns: r.options.netns, ourWindow: r.config.window });
+      // Steps 1-2 on the thread pool: the socket, still in repair. Our
+      // timestamp clock has moved on since the ACK by as much as the wall clock.
+      const elapsed = Math.max(0, Math.floor(performance.timeOrigin + performance.now() - h.ackTime));
+      const tsNow = ((h.tsNow + elapsed) & ~1) >>> 0;
+      const params = repairParams({ ...h, tsNow }, { netns: r.options.netns, ourWindow: r.config.window });
       fd = await repairSocketAsync({ ...params, stayInRepair: true });
-      // Step 3 here: what arrived meanwhile (the gate dropped it, the ring
-      // kept it) goes into the receive queue, then the gate opens. A frame
-      // is readable once its ring block retires: while the open block holds
-      // frames (they may be this flow's), wait for it, a few ms at most.
-      r.poll();
-      for (let waited = 0; r.pending() > 0 && waited < PENDING_WAIT_MS; waited += 1) {
-        await new Promise((resolve) => setTimeout(resolve, 1));
-        r.poll();
-      }
-      // Held entries bring everything from the final ACK on; without a cache
-      // (syncookies only) the final ACK's own data is all there is.
-      const data = h.hold >= 0 ? r.takeHeldData(h) : h.payload ? [h.payload] : [];
+      // Step 3: what arrived meanwhile (the gate dropped it, the ring kept
+      // it) goes into the receive queue, then the gate opens. Held entries
+      // bring everything from the final ACK on; without a cache (syncookies
+      // only) the final ACK's own data is all there is.
+      const data = await r.collect(h);
       const payload = data.length === 0 ? undefined : data.length === 1 ? data[0] : Buffer.concat(data);
       try {
         finishRepair(fd, payload, this.mark);
@@ -138,17 +132,15 @@ export class Protection extends EventEmitter<ProtectionEvents> {
     } catch (error) {
       this.failed++;
       if (this.flows.get(key) === h.irs) this.flows.delete(key);
-      r.release(h);
+      r.release(h, false);
       if (!this.closed) this.emit('error', Object.assign(error as Error, { handshake: h }));
       return;
     }
-    r.release(h);
     if (this.closed) {
-      const orphan = new Socket({ fd });
-      orphan.destroy();
+      new Socket({ fd }).destroy();
       return;
     }
-    r.handOver(h);
+    r.release(h, true);
     // As the server would have made it itself (its allowHalfOpen and
     // pauseOnConnect; pauseOnCreate is the option net.Server passes for the latter).
     const own = this.server as Server & { allowHalfOpen?: boolean; pauseOnConnect?: boolean };
@@ -199,6 +191,6 @@ export async function protect(server: Server, options: ProtectOptions): Promise<
     throw new TypeError('protect(server, options): server must be a net.Server, http.Server or https.Server');
   }
   const mark = options.mark ?? DEFAULT_MARK;
-  const responder = await Responder.open({ ...options, mark, hold: true, workers: 1 });
+  const responder = await Responder.open({ ...options, mark, hold: true });
   return new Protection(server, responder, mark);
 }

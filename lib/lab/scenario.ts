@@ -60,7 +60,7 @@ export interface LabReport {
 
 export async function runLabScenario(options: ScenarioOptions): Promise<LabReport> {
   const port = options.port ?? 80;
-  const workers = options.workers ?? 1;
+  const workers = options.workers ?? 0;
   const syncookies = options.syncookies ?? 'on';
   const lab = buildLab({ tag: options.tag ?? 'lab' });
   let responder: Responder | undefined;

@@ -21,7 +21,7 @@ import type { Handshake } from '../engine/engine.js';
 import { COUNTER_NAMES, Stats } from '../engine/stats.js';
 import { installGate, type Gate } from '../gate/nftables.js';
 import { Shard } from './shard.js';
-import type { WorkerInit, WorkerMessage } from './worker.js';
+import type { FlowOf, MainMessage, WorkerInit, WorkerMessage } from './worker.js';
 
 export interface ResponderOptions extends SyncacheConfigInput {
   /** Interface to answer on. */
@@ -32,7 +32,7 @@ export interface ResponderOptions extends SyncacheConfigInput {
   ports: number[];
   /** Work inside this network namespace: a name as `ip netns` lists it, or /run/netns/NAME. */
   netns?: string;
-  /** Worker threads, each with its own ring and cache shard (default 1: this thread). */
+  /** Worker threads, each with its own ring and cache shard (default 0: one shard on this thread). */
   workers?: number;
   /** Install the nftables gate for addrs/ports (default true). */
   gate?: boolean;
@@ -40,14 +40,14 @@ export interface ResponderOptions extends SyncacheConfigInput {
   mark?: number;
   /** PACKET_QDISC_BYPASS for our frames (faster; hides them from local captures). */
   qdiscBypass?: boolean;
-  /** Clock for timers (tests inject a ManualClock; only with workers: 1). */
+  /** Clock for timers (tests inject a ManualClock; only with workers: 0). */
   clock?: Clock;
-  /** Return false to refuse a handshake: its entry stays and it is retried (workers: 1 only). */
+  /** Return false to refuse a handshake: its entry stays and it is retried (workers: 0 only). */
   accept?: (handshake: Handshake) => boolean;
   /**
    * Keep each completed handshake's entry until release(), collecting the data
    * that follows the final ACK (takeHeldData): for handing connections to
-   * kernel sockets (protect() sets it; workers: 1, syncookies on or off).
+   * kernel sockets (protect() sets it).
    */
   hold?: boolean;
 }
@@ -77,13 +77,12 @@ function validate(options: ResponderOptions): void {
   for (const p of options.ports) {
     if (!Number.isInteger(p) || p < 1 || p > 65535) throw new RangeError(`ports: ${JSON.stringify(p)} is not a port from 1 to 65535`);
   }
-  const workers = options.workers ?? 1;
-  if (!Number.isInteger(workers) || workers < 1 || workers > WORKERS_MAX) {
-    throw new RangeError(`workers must be an integer from 1 to ${WORKERS_MAX}, got ${JSON.stringify(options.workers)}`);
+  const workers = options.workers ?? 0;
+  if (!Number.isInteger(workers) || workers < 0 || workers > WORKERS_MAX) {
+    throw new RangeError(`workers must be an integer from 0 (this thread) to ${WORKERS_MAX}, got ${JSON.stringify(options.workers)}`);
   }
-  if (workers > 1 && options.clock !== undefined) throw new TypeError('clock can only be injected with workers: 1');
-  if (workers > 1 && options.accept !== undefined) throw new TypeError('accept can only be used with workers: 1 (workers report handshakes asynchronously)');
-  if (options.hold === true && workers > 1) throw new TypeError('hold can only be used with workers: 1');
+  if (workers > 0 && options.clock !== undefined) throw new TypeError('clock can only be injected with workers: 0 (the shard on this thread)');
+  if (workers > 0 && options.accept !== undefined) throw new TypeError('accept can only be used with workers: 0 (workers report handshakes asynchronously)');
 }
 
 /** A namespace name or /run/netns path, as the path the ring opens. */
@@ -93,6 +92,10 @@ function nsPath(netns: string | undefined): string | undefined {
   if (dirname(path) !== '/run/netns') throw new TypeError(`netns must be a name from 'ip netns list' or /run/netns/NAME, got ${JSON.stringify(netns)}`);
   if (!existsSync(path)) throw new TypeError(`netns: no network namespace ${JSON.stringify(netns)} (see 'ip netns list')`);
   return path;
+}
+
+function flowOf(h: Handshake): FlowOf {
+  return { family: h.family, remoteAddress: h.remoteAddress, remotePort: h.remotePort, localAddress: h.localAddress, localPort: h.localPort };
 }
 
 function splitOptions(options: ResponderOptions): SyncacheConfigInput {
@@ -108,6 +111,10 @@ export class Responder extends EventEmitter<ResponderEvents> {
   private readonly shardStats: Stats[] = [];
   private shard: Shard | undefined;
   private workers: Worker[] = [];
+  /** Which worker reported a handshake (for hold, release, handOver). */
+  private readonly origin = new WeakMap<Handshake, Worker>();
+  private readonly collecting = new Map<number, (data: Uint8Array[]) => void>();
+  private collectId = 0;
   private gate: Gate | undefined;
   private rotation: NodeJS.Timeout | undefined;
   private closed = false;
@@ -135,9 +142,9 @@ export class Responder extends EventEmitter<ResponderEvents> {
 
   private async start(): Promise<void> {
     const o = this.options;
-    const workers = o.workers ?? 1;
+    const workers = o.workers ?? 0;
     const netnsPath = nsPath(o.netns);
-    if (workers === 1) {
+    if (workers === 0) {
       const stats = new Stats();
       this.shardStats.push(stats);
       this.shard = new Shard({
@@ -170,6 +177,7 @@ export class Responder extends EventEmitter<ResponderEvents> {
     const init: WorkerInit = {
       iface: o.iface, netns: nsPath(o.netns), addrs: o.addrs, ports: o.ports, config: this.config,
       secrets: this.secrets.buffer, stats: stats.buffer as SharedArrayBuffer, fanoutGroup, qdiscBypass: o.qdiscBypass,
+      hold: o.hold,
     };
     const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: init });
     this.workers.push(worker);
@@ -180,7 +188,13 @@ export class Responder extends EventEmitter<ResponderEvents> {
         else if (m.type === 'error') {
           const error = Object.assign(new Error(m.message), { code: m.code });
           if (ready) this.emit('error', error); else reject(error);
-        } else if (m.type === 'handshake') this.emit('handshake', m.handshake);
+        } else if (m.type === 'handshake') {
+          this.origin.set(m.handshake, worker);
+          this.emit('handshake', m.handshake);
+        } else if (m.type === 'collected') {
+          this.collecting.get(m.id)?.(m.data);
+          this.collecting.delete(m.id);
+        }
       });
       worker.on('error', (error) => { if (ready) this.emit('error', error); else reject(error); });
       worker.on('exit', (code) => { if (!ready) reject(new Error(`shard worker exited with code ${code} before it was ready`)); });
@@ -201,34 +215,47 @@ export class Responder extends EventEmitter<ResponderEvents> {
     return this.shard?.engine.cache?.size ?? 0;
   }
 
-  /** The data of a held handshake from its final ACK on (see hold); emptied. */
-  takeHeldData(h: Handshake): Uint8Array[] {
-    return h.hold >= 0 && this.shard !== undefined ? this.shard.engine.takeHeldData(h.hold) : [];
+  /**
+   * The data of a held handshake from its final ACK on (see hold), once the
+   * ring has shown everything that arrived until now; emptied.
+   */
+  collect(h: Handshake): Promise<Uint8Array[]> {
+    if (h.hold < 0) return Promise.resolve(h.payload ? [h.payload] : []);
+    if (this.shard !== undefined) return this.shard.collect(h.hold);
+    const worker = this.origin.get(h);
+    if (worker === undefined || this.closed) return Promise.resolve([]);
+    const id = ++this.collectId;
+    return new Promise((resolve) => {
+      this.collecting.set(id, resolve);
+      worker.postMessage({ type: 'collect', id, hold: h.hold } satisfies MainMessage);
+    });
   }
 
-  /** Ends a hold (see hold). */
-  release(h: Handshake): boolean {
-    return h.hold >= 0 && this.shard !== undefined && this.shard.engine.release(h.hold, h.iss);
+  /** Ends a hold (see hold) and, if `handedOver`, skips the flow's segments from now on. */
+  release(h: Handshake, handedOver: boolean): void {
+    if (this.closed) return;
+    if (this.shard !== undefined) {
+      if (h.hold >= 0) this.shard.engine.release(h.hold, h.iss);
+      if (handedOver) this.shard.handOver(h, true);
+      return;
+    }
+    const flow = flowOf(h);
+    this.origin.get(h)?.postMessage({ type: 'release', hold: h.hold, iss: h.iss, flow: handedOver ? flow : { ...flow, remotePort: -1 } } satisfies MainMessage);
   }
 
-  /** From now on the flow's segments belong to a kernel socket: skip them. */
-  handOver(h: Handshake): boolean {
-    return this.shard?.handOver(h, true) ?? false;
+  /** The flow's kernel socket is gone (and its TIME_WAIT): its segments are ours again. */
+  takeBack(h: Handshake): void {
+    if (this.closed) return;
+    if (this.shard !== undefined) {
+      this.shard.handOver(h, false);
+      return;
+    }
+    this.origin.get(h)?.postMessage({ type: 'takeBack', flow: flowOf(h) } satisfies MainMessage);
   }
 
-  /** The flow's kernel socket is gone. */
-  takeBack(h: Handshake): boolean {
-    return this.shard?.handOver(h, false) ?? false;
-  }
-
-  /** Frames that arrived but are not readable yet (the ring block still open). */
+  /** Frames that arrived but are not readable yet on this thread's ring (a hint). */
   pending(): number {
     return this.shard?.ring.pending() ?? 0;
-  }
-
-  /** Our timestamp clock now (TCP_TIMESTAMP for a socket made now). */
-  tsNow(): number {
-    return this.shard?.engine.tsNow() ?? 0;
   }
 
   /** Runs the timers now: retransmits, stale entries, secret rotation (for tests with a ManualClock). */

@@ -30,6 +30,8 @@ export interface ShardOptions {
 }
 
 const RING_BLOCK_BYTES = 256 * 1024;
+/** The longest collect() waits for the ring's open block to retire. */
+const PENDING_WAIT_MS = 12;
 const RING_BLOCKS = 256;
 
 /** Batches handled per readiness callback before yielding to the event loop. */
@@ -100,8 +102,22 @@ export class Shard {
     return rows;
   }
 
+  /**
+   * The data of a held flow from its final ACK on. A frame is readable once
+   * its ring block retires (4-8 ms at HZ=250): while the open block holds
+   * frames (they may be this flow's), wait for it, PENDING_WAIT_MS at most.
+   */
+  async collect(hold: number): Promise<Uint8Array[]> {
+    this.drain();
+    for (let waited = 0; !this.closed && this.ring.pending() > 0 && waited < PENDING_WAIT_MS; waited++) {
+      await new Promise((resolve) => setTimeout(resolve, 1));
+      this.drain();
+    }
+    return this.engine.takeHeldData(hold);
+  }
+
   /** Marks (or unmarks) a handshake's flow as served by a kernel socket. */
-  handOver(h: Handshake, on: boolean): boolean {
+  handOver(h: Pick<Handshake, 'family' | 'remoteAddress' | 'remotePort' | 'localAddress' | 'localPort'>, on: boolean): boolean {
     if (this.closed) return false;
     const flow = this.flow;
     flow[0] = h.family;

@@ -17,12 +17,24 @@ export interface WorkerInit {
   stats: SharedArrayBuffer;
   fanoutGroup: number;
   qdiscBypass?: boolean;
+  hold?: boolean;
 }
+
+/** The flow of a handshake, enough to mark it handed over. */
+export type FlowOf = Pick<import('../engine/engine.js').Handshake, 'family' | 'remoteAddress' | 'remotePort' | 'localAddress' | 'localPort'>;
+
+export type MainMessage =
+  | { type: 'sync' }
+  | { type: 'close' }
+  | { type: 'collect'; id: number; hold: number }
+  | { type: 'release'; hold: number; iss: number; flow: FlowOf }
+  | { type: 'takeBack'; flow: FlowOf };
 
 export type WorkerMessage =
   | { type: 'ready' }
   | { type: 'error'; message: string; code?: string }
   | { type: 'handshake'; handshake: import('../engine/engine.js').Handshake }
+  | { type: 'collected'; id: number; data: Uint8Array[] }
   | { type: 'closed' };
 
 const port = parentPort;
@@ -42,6 +54,7 @@ try {
     stats,
     fanoutGroup: init.fanoutGroup,
     qdiscBypass: init.qdiscBypass,
+    hold: init.hold,
     onHandshake: (handshake) => {
       port.postMessage({ type: 'handshake', handshake } satisfies WorkerMessage);
     },
@@ -54,8 +67,20 @@ try {
 }
 
 const statsTimer = setInterval(() => shard?.syncStats(), 250);
-port.on('message', (message: { type: string }) => {
+port.on('message', (message: MainMessage) => {
   if (message.type === 'sync') shard?.syncStats();
+  if (message.type === 'collect') {
+    const s = shard;
+    if (s === undefined) return;
+    void s.collect(message.hold).then((data) => {
+      port.postMessage({ type: 'collected', id: message.id, data } satisfies WorkerMessage, data.map((d) => d.buffer as ArrayBuffer));
+    });
+  }
+  if (message.type === 'release') {
+    if (message.hold >= 0) shard?.engine.release(message.hold, message.iss);
+    if (message.flow.remotePort >= 0) shard?.handOver(message.flow, true);
+  }
+  if (message.type === 'takeBack') shard?.handOver(message.flow, false);
   if (message.type === 'close') {
     clearInterval(statsTimer);
     shard?.close();

@@ -32,7 +32,13 @@ after(() => pair?.lab.destroy());
 
 const children = new Set<ChildProcess>();
 process.on('exit', () => {
-  for (const c of children) if (c.exitCode === null && c.pid !== undefined) process.kill(c.pid, 'SIGKILL');
+  for (const c of children) {
+    try {
+      if (c.exitCode === null && c.pid !== undefined) process.kill(c.pid, 'SIGKILL');
+    } catch {
+      // it exited unseen
+    }
+  }
 });
 
 /** Runs a command in a namespace without blocking the event loop. */
@@ -51,10 +57,10 @@ function run(ns: Namespace, cmd: string, args: string[], input?: string): Promis
   }));
 }
 
-async function withProtection(server: net.Server, body: (p: Protection) => Promise<void>, syncookies: 'on' | 'off' = 'on'): Promise<void> {
+async function withProtection(server: net.Server, body: (p: Protection) => Promise<void>, syncookies: 'on' | 'off' = 'on', workers = 0): Promise<void> {
   const p = await protect(server, {
     iface: pair.responderIface, netns: pair.responder.path,
-    addrs: [pair.responderV4, pair.responderV6], ports: [PORT], syncookies,
+    addrs: [pair.responderV4, pair.responderV6], ports: [PORT], syncookies, workers,
   });
   const errors: Error[] = [];
   p.on('error', (e) => errors.push(e));
@@ -79,6 +85,22 @@ test('curl gets 200 from a protected http.Server over IPv4 and IPv6', { skip }, 
     }
     assert.equal(p.stats().handoffs, 2);
   });
+});
+
+test('with the SYN path in 2 worker threads, requests and keep-alive work over IPv4 and IPv6', { skip }, async () => {
+  const server = http.createServer((req, res) => res.end(`hello ${req.url}`));
+  await withProtection(server, async (p) => {
+    for (const host of [pair.responderV4, `[${pair.responderV6}]`]) {
+      const urls = Array.from({ length: 10 }, (_, i) => `http://${host}/${i}`);
+      const r = await curl(['-w', ' %{http_code}\n', ...urls]);
+      assert.equal(r.stdout.split('\n').filter((l) => / 200$/.test(l)).length, 10, r.stderr);
+    }
+    const before = await retransmits(pair.peer);
+    for (let i = 0; i < 10; i++) assert.equal((await curl([`http://${pair.responderV4}/n${i}`])).stdout, `hello /n${i}`);
+    assert.equal(await retransmits(pair.peer) - before, 0, 'nothing retransmitted');
+    assert.equal(p.stats().handoffs, 12);
+    assert.equal(p.responder.stats().completed, 12);
+  }, 'on', 2);
 });
 
 test('a 10 MB upload arrives intact (hash compared)', { skip }, async () => {

@@ -43,7 +43,13 @@ async function waitFor(check: () => boolean, ms = 5000): Promise<void> {
 
 const children = new Set<ChildProcess>();
 process.on('exit', () => {
-  for (const c of children) if (c.exitCode === null && c.pid !== undefined) process.kill(c.pid, 'SIGKILL');
+  for (const c of children) {
+    try {
+      if (c.exitCode === null && c.pid !== undefined) process.kill(c.pid, 'SIGKILL');
+    } catch {
+      // it exited unseen
+    }
+  }
 });
 
 /**
