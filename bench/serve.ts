@@ -5,7 +5,9 @@
 // the built-in generator at one core's full speed, where the plain listener
 // relies on the kernel's SYN cookies (net.ipv4.tcp_syncookies=2), both at the
 // offered load the generator manages against the plain listener.
-//   node dist/bench/serve.js [--seconds N] [--connections N] [--json]
+// syncache's SYN path runs in --workers worker threads (default 1), so the
+// main thread only makes sockets and serves.
+//   node dist/bench/serve.js [--seconds N] [--connections N] [--workers N] [--json]
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -17,10 +19,12 @@ import { addon } from '../lib/native/addon.js';
 const { values } = parseArgs({ options: {
   seconds: { type: 'string', default: '5' },
   connections: { type: 'string', default: '16' },
+  workers: { type: 'string', default: '1' },
   json: { type: 'boolean', default: false },
 } });
 const seconds = Number(values.seconds);
 const connections = Number(values.connections);
+const workers = Number(values.workers);
 const json = values.json === true;
 const why = labUnavailableReason();
 if (why) {
@@ -43,7 +47,7 @@ function lines(child: ChildProcess, onLine: (l: string) => void): void {
 
 async function startTarget(lab: Lab, mode: 'plain' | 'protect'): Promise<{ stop(): Promise<Record<string, number>> }> {
   const r = lab.responder;
-  const [cmd, args] = r.ns.wrap(process.execPath, [TARGET, mode, String(PORT), r.iface, r.v4]);
+  const [cmd, args] = r.ns.wrap(process.execPath, [TARGET, mode, String(PORT), r.iface, r.v4, String(workers)]);
   const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   let stats: Record<string, number> = {};
   const ready = new Promise<void>((resolve, reject) => {
@@ -120,9 +124,9 @@ if (!json) process.stderr.write('  protect under a full-speed flood...\n');
 rows.push({ ...(await measure('protect', true)), fullSpeed: true });
 const machine = `${os.cpus().length} x ${os.cpus()[0]?.model ?? 'cpu'}, Linux ${os.release()}, node ${process.version}`;
 if (json) {
-  console.log(JSON.stringify({ type: 'serve', date: new Date().toISOString(), machine, seconds, connections, rows }));
+  console.log(JSON.stringify({ type: 'serve', date: new Date().toISOString(), machine, seconds, connections, workers, rows }));
 } else {
-  console.log(`\nbench:serve ${new Date().toISOString()} on ${machine}; wrk -t1 -c${connections} -d${seconds}s, Connection: close\n`);
+  console.log(`\nbench:serve ${new Date().toISOString()} on ${machine}; wrk -t1 -c${connections} -d${seconds}s, Connection: close; syncache with ${workers} worker thread(s)\n`);
   console.log('| server | flood | requests/s | ratio to plain | p50 | p99 | requests ok | handoff p50 / p99 |');
   console.log('|---|---|---:|---:|---:|---:|---:|---:|');
   for (const r of rows) {

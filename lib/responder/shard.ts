@@ -30,6 +30,7 @@ export interface ShardOptions {
 }
 
 const RING_BLOCK_BYTES = 256 * 1024;
+const RX_BLOCKS = addon.counterNames.indexOf('rxBlocks');
 /** The longest collect() waits for the ring's open block to retire. */
 const PENDING_WAIT_MS = 12;
 const RING_BLOCKS = 256;
@@ -104,14 +105,18 @@ export class Shard {
 
   /**
    * The data of a held flow from its final ACK on. A frame is readable once
-   * its ring block retires (4-8 ms at HZ=250): while the open block holds
-   * frames (they may be this flow's), wait for it, PENDING_WAIT_MS at most.
+   * its ring block retires (when full, or 4-8 ms after it opened at HZ=250):
+   * if the open block holds frames (they may be this flow's), wait until it
+   * has been read, PENDING_WAIT_MS at most.
    */
   async collect(hold: number): Promise<Uint8Array[]> {
     this.drain();
-    for (let waited = 0; !this.closed && this.ring.pending() > 0 && waited < PENDING_WAIT_MS; waited++) {
-      await new Promise((resolve) => setTimeout(resolve, 1));
-      this.drain();
+    if (this.ring.pending() > 0) {
+      const target = this.ring.counters[RX_BLOCKS] + 1n;
+      for (let waited = 0; !this.closed && this.ring.counters[RX_BLOCKS] < target && waited < PENDING_WAIT_MS; waited++) {
+        await new Promise((resolve) => setTimeout(resolve, 1));
+        this.drain();
+      }
     }
     return this.engine.takeHeldData(hold);
   }
