@@ -191,6 +191,6 @@ export async function protect(server: Server, options: ProtectOptions): Promise<
     throw new TypeError('protect(server, options): server must be a net.Server, http.Server or https.Server');
   }
   const mark = options.mark ?? DEFAULT_MARK;
-  const responder = await Responder.open({ ...options, mark, hold: true });
+  const responder = await Responder.open({ lowLatency: true, ...options, mark, hold: true });
   return new Protection(server, responder, mark);
 }

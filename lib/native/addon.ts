@@ -82,6 +82,12 @@ export interface RingOptions extends PipelineOptions {
   txBatch: ArrayBuffer;
   /** Join this PACKET_FANOUT_HASH group (1..65535). */
   fanoutGroup?: number;
+  /**
+   * RX as TPACKET_V2: each frame readable as soon as it lands, where a V3
+   * block waits to fill or retire (4-8 ms at HZ=250). For handoffs; V3
+   * (the default) batches better under a flood.
+   */
+  lowLatency?: boolean;
   /** PACKET_QDISC_BYPASS on the TX socket (hides our frames from local captures). */
   qdiscBypass?: boolean;
   /** RX ring block size in bytes: a power of two multiple of the page size (default 1 MiB). */

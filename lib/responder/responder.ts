@@ -38,6 +38,11 @@ export interface ResponderOptions extends SyncacheConfigInput {
   gate?: boolean;
   /** SO_MARK that lets handed-off sockets through the gate (default 0x5ca). */
   mark?: number;
+  /**
+   * A TPACKET_V2 ring: frames readable at once rather than in blocks that
+   * retire every few ms; for handing connections over (protect() sets it).
+   */
+  lowLatency?: boolean;
   /** PACKET_QDISC_BYPASS for our frames (faster; hides them from local captures). */
   qdiscBypass?: boolean;
   /** Clock for timers (tests inject a ManualClock; only with workers: 0). */
@@ -99,7 +104,7 @@ function flowOf(h: Handshake): FlowOf {
 }
 
 function splitOptions(options: ResponderOptions): SyncacheConfigInput {
-  const { iface, addrs, ports, netns, workers, gate, mark, qdiscBypass, clock, accept, hold, ...config } = options;
+  const { iface, addrs, ports, netns, workers, gate, mark, qdiscBypass, clock, accept, hold, lowLatency, ...config } = options;
   return config;
 }
 
@@ -149,7 +154,7 @@ export class Responder extends EventEmitter<ResponderEvents> {
       this.shardStats.push(stats);
       this.shard = new Shard({
         iface: o.iface, netns: netnsPath, addrs: o.addrs, ports: o.ports, config: this.config,
-        secrets: this.secrets.view, clock: this.clock, stats, qdiscBypass: o.qdiscBypass, hold: o.hold,
+        secrets: this.secrets.view, clock: this.clock, stats, qdiscBypass: o.qdiscBypass, hold: o.hold, lowLatency: o.lowLatency,
         onHandshake: (h) => {
           if (o.accept !== undefined && o.accept(h) === false) return false;
           this.emit('handshake', h);
@@ -178,6 +183,7 @@ export class Responder extends EventEmitter<ResponderEvents> {
       iface: o.iface, netns: nsPath(o.netns), addrs: o.addrs, ports: o.ports, config: this.config,
       secrets: this.secrets.buffer, stats: stats.buffer as SharedArrayBuffer, fanoutGroup, qdiscBypass: o.qdiscBypass,
       hold: o.hold,
+      lowLatency: o.lowLatency,
     };
     const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: init });
     this.workers.push(worker);

@@ -26,6 +26,8 @@ export interface ShardOptions {
   qdiscBypass?: boolean;
   /** See EngineOptions.hold. */
   hold?: boolean;
+  /** See RingOptions.lowLatency. */
+  lowLatency?: boolean;
   onHandshake: HandshakeSink;
 }
 
@@ -60,6 +62,7 @@ export class Shard {
       txBatch: tx.buffer,
       fanoutGroup: options.fanoutGroup,
       qdiscBypass: options.qdiscBypass,
+      lowLatency: options.lowLatency,
       // Blocks retire every retireMs however full they are, so under load the
       // ring holds blockCount x retireMs of traffic: many small blocks ride
       // out a pause of the event loop (GC, a burst of handshakes).

@@ -18,6 +18,7 @@ export interface WorkerInit {
   fanoutGroup: number;
   qdiscBypass?: boolean;
   hold?: boolean;
+  lowLatency?: boolean;
 }
 
 /** The flow of a handshake, enough to mark it handed over. */
@@ -55,6 +56,7 @@ try {
     fanoutGroup: init.fanoutGroup,
     qdiscBypass: init.qdiscBypass,
     hold: init.hold,
+    lowLatency: init.lowLatency,
     onHandshake: (handshake) => {
       port.postMessage({ type: 'handshake', handshake } satisfies WorkerMessage);
     },

@@ -165,16 +165,18 @@ bool PacketRing::OpenRx(const RingConfig& config, RingError* error) {
     return Fail(error, err, "socket", "cannot open an AF_PACKET socket on " + Where(config),
                 PermissionHint(err, "CAP_NET_RAW"));
   }
-  int version = TPACKET_V3;
+  int version = config.lowLatency ? TPACKET_V2 : TPACKET_V3;
   if (setsockopt(rxFd_, SOL_PACKET, PACKET_VERSION, &version, sizeof(version)) != 0)
-    return Fail(error, errno, "setsockopt", "cannot select TPACKET_V3 (PACKET_VERSION)");
+    return Fail(error, errno, "setsockopt", "cannot select the TPACKET version (PACKET_VERSION)");
   tpacket_req3 req{};
   req.tp_block_size = config.blockSize;
   req.tp_block_nr = config.blockCount;
   req.tp_frame_size = kRxFrameSize;
   req.tp_frame_nr = (config.blockSize / kRxFrameSize) * config.blockCount;
   req.tp_retire_blk_tov = config.retireMs;
-  if (setsockopt(rxFd_, SOL_PACKET, PACKET_RX_RING, &req, sizeof(req)) != 0)
+  // V2 reads the first fields of the same request (a tpacket_req).
+  if (setsockopt(rxFd_, SOL_PACKET, PACKET_RX_RING, &req,
+                 config.lowLatency ? sizeof(tpacket_req) : sizeof(req)) != 0)
     return Fail(error, errno, "setsockopt", "cannot create the RX ring (PACKET_RX_RING)",
                 "try a smaller blockSize or blockCount");
   rxMapBytes_ = static_cast<size_t>(config.blockSize) * config.blockCount;
@@ -189,6 +191,10 @@ bool PacketRing::OpenRx(const RingConfig& config, RingError* error) {
   rxBlock_ = 0;
   rxFramesLeft_ = -1;
   rxNext_ = 0;
+  rxV2_ = config.lowLatency;
+  rxFrame_ = 0;
+  rxFrameSize_ = kRxFrameSize;
+  rxFrameCount_ = req.tp_frame_nr;
 
   sock_fprog prog{};
   prog.len = static_cast<unsigned short>(config.filter.size());

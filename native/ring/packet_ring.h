@@ -59,6 +59,10 @@ struct RingConfig {
   uint32_t txFrames = 4096;
   uint32_t txFrameSize = 2048;
   uint16_t fanoutGroup = 0;  // 0: no fanout
+  // RX as TPACKET_V2: every frame is readable the moment the kernel has
+  // written it, where a V3 block waits to fill or retire (4-8 ms at HZ=250).
+  // For handing connections over; V3 batches better under a flood.
+  bool lowLatency = false;
   bool qdiscBypass = false;
   std::vector<sock_filter> filter;  // attached to the RX socket before bind
 };
@@ -121,7 +125,7 @@ class PacketRing {
   // HZ=250 a block retires 4 to 8 ms after it opens; whoever must see a
   // frame that just arrived waits until this is 0 or the block retires.
   uint32_t PendingInOpenBlock() const {
-    if (rxMap_ == nullptr) return 0;
+    if (rxMap_ == nullptr || rxV2_) return 0;  // V2: nothing waits unreadable
     tpacket_block_desc* block = Block(rxBlock_);
     if (UserMayRead(block)) return 0;  // retired: receive() reads it
     return __atomic_load_n(&block->hdr.bh1.num_pkts, __ATOMIC_RELAXED);
@@ -156,6 +160,10 @@ class PacketRing {
   // Cursor: the block we are in, frames left in it (-1: not started), and
   // the offset of its next frame.
   uint32_t rxBlock_ = 0;
+  bool rxV2_ = false;
+  uint32_t rxFrame_ = 0;
+  uint32_t rxFrameSize_ = 0;
+  uint32_t rxFrameCount_ = 0;
   int64_t rxFramesLeft_ = -1;
   uint64_t rxNext_ = 0;
 
@@ -172,6 +180,32 @@ template <typename Visit>
 uint32_t PacketRing::Receive(uint32_t maxAccepted, Counters* counters, Visit visit) {
   uint32_t accepted = 0;
   if (rxMap_ == nullptr) return 0;
+  if (rxV2_) {
+    // One frame slot after another; TP_STATUS_USER says the kernel is done.
+    bool any = false;
+    while (accepted < maxAccepted) {
+      tpacket2_hdr* hdr = reinterpret_cast<tpacket2_hdr*>(rxMap_ + static_cast<size_t>(rxFrame_) * rxFrameSize_);
+      const uint32_t status = __atomic_load_n(&hdr->tp_status, __ATOMIC_ACQUIRE);
+      if ((status & TP_STATUS_USER) == 0) break;
+      any = true;
+      const uint64_t end = static_cast<uint64_t>(hdr->tp_mac) + hdr->tp_snaplen;
+      if (hdr->tp_mac < sizeof(tpacket2_hdr) || end > rxFrameSize_) {
+        counters->Bump(kCounter_rxBadFrame);
+      } else {
+        counters->Bump(kCounter_rxFrames);
+        uint16_t vlan = (status & TP_STATUS_VLAN_VALID) ? hdr->tp_vlan_tci : 0;
+        double timeMs = static_cast<double>(hdr->tp_sec) * 1000.0 + hdr->tp_nsec / 1e6;
+        uint8_t* frame = reinterpret_cast<uint8_t*>(hdr) + hdr->tp_mac;
+        if (status & TP_STATUS_CSUMNOTREADY) CompletePartialChecksum(frame, hdr->tp_snaplen);
+        if (visit(frame, hdr->tp_snaplen, vlan, timeMs)) accepted++;
+      }
+      __atomic_store_n(&hdr->tp_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
+      rxFrame_ = (rxFrame_ + 1) % rxFrameCount_;
+    }
+    if (any) counters->Bump(kCounter_rxBlocks);
+    if (accepted == maxAccepted) counters->Bump(kCounter_rxBatchFull);
+    return accepted;
+  }
   for (;;) {
     tpacket_block_desc* block = Block(rxBlock_);
     if (!UserMayRead(block)) break;

@@ -129,6 +129,14 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
       return;
     }
     config.qdiscBypass = bypass.IsBoolean() && bypass.As<Napi::Boolean>().Value();
+    Napi::Value lowLatency = options.Get("lowLatency");
+    if (!lowLatency.IsUndefined()) {
+      if (!lowLatency.IsBoolean()) {
+        ThrowTypeError(env, "options.lowLatency must be a boolean");
+        return;
+      }
+      config.lowLatency = lowLatency.As<Napi::Boolean>().Value();
+    }
     if (!ReadOptionalUint(env, options, "blockSize", 1, 1u << 30, &config.blockSize) ||
         !ReadOptionalUint(env, options, "blockCount", 1, 1024, &config.blockCount) ||
         !ReadOptionalUint(env, options, "retireMs", 1, 60000, &config.retireMs) ||
