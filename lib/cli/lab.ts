@@ -17,7 +17,7 @@ generator while real clients (the kernel's TCP stack) connect over IPv4 and
 IPv6, and prints a summary. Everything it creates is removed on exit.
 
   --seconds N          flood duration (default 10)
-  --rate PPS           SYNs per second offered by the generator (default 200000;
+  --rate PPS           SYNs per second offered by the generator (default 100000;
                        0 = as fast as one core can)
   --clients CPS        legitimate connects per second (default 50)
   --syncookies MODE    off | on | only (default on)
@@ -39,7 +39,7 @@ export const runLab: Command = {
   },
   async run(v) {
     const seconds = integer('seconds', v.seconds, 1, 3600) ?? 10;
-    const rate = integer('rate', v.rate, 0, 10_000_000) ?? 200_000;
+    const rate = integer('rate', v.rate, 0, 10_000_000) ?? 100_000;
     const clientRate = integer('clients', v.clients, 1, 10_000) ?? 50;
     const syncookies = choice('syncookies', v.syncookies, ['off', 'on', 'only'] as const) ?? 'on';
     const workers = integer('workers', v.workers, 0, 64) ?? 0;
@@ -79,7 +79,7 @@ export function summaryText(r: LabReport): string {
   const ms = (n: number | null) => (n === null ? 'n/a' : `${n.toFixed(1)} ms`);
   return [
     '',
-    `summary (${r.seconds} s, ${r.target}, syncookies ${r.syncookies}, ${threads(r.workers)})`,
+    `summary (${r.seconds.toFixed(1)} s, ${r.target}, syncookies ${r.syncookies}, ${threads(r.workers)})`,
     `  offered            ${fmt(r.offeredPerSecond)} SYN/s (${r.synsSent} SYNs)`,
     `  answered           ${fmt(r.answeredPerSecond)} SYN/s (${pct(r.synsAnswered, r.synsSent)} of offered; ${r.synAcksSeen} SYN-ACKs with retransmits)`,
     `  legitimate         ${r.clients.completed} of ${r.clients.attempted} connects completed (${pct(r.clients.completed, r.clients.attempted)}), p50 ${ms(r.clients.p50)}, p99 ${ms(r.clients.p99)}`,
