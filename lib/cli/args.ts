@@ -1,4 +1,5 @@
 // Flag values to typed options, with errors that name the flag.
+import { existsSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { UsageError } from './errors.js';
 
@@ -52,4 +53,49 @@ export function requireRoot(what: string): void {
   if (process.getuid?.() !== 0) {
     throw new UsageError(`${what} needs root (CAP_NET_RAW for the packet ring, CAP_NET_ADMIN for the nftables gate): run it with sudo`);
   }
+}
+
+/** The flags `listen` and `serve` share: where to answer, the cache, the output. */
+export const RESPONDER_FLAGS = {
+  iface: { type: 'string' },
+  addr: { type: 'string' },
+  port: { type: 'string' },
+  syncookies: { type: 'string' },
+  'hash-size': { type: 'string' },
+  'bucket-limit': { type: 'string' },
+  'cache-limit': { type: 'string' },
+  'rexmt-limit': { type: 'string' },
+  workers: { type: 'string' },
+  netns: { type: 'string' },
+  json: { type: 'boolean' },
+  'stats-interval': { type: 'string' },
+} as const;
+
+type Values = Record<string, string | boolean | undefined>;
+
+/** Responder options from RESPONDER_FLAGS, each checked with an error naming its flag. */
+export function responderOptions(v: Values) {
+  if (typeof v.iface !== 'string' || v.iface === '') throw new UsageError('--iface is required');
+  let netns: string | undefined;
+  if (typeof v.netns === 'string') {
+    netns = v.netns.includes('/') ? v.netns : `/run/netns/${v.netns}`;
+    if (!existsSync(netns)) throw new UsageError(`--netns: no network namespace at ${netns} (see 'ip netns list')`);
+  }
+  return {
+    iface: v.iface,
+    addrs: addresses('addr', v.addr),
+    ports: ports('port', v.port),
+    netns,
+    syncookies: choice('syncookies', v.syncookies, ['off', 'on', 'only'] as const),
+    hashSize: integer('hash-size', v['hash-size'], 1, 2 ** 24),
+    bucketLimit: integer('bucket-limit', v['bucket-limit'], 1, 65535),
+    cacheLimit: integer('cache-limit', v['cache-limit'], 1, 2 ** 26),
+    rexmtLimit: integer('rexmt-limit', v['rexmt-limit'], 0, 8),
+    workers: integer('workers', v.workers, 0, 64),
+  };
+}
+
+/** --stats-interval in seconds (default 1). */
+export function statsInterval(v: Values): number {
+  return number('stats-interval', v['stats-interval'], 0.1, 3600) ?? 1;
 }

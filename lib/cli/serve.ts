@@ -1,13 +1,12 @@
 // syncache serve: shield any TCP service. syncache answers the handshakes,
 // each completed connection becomes a kernel socket (protect()), and is piped
 // to the backend both ways, with back-pressure (pipe) and half-close.
-import { existsSync } from 'node:fs';
 import net from 'node:net';
 import type { Command } from './main.js';
-import { addresses, choice, integer, number, ports, requireRoot } from './args.js';
+import { RESPONDER_FLAGS, requireRoot, responderOptions, statsInterval } from './args.js';
 import { UsageError } from './errors.js';
 import { protect } from '../handoff/protect.js';
-import { drawScreen, jsonLine, renderScreen, type Counters } from './view.js';
+import { reportUntilSignal } from './view.js';
 
 const HELP = `Usage: syncache serve --iface IF --addr IP[,IP] --port P[,P] --forward HOST:PORT [options]
 
@@ -48,33 +47,14 @@ function parseForward(value: string | boolean | undefined): { host: string; port
 export const runServe: Command = {
   help: HELP,
   options: {
-    iface: { type: 'string' },
-    addr: { type: 'string' },
-    port: { type: 'string' },
+    ...RESPONDER_FLAGS,
     forward: { type: 'string' },
-    syncookies: { type: 'string' },
-    'hash-size': { type: 'string' },
-    'bucket-limit': { type: 'string' },
-    'cache-limit': { type: 'string' },
-    'rexmt-limit': { type: 'string' },
-    netns: { type: 'string' },
-    workers: { type: 'string' },
-    json: { type: 'boolean' },
-    'stats-interval': { type: 'string' },
   },
   async run(v) {
-    if (typeof v.iface !== 'string' || v.iface === '') throw new UsageError('--iface is required');
-    const addrs = addresses('addr', v.addr);
-    const portList = ports('port', v.port);
+    const options = responderOptions(v);
     const backend = parseForward(v.forward);
-    const intervalS = number('stats-interval', v['stats-interval'], 0.1, 3600) ?? 1;
-    let netns: string | undefined;
-    if (typeof v.netns === 'string') {
-      netns = v.netns.includes('/') ? v.netns : `/run/netns/${v.netns}`;
-      if (!existsSync(netns)) throw new UsageError(`--netns: no network namespace at ${netns} (see 'ip netns list')`);
-    }
+    const intervalS = statsInterval(v);
     requireRoot('syncache serve');
-    const json = v.json === true;
     let forwarded = 0;
     let backendErrors = 0;
     let active = 0;
@@ -96,51 +76,18 @@ export const runServe: Command = {
       client.pipe(upstream);
       upstream.pipe(client);
     });
-    const protection = await protect(server, {
-      iface: v.iface,
-      addrs,
-      ports: portList,
-      netns,
-      syncookies: choice('syncookies', v.syncookies, ['off', 'on', 'only'] as const),
-      hashSize: integer('hash-size', v['hash-size'], 1, 2 ** 24),
-      bucketLimit: integer('bucket-limit', v['bucket-limit'], 1, 65535),
-      cacheLimit: integer('cache-limit', v['cache-limit'], 1, 2 ** 26),
-      rexmtLimit: integer('rexmt-limit', v['rexmt-limit'], 0, 8),
-      workers: integer('workers', v.workers, 0, 64),
-    });
+    const protection = await protect(server, options);
     let handoffErrors = 0;
     protection.on('error', () => { handoffErrors++; });
-    const out = process.stdout;
-    const live = !json && out.isTTY === true;
-    const title = `syncache serve ${v.iface} ${addrs.join(',')} port ${portList.join(',')} -> ${backend.host}:${backend.port}`;
-    let prev: Counters | undefined;
-    let prevAt = performance.now();
-    const report = (final: boolean): void => {
-      const cur = protection.responder.stats();
-      const h = protection.stats();
-      const extra = { ...h, forwarded, active, backendErrors, handoffErrors };
-      const now = performance.now();
-      if (json) {
-        out.write(`${jsonLine('stats', { final, cacheSize: protection.responder.cacheSize, ...extra, ...cur })}\n`);
-      } else if (live && !final) {
-        drawScreen(renderScreen(title, cur, prev, (now - prevAt) / 1000, {
-          'handoffs': `${h.handoffs} (failed ${h.handoffFailed}), p50 ${h.handoffP50Ms ?? '-'} ms, p99 ${h.handoffP99Ms ?? '-'} ms`,
-          'connections': `${active} open, ${forwarded} forwarded, ${backendErrors} backend errors`,
-        }));
-      } else if (final) {
-        out.write(`final stats: ${Object.entries({ ...extra, ...cur }).filter(([, n]) => n !== 0 && n !== null).map(([k, n]) => `${k}=${n}`).join(' ')}\n`);
-      }
-      prev = cur;
-      prevAt = now;
-    };
-    if (!json && !live) out.write(`${title}: serving\n`);
-    const timer = setInterval(() => report(false), intervalS * 1000);
-    await new Promise<void>((resolve) => {
-      process.once('SIGINT', () => resolve());
-      process.once('SIGTERM', () => resolve());
+    const title = `syncache serve ${options.iface} ${options.addrs.join(',')} port ${options.ports.join(',')} -> ${backend.host}:${backend.port}`;
+    if (v.json !== true && process.stdout.isTTY !== true) process.stdout.write(`${title}: serving\n`);
+    await reportUntilSignal({
+      json: v.json === true, title, intervalS,
+      snapshot: () => ({
+        counters: protection.responder.stats(),
+        extra: { cacheSize: protection.responder.cacheSize, ...protection.stats(), forwarded, active, backendErrors, handoffErrors },
+      }),
     });
-    clearInterval(timer);
-    report(true);
     await protection.close();
     return 0;
   },

@@ -52,3 +52,46 @@ export function drawScreen(text: string): void {
 export function jsonLine(type: string, fields: Record<string, unknown>): string {
   return JSON.stringify({ type, time: new Date().toISOString(), ...fields });
 }
+
+export interface ReportOptions {
+  json: boolean;
+  title: string;
+  intervalS: number;
+  /** Every counter now, plus extra fields for the screen and the JSON lines. */
+  snapshot(): { counters: Counters; extra: Record<string, string | number | null> };
+}
+
+/**
+ * Reports until SIGINT or SIGTERM: a live screen on a terminal, JSON lines
+ * with --json ({"type":"stats",...} every interval and once more at exit,
+ * with "final": true), else one line of final stats.
+ */
+export async function reportUntilSignal(o: ReportOptions): Promise<void> {
+  const out = process.stdout;
+  const live = !o.json && out.isTTY === true;
+  let prev: Counters | undefined;
+  let prevAt = performance.now();
+  const report = (final: boolean): void => {
+    const { counters, extra } = o.snapshot();
+    const now = performance.now();
+    if (o.json) {
+      out.write(`${jsonLine('stats', { final, ...extra, ...counters })}\n`);
+    } else if (live && !final) {
+      const shown: Record<string, string | number> = {};
+      for (const [k, v] of Object.entries(extra)) shown[k] = v ?? '-';
+      drawScreen(renderScreen(o.title, counters, prev, (now - prevAt) / 1000, shown));
+    } else if (final) {
+      const all = { ...extra, ...counters };
+      out.write(`final stats: ${Object.entries(all).filter(([, n]) => n !== 0 && n !== null).map(([k, n]) => `${k}=${n}`).join(' ')}\n`);
+    }
+    prev = counters;
+    prevAt = now;
+  };
+  const timer = setInterval(() => report(false), o.intervalS * 1000);
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', () => resolve());
+    process.once('SIGTERM', () => resolve());
+  });
+  clearInterval(timer);
+  report(true);
+}
