@@ -51,7 +51,7 @@ export function choice<T extends string>(flag: string, value: string | boolean |
 /** Root is needed for the packet ring and the gate; say so before anything fails halfway. */
 export function requireRoot(what: string): void {
   if (process.getuid?.() !== 0) {
-    throw new UsageError(`${what} needs root (CAP_NET_RAW for the packet ring, CAP_NET_ADMIN for the nftables gate): run it with sudo`);
+    throw Object.assign(new Error(`${what} needs root (CAP_NET_RAW for the packet ring, CAP_NET_ADMIN for the nftables gate): run it with sudo`), { code: 'EPERM' });
   }
 }
 

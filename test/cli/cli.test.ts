@@ -1,0 +1,57 @@
+// The command line's errors: one line that says what to do, and an exit code
+// a script can tell apart (2: how it was called; 1: what it ran into).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { createPairLab, labUnavailableReason, type PairLab } from '../../lib/lab/netns.js';
+
+const CLI = fileURLToPath(new URL('../../lib/cli/main.js', import.meta.url));
+const skip = labUnavailableReason();
+let pair: PairLab;
+before(() => { if (!skip) pair = createPairLab('cli', 3); });
+after(() => pair?.lab.destroy());
+
+function cli(args: string[], asNobody = false) {
+  const cmd = asNobody ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, CLI, ...args] : [process.execPath, CLI, ...args];
+  const r = spawnSync(cmd[0], cmd.slice(1), { encoding: 'utf8', timeout: 20_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+test('--help and --version', () => {
+  const help = cli(['--help']);
+  assert.equal(help.code, 0);
+  for (const command of ['listen', 'serve', 'lab', 'cleanup']) assert.match(help.stdout, new RegExp(`syncache ${command}`));
+  assert.match(cli(['listen', '--help']).stdout, /--syncookies MODE/);
+  assert.match(cli(['--version']).stdout, /^\d+\.\d+\.\d+\n$/);
+});
+
+test('a bad flag or value: exit 2 and one line naming it', () => {
+  for (const [args, message] of [
+    [['listen', '--bogus'], /unknown option '--bogus'/],
+    [['listen', '--iface', 'x', '--addr', '1.2.3.4', '--port', '99999'], /--port: '99999' is not a port/],
+    [['listen', '--iface', 'x', '--addr', 'nope', '--port', '80'], /--addr: 'nope' is not an IPv4 or IPv6 address/],
+    [['listen', '--iface', 'x', '--addr', '1.2.3.4', '--port', '80', '--syncookies', 'maybe'], /--syncookies must be one of off, on, only/],
+    [['serve', '--iface', 'x', '--addr', '1.2.3.4', '--port', '80'], /--forward HOST:PORT is required/],
+    [['nosuch'], /unknown command 'nosuch'/],
+  ] as const) {
+    const r = cli([...args]);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, message);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+  }
+});
+
+test('not root: exit 1 and one line saying to use sudo', (t) => {
+  if (spawnSync('setpriv', ['--version']).status !== 0) return t.skip('setpriv (util-linux) is not installed');
+  const r = cli(['listen', '--iface', 'eth0', '--addr', '198.18.0.1', '--port', '80'], true);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /needs root .*run it with sudo/);
+});
+
+test('an unknown interface: exit 1 and one line naming it', { skip }, () => {
+  const r = cli(['listen', '--netns', pair.responder.name, '--iface', 'nope0', '--addr', pair.responderV4, '--port', '80']);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /nope0/);
+  assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+});
