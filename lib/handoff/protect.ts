@@ -60,7 +60,6 @@ export class Protection extends EventEmitter<ProtectionEvents> {
   private readonly latency = new Float64Array(LATENCY_WINDOW);
   private latencyCount = 0;
   private closed = false;
-  private readonly sockets = new Set<Socket>();
   /** Flows being handed over or served, with the peer's ISN: the same ISN again is a duplicate. */
   private readonly flows = new Map<string, number>();
   private duplicates = 0;
@@ -149,10 +148,8 @@ export class Protection extends EventEmitter<ProtectionEvents> {
       ...({ pauseOnCreate: own.pauseOnConnect === true } as object),
     });
     this.open++;
-    this.sockets.add(socket);
     socket.once('close', () => {
       this.open--;
-      this.sockets.delete(socket);
       if (!this.closed) this.lingering.push([performance.now(), h]);
     });
     this.handoffs++;

@@ -51,7 +51,7 @@ export interface ResponderOptions extends SyncacheConfigInput {
   accept?: (handshake: Handshake) => boolean;
   /**
    * Keep each completed handshake's entry until release(), collecting the data
-   * that follows the final ACK (takeHeldData): for handing connections to
+   * that follows the final ACK (collect()): for handing connections to
    * kernel sockets (protect() sets it).
    */
   hold?: boolean;
@@ -259,20 +259,10 @@ export class Responder extends EventEmitter<ResponderEvents> {
     this.origin.get(h)?.postMessage({ type: 'takeBack', flow: flowOf(h) } satisfies MainMessage);
   }
 
-  /** Frames that arrived but are not readable yet on this thread's ring (a hint). */
-  pending(): number {
-    return this.shard?.ring.pending() ?? 0;
-  }
-
   /** Runs the timers now: retransmits, stale entries, secret rotation (for tests with a ManualClock). */
   tick(): void {
     this.rotateIfDue();
     this.shard?.tick();
-  }
-
-  /** Handles what the ring holds right now (for tests; normally the ring's readiness does it). */
-  poll(): number {
-    return this.shard?.drain() ?? 0;
   }
 
   private rotateIfDue(): void {
@@ -284,6 +274,8 @@ export class Responder extends EventEmitter<ResponderEvents> {
     if (this.closed) return;
     this.closed = true;
     if (this.rotation) clearInterval(this.rotation);
+    for (const resolve of this.collecting.values()) resolve([]);
+    this.collecting.clear();
     this.shard?.close();
     await Promise.all(this.workers.map((w) => new Promise<void>((resolve) => {
       const done = (): void => resolve();
