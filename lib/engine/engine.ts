@@ -21,7 +21,7 @@
 // TCP_TIMESTAMP wants bit 0 clear for millisecond clocks), so any later
 // moment's value is known without state: tsNow().
 import { randomFillSync, randomInt } from 'node:crypto';
-import { addon } from '../native/addon.js';
+import { addon, type Connection } from '../native/addon.js';
 import { BatchView } from '../native/batch.js';
 import { formatAddress } from '../native/address.js';
 import type { Clock } from './clock.js';
@@ -34,25 +34,7 @@ const OPT = addon.constants.optFlags;
 const VERDICT = addon.constants.cookieVerdicts;
 
 /** A completed handshake, with every parameter both sides agreed on. */
-export interface Handshake {
-  family: 4 | 6;
-  localAddress: string;
-  localPort: number;
-  remoteAddress: string;
-  remotePort: number;
-  /** Our initial sequence number. */
-  iss: number;
-  /** The peer's initial sequence number. */
-  irs: number;
-  /** The peer's MSS (from its SYN, or as its cookie encodes it). */
-  mss: number;
-  /** The peer's window-scale shift, or -1 if it sent none (then we use none either). */
-  wscale: number;
-  /** Our window-scale shift as advertised, or -1 if not in use. */
-  ourWscale: number;
-  sackPermitted: boolean;
-  /** Timestamps in use: the peer's last TSval and the TSval we sent in the SYN-ACK. */
-  timestamps: { peerTsval: number; ourTsval: number } | null;
+export interface Handshake extends Connection {
   /** Our timestamp clock's value when the ACK was handled (TCP_TIMESTAMP for a handoff). */
   tsNow: number;
   /** The peer's raw window in the ACK. */

@@ -162,8 +162,8 @@ export interface FloodResult {
   txRingFull: number;
 }
 
-/** What TCP_REPAIR needs to rebuild one connection (see native/handoff/repair.h). */
-export interface RepairParams {
+/** One TCP connection as both ends agreed it in the handshake. */
+export interface Connection {
   family: 4 | 6;
   localAddress: string;
   localPort: number;
@@ -173,15 +173,19 @@ export interface RepairParams {
   iss: number;
   /** The peer's initial sequence number: its next byte is irs + 1. */
   irs: number;
-  /** The peer's MSS (the socket uses at least 88, TCP_MAXSEG's floor). */
+  /** The peer's MSS (from its SYN, or as its cookie encodes it). */
   mss: number;
-  /** The peer's window-scale shift, or -1. */
+  /** The peer's window-scale shift, or -1 if it sent none. */
   wscale: number;
   /** Our shift as advertised in the SYN-ACK, or -1. Scaling is on only if both are >= 0. */
   ourWscale: number;
   sackPermitted: boolean;
-  /** Timestamps in use (the kernel learns the peer's TSval from its next segment). */
+  /** Timestamps in use: the peer's last TSval and the TSval we sent in the SYN-ACK. */
   timestamps: { peerTsval: number; ourTsval: number } | null;
+}
+
+/** What TCP_REPAIR needs to rebuild one connection (see native/handoff/repair.h). */
+export interface RepairParams extends Connection {
   /** Our timestamp clock now, even (TCP_TIMESTAMP); needed with timestamps. */
   tsNow?: number;
   /** The peer's raw window field from its ACK. */

@@ -21,6 +21,7 @@
 // Step functions use the usual equivalent forms with fewer operations:
 // F = d ^ (b & (c ^ d)), G = c ^ (d & (b ^ c)), H = b ^ c ^ d, I = c ^ (b | ~d).
 #include "cookie/md5.h"
+#include "cookie/cpu_dispatch.h"
 
 #include <cstdlib>
 #include <cstring>
@@ -161,13 +162,7 @@ __attribute__((target("avx2"))) void LanesAvx2(const uint32_t words[16][kMd5Lane
 
 using LanesFn = void (*)(const uint32_t[16][kMd5Lanes], uint32_t[4][kMd5Lanes]);
 
-LanesFn PickLanes() {
-  __builtin_cpu_init();
-  if (std::getenv("SYNCACHE_NO_AVX2") != nullptr) return LanesBaseline;  // tests of the SSE2 path
-  return __builtin_cpu_supports("avx2") ? LanesAvx2 : LanesBaseline;
-}
-
-const LanesFn gLanes = PickLanes();
+const LanesFn gLanes = PickForCpu<LanesFn>(LanesBaseline, LanesAvx2);
 #else
 constexpr auto gLanes = LanesBaseline;
 #endif

@@ -65,6 +65,7 @@
 // cookie mode. The flow key is set once, before any batch: changing it
 // would move every flow to another bucket, so it has no seqlock.
 #include "cookie/syncookie.h"
+#include "cookie/cpu_dispatch.h"
 
 #include <cstdlib>
 #include <cstring>
@@ -173,13 +174,7 @@ __attribute__((target("avx2"))) void HashRowsAvx2(PacketBatch* b, uint32_t count
 
 using HashRowsFn = void (*)(PacketBatch*, uint32_t, uint64_t, uint64_t);
 
-HashRowsFn PickHashRows() {
-  __builtin_cpu_init();
-  if (std::getenv("SYNCACHE_NO_AVX2") != nullptr) return HashRowsBaseline;  // tests of the SSE2 path
-  return __builtin_cpu_supports("avx2") ? HashRowsAvx2 : HashRowsBaseline;
-}
-
-const HashRowsFn gHashRows = PickHashRows();
+const HashRowsFn gHashRows = PickForCpu<HashRowsFn>(HashRowsBaseline, HashRowsAvx2);
 #else
 constexpr auto gHashRows = HashRowsBaseline;
 #endif

@@ -14,6 +14,7 @@ import { createPairLab, labUnavailableReason, type Namespace, type PairLab } fro
 import { protect, type Protection } from '../../lib/handoff/protect.js';
 import { protectFor } from '../../lib/handoff/split.js';
 import { addon } from '../../lib/native/addon.js';
+import { track } from '../helpers/children.js';
 
 const skip = labUnavailableReason() ?? (onPath('curl') ? undefined : 'curl is not installed (apt-get install curl)');
 const PORT = 80;
@@ -30,29 +31,18 @@ before(() => {
 });
 after(() => pair?.lab.destroy());
 
-const children = new Set<ChildProcess>();
-process.on('exit', () => {
-  for (const c of children) {
-    try {
-      if (c.exitCode === null && c.pid !== undefined) process.kill(c.pid, 'SIGKILL');
-    } catch {
-      // it exited unseen
-    }
-  }
-});
 
 /** Runs a command in a namespace without blocking the event loop. */
 function run(ns: Namespace, cmd: string, args: string[], input?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const [c, a] = ns.wrap(cmd, args);
   const child = spawn(c, a, { stdio: ['pipe', 'pipe', 'pipe'] });
-  children.add(child);
+  track(child);
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (d) => (stdout += d));
   child.stderr!.on('data', (d) => (stderr += d));
   child.stdin!.end(input ?? '');
   return new Promise((resolve) => child.on('close', (code) => {
-    children.delete(child);
     resolve({ code, stdout, stderr });
   }));
 }
@@ -239,8 +229,7 @@ test('during a SYN flood from the built-in generator >= 99% of client requests s
 function cli(ns: Namespace, args: string[]): ChildProcess {
   const [c, a] = ns.wrap(process.execPath, [CLI, ...args]);
   const child = spawn(c, a, { stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(child);
-  child.on('exit', () => children.delete(child));
+  track(child);
   return child;
 }
 
@@ -269,7 +258,7 @@ test('syncache serve forwards a stream both ways, with half-close, and its exit 
   const backend = spawn(...pair.responder.wrap(process.execPath, ['-e', `
     require('net').createServer({ allowHalfOpen: true }, (s) => { s.pipe(s); }).listen(9000, '127.0.0.1', () => console.log('ready'));
   `]), { stdio: ['ignore', 'pipe', 'inherit'] });
-  children.add(backend);
+  track(backend);
   await firstLine(backend, /ready/);
   const serve = cli(pair.responder, ['serve', '--iface', pair.responderIface, '--addr', pair.responderV4, '--port', String(PORT), '--forward', '127.0.0.1:9000', '--json', '--stats-interval', '0.2']);
   try {
@@ -327,7 +316,7 @@ test('a second instance on the same port refuses to start with a clear message',
 test('privilege split: an unprivileged server process (uid 65534) serves sockets passed over IPC', { skip }, async () => {
   const script = fileURLToPath(new URL('../fixtures/handed-server.js', import.meta.url));
   const child = fork(script, [], { uid: 65534, gid: 65534, stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
-  children.add(child);
+  track(child);
   await firstLine(child, /ready/);
   const p = await protectFor(child, {
     iface: pair.responderIface, netns: pair.responder.path, addrs: [pair.responderV4], ports: [PORT],

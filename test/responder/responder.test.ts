@@ -11,6 +11,7 @@ import { Responder, type ResponderOptions } from '../../lib/responder/responder.
 import { ManualClock } from '../../lib/engine/clock.js';
 import type { Handshake } from '../../lib/engine/engine.js';
 import { addon } from '../../lib/native/addon.js';
+import { track } from '../helpers/children.js';
 
 const skip = labUnavailableReason();
 const PORT = 80;
@@ -41,16 +42,6 @@ async function waitFor(check: () => boolean, ms = 5000): Promise<void> {
   }
 }
 
-const children = new Set<ChildProcess>();
-process.on('exit', () => {
-  for (const c of children) {
-    try {
-      if (c.exitCode === null && c.pid !== undefined) process.kill(c.pid, 'SIGKILL');
-    } catch {
-      // it exited unseen
-    }
-  }
-});
 
 /**
  * A kernel TCP client in the peer namespace. It prints `connected <localPort>`
@@ -69,8 +60,8 @@ function client(host: string, port = PORT): { child: ChildProcess; connected: Pr
     setTimeout(() => process.exit(0), 20000);
   `]);
   const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'inherit'] });
-  children.add(child);
-  const exited = new Promise<void>((resolve) => child.on('exit', () => { children.delete(child); resolve(); }));
+  track(child);
+  const exited = new Promise<void>((resolve) => child.on('exit', () => { resolve(); }));
   const connected = new Promise<number>((resolve, reject) => {
     child.stdout!.on('data', (d: Buffer) => {
       const m = /connected (\d+)/.exec(String(d));
