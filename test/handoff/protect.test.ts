@@ -4,9 +4,11 @@
 // nothing here blocks the event loop.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, fork, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, fork, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { writeFileSync, rmSync, existsSync } from 'node:fs';
+import { writeFileSync, rmSync, existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import https from 'node:https';
 import { fileURLToPath } from 'node:url';
 import http from 'node:http';
 import net from 'node:net';
@@ -91,6 +93,24 @@ test('with the SYN path in 2 worker threads, requests and keep-alive work over I
     assert.equal(p.stats().handoffs, 12);
     assert.equal(p.responder.stats().completed, 12);
   }, 'on', 2);
+});
+
+test('TLS: curl gets 200 from a protected https.Server', { skip }, async (t) => {
+  if (!onPath('openssl')) return t.skip('openssl is not installed (apt-get install openssl) to make a test certificate');
+  const dir = mkdtempSync(`${tmpdir()}/syncache-tls-`);
+  try {
+    const made = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${dir}/key.pem`, '-out', `${dir}/cert.pem`,
+      '-days', '1', '-subj', '/CN=syncache-test', '-addext', `subjectAltName=IP:${pair.responderV4}`], { encoding: 'utf8' });
+    assert.equal(made.status, 0, made.stderr);
+    const server = https.createServer({ key: readFileSync(`${dir}/key.pem`), cert: readFileSync(`${dir}/cert.pem`) }, (req, res) => res.end(`secure ${req.url}`));
+    await withProtection(server, async (p) => {
+      const r = await curl(["--cacert", `${dir}/cert.pem`, "-w", " %{http_code}", `https://${pair.responderV4}:${PORT}/tls`]);
+      assert.equal(r.stdout, 'secure /tls 200', r.stderr);
+      assert.equal(p.stats().handoffs, 1);
+    });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('a 10 MB upload arrives intact (hash compared)', { skip }, async () => {
