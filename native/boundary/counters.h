@@ -47,6 +47,7 @@ namespace syncache {
   X(dropBadIcmp)         /* ICMP error too short or quoting something else */\
   X(skippedHandedOver)   /* parsed, but its flow is a kernel socket now */  \
   X(handedOverReopened)  /* a SYN reopened a handed-over 4-tuple: ours */    \
+  X(synOnTimeWait)       /* SYN without timestamps on a handed-over 4-tuple */\
   /* cookies */                                                              \
   X(cookiesMade)                                                             \
   X(cookiesChecked)                                                          \

@@ -18,9 +18,19 @@ bool Pipeline::Accept(const uint8_t* frame, uint32_t length, uint16_t ringVlan,
   if (!handedOver.empty()) {
     const FlowKey key = FlowKey::FromRow(*batch, row);
     if (batch->kind[row] == kKindSyn) {
-      // A new connection on the 4-tuple of one we handed over (its socket is
-      // closed or in TIME_WAIT): it is ours again.
-      if (handedOver.Remove(key)) counters->Bump(kCounter_handedOverReopened);
+      // A new connection on the 4-tuple of one we handed over, whose socket
+      // may sit in TIME_WAIT. With timestamps the kernel lets the new socket
+      // take the TIME_WAIT over: answer. Without, it would refuse the socket:
+      // leave the SYN unanswered until the TIME_WAIT is gone (the peer
+      // resends it) and the flow is taken back.
+      if (handedOver.Contains(key)) {
+        if ((batch->optFlags[row] & kOptTimestamps) == 0) {
+          counters->Bump(kCounter_synOnTimeWait);
+          return false;
+        }
+        handedOver.Remove(key);
+        counters->Bump(kCounter_handedOverReopened);
+      }
     } else if (handedOver.Contains(key)) {
       // The kernel socket has it. The arena space is not given back: rare.
       counters->Bump(kCounter_skippedHandedOver);
