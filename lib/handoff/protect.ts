@@ -41,12 +41,6 @@ export interface HandoffStats {
 }
 
 const LATENCY_WINDOW = 4096;
-/**
- * After a socket closes, its flow stays skipped this long: the kernel's
- * TIME_WAIT owns the stragglers (a last ACK, a retransmitted FIN), which
- * would otherwise validate as cookies and look like new handshakes.
- */
-const LINGER_MS = 60_000;
 
 export interface ProtectionEvents {
   handoff: [Socket, Handshake];
@@ -60,13 +54,9 @@ export class Protection extends EventEmitter<ProtectionEvents> {
   private readonly latency = new Float64Array(LATENCY_WINDOW);
   private latencyCount = 0;
   private closed = false;
-  /** Flows being handed over or served, with the peer's ISN: the same ISN again is a duplicate. */
+  /** Flows being handed over, with the peer's ISN: the same ISN again is a duplicate. */
   private readonly flows = new Map<string, number>();
   private duplicates = 0;
-  /** Closed flows still skipped, oldest first: [time, handshake]. */
-  private readonly lingering: Array<[number, Handshake]> = [];
-  private lingerHead = 0;
-  private readonly lingerTimer: NodeJS.Timeout;
 
   constructor(readonly server: Server, readonly responder: Responder, private readonly mark: number) {
     super();
@@ -75,25 +65,6 @@ export class Protection extends EventEmitter<ProtectionEvents> {
       queueMicrotask(() => void this.handOff(h));
     });
     responder.on('error', (e) => this.emit('error', e));
-    this.lingerTimer = setInterval(() => this.expireLingering(), 1000);
-    this.lingerTimer.unref();
-  }
-
-  private expireLingering(): void {
-    const now = performance.now();
-    const q = this.lingering;
-    while (this.lingerHead < q.length && now - q[this.lingerHead][0] >= LINGER_MS) {
-      const h = q[this.lingerHead++][1];
-      const key = flowKey(h);
-      // Unless a new connection has taken the 4-tuple meanwhile.
-      if (this.flows.get(key) !== h.irs) continue;
-      this.flows.delete(key);
-      this.responder.takeBack(h);
-    }
-    if (this.lingerHead > 1024 && this.lingerHead * 2 > q.length) {
-      q.splice(0, this.lingerHead);
-      this.lingerHead = 0;
-    }
   }
 
   private async handOff(h: Handshake): Promise<void> {
@@ -102,6 +73,7 @@ export class Protection extends EventEmitter<ProtectionEvents> {
     // flood, then its next segment validating as a cookie) is not a new one.
     // A new connection on a 4-tuple we handed over before has a new ISN.
     const key = flowKey(h);
+    // (A flow already served is skipped natively until its TIME_WAIT is over.)
     if (this.flows.get(key) === h.irs) {
       this.duplicates++;
       r.release(h, false);
@@ -150,7 +122,9 @@ export class Protection extends EventEmitter<ProtectionEvents> {
     this.open++;
     socket.once('close', () => {
       this.open--;
-      if (!this.closed) this.lingering.push([performance.now(), h]);
+      if (this.flows.get(key) === h.irs) this.flows.delete(key);
+      // Its stragglers stay skipped for the TIME_WAIT's span.
+      this.responder.linger(h);
     });
     this.handoffs++;
     this.latency[this.latencyCount++ % LATENCY_WINDOW] = performance.timeOrigin + performance.now() - h.ackTime;
@@ -169,7 +143,6 @@ export class Protection extends EventEmitter<ProtectionEvents> {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    clearInterval(this.lingerTimer);
     await this.responder.close();
   }
 }

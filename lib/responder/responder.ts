@@ -100,7 +100,7 @@ function nsPath(netns: string | undefined): string | undefined {
 }
 
 function flowOf(h: Handshake): FlowOf {
-  return { family: h.family, remoteAddress: h.remoteAddress, remotePort: h.remotePort, localAddress: h.localAddress, localPort: h.localPort };
+  return { family: h.family, remoteAddress: h.remoteAddress, remotePort: h.remotePort, localAddress: h.localAddress, localPort: h.localPort, irs: h.irs };
 }
 
 function splitOptions(options: ResponderOptions): SyncacheConfigInput {
@@ -242,21 +242,20 @@ export class Responder extends EventEmitter<ResponderEvents> {
     if (this.closed) return;
     if (this.shard !== undefined) {
       if (h.hold >= 0) this.shard.engine.release(h.hold, h.iss);
-      if (handedOver) this.shard.handOver(h, true);
+      if (handedOver) this.shard.mark(h, true);
       return;
     }
-    const flow = flowOf(h);
-    this.origin.get(h)?.postMessage({ type: 'release', hold: h.hold, iss: h.iss, flow: handedOver ? flow : { ...flow, remotePort: -1 } } satisfies MainMessage);
+    this.origin.get(h)?.postMessage({ type: 'release', hold: h.hold, iss: h.iss, flow: flowOf(h), handedOver } satisfies MainMessage);
   }
 
-  /** The flow's kernel socket is gone (and its TIME_WAIT): its segments are ours again. */
-  takeBack(h: Handshake): void {
+  /** The flow's kernel socket closed: its segments are ours again once its TIME_WAIT would be over. */
+  linger(h: Handshake): void {
     if (this.closed) return;
     if (this.shard !== undefined) {
-      this.shard.handOver(h, false);
+      this.shard.linger(h);
       return;
     }
-    this.origin.get(h)?.postMessage({ type: 'takeBack', flow: flowOf(h) } satisfies MainMessage);
+    this.origin.get(h)?.postMessage({ type: 'linger', flow: flowOf(h) } satisfies MainMessage);
   }
 
   /** Runs the timers now: retransmits, stale entries, secret rotation (for tests with a ManualClock). */

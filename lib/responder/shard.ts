@@ -9,6 +9,11 @@ import type { Clock } from '../engine/clock.js';
 import type { SyncacheConfig } from '../engine/config.js';
 import { SynEngine, type Handshake, type HandshakeSink } from '../engine/engine.js';
 import { writeAddress } from '../native/address.js';
+import type { FlowOf } from './worker.js';
+
+function flowKey(h: FlowOf): string {
+  return `${h.remoteAddress}|${h.remotePort}|${h.localAddress}|${h.localPort}`;
+}
 import { CoarseTimer } from '../engine/syncache.js';
 import { Stats } from '../engine/stats.js';
 
@@ -32,6 +37,8 @@ export interface ShardOptions {
 }
 
 const RING_BLOCK_BYTES = 256 * 1024;
+/** How long a closed or reported flow's stragglers stay skipped (a TIME_WAIT). */
+export const LINGER_MS = 60_000;
 const RX_BLOCKS = addon.counterNames.indexOf('rxBlocks');
 /** The longest collect() waits for the ring's open block to retire. */
 const PENDING_WAIT_MS = 12;
@@ -45,6 +52,8 @@ export class Shard {
   readonly engine: SynEngine;
   readonly timer: CoarseTimer;
   private readonly rx = new BatchView();
+  private readonly clock: Clock;
+  private readonly lingerTimer: NodeJS.Timeout;
   private readonly stats: Stats;
   private closed = false;
 
@@ -76,9 +85,21 @@ export class Shard {
       stats: options.stats.values,
       tx,
       send: (count) => ring.send(count),
-      onHandshake: options.onHandshake,
+      onHandshake: (h) => {
+        const accepted = options.onHandshake(h);
+        // Reported, and nothing here serves it: its later segments are not
+        // handshakes. (Held flows are marked when their socket exists.)
+        if (accepted !== false && options.hold !== true) {
+          this.mark(h, false);
+          this.linger(h);
+        }
+        return accepted;
+      },
       hold: options.hold,
     });
+    this.clock = options.clock;
+    this.lingerTimer = setInterval(() => this.expireLingering(), 1000);
+    this.lingerTimer.unref();
     const cache = this.engine.cache;
     this.timer = new CoarseTimer(
       () => this.engine.expire(),
@@ -124,19 +145,58 @@ export class Shard {
     return this.engine.takeHeldData(hold);
   }
 
-  /** Marks (or unmarks) a handshake's flow as served by a kernel socket. */
-  handOver(h: Pick<Handshake, 'family' | 'remoteAddress' | 'remotePort' | 'localAddress' | 'localPort'>, on: boolean): boolean {
-    if (this.closed) return false;
+  /**
+   * From now on the flow is not ours: a kernel socket serves it
+   * (kernelSocket) or it was completed and reported. Its segments are
+   * skipped natively until linger() has run its course.
+   */
+  mark(h: FlowOf, kernelSocket: boolean): void {
+    if (this.closed) return;
+    this.ring.handOver(this.flowWords(h), kernelSocket);
+    this.marked.set(flowKey(h), h.irs);
+  }
+
+  /**
+   * The flow's socket closed (or, for reported flows, right away): skip its
+   * stragglers (a last ACK, a retransmitted FIN) for LINGER_MS more - the
+   * TIME_WAIT's span - lest they validate as cookies and look like new
+   * handshakes. A new connection on the same 4-tuple meanwhile keeps its mark.
+   */
+  linger(h: FlowOf): void {
+    if (!this.closed) this.lingering.push([this.clock.now(), h]);
+  }
+
+  private expireLingering(): void {
+    const now = this.clock.now();
+    const q = this.lingering;
+    while (this.lingerHead < q.length && now - q[this.lingerHead][0] >= LINGER_MS) {
+      const h = q[this.lingerHead++][1];
+      const key = flowKey(h);
+      if (this.marked.get(key) !== h.irs) continue;
+      this.marked.delete(key);
+      this.ring.takeBack(this.flowWords(h));
+    }
+    if (this.lingerHead > 1024 && this.lingerHead * 2 > q.length) {
+      q.splice(0, this.lingerHead);
+      this.lingerHead = 0;
+    }
+  }
+
+  private flowWords(h: FlowOf): Uint32Array {
     const flow = this.flow;
     flow[0] = h.family;
     writeAddress(h.remoteAddress, flow, 1);
     writeAddress(h.localAddress, flow, 5);
     flow[9] = h.remotePort;
     flow[10] = h.localPort;
-    return on ? this.ring.handOver(flow) : this.ring.takeBack(flow);
+    return flow;
   }
 
   private readonly flow = new Uint32Array(11);
+  /** Marked flows and the peer ISN they were marked for. */
+  private readonly marked = new Map<string, number>();
+  private readonly lingering: Array<[number, FlowOf]> = [];
+  private lingerHead = 0;
 
   /** Runs the timer now (retransmits, stale entries). */
   tick(): void {
@@ -155,6 +215,7 @@ export class Shard {
     this.syncStats();
     this.closed = true;
     this.timer.stop();
+    clearInterval(this.lingerTimer);
     this.ring.close();
   }
 }

@@ -22,14 +22,14 @@ export interface WorkerInit {
 }
 
 /** The flow of a handshake, enough to mark it handed over. */
-export type FlowOf = Pick<import('../engine/engine.js').Handshake, 'family' | 'remoteAddress' | 'remotePort' | 'localAddress' | 'localPort'>;
+export type FlowOf = Pick<import('../engine/engine.js').Handshake, 'family' | 'remoteAddress' | 'remotePort' | 'localAddress' | 'localPort' | 'irs'>;
 
 export type MainMessage =
   | { type: 'sync' }
   | { type: 'close' }
   | { type: 'collect'; id: number; hold: number }
-  | { type: 'release'; hold: number; iss: number; flow: FlowOf }
-  | { type: 'takeBack'; flow: FlowOf };
+  | { type: 'release'; hold: number; iss: number; flow: FlowOf; handedOver: boolean }
+  | { type: 'linger'; flow: FlowOf };
 
 export type WorkerMessage =
   | { type: 'ready' }
@@ -80,9 +80,9 @@ port.on('message', (message: MainMessage) => {
   }
   if (message.type === 'release') {
     if (message.hold >= 0) shard?.engine.release(message.hold, message.iss);
-    if (message.flow.remotePort >= 0) shard?.handOver(message.flow, true);
+    if (message.handedOver) shard?.mark(message.flow, true);
   }
-  if (message.type === 'takeBack') shard?.handOver(message.flow, false);
+  if (message.type === 'linger') shard?.linger(message.flow);
   if (message.type === 'close') {
     clearInterval(statsTimer);
     shard?.close();

@@ -1,6 +1,7 @@
-// Flows already handed to the kernel as real sockets. Their segments still
-// reach the packet ring (AF_PACKET sees everything the gate lets through);
-// the pipeline skips them here, cheaply, before TypeScript sees a row.
+// Flows that are no longer syncache's: handed to the kernel as real sockets,
+// or completed and reported (events only). Their segments still reach the
+// packet ring (AF_PACKET sees everything the gate lets through); the
+// pipeline skips them here, cheaply, before TypeScript sees a row.
 //
 // Open addressing with linear probing over a power-of-two table, deletion
 // by backward shift (no tombstones), never more than half full. Only the
@@ -36,6 +37,13 @@ struct FlowKey {
   }
 };
 
+// What became of a flow (the value stored with it).
+enum FlowFate : uint8_t {
+  kFlowAbsent = 0,
+  kFlowKernelSocket = 1,  // a kernel socket serves it (may sit in TIME_WAIT)
+  kFlowReported = 2,      // completed and reported; nothing serves it here
+};
+
 class FlowSet {
  public:
   static constexpr uint32_t kMaxFlows = 1u << 20;
@@ -43,22 +51,32 @@ class FlowSet {
   bool empty() const { return size_ == 0; }
   uint32_t size() const { return size_; }
 
-  bool Contains(const FlowKey& key) const {
-    if (size_ == 0) return false;
+  FlowFate Find(const FlowKey& key) const {
+    if (size_ == 0) return kFlowAbsent;
     for (uint32_t i = Hash(key) & mask_;; i = (i + 1) & mask_) {
-      if (!used_[i]) return false;
-      if (slots_[i] == key) return true;
+      if (!used_[i]) return kFlowAbsent;
+      if (slots_[i] == key) return static_cast<FlowFate>(used_[i]);
     }
   }
 
-  // False when already present or the set is at kMaxFlows.
-  bool Add(const FlowKey& key) {
-    if (Contains(key) || size_ >= kMaxFlows) return false;
+  bool Contains(const FlowKey& key) const { return Find(key) != kFlowAbsent; }
+
+  // Records (or updates) a flow's fate; false when the set is at kMaxFlows.
+  bool Add(const FlowKey& key, FlowFate fate) {
+    if (size_ > 0) {
+      for (uint32_t i = Hash(key) & mask_; used_[i]; i = (i + 1) & mask_) {
+        if (slots_[i] == key) {
+          used_[i] = fate;
+          return true;
+        }
+      }
+    }
+    if (size_ >= kMaxFlows) return false;
     if ((size_ + 1) * 2 > slots_.size()) Grow();
     uint32_t i = Hash(key) & mask_;
     while (used_[i]) i = (i + 1) & mask_;
     slots_[i] = key;
-    used_[i] = 1;
+    used_[i] = fate;
     size_++;
     return true;
   }
@@ -77,6 +95,7 @@ class FlowSet {
       uint32_t home = Hash(slots_[j]) & mask_;
       if (((j - home) & mask_) >= ((j - hole) & mask_)) {
         slots_[hole] = slots_[j];
+        used_[hole] = used_[j];
         hole = j;
       }
     }
@@ -111,13 +130,13 @@ class FlowSet {
       uint32_t j = Hash(old[i]) & mask_;
       while (used_[j]) j = (j + 1) & mask_;
       slots_[j] = old[i];
-      used_[j] = 1;
+      used_[j] = oldUsed[i];
       size_++;
     }
   }
 
   std::vector<FlowKey> slots_;
-  std::vector<uint8_t> used_;
+  std::vector<uint8_t> used_;  // FlowFate; kFlowAbsent marks an empty slot
   uint32_t mask_ = 0;
   uint32_t size_ = 0;
 };

@@ -17,21 +17,22 @@ bool Pipeline::Accept(const uint8_t* frame, uint32_t length, uint16_t ringVlan,
   if (!wire::ParseFrame(frame, length, ringVlan, timeMs, config, batch, row, counters)) return false;
   if (!handedOver.empty()) {
     const FlowKey key = FlowKey::FromRow(*batch, row);
+    const FlowFate fate = handedOver.Find(key);
     if (batch->kind[row] == kKindSyn) {
-      // A new connection on the 4-tuple of one we handed over, whose socket
-      // may sit in TIME_WAIT. With timestamps the kernel lets the new socket
-      // take the TIME_WAIT over: answer. Without, it would refuse the socket:
-      // leave the SYN unanswered until the TIME_WAIT is gone (the peer
-      // resends it) and the flow is taken back.
-      if (handedOver.Contains(key)) {
-        if ((batch->optFlags[row] & kOptTimestamps) == 0) {
-          counters->Bump(kCounter_synOnTimeWait);
-          return false;
-        }
+      // A new connection on the 4-tuple of one that is no longer ours. If a
+      // kernel socket had it, that socket may sit in TIME_WAIT: with
+      // timestamps the kernel lets the new socket take it over, so answer;
+      // without, it would refuse the socket, so leave the SYN unanswered
+      // until the TIME_WAIT is gone (the peer resends it).
+      if (fate == kFlowKernelSocket && (batch->optFlags[row] & kOptTimestamps) == 0) {
+        counters->Bump(kCounter_synOnTimeWait);
+        return false;
+      }
+      if (fate != kFlowAbsent) {
         handedOver.Remove(key);
         counters->Bump(kCounter_handedOverReopened);
       }
-    } else if (handedOver.Contains(key)) {
+    } else if (fate != kFlowAbsent) {
       // The kernel socket has it. The arena space is not given back: rare.
       counters->Bump(kCounter_skippedHandedOver);
       return false;

@@ -292,7 +292,9 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
     Napi::Env env = info.Env();
     FlowKey key;
     if (!CheckOpen(env, "handOver") || !ReadFlow(info, &key)) return env.Undefined();
-    return Napi::Boolean::New(env, pipeline_.handedOver.Add(key));
+    // handOver(flow[, kernelSocket = true]): false: completed and reported only.
+    const bool kernelSocket = !(info.Length() > 1 && info[1].IsBoolean() && !info[1].As<Napi::Boolean>().Value());
+    return Napi::Boolean::New(env, pipeline_.handedOver.Add(key, kernelSocket ? kFlowKernelSocket : kFlowReported));
   }
 
   Napi::Value TakeBack(const Napi::CallbackInfo& info) {

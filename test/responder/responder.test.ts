@@ -126,6 +126,28 @@ test('a kernel client connects over IPv4 and IPv6 and the event carries its opti
   }
 });
 
+test("a completed connection's later segments (data, FIN) are skipped, not taken for new handshakes", { skip }, async () => {
+  const r = await open({ syncookies: 'on', ports: [PORT + 2] });
+  try {
+    let events = 0;
+    r.on('handshake', () => { events++; });
+    const c = client(pair.responderV4, PORT + 2);
+    await c.connected;
+    await waitFor(() => events === 1);
+    c.command('send more data');
+    c.command('end');
+    await c.exited;
+    await waitFor(() => r.stats().skippedHandedOver >= 2);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.equal(events, 1);
+    const s = r.stats();
+    assert.equal(s.completed, 1);
+    assert.equal(s.recvcookie, 0);
+  } finally {
+    await r.close();
+  }
+});
+
 test('with the final ACK dropped, SYN-ACKs are retransmitted at 1, 2 and 4 s and the entry goes stale', { skip }, async () => {
   const clock = new ManualClock(5_000_000);
   const r = await open({ syncookies: 'off', clock });
