@@ -97,6 +97,8 @@ export class SynEngine {
   private randomAt = RANDOM_POOL;
   private readonly capacity: number;
   private readonly hold: boolean;
+  /** The clock, read once per batch or timer run. */
+  private now = 0;
   private readonly heldData = new Map<number, Uint8Array[]>();
   private readonly onRetransmit = (e: number): void => this.resendSynAck(e);
   private readonly onStale = (e: number): void => { this.heldData.delete(e); };
@@ -117,11 +119,17 @@ export class SynEngine {
 
   /** Our timestamp clock now (uint32, ms, bit 0 clear). */
   tsNow(): number {
-    return ((Math.floor(this.clock.now()) + this.tsOffset) & ~1) >>> 0;
+    return this.tsAt(this.clock.now());
+  }
+
+  private tsAt(now: number): number {
+    return ((Math.floor(now) + this.tsOffset) & ~1) >>> 0;
   }
 
   /** Handles rows [0, count) of a received batch; sends every response. */
   handle(rx: BatchView, count: number): void {
+    // One clock read per batch: the rows of a batch arrived together.
+    this.now = this.clock.now();
     const kind = rx.kind;
     for (let i = 0; i < count; i++) {
       const k = kind[i];
@@ -136,7 +144,8 @@ export class SynEngine {
   /** The timer run: retransmits and stale entries, then sends. */
   expire(): void {
     if (this.cache === null) return;
-    this.cache.expire(this.clock.now(), this.onRetransmit, this.onStale);
+    this.now = this.clock.now();
+    this.cache.expire(this.now, this.onRetransmit, this.onStale);
     this.flush();
   }
 
@@ -164,7 +173,7 @@ export class SynEngine {
       s[C.sendcookie]++;
       return;
     }
-    const now = this.clock.now();
+    const now = this.now;
     let e = cache.lookup(rx.family[i], rx.saddr, i * 4, rx.daddr, i * 4, rx.sport[i], rx.dport[i], rx.hash[i]);
     if (e !== NONE) {
       s[C.dupsyn]++;
@@ -287,7 +296,7 @@ export class SynEngine {
     this.collect(e, rx, i);
     // No more SYN-ACKs: the next expiry drops it as stale if never released.
     cache.rexmits[e] = this.config.rexmtLimit;
-    cache.deadline[e] = ((Math.floor(this.clock.now()) >>> 0) + HOLD_MS) >>> 0;
+    cache.deadline[e] = ((Math.floor(this.now) >>> 0) + HOLD_MS) >>> 0;
   }
 
   /** A held entry for a flow that completed through its cookie. */
@@ -299,7 +308,7 @@ export class SynEngine {
     cache.iss[e] = rx.cookie[i];
     cache.irs[e] = (rx.seq[i] - 1) >>> 0;
     cache.flags[e] = EntryFlag.cookie;
-    cache.link(e, this.clock.now());
+    cache.link(e, this.now);
     this.holdEntry(e, rx, i);
     return e;
   }
@@ -398,7 +407,7 @@ export class SynEngine {
     }
     if ((flags & EntryFlag.timestamps) !== 0) {
       opt |= OPT.timestamps;
-      const ts = this.tsNow();
+      const ts = this.tsAt(this.now);
       cache.tsval[e] = ts;
       tx.tsval[r] = ts;
       tx.tsecr[r] = cache.tsRecent[e];
@@ -426,7 +435,7 @@ export class SynEngine {
     }
     if ((peer & OPT.timestamps) !== 0) {
       opt |= OPT.timestamps;
-      tx.tsval[r] = this.tsNow();
+      tx.tsval[r] = this.tsAt(this.now);
       tx.tsecr[r] = rx.tsval[i];
     }
     tx.optFlags[r] = opt;
@@ -467,7 +476,7 @@ export class SynEngine {
     const ts = (flags & EntryFlag.timestamps) !== 0;
     const wscale = cache.peerWscale[e] === NO_WSCALE ? -1 : cache.peerWscale[e];
     const ackTime = rx.time[i] || Date.now();
-    const ageMs = ((Math.floor(this.clock.now()) >>> 0) - cache.arrival[e]) >>> 0;
+    const ageMs = ((Math.floor(this.now) >>> 0) - cache.arrival[e]) >>> 0;
     return {
       family,
       localAddress: formatAddress(cache.localAddr, e * 4, family),
@@ -481,7 +490,7 @@ export class SynEngine {
       ourWscale: wscale < 0 ? -1 : this.config.windowScale,
       sackPermitted: (flags & EntryFlag.sackPermitted) !== 0,
       timestamps: ts ? { peerTsval: cache.tsRecent[e], ourTsval: cache.tsval[e] } : null,
-      tsNow: this.tsNow(),
+      tsNow: this.tsAt(this.now),
       window: rx.window[i],
       viaCookie: false,
       retransmits: cache.rexmits[e],
@@ -501,7 +510,7 @@ export class SynEngine {
     const ts = (opt & OPT.timestamps) !== 0;
     const wscale = (opt & OPT.wscale) !== 0 ? rx.wscale[i] : -1;
     const ackTime = rx.time[i] || Date.now();
-    const tsNow = this.tsNow();
+    const tsNow = this.tsAt(this.now);
     return {
       family,
       localAddress: formatAddress(rx.daddr, i * 4, family),
