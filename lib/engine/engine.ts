@@ -384,7 +384,6 @@ export class SynEngine {
     const r = this.nextRow();
     const o = r * 4;
     const eo = e * 4;
-    tx.kind[r] = K.synAck;
     tx.family[r] = cache.family[e];
     for (let k = 0; k < 4; k++) {
       tx.saddr[o + k] = cache.localAddr[eo + k];
@@ -394,26 +393,10 @@ export class SynEngine {
     tx.dport[r] = cache.peerPort[e];
     for (let k = 0; k < 6; k++) tx.mac[r * 6 + k] = cache.peerMac[e * 6 + k];
     tx.vlan[r] = cache.vlan[e];
-    tx.seq[r] = cache.iss[e];
-    tx.ack[r] = (cache.irs[e] + 1) >>> 0;
-    tx.window[r] = this.config.window;
-    tx.mss[r] = this.ourMss(cache.family[e]);
     const flags = cache.flags[e];
-    let opt = OPT.mss;
-    if ((flags & EntryFlag.sackPermitted) !== 0) opt |= OPT.sackPermitted;
-    if (cache.peerWscale[e] !== NO_WSCALE) {
-      opt |= OPT.wscale;
-      tx.wscale[r] = this.config.windowScale;
-    }
-    if ((flags & EntryFlag.timestamps) !== 0) {
-      opt |= OPT.timestamps;
-      const ts = this.tsAt(this.now);
-      cache.tsval[e] = ts;
-      tx.tsval[r] = ts;
-      tx.tsecr[r] = cache.tsRecent[e];
-    }
-    tx.optFlags[r] = opt;
-    this.stats[C.synackssent]++;
+    const ts = this.synAckBody(r, cache.family[e], cache.iss[e], cache.irs[e], (flags & EntryFlag.sackPermitted) !== 0,
+      cache.peerWscale[e] !== NO_WSCALE, (flags & EntryFlag.timestamps) !== 0, cache.tsRecent[e]);
+    if (ts !== NONE) cache.tsval[e] = ts;
   }
 
   /** SYN-ACK straight from a SYN row (cookie, no state). */
@@ -421,25 +404,40 @@ export class SynEngine {
     const tx = this.tx;
     const r = this.nextRow();
     this.turnAround(rx, i, tx, r);
+    const peer = rx.optFlags[i];
+    this.synAckBody(r, rx.family[i], iss, rx.seq[i], (peer & OPT.sackPermitted) !== 0,
+      (peer & OPT.wscale) !== 0, (peer & OPT.timestamps) !== 0, rx.tsval[i]);
+  }
+
+  /**
+   * The SYN-ACK itself in send row r (addresses already there): seq ISS,
+   * ack IRS+1, our window and MSS, and the options the peer offered. Returns
+   * the TSval sent, or -1 without timestamps.
+   */
+  private synAckBody(r: number, family: number, iss: number, irs: number, sack: boolean, wscale: boolean,
+    timestamps: boolean, tsecr: number): number {
+    const tx = this.tx;
     tx.kind[r] = K.synAck;
     tx.seq[r] = iss;
-    tx.ack[r] = (rx.seq[i] + 1) >>> 0;
+    tx.ack[r] = (irs + 1) >>> 0;
     tx.window[r] = this.config.window;
-    tx.mss[r] = this.ourMss(rx.family[i]);
-    const peer = rx.optFlags[i];
+    tx.mss[r] = this.ourMss(family);
     let opt = OPT.mss;
-    if ((peer & OPT.sackPermitted) !== 0) opt |= OPT.sackPermitted;
-    if ((peer & OPT.wscale) !== 0) {
+    if (sack) opt |= OPT.sackPermitted;
+    if (wscale) {
       opt |= OPT.wscale;
       tx.wscale[r] = this.config.windowScale;
     }
-    if ((peer & OPT.timestamps) !== 0) {
+    let ts = NONE;
+    if (timestamps) {
       opt |= OPT.timestamps;
-      tx.tsval[r] = this.tsAt(this.now);
-      tx.tsecr[r] = rx.tsval[i];
+      ts = this.tsAt(this.now);
+      tx.tsval[r] = ts;
+      tx.tsecr[r] = tsecr;
     }
     tx.optFlags[r] = opt;
     this.stats[C.synackssent]++;
+    return ts;
   }
 
   /** RST answering a row (seq = its ACK field, RFC 793). */

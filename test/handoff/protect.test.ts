@@ -167,22 +167,7 @@ test('data sent on the final ACK is not retransmitted: one copy on the wire', { 
   try {
     await withProtection(server, async (p) => {
       const before = await retransmits(pair.peer);
-      const r = await run(pair.peer, 'python3', ['-c', `
-import socket
-for i in range(20):
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_DEFER_ACCEPT, 1)
-    s.settimeout(5)
-    s.connect((${JSON.stringify(pair.responderV4)}, ${PORT}))
-    s.sendall(b'GET /%d HTTP/1.1\\r\\nHost: x\\r\\nConnection: close\\r\\n\\r\\n' % i)
-    data = b''
-    while True:
-        d = s.recv(4096)
-        if not d: break
-        data += d
-    print(data.split(b'\\r\\n')[0].decode())
-    s.close()
-`]);
+      const r = await run(pair.peer, 'python3', ['-c', pythonGet({ requests: 20, deferAccept: true, timeoutS: 5 })]);
       assert.equal(r.stdout.trim().split('\n').filter((l) => l === 'HTTP/1.1 200 OK').length, 20, r.stdout + r.stderr);
       const counted = await run(pair.peer, 'nft', ['-j', 'list', 'table', 'inet', table]);
       const packets = /"packets":\s*(\d+)/.exec(counted.stdout);
@@ -208,25 +193,32 @@ test('a request sent right behind the final ACK is not retransmitted either', { 
   });
 });
 
-/** Python client: from local port `port`, GET / and read to the end; prints the status line or the error. */
-function fixedPortGet(port: number, timeoutS: number): string {
+/**
+ * A Python client script: `requests` times, connect (from local port `port`
+ * if given; with TCP_DEFER_ACCEPT the request rides on the final ACK), GET
+ * and read to the end; prints each status line, or 'timeout'.
+ */
+function pythonGet(o: { requests?: number; port?: number; deferAccept?: boolean; timeoutS: number }): string {
   return `
 import socket
-s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind((${JSON.stringify(pair.peerV4)}, ${port}))
-s.settimeout(${timeoutS})
-try:
-    s.connect((${JSON.stringify(pair.responderV4)}, ${PORT}))
-    s.sendall(b'GET / HTTP/1.1\\r\\nHost: x\\r\\nConnection: close\\r\\n\\r\\n')
-    data = b''
-    while True:
-        d = s.recv(4096)
-        if not d: break
-        data += d
-    print(data.split(b'\\r\\n')[0].decode())
-except socket.timeout:
-    print('timeout')
+for i in range(${o.requests ?? 1}):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ${o.port !== undefined ? `s.bind((${JSON.stringify(pair.peerV4)}, ${o.port}))` : 'pass'}
+    ${o.deferAccept ? 's.setsockopt(socket.IPPROTO_TCP, socket.TCP_DEFER_ACCEPT, 1)' : 'pass'}
+    s.settimeout(${o.timeoutS})
+    try:
+        s.connect((${JSON.stringify(pair.responderV4)}, ${PORT}))
+        s.sendall(b'GET /%d HTTP/1.1\\r\\nHost: x\\r\\nConnection: close\\r\\n\\r\\n' % i)
+        data = b''
+        while True:
+            d = s.recv(4096)
+            if not d: break
+            data += d
+        print(data.split(b'\\r\\n')[0].decode())
+    except socket.timeout:
+        print('timeout')
+    s.close()
 `;
 }
 
@@ -235,19 +227,19 @@ test('a TIME_WAIT of the same 4-tuple: taken over with timestamps, left to expir
   const server = http.createServer((req, res) => res.end('ok'));
   await withProtection(server, async (p) => {
     const port = 40123;
-    assert.equal((await run(pair.peer, 'python3', ['-c', fixedPortGet(port, 5)])).stdout.trim(), 'HTTP/1.1 200 OK');
+    assert.equal((await run(pair.peer, 'python3', ['-c', pythonGet({ port, timeoutS: 5 })])).stdout.trim(), 'HTTP/1.1 200 OK');
     await new Promise((resolve) => setTimeout(resolve, 200));
     const tw = await run(pair.responder, 'ss', ['-Htn', 'state', 'time-wait', `( sport = :${PORT} and dport = :${port} )`]);
     assert.notEqual(tw.stdout.trim(), '', 'the server side is in TIME_WAIT');
     // Timestamps on (Linux's default): the new socket takes the TIME_WAIT over.
-    assert.equal((await run(pair.peer, 'python3', ['-c', fixedPortGet(port, 5)])).stdout.trim(), 'HTTP/1.1 200 OK');
+    assert.equal((await run(pair.peer, 'python3', ['-c', pythonGet({ port, timeoutS: 5 })])).stdout.trim(), 'HTTP/1.1 200 OK');
     assert.equal(p.stats().handoffFailed, 0);
     // Without timestamps the kernel would refuse the socket: the SYN waits
     // unanswered for the TIME_WAIT to end (60 s, longer than this test).
     await new Promise((resolve) => setTimeout(resolve, 200));
     pair.peer.sysctl('net.ipv4.tcp_timestamps', 0);
     try {
-      assert.equal((await run(pair.peer, 'python3', ['-c', fixedPortGet(port, 1.5)])).stdout.trim(), 'timeout');
+      assert.equal((await run(pair.peer, 'python3', ['-c', pythonGet({ port, timeoutS: 1.5 })])).stdout.trim(), 'timeout');
       assert.ok(p.responder.stats().synOnTimeWait >= 1);
       assert.equal(p.stats().handoffFailed, 0, 'no socket was tried and refused');
     } finally {
