@@ -6,9 +6,10 @@
 //   final ACK ─> engine: entry held, data that follows is collected
 //            ─> (after the batch) repairSocketAsync on the thread pool:
 //               TCP_REPAIR socket with ISS/IRS/MSS/wscale/SACK/timestamps
-//            ─> drain the ring; the data collected so far goes into its
-//               receive queue; SO_MARK (the gate lets it through); repair off
-//            ─> release the entry; the ring skips the flow from now on
+//            ─> on the ring's thread, in one step: drain the ring; the data
+//               collected so far goes into its receive queue; SO_MARK (the
+//               gate lets it through); repair off; release the entry; the
+//               ring skips the flow from now on
 //            ─> new net.Socket({ fd }) -> server.emit('connection', socket)
 //
 // The syscalls run on the libuv thread pool, so making a socket never
@@ -20,9 +21,7 @@ import { Socket, type Server } from 'node:net';
 import { Responder, type ResponderOptions } from '../responder/responder.js';
 import type { Handshake } from '../engine/engine.js';
 import { repairParams, repairSocketAsync, DEFAULT_MARK } from './repair.js';
-import { addon } from '../native/addon.js';
 
-const { finishRepair } = addon;
 
 export type ProtectOptions = Omit<ResponderOptions, 'accept' | 'hold' | 'clock'>;
 
@@ -67,6 +66,12 @@ export class Protection extends EventEmitter<ProtectionEvents> {
     responder.on('error', (e) => this.emit('error', e));
   }
 
+  private fail(h: Handshake, key: string, error: Error): void {
+    this.failed++;
+    if (this.flows.get(key) === h.irs) this.flows.delete(key);
+    if (!this.closed) this.emit('error', Object.assign(error, { handshake: h }));
+  }
+
   private async handOff(h: Handshake): Promise<void> {
     const r = this.responder;
     // The same connection completing twice (a held entry evicted under a
@@ -88,30 +93,28 @@ export class Protection extends EventEmitter<ProtectionEvents> {
       const tsNow = ((h.tsNow + elapsed) & ~1) >>> 0;
       const params = repairParams({ ...h, tsNow }, { netns: r.options.netns, ourWindow: r.config.window });
       fd = await repairSocketAsync({ ...params, stayInRepair: true });
-      // Step 3: what arrived meanwhile (the gate dropped it, the ring kept
-      // it) goes into the receive queue, then the gate opens. Held entries
-      // bring everything from the final ACK on; without a cache (syncookies
-      // only) the final ACK's own data is all there is.
-      const data = await r.collect(h);
-      const payload = data.length === 0 ? undefined : data.length === 1 ? data[0] : Buffer.concat(data);
-      try {
-        finishRepair(fd, payload, this.mark);
-      } catch (error) {
-        new Socket({ fd }).destroy();
-        throw error;
-      }
     } catch (error) {
-      this.failed++;
-      if (this.flows.get(key) === h.irs) this.flows.delete(key);
+      this.fail(h, key, error as Error);
       r.release(h, false);
-      if (!this.closed) this.emit('error', Object.assign(error as Error, { handshake: h }));
+      return;
+    }
+    try {
+      // Step 3, on the thread that owns the flow's ring: what arrived
+      // meanwhile (the gate dropped it, the ring kept it) goes into the
+      // receive queue, then the gate opens and repair ends; the hold is
+      // released and the flow skipped natively. Held entries bring
+      // everything from the final ACK on; without a cache (syncookies only)
+      // the final ACK's own data is all there is.
+      await r.completeHandoff(h, fd, this.mark);
+    } catch (error) {
+      new Socket({ fd }).destroy();
+      this.fail(h, key, error as Error);
       return;
     }
     if (this.closed) {
       new Socket({ fd }).destroy();
       return;
     }
-    r.release(h, true);
     // As the server would have made it itself (its allowHalfOpen and
     // pauseOnConnect; pauseOnCreate is the option net.Server passes for the latter).
     const own = this.server as Server & { allowHalfOpen?: boolean; pauseOnConnect?: boolean };

@@ -21,7 +21,7 @@ import type { Handshake } from '../engine/engine.js';
 import { COUNTER_NAMES, Stats } from '../engine/stats.js';
 import { installGate, type Gate } from '../gate/nftables.js';
 import { Shard } from './shard.js';
-import type { FlowOf, MainMessage, WorkerInit, WorkerMessage } from './worker.js';
+import type { FlowOf, HandoffFlow, MainMessage, WorkerInit, WorkerMessage } from './worker.js';
 
 export interface ResponderOptions extends SyncacheConfigInput {
   /** Interface to answer on. */
@@ -51,7 +51,7 @@ export interface ResponderOptions extends SyncacheConfigInput {
   accept?: (handshake: Handshake) => boolean;
   /**
    * Keep each completed handshake's entry until release(), collecting the data
-   * that follows the final ACK (collect()): for handing connections to
+   * that follows the final ACK (completeHandoff()): for handing connections to
    * kernel sockets (protect() sets it).
    */
   hold?: boolean;
@@ -118,8 +118,9 @@ export class Responder extends EventEmitter<ResponderEvents> {
   private workers: Worker[] = [];
   /** Which worker reported a handshake (for hold, release, handOver). */
   private readonly origin = new WeakMap<Handshake, Worker>();
-  private readonly collecting = new Map<number, (data: Uint8Array[]) => void>();
-  private collectId = 0;
+  /** Handoffs a worker is finishing, by id. */
+  private readonly handoffs = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
+  private handoffId = 0;
   private gate: Gate | undefined;
   private rotation: NodeJS.Timeout | undefined;
   private closed = false;
@@ -197,9 +198,11 @@ export class Responder extends EventEmitter<ResponderEvents> {
         } else if (m.type === 'handshake') {
           this.origin.set(m.handshake, worker);
           this.emit('handshake', m.handshake);
-        } else if (m.type === 'collected') {
-          this.collecting.get(m.id)?.(m.data);
-          this.collecting.delete(m.id);
+        } else if (m.type === 'handoffDone') {
+          const pending = this.handoffs.get(m.id);
+          this.handoffs.delete(m.id);
+          if (m.error === undefined) pending?.resolve();
+          else pending?.reject(Object.assign(new Error(m.error.message), { code: m.error.code }));
         }
       });
       worker.on('error', (error) => { if (ready) this.emit('error', error); else reject(error); });
@@ -222,18 +225,24 @@ export class Responder extends EventEmitter<ResponderEvents> {
   }
 
   /**
-   * The data of a held handshake from its final ACK on (see hold), once the
-   * ring has shown everything that arrived until now; emptied.
+   * Finishes handing a completed handshake to `fd`, a socket made from it
+   * with stayInRepair: the data that came with and after the final ACK goes
+   * into its receive queue, `mark` opens the gate for it, repair ends - on the
+   * thread that owns the flow's ring, right after its last read, so nothing
+   * slips through unseen. The hold is released and the flow's segments are
+   * skipped natively from then on. Rejects with finishRepair's error (the hold
+   * is released all the same; the caller closes fd).
    */
-  collect(h: Handshake): Promise<Uint8Array[]> {
-    if (h.hold < 0) return Promise.resolve(h.payload ? [h.payload] : []);
-    if (this.shard !== undefined) return this.shard.collect(h.hold);
+  completeHandoff(h: Handshake, fd: number, mark: number): Promise<void> {
+    if (this.closed) return Promise.reject(Object.assign(new Error('the responder is closed'), { code: 'ECANCELED' }));
+    if (this.shard !== undefined) return this.shard.completeHandoff(h, fd, mark);
     const worker = this.origin.get(h);
-    if (worker === undefined || this.closed) return Promise.resolve([]);
-    const id = ++this.collectId;
-    return new Promise((resolve) => {
-      this.collecting.set(id, resolve);
-      worker.postMessage({ type: 'collect', id, hold: h.hold } satisfies MainMessage);
+    if (worker === undefined) return Promise.reject(new Error('completeHandoff: this handshake did not come from this responder'));
+    const id = ++this.handoffId;
+    const flow: HandoffFlow = { ...flowOf(h), hold: h.hold, iss: h.iss, payload: h.payload };
+    return new Promise((resolve, reject) => {
+      this.handoffs.set(id, { resolve, reject });
+      worker.postMessage({ type: 'completeHandoff', id, flow, fd, mark } satisfies MainMessage);
     });
   }
 
@@ -273,8 +282,8 @@ export class Responder extends EventEmitter<ResponderEvents> {
     if (this.closed) return;
     this.closed = true;
     if (this.rotation) clearInterval(this.rotation);
-    for (const resolve of this.collecting.values()) resolve([]);
-    this.collecting.clear();
+    for (const { reject } of this.handoffs.values()) reject(Object.assign(new Error('the responder closed during the handoff'), { code: 'ECANCELED' }));
+    this.handoffs.clear();
     this.shard?.close();
     await Promise.all(this.workers.map((w) => new Promise<void>((resolve) => {
       const done = (): void => resolve();

@@ -9,7 +9,9 @@ import type { Clock } from '../engine/clock.js';
 import type { SyncacheConfig } from '../engine/config.js';
 import { SynEngine, type Handshake, type HandshakeSink } from '../engine/engine.js';
 import { writeAddress } from '../native/address.js';
-import type { FlowOf } from './worker.js';
+import type { FlowOf, HandoffFlow } from './worker.js';
+
+const { finishRepair } = addon;
 
 function flowKey(h: FlowOf): string {
   return `${h.remoteAddress}|${h.remotePort}|${h.localAddress}|${h.localPort}`;
@@ -40,7 +42,7 @@ const RING_BLOCK_BYTES = 256 * 1024;
 /** How long a closed or reported flow's stragglers stay skipped (a TIME_WAIT). */
 export const LINGER_MS = 60_000;
 const RX_BLOCKS = addon.counterNames.indexOf('rxBlocks');
-/** The longest collect() waits for the ring's open block to retire. */
+/** The longest completeHandoff() waits for the ring's open block to retire. */
 const PENDING_WAIT_MS = 12;
 const RING_BLOCKS = 256;
 
@@ -128,21 +130,43 @@ export class Shard {
   }
 
   /**
-   * The data of a held flow from its final ACK on. A frame is readable once
-   * its ring block retires (when full, or 4-8 ms after it opened at HZ=250):
-   * if the open block holds frames (they may be this flow's), wait until it
-   * has been read, PENDING_WAIT_MS at most.
+   * Finishes handing a flow to its kernel socket `fd` (made with
+   * stayInRepair): reads the ring up to now, puts the data that came with and
+   * after the final ACK into the socket's receive queue, sets `mark` (the gate
+   * lets the socket's packets through) and ends repair - the last read and
+   * the gate opening in one synchronous step on the thread that owns the
+   * ring, so no segment can slip between them unseen. Then the entry is
+   * released and the flow skipped natively. Throws what finishRepair throws
+   * (the entry is released, the flow not marked).
+   *
+   * A frame is readable once its ring block retires (when full, or 4-8 ms
+   * after it opened at HZ=250): if the open block holds frames (they may be
+   * this flow's), first wait until it has been read, PENDING_WAIT_MS at most.
    */
-  async collect(hold: number): Promise<Uint8Array[]> {
-    this.drain();
-    if (this.ring.pending() > 0) {
+  async completeHandoff(h: HandoffFlow, fd: number, mark: number): Promise<void> {
+    if (h.hold >= 0 && this.ring.pending() > 0) {
       const target = this.ring.counters[RX_BLOCKS] + 1n;
       for (let waited = 0; !this.closed && this.ring.counters[RX_BLOCKS] < target && waited < PENDING_WAIT_MS; waited++) {
         await new Promise((resolve) => setTimeout(resolve, 1));
         this.drain();
       }
     }
-    return this.engine.takeHeldData(hold);
+    if (this.closed) throw Object.assign(new Error('the responder closed during the handoff'), { code: 'ECANCELED' });
+    // From here on, synchronous.
+    let data: Uint8Array[];
+    if (h.hold >= 0) {
+      this.drain();
+      data = this.engine.takeHeldData(h.hold);
+    } else {
+      data = h.payload ? [h.payload] : [];
+    }
+    const payload = data.length === 0 ? undefined : data.length === 1 ? data[0] : Buffer.concat(data);
+    try {
+      finishRepair(fd, payload, mark);
+    } finally {
+      if (h.hold >= 0) this.engine.release(h.hold, h.iss);
+    }
+    this.mark(h, true);
   }
 
   /**

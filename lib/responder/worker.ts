@@ -24,10 +24,13 @@ export interface WorkerInit {
 /** The flow of a handshake, enough to mark it handed over. */
 export type FlowOf = Pick<import('../engine/engine.js').Handshake, 'family' | 'remoteAddress' | 'remotePort' | 'localAddress' | 'localPort' | 'irs'>;
 
+/** What the shard needs to finish a handoff: the flow, its held entry (or -1) and the final ACK's own data. */
+export type HandoffFlow = FlowOf & Pick<import('../engine/engine.js').Handshake, 'hold' | 'iss' | 'payload'>;
+
 export type MainMessage =
   | { type: 'sync' }
   | { type: 'close' }
-  | { type: 'collect'; id: number; hold: number }
+  | { type: 'completeHandoff'; id: number; flow: HandoffFlow; fd: number; mark: number }
   | { type: 'release'; hold: number; iss: number; flow: FlowOf; handedOver: boolean }
   | { type: 'linger'; flow: FlowOf };
 
@@ -35,7 +38,7 @@ export type WorkerMessage =
   | { type: 'ready' }
   | { type: 'error'; message: string; code?: string }
   | { type: 'handshake'; handshake: import('../engine/engine.js').Handshake }
-  | { type: 'collected'; id: number; data: Uint8Array[] }
+  | { type: 'handoffDone'; id: number; error?: { message: string; code?: string } }
   | { type: 'closed' };
 
 const port = parentPort;
@@ -71,12 +74,10 @@ try {
 const statsTimer = setInterval(() => shard?.syncStats(), 250);
 port.on('message', (message: MainMessage) => {
   if (message.type === 'sync') shard?.syncStats();
-  if (message.type === 'collect') {
-    const s = shard;
-    if (s === undefined) return;
-    void s.collect(message.hold).then((data) => {
-      port.postMessage({ type: 'collected', id: message.id, data } satisfies WorkerMessage, data.map((d) => d.buffer as ArrayBuffer));
-    });
+  if (message.type === 'completeHandoff') {
+    const reply = (error?: { message: string; code?: string }): void => port.postMessage({ type: 'handoffDone', id: message.id, error } satisfies WorkerMessage);
+    if (shard === undefined) return reply({ message: 'the shard is not running', code: 'ECANCELED' });
+    shard.completeHandoff(message.flow, message.fd, message.mark).then(() => reply(), (e: NodeJS.ErrnoException) => reply({ message: e.message, code: e.code }));
   }
   if (message.type === 'release') {
     if (message.hold >= 0) shard?.engine.release(message.hold, message.iss);
