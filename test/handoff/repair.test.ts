@@ -294,13 +294,16 @@ async function bulkRun(host: string, extra: Partial<ResponderOptions> = {}): Pro
   return { ...out!, server: server!, h: h!, ss };
 }
 
-test('1 MB each way arrives intact over IPv4 and IPv6; timestamps continue (no PAWS drops, no retransmits from us)', { skip, timeout: 60_000 }, async (t) => {
+test('1 MB each way arrives intact over IPv4 and IPv6; timestamps continue (no PAWS drops, at most the odd retransmit)', { skip, timeout: 60_000 }, async (t) => {
   for (const host of [pair.responderV4, pair.responderV6]) {
     const paws = [pawsEstab(pair.peer), pawsEstab(pair.responder)];
     const run = await bulkRun(host);
     assert.equal(run.client.gotHash, run.server.sentHash, 'server -> client');
     assert.equal(run.server.gotHash, run.client.sentHash, 'client -> server');
-    assert.equal(run.server.info.totalRetrans, 0, 'the server retransmitted');
+    // Timestamps that did not continue would have PAWS drop every segment;
+    // a veth backlog overflow or a tail-loss probe on a busy 2-core machine
+    // may cost the odd retransmit of ~725 segments (CI once saw one).
+    assert.ok(run.server.info.totalRetrans <= 7, `the server retransmitted ${run.server.info.totalRetrans} segments`);
     assert.deepEqual([pawsEstab(pair.peer), pawsEstab(pair.responder)], paws, 'PAWSEstab moved');
     assert.ok(run.h.timestamps !== null);
     assert.match(run.ss, new RegExp(`\\bmss:${run.h.mss - 12}\\b`), 'ss -tin shows the MSS');
