@@ -8,7 +8,10 @@
 // syncache's SYN path runs on the server's thread (--workers 0, the default:
 // fastest here, where a worker's messages cost more than they save) or in
 // --workers N worker threads.
-//   node dist/bench/serve.js [--seconds N] [--connections N] [--workers N] [--json]
+// The server and its host's receive path get CPU 1, the switch, wrk and the
+// generator CPU 0 (--cpus; see LabOptions.cpus), as if they were machines of
+// their own.
+//   node dist/bench/serve.js [--seconds N] [--connections N] [--workers N] [--cpus R,N|none] [--json]
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -21,11 +24,32 @@ const { values } = parseArgs({ options: {
   seconds: { type: 'string', default: '5' },
   connections: { type: 'string', default: '16' },
   workers: { type: 'string', default: '0' },
+  cpus: { type: 'string', default: '1,0' },
   json: { type: 'boolean', default: false },
 } });
 const seconds = Number(values.seconds);
 const connections = Number(values.connections);
 const workers = Number(values.workers);
+// One CPU for the responder host (the server, its receive path), one for the
+// rest of the lab (switch, wrk, generator): see LabOptions.cpus. 'none'
+// leaves everything to the scheduler.
+const cpus = parseCpus(values.cpus as string);
+
+function parseCpus(text: string): { responder: number; network: number } | undefined {
+  if (text === 'none' || os.availableParallelism() < 2) return undefined;
+  const m = /^(\d+),(\d+)$/.exec(text);
+  const n = os.availableParallelism();
+  if (!m || Number(m[1]) === Number(m[2]) || Number(m[1]) >= n || Number(m[2]) >= n) {
+    console.error(`bench:serve: --cpus must be RESPONDER,NETWORK (two different CPUs below ${n}) or none, got ${JSON.stringify(text)}`);
+    process.exit(2);
+  }
+  return { responder: Number(m[1]), network: Number(m[2]) };
+}
+
+/** argv that runs `cmd args` pinned to `cpu` (taskset), or as is. */
+function pinned(cpu: number | undefined, cmd: string, args: string[]): [string, string[]] {
+  return cpu === undefined ? [cmd, args] : ['taskset', ['-c', String(cpu), cmd, ...args]];
+}
 const json = values.json === true;
 const why = labUnavailableReason();
 if (why) {
@@ -48,7 +72,7 @@ function lines(child: ChildProcess, onLine: (l: string) => void): void {
 
 async function startTarget(lab: Lab, mode: 'plain' | 'protect'): Promise<{ stop(): Promise<Record<string, number>> }> {
   const r = lab.responder;
-  const [cmd, args] = r.ns.wrap(process.execPath, [TARGET, mode, String(PORT), r.iface, r.v4, String(workers)]);
+  const [cmd, args] = r.ns.wrap(...pinned(cpus?.responder, process.execPath, [TARGET, mode, String(PORT), r.iface, r.v4, String(workers)]));
   const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   let stats: Record<string, number> = {};
   const ready = new Promise<void>((resolve, reject) => {
@@ -68,7 +92,7 @@ async function startTarget(lab: Lab, mode: 'plain' | 'protect'): Promise<{ stop(
 }
 
 function wrk(lab: Lab): Promise<WrkResult> {
-  const [cmd, args] = lab.client.ns.wrap('wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', '-H', 'Connection: close', `http://${lab.responder.v4}:${PORT}/`]);
+  const [cmd, args] = lab.client.ns.wrap(...pinned(cpus?.network, 'wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', '-H', 'Connection: close', `http://${lab.responder.v4}:${PORT}/`]));
   const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
@@ -89,13 +113,13 @@ function wrk(lab: Lab): Promise<WrkResult> {
 }
 
 async function measure(mode: 'plain' | 'protect', flood: boolean, floodRate = 0) {
-  const lab = buildLab({ tag: 'serve' });
+  const lab = buildLab({ tag: 'serve', cpus });
   try {
     if (mode === 'plain') lab.responder.ns.sysctl('net.ipv4.tcp_syncookies', 2);
     const target = await startTarget(lab, mode);
     const floodRun = flood ? addon.flood({
       iface: lab.attacker.iface, netns: lab.attacker.ns.path, dstMac: lab.responder.mac,
-      dstAddr: lab.responder.v4, dstPort: PORT, srcNet: lab.spoofV4, rate: floodRate, seconds: seconds + 1,
+      dstAddr: lab.responder.v4, dstPort: PORT, srcNet: lab.spoofV4, rate: floodRate, seconds: seconds + 1, cpu: cpus?.network,
     }) : undefined;
     if (floodRun) await new Promise((r) => setTimeout(r, 500));
     const w = await wrk(lab);

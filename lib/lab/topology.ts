@@ -17,6 +17,7 @@
 // and, when ethtool is installed, checksum/segmentation offloads on the veths,
 // so that a packet socket sees full checksums and wire-sized frames.
 import { execFileSync } from 'node:child_process';
+import { availableParallelism } from 'node:os';
 import { Namespace, NetnsLab } from './netns.js';
 
 export const LAB_V4_PREFIX = 24;
@@ -47,7 +48,25 @@ export interface Lab {
   destroy(): void;
 }
 
-export function buildLab({ tag }: { tag: string }): Lab {
+export interface LabOptions {
+  /** Names the lab's namespaces (sc-<pid>-<tag>-...). */
+  tag: string;
+  /**
+   * Split the machine's CPUs between the responder host and the rest, as if
+   * they were separate machines (needs 2 CPUs; ignored on one): frames the
+   * responder receives are processed on `responder` (RPS on its interface,
+   * as a one-core host would), and the switch's forwarding and the attacker's
+   * and the client's receive paths on `network` (RPS on their interfaces and
+   * the switch ports). Without this, whoever sends a frame pays for the
+   * whole path in its own softirq: every SYN-ACK the responder sends would
+   * pay for the bridge and the far host's stack, and the kernel's own
+   * handshakes would run on the client's or the generator's core. Benchmarks
+   * pin the server to `responder` and the clients and the generator to `network`.
+   */
+  cpus?: { responder: number; network: number };
+}
+
+export function buildLab({ tag, cpus }: LabOptions): Lab {
   const lab = new NetnsLab(tag);
   try {
     const attacker = lab.add('attacker');
@@ -81,6 +100,13 @@ export function buildLab({ tag }: { tag: string }): Lab {
     responder.ip(['route', 'add', SPOOF_V4, 'via', a.v4, 'dev', r.iface]);
     responder.ip(['-6', 'route', 'add', SPOOF_V6, 'via', a.v6, 'dev', r.iface]);
 
+    if (cpus !== undefined && availableParallelism() >= 2) {
+      steer(sw, Object.values(ports), cpus.network);
+      steer(attacker, ['sca0'], cpus.network);
+      steer(client, ['scc0'], cpus.network);
+      steer(responder, ['scr0'], cpus.responder);
+    }
+
     const offloads = offloadsOff([
       [attacker, 'sca0'],
       [client, 'scc0'],
@@ -104,6 +130,18 @@ export function buildLab({ tag }: { tag: string }): Lab {
     lab.destroy();
     throw error;
   }
+}
+
+/** RPS: frames arriving on these interfaces are processed on `cpu`. */
+function steer(ns: Namespace, ifaces: string[], cpu: number): void {
+  const count = availableParallelism();
+  if (!Number.isInteger(cpu) || cpu < 0 || cpu >= count) throw new RangeError(`lab cpus: ${cpu} is not a CPU from 0 to ${count - 1}`);
+  // rps_cpus is a hex mask in 32-bit words separated by commas, lowest last.
+  const words: string[] = [];
+  for (let w = 0; w <= cpu >> 5; w++) words.unshift(((cpu >> 5) === w ? (1 << (cpu & 31)) >>> 0 : 0).toString(16));
+  const mask = words.join(',');
+  // `ip netns exec` mounts the namespace's own /sys.
+  ns.exec('sh', ['-c', ifaces.map((i) => `echo ${mask} > /sys/class/net/${i}/queues/rx-0/rps_cpus`).join(' && ')]);
 }
 
 /** Per-namespace sysctls, set before any interface exists so every one inherits them. */

@@ -145,6 +145,8 @@ export interface FloodOptions {
   seconds: number;
   /** How frames leave: the TX ring with one kick per batch (default), or sendmmsg from a local buffer. */
   method?: 'ring' | 'sendmmsg';
+  /** Pin the sending thread to this CPU for the run (see LabOptions.networkCpu). */
+  cpu?: number;
 }
 
 export interface FloodResult {

@@ -21,6 +21,7 @@ import type { Handshake } from '../engine/engine.js';
 import { COUNTER_NAMES, Stats } from '../engine/stats.js';
 import { installGate, type Gate } from '../gate/nftables.js';
 import { Shard } from './shard.js';
+import type { RepairParams } from '../native/addon.js';
 import type { FlowOf, HandoffFlow, MainMessage, WorkerInit, WorkerMessage } from './worker.js';
 
 export interface ResponderOptions extends SyncacheConfigInput {
@@ -119,7 +120,7 @@ export class Responder extends EventEmitter<ResponderEvents> {
   /** Which worker reported a handshake (for hold, release, handOver). */
   private readonly origin = new WeakMap<Handshake, Worker>();
   /** Handoffs a worker is finishing, by id. */
-  private readonly handoffs = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
+  private readonly handoffs = new Map<number, { resolve: (fd: number) => void; reject: (e: Error) => void }>();
   private handoffId = 0;
   private gate: Gate | undefined;
   private rotation: NodeJS.Timeout | undefined;
@@ -201,8 +202,8 @@ export class Responder extends EventEmitter<ResponderEvents> {
         } else if (m.type === 'handoffDone') {
           const pending = this.handoffs.get(m.id);
           this.handoffs.delete(m.id);
-          if (m.error === undefined) pending?.resolve();
-          else pending?.reject(Object.assign(new Error(m.error.message), { code: m.error.code }));
+          if (m.error === undefined) pending?.resolve(m.fd as number);
+          else pending?.reject(Object.assign(new Error(m.error.message), m.error));
         }
       });
       worker.on('error', (error) => { if (ready) this.emit('error', error); else reject(error); });
@@ -225,24 +226,25 @@ export class Responder extends EventEmitter<ResponderEvents> {
   }
 
   /**
-   * Finishes handing a completed handshake to `fd`, a socket made from it
-   * with stayInRepair: the data that came with and after the final ACK goes
-   * into its receive queue, `mark` opens the gate for it, repair ends - on the
-   * thread that owns the flow's ring, right after its last read, so nothing
-   * slips through unseen. The hold is released and the flow's segments are
-   * skipped natively from then on. Rejects with finishRepair's error (the hold
-   * is released all the same; the caller closes fd).
+   * Hands a completed handshake (hold mode) to a kernel socket: on the thread
+   * that owns the flow's ring, right after its last read, the socket is made
+   * with TCP_REPAIR from `params` (see repairParams), the data that came with
+   * and after the final ACK goes into its receive queue, params.mark opens
+   * the gate for it and repair ends - so nothing slips through unseen. The
+   * hold is released and the flow's segments are skipped natively from then
+   * on. Resolves to the socket's fd; rejects with repairSocket's error (the
+   * hold is released all the same).
    */
-  completeHandoff(h: Handshake, fd: number, mark: number): Promise<void> {
+  completeHandoff(h: Handshake, params: RepairParams): Promise<number> {
     if (this.closed) return Promise.reject(Object.assign(new Error('the responder is closed'), { code: 'ECANCELED' }));
-    if (this.shard !== undefined) return this.shard.completeHandoff(h, fd, mark);
+    if (this.shard !== undefined) return this.shard.completeHandoff(h, params);
     const worker = this.origin.get(h);
     if (worker === undefined) return Promise.reject(new Error('completeHandoff: this handshake did not come from this responder'));
     const id = ++this.handoffId;
     const flow: HandoffFlow = { ...flowOf(h), hold: h.hold, iss: h.iss, payload: h.payload };
     return new Promise((resolve, reject) => {
       this.handoffs.set(id, { resolve, reject });
-      worker.postMessage({ type: 'completeHandoff', id, flow, fd, mark } satisfies MainMessage);
+      worker.postMessage({ type: 'completeHandoff', id, flow, params } satisfies MainMessage);
     });
   }
 

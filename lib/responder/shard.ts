@@ -10,8 +10,7 @@ import type { SyncacheConfig } from '../engine/config.js';
 import { SynEngine, type Handshake, type HandshakeSink } from '../engine/engine.js';
 import { writeAddress } from '../native/address.js';
 import type { FlowOf, HandoffFlow } from './worker.js';
-
-const { finishRepair } = addon;
+import type { RepairParams } from '../native/addon.js';
 
 function flowKey(h: FlowOf): string {
   return `${h.remoteAddress}|${h.remotePort}|${h.localAddress}|${h.localPort}`;
@@ -130,20 +129,22 @@ export class Shard {
   }
 
   /**
-   * Finishes handing a flow to its kernel socket `fd` (made with
-   * stayInRepair): reads the ring up to now, puts the data that came with and
-   * after the final ACK into the socket's receive queue, sets `mark` (the gate
-   * lets the socket's packets through) and ends repair - the last read and
-   * the gate opening in one synchronous step on the thread that owns the
-   * ring, so no segment can slip between them unseen. Then the entry is
-   * released and the flow skipped natively. Throws what finishRepair throws
-   * (the entry is released, the flow not marked).
+   * Hands a completed flow to a kernel socket made here and now: reads the
+   * ring up to this moment, makes the socket with TCP_REPAIR from `params`,
+   * puts the data that came with and after the final ACK into its receive
+   * queue, sets params.mark (the gate lets its packets through) and ends
+   * repair - one synchronous native call right after the ring's last read,
+   * on the thread that owns the ring, so no segment slips between the read
+   * and the gate opening unseen. Then the entry is released and the flow
+   * skipped natively. Returns the socket's fd; throws what repairSocket
+   * throws (the entry is released, the flow not marked).
    *
    * A frame is readable once its ring block retires (when full, or 4-8 ms
-   * after it opened at HZ=250): if the open block holds frames (they may be
-   * this flow's), first wait until it has been read, PENDING_WAIT_MS at most.
+   * after it opened at HZ=250; a lowLatency ring has no blocks): if the open
+   * block holds frames (they may be this flow's), first wait until it has
+   * been read, PENDING_WAIT_MS at most.
    */
-  async completeHandoff(h: HandoffFlow, fd: number, mark: number): Promise<void> {
+  async completeHandoff(h: HandoffFlow, params: RepairParams): Promise<number> {
     if (h.hold >= 0 && this.ring.pending() > 0) {
       const target = this.ring.counters[RX_BLOCKS] + 1n;
       for (let waited = 0; !this.closed && this.ring.counters[RX_BLOCKS] < target && waited < PENDING_WAIT_MS; waited++) {
@@ -152,7 +153,10 @@ export class Shard {
       }
     }
     if (this.closed) throw Object.assign(new Error('the responder closed during the handoff'), { code: 'ECANCELED' });
-    // From here on, synchronous.
+    return this.handOverNow(h, params);
+  }
+
+  private handOverNow(h: HandoffFlow, params: RepairParams): number {
     let data: Uint8Array[];
     if (h.hold >= 0) {
       this.drain();
@@ -161,12 +165,14 @@ export class Shard {
       data = h.payload ? [h.payload] : [];
     }
     const payload = data.length === 0 ? undefined : data.length === 1 ? data[0] : Buffer.concat(data);
+    let fd: number;
     try {
-      finishRepair(fd, payload, mark);
+      fd = addon.repairSocket({ ...params, payload, stayInRepair: false });
     } finally {
       if (h.hold >= 0) this.engine.release(h.hold, h.iss);
     }
     this.mark(h, true);
+    return fd;
   }
 
   /**

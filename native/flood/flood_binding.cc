@@ -27,6 +27,8 @@
 #include <napi.h>
 
 #include <arpa/inet.h>
+#include <pthread.h>
+#include <sched.h>
 #include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -104,6 +106,7 @@ struct FloodPlan {
   uint32_t srcMask;
   double rate;
   double seconds;
+  int cpu;        // pin the sending thread to this CPU while it runs; -1: don't
   bool sendmmsg;  // send with sendmmsg instead of the TX ring
 };
 
@@ -126,6 +129,23 @@ class FloodWorker : public Napi::AsyncWorker {
 
  protected:
   void Execute() override {
+    // The thread pool's thread goes back to the pool afterwards: pin it for
+    // this run only, and give it back its old CPU set.
+    cpu_set_t before;
+    const bool pinned = plan_.cpu >= 0 && pthread_getaffinity_np(pthread_self(), sizeof(before), &before) == 0 &&
+                        PinTo(plan_.cpu);
+    Send();
+    if (pinned) pthread_setaffinity_np(pthread_self(), sizeof(before), &before);
+  }
+
+  static bool PinTo(int cpu) {
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    return pthread_setaffinity_np(pthread_self(), sizeof(one), &one) == 0;
+  }
+
+  void Send() {
     for (uint32_t i = 0; i < kBatch; i++) {
       iov_[i] = iovec{buffer_[i], kFrameLength};
       msgs_[i] = mmsghdr{};
@@ -410,6 +430,17 @@ Napi::Value Flood(const Napi::CallbackInfo& info) {
   if (!(plan.seconds > 0 && plan.seconds <= 3600)) {
     ThrowRangeError(env, "options.seconds must be a number above 0 and at most 3600");
     return env.Undefined();
+  }
+
+  Napi::Value cpu = options.Get("cpu");
+  plan.cpu = -1;
+  if (!cpu.IsUndefined()) {
+    double c = cpu.IsNumber() ? cpu.As<Napi::Number>().DoubleValue() : -1;
+    if (!(c >= 0 && c < CPU_SETSIZE && c == static_cast<int>(c))) {
+      ThrowRangeError(env, "options.cpu must be a CPU number (0, 1, ...) or undefined");
+      return env.Undefined();
+    }
+    plan.cpu = static_cast<int>(c);
   }
 
   Napi::Value method = options.Get("method");
