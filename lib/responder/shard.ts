@@ -11,6 +11,9 @@ import { SynEngine, type Handshake, type HandshakeSink } from '../engine/engine.
 import { writeAddress } from '../native/address.js';
 import type { FlowOf, HandoffFlow } from './worker.js';
 import type { RepairParams } from '../native/addon.js';
+import { closeSync } from 'node:fs';
+
+const { finishRepair } = addon;
 
 function flowKey(h: FlowOf): string {
   return `${h.remoteAddress}|${h.remotePort}|${h.localAddress}|${h.localPort}`;
@@ -129,13 +132,11 @@ export class Shard {
   }
 
   /**
-   * Hands a completed flow to a kernel socket made here and now: reads the
-   * ring up to this moment, makes the socket with TCP_REPAIR from `params`,
-   * puts the data that came with and after the final ACK into its receive
-   * queue, sets params.mark (the gate lets its packets through) and ends
-   * repair - one synchronous native call right after the ring's last read,
-   * on the thread that owns the ring, so no segment slips between the read
-   * and the gate opening unseen. Then the entry is released and the flow
+   * Hands a completed flow to a kernel socket made here and now, in one
+   * synchronous step on the thread that owns the ring: makes the socket with
+   * TCP_REPAIR from `params`, reads the ring up to this moment, puts the data
+   * that came with and after the final ACK into its receive queue, sets
+   * params.mark (the gate lets its packets through) and ends repair. Then the entry is released and the flow
    * skipped natively. Returns the socket's fd; throws what repairSocket
    * throws (the entry is released, the flow not marked).
    *
@@ -157,17 +158,26 @@ export class Shard {
   }
 
   private handOverNow(h: HandoffFlow, params: RepairParams): number {
-    let data: Uint8Array[];
-    if (h.hold >= 0) {
-      this.drain();
-      data = this.engine.takeHeldData(h.hold);
-    } else {
-      data = h.payload ? [h.payload] : [];
-    }
-    const payload = data.length === 0 ? undefined : data.length === 1 ? data[0] : Buffer.concat(data);
-    let fd: number;
+    let fd = -1;
     try {
-      fd = addon.repairSocket({ ...params, payload, stayInRepair: false });
+      // The socket first, still in repair (its packets are dropped by the
+      // gate, and kept by the ring); then the ring's last read, and right
+      // behind it the data into the receive queue, SO_MARK and repair off:
+      // a frame can slip between that read and the gate opening only in
+      // the few microseconds of those three syscalls.
+      fd = addon.repairSocket({ ...params, stayInRepair: true });
+      let data: Uint8Array[];
+      if (h.hold >= 0) {
+        this.drain();
+        data = this.engine.takeHeldData(h.hold);
+      } else {
+        data = h.payload ? [h.payload] : [];
+      }
+      const payload = data.length === 0 ? undefined : data.length === 1 ? data[0] : Buffer.concat(data);
+      finishRepair(fd, payload, params.mark ?? 0, params.windowProbe === true);
+    } catch (error) {
+      if (fd >= 0) closeSync(fd); // still in repair: nothing goes on the wire
+      throw error;
     } finally {
       if (h.hold >= 0) this.engine.release(h.hold, h.iss);
     }
