@@ -91,8 +91,8 @@ async function startTarget(lab: Lab, mode: 'plain' | 'protect'): Promise<{ stop(
   };
 }
 
-function wrk(lab: Lab): Promise<WrkResult> {
-  const [cmd, args] = lab.client.ns.wrap(...pinned(cpus?.network, 'wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', '-H', 'Connection: close', `http://${lab.responder.v4}:${PORT}/`]));
+function wrk(lab: Lab, conns: number): Promise<WrkResult> {
+  const [cmd, args] = lab.client.ns.wrap(...pinned(cpus?.network, 'wrk', ['-t1', `-c${conns}`, `-d${seconds}s`, '--latency', '-H', 'Connection: close', `http://${lab.responder.v4}:${PORT}/`]));
   const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
@@ -112,7 +112,7 @@ function wrk(lab: Lab): Promise<WrkResult> {
   }));
 }
 
-async function measure(mode: 'plain' | 'protect', flood: boolean, floodRate = 0) {
+async function measure(mode: 'plain' | 'protect', flood: boolean, floodRate = 0, conns = connections) {
   const lab = buildLab({ tag: 'serve', cpus });
   try {
     if (mode === 'plain') lab.responder.ns.sysctl('net.ipv4.tcp_syncookies', 2);
@@ -122,10 +122,10 @@ async function measure(mode: 'plain' | 'protect', flood: boolean, floodRate = 0)
       dstAddr: lab.responder.v4, dstPort: PORT, srcNet: lab.spoofV4, rate: floodRate, seconds: seconds + 1, cpu: cpus?.network,
     }) : undefined;
     if (floodRun) await new Promise((r) => setTimeout(r, 500));
-    const w = await wrk(lab);
+    const w = await wrk(lab, conns);
     const f = await floodRun;
     const stats = await target.stop();
-    return { mode, flood, ...w, successShare: w.requests / (w.requests + w.errors), floodOffered: f ? Math.round(f.sent / f.seconds) : 0, handoffP50Ms: stats.handoffP50Ms ?? null, handoffP99Ms: stats.handoffP99Ms ?? null };
+    return { mode, flood, connections: conns, ...w, successShare: w.requests / (w.requests + w.errors), floodOffered: f ? Math.round(f.sent / f.seconds) : 0, handoffP50Ms: stats.handoffP50Ms ?? null, handoffP99Ms: stats.handoffP99Ms ?? null };
   } finally {
     lab.destroy();
   }
@@ -135,6 +135,12 @@ async function measure(mode: 'plain' | 'protect', flood: boolean, floodRate = 0)
 // rate the generator then manages is offered to syncache too (same load),
 // and last syncache at full speed, to show where it gives.
 const rows = [];
+// One connection at a time: the handoff's own time, without the queueing of
+// a saturated server thread.
+for (const mode of ['plain', 'protect'] as const) {
+  if (!json) process.stderr.write(`  ${mode}, one connection at a time...\n`);
+  rows.push(await measure(mode, false, 0, 1));
+}
 for (const mode of ['plain', 'protect'] as const) {
   if (!json) process.stderr.write(`  ${mode}...\n`);
   rows.push(await measure(mode, false));
@@ -151,12 +157,12 @@ const machine = `${os.cpus().length} x ${os.cpus()[0]?.model ?? 'cpu'}, Linux ${
 if (json) {
   console.log(JSON.stringify({ type: 'serve', date: new Date().toISOString(), machine, seconds, connections, workers, rows }));
 } else {
-  console.log(`\nbench:serve ${new Date().toISOString()} on ${machine}; wrk -t1 -c${connections} -d${seconds}s, Connection: close; syncache's SYN path ${workers === 0 ? 'on the server thread' : `in ${workers} worker thread(s)`}\n`);
-  console.log('| server | flood | requests/s | ratio to plain | p50 | p99 | requests ok | handoff p50 / p99 |');
-  console.log('|---|---|---:|---:|---:|---:|---:|---:|');
+  console.log(`\nbench:serve ${new Date().toISOString()} on ${machine}; wrk -t1 -d${seconds}s, Connection: close; ${cpus ? `server on CPU ${cpus.responder}, network, wrk and generator on CPU ${cpus.network}` : 'CPUs left to the scheduler'}; syncache's SYN path ${workers === 0 ? 'on the server thread' : `in ${workers} worker thread(s)`}\n`);
+  console.log('| server | wrk -c | flood | requests/s | ratio to plain | p50 | p99 | requests ok | handoff p50 / p99 |');
+  console.log('|---|---:|---|---:|---:|---:|---:|---:|---:|');
   for (const r of rows) {
-    const base = rows.find((x) => x.mode === 'plain' && x.flood === r.flood)!;
+    const base = rows.find((x) => x.mode === 'plain' && x.flood === r.flood && x.connections === r.connections)!;
     const full = 'fullSpeed' in r || (r.mode === 'plain' && r.flood) ? ' (full speed)' : '';
-    console.log(`| ${r.mode === 'plain' ? 'plain listener' : 'syncache protect()'} | ${r.flood ? `${r.floodOffered.toLocaleString('en-US')} SYN/s${full}` : 'none'} | ${Math.round(r.requestsPerSecond).toLocaleString('en-US')} | ${(r.requestsPerSecond / base.requestsPerSecond).toFixed(2)} | ${r.p50Ms.toFixed(2)} ms | ${r.p99Ms.toFixed(2)} ms | ${(100 * r.successShare).toFixed(2)}% | ${r.handoffP50Ms === null ? '-' : `${r.handoffP50Ms} / ${r.handoffP99Ms} ms`} |`);
+    console.log(`| ${r.mode === 'plain' ? 'plain listener' : 'syncache protect()'} | ${r.connections} | ${r.flood ? `${r.floodOffered.toLocaleString('en-US')} SYN/s${full}` : 'none'} | ${Math.round(r.requestsPerSecond).toLocaleString('en-US')} | ${(r.requestsPerSecond / base.requestsPerSecond).toFixed(2)} | ${r.p50Ms.toFixed(2)} ms | ${r.p99Ms.toFixed(2)} ms | ${(100 * r.successShare).toFixed(2)}% | ${r.handoffP50Ms === null ? '-' : `${r.handoffP50Ms} / ${r.handoffP99Ms} ms`} |`);
   }
 }

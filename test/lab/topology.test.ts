@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { existsSync } from 'node:fs';
-import { ip, labUnavailableReason } from '../../lib/lab/netns.js';
+import { ip, labUnavailableReason, type Namespace } from '../../lib/lab/netns.js';
+import { availableParallelism } from 'node:os';
 import { buildLab, SPOOF_V4, type Lab } from '../../lib/lab/topology.js';
 import { startKernelListener, readKernelCounters, counterDelta, lineReader, withTimeout } from '../../lib/lab/kernel-listener.js';
 import { runClients } from '../../lib/lab/clients.js';
@@ -100,6 +101,23 @@ describe('lab topology', { skip }, () => {
     process.kill(child.pid!, 'SIGTERM');
     assert.equal(await closed, 'SIGTERM');
     for (const name of names) assert.ok(!existsSync(`/run/netns/${name}`), `${name} is gone`);
+  });
+
+  it("cpus: the responder's receive path runs on its CPU, the switch and the far hosts on the other (RPS)", (t) => {
+    if (availableParallelism() < 2) return t.skip('one CPU: nothing to split');
+    const split = buildLab({ tag: 'topo4', cpus: { responder: 1, network: 0 } });
+    try {
+      const rps = (ns: Namespace, iface: string): string => ns.exec('cat', [`/sys/class/net/${iface}/queues/rx-0/rps_cpus`]).trim().replace(/^[0,]+(?=.)/, '');
+      assert.equal(rps(split.responder.ns, split.responder.iface), '2');
+      assert.equal(rps(split.client.ns, split.client.iface), '1');
+      assert.equal(rps(split.attacker.ns, split.attacker.iface), '1');
+      for (const port of Object.values(split.switch.ports)) assert.equal(rps(split.switch.ns, port), '1', port);
+      assert.equal(rps(lab.responder.ns, lab.responder.iface), '0', 'without cpus nothing is steered');
+    } finally {
+      split.destroy();
+    }
+    assert.throws(() => buildLab({ tag: 'topo5', cpus: { responder: 1, network: 4096 } }), { name: 'RangeError', message: /4096 is not a CPU/ });
+    assert.ok(!ip(['netns', 'list']).includes('topo5'), 'a failed build leaves nothing');
   });
 
   it('destroys cleanly and idempotently', () => {
