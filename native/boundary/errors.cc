@@ -2,33 +2,20 @@
 
 #include <cerrno>
 #include <cstring>
+#include <string>
+
+#include <uv.h>
 
 namespace syncache {
 
 namespace {
 
-const char* ErrnoName(int err) {
-  switch (err) {
-    case EPERM: return "EPERM";
-    case EACCES: return "EACCES";
-    case ENODEV: return "ENODEV";
-    case ENXIO: return "ENXIO";
-    case ENOENT: return "ENOENT";
-    case EINVAL: return "EINVAL";
-    case ENOMEM: return "ENOMEM";
-    case ENOBUFS: return "ENOBUFS";
-    case EBUSY: return "EBUSY";
-    case EADDRINUSE: return "EADDRINUSE";
-    case EADDRNOTAVAIL: return "EADDRNOTAVAIL";
-    case EAGAIN: return "EAGAIN";
-    case ENETDOWN: return "ENETDOWN";
-    case EMSGSIZE: return "EMSGSIZE";
-    case EBADF: return "EBADF";
-    case EEXIST: return "EEXIST";
-    case ENOPROTOOPT: return "ENOPROTOOPT";
-    case EOPNOTSUPP: return "EOPNOTSUPP";
-    default: return "EUNKNOWN";
-  }
+// The code Node itself gives the same errno (libuv's table: ENETUNREACH,
+// ECONNREFUSED, ...), so `error.code` compares with Node's own errors.
+std::string ErrnoName(int err) {
+  char name[64];
+  uv_err_name_r(-err, name, sizeof(name));
+  return std::strncmp(name, "Unknown system error", 20) == 0 ? std::string("EUNKNOWN") : std::string(name);
 }
 
 }  // namespace

@@ -184,6 +184,9 @@ test('kernel errors come back with a code and a hint, and the namespace is left 
   // An address of another namespace cannot be bound here.
   assert.throws(() => repairSocket({ ...base, localAddress: '198.18.9.77' }), (e: NodeJS.ErrnoException) =>
     e.code === 'EADDRNOTAVAIL' && e.syscall === 'bind' && /localAddress/.test(e.message));
+  // No route to the peer: Node's own code for the errno (libuv's table).
+  assert.throws(() => repairSocket({ ...base, remoteAddress: '198.19.200.1' }), (e: NodeJS.ErrnoException) =>
+    e.code === 'ENETUNREACH' && e.syscall === 'connect');
   await assert.rejects(repairSocketAsync({ ...base, netns: '/run/netns/sc-no-such-namespace' }), (e: NodeJS.ErrnoException) =>
     e.code === 'ENOENT' && /namespace/.test(e.message));
   // The same 4-tuple twice: the second connect finds the first.
