@@ -11,7 +11,7 @@
 // The server and its host's receive path get CPU 1, the switch, wrk and the
 // generator CPU 0 (--cpus; see LabOptions.cpus), as if they were machines of
 // their own.
-//   node dist/bench/serve.js [--seconds N] [--connections N] [--workers N] [--cpus R,N|none] [--json]
+//   node dist/bench/serve.js [--seconds N] [--connections N] [--rounds N] [--workers N] [--cpus R,N|none] [--json]
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -23,12 +23,18 @@ import { addon } from '../lib/native/addon.js';
 const { values } = parseArgs({ options: {
   seconds: { type: 'string', default: '5' },
   connections: { type: 'string', default: '16' },
+  rounds: { type: 'string', default: '3' },
   workers: { type: 'string', default: '0' },
   cpus: { type: 'string', default: '1,0' },
   json: { type: 'boolean', default: false },
 } });
 const seconds = Number(values.seconds);
 const connections = Number(values.connections);
+const rounds = Number(values.rounds);
+if (!Number.isInteger(rounds) || rounds < 1 || rounds > 20) {
+  console.error(`bench:serve: --rounds must be an integer from 1 to 20, got ${JSON.stringify(values.rounds)}`);
+  process.exit(2);
+}
 const workers = Number(values.workers);
 // One CPU for the responder host (the server, its receive path), one for the
 // rest of the lab (switch, wrk, generator): see LabOptions.cpus. 'none'
@@ -125,44 +131,72 @@ async function measure(mode: 'plain' | 'protect', flood: boolean, floodRate = 0,
     const w = await wrk(lab, conns);
     const f = await floodRun;
     const stats = await target.stop();
-    return { mode, flood, connections: conns, ...w, successShare: w.requests / (w.requests + w.errors), floodOffered: f ? Math.round(f.sent / f.seconds) : 0, handoffP50Ms: stats.handoffP50Ms ?? null, handoffP99Ms: stats.handoffP99Ms ?? null };
+    return { mode, flood, connections: conns, ...w, successShare: w.requests / (w.requests + w.errors), floodOffered: f ? Math.round(f.sent / f.seconds) : 0, handoffP50Ms: (stats.handoffP50Ms ?? null) as number | null, handoffP99Ms: (stats.handoffP99Ms ?? null) as number | null };
   } finally {
     lab.destroy();
   }
 }
 
+type Row = Awaited<ReturnType<typeof measure>> & { ratio?: number; ratios?: number[]; fullSpeed?: boolean };
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/** One row from several rounds: the median of each figure, the sums of the counts. */
+function combine(runs: Row[]): Row {
+  const out: Row = { ...runs[0] };
+  for (const k of ['requestsPerSecond', 'p50Ms', 'p99Ms', 'successShare'] as const) out[k] = median(runs.map((r) => r[k]));
+  for (const k of ['handoffP50Ms', 'handoffP99Ms'] as const) {
+    const values = runs.map((r) => r[k]).filter((v): v is number => typeof v === 'number');
+    out[k] = values.length > 0 ? median(values) : null;
+  }
+  out.requests = runs.reduce((a, r) => a + r.requests, 0);
+  out.errors = runs.reduce((a, r) => a + r.errors, 0);
+  return out;
+}
+
+const rows: Row[] = [];
+// Without a flood, plain and protect take turns for --rounds rounds (this
+// machine's speed drifts by 15% over minutes); each figure is the median,
+// and the ratio the median of the rounds' ratios. One connection at a time
+// gives the handoff's own time, without the queueing of a saturated server thread.
+for (const conns of [1, connections]) {
+  const plain: Row[] = [];
+  const prot: Row[] = [];
+  for (let round = 1; round <= rounds; round++) {
+    if (!json) process.stderr.write(`  wrk -c${conns}, round ${round} of ${rounds}: plain, protect...\n`);
+    plain.push(await measure('plain', false, 0, conns));
+    prot.push(await measure('protect', false, 0, conns));
+  }
+  const ratios = prot.map((r, i) => r.requestsPerSecond / plain[i].requestsPerSecond);
+  rows.push({ ...combine(plain), ratio: 1 }, { ...combine(prot), ratio: median(ratios), ratios });
+}
 // Under flood: first the plain listener at the generator's full speed; the
 // rate the generator then manages is offered to syncache too (same load),
 // and last syncache at full speed, to show where it gives.
-const rows = [];
-// One connection at a time: the handoff's own time, without the queueing of
-// a saturated server thread.
-for (const mode of ['plain', 'protect'] as const) {
-  if (!json) process.stderr.write(`  ${mode}, one connection at a time...\n`);
-  rows.push(await measure(mode, false, 0, 1));
-}
-for (const mode of ['plain', 'protect'] as const) {
-  if (!json) process.stderr.write(`  ${mode}...\n`);
-  rows.push(await measure(mode, false));
-}
 if (!json) process.stderr.write('  plain under a full-speed flood...\n');
-const plainFlood = await measure('plain', true);
-rows.push(plainFlood);
+const plainFlood: Row = await measure('plain', true);
+rows.push({ ...plainFlood, ratio: 1 });
 const offered = Math.round(plainFlood.floodOffered / 1000) * 1000;
 if (!json) process.stderr.write(`  protect under a ${offered} SYN/s flood...\n`);
-rows.push(await measure('protect', true, offered));
+const atPlainRate = await measure('protect', true, offered);
+rows.push({ ...atPlainRate, ratio: atPlainRate.requestsPerSecond / plainFlood.requestsPerSecond });
 if (!json) process.stderr.write('  protect under a full-speed flood...\n');
-rows.push({ ...(await measure('protect', true)), fullSpeed: true });
+const fullSpeed = await measure('protect', true);
+rows.push({ ...fullSpeed, fullSpeed: true, ratio: fullSpeed.requestsPerSecond / plainFlood.requestsPerSecond });
 const machine = `${os.cpus().length} x ${os.cpus()[0]?.model ?? 'cpu'}, Linux ${os.release()}, node ${process.version}`;
 if (json) {
-  console.log(JSON.stringify({ type: 'serve', date: new Date().toISOString(), machine, seconds, connections, workers, rows }));
+  console.log(JSON.stringify({ type: 'serve', date: new Date().toISOString(), machine, seconds, connections, rounds, workers, cpus: cpus ?? null, rows }));
 } else {
-  console.log(`\nbench:serve ${new Date().toISOString()} on ${machine}; wrk -t1 -d${seconds}s, Connection: close; ${cpus ? `server on CPU ${cpus.responder}, network, wrk and generator on CPU ${cpus.network}` : 'CPUs left to the scheduler'}; syncache's SYN path ${workers === 0 ? 'on the server thread' : `in ${workers} worker thread(s)`}\n`);
+  console.log(`\nbench:serve ${new Date().toISOString()} on ${machine}; wrk -t1 -d${seconds}s, Connection: close; without a flood the median of ${rounds} rounds (ratio: median, and range); ${cpus ? `server on CPU ${cpus.responder}, network, wrk and generator on CPU ${cpus.network}` : 'CPUs left to the scheduler'}; syncache's SYN path ${workers === 0 ? 'on the server thread' : `in ${workers} worker thread(s)`}\n`);
   console.log('| server | wrk -c | flood | requests/s | ratio to plain | p50 | p99 | requests ok | handoff p50 / p99 |');
   console.log('|---|---:|---|---:|---:|---:|---:|---:|---:|');
   for (const r of rows) {
-    const base = rows.find((x) => x.mode === 'plain' && x.flood === r.flood && x.connections === r.connections)!;
-    const full = 'fullSpeed' in r || (r.mode === 'plain' && r.flood) ? ' (full speed)' : '';
-    console.log(`| ${r.mode === 'plain' ? 'plain listener' : 'syncache protect()'} | ${r.connections} | ${r.flood ? `${r.floodOffered.toLocaleString('en-US')} SYN/s${full}` : 'none'} | ${Math.round(r.requestsPerSecond).toLocaleString('en-US')} | ${(r.requestsPerSecond / base.requestsPerSecond).toFixed(2)} | ${r.p50Ms.toFixed(2)} ms | ${r.p99Ms.toFixed(2)} ms | ${(100 * r.successShare).toFixed(2)}% | ${r.handoffP50Ms === null ? '-' : `${r.handoffP50Ms} / ${r.handoffP99Ms} ms`} |`);
+    const full = r.fullSpeed === true || (r.mode === 'plain' && r.flood) ? ' (full speed)' : '';
+    const spread = r.ratios ? ` (${Math.min(...r.ratios).toFixed(2)}-${Math.max(...r.ratios).toFixed(2)})` : '';
+    console.log(`| ${r.mode === 'plain' ? 'plain listener' : 'syncache protect()'} | ${r.connections} | ${r.flood ? `${r.floodOffered.toLocaleString('en-US')} SYN/s${full}` : 'none'} | ${Math.round(r.requestsPerSecond).toLocaleString('en-US')} | ${(r.ratio ?? 1).toFixed(2)}${spread} | ${r.p50Ms.toFixed(2)} ms | ${r.p99Ms.toFixed(2)} ms | ${(100 * r.successShare).toFixed(2)}% | ${r.handoffP50Ms === null ? '-' : `${r.handoffP50Ms.toFixed(2)} / ${(r.handoffP99Ms ?? NaN).toFixed(2)} ms`} |`);
   }
 }
