@@ -8,7 +8,7 @@
 #include "boundary/batch.h"
 #include "boundary/counters.h"
 #include "boundary/secrets.h"
-#include "pipeline/pipeline.h"
+#include "pipeline/pipeline_binding.h"
 
 namespace syncache {
 

@@ -15,7 +15,7 @@
 #include "boundary/errors.h"
 #include "cookie/md5.h"
 #include "cookie/syncookie.h"
-#include "pipeline/pipeline.h"
+#include "pipeline/pipeline_binding.h"
 
 namespace syncache {
 

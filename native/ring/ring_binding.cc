@@ -22,7 +22,7 @@
 #include <string>
 
 #include "boundary/errors.h"
-#include "pipeline/pipeline.h"
+#include "pipeline/pipeline_binding.h"
 #include "ring/bpf_filter.h"
 #include "ring/packet_ring.h"
 

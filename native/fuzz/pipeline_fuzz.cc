@@ -1,0 +1,281 @@
+// The native packet path under AddressSanitizer, UndefinedBehaviorSanitizer
+// and LeakSanitizer, without Node: every frame of a corpus, then mutations of
+// well-formed SYNs and ACKs (IPv4 and IPv6, with every option, VLAN-tagged
+// too), go through Pipeline::Accept and Finish in batches, and random send
+// rows through Pipeline::Build. A memory error, undefined behaviour or a
+// leak ends the run with a sanitizer report and a non-zero status; so does a
+// frame that is neither accepted nor counted under exactly one reason.
+//
+//   pipeline_fuzz [--corpus FILE] [--iterations N] [--seed S]
+//
+// FILE holds one frame per line in hex (test/native/sanitizers.test.ts
+// writes test/fixtures/malformed-frames.json that way). Built by
+// native/fuzz/CMakeLists.txt.
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "boundary/batch.h"
+#include "boundary/counters.h"
+#include "boundary/secrets.h"
+#include "pipeline/pipeline.h"
+#include "wire/checksum.h"
+
+namespace {
+
+using syncache::Counters;
+using syncache::PacketBatch;
+using syncache::Pipeline;
+
+constexpr uint8_t kLocalV4[4] = {198, 18, 0, 1};
+constexpr uint8_t kPeerV4[4] = {198, 18, 0, 2};
+constexpr uint8_t kLocalV6[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+constexpr uint8_t kPeerV6[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2};
+constexpr uint16_t kPort = 80;
+
+struct Random {
+  uint64_t state;
+  uint64_t Next() {  // splitmix64
+    uint64_t z = (state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+  }
+  uint32_t Below(uint32_t n) { return static_cast<uint32_t>(Next() % n); }
+};
+
+void Put16(uint8_t* p, uint16_t v) { p[0] = v >> 8; p[1] = v & 0xff; }
+void Put32(uint8_t* p, uint32_t v) { Put16(p, v >> 16); Put16(p + 2, v & 0xffff); }
+
+// A TCP segment to kLocal:kPort with MSS, SACK permitted, timestamps and
+// window scale, and `payload` bytes of data; checksums right.
+std::vector<uint8_t> Segment(bool v6, bool vlan, uint8_t flags, uint32_t payload) {
+  std::vector<uint8_t> f;
+  const uint8_t eth[12] = {2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2};
+  f.insert(f.end(), eth, eth + 12);
+  if (vlan) f.insert(f.end(), {0x81, 0x00, 0x00, 0x07});
+  f.insert(f.end(), {static_cast<uint8_t>(v6 ? 0x86 : 0x08), static_cast<uint8_t>(v6 ? 0xdd : 0x00)});
+  const size_t ip = f.size();
+  const uint32_t tcpLength = 40 + payload;
+  if (v6) {
+    f.resize(ip + 40);
+    f[ip] = 0x60;
+    Put16(&f[ip + 4], static_cast<uint16_t>(tcpLength));
+    f[ip + 6] = IPPROTO_TCP;
+    f[ip + 7] = 64;
+    std::memcpy(&f[ip + 8], kPeerV6, 16);
+    std::memcpy(&f[ip + 24], kLocalV6, 16);
+  } else {
+    f.resize(ip + 20);
+    f[ip] = 0x45;
+    Put16(&f[ip + 2], static_cast<uint16_t>(20 + tcpLength));
+    f[ip + 6] = 0x40;  // DF
+    f[ip + 8] = 64;
+    f[ip + 9] = IPPROTO_TCP;
+    std::memcpy(&f[ip + 12], kPeerV4, 4);
+    std::memcpy(&f[ip + 16], kLocalV4, 4);
+    syncache::wire::ChecksumStore(&f[ip + 10], syncache::wire::ChecksumAdd(0, &f[ip], 20));
+  }
+  const size_t tcp = f.size();
+  f.resize(tcp + tcpLength);
+  Put16(&f[tcp], 40000);
+  Put16(&f[tcp + 2], kPort);
+  Put32(&f[tcp + 4], 1000);
+  Put32(&f[tcp + 8], flags & 0x10 ? 2001 : 0);
+  f[tcp + 12] = 10 << 4;  // 40-byte header
+  f[tcp + 13] = flags;
+  Put16(&f[tcp + 14], 64240);
+  const uint8_t options[20] = {2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, 1, 3, 3, 7};
+  std::memcpy(&f[tcp + 20], options, 20);
+  for (uint32_t i = 0; i < payload; i++) f[tcp + 40 + i] = static_cast<uint8_t>('a' + i % 26);
+  const uint8_t* src = v6 ? kPeerV6 : kPeerV4;
+  const uint8_t* dst = v6 ? kLocalV6 : kLocalV4;
+  uint64_t sum = syncache::wire::PseudoHeaderSum(src, dst, v6 ? 16 : 4, IPPROTO_TCP, tcpLength);
+  syncache::wire::ChecksumStore(&f[tcp + 16], syncache::wire::ChecksumAdd(sum, &f[tcp], tcpLength));
+  return f;
+}
+
+bool ReadCorpus(const char* path, std::vector<std::vector<uint8_t>>* out) {
+  std::ifstream in(path);
+  if (!in) return false;
+  std::string line;
+  while (std::getline(in, line)) {
+    std::vector<uint8_t> frame;
+    for (size_t i = 0; i + 1 < line.size(); i += 2) {
+      frame.push_back(static_cast<uint8_t>(std::strtoul(line.substr(i, 2).c_str(), nullptr, 16)));
+    }
+    out->push_back(std::move(frame));
+  }
+  return true;
+}
+
+void Mutate(std::vector<uint8_t>* f, Random* r) {
+  const uint32_t edits = 1 + r->Below(4);
+  for (uint32_t e = 0; e < edits; e++) {
+    switch (r->Below(6)) {
+      case 0:  // flip a bit
+        if (!f->empty()) (*f)[r->Below(f->size())] ^= static_cast<uint8_t>(1u << r->Below(8));
+        break;
+      case 1:  // any byte
+        if (!f->empty()) (*f)[r->Below(f->size())] = static_cast<uint8_t>(r->Next());
+        break;
+      case 2:  // cut short
+        f->resize(r->Below(f->size() + 1));
+        break;
+      case 3:  // more bytes
+        for (uint32_t n = r->Below(64); n > 0; n--) f->push_back(static_cast<uint8_t>(r->Next()));
+        break;
+      case 4:  // a boundary value in a header byte (lengths, offsets, option kinds)
+        if (!f->empty()) {
+          const uint8_t values[] = {0, 1, 2, 0x0f, 0x40, 0x45, 0x4f, 0x7f, 0x80, 0xf0, 0xff};
+          (*f)[r->Below(std::min<size_t>(f->size(), 80))] = values[r->Below(sizeof(values))];
+        }
+        break;
+      default:  // a 16-bit length field at a header offset set to anything
+        if (f->size() >= 2) Put16(&(*f)[r->Below(std::min<size_t>(f->size() - 1, 80))], static_cast<uint16_t>(r->Next()));
+        break;
+    }
+  }
+}
+
+#define SYNCACHE_COUNTER_NAME(name) #name,
+const char* const kCounterNames[] = {SYNCACHE_NATIVE_COUNTERS(SYNCACHE_COUNTER_NAME)};
+
+uint64_t Total(const Counters& c) {
+  uint64_t sum = 0;
+  for (uint32_t i = 0; i < syncache::kCounterCount; i++) sum += c.value[i];
+  return sum;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const char* corpusPath = nullptr;
+  uint64_t iterations = 200000;
+  uint64_t seed = 1;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string flag = argv[i];
+    if (flag == "--corpus") corpusPath = argv[i + 1];
+    else if (flag == "--iterations") iterations = std::strtoull(argv[i + 1], nullptr, 10);
+    else if (flag == "--seed") seed = std::strtoull(argv[i + 1], nullptr, 10);
+    else {
+      std::fprintf(stderr, "pipeline_fuzz: unknown flag %s (see the header of native/fuzz/pipeline_fuzz.cc)\n", argv[i]);
+      return 2;
+    }
+  }
+
+  auto secrets = std::make_unique<syncache::CookieSecrets>();
+  std::memset(secrets.get(), 0, sizeof(*secrets));
+  for (int s = 0; s < 2; s++) {
+    secrets->valid[s] = 1;
+    for (uint32_t b = 0; b < syncache::kSecretBytes; b++) secrets->secret[s][b] = static_cast<uint8_t>(s * 31 + b);
+  }
+  auto counters = std::make_unique<Counters>();
+  std::memset(counters.get(), 0, sizeof(*counters));
+  auto batch = std::make_unique<PacketBatch>();
+  auto send = std::make_unique<PacketBatch>();
+  std::memset(send.get(), 0, sizeof(*send));
+
+  Pipeline pipeline;
+  pipeline.counters = counters.get();
+  pipeline.secrets = secrets.get();
+  uint32_t v4;
+  std::memcpy(&v4, kLocalV4, 4);
+  pipeline.config.v4.push_back(v4);
+  std::array<uint32_t, 4> v6;
+  std::memcpy(v6.data(), kLocalV6, 16);
+  pipeline.config.v6.push_back(v6);
+  pipeline.config.ports.push_back(kPort);
+  pipeline.config.mode = syncache::CookieMode::kOn;
+
+  std::vector<std::vector<uint8_t>> seeds;
+  for (bool isV6 : {false, true}) {
+    for (bool vlan : {false, true}) {
+      seeds.push_back(Segment(isV6, vlan, 0x02, 0));    // SYN
+      seeds.push_back(Segment(isV6, vlan, 0x10, 0));    // ACK
+      seeds.push_back(Segment(isV6, vlan, 0x18, 300));  // ACK + data
+      seeds.push_back(Segment(isV6, vlan, 0x04, 0));    // RST
+    }
+  }
+  std::vector<std::vector<uint8_t>> corpus;
+  if (corpusPath != nullptr && !ReadCorpus(corpusPath, &corpus)) {
+    std::fprintf(stderr, "pipeline_fuzz: cannot read %s\n", corpusPath);
+    return 2;
+  }
+
+  Random random{seed};
+  uint32_t rows = 0;
+  uint64_t frames = 0, accepted = 0, built = 0, miscounted = 0;
+  std::vector<uint8_t> out(4096);
+  auto flush = [&]() {
+    if (rows == 0) return;
+    pipeline.Finish(batch.get(), rows);
+    rows = 0;
+  };
+  auto feed = [&](const std::vector<uint8_t>& frame, uint16_t ringVlan) {
+    // An exact-size heap copy, so reading past the frame is caught.
+    std::unique_ptr<uint8_t[]> copy(new uint8_t[std::max<size_t>(frame.size(), 1)]);
+    std::memcpy(copy.get(), frame.data(), frame.size());
+    const uint64_t before = Total(*counters);
+    bool ok = pipeline.Accept(copy.get(), static_cast<uint32_t>(frame.size()),
+                              ringVlan, 1.7e12, batch.get(), rows);
+    frames++;
+    if (ok) {
+      accepted++;
+      if (++rows == syncache::kBatchCapacity) flush();
+    } else if (Total(*counters) == before) {
+      miscounted++;  // dropped without a reason
+    }
+  };
+
+  for (const auto& frame : corpus) feed(frame, 0);
+  // The seeds are well-formed: each must be accepted, or the mutations
+  // below would only ever reach the parser's first checks.
+  for (size_t i = 0; i < seeds.size(); i++) {
+    Counters before = *counters;
+    const uint64_t acceptedBefore = accepted;
+    feed(seeds[i], 0);
+    if (accepted == acceptedBefore) {
+      std::fprintf(stderr, "pipeline_fuzz: well-formed seed %zu was dropped:", i);
+      for (uint32_t c = 0; c < syncache::kCounterCount; c++) {
+        if (counters->value[c] != before.value[c]) std::fprintf(stderr, " %s", kCounterNames[c]);
+      }
+      std::fprintf(stderr, "\n");
+      return 1;
+    }
+  }
+  for (uint64_t i = 0; i < iterations; i++) {
+    std::vector<uint8_t> frame = random.Below(8) == 0 && !corpus.empty()
+                                     ? corpus[random.Below(corpus.size())]
+                                     : seeds[random.Below(seeds.size())];
+    Mutate(&frame, &random);
+    // A tag the kernel took off (as the ring reports it), now and then.
+    feed(frame, static_cast<uint16_t>(random.Below(4) == 0 ? random.Below(4096) : 0));
+    if (i % 64 == 0) {
+      // A send row with random fields: Build must refuse (count) or build within capacity.
+      const uint32_t row = random.Below(syncache::kBatchCapacity);
+      uint8_t* bytes = reinterpret_cast<uint8_t*>(send.get());
+      for (size_t b = 0; b < 32; b++) bytes[random.Below(sizeof(PacketBatch))] = static_cast<uint8_t>(random.Next());
+      send->kind[row] = static_cast<uint8_t>(16 + random.Below(4));
+      send->family[row] = random.Below(2) ? 4 : 6;
+      const uint32_t capacity = random.Below(static_cast<uint32_t>(out.size()));
+      std::unique_ptr<uint8_t[]> target(new uint8_t[std::max<uint32_t>(capacity, 1)]);
+      const uint8_t mac[6] = {2, 0, 0, 0, 0, 1};
+      if (pipeline.Build(*send, row, mac, target.get(), capacity) > 0) built++;
+    }
+  }
+  flush();
+  std::printf("{\"frames\":%llu,\"accepted\":%llu,\"built\":%llu,\"miscounted\":%llu}\n",
+              static_cast<unsigned long long>(frames), static_cast<unsigned long long>(accepted),
+              static_cast<unsigned long long>(built), static_cast<unsigned long long>(miscounted));
+  return miscounted == 0 ? 0 : 1;
+}

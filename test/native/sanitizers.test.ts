@@ -1,0 +1,51 @@
+// The native packet path (parser, cookies, builder) built on its own with
+// AddressSanitizer, LeakSanitizer and UndefinedBehaviorSanitizer
+// (native/fuzz), then fed the malformed-frame corpus and 300,000 mutations of
+// well-formed SYNs, ACKs and RSTs: no memory error, no undefined behaviour,
+// no leak, and every frame either accepted or counted under a reason.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { randomInt } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const SOURCE = `${ROOT}native/fuzz`;
+const BUILD = `${ROOT}build/fuzz`;
+const CORPUS = `${ROOT}test/fixtures/malformed-frames.json`;
+
+function onPath(cmd: string): boolean {
+  return (process.env.PATH ?? '').split(':').some((dir) => existsSync(`${dir}/${cmd}`));
+}
+
+const skip = !onPath('cmake') ? 'cmake is not installed (apt-get install cmake)' : !onPath('g++') ? 'g++ is not installed' : undefined;
+
+function run(cmd: string, args: string[]): { status: number | null; out: string } {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', env: { ...process.env, ASAN_OPTIONS: 'detect_leaks=1:abort_on_error=0', UBSAN_OPTIONS: 'print_stacktrace=1' } });
+  return { status: r.status, out: `${r.stdout}${r.stderr}` };
+}
+
+test('under ASan, LSan and UBSan the native packet path survives the corpus and 300,000 mutated frames', { skip, timeout: 300_000 }, (t) => {
+  const configured = run('cmake', ['-S', SOURCE, '-B', BUILD, '-DCMAKE_BUILD_TYPE=Debug']);
+  assert.equal(configured.status, 0, configured.out);
+  const built = run('cmake', ['--build', BUILD, '-j2']);
+  assert.equal(built.status, 0, built.out);
+
+  const dir = mkdtempSync(`${tmpdir()}/syncache-fuzz-`);
+  try {
+    const corpus = JSON.parse(readFileSync(CORPUS, 'utf8')) as { frames: Array<{ hex: string }> };
+    writeFileSync(`${dir}/frames.hex`, corpus.frames.map((f) => f.hex).join('\n') + '\n');
+    const seed = randomInt(1, 2 ** 31);
+    const fuzz = run(`${BUILD}/pipeline_fuzz`, ['--corpus', `${dir}/frames.hex`, '--iterations', '300000', '--seed', String(seed)]);
+    t.diagnostic(`seed ${seed} (rerun: build/fuzz/pipeline_fuzz --seed ${seed} ...): ${fuzz.out.trim().split('\n').pop()}`);
+    assert.equal(fuzz.status, 0, fuzz.out);
+    const summary = JSON.parse(fuzz.out.trim().split('\n').pop()!) as { frames: number; accepted: number; miscounted: number };
+    assert.equal(summary.frames, 300_000 + corpus.frames.length + 16);
+    assert.equal(summary.miscounted, 0);
+    assert.ok(summary.accepted > 16, 'the mutations reach past the first checks');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
