@@ -1,8 +1,9 @@
 // The native packet path under AddressSanitizer, UndefinedBehaviorSanitizer
 // and LeakSanitizer, without Node: every frame of a corpus, then mutations of
 // well-formed SYNs and ACKs (IPv4 and IPv6, with every option, VLAN-tagged
-// too), go through Pipeline::Accept and Finish in batches, and random send
-// rows through Pipeline::Build. A memory error, undefined behaviour or a
+// too), go through Pipeline::Accept and Finish in batches, with flows
+// handed over and taken back now and then, and random send rows through
+// Pipeline::Build. A memory error, undefined behaviour or a
 // leak ends the run with a sanitizer report and a non-zero status; so does a
 // frame that is neither accepted nor counted under exactly one reason.
 //
@@ -231,6 +232,13 @@ int main(int argc, char** argv) {
     frames++;
     if (ok) {
       accepted++;
+      // Now and then the flow becomes handed over (or stops being), so the
+      // skip path and the flow set's growth and removal run too.
+      if (random.Below(16) == 0) {
+        const syncache::FlowKey key = syncache::FlowKey::FromRow(*batch, rows);
+        if (random.Below(2) == 0) pipeline.handedOver.Remove(key);
+        else pipeline.handedOver.Add(key, random.Below(2) ? syncache::kFlowKernelSocket : syncache::kFlowReported);
+      }
       if (++rows == syncache::kBatchCapacity) flush();
     } else if (Total(*counters) == before) {
       miscounted++;  // dropped without a reason
