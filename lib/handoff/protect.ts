@@ -75,73 +75,82 @@ export class Protection extends EventEmitter<ProtectionEvents> {
   }
 
   /**
-   * Handshakes waiting for their socket. Each socket is made synchronously
-   * (~20-40 µs of syscalls, as the kernel makes a child socket in softirq);
-   * with the SYN path on this thread, HANDOFFS_PER_TURN at most between two
-   * reads of the ring, so a burst of completions delays SYN processing by
-   * about a millisecond at most.
+   * Handshakes waiting for their socket. Sockets are made synchronously
+   * (~30-45 µs of syscalls each, as the kernel makes a child socket in
+   * softirq), a batch at a time with one read of the ring between making
+   * them and opening the gate; with the SYN path on this thread,
+   * HANDOFFS_PER_TURN at most between two reads of the ring, so a burst of
+   * completions delays SYN processing by about a millisecond at most.
    */
   private readonly queue: Handshake[] = [];
   private scheduled = false;
   private readonly runQueue = (): void => {
-    const batch = this.queue.splice(0, HANDOFFS_PER_TURN);
-    for (const h of batch) void this.handOff(h);
+    void this.handOff(this.queue.splice(0, HANDOFFS_PER_TURN));
     if (this.queue.length > 0) setImmediate(this.runQueue);
     else this.scheduled = false;
   };
 
-  private async handOff(h: Handshake): Promise<void> {
+  private async handOff(batch: Handshake[]): Promise<void> {
     const r = this.responder;
-    // The same connection completing twice (a held entry evicted under a
-    // flood, then its next segment validating as a cookie) is not a new one.
-    // A new connection on a 4-tuple we handed over before has a new ISN.
+    const items: Array<{ handshake: Handshake; params: RepairParams }> = [];
+    for (const h of batch) {
+      // The same connection completing twice (a held entry evicted under a
+      // flood, then its next segment validating as a cookie) is not a new one.
+      // A new connection on a 4-tuple we handed over before has a new ISN.
+      // (A flow already served is skipped natively until its TIME_WAIT is over.)
+      const key = flowKey(h);
+      if (this.flows.get(key) === h.irs) {
+        this.duplicates++;
+        r.release(h, false);
+        continue;
+      }
+      this.flows.set(key, h.irs);
+      try {
+        // Our timestamp clock has moved on since the ACK by as much as the wall clock.
+        const elapsed = Math.max(0, Math.floor(performance.timeOrigin + performance.now() - h.ackTime));
+        const tsNow = ((h.tsNow + elapsed) & ~1) >>> 0;
+        items.push({ handshake: h, params: repairParams({ ...h, tsNow }, { netns: r.options.netns, ourWindow: r.config.window, mark: this.mark }) });
+      } catch (error) {
+        r.release(h, false);
+        this.fail(h, error as Error);
+      }
+    }
+    if (items.length === 0) return;
+    // On the thread that owns the flows' ring (this one, or their worker), in
+    // one synchronous step: the sockets, the ring's last read, then for each
+    // the data that came meanwhile (the gate dropped it, the ring kept it)
+    // into its receive queue, SO_MARK, repair off; holds released, flows
+    // skipped natively. Held entries bring everything from the final ACK on;
+    // without a cache (syncookies only) the final ACK's own data is all there is.
+    const results = await r.completeHandoffs(items);
+    results.forEach((result, i) => {
+      const h = items[i].handshake;
+      if (typeof result === 'number') this.serve(h, result);
+      else this.fail(h, result);
+    });
+  }
+
+  private fail(h: Handshake, error: Error): void {
+    this.failed++;
     const key = flowKey(h);
-    // (A flow already served is skipped natively until its TIME_WAIT is over.)
-    if (this.flows.get(key) === h.irs) {
-      this.duplicates++;
-      r.release(h, false);
-      return;
-    }
-    this.flows.set(key, h.irs);
-    const fail = (error: Error): void => {
-      this.failed++;
-      if (this.flows.get(key) === h.irs) this.flows.delete(key);
-      if (!this.closed) this.emit('error', Object.assign(error, { handshake: h }));
-    };
-    let params: RepairParams;
-    try {
-      // Our timestamp clock has moved on since the ACK by as much as the wall clock.
-      const elapsed = Math.max(0, Math.floor(performance.timeOrigin + performance.now() - h.ackTime));
-      const tsNow = ((h.tsNow + elapsed) & ~1) >>> 0;
-      params = repairParams({ ...h, tsNow }, { netns: r.options.netns, ourWindow: r.config.window, mark: this.mark });
-    } catch (error) {
-      r.release(h, false);
-      return fail(error as Error);
-    }
-    let fd: number;
-    try {
-      // On the thread that owns the flow's ring (this one, or its worker), in
-      // one synchronous step: the ring's last read, the socket, the data that
-      // came meanwhile (the gate dropped it, the ring kept it) into its
-      // receive queue, SO_MARK, repair off; then the hold is released and
-      // the flow skipped natively. Held entries bring everything from the
-      // final ACK on; without a cache (syncookies only) the final ACK's own
-      // data is all there is.
-      fd = await r.completeHandoff(h, params);
-    } catch (error) {
-      return fail(error as Error);
-    }
+    if (this.flows.get(key) === h.irs) this.flows.delete(key);
+    if (!this.closed) this.emit('error', Object.assign(error, { handshake: h }));
+  }
+
+  /** The socket to the server, as its own listener would have made it. */
+  private serve(h: Handshake, fd: number): void {
     if (this.closed) {
       new Socket({ fd }).destroy();
       return;
     }
-    // As the server would have made it itself (its allowHalfOpen and
-    // pauseOnConnect; pauseOnCreate is the option net.Server passes for the latter).
+    // Its allowHalfOpen and pauseOnConnect (pauseOnCreate is the option
+    // net.Server passes for the latter).
     const own = this.server as Server & { allowHalfOpen?: boolean; pauseOnConnect?: boolean };
     const socket = new Socket({
       fd, readable: true, writable: true, allowHalfOpen: own.allowHalfOpen === true,
       ...({ pauseOnCreate: own.pauseOnConnect === true } as object),
     });
+    const key = flowKey(h);
     this.open++;
     socket.once('close', () => {
       this.open--;

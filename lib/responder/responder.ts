@@ -52,7 +52,7 @@ export interface ResponderOptions extends SyncacheConfigInput {
   accept?: (handshake: Handshake) => boolean;
   /**
    * Keep each completed handshake's entry until release(), collecting the data
-   * that follows the final ACK (completeHandoff()): for handing connections to
+   * that follows the final ACK (completeHandoffs()): for handing connections to
    * kernel sockets (protect() sets it).
    */
   hold?: boolean;
@@ -120,8 +120,10 @@ export class Responder extends EventEmitter<ResponderEvents> {
   /** Which worker reported a handshake (for hold, release, handOver). */
   private readonly origin = new WeakMap<Handshake, Worker>();
   /** Handoffs a worker is finishing, by id. */
-  private readonly handoffs = new Map<number, { resolve: (fd: number) => void; reject: (e: Error) => void }>();
+  private readonly handoffs = new Map<number, (results: Array<number | Error>) => void>();
   private handoffId = 0;
+  /** How many items each pending handoff message carries. */
+  private readonly handoffCounts = new Map<number, number>();
   private gate: Gate | undefined;
   private rotation: NodeJS.Timeout | undefined;
   private closed = false;
@@ -199,11 +201,10 @@ export class Responder extends EventEmitter<ResponderEvents> {
         } else if (m.type === 'handshake') {
           this.origin.set(m.handshake, worker);
           this.emit('handshake', m.handshake);
-        } else if (m.type === 'handoffDone') {
+        } else if (m.type === 'handoffsDone') {
           const pending = this.handoffs.get(m.id);
           this.handoffs.delete(m.id);
-          if (m.error === undefined) pending?.resolve(m.fd as number);
-          else pending?.reject(Object.assign(new Error(m.error.message), m.error));
+          pending?.(m.results.map((r) => (typeof r === 'number' ? r : Object.assign(new Error(r.message), r))));
         }
       });
       worker.on('error', (error) => { if (ready) this.emit('error', error); else reject(error); });
@@ -226,26 +227,42 @@ export class Responder extends EventEmitter<ResponderEvents> {
   }
 
   /**
-   * Hands a completed handshake (hold mode) to a kernel socket: on the thread
-   * that owns the flow's ring, right after its last read, the socket is made
-   * with TCP_REPAIR from `params` (see repairParams), the data that came with
-   * and after the final ACK goes into its receive queue, params.mark opens
-   * the gate for it and repair ends - so nothing slips through unseen. The
-   * hold is released and the flow's segments are skipped natively from then
-   * on. Resolves to the socket's fd; rejects with repairSocket's error (the
-   * hold is released all the same).
+   * Hands completed handshakes (hold mode) to kernel sockets: on the thread
+   * that owns each flow's ring, right after its last read, each socket is
+   * made with TCP_REPAIR from its params (see repairParams), the data that
+   * came with and after the final ACK goes into its receive queue,
+   * params.mark opens the gate for it and repair ends - so nothing slips
+   * through unseen. Holds are released, and each handed-over flow's segments
+   * are skipped natively from then on. Resolves to one result per item: the
+   * socket's fd, or the error that stopped it (its hold released all the same).
    */
-  completeHandoff(h: Handshake, params: RepairParams): Promise<number> {
-    if (this.closed) return Promise.reject(Object.assign(new Error('the responder is closed'), { code: 'ECANCELED' }));
-    if (this.shard !== undefined) return this.shard.completeHandoff(h, params);
-    const worker = this.origin.get(h);
-    if (worker === undefined) return Promise.reject(new Error('completeHandoff: this handshake did not come from this responder'));
-    const id = ++this.handoffId;
-    const flow: HandoffFlow = { ...flowOf(h), hold: h.hold, iss: h.iss, payload: h.payload };
-    return new Promise((resolve, reject) => {
-      this.handoffs.set(id, { resolve, reject });
-      worker.postMessage({ type: 'completeHandoff', id, flow, params } satisfies MainMessage);
+  completeHandoffs(items: ReadonlyArray<{ handshake: Handshake; params: RepairParams }>): Promise<Array<number | Error>> {
+    const cancelled = (): Error => Object.assign(new Error('the responder is closed'), { code: 'ECANCELED' });
+    if (this.closed) return Promise.resolve(items.map(cancelled));
+    const asFlow = ({ handshake: h, params }: { handshake: Handshake; params: RepairParams }) => ({
+      flow: { ...flowOf(h), hold: h.hold, iss: h.iss, payload: h.payload } satisfies HandoffFlow, params,
     });
+    if (this.shard !== undefined) return this.shard.completeHandoffs(items.map(asFlow));
+    // One message per worker, with every item whose flow it owns.
+    const results: Array<number | Error> = new Array(items.length);
+    const byWorker = new Map<Worker, number[]>();
+    items.forEach((it, i) => {
+      const worker = this.origin.get(it.handshake);
+      if (worker === undefined) results[i] = new Error('completeHandoffs: this handshake did not come from this responder');
+      else byWorker.set(worker, [...(byWorker.get(worker) ?? []), i]);
+    });
+    return Promise.all([...byWorker].map(([worker, indexes]) => {
+      const id = ++this.handoffId;
+      return new Promise<void>((resolve) => {
+        this.handoffCounts.set(id, indexes.length);
+        this.handoffs.set(id, (done) => {
+          this.handoffCounts.delete(id);
+          done.forEach((r, k) => { results[indexes[k]] = r; });
+          resolve();
+        });
+        worker.postMessage({ type: 'completeHandoffs', id, items: indexes.map((i) => asFlow(items[i])) } satisfies MainMessage);
+      });
+    })).then(() => results);
   }
 
   /** Ends a hold (see hold) and, if `handedOver`, skips the flow's segments from now on. */
@@ -284,8 +301,12 @@ export class Responder extends EventEmitter<ResponderEvents> {
     if (this.closed) return;
     this.closed = true;
     if (this.rotation) clearInterval(this.rotation);
-    for (const { reject } of this.handoffs.values()) reject(Object.assign(new Error('the responder closed during the handoff'), { code: 'ECANCELED' }));
+    for (const [id, done] of this.handoffs) {
+      const count = this.handoffCounts.get(id) ?? 0;
+      done(Array.from({ length: count }, () => Object.assign(new Error('the responder closed during the handoff'), { code: 'ECANCELED' })));
+    }
     this.handoffs.clear();
+    this.handoffCounts.clear();
     this.shard?.close();
     await Promise.all(this.workers.map((w) => new Promise<void>((resolve) => {
       const done = (): void => resolve();

@@ -44,7 +44,7 @@ const RING_BLOCK_BYTES = 256 * 1024;
 /** How long a closed or reported flow's stragglers stay skipped (a TIME_WAIT). */
 export const LINGER_MS = 60_000;
 const RX_BLOCKS = addon.counterNames.indexOf('rxBlocks');
-/** The longest completeHandoff() waits for the ring's open block to retire. */
+/** The longest completeHandoffs() waits for the ring's open block to retire. */
 const PENDING_WAIT_MS = 12;
 const RING_BLOCKS = 256;
 
@@ -132,57 +132,63 @@ export class Shard {
   }
 
   /**
-   * Hands a completed flow to a kernel socket made here and now, in one
-   * synchronous step on the thread that owns the ring: makes the socket with
-   * TCP_REPAIR from `params`, reads the ring up to this moment, puts the data
-   * that came with and after the final ACK into its receive queue, sets
-   * params.mark (the gate lets its packets through) and ends repair. Then the entry is released and the flow
-   * skipped natively. Returns the socket's fd; throws what repairSocket
-   * throws (the entry is released, the flow not marked).
+   * Hands completed flows to kernel sockets made here and now, in one
+   * synchronous step on the thread that owns the ring: makes every socket
+   * with TCP_REPAIR from its params, reads the ring up to this moment (once
+   * for all of them), then for each puts the data that came with and after
+   * the final ACK into its receive queue, sets params.mark (the gate lets its
+   * packets through) and ends repair; its entry is released and the flow
+   * skipped natively. The sockets come first, so a frame can slip between
+   * the ring's last read and its gate opening only in the few microseconds
+   * of the syscalls that follow. Each result is the socket's fd, or the
+   * error that stopped it (its entry released, its flow not marked).
    *
    * A frame is readable once its ring block retires (when full, or 4-8 ms
    * after it opened at HZ=250; a lowLatency ring has no blocks): if the open
-   * block holds frames (they may be this flow's), first wait until it has
+   * block holds frames (they may be these flows'), first wait until it has
    * been read, PENDING_WAIT_MS at most.
    */
-  async completeHandoff(h: HandoffFlow, params: RepairParams): Promise<number> {
-    if (h.hold >= 0 && this.ring.pending() > 0) {
+  async completeHandoffs(items: ReadonlyArray<{ flow: HandoffFlow; params: RepairParams }>): Promise<Array<number | Error>> {
+    const held = items.some((it) => it.flow.hold >= 0);
+    if (held && this.ring.pending() > 0) {
       const target = this.ring.counters[RX_BLOCKS] + 1n;
       for (let waited = 0; !this.closed && this.ring.counters[RX_BLOCKS] < target && waited < PENDING_WAIT_MS; waited++) {
         await new Promise((resolve) => setTimeout(resolve, 1));
         this.drain();
       }
     }
-    if (this.closed) throw Object.assign(new Error('the responder closed during the handoff'), { code: 'ECANCELED' });
-    return this.handOverNow(h, params);
-  }
-
-  private handOverNow(h: HandoffFlow, params: RepairParams): number {
-    let fd = -1;
-    try {
-      // The socket first, still in repair (its packets are dropped by the
-      // gate, and kept by the ring); then the ring's last read, and right
-      // behind it the data into the receive queue, SO_MARK and repair off:
-      // a frame can slip between that read and the gate opening only in
-      // the few microseconds of those three syscalls.
-      fd = addon.repairSocket({ ...params, stayInRepair: true });
-      let data: Uint8Array[];
-      if (h.hold >= 0) {
-        this.drain();
-        data = this.engine.takeHeldData(h.hold);
-      } else {
-        data = h.payload ? [h.payload] : [];
-      }
-      const payload = data.length === 0 ? undefined : data.length === 1 ? data[0] : Buffer.concat(data);
-      finishRepair(fd, payload, params.mark ?? 0, params.windowProbe === true);
-    } catch (error) {
-      if (fd >= 0) closeSync(fd); // still in repair: nothing goes on the wire
-      throw error;
-    } finally {
-      if (h.hold >= 0) this.engine.release(h.hold, h.iss);
+    if (this.closed) {
+      return items.map(() => Object.assign(new Error('the responder closed during the handoff'), { code: 'ECANCELED' }));
     }
-    this.mark(h, true);
-    return fd;
+    // From here on, synchronous.
+    const fds = items.map(({ params }): number | Error => {
+      try {
+        return addon.repairSocket({ ...params, stayInRepair: true });
+      } catch (error) {
+        return error as Error;
+      }
+    });
+    return items.map(({ flow, params }, i) => {
+      const fd = fds[i];
+      try {
+        if (typeof fd !== 'number') return fd;
+        // The ring's last read right before this socket's gate opens (after
+        // the first, mostly an empty look).
+        if (flow.hold >= 0) this.drain();
+        const data = flow.hold >= 0 ? this.engine.takeHeldData(flow.hold) : flow.payload ? [flow.payload] : [];
+        const payload = data.length === 0 ? undefined : data.length === 1 ? data[0] : Buffer.concat(data);
+        try {
+          finishRepair(fd, payload, params.mark ?? 0, params.windowProbe === true);
+        } catch (error) {
+          closeSync(fd); // still in repair: nothing goes on the wire
+          return error as Error;
+        }
+        this.mark(flow, true);
+        return fd;
+      } finally {
+        if (flow.hold >= 0) this.engine.release(flow.hold, flow.iss);
+      }
+    });
   }
 
   /**

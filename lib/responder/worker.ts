@@ -30,7 +30,7 @@ export type HandoffFlow = FlowOf & Pick<import('../engine/engine.js').Handshake,
 export type MainMessage =
   | { type: 'sync' }
   | { type: 'close' }
-  | { type: 'completeHandoff'; id: number; flow: HandoffFlow; params: import('../native/addon.js').RepairParams }
+  | { type: 'completeHandoffs'; id: number; items: Array<{ flow: HandoffFlow; params: import('../native/addon.js').RepairParams }> }
   | { type: 'release'; hold: number; iss: number; flow: FlowOf; handedOver: boolean }
   | { type: 'linger'; flow: FlowOf };
 
@@ -38,7 +38,7 @@ export type WorkerMessage =
   | { type: 'ready' }
   | { type: 'error'; message: string; code?: string }
   | { type: 'handshake'; handshake: import('../engine/engine.js').Handshake }
-  | { type: 'handoffDone'; id: number; fd?: number; error?: { message: string; code?: string; errno?: number; syscall?: string } }
+  | { type: 'handoffsDone'; id: number; results: Array<number | { message: string; code?: string; errno?: number; syscall?: string }> }
   | { type: 'closed' };
 
 const port = parentPort;
@@ -74,13 +74,17 @@ try {
 const statsTimer = setInterval(() => shard?.syncStats(), 250);
 port.on('message', (message: MainMessage) => {
   if (message.type === 'sync') shard?.syncStats();
-  if (message.type === 'completeHandoff') {
-    const reply = (fd?: number, error?: NodeJS.ErrnoException): void => port.postMessage({
-      type: 'handoffDone', id: message.id, fd,
-      error: error && { message: error.message, code: error.code, errno: error.errno, syscall: error.syscall },
+  if (message.type === 'completeHandoffs') {
+    const reply = (results: Array<number | Error>): void => port.postMessage({
+      type: 'handoffsDone', id: message.id,
+      results: results.map((r) => {
+        if (typeof r === 'number') return r;
+        const e = r as NodeJS.ErrnoException;
+        return { message: e.message, code: e.code, errno: e.errno, syscall: e.syscall };
+      }),
     } satisfies WorkerMessage);
-    if (shard === undefined) return reply(undefined, Object.assign(new Error('the shard is not running'), { code: 'ECANCELED' }));
-    shard.completeHandoff(message.flow, message.params).then((fd) => reply(fd), (e: NodeJS.ErrnoException) => reply(undefined, e));
+    if (shard === undefined) reply(message.items.map(() => Object.assign(new Error('the shard is not running'), { code: 'ECANCELED' })));
+    else void shard.completeHandoffs(message.items).then(reply);
   }
   if (message.type === 'release') {
     if (message.hold >= 0) shard?.engine.release(message.hold, message.iss);
