@@ -7,12 +7,14 @@
 // offered load the generator manages against the plain listener.
 // syncache's SYN path runs on the server's thread (--workers 0, the default:
 // fastest here, where a worker's messages cost more than they save) or in
-// --workers N worker threads.
+// --workers N worker threads. Last, with the CPUs split, what answering an
+// 80k SYN/s flood costs the responder's core per SYN, for both.
 // The server and its host's receive path get CPU 1, the switch, wrk and the
 // generator CPU 0 (--cpus; see LabOptions.cpus), as if they were machines of
 // their own.
 //   node dist/bench/serve.js [--seconds N] [--connections N] [--rounds N] [--workers N] [--cpus R,N|none] [--json]
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import os from 'node:os';
@@ -63,6 +65,8 @@ if (why) {
   process.exit(1);
 }
 const PORT = 80;
+const COST_RATE = 80_000;
+const TICKS_PER_SECOND = 100; // USER_HZ, which /proc/stat counts in
 const TARGET = fileURLToPath(new URL('./serve-target.js', import.meta.url));
 
 interface WrkResult { requestsPerSecond: number; p50Ms: number; p99Ms: number; requests: number; errors: number }
@@ -137,6 +141,41 @@ async function measure(mode: 'plain' | 'protect', flood: boolean, floodRate = 0,
   }
 }
 
+/** One CPU's times from /proc/stat, in clock ticks. */
+function cpuTimes(cpu: number): { user: number; system: number; softirq: number; idle: number; total: number } {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n').find((l) => l.startsWith(`cpu${cpu} `))!;
+  const v = line.trim().split(/\s+/).slice(1).map(Number);
+  return { user: v[0] + v[1], system: v[2], softirq: v[6], idle: v[3] + v[4], total: v.slice(0, 8).reduce((a, b) => a + b, 0) };
+}
+
+/**
+ * What answering a flood costs the responder's core, without clients: the
+ * flood at a fixed rate, the responder CPU's user, system and softirq time
+ * per SYN offered (the kernel listener answers in softirq; syncache in its
+ * process, plus the ring's copy in softirq).
+ */
+async function synCost(mode: 'plain' | 'protect', rate: number) {
+  const lab = buildLab({ tag: 'cost', cpus });
+  try {
+    if (mode === 'plain') lab.responder.ns.sysctl('net.ipv4.tcp_syncookies', 2);
+    const target = await startTarget(lab, mode);
+    const before = cpuTimes(cpus!.responder);
+    const f = await addon.flood({
+      iface: lab.attacker.iface, netns: lab.attacker.ns.path, dstMac: lab.responder.mac,
+      dstAddr: lab.responder.v4, dstPort: PORT, srcNet: lab.spoofV4, rate, seconds, cpu: cpus!.network,
+    });
+    const after = cpuTimes(cpus!.responder);
+    await target.stop();
+    const us = (ticks: number): number => (ticks * 1e6) / TICKS_PER_SECOND / f.sent;
+    return {
+      mode, offered: Math.round(f.sent / f.seconds), answered: f.unique / f.sent,
+      userUs: us(after.user - before.user), systemUs: us(after.system - before.system), softirqUs: us(after.softirq - before.softirq),
+      busy: 1 - (after.idle - before.idle) / (after.total - before.total),
+    };
+  } finally {
+    lab.destroy();
+  }
+}
 type Row = Awaited<ReturnType<typeof measure>> & { ratio?: number; ratios?: number[]; fullSpeed?: boolean };
 
 function median(xs: number[]): number {
@@ -187,9 +226,17 @@ rows.push({ ...atPlainRate, ratio: atPlainRate.requestsPerSecond / plainFlood.re
 if (!json) process.stderr.write('  protect under a full-speed flood...\n');
 const fullSpeed = await measure('protect', true);
 rows.push({ ...fullSpeed, fullSpeed: true, ratio: fullSpeed.requestsPerSecond / plainFlood.requestsPerSecond });
+// The responder core's cost per SYN, both at one rate, when the CPUs are split.
+const costs: Array<Awaited<ReturnType<typeof synCost>>> = [];
+if (cpus !== undefined) {
+  for (const mode of ['plain', 'protect'] as const) {
+    if (!json) process.stderr.write(`  ${mode}: CPU per SYN at ${COST_RATE} SYN/s, no clients...\n`);
+    costs.push(await synCost(mode, COST_RATE));
+  }
+}
 const machine = `${os.cpus().length} x ${os.cpus()[0]?.model ?? 'cpu'}, Linux ${os.release()}, node ${process.version}`;
 if (json) {
-  console.log(JSON.stringify({ type: 'serve', date: new Date().toISOString(), machine, seconds, connections, rounds, workers, cpus: cpus ?? null, rows }));
+  console.log(JSON.stringify({ type: 'serve', date: new Date().toISOString(), machine, seconds, connections, rounds, workers, cpus: cpus ?? null, rows, costs }));
 } else {
   console.log(`\nbench:serve ${new Date().toISOString()} on ${machine}; wrk -t1 -d${seconds}s, Connection: close; without a flood the median of ${rounds} rounds (ratio: median, and range); ${cpus ? `server on CPU ${cpus.responder}, network, wrk and generator on CPU ${cpus.network}` : 'CPUs left to the scheduler'}; syncache's SYN path ${workers === 0 ? 'on the server thread' : `in ${workers} worker thread(s)`}\n`);
   console.log('| server | wrk -c | flood | requests/s | ratio to plain | p50 | p99 | requests ok | handoff p50 / p99 |');
@@ -198,5 +245,14 @@ if (json) {
     const full = r.fullSpeed === true || (r.mode === 'plain' && r.flood) ? ' (full speed)' : '';
     const spread = r.ratios ? ` (${Math.min(...r.ratios).toFixed(2)}-${Math.max(...r.ratios).toFixed(2)})` : '';
     console.log(`| ${r.mode === 'plain' ? 'plain listener' : 'syncache protect()'} | ${r.connections} | ${r.flood ? `${r.floodOffered.toLocaleString('en-US')} SYN/s${full}` : 'none'} | ${Math.round(r.requestsPerSecond).toLocaleString('en-US')} | ${(r.ratio ?? 1).toFixed(2)}${spread} | ${r.p50Ms.toFixed(2)} ms | ${r.p99Ms.toFixed(2)} ms | ${(100 * r.successShare).toFixed(2)}% | ${r.handoffP50Ms === null ? '-' : `${r.handoffP50Ms.toFixed(2)} / ${(r.handoffP99Ms ?? NaN).toFixed(2)} ms`} |`);
+  }
+  if (costs.length > 0) {
+    const total = (c: (typeof costs)[number]): number => c.userUs + c.systemUs + c.softirqUs;
+    console.log(`\nThe responder core's time per SYN at ${COST_RATE.toLocaleString('en-US')} SYN/s, no clients:\n`);
+    console.log('| server | offered SYN/s | answered | user µs | system µs | softirq µs | total µs | ratio to plain | core busy |');
+    console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
+    for (const c of costs) {
+      console.log(`| ${c.mode === 'plain' ? 'plain listener' : 'syncache protect()'} | ${c.offered.toLocaleString('en-US')} | ${(100 * c.answered).toFixed(1)}% | ${c.userUs.toFixed(2)} | ${c.systemUs.toFixed(2)} | ${c.softirqUs.toFixed(2)} | ${total(c).toFixed(2)} | ${(total(c) / total(costs[0])).toFixed(2)} | ${(100 * c.busy).toFixed(0)}% |`);
+    }
   }
 }
