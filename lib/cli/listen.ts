@@ -19,7 +19,7 @@ stack out of those handshakes while it runs; it is removed on exit.
                            only = cookies and no state at all
   --hash-size N            cache buckets, a power of 2 (default 8192)
   --bucket-limit N         entries per bucket (default 30)
-  --cache-limit N          entries in all (default 15360, or hash-size x bucket-limit if fewer)
+  --cache-limit N          entries in all (default hash-size x bucket-limit if either is set, else 15360)
   --rexmt-limit N          SYN-ACK retransmits before an entry is dropped (default 3)
   --workers N              worker threads, one ring and cache shard each, in one
                            PACKET_FANOUT_HASH group (default 0: one shard on

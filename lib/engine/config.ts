@@ -25,9 +25,10 @@ export interface SyncacheConfig {
   /** Entries per bucket before the oldest is evicted (bucketlimit, default 30). */
   readonly bucketLimit: number;
   /**
-   * Entries in the whole cache (cachelimit): default the seed's 15,360
-   * (512 x 30), or hashSize x bucketLimit where that is fewer. A larger cache
-   * under a flood holds its entries long enough to retransmit their SYN-ACKs.
+   * Entries in the whole cache (cachelimit): hashSize x bucketLimit, as in
+   * FreeBSD, once either is set; with neither, the seed's 15,360 (512 x 30).
+   * A larger cache under a flood holds its entries long enough to
+   * retransmit their SYN-ACKs.
    */
   readonly cacheLimit: number;
   /** SYN-ACK retransmits before an entry is dropped as stale (rexmtlimit, default 3). */
@@ -101,7 +102,12 @@ export function resolveConfig(partial: SyncacheConfigInput = {}): SyncacheConfig
   if (has('cacheLimit')) {
     cacheLimit = integer('cacheLimit', p.cacheLimit, 1, LIMITS.cacheLimitMax, 'from 1 to 2^26');
   } else {
-    cacheLimit = Math.min(hashSize * bucketLimit, DEFAULT_CACHE_LIMIT);
+    // FreeBSD's rule, hashsize x bucketlimit, once either is set; with
+    // neither, the seed's total (the same rule over its 512 buckets).
+    cacheLimit = has('hashSize') || has('bucketLimit') ? hashSize * bucketLimit : DEFAULT_CACHE_LIMIT;
+    if (cacheLimit > LIMITS.cacheLimitMax) {
+      throw new RangeError(`cacheLimit must be an integer from 1 to 2^26, got ${cacheLimit} (hashSize ${hashSize} x bucketLimit ${bucketLimit}); set cacheLimit`);
+    }
   }
   const rexmtLimit = has('rexmtLimit') ? integer('rexmtLimit', p.rexmtLimit, 0, LIMITS.rexmtLimitMax) : 3;
 

@@ -18,11 +18,12 @@ test('defaults follow the seed sysctls, with more buckets for the same entries',
   assert.ok(Object.isFrozen(c));
 });
 
-test("cacheLimit defaults to the seed's 15,360, or hashSize x bucketLimit where fewer; mss6 derives from mss", () => {
+test("cacheLimit defaults to hashSize x bucketLimit once either is set, else the seed's 15,360; mss6 derives from mss", () => {
   const c = resolveConfig({ hashSize: 1024, bucketLimit: 4, mss: 9000 });
   assert.equal(c.cacheLimit, 4096);
-  assert.equal(resolveConfig({ hashSize: 512, bucketLimit: 30 }).cacheLimit, 15360);
-  assert.equal(resolveConfig({ hashSize: 2 ** 24, bucketLimit: 30 }).cacheLimit, 15360);
+  assert.equal(resolveConfig({ hashSize: 65536 }).cacheLimit, 65536 * 30);
+  assert.equal(resolveConfig({ bucketLimit: 2 }).cacheLimit, 8192 * 2);
+  assert.equal(resolveConfig({}).cacheLimit, 15360);
   assert.equal(c.mss6, 8980);
   assert.equal(resolveConfig({ mss: 536 }).mss6, 1220);
   assert.equal(resolveConfig({ cacheLimit: 7 }).cacheLimit, 7);
@@ -31,6 +32,7 @@ test("cacheLimit defaults to the seed's 15,360, or hashSize x bucketLimit where 
 test('validation errors name the field and the allowed range', () => {
   const cases: [Record<string, unknown>, ErrorConstructor, RegExp][] = [
     [{ hashSize: 1000 }, RangeError, /^hashSize must be a power of 2 from 1 to 2\^24, got 1000$/],
+    [{ hashSize: 2 ** 24, bucketLimit: 30 }, RangeError, /^cacheLimit must be .*hashSize 16777216 x bucketLimit 30/],
     [{ hashSize: 2 ** 25 }, RangeError, /^hashSize must be an integer from 1 to 2\^24, got 33554432$/],
     [{ hashSize: '512' }, TypeError, /^hashSize must be an integer from 1 to 2\^24, got "512"$/],
     [{ hashSize: 0 }, RangeError, /^hashSize /],
