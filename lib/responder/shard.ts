@@ -153,13 +153,13 @@ export class Shard {
   /**
    * Hands completed flows to kernel sockets made here and now, in one
    * synchronous step on the thread that owns the ring: makes every socket
-   * with TCP_REPAIR from its params, reads the ring up to this moment (once
-   * for all of them), then for each puts the data that came with and after
-   * the final ACK into its receive queue, sets params.mark (the gate lets its
-   * packets through) and ends repair; its entry is released and the flow
-   * skipped natively. The sockets come first, so a frame can slip between
-   * the ring's last read and its gate opening only in the few microseconds
-   * of the syscalls that follow. Each result is the socket's fd, or the
+   * with TCP_REPAIR from its params, then for each reads the ring up to this
+   * moment, puts the data that came with and after the final ACK into its
+   * receive queue, sets params.mark (the gate lets its packets through) and
+   * ends repair; its entry is released and the flow skipped natively. The
+   * sockets come first, so a frame can slip between the ring's last read
+   * and a gate opening only in the few microseconds of the syscalls that
+   * follow. Each result is the socket's fd, or the
    * error that stopped it (its entry released, its flow not marked).
    *
    * A frame is readable once its ring block retires (when full, or 4-8 ms
