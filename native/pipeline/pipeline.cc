@@ -28,7 +28,10 @@ bool Pipeline::Accept(const uint8_t* frame, uint32_t length, uint16_t ringVlan,
         counters->Bump(kCounter_handedOverReopened);
       }
     } else if (fate != kFlowAbsent) {
-      // The kernel socket has it. The arena space is not given back: rare.
+      // The kernel socket has it. Its payload was the arena's last copy:
+      // give the space back, or a kernel-served upload would fill the arena
+      // and leave the batch's new handshakes without their data.
+      if (batch->payloadOffset[row] != kNoPayload) batch->payloadUsed = batch->payloadOffset[row];
       counters->Bump(kCounter_skippedHandedOver);
       return false;
     }
