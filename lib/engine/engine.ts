@@ -177,6 +177,9 @@ export class SynEngine {
     let e = cache.lookup(rx.family[i], rx.saddr, i * 4, rx.daddr, i * 4, rx.sport[i], rx.dport[i], rx.hash[i]);
     if (e !== NONE) {
       s[C.dupsyn]++;
+      // A completed flow waiting for its socket: its SYN-ACK was answered
+      // already, and a new IRS would throw off the data it collects.
+      if ((cache.flags[e] & EntryFlag.held) !== 0) return;
       cache.irs[e] = rx.seq[i];
       if ((rx.optFlags[i] & OPT.timestamps) !== 0) cache.tsRecent[e] = rx.tsval[i];
       cache.setPeerMac(e, rx.mac, i * 6);
@@ -202,7 +205,7 @@ export class SynEngine {
     cache.iss[e] = iss;
     cache.irs[e] = rx.seq[i];
     const opt = rx.optFlags[i];
-    cache.peerMss[e] = (opt & OPT.mss) !== 0 ? rx.mss[i] : 536;
+    cache.peerMss[e] = (opt & OPT.mss) !== 0 ? rx.mss[i] : this.defaultMss(rx.family[i]);
     cache.peerWscale[e] = (opt & OPT.wscale) !== 0 ? rx.wscale[i] : NO_WSCALE;
     let flags = useCookie ? EntryFlag.cookie : 0;
     if ((opt & OPT.sackPermitted) !== 0) flags |= EntryFlag.sackPermitted;
@@ -275,18 +278,28 @@ export class SynEngine {
    * guards against an entry that was evicted and reused meanwhile.
    */
   release(e: number, iss: number): boolean {
-    const cache = this.cache;
+    if (!this.holds(e, iss)) return false;
     this.heldData.delete(e);
-    if (cache === null || e < 0 || e >= cache.cacheLimit) return false;
-    if ((cache.flags[e] & EntryFlag.held) === 0 || cache.iss[e] !== iss >>> 0) return false;
-    return cache.remove(e);
+    return (this.cache as SynCache).remove(e);
   }
 
-  /** The data of a held flow from the final ACK on, in order; emptied. */
-  takeHeldData(e: number): Uint8Array[] {
+  /**
+   * The data of a held flow from the final ACK on, in order; emptied.
+   * Undefined when entry e no longer holds that flow (a flood evicted it,
+   * and the entry may hold another flow's data now).
+   */
+  takeHeldData(e: number, iss: number): Uint8Array[] | undefined {
+    if (!this.holds(e, iss)) return undefined;
     const chunks = this.heldData.get(e) ?? [];
     this.heldData.delete(e);
     return chunks;
+  }
+
+  /** True if entry e is held for the flow whose ISS is `iss`. */
+  private holds(e: number, iss: number): boolean {
+    const cache = this.cache;
+    if (cache === null || e < 0 || e >= cache.cacheLimit) return false;
+    return (cache.flags[e] & EntryFlag.held) !== 0 && cache.iss[e] === iss >>> 0;
   }
 
   private holdEntry(e: number, rx: BatchView, i: number): void {
@@ -375,6 +388,11 @@ export class SynEngine {
 
   private ourMss(family: number): number {
     return family === 6 ? this.config.mss6 : this.config.mss;
+  }
+
+  /** The peer's MSS when its SYN had no MSS option (RFC 9293: 536, IPv6 1220), as the cookie decodes it. */
+  private defaultMss(family: number): number {
+    return family === 6 ? addon.cookie.defaultMss6 : addon.cookie.defaultMss;
   }
 
   /** SYN-ACK for a cache entry (first send, dupsyn and retransmits). */
@@ -517,7 +535,7 @@ export class SynEngine {
       remotePort: rx.sport[i],
       iss: rx.cookie[i],
       irs: (rx.seq[i] - 1) >>> 0,
-      mss: (opt & OPT.mss) !== 0 ? rx.mss[i] : 536,
+      mss: (opt & OPT.mss) !== 0 ? rx.mss[i] : this.defaultMss(family),
       wscale,
       ourWscale: wscale < 0 ? -1 : this.config.windowScale,
       sackPermitted: (opt & OPT.sackPermitted) !== 0,

@@ -194,7 +194,9 @@ export class Shard {
         // The ring's last read right before this socket's gate opens (after
         // the first, mostly an empty look).
         if (flow.hold >= 0) this.drain();
-        const data = flow.hold >= 0 ? this.engine.takeHeldData(flow.hold) : flow.payload ? [flow.payload] : [];
+        // A hold a flood evicted meanwhile has lost what followed the final ACK
+        // (the peer resends it); the final ACK's own data is still here.
+        const data = (flow.hold >= 0 ? this.engine.takeHeldData(flow.hold, flow.iss) : undefined) ?? (flow.payload ? [flow.payload] : []);
         const payload = data.length === 0 ? undefined : data.length === 1 ? data[0] : Buffer.concat(data);
         try {
           finishRepair(fd, payload, params.mark ?? 0, params.windowProbe === true);

@@ -263,7 +263,7 @@ test('hold: a completed entry stays until released and collects the data that fo
   h.feed({ kind: K.ack, seq: 1010, ack: (iss + 1) >>> 0, data: [9] }); // a gap: left to the peer's retransmit
   h.feed({ kind: K.ack, seq: 1004, ack: (iss + 1) >>> 0, data: [4, 5] }); // repeated
   assert.equal(h.stat('completed'), 1, 'segments of a held flow are not handshakes');
-  assert.deepEqual(h.engine.takeHeldData(hs.hold).map((c) => [...c]), [[1, 2, 3], [4, 5]]);
+  assert.deepEqual(h.engine.takeHeldData(hs.hold, iss)?.map((c) => [...c]), [[1, 2, 3], [4, 5]]);
   assert.equal(h.engine.release(hs.hold, (iss + 1) >>> 0), false, 'a wrong ISS does not release');
   assert.equal(h.engine.release(hs.hold, iss), true);
   assert.equal(h.engine.cache?.size, 0);
@@ -278,8 +278,44 @@ test('hold: a cookie completion gets a held entry too', () => {
   assert.equal(hs.viaCookie, true);
   assert.ok(hs.hold >= 0);
   h.feed({ kind: K.ack, sport: 1, seq: 1002, ack: 0x11111101, cookieState: V.valid, data: [8] });
-  assert.deepEqual(h.engine.takeHeldData(hs.hold).map((c) => [...c]), [[7], [8]]);
+  assert.deepEqual(h.engine.takeHeldData(hs.hold, 0x11111100)?.map((c) => [...c]), [[7], [8]]);
   assert.equal(h.engine.release(hs.hold, 0x11111100), true);
+});
+
+test('hold: an entry a flood evicts and reuses keeps the new flow\'s data from the old flow\'s socket', () => {
+  const h = harness({ syncookies: 'on', hashSize: 1, bucketLimit: 1 }, true);
+  h.feed({ sport: 1, cookie: 0x11111100, cookieState: V.made });
+  h.feed({ kind: K.ack, sport: 1, seq: 1001, ack: 0x11111101, data: [1] });
+  const first = h.handshakes[0];
+  // The only entry is evicted by a new SYN, which completes and is held in turn.
+  h.feed({ sport: 2, cookie: 0x22222200, cookieState: V.made });
+  h.feed({ kind: K.ack, sport: 2, seq: 1001, ack: 0x22222201, data: [2] });
+  const second = h.handshakes[1];
+  assert.equal(second.hold, first.hold, 'the same entry');
+  assert.equal(h.engine.takeHeldData(first.hold, first.iss), undefined, 'not the old flow\'s any more');
+  assert.equal(h.engine.release(first.hold, first.iss), false);
+  assert.deepEqual(h.engine.takeHeldData(second.hold, second.iss)?.map((c) => [...c]), [[2]]);
+});
+
+test('hold: a duplicate SYN of a flow waiting for its socket changes nothing', () => {
+  const h = harness({ syncookies: 'on' }, true);
+  h.feed({ cookie: 0x51000000, cookieState: V.made });
+  const iss = h.sent[0].seq;
+  h.feed({ kind: K.ack, seq: 1001, ack: (iss + 1) >>> 0, data: [1] });
+  const sent = h.sent.length;
+  h.feed({ seq: 7777, cookie: 0x52000000, cookieState: V.made });
+  assert.equal(h.sent.length, sent, 'no SYN-ACK for a completed flow');
+  h.feed({ kind: K.ack, seq: 1002, ack: (iss + 1) >>> 0, data: [2] });
+  assert.deepEqual(h.engine.takeHeldData(h.handshakes[0].hold, iss)?.map((c) => [...c]), [[1], [2]], 'its data still in sequence');
+});
+
+test('a SYN without an MSS option: 536 over IPv4, 1220 over IPv6, as the cookie decodes it', () => {
+  for (const [peer, local, mss] of [['198.18.0.2', '198.18.0.1', 536], ['2001:db8::2', '2001:db8::1', 1220]] as const) {
+    const h = harness({ syncookies: 'off' });
+    h.feed({ peer, local, optFlags: 0 });
+    h.feed({ kind: K.ack, peer, local, seq: 1001, ack: (h.sent[0].seq + 1) >>> 0, optFlags: 0 });
+    assert.equal(h.handshakes[0].mss, mss, peer);
+  }
 });
 
 test('hold: an entry never released goes stale without sending SYN-ACKs', () => {
