@@ -152,11 +152,19 @@ class PipelineBinding : public Napi::ObjectWrap<PipelineBinding> {
   }
 
  private:
+  // A typed array of exactly this element type: As<Uint32Array>() on a
+  // Uint8Array would index past its end.
+  static bool IsTyped(const Napi::Value& v, napi_typedarray_type type) {
+    return v.IsTypedArray() && v.As<Napi::TypedArray>().TypedArrayType() == type;
+  }
+
   Napi::Value GetCounters(const Napi::CallbackInfo&) { return countersRef_.Value(); }
 
   Napi::Value Process(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    if (!info[0].IsTypedArray() || !info[1].IsTypedArray() || !info[2].IsTypedArray() || !info[3].IsNumber()) {
+    if (!IsTyped(info[0], napi_uint8_array) || !IsTyped(info[1], napi_uint32_array) ||
+        !IsTyped(info[2], napi_uint32_array) || !info[3].IsNumber() ||
+        (info.Length() > 5 && !info[5].IsUndefined() && !IsTyped(info[5], napi_uint16_array))) {
       ThrowTypeError(env, "process(frames: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number, batch: ArrayBuffer[, vlans: Uint16Array])");
       return env.Undefined();
     }
@@ -200,8 +208,8 @@ class PipelineBinding : public Napi::ObjectWrap<PipelineBinding> {
     Napi::Env env = info.Env();
     PacketBatch* batch = BatchFromValue(env, info[0], "batch");
     if (batch == nullptr) return env.Undefined();
-    if (!info[1].IsNumber() || !info[2].IsTypedArray() || !info[3].IsTypedArray() ||
-        !info[4].IsTypedArray() || !info[5].IsTypedArray()) {
+    if (!info[1].IsNumber() || !IsTyped(info[2], napi_uint8_array) || !IsTyped(info[3], napi_uint8_array) ||
+        !IsTyped(info[4], napi_uint32_array) || !IsTyped(info[5], napi_uint32_array)) {
       ThrowTypeError(env, "build(batch, count: number, srcMac: Uint8Array(6), out: Uint8Array, offsets: Uint32Array, lengths: Uint32Array)");
       return env.Undefined();
     }

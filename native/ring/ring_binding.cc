@@ -160,6 +160,7 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
     if (hookInstalled_) napi_remove_env_cleanup_hook(env_, &RingBinding::CleanupHook, this);
     hookInstalled_ = false;
     CloseNative();
+    delete asyncContext_;  // collected after stop() without close()
   }
 
  private:

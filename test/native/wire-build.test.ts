@@ -198,3 +198,13 @@ test('unbuildable rows: unknown kind or family, or no room, give length 0 and tx
   assert.deepEqual(Array.from(small.lengths), [54, 0]);
   assert.equal(pipeline.counters[addon.counterNames.indexOf('txBadRow')] - before, 4n);
 });
+
+test('process() and build() refuse typed arrays of the wrong element type instead of indexing past them', () => {
+  const batch = new BatchView();
+  const frames = new Uint8Array(64);
+  const wrong = (a: Uint8Array | Uint16Array): Uint32Array => a as unknown as Uint32Array; // what a caller without types may pass
+  assert.throws(() => pipeline.process(frames, wrong(new Uint8Array(4)), new Uint32Array(4), 4, batch.buffer), TypeError);
+  assert.throws(() => pipeline.process(frames, new Uint32Array(4), wrong(new Uint16Array(4)), 4, batch.buffer), TypeError);
+  assert.throws(() => pipeline.process(frames, new Uint32Array(1), new Uint32Array(1), 1, batch.buffer, wrong(new Uint8Array(1)) as unknown as Uint16Array), TypeError);
+  assert.throws(() => pipeline.build(batch.buffer, 1, new Uint8Array(6), new Uint8Array(64), wrong(new Uint8Array(1)), new Uint32Array(1)), TypeError);
+});
