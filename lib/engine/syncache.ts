@@ -132,7 +132,7 @@ export class SynCache {
   private linked = 0;
   private allocatedCount = 0;
 
-  /** Entry evicted by the last allocate()/relink(), or -1. */
+  /** Entry evicted by the last allocate()/relink(), or -1 (what the tests watch). */
   lastEvicted = NONE;
   /** Buckets walked by expire() so far (a run visits only due buckets). */
   bucketRuns = 0;
@@ -218,11 +218,6 @@ export class SynCache {
   /** Entry e's flow hash (uint32). */
   hashOf(e: number): number {
     return this.chain[2 * e + 1] >>> 0;
-  }
-
-  /** The entry after e in its bucket (toward the oldest), or -1. */
-  nextOf(e: number): number {
-    return this.chain[2 * e];
   }
 
   /** Drops every entry. */

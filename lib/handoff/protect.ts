@@ -24,6 +24,7 @@ import { Socket, type Server } from 'node:net';
 import { Responder, type ResponderOptions } from '../responder/responder.js';
 import type { Handshake } from '../engine/engine.js';
 import { repairParams, DEFAULT_MARK, type RepairParams } from './repair.js';
+import { flowKey } from '../responder/shard.js';
 
 
 export type ProtectOptions = Omit<ResponderOptions, 'accept' | 'hold' | 'clock'>;
@@ -101,7 +102,7 @@ export class Protection extends EventEmitter<ProtectionEvents> {
       const key = flowKey(h);
       if (this.flows.get(key) === h.irs) {
         this.duplicates++;
-        r.release(h, false);
+        r.release(h);
         continue;
       }
       this.flows.set(key, h.irs);
@@ -111,7 +112,7 @@ export class Protection extends EventEmitter<ProtectionEvents> {
         const tsNow = ((h.tsNow + elapsed) & ~1) >>> 0;
         items.push({ handshake: h, params: repairParams({ ...h, tsNow }, { netns: r.options.netns, ourWindow: r.config.window, mark: this.mark }) });
       } catch (error) {
-        r.release(h, false);
+        r.release(h);
         this.fail(h, error as Error);
       }
     }
@@ -179,9 +180,6 @@ export class Protection extends EventEmitter<ProtectionEvents> {
   }
 }
 
-function flowKey(h: Handshake): string {
-  return `${h.remoteAddress}|${h.remotePort}|${h.localAddress}|${h.localPort}`;
-}
 
 /**
  * Shields `server` from SYN floods: syncache answers handshakes to

@@ -120,10 +120,8 @@ export class Responder extends EventEmitter<ResponderEvents> {
   /** Which worker reported a handshake (for hold, release, handOver). */
   private readonly origin = new WeakMap<Handshake, Worker>();
   /** Handoffs a worker is finishing, by id. */
-  private readonly handoffs = new Map<number, (results: Array<number | Error>) => void>();
+  private readonly handoffs = new Map<number, { count: number; done: (results: Array<number | Error>) => void }>();
   private handoffId = 0;
-  /** How many items each pending handoff message carries. */
-  private readonly handoffCounts = new Map<number, number>();
   private gate: Gate | undefined;
   private rotation: NodeJS.Timeout | undefined;
   private closed = false;
@@ -204,7 +202,7 @@ export class Responder extends EventEmitter<ResponderEvents> {
         } else if (m.type === 'handoffsDone') {
           const pending = this.handoffs.get(m.id);
           this.handoffs.delete(m.id);
-          pending?.(m.results.map((r) => (typeof r === 'number' ? r : Object.assign(new Error(r.message), r))));
+          pending?.done(m.results.map((r) => (typeof r === 'number' ? r : Object.assign(new Error(r.message), r))));
         }
       });
       worker.on('error', (error) => { if (ready) this.emit('error', error); else reject(error); });
@@ -254,26 +252,29 @@ export class Responder extends EventEmitter<ResponderEvents> {
     return Promise.all([...byWorker].map(([worker, indexes]) => {
       const id = ++this.handoffId;
       return new Promise<void>((resolve) => {
-        this.handoffCounts.set(id, indexes.length);
-        this.handoffs.set(id, (done) => {
-          this.handoffCounts.delete(id);
-          done.forEach((r, k) => { results[indexes[k]] = r; });
-          resolve();
+        this.handoffs.set(id, {
+          count: indexes.length,
+          done: (done) => {
+            done.forEach((r, k) => { results[indexes[k]] = r; });
+            resolve();
+          },
         });
         worker.postMessage({ type: 'completeHandoffs', id, items: indexes.map((i) => asFlow(items[i])) } satisfies MainMessage);
       });
     })).then(() => results);
   }
 
-  /** Ends a hold (see hold) and, if `handedOver`, skips the flow's segments from now on. */
-  release(h: Handshake, handedOver: boolean): void {
-    if (this.closed) return;
+  /**
+   * Ends a hold (see hold) without a socket: a duplicate, or a handoff that
+   * could not start. (completeHandoffs ends the holds it hands over.)
+   */
+  release(h: Handshake): void {
+    if (this.closed || h.hold < 0) return;
     if (this.shard !== undefined) {
-      if (h.hold >= 0) this.shard.engine.release(h.hold, h.iss);
-      if (handedOver) this.shard.mark(h, true);
+      this.shard.engine.release(h.hold, h.iss);
       return;
     }
-    this.origin.get(h)?.postMessage({ type: 'release', hold: h.hold, iss: h.iss, flow: flowOf(h), handedOver } satisfies MainMessage);
+    this.origin.get(h)?.postMessage({ type: 'release', hold: h.hold, iss: h.iss } satisfies MainMessage);
   }
 
   /** The flow's kernel socket closed: its segments are ours again once its TIME_WAIT would be over. */
@@ -301,12 +302,10 @@ export class Responder extends EventEmitter<ResponderEvents> {
     if (this.closed) return;
     this.closed = true;
     if (this.rotation) clearInterval(this.rotation);
-    for (const [id, done] of this.handoffs) {
-      const count = this.handoffCounts.get(id) ?? 0;
+    for (const { count, done } of this.handoffs.values()) {
       done(Array.from({ length: count }, () => Object.assign(new Error('the responder closed during the handoff'), { code: 'ECANCELED' })));
     }
     this.handoffs.clear();
-    this.handoffCounts.clear();
     this.shard?.close();
     await Promise.all(this.workers.map((w) => new Promise<void>((resolve) => {
       const done = (): void => resolve();

@@ -1,5 +1,5 @@
 // One shard: a ring, the engine over its own slice of the SYN cache, and the
-// cache's coarse timer. Runs on the main thread (workers: 1) or inside a
+// cache's coarse timer. Runs on the main thread (workers: 0) or inside a
 // worker thread (one shard per worker, rings in one PACKET_FANOUT_HASH
 // group, so a flow's SYN and ACK always reach the same shard and no lock is
 // ever taken on the packet path).
@@ -12,14 +12,15 @@ import { writeAddress } from '../native/address.js';
 import type { FlowOf, HandoffFlow } from './worker.js';
 import type { RepairParams } from '../native/addon.js';
 import { closeSync } from 'node:fs';
+import { CoarseTimer } from '../engine/syncache.js';
+import { Stats } from '../engine/stats.js';
 
 const { finishRepair } = addon;
 
-function flowKey(h: FlowOf): string {
+/** A flow's 4-tuple as a map key. */
+export function flowKey(h: FlowOf): string {
   return `${h.remoteAddress}|${h.remotePort}|${h.localAddress}|${h.localPort}`;
 }
-import { CoarseTimer } from '../engine/syncache.js';
-import { Stats } from '../engine/stats.js';
 
 export interface ShardOptions {
   iface: string;

@@ -28,10 +28,9 @@ export type FlowOf = Pick<import('../engine/engine.js').Handshake, 'family' | 'r
 export type HandoffFlow = FlowOf & Pick<import('../engine/engine.js').Handshake, 'hold' | 'iss' | 'payload'>;
 
 export type MainMessage =
-  | { type: 'sync' }
   | { type: 'close' }
   | { type: 'completeHandoffs'; id: number; items: Array<{ flow: HandoffFlow; params: import('../native/addon.js').RepairParams }> }
-  | { type: 'release'; hold: number; iss: number; flow: FlowOf; handedOver: boolean }
+  | { type: 'release'; hold: number; iss: number }
   | { type: 'linger'; flow: FlowOf };
 
 export type WorkerMessage =
@@ -73,7 +72,6 @@ try {
 
 const statsTimer = setInterval(() => shard?.syncStats(), 250);
 port.on('message', (message: MainMessage) => {
-  if (message.type === 'sync') shard?.syncStats();
   if (message.type === 'completeHandoffs') {
     const reply = (results: Array<number | Error>): void => port.postMessage({
       type: 'handoffsDone', id: message.id,
@@ -86,10 +84,7 @@ port.on('message', (message: MainMessage) => {
     if (shard === undefined) reply(message.items.map(() => Object.assign(new Error('the shard is not running'), { code: 'ECANCELED' })));
     else void shard.completeHandoffs(message.items).then(reply);
   }
-  if (message.type === 'release') {
-    if (message.hold >= 0) shard?.engine.release(message.hold, message.iss);
-    if (message.handedOver) shard?.mark(message.flow, true);
-  }
+  if (message.type === 'release' && message.hold >= 0) shard?.engine.release(message.hold, message.iss);
   if (message.type === 'linger') shard?.linger(message.flow);
   if (message.type === 'close') {
     clearInterval(statsTimer);
