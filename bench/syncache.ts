@@ -1,5 +1,5 @@
 // SYN cache hot paths, one process per run: `node dist/bench/syncache.js`
-// (1M entries) or `node dist/bench/syncache.js 15360 512` (the defaults).
+// (1M entries) or `node dist/bench/syncache.js 15360 8192` (the defaults).
 // Measures the SYN path on a full cache (lookup miss, allocate with
 // eviction, setKey, link), lookup misses walking full buckets, timer runs,
 // and the resident memory of a filled 1-million-entry cache against the
