@@ -9,6 +9,8 @@
 // an empty set is one comparison.
 #pragma once
 
+#include <sys/random.h>
+
 #include <cstdint>
 #include <cstring>
 #include <vector>
@@ -59,8 +61,6 @@ class FlowSet {
     }
   }
 
-  bool Contains(const FlowKey& key) const { return Find(key) != kFlowAbsent; }
-
   // Records (or updates) a flow's fate; false when the set is at kMaxFlows.
   bool Add(const FlowKey& key, FlowFate fate) {
     if (size_ > 0) {
@@ -105,8 +105,11 @@ class FlowSet {
   }
 
  private:
-  static uint32_t Hash(const FlowKey& k) {
-    uint64_t h = 0x9E3779B97F4A7C15ull ^ k.family;
+  // Seeded per set: the peer picks ports and (with cookies, cheaply) which
+  // flows complete, so a fixed hash would let it pile its flows into one
+  // probe run that every received frame then walks.
+  uint32_t Hash(const FlowKey& k) const {
+    uint64_t h = seed_ ^ k.family;
     auto mix = [&h](uint64_t v) {
       h ^= v;
       h *= 0xff51afd7ed558ccdull;
@@ -135,6 +138,13 @@ class FlowSet {
     }
   }
 
+  static uint64_t RandomSeed() {
+    uint64_t seed = 0;
+    if (getrandom(&seed, sizeof(seed), 0) != sizeof(seed)) seed = reinterpret_cast<uintptr_t>(&seed);
+    return seed | 1;
+  }
+
+  const uint64_t seed_ = RandomSeed();
   std::vector<FlowKey> slots_;
   std::vector<uint8_t> used_;  // FlowFate; kFlowAbsent marks an empty slot
   uint32_t mask_ = 0;
