@@ -6,6 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { track } from '../helpers/children.js';
 import { createHash, randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { Socket } from 'node:net';
@@ -33,13 +34,6 @@ before(() => {
 });
 after(() => pair?.lab.destroy());
 
-const children = new Set<ChildProcess>();
-process.on('exit', () => {
-  for (const c of children) {
-    if (c.exitCode !== null || c.pid === undefined) continue;
-    try { process.kill(c.pid, 'SIGKILL'); } catch { /* exited; its 'exit' was not seen yet */ }
-  }
-});
 
 interface ClientEvent { event: string; [k: string]: unknown }
 
@@ -47,8 +41,7 @@ interface ClientEvent { event: string; [k: string]: unknown }
 function client(host: string, mode: string, arg?: string, port = PORT) {
   const script = fileURLToPath(new URL('./client.js', import.meta.url));
   const [cmd, args] = pair.peer.wrap(process.execPath, [script, host, String(port), mode, ...(arg === undefined ? [] : [arg])]);
-  const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'inherit'] });
-  children.add(child);
+  const child = track(spawn(cmd, args, { stdio: ['pipe', 'pipe', 'inherit'] }));
   const waiting = new Map<string, (e: ClientEvent) => void>();
   const seen = new Map<string, ClientEvent>();
   let buffered = '';
@@ -63,7 +56,7 @@ function client(host: string, mode: string, arg?: string, port = PORT) {
       waiting.get(key)?.(e);
     }
   });
-  const exited = new Promise<void>((resolve) => child.on('exit', () => { children.delete(child); resolve(); }));
+  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
   const next = (event: string): Promise<ClientEvent> => {
     const have = seen.get(event);
     if (have) return Promise.resolve(have);

@@ -7,6 +7,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { track } from '../helpers/children.js';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { createPairLab, labUnavailableReason, type PairLab } from '../../lib/lab/netns.js';
@@ -101,13 +102,13 @@ describe('nftables gate', { skip }, () => {
       "    except socket.timeout: print('timeout', flush=True)",
     ].join('\n');
     const [scmd, sargs] = lab.responder.wrap('python3', ['-c', server]);
-    const srv = spawn(scmd, sargs, { stdio: ['ignore', 'pipe', 'inherit'] });
+    const srv = track(spawn(scmd, sargs, { stdio: ['ignore', 'pipe', 'inherit'] }));
     let cli: ReturnType<typeof spawn> | undefined;
     let gate: ReturnType<typeof installGate> | undefined;
     try {
       assert.equal(await withTimeout(lineReader(srv).next(), 10_000, 'marked server did not start'), 'ready');
       const [ccmd, cargs] = lab.peer.wrap('python3', ['-c', client]);
-      cli = spawn(ccmd, cargs, { stdio: ['pipe', 'pipe', 'inherit'] });
+      cli = track(spawn(ccmd, cargs, { stdio: ['pipe', 'pipe', 'inherit'] }));
       const lines = lineReader(cli);
       assert.equal(await withTimeout(lines.next(), 10_000, 'client did not connect'), 'connected');
       gate = installGate({ netns: lab.responder, addrs: [lab.responderV4], ports: [7004], mark: MARK });
@@ -185,7 +186,7 @@ describe('nftables gate', { skip }, () => {
         `console.log('installed');`,
         how === 'exit' ? '' : 'setInterval(() => {}, 1000);',
       ].join('\n');
-      const child = spawn(process.execPath, ['--input-type=module', '-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const child = track(spawn(process.execPath, ['--input-type=module', '-e', code], { stdio: ['ignore', 'pipe', 'inherit'] }));
       const closed = new Promise<[number | null, string | null]>((resolve) => child.once('close', (c, s) => resolve([c, s])));
       assert.equal(await withTimeout(lineReader(child).next(), 10_000, 'child did not install its gate'), 'installed');
       if (how === 'SIGTERM') {

@@ -6,6 +6,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
+import { track } from '../helpers/children.js';
 import { fileURLToPath } from 'node:url';
 import { existsSync } from 'node:fs';
 import { ip, labUnavailableReason, type Namespace } from '../../lib/lab/netns.js';
@@ -93,7 +94,7 @@ describe('lab topology', { skip }, () => {
       `console.log(JSON.stringify([lab.attacker, lab.client, lab.responder].map((h) => h.ns.name)));`,
       'setInterval(() => {}, 1000);',
     ].join('\n');
-    const child = spawn(process.execPath, ['--input-type=module', '-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = track(spawn(process.execPath, ['--input-type=module', '-e', code], { stdio: ['ignore', 'pipe', 'inherit'] }));
     const closed = new Promise<string | null>((resolve) => child.once('close', (_code, signal) => resolve(signal)));
     const names = JSON.parse((await withTimeout(lineReader(child).next(), 20_000, 'child did not build its lab')) ?? '[]') as string[];
     assert.equal(names.length, 3);

@@ -2,6 +2,7 @@
 // pair lab, named counters, kernel TCP clients and servers in the lab's
 // namespaces (child processes, ended by PID), and waiting for the network.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { track } from '../helpers/children.js';
 import { addon, type NativeRing, type RingOptions } from '../../lib/native/addon.js';
 import { CookieSecrets } from '../../lib/engine/cookie-secrets.js';
 import type { Namespace, PairLab } from '../../lib/lab/netns.js';
@@ -38,23 +39,17 @@ export async function waitFor(check: () => boolean, ms = 3000): Promise<boolean>
   return check();
 }
 
-const children = new Set<ChildProcess>();
-process.on('exit', () => {
-  for (const c of children) if (c.exitCode === null && c.pid) process.kill(c.pid, 'SIGKILL');
-});
 
 /** Runs a node script inside `ns`; resolves with its stdout when it exits. */
 export function runIn(ns: Namespace, script: string, timeoutMs = 5000): Promise<string> {
   const [cmd, args] = ns.wrap(process.execPath, ['-e', script]);
-  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
-  children.add(child);
+  const child = track(spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] }));
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
   const timer = setTimeout(() => child.pid && process.kill(child.pid, 'SIGKILL'), timeoutMs);
   return new Promise((resolve) => {
     child.on('exit', () => {
       clearTimeout(timer);
-      children.delete(child);
       resolve(out);
     });
   });
@@ -63,9 +58,7 @@ export function runIn(ns: Namespace, script: string, timeoutMs = 5000): Promise<
 /** Starts a node script inside `ns` and resolves once it prints `ready`. */
 export function startIn(ns: Namespace, script: string): Promise<ChildProcess> {
   const [cmd, args] = ns.wrap(process.execPath, ['-e', script]);
-  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
-  children.add(child);
-  child.on('exit', () => children.delete(child));
+  const child = track(spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] }));
   return new Promise((resolve, reject) => {
     child.stdout!.on('data', (d) => {
       if (String(d).includes('ready')) resolve(child);
