@@ -7,12 +7,12 @@
 //   });
 //
 // repairParams() turns a Handshake into the native params; repairSocket /
-// repairSocketAsync validate (TypeError/RangeError naming the field) and call
-// the addon; handoff() does both on the thread pool and wraps the fd in a
-// net.Socket. The fd needs no privilege once made; making it needs
+// repairSocketAsync call the addon, which checks every field (TypeError /
+// RangeError naming it); handoff() does both on the thread pool and wraps
+// the fd in a net.Socket. The fd needs no privilege once made; making it needs
 // CAP_NET_ADMIN in the namespace it lives in.
 import { closeSync } from 'node:fs';
-import { isIP, Socket } from 'node:net';
+import { Socket } from 'node:net';
 import { addon, type RepairParams, type TcpSocketInfo } from '../native/addon.js';
 import type { Handshake } from '../engine/engine.js';
 
@@ -20,7 +20,6 @@ export type { RepairParams, TcpSocketInfo };
 
 /** The SO_MARK the responder's gate lets through by default. */
 export const DEFAULT_MARK = 0x5ca;
-const UINT32_MAX = 0xffffffff;
 
 export interface HandoffOptions {
   /** Bytes that came with or after the final ACK, delivered to the socket first. */
@@ -67,75 +66,19 @@ export function repairParams(h: Handshake, options: HandoffOptions = {}): Repair
   return p;
 }
 
-function describe(v: unknown): string {
-  return typeof v === 'string' ? JSON.stringify(v) : String(v);
-}
-
-function integer(field: string, v: unknown, min: number, max: number): void {
-  if (typeof v !== 'number') throw new TypeError(`params.${field} must be an integer from ${min} to ${max}`);
-  if (!Number.isInteger(v) || v < min || v > max) throw new RangeError(`params.${field} must be an integer from ${min} to ${max}, got ${describe(v)}`);
-}
-
-function shift(field: string, v: unknown): void {
-  if (typeof v !== 'number') throw new TypeError(`params.${field} must be a window-scale shift from 0 to 14, or -1 for none`);
-  if (!Number.isInteger(v) || v < -1 || v > 14) throw new RangeError(`params.${field} must be a window-scale shift from 0 to 14, or -1 for none, got ${describe(v)}`);
-}
-
-/** Throws TypeError/RangeError naming the first bad field. */
-export function validateRepairParams(p: RepairParams): void {
-  if (p === null || typeof p !== 'object') throw new TypeError('params must be an object');
-  if (typeof p.family !== 'number') throw new TypeError('params.family must be 4 or 6');
-  if (p.family !== 4 && p.family !== 6) throw new RangeError(`params.family must be 4 or 6, got ${describe(p.family)}`);
-  for (const field of ['localAddress', 'remoteAddress'] as const) {
-    const a = p[field];
-    const kind = p.family === 4 ? 'IPv4' : 'IPv6';
-    if (typeof a !== 'string') throw new TypeError(`params.${field} must be an ${kind} address (string)`);
-    if (isIP(a) !== p.family || a.includes('%')) throw new TypeError(`params.${field} must be an ${kind} address (family ${p.family}), got ${describe(a)}`);
-  }
-  integer('localPort', p.localPort, 1, 65535);
-  integer('remotePort', p.remotePort, 1, 65535);
-  integer('iss', p.iss, 0, UINT32_MAX);
-  integer('irs', p.irs, 0, UINT32_MAX);
-  integer('mss', p.mss, 1, 65535);
-  shift('wscale', p.wscale);
-  shift('ourWscale', p.ourWscale);
-  if (typeof p.sackPermitted !== 'boolean') throw new TypeError('params.sackPermitted must be a boolean');
-  if (p.timestamps !== null && p.timestamps !== undefined) {
-    const t = p.timestamps;
-    if (typeof t !== 'object' || typeof t.peerTsval !== 'number' || typeof t.ourTsval !== 'number') {
-      throw new TypeError('params.timestamps must be null or { peerTsval, ourTsval } (uint32 numbers)');
-    }
-    integer('peerTsval', t.peerTsval, 0, UINT32_MAX);
-    integer('ourTsval', t.ourTsval, 0, UINT32_MAX);
-    integer('tsNow', p.tsNow, 0, UINT32_MAX);
-    if ((p.tsNow as number) % 2 !== 0) throw new RangeError(`params.tsNow must be even (bit 0 of TCP_TIMESTAMP selects a microsecond clock), got ${p.tsNow}`);
-  } else if (p.tsNow !== undefined) {
-    integer('tsNow', p.tsNow, 0, UINT32_MAX);
-  }
-  integer('window', p.window, 0, 65535);
-  if (p.ourWindow !== undefined) integer('ourWindow', p.ourWindow, 1, 65535);
-  if (p.mark !== undefined) integer('mark', p.mark, 0, UINT32_MAX);
-  if (p.windowProbe !== undefined && typeof p.windowProbe !== 'boolean') throw new TypeError('params.windowProbe must be a boolean');
-  if (p.payload !== undefined && !(p.payload instanceof Uint8Array)) throw new TypeError('params.payload must be a Uint8Array (or Buffer)');
-  if (p.netns !== undefined && (typeof p.netns !== 'string' || p.netns.length === 0)) {
-    throw new TypeError('params.netns must be the path of a network namespace (string, e.g. /run/netns/NAME)');
-  }
-}
-
 /** A connected, non-blocking TCP socket fd in ESTABLISHED (blocks the thread for ~15 syscalls). */
+// The addon checks every field and throws a TypeError/RangeError naming it.
 export function repairSocket(p: RepairParams): number {
-  validateRepairParams(p);
   return addon.repairSocket(p);
 }
 
 /** repairSocket on the libuv thread pool. */
 export function repairSocketAsync(p: RepairParams): Promise<number> {
   try {
-    validateRepairParams(p);
+    return addon.repairSocketAsync(p);
   } catch (error) {
-    return Promise.reject(error);
+    return Promise.reject(error); // a bad field: rejected, like the kernel's errors
   }
-  return addon.repairSocketAsync(p);
 }
 
 /** The handshake as a net.Socket the kernel serves. */
