@@ -40,9 +40,11 @@ import { existsSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { isIP } from 'node:net';
 import type { Namespace } from '../lab/netns.js';
-import { onTeardown } from '../lab/teardown.js';
+import { onTeardown, pidAlive } from '../lab/teardown.js';
 
 export const GATE_TABLE_PREFIX = 'syncache_';
+/** The SO_MARK that lets a handed-off socket's packets through the gate, unless told otherwise. */
+export const DEFAULT_MARK = 0x5ca;
 const TABLE_RE = /^syncache_(\d+)(?:_(\d+))?$/;
 const NETNS_DIR = '/run/netns';
 
@@ -289,12 +291,3 @@ function requireNft(): void {
   nftChecked = true;
 }
 
-function pidAlive(pid: number): boolean {
-  if (pid === process.pid) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}

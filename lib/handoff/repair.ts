@@ -19,7 +19,9 @@ import type { Handshake } from '../engine/engine.js';
 export type { RepairParams, TcpSocketInfo };
 
 /** The SO_MARK the responder's gate lets through by default. */
-export const DEFAULT_MARK = 0x5ca;
+import { DEFAULT_MARK } from '../gate/nftables.js';
+
+export { DEFAULT_MARK };
 
 export interface HandoffOptions {
   /** Bytes that came with or after the final ACK, delivered to the socket first. */

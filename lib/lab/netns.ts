@@ -7,7 +7,7 @@
 // interfaces, routes or firewall.
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
-import { onTeardown } from './teardown.js';
+import { onTeardown, pidAlive } from './teardown.js';
 
 export const NETNS_PREFIX = 'sc-';
 const NETNS_DIR = '/run/netns';
@@ -16,14 +16,6 @@ export function ip(args: string[], input?: string): string {
   return execFileSync('ip', args, { encoding: 'utf8', input, stdio: ['pipe', 'pipe', 'pipe'] });
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** Our namespaces: name -> owning pid. */
 function ourNamespaces(): Map<string, number> {

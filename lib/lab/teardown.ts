@@ -50,3 +50,13 @@ function install(): void {
     process.on(signal, handler);
   }
 }
+
+/** True if a process with this PID exists (EPERM: it does, and is not ours). */
+export function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

@@ -19,7 +19,7 @@ import { resolveConfig, type SyncacheConfig, type SyncacheConfigInput } from '..
 import { CookieSecrets } from '../engine/cookie-secrets.js';
 import type { Handshake } from '../engine/engine.js';
 import { COUNTER_NAMES, Stats } from '../engine/stats.js';
-import { installGate, type Gate } from '../gate/nftables.js';
+import { installGate, DEFAULT_MARK, type Gate } from '../gate/nftables.js';
 import { Shard } from './shard.js';
 import type { RepairParams } from '../native/addon.js';
 import type { FlowOf, HandoffFlow, MainMessage, WorkerInit, WorkerMessage } from './worker.js';
@@ -64,7 +64,6 @@ export interface ResponderEvents {
 }
 
 const WORKERS_MAX = 64;
-const DEFAULT_MARK = 0x5ca;
 
 function validate(options: ResponderOptions): void {
   if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
