@@ -256,7 +256,7 @@ export class SynEngine {
         cache.remove(e);
       } else {
         s[C.aborted]++;
-        cache.relink(e);
+        if (!cache.relink(e)) cache.remove(e);
       }
       return;
     }
@@ -315,7 +315,9 @@ export class SynEngine {
   /** A held entry for a flow that completed through its cookie. */
   private entryFromCookie(rx: BatchView, i: number): number {
     const cache = this.cache as SynCache;
-    const e = cache.allocate(rx.hash[i]);
+    // Under a flood its own bucket may have nothing to give: then another's
+    // oldest SYN goes, or the data behind this ACK would be lost.
+    const e = cache.allocate(rx.hash[i], true);
     if (e === NONE) return NONE;
     cache.setKey(e, rx.family[i], rx.saddr, i * 4, rx.daddr, i * 4, rx.sport[i], rx.dport[i]);
     cache.iss[e] = rx.cookie[i];

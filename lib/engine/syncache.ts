@@ -20,7 +20,10 @@
 // (zonefail) the oldest entry of the SYN's own bucket is evicted
 // (cacheoverflow); an empty bucket gets nothing and allocate() returns -1,
 // the engine then answers with a cookie or drops the SYN. So zonefail -
-// cacheoverflow is the number of SYNs the cache refused. A duplicate SYN
+// cacheoverflow is the number of SYNs the cache refused. Held entries (a
+// completed handshake whose kernel socket is being made, collecting the data
+// that follows) are never evicted: a bucket holding nothing else refuses the
+// SYN, which gets a cookie. They leave by release() or go stale. A duplicate SYN
 // (refresh()) counts as a send, as in the seed's SYNCACHE_TIMEOUT: rexmits+1
 // and a backed-off deadline, so dupsyns cannot keep an entry alive forever.
 // About 88 bytes per entry (bytesPerEntry), bucket and heap arrays included.
@@ -267,22 +270,30 @@ export class SynCache {
    * Takes an entry for a new SYN whose flow hashes to `hash`, evicting per
    * the bucket and zone limits; -1 when the zone is full and the bucket is
    * empty. The entry's fields are zeroed except hash; fill them and link().
+   * `anyBucket` (for a handshake that completed through its cookie and is to
+   * be held): when the zone is full and this bucket has nothing to evict,
+   * the oldest entry of the next bucket that has one goes instead (a SYN
+   * that still has its cookie to fall back on).
    */
-  allocate(hash: number): number {
+  allocate(hash: number, anyBucket = false): number {
     hash >>>= 0;
     const b = hash & this.mask;
     const s = this.stats;
     this.lastEvicted = NONE;
     if (this.bucketCount[b] >= this.bucketLimit) {
+      const victim = this.evictable(b);
+      if (victim === NONE) return NONE;
       s[C.bucketoverflow]++;
-      this.lastEvicted = this.bucketTail[b];
-      this.remove(this.lastEvicted);
+      this.lastEvicted = victim;
+      this.remove(victim);
     } else if (this.freeHead === NONE) {
       s[C.zonefail]++;
-      if (this.bucketCount[b] === 0) return NONE;
+      let victim = this.evictable(b);
+      for (let k = 1; victim === NONE && anyBucket && k < this.hashSize; k++) victim = this.evictable((b + k) & this.mask);
+      if (victim === NONE) return NONE;
       s[C.cacheoverflow]++;
-      this.lastEvicted = this.bucketTail[b];
-      this.remove(this.lastEvicted);
+      this.lastEvicted = victim;
+      this.remove(victim);
     }
     const e = this.freeHead;
     this.freeHead = this.chain[2 * e];
@@ -341,18 +352,33 @@ export class SynCache {
   /**
    * Puts an unlinked entry back keeping its timers (syncache_expand's
    * reinsert after a failed connection: `aborted` is the engine's). A full
-   * bucket evicts its oldest (bucketoverflow).
+   * bucket evicts its oldest (bucketoverflow); false, the entry left
+   * unlinked, if every entry in it is held.
    */
-  relink(e: number): void {
+  relink(e: number): boolean {
     if (this.state[e] !== ALLOCATED) throw new RangeError(`relink(${e}): entry is not allocated`);
     const b = this.chain[2 * e + 1] & this.mask;
     this.lastEvicted = NONE;
     if (this.bucketCount[b] >= this.bucketLimit) {
+      const victim = this.evictable(b);
+      if (victim === NONE) return false;
       this.stats[C.bucketoverflow]++;
-      this.lastEvicted = this.bucketTail[b];
-      this.remove(this.lastEvicted);
+      this.lastEvicted = victim;
+      this.remove(victim);
     }
     this.insertHead(e);
+    return true;
+  }
+
+  /**
+   * The oldest entry of bucket b a new SYN may evict, or -1: not a held one
+   * (its handshake is complete and its socket is being made; it leaves by
+   * release() or goes stale), lest a flood throw away the data it collects.
+   */
+  private evictable(b: number): number {
+    let e = this.bucketTail[b];
+    while (e !== NONE && (this.flags[e] & EntryFlag.held) !== 0) e = this.entryPrev[e];
+    return e;
   }
 
   /** Takes a linked entry out of its bucket, keeping its fields (LINKED -> ALLOCATED). */

@@ -49,6 +49,9 @@ const RX_BLOCKS = addon.counterNames.indexOf('rxBlocks');
 const PENDING_WAIT_MS = 12;
 const RING_BLOCKS = 256;
 
+/** The most rows catchUp() reads: as many frames as the ring holds (2 KiB slots). */
+const CATCH_UP_ROWS = (RING_BLOCKS * RING_BLOCK_BYTES) / 2048;
+
 /** Batches handled per readiness callback before yielding to the event loop. */
 const BATCHES_PER_WAKEUP = 4;
 
@@ -152,6 +155,22 @@ export class Shard {
   }
 
   /**
+   * Reads the ring until it is empty, so every frame that arrived before the
+   * call has been handled. At most a ring's worth of rows: a flood faster
+   * than this thread cannot keep it going.
+   */
+  private catchUp(): void {
+    let rows = 0;
+    while (!this.closed && rows < CATCH_UP_ROWS) {
+      const n = this.ring.receive();
+      if (n === 0) break;
+      rows += n;
+      this.engine.handle(this.rx, n);
+    }
+    if (rows > 0) this.timer.notify();
+  }
+
+  /**
    * Hands completed flows to kernel sockets made here and now, in one
    * synchronous step on the thread that owns the ring: makes every socket
    * with TCP_REPAIR from its params, then for each reads the ring up to this
@@ -192,9 +211,12 @@ export class Shard {
       const fd = fds[i];
       try {
         if (typeof fd !== 'number') return fd;
-        // The ring's last read right before this socket's gate opens (after
-        // the first, mostly an empty look).
-        if (flow.hold >= 0) this.drain();
+        // The ring's last read right before this socket's gate opens, to
+        // the end: under a flood a backlog of SYNs can stand before the
+        // flow's data, and what is not read now is lost (the gate dropped
+        // it, the ring skips it once the flow is marked). After the first,
+        // mostly an empty look.
+        if (flow.hold >= 0) this.catchUp();
         // A hold a flood evicted meanwhile has lost what followed the final ACK
         // (the peer resends it); the final ACK's own data is still here.
         const data = (flow.hold >= 0 ? this.engine.takeHeldData(flow.hold, flow.iss) : undefined) ?? (flow.payload ? [flow.payload] : []);

@@ -282,12 +282,33 @@ test('hold: a cookie completion gets a held entry too', () => {
   assert.equal(h.engine.release(hs.hold, 0x11111100), true);
 });
 
-test('hold: an entry a flood evicts and reuses keeps the new flow\'s data from the old flow\'s socket', () => {
+test('hold: a flood never evicts a held entry; a new SYN for its full bucket gets a cookie', () => {
   const h = harness({ syncookies: 'on', hashSize: 1, bucketLimit: 1 }, true);
   h.feed({ sport: 1, cookie: 0x11111100, cookieState: V.made });
   h.feed({ kind: K.ack, sport: 1, seq: 1001, ack: 0x11111101, data: [1] });
   const first = h.handshakes[0];
-  // The only entry is evicted by a new SYN, which completes and is held in turn.
+  h.feed({ sport: 2, cookie: 0x22222200, cookieState: V.made });
+  assert.equal(h.sent.at(-1)?.seq, 0x22222200, 'answered with its cookie');
+  assert.equal(h.engine.cache?.lastEvicted, -1);
+  h.feed({ kind: K.ack, sport: 1, seq: 1002, ack: 0x11111101, data: [3] });
+  assert.deepEqual(h.engine.takeHeldData(first.hold, first.iss)?.map((c) => [...c]), [[1], [3]], 'the held flow kept all its data');
+  // The cookie completes, but no entry is free to hold its data: it is
+  // handed over with the final ACK's own.
+  h.feed({ kind: K.ack, sport: 2, seq: 1001, ack: 0x22222201, cookie: 0x22222200, cookieState: V.valid, data: [2] });
+  assert.equal(h.handshakes[1].hold, -1);
+  assert.deepEqual([...(h.handshakes[1].payload ?? [])], [2]);
+  assert.equal(h.engine.release(first.hold, first.iss), true);
+});
+
+test('hold: an entry that went stale and was reused keeps the new flow\'s data from the old flow\'s socket', () => {
+  const h = harness({ syncookies: 'on', hashSize: 1, bucketLimit: 1 }, true);
+  h.feed({ sport: 1, cookie: 0x11111100, cookieState: V.made });
+  h.feed({ kind: K.ack, sport: 1, seq: 1001, ack: 0x11111101, data: [1] });
+  const first = h.handshakes[0];
+  h.clock.advance(10_001);
+  h.engine.expire();
+  assert.equal(h.stat('stale'), 1);
+  // The freed entry takes a new flow, which completes and is held in turn.
   h.feed({ sport: 2, cookie: 0x22222200, cookieState: V.made });
   h.feed({ kind: K.ack, sport: 2, seq: 1001, ack: 0x22222201, data: [2] });
   const second = h.handshakes[1];

@@ -147,6 +147,63 @@ test('a full zone evicts the oldest entry of the SYN\'s own bucket, or fails whe
   cache.checkInvariants();
 });
 
+test('held entries are never evicted: the oldest entry that is not held goes, or none', () => {
+  // Bucket overflow.
+  {
+    const { cache, stats } = makeCache({ hashSize: 1, bucketLimit: 2, cacheLimit: 100 });
+    const f = new Flows(4);
+    for (let i = 0; i < 4; i++) f.set(i, `198.18.0.${i + 1}`, 1000 + i, '198.19.0.1', 80, 7);
+    const e0 = f.add(cache, 0, 0);
+    const e1 = f.add(cache, 1, 1);
+    cache.flags[e0] |= EntryFlag.held;
+    assert.notEqual(f.add(cache, 2, 2), NONE);
+    assert.equal(cache.lastEvicted, e1, 'the oldest not held');
+    assert.equal(f.lookup(cache, 0), e0);
+    cache.flags[f.lookup(cache, 2)] |= EntryFlag.held;
+    assert.equal(f.add(cache, 3, 3), NONE, 'every entry held: refused');
+    assert.equal(stats[C.bucketoverflow], 1);
+    cache.checkInvariants();
+  }
+  // A full zone.
+  {
+    const { cache, stats } = makeCache({ hashSize: 4, bucketLimit: 10, cacheLimit: 2 });
+    const f = new Flows(3);
+    for (let i = 0; i < 3; i++) f.set(i, `198.18.0.${i + 1}`, 1000 + i, '198.19.0.1', 80, 4 * i);
+    const e0 = f.add(cache, 0, 0);
+    const e1 = f.add(cache, 1, 1);
+    cache.flags[e0] |= EntryFlag.held;
+    cache.flags[e1] |= EntryFlag.held;
+    assert.equal(f.add(cache, 2, 2), NONE);
+    assert.equal(stats[C.zonefail], 1);
+    assert.equal(stats[C.cacheoverflow], 0, 'refused, not evicted');
+    cache.flags[e1] &= ~EntryFlag.held;
+    assert.equal(f.add(cache, 2, 2), e1);
+    assert.equal(f.lookup(cache, 0), e0);
+    cache.checkInvariants();
+  }
+  // A full zone and nothing to evict in the SYN's own bucket: anyBucket takes
+  // the next bucket's oldest entry that is not held.
+  {
+    const { cache, stats } = makeCache({ hashSize: 4, bucketLimit: 10, cacheLimit: 3 });
+    const f = new Flows(4);
+    f.set(0, '198.18.0.1', 1, '198.19.0.1', 80, 1); // bucket 1, held
+    f.set(1, '198.18.0.2', 1, '198.19.0.1', 80, 2); // bucket 2, oldest not held
+    f.set(2, '198.18.0.3', 1, '198.19.0.1', 80, 6); // bucket 2
+    f.set(3, '198.18.0.4', 1, '198.19.0.1', 80, 0); // bucket 0: empty
+    const e = [0, 1, 2].map((i) => f.add(cache, i, i));
+    cache.flags[e[0]] |= EntryFlag.held;
+    assert.equal(cache.allocate(0), NONE, 'without anyBucket: refused');
+    const got = cache.allocate(0, true);
+    assert.equal(got, e[1]);
+    assert.equal(cache.lastEvicted, e[1]);
+    assert.equal(stats[C.cacheoverflow], 1);
+    assert.equal(f.lookup(cache, 0), e[0], 'the held entry stays');
+    assert.equal(f.lookup(cache, 2), e[2]);
+    cache.remove(got);
+    cache.checkInvariants();
+  }
+});
+
 test('a duplicate SYN refreshes the timer and counts toward rexmtLimit (seed SYNCACHE_TIMEOUT)', () => {
   const { cache } = makeCache({ hashSize: 8 });
   const f = new Flows(1);
