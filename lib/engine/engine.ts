@@ -99,7 +99,8 @@ export class SynEngine {
   private readonly hold: boolean;
   /** The clock, read once per batch or timer run. */
   private now = 0;
-  private readonly heldData = new Map<number, Uint8Array[]>();
+  /** Per held entry: data not yet taken, and the sequence number of its first byte. */
+  private readonly heldData = new Map<number, { chunks: Uint8Array[]; seq: number }>();
   private readonly onRetransmit = (e: number): void => this.resendSynAck(e);
   private readonly onStale = (e: number): void => { this.heldData.delete(e); };
 
@@ -284,15 +285,23 @@ export class SynEngine {
   }
 
   /**
-   * The data of a held flow from the final ACK on, in order; emptied.
-   * Undefined when entry e no longer holds that flow (a flood evicted it,
-   * and the entry may hold another flow's data now).
+   * The data of a held flow collected since the last take (at first: from
+   * the final ACK on), in order, with the sequence number of its first byte;
+   * what arrives later is collected from where this ends. Undefined when
+   * entry e no longer holds that flow (it went stale, and the entry may hold
+   * another flow's data now).
    */
-  takeHeldData(e: number, iss: number): Uint8Array[] | undefined {
+  takeHeldData(e: number, iss: number): { data: Uint8Array[]; seq: number } | undefined {
     if (!this.holds(e, iss)) return undefined;
-    const chunks = this.heldData.get(e) ?? [];
-    this.heldData.delete(e);
-    return chunks;
+    const held = this.heldData.get(e);
+    if (held === undefined) return { data: [], seq: ((this.cache as SynCache).irs[e] + 1) >>> 0 };
+    const data = held.chunks;
+    const seq = held.seq;
+    let bytes = 0;
+    for (const c of data) bytes += c.length;
+    held.chunks = [];
+    held.seq = (seq + bytes) >>> 0;
+    return { data, seq };
   }
 
   /** True if entry e is held for the flow whose ISS is `iss`. */
@@ -334,16 +343,16 @@ export class SynEngine {
     const at = rx.payloadOffset[i];
     if (length === 0 || at === BatchView.noPayload) return;
     const cache = this.cache as SynCache;
-    let chunks = this.heldData.get(e);
+    let held = this.heldData.get(e);
     let have = 0;
-    if (chunks !== undefined) for (const c of chunks) have += c.length;
-    const expected = (cache.irs[e] + 1 + have) >>> 0;
+    if (held !== undefined) for (const c of held.chunks) have += c.length;
+    const expected = ((held?.seq ?? cache.irs[e] + 1) + have) >>> 0;
     if (rx.seq[i] !== expected) return; // out of order or repeated: the peer resends it
-    if (chunks === undefined) {
-      chunks = [];
-      this.heldData.set(e, chunks);
+    if (held === undefined) {
+      held = { chunks: [], seq: expected };
+      this.heldData.set(e, held);
     }
-    chunks.push(rx.payload.slice(at, at + length));
+    held.chunks.push(rx.payload.slice(at, at + length));
   }
 
   private rst(rx: BatchView, i: number): void {

@@ -28,6 +28,7 @@ export const SYNCACHE_COUNTERS = [
   'synackssent', // SYN-ACK frames sent (first and retransmits)
   'rstssent', // RST frames sent
   'txdropped', // response frames the ring could not send
+  'lateinjected', // handoffs whose data slipped past the ring's last read, injected after all
 ] as const;
 
 export type SyncacheCounterName = (typeof SYNCACHE_COUNTERS)[number];

@@ -269,6 +269,12 @@ export interface Addon {
   repairSocketAsync(params: RepairParams): Promise<number>;
   /** The rest for a socket made with stayInRepair: inject payload, set SO_MARK (0: leave it), leave repair. */
   finishRepair(fd: number, payload: Uint8Array | undefined, mark: number, windowProbe?: boolean): void;
+  /**
+   * For a socket finishRepair() finished: SO_MARK back to 0 (the gate drops
+   * its packets, the ring still sees them), back into repair, and its
+   * rcv_nxt, the peer's next byte it expects; finishRepair() again ends it.
+   */
+  reopenRepair(fd: number): number;
   tcpSocketInfo(fd: number): TcpSocketInfo;
 }
 

@@ -13,9 +13,14 @@ import type { FlowOf, HandoffFlow } from './worker.js';
 import type { RepairParams } from '../native/addon.js';
 import { closeSync } from 'node:fs';
 import { CoarseTimer } from '../engine/syncache.js';
-import { Stats } from '../engine/stats.js';
+import { C, Stats } from '../engine/stats.js';
 
 const { finishRepair } = addon;
+
+/** Chunks as one buffer (undefined: none). */
+function join(chunks: Uint8Array[]): Uint8Array | undefined {
+  return chunks.length === 0 ? undefined : chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
+}
 
 /** A flow's 4-tuple as a map key. */
 export function flowKey(h: FlowOf): string {
@@ -217,14 +222,15 @@ export class Shard {
         // it, the ring skips it once the flow is marked). After the first,
         // mostly an empty look.
         if (flow.hold >= 0) this.catchUp();
-        // A hold a flood evicted meanwhile has lost what followed the final ACK
-        // (the peer resends it); the final ACK's own data is still here.
-        const data = (flow.hold >= 0 ? this.engine.takeHeldData(flow.hold, flow.iss) : undefined) ?? (flow.payload ? [flow.payload] : []);
-        const payload = data.length === 0 ? undefined : data.length === 1 ? data[0] : Buffer.concat(data);
+        // A hold that went stale meanwhile has lost what followed the final
+        // ACK (the peer resends it); the final ACK's own data is still here.
+        const held = flow.hold >= 0 ? this.engine.takeHeldData(flow.hold, flow.iss) : undefined;
+        const data = held?.data ?? (flow.payload ? [flow.payload] : []);
         try {
-          finishRepair(fd, payload, params.mark ?? 0, params.windowProbe === true);
+          finishRepair(fd, join(data), params.mark ?? 0, params.windowProbe === true);
+          if (held !== undefined && params.mark) this.injectLate(fd, flow, params.mark);
         } catch (error) {
-          closeSync(fd); // still in repair: nothing goes on the wire
+          closeSync(fd); // in repair, or its data incomplete: nothing more goes on the wire
           return error as Error;
         }
         this.mark(flow, true);
@@ -233,6 +239,30 @@ export class Shard {
         if (flow.hold >= 0) this.engine.release(flow.hold, flow.iss);
       }
     });
+  }
+
+  /**
+   * A frame of the flow that reached the ring after its last read and before
+   * SO_MARK opened the gate was dropped by the gate, and the ring skips it
+   * once the flow is marked: the peer would resend it only after ~200 ms.
+   * So read once more; if data came, close the gate to the socket again,
+   * return it to repair, read what came meanwhile too, and inject what the
+   * socket lacks (from its rcv_nxt on: what arrived while the gate was open
+   * it has already), then open the gate and leave repair with a window probe,
+   * whose ACK tells the peer the data arrived. Rare: the data must land in
+   * the few microseconds of two syscalls.
+   */
+  private injectLate(fd: number, flow: HandoffFlow, mark: number): void {
+    this.catchUp();
+    const late = this.engine.takeHeldData(flow.hold, flow.iss);
+    if (late === undefined || late.data.length === 0) return;
+    const rcvNxt = addon.reopenRepair(fd);
+    this.catchUp();
+    const more = this.engine.takeHeldData(flow.hold, flow.iss);
+    const bytes = join([...late.data, ...(more?.data ?? [])]) as Uint8Array;
+    const has = (rcvNxt - late.seq) >>> 0; // bytes of it the socket got
+    finishRepair(fd, has < bytes.length ? bytes.subarray(has) : undefined, mark, true);
+    this.stats.values[C.lateinjected]++;
   }
 
   /**

@@ -204,6 +204,22 @@ Napi::Value FinishRepairSync(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// reopenRepair(fd) -> the socket's rcv_nxt (uint32), gate closed to it, in repair
+Napi::Value ReopenRepairSync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsNumber() || info[0].As<Napi::Number>().Int32Value() < 0) {
+    ThrowTypeError(env, "reopenRepair(fd): fd must be a socket finishRepair() has finished");
+    return env.Undefined();
+  }
+  RepairError error;
+  uint32_t rcvNxt = 0;
+  if (!ReopenRepair(info[0].As<Napi::Number>().Int32Value(), &rcvNxt, &error)) {
+    ThrowErrno(env, error.err, error.syscall, error.what, error.hint);
+    return env.Undefined();
+  }
+  return Napi::Number::New(env, rcvNxt);
+}
+
 Napi::Value RepairSocketSync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   RepairParams params;
@@ -296,6 +312,7 @@ Napi::Value TcpSocketInfoOf(const Napi::CallbackInfo& info) {
 void InitHandoffBinding(Napi::Env env, Napi::Object exports) {
   exports.Set("repairSocket", Napi::Function::New<RepairSocketSync>(env, "repairSocket"));
   exports.Set("finishRepair", Napi::Function::New<FinishRepairSync>(env, "finishRepair"));
+  exports.Set("reopenRepair", Napi::Function::New<ReopenRepairSync>(env, "reopenRepair"));
   exports.Set("repairSocketAsync", Napi::Function::New<RepairSocketAsync>(env, "repairSocketAsync"));
   exports.Set("tcpSocketInfo", Napi::Function::New<TcpSocketInfoOf>(env, "tcpSocketInfo"));
 }

@@ -138,6 +138,21 @@ bool FinishRepair(int fd, const uint8_t* payload, size_t payloadLength, uint32_t
                 "leaving TCP_REPAIR");
 }
 
+bool ReopenRepair(int fd, uint32_t* rcvNxt, RepairError* error) {
+  if (!SetInt(fd, SOL_SOCKET, SO_MARK, 0, error, "clearing SO_MARK") ||
+      !SetInt(fd, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_ON, error, "entering TCP_REPAIR again") ||
+      !SetInt(fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_RECV_QUEUE, error, "selecting the receive queue")) {
+    return false;
+  }
+  int seq = 0;
+  socklen_t length = sizeof(seq);
+  if (getsockopt(fd, IPPROTO_TCP, TCP_QUEUE_SEQ, &seq, &length) != 0) {
+    return Fail(error, "getsockopt", "reading the receive queue's next sequence number");
+  }
+  *rcvNxt = static_cast<uint32_t>(seq);
+  return true;
+}
+
 int RepairSocket(const RepairParams& p, RepairError* error) {
   NetnsScope scope;
   const char* syscall = "";

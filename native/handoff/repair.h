@@ -87,6 +87,13 @@ int RepairSocket(const RepairParams& params, RepairError* error);
 bool FinishRepair(int fd, const uint8_t* payload, size_t payloadLength, uint32_t mark,
                   bool windowProbe, RepairError* error);
 
+// For data that reached the ring between the last read and the gate opening
+// (the gate dropped it; the socket never saw it): closes the gate to the
+// socket again (SO_MARK = 0), puts it back in repair and returns its rcv_nxt
+// in *rcvNxt, so the caller, having read the ring once more, injects exactly
+// what the socket lacks with FinishRepair.
+bool ReopenRepair(int fd, uint32_t* rcvNxt, RepairError* error);
+
 // The kernel's view of a TCP socket (getsockopt TCP_MAXSEG and TCP_INFO).
 struct TcpSocketInfo {
   int maxseg = 0;  // TCP_MAXSEG: the current send MSS

@@ -263,7 +263,14 @@ test('hold: a completed entry stays until released and collects the data that fo
   h.feed({ kind: K.ack, seq: 1010, ack: (iss + 1) >>> 0, data: [9] }); // a gap: left to the peer's retransmit
   h.feed({ kind: K.ack, seq: 1004, ack: (iss + 1) >>> 0, data: [4, 5] }); // repeated
   assert.equal(h.stat('completed'), 1, 'segments of a held flow are not handshakes');
-  assert.deepEqual(h.engine.takeHeldData(hs.hold, iss)?.map((c) => [...c]), [[1, 2, 3], [4, 5]]);
+  assert.deepEqual(h.engine.takeHeldData(hs.hold, iss)?.data.map((c) => [...c]), [[1, 2, 3], [4, 5]]);
+  // What comes after a take is collected from where it ended, with its sequence number.
+  h.feed({ kind: K.ack, seq: 1004, ack: (iss + 1) >>> 0, data: [4, 5] }); // taken already
+  h.feed({ kind: K.ack, seq: 1006, ack: (iss + 1) >>> 0, data: [6] });
+  const late = h.engine.takeHeldData(hs.hold, iss);
+  assert.deepEqual(late?.data.map((c) => [...c]), [[6]]);
+  assert.equal(late?.seq, 1006);
+  assert.deepEqual(h.engine.takeHeldData(hs.hold, iss), { data: [], seq: 1007 });
   assert.equal(h.engine.release(hs.hold, (iss + 1) >>> 0), false, 'a wrong ISS does not release');
   assert.equal(h.engine.release(hs.hold, iss), true);
   assert.equal(h.engine.cache?.size, 0);
@@ -278,7 +285,7 @@ test('hold: a cookie completion gets a held entry too', () => {
   assert.equal(hs.viaCookie, true);
   assert.ok(hs.hold >= 0);
   h.feed({ kind: K.ack, sport: 1, seq: 1002, ack: 0x11111101, cookieState: V.valid, data: [8] });
-  assert.deepEqual(h.engine.takeHeldData(hs.hold, 0x11111100)?.map((c) => [...c]), [[7], [8]]);
+  assert.deepEqual(h.engine.takeHeldData(hs.hold, 0x11111100)?.data.map((c) => [...c]), [[7], [8]]);
   assert.equal(h.engine.release(hs.hold, 0x11111100), true);
 });
 
@@ -291,7 +298,7 @@ test('hold: a flood never evicts a held entry; a new SYN for its full bucket get
   assert.equal(h.sent.at(-1)?.seq, 0x22222200, 'answered with its cookie');
   assert.equal(h.engine.cache?.lastEvicted, -1);
   h.feed({ kind: K.ack, sport: 1, seq: 1002, ack: 0x11111101, data: [3] });
-  assert.deepEqual(h.engine.takeHeldData(first.hold, first.iss)?.map((c) => [...c]), [[1], [3]], 'the held flow kept all its data');
+  assert.deepEqual(h.engine.takeHeldData(first.hold, first.iss)?.data.map((c) => [...c]), [[1], [3]], 'the held flow kept all its data');
   // The cookie completes, but no entry is free to hold its data: it is
   // handed over with the final ACK's own.
   h.feed({ kind: K.ack, sport: 2, seq: 1001, ack: 0x22222201, cookie: 0x22222200, cookieState: V.valid, data: [2] });
@@ -315,7 +322,7 @@ test('hold: an entry that went stale and was reused keeps the new flow\'s data f
   assert.equal(second.hold, first.hold, 'the same entry');
   assert.equal(h.engine.takeHeldData(first.hold, first.iss), undefined, 'not the old flow\'s any more');
   assert.equal(h.engine.release(first.hold, first.iss), false);
-  assert.deepEqual(h.engine.takeHeldData(second.hold, second.iss)?.map((c) => [...c]), [[2]]);
+  assert.deepEqual(h.engine.takeHeldData(second.hold, second.iss)?.data.map((c) => [...c]), [[2]]);
 });
 
 test('hold: a duplicate SYN of a flow waiting for its socket changes nothing', () => {
@@ -327,7 +334,7 @@ test('hold: a duplicate SYN of a flow waiting for its socket changes nothing', (
   h.feed({ seq: 7777, cookie: 0x52000000, cookieState: V.made });
   assert.equal(h.sent.length, sent, 'no SYN-ACK for a completed flow');
   h.feed({ kind: K.ack, seq: 1002, ack: (iss + 1) >>> 0, data: [2] });
-  assert.deepEqual(h.engine.takeHeldData(h.handshakes[0].hold, iss)?.map((c) => [...c]), [[1], [2]], 'its data still in sequence');
+  assert.deepEqual(h.engine.takeHeldData(h.handshakes[0].hold, iss)?.data.map((c) => [...c]), [[1], [2]], 'its data still in sequence');
 });
 
 test('a SYN without an MSS option: 536 over IPv4, 1220 over IPv6, as the cookie decodes it', () => {

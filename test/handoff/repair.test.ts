@@ -15,6 +15,7 @@ import { createPairLab, labUnavailableReason, type Namespace, type PairLab } fro
 import { Responder, type ResponderOptions } from '../../lib/responder/responder.js';
 import type { Handshake } from '../../lib/engine/engine.js';
 import { addon } from '../../lib/native/addon.js';
+import { DEFAULT_MARK } from '../../lib/gate/nftables.js';
 import {
   handoff, repairParams, repairSocket, repairSocketAsync, tcpSocketInfo,
   type RepairParams,
@@ -426,6 +427,52 @@ test('payload is injected into the receive queue: the server reads it first, onc
       await c.exited;
     }, () => ({ payload: Buffer.from(early) })); // the test knows what the client sent; the lead's code takes it from the ring
 
+  } finally {
+    if (filtered) pair.peer.exec('nft', ['delete', 'table', 'inet', table]);
+  }
+});
+
+test('a finished socket goes back into repair, tells its rcv_nxt, and takes the rest of the data in order', { skip, timeout: 60_000 }, async () => {
+  // What the handoff does when data slipped past the ring's last read: the
+  // peer's data segments are dropped on the way out, so the socket gets only
+  // what is injected: part of it at the handoff, the rest after reopenRepair.
+  const table = 'sclate';
+  pair.peer.exec('nft', [`table inet ${table} {
+    chain out { type filter hook output priority 0; tcp dport ${PORT} tcp flags & psh == psh drop; }
+  }`]);
+  let filtered = true;
+  const early = 'early data: the first part injected at the handoff, the rest later';
+  const first = 11;
+  let received = '';
+  let readAll: () => void = () => {};
+  const allRead = new Promise<void>((resolve) => { readAll = resolve; });
+  const rcvNxt: number[] = [];
+  try {
+    await withResponder({ syncookies: 'off' }, (socket, h, fd) => {
+      // Synchronously, before the net.Socket's first read (a socket in repair refuses reads).
+      rcvNxt.push(addon.reopenRepair(fd), (h.irs + 1 + first) >>> 0);
+      addon.finishRepair(fd, Buffer.from(early.slice(first)), DEFAULT_MARK, true);
+      socket.on('data', (d) => {
+        received += String(d);
+        if (received.length >= early.length) readAll();
+        socket.write(d);
+      });
+    }, async () => {
+      const c = client(pair.responderV4, 'hold', early);
+      await c.connected;
+      await allRead;
+      assert.equal(rcvNxt[0], rcvNxt[1], 'rcv_nxt is just past what was injected');
+      assert.equal(received, early, 'in order, once');
+      pair.peer.exec('nft', ['delete', 'table', 'inet', table]);
+      filtered = false;
+      c.command('send , then more');
+      c.command(`expect ${early.length + ', then more'.length}`);
+      const got = await c.result();
+      assert.equal(got.got, `${early}, then more`);
+      assert.equal(received, `${early}, then more`);
+      c.command('end');
+      await c.exited;
+    }, () => ({ payload: Buffer.from(early.slice(0, first)) }));
   } finally {
     if (filtered) pair.peer.exec('nft', ['delete', 'table', 'inet', table]);
   }
