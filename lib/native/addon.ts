@@ -105,10 +105,19 @@ export interface NativeRing {
   /** The interface's MAC, the source of every frame we send. */
   readonly mac: Uint8Array;
   readonly ifindex: number;
-  /** Fills rxBatch from the ring; never blocks. Returns rows accepted. */
-  receive(): number;
+  /** Fills rxBatch from the ring, maxRows rows at most (default: the batch's capacity); never blocks. Returns rows accepted. */
+  receive(maxRows?: number): number;
   /** Builds rows [0, count) of txBatch and sends them with one kick; returns frames sent. */
   send(count: number): number;
+  /**
+   * The data segments of these flows (11 words each, as handOver takes them)
+   * among the frames waiting in the ring, without taking any, from slot
+   * `start` (-1: the read cursor): into out as a uint32 record count, then
+   * per record uint32 flow index, seq, length and the bytes padded to 4.
+   * Returns the slot to look from next time (valid while nothing is
+   * received in between), or -1 if the ring cannot look ahead (TPACKET_V3).
+   */
+  peek(flows: Uint32Array, start: number, out: Uint8Array): number;
   /** Calls onReadable from the event loop whenever frames are waiting. */
   start(onReadable: () => void): void;
   stop(): void;

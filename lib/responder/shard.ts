@@ -17,6 +17,30 @@ import { C, Stats } from '../engine/stats.js';
 
 const { finishRepair } = addon;
 
+/** A data segment found in the ring by a look (peek). */
+interface Segment { seq: number; data: Uint8Array }
+
+function bytesOf(chunks: Uint8Array[]): number {
+  let n = 0;
+  for (const c of chunks) n += c.length;
+  return n;
+}
+
+/**
+ * Appends to `chunks` (the stream up to `end`) what the segments, in ring
+ * order, add right after it; returns the new end. Repeats are trimmed, a
+ * segment past a gap is left to the peer's retransmit.
+ */
+function extend(chunks: Uint8Array[], end: number, segments: Segment[]): number {
+  for (const s of segments) {
+    const have = (end - s.seq) >>> 0; // bytes of s we have (past a gap: huge)
+    if (have >= s.data.length) continue;
+    chunks.push(have === 0 ? s.data : s.data.subarray(have));
+    end = (end + s.data.length - have) >>> 0;
+  }
+  return end;
+}
+
 /** Chunks as one buffer (undefined: none). */
 function join(chunks: Uint8Array[]): Uint8Array | undefined {
   return chunks.length === 0 ? undefined : chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
@@ -57,8 +81,14 @@ const RING_BLOCKS = 256;
 /** The most rows catchUp() reads: as many frames as the ring holds (2 KiB slots). */
 const CATCH_UP_ROWS = (RING_BLOCKS * RING_BLOCK_BYTES) / 2048;
 
-/** Batches handled per readiness callback before yielding to the event loop. */
-const BATCHES_PER_WAKEUP = 4;
+/**
+ * Batches of at most ROWS_PER_BATCH rows handled per readiness callback
+ * before yielding to the event loop: under a flood a callback then lasts a
+ * few milliseconds at most, so the server's own sockets are not held up
+ * behind thousands of SYNs (the ring is read again at the end of the turn).
+ */
+const BATCHES_PER_WAKEUP = 2;
+const ROWS_PER_BATCH = 512;
 
 export class Shard {
   readonly ring: NativeRing;
@@ -69,6 +99,8 @@ export class Shard {
   private readonly lingerTimer: NodeJS.Timeout;
   private readonly stats: Stats;
   private closed = false;
+  /** Handshakes reported so far. */
+  private handshakes = 0;
 
   constructor(options: ShardOptions) {
     const tx = new BatchView();
@@ -99,6 +131,7 @@ export class Shard {
       tx,
       send: (count) => ring.send(count),
       onHandshake: (h) => {
+        this.handshakes++;
         const accepted = options.onHandshake(h);
         // Reported, and nothing here serves it: its later segments are not
         // handshakes. (Held flows are marked when their socket exists.)
@@ -149,11 +182,15 @@ export class Shard {
   drain(): number {
     if (this.closed) return 0;
     let rows = 0;
+    const handshakes = this.handshakes;
     for (let b = 0; b < BATCHES_PER_WAKEUP; b++) {
-      const n = this.ring.receive();
+      const n = this.ring.receive(ROWS_PER_BATCH);
       if (n === 0) break;
       rows += n;
       this.engine.handle(this.rx, n);
+      // A handshake completed: yield now, so its handoff (a microtask) does
+      // not wait behind the next batch of SYNs.
+      if (this.handshakes !== handshakes) break;
     }
     if (rows > 0) this.timer.notify();
     return rows;
@@ -178,14 +215,17 @@ export class Shard {
   /**
    * Hands completed flows to kernel sockets made here and now, in one
    * synchronous step on the thread that owns the ring: makes every socket
-   * with TCP_REPAIR from its params, then for each reads the ring up to this
-   * moment, puts the data that came with and after the final ACK into its
+   * with TCP_REPAIR from its params (the gate drops their packets; the ring
+   * keeps them), looks once into the ring for their data among the frames
+   * still waiting there (peek: nothing is taken, so under a flood the SYNs
+   * before it wait for the next drain instead of holding up this turn), then
+   * for each puts the data that came with and after the final ACK into its
    * receive queue, sets params.mark (the gate lets its packets through) and
-   * ends repair; its entry is released and the flow skipped natively. The
-   * sockets come first, so a frame can slip between the ring's last read
-   * and a gate opening only in the few microseconds of the syscalls that
-   * follow. Each result is the socket's fd, or the
-   * error that stopped it (its entry released, its flow not marked).
+   * ends repair; data that landed in between goes in after all (see
+   * injectLatePeeked). Its entry is released and the flow skipped natively.
+   * A ring that cannot look ahead (not lowLatency) is read to the end
+   * instead. Each result is the socket's fd, or the error that stopped it
+   * (its entry released, its flow not marked).
    *
    * A frame is readable once its ring block retires (when full, or 4-8 ms
    * after it opened at HZ=250; a lowLatency ring has no blocks): if the open
@@ -212,23 +252,27 @@ export class Shard {
         return error as Error;
       }
     });
+    // A lowLatency ring can be looked into without taking its frames: one
+    // look finds these flows' data among whatever waits there (under a flood,
+    // thousands of SYNs that the next drain answers), where reading it all
+    // first would hold up this turn for as long as answering them takes.
+    const look = this.peekData(items.map((it, i) => (typeof fds[i] === 'number' && it.flow.hold >= 0 ? it.flow : null)), -1);
     return items.map(({ flow, params }, i) => {
       const fd = fds[i];
       try {
         if (typeof fd !== 'number') return fd;
-        // The ring's last read right before this socket's gate opens, to
-        // the end: under a flood a backlog of SYNs can stand before the
-        // flow's data, and what is not read now is lost (the gate dropped
-        // it, the ring skips it once the flow is marked). After the first,
-        // mostly an empty look.
-        if (flow.hold >= 0) this.catchUp();
+        if (look === undefined && flow.hold >= 0) this.catchUp();
         // A hold that went stale meanwhile has lost what followed the final
         // ACK (the peer resends it); the final ACK's own data is still here.
         const held = flow.hold >= 0 ? this.engine.takeHeldData(flow.hold, flow.iss) : undefined;
         const data = held?.data ?? (flow.payload ? [flow.payload] : []);
+        const end = held === undefined ? 0 : extend(data, (held.seq + bytesOf(held.data)) >>> 0, look?.segments[i] ?? []);
         try {
           finishRepair(fd, join(data), params.mark ?? 0, params.windowProbe === true);
-          if (held !== undefined && params.mark) this.injectLate(fd, flow, params.mark);
+          if (held !== undefined && params.mark) {
+            if (look === undefined) this.injectLateRead(fd, flow, params.mark);
+            else this.injectLatePeeked(fd, flow, params.mark, end, look.next);
+          }
         } catch (error) {
           closeSync(fd); // in repair, or its data incomplete: nothing more goes on the wire
           return error as Error;
@@ -242,27 +286,65 @@ export class Shard {
   }
 
   /**
-   * A frame of the flow that reached the ring after its last read and before
+   * One look into the ring (see NativeRing.peek) for the data segments of
+   * these flows (null: none wanted), by flow; undefined if the ring cannot
+   * look ahead.
+   */
+  private peekData(flows: ReadonlyArray<FlowOf | null>, start: number): { next: number; segments: Segment[][] } | undefined {
+    const words = new Uint32Array(11 * flows.length);
+    flows.forEach((f, k) => { if (f !== null) words.set(this.flowWords(f), 11 * k); });
+    const next = this.ring.peek(words, start, this.peekOut);
+    if (next < 0) return undefined;
+    const u32 = new Uint32Array(this.peekOut.buffer, this.peekOut.byteOffset, this.peekOut.byteLength >> 2);
+    const segments: Segment[][] = flows.map(() => []);
+    for (let r = 0, w = 1; r < u32[0]; r++) {
+      const [k, seq, length] = [u32[w], u32[w + 1], u32[w + 2]];
+      const at = (w + 3) * 4;
+      segments[k].push({ seq, data: this.peekOut.slice(at, at + length) });
+      w += 3 + ((length + 3) >> 2);
+    }
+    return { next, segments };
+  }
+
+  /**
+   * A frame of the flow that reached the ring after the look and before
    * SO_MARK opened the gate was dropped by the gate, and the ring skips it
    * once the flow is marked: the peer would resend it only after ~200 ms.
-   * So read once more; if data came, close the gate to the socket again,
-   * return it to repair, read what came meanwhile too, and inject what the
-   * socket lacks (from its rcv_nxt on: what arrived while the gate was open
-   * it has already), then open the gate and leave repair with a window probe,
-   * whose ACK tells the peer the data arrived. Rare: the data must land in
-   * the few microseconds of two syscalls.
+   * So look again from where the first look ended; if data came, close the
+   * gate to the socket again, return it to repair, look once more, and
+   * inject what the socket lacks (from its rcv_nxt on: what arrived while
+   * the gate was open it has already), then open the gate and leave repair
+   * with a window probe, whose ACK tells the peer the data arrived. Rare:
+   * the data must land in the few microseconds of two syscalls.
    */
-  private injectLate(fd: number, flow: HandoffFlow, mark: number): void {
+  private injectLatePeeked(fd: number, flow: HandoffFlow, mark: number, end: number, since: number): void {
+    const late: Uint8Array[] = [];
+    extend(late, end, this.peekData([flow], since)?.segments[0] ?? []);
+    if (late.length === 0) return;
+    const rcvNxt = addon.reopenRepair(fd);
+    const all: Uint8Array[] = [];
+    extend(all, end, this.peekData([flow], since)?.segments[0] ?? []);
+    this.injectFrom(fd, mark, rcvNxt, end, all);
+  }
+
+  /** injectLatePeeked() for a ring that cannot look ahead: reads it instead. */
+  private injectLateRead(fd: number, flow: HandoffFlow, mark: number): void {
     this.catchUp();
     const late = this.engine.takeHeldData(flow.hold, flow.iss);
     if (late === undefined || late.data.length === 0) return;
     const rcvNxt = addon.reopenRepair(fd);
     this.catchUp();
     const more = this.engine.takeHeldData(flow.hold, flow.iss);
-    const bytes = join([...late.data, ...(more?.data ?? [])]) as Uint8Array;
-    const has = (rcvNxt - late.seq) >>> 0; // bytes of it the socket got
-    finishRepair(fd, has < bytes.length ? bytes.subarray(has) : undefined, mark, true);
-    this.stats.values[C.lateinjected]++;
+    this.injectFrom(fd, mark, rcvNxt, late.seq, [...late.data, ...(more?.data ?? [])]);
+  }
+
+  /** Ends the second repair: of `chunks` (the stream from seq on), what the socket lacks past rcvNxt. */
+  private injectFrom(fd: number, mark: number, rcvNxt: number, seq: number, chunks: Uint8Array[]): void {
+    const bytes = join(chunks) ?? new Uint8Array(0);
+    const has = (rcvNxt - seq) >>> 0; // bytes of it the socket got (a hole: huge, and nothing goes in)
+    const missing = has < bytes.length ? bytes.subarray(has) : undefined;
+    finishRepair(fd, missing, mark, missing !== undefined);
+    if (missing !== undefined) this.stats.values[C.lateinjected]++;
   }
 
   /**
@@ -313,6 +395,8 @@ export class Shard {
   }
 
   private readonly flow = new Uint32Array(11);
+  /** Where peek() writes what a look finds. */
+  private readonly peekOut = new Uint8Array(1 << 20);
   /** Marked flows and the peer ISN they were marked for. */
   private readonly marked = new Map<string, number>();
   private readonly lingering: Array<[number, FlowOf]> = [];

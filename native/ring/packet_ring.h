@@ -107,6 +107,17 @@ class PacketRing {
   template <typename Visit>
   uint32_t Receive(uint32_t maxAccepted, Counters* counters, Visit visit);
 
+  // Looks at the frames the kernel has handed over without taking them
+  // (Receive still reads each one later), from slot `start` on (-1: from the
+  // read cursor), calling visit(frame, length, vlanTci, timeMs) for each.
+  // Returns the slot after the last one looked at, for the next call to
+  // start from (valid while nothing is received in between), or -1 if this
+  // ring cannot peek (TPACKET_V3: frames wait unreadable in the open block).
+  // A frame whose checksum was left to the device is completed here, and its
+  // status says so, so Receive does not complete it twice.
+  template <typename Visit>
+  int64_t Peek(int64_t start, Visit visit);
+
   // The next free TX slot's data area (capacity in *capacity), or nullptr if
   // the ring is full.
   uint8_t* TxSlot(uint32_t* capacity);
@@ -256,6 +267,32 @@ uint32_t PacketRing::Receive(uint32_t maxAccepted, Counters* counters, Visit vis
     rxBlock_ = (rxBlock_ + 1) % rxBlockCount_;
   }
   return accepted;
+}
+
+template <typename Visit>
+int64_t PacketRing::Peek(int64_t start, Visit visit) {
+  if (rxMap_ == nullptr || !rxV2_) return -1;
+  uint32_t slot = start < 0 ? rxFrame_ : static_cast<uint32_t>(start % rxFrameCount_);
+  // Slots from the cursor up to `slot` were looked at already: at most one lap in all.
+  for (uint32_t looked = (slot + rxFrameCount_ - rxFrame_) % rxFrameCount_; looked < rxFrameCount_; looked++) {
+    tpacket2_hdr* hdr = reinterpret_cast<tpacket2_hdr*>(rxMap_ + static_cast<size_t>(slot) * rxFrameSize_);
+    const uint32_t status = __atomic_load_n(&hdr->tp_status, __ATOMIC_ACQUIRE);
+    if ((status & TP_STATUS_USER) == 0) break;
+    const uint64_t end = static_cast<uint64_t>(hdr->tp_mac) + hdr->tp_snaplen;
+    if (hdr->tp_mac >= sizeof(tpacket2_hdr) && end <= rxFrameSize_) {
+      uint8_t* frame = reinterpret_cast<uint8_t*>(hdr) + hdr->tp_mac;
+      if (status & TP_STATUS_CSUMNOTREADY) {
+        CompletePartialChecksum(frame, hdr->tp_snaplen);
+        // Still ours (TP_STATUS_USER): Receive must not complete it again.
+        __atomic_store_n(&hdr->tp_status, status & ~static_cast<uint32_t>(TP_STATUS_CSUMNOTREADY), __ATOMIC_RELAXED);
+      }
+      uint16_t vlan = (status & TP_STATUS_VLAN_VALID) ? hdr->tp_vlan_tci : 0;
+      double timeMs = static_cast<double>(hdr->tp_sec) * 1000.0 + hdr->tp_nsec / 1e6;
+      visit(frame, hdr->tp_snaplen, vlan, timeMs);
+    }
+    slot = (slot + 1) % rxFrameCount_;
+  }
+  return slot;
 }
 
 }  // namespace syncache

@@ -5,7 +5,7 @@
 //              fanoutGroup?, qdiscBypass?, blockSize?, blockCount?, retireMs?,
 //              txFrames? })
 //   .counters .mac .ifindex
-//   .receive() -> rows       .send(count) -> frames queued
+//   .receive(maxRows?) -> rows       .send(count) -> frames queued
 //   .start(onReadable) .stop() .updateKernelStats() .close()
 //
 // start() watches the RX socket with a uv_poll_t on the calling thread's
@@ -19,12 +19,15 @@
 #include <cerrno>
 #include <cmath>
 #include <cstring>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "boundary/errors.h"
 #include "pipeline/pipeline_binding.h"
 #include "ring/bpf_filter.h"
 #include "ring/packet_ring.h"
+#include "wire/parse.h"
 
 namespace syncache {
 
@@ -96,6 +99,7 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
         InstanceMethod<&RingBinding::HandOver>("handOver"),
         InstanceMethod<&RingBinding::Pending>("pending"),
         InstanceMethod<&RingBinding::TakeBack>("takeBack"),
+        InstanceMethod<&RingBinding::Peek>("peek"),
         InstanceAccessor<&RingBinding::GetCounters>("counters"),
         InstanceAccessor<&RingBinding::GetMac>("mac"),
         InstanceAccessor<&RingBinding::GetIfindex>("ifindex"),
@@ -209,8 +213,18 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
   Napi::Value Receive(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!CheckOpen(env, "receive")) return env.Undefined();
+    uint32_t maxRows = kBatchCapacity;
+    if (!info[0].IsUndefined()) {
+      double requested = info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : -1;
+      if (!(requested >= 1 && requested <= kBatchCapacity) || requested != std::floor(requested)) {
+        ThrowRangeError(env, "receive(maxRows): maxRows must be an integer from 1 to " +
+                                 std::to_string(kBatchCapacity));
+        return env.Undefined();
+      }
+      maxRows = static_cast<uint32_t>(requested);
+    }
     uint32_t row = 0;
-    ring_.Receive(kBatchCapacity, pipeline_.counters,
+    ring_.Receive(maxRows, pipeline_.counters,
                   [&](const uint8_t* frame, uint32_t length, uint16_t vlan, double timeMs) {
                     if (!pipeline_.Accept(frame, length, vlan, timeMs, rxBatch_, row)) return false;
                     row++;
@@ -281,6 +295,99 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
     key->peerPort = static_cast<uint16_t>(f[9]);
     key->localPort = static_cast<uint16_t>(f[10]);
     return true;
+  }
+
+  // A quick look before the full parse, so a look past a flood's backlog
+  // costs little: false for a TCP segment that is a SYN or comes from none of
+  // the flows' peer ports (anything it cannot place goes on to the parser).
+  static bool MayCarryDataOf(const uint8_t* frame, uint32_t length, const std::vector<FlowKey>& keys) {
+    uint32_t l3 = 14;
+    if (length < l3) return false;
+    uint16_t type = static_cast<uint16_t>(frame[12] << 8 | frame[13]);
+    if (type == 0x8100 && length >= 18) {
+      type = static_cast<uint16_t>(frame[16] << 8 | frame[17]);
+      l3 = 18;
+    }
+    uint32_t l4 = 0;
+    if (type == 0x0800 && length >= l3 + 20 && frame[l3 + 9] == 6) {
+      l4 = l3 + 4u * (frame[l3] & 0x0f);
+    } else if (type == 0x86dd && length >= l3 + 40 && frame[l3 + 6] == 6) {
+      l4 = l3 + 40;
+    } else {
+      return true;
+    }
+    if (length < l4 + 14) return true;
+    if (frame[l4 + 13] & 0x02) return false;  // SYN: no data of a completed flow
+    const uint16_t sport = static_cast<uint16_t>(frame[l4] << 8 | frame[l4 + 1]);
+    for (const FlowKey& k : keys) {
+      if (k.peerPort == sport) return true;
+    }
+    return false;
+  }
+
+  // peek(flows: Uint32Array of 11 x k, start: number, out: Uint8Array) -> next
+  // The data segments of these flows among the frames waiting in the ring,
+  // without taking any (see PacketRing::Peek): into out, as a uint32 record
+  // count, then per record uint32 flow index, seq and length and the bytes,
+  // padded to 4 (host byte order). A segment that does not fit is left out
+  // (its sender resends it). Returns the slot to start the next look from,
+  // or -1 if this ring cannot peek (not lowLatency).
+  Napi::Value Peek(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!CheckOpen(env, "peek")) return env.Undefined();
+    if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array ||
+        info[0].As<Napi::Uint32Array>().ElementLength() % 11 != 0 || !info[1].IsNumber() ||
+        !info[2].IsTypedArray() || info[2].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array ||
+        info[2].As<Napi::Uint8Array>().ByteLength() < 4 || info[2].As<Napi::Uint8Array>().ByteOffset() % 4 != 0) {
+      ThrowTypeError(env, "peek(flows, start, out): flows must be a Uint32Array of 11 words a flow, start a number, out a 4-aligned Uint8Array of 4 bytes or more");
+      return env.Undefined();
+    }
+    Napi::Uint32Array words = info[0].As<Napi::Uint32Array>();
+    const size_t flowCount = words.ElementLength() / 11;
+    std::vector<FlowKey> keys(flowCount);
+    for (size_t k = 0; k < flowCount; k++) {
+      const uint32_t* f = words.Data() + 11 * k;
+      keys[k] = FlowKey{};
+      keys[k].family = f[0];
+      for (int w = 0; w < 4; w++) {
+        keys[k].peer[w] = f[1 + w];
+        keys[k].local[w] = f[5 + w];
+      }
+      keys[k].peerPort = static_cast<uint16_t>(f[9]);
+      keys[k].localPort = static_cast<uint16_t>(f[10]);
+    }
+    const double start = info[1].As<Napi::Number>().DoubleValue();
+    Napi::Uint8Array out = info[2].As<Napi::Uint8Array>();
+    uint8_t* base = out.Data();
+    const size_t capacity = out.ByteLength();
+    size_t used = 4;
+    uint32_t records = 0;
+    if (peekBatch_ == nullptr) peekBatch_ = std::make_unique<PacketBatch>();
+    PacketBatch* scratch = peekBatch_.get();
+    Counters ignored{};  // a look, not a receive: its parse is not counted
+    const int64_t next = ring_.Peek(
+        std::isfinite(start) && start >= 0 ? static_cast<int64_t>(start) : -1,
+        [&](const uint8_t* frame, uint32_t length, uint16_t vlan, double timeMs) {
+          if (!MayCarryDataOf(frame, length, keys)) return;
+          scratch->payloadUsed = 0;
+          if (!wire::ParseFrame(frame, length, vlan, timeMs, pipeline_.config, scratch, 0, &ignored)) return;
+          if (scratch->kind[0] != kKindAck || scratch->payloadLength[0] == 0 || scratch->payloadOffset[0] == kNoPayload) return;
+          const FlowKey key = FlowKey::FromRow(*scratch, 0);
+          for (size_t k = 0; k < flowCount; k++) {
+            if (!(keys[k] == key)) continue;
+            const uint32_t n = scratch->payloadLength[0];
+            const size_t need = 12 + ((static_cast<size_t>(n) + 3) & ~static_cast<size_t>(3));
+            if (used + need > capacity) return;
+            const uint32_t head[3] = {static_cast<uint32_t>(k), scratch->seq[0], n};
+            std::memcpy(base + used, head, 12);
+            std::memcpy(base + used + 12, scratch->payload + scratch->payloadOffset[0], n);
+            used += need;
+            records++;
+            return;
+          }
+        });
+    std::memcpy(base, &records, 4);
+    return Napi::Number::New(env, static_cast<double>(next));
   }
 
   Napi::Value Pending(const Napi::CallbackInfo& info) {
@@ -396,6 +503,7 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
   PacketRing ring_;
   Pipeline pipeline_;
   PacketBatch* rxBatch_ = nullptr;
+  std::unique_ptr<PacketBatch> peekBatch_;  // peek()'s scratch row, made on first use
   PacketBatch* txBatch_ = nullptr;
   Napi::ObjectReference secretsRef_;
   Napi::ObjectReference rxBatchRef_;

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { addon, type NativeRing } from '../../lib/native/addon.js';
 import { BatchView } from '../../lib/native/batch.js';
-import { formatAddress } from '../../lib/native/address.js';
+import { formatAddress, writeAddress } from '../../lib/native/address.js';
 import { createPairLab, labUnavailableReason, type PairLab } from '../../lib/lab/netns.js';
 import { PORT, counter, openRing, waitFor, connectFrom, serverIn, stop, runIn } from './ring-helpers.js';
 
@@ -390,4 +390,59 @@ test('close() from inside onReadable is safe', { skip }, async () => {
   await new Promise((r) => setTimeout(r, 20));
   assert.throws(() => ring.receive(), /closed/);
   ring.close();
+});
+
+test('peek() finds a flow\'s data among the waiting frames without taking them; receive() still gets every one', { skip }, async () => {
+  // A kernel connection (its own listener answers), so the client's data
+  // segments cross the veth with their checksum left to the device.
+  const server = await serverIn(pair.responder, PORT);
+  const rx = new BatchView();
+  const ring = openRing(pair, { rxBatch: rx.buffer, lowLatency: true });
+  const v3 = openRing(pair, { ports: [PORT + 1] });
+  const out = new Uint8Array(64 * 1024);
+  try {
+    assert.equal(v3.peek(new Uint32Array(11), -1, out), -1, 'a TPACKET_V3 ring cannot look ahead');
+    const clientPort = 40123;
+    await runIn(pair.peer, `
+      const s = require('net').connect({ host: ${JSON.stringify(pair.responderV4)}, port: ${PORT}, localPort: ${clientPort} });
+      s.on('connect', () => { s.write('hello, '); setTimeout(() => s.end('peek'), 50); });
+      s.on('close', () => process.exit(0));
+      s.on('error', () => process.exit(1));
+    `);
+    const flow = new Uint32Array(11);
+    flow[0] = 4;
+    writeAddress(pair.peerV4, flow, 1);
+    writeAddress(pair.responderV4, flow, 5);
+    flow[9] = clientPort;
+    flow[10] = PORT;
+    const other = flow.slice();
+    other[9] = clientPort + 1;
+    const flows = new Uint32Array([...other, ...flow]);
+    assert.ok(await waitFor(() => ring.peek(flows, -1, out) >= 0 && new Uint32Array(out.buffer)[0] >= 2), 'both data segments seen');
+    const next = ring.peek(flows, -1, out);
+    const words = new Uint32Array(out.buffer);
+    const found: string[] = [];
+    for (let r = 0, w = 1; r < words[0]; r++) {
+      const [k, , length] = [words[w], words[w + 1], words[w + 2]];
+      assert.equal(k, 1, 'flow index 1: the other flow has no data');
+      found.push(Buffer.from(out.subarray((w + 3) * 4, (w + 3) * 4 + length)).toString());
+      w += 3 + ((length + 3) >> 2);
+    }
+    assert.deepEqual(found, ['hello, ', 'peek']);
+    assert.equal(ring.peek(flows, next, out), next, 'from where the last look ended: nothing new');
+    assert.equal(new Uint32Array(out.buffer)[0], 0);
+    // Nothing was taken, and the checksums the look completed are not completed twice.
+    let data = '';
+    drain(ring, rx, (i) => {
+      if (rx.sport[i] === clientPort && rx.payloadLength[i] > 0) {
+        data += Buffer.from(rx.payload.subarray(rx.payloadOffset[i], rx.payloadOffset[i] + rx.payloadLength[i])).toString();
+      }
+    });
+    assert.equal(data, 'hello, peek');
+    assert.equal(counter(ring.counters, 'dropBadTcpChecksum'), 0);
+  } finally {
+    ring.close();
+    v3.close();
+    await stop(server);
+  }
 });
