@@ -107,6 +107,12 @@ export interface NativeRing {
   readonly ifindex: number;
   /** Fills rxBatch from the ring, maxRows rows at most (default: the batch's capacity); never blocks. Returns rows accepted. */
   receive(maxRows?: number): number;
+  /**
+   * Like receive(), but takes only the segments that are not SYNs (final
+   * ACKs, data, RSTs) from among every frame waiting, ahead of the SYNs
+   * before them; receive() skips what it took. 0 unless lowLatency.
+   */
+  receiveUrgent(): number;
   /** Builds rows [0, count) of txBatch and sends them with one kick; returns frames sent. */
   send(count: number): number;
   /**

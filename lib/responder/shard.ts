@@ -183,6 +183,13 @@ export class Shard {
     if (this.closed) return 0;
     let rows = 0;
     const handshakes = this.handshakes;
+    // Final ACKs and data first, from anywhere in the ring: under a flood a
+    // handshake's completion does not wait behind the SYNs that came before.
+    const urgent = this.ring.receiveUrgent();
+    if (urgent > 0) {
+      rows += urgent;
+      this.engine.handle(this.rx, urgent);
+    }
     for (let b = 0; b < BATCHES_PER_WAKEUP; b++) {
       const n = this.ring.receive(ROWS_PER_BATCH);
       if (n === 0) break;

@@ -193,6 +193,8 @@ bool PacketRing::OpenRx(const RingConfig& config, RingError* error) {
   rxNext_ = 0;
   rxV2_ = config.lowLatency;
   rxFrame_ = 0;
+  rxConsumed_ = 0;
+  urgentLooked_ = 0;
   rxFrameSize_ = kRxFrameSize;
   rxFrameCount_ = req.tp_frame_nr;
 

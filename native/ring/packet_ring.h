@@ -107,6 +107,16 @@ class PacketRing {
   template <typename Visit>
   uint32_t Receive(uint32_t maxAccepted, Counters* counters, Visit visit);
 
+  // TPACKET_V2 only (else 0): takes, ahead of their turn, the waiting frames
+  // `urgent(frame, length)` picks, calling visit(frame, length, vlanTci,
+  // timeMs) -> accepted for each, until `maxAccepted` were accepted; their
+  // slots are marked so Receive skips them and hands them back in order.
+  // Each call looks on from where the last one stopped, so a backlog is
+  // looked at once. For handshake completions that must not wait behind a
+  // flood of SYNs.
+  template <typename Urgent, typename Visit>
+  uint32_t ReceiveUrgent(uint32_t maxAccepted, Counters* counters, Urgent urgent, Visit visit);
+
   // Looks at the frames the kernel has handed over without taking them
   // (Receive still reads each one later), from slot `start` on (-1: from the
   // read cursor), calling visit(frame, length, vlanTci, timeMs) for each.
@@ -176,6 +186,13 @@ class PacketRing {
   uint32_t rxFrameSize_ = 0;
   uint32_t rxFrameCount_ = 0;
   int64_t rxFramesLeft_ = -1;
+  // V2: slots Receive has handed back so far, and how far ReceiveUrgent has
+  // looked (both counted from the ring's opening).
+  uint64_t rxConsumed_ = 0;
+  uint64_t urgentLooked_ = 0;
+  // A mark in tp_status of a slot we own (bit unused by the kernel for RX):
+  // ReceiveUrgent took this frame.
+  static constexpr uint32_t kTakenEarly = 1u << 30;
   uint64_t rxNext_ = 0;
 
   uint8_t* txMap_ = nullptr;
@@ -200,7 +217,9 @@ uint32_t PacketRing::Receive(uint32_t maxAccepted, Counters* counters, Visit vis
       if ((status & TP_STATUS_USER) == 0) break;
       any = true;
       const uint64_t end = static_cast<uint64_t>(hdr->tp_mac) + hdr->tp_snaplen;
-      if (hdr->tp_mac < sizeof(tpacket2_hdr) || end > rxFrameSize_) {
+      if (status & kTakenEarly) {
+        // ReceiveUrgent had it (and counted it).
+      } else if (hdr->tp_mac < sizeof(tpacket2_hdr) || end > rxFrameSize_) {
         counters->Bump(kCounter_rxBadFrame);
       } else {
         counters->Bump(kCounter_rxFrames);
@@ -212,6 +231,7 @@ uint32_t PacketRing::Receive(uint32_t maxAccepted, Counters* counters, Visit vis
       }
       __atomic_store_n(&hdr->tp_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
       rxFrame_ = (rxFrame_ + 1) % rxFrameCount_;
+      rxConsumed_++;
     }
     if (any) counters->Bump(kCounter_rxBlocks);
     if (accepted == maxAccepted) counters->Bump(kCounter_rxBatchFull);
@@ -269,6 +289,31 @@ uint32_t PacketRing::Receive(uint32_t maxAccepted, Counters* counters, Visit vis
   return accepted;
 }
 
+template <typename Urgent, typename Visit>
+uint32_t PacketRing::ReceiveUrgent(uint32_t maxAccepted, Counters* counters, Urgent urgent, Visit visit) {
+  if (rxMap_ == nullptr || !rxV2_) return 0;
+  if (urgentLooked_ < rxConsumed_) urgentLooked_ = rxConsumed_;
+  uint32_t accepted = 0;
+  while (accepted < maxAccepted && urgentLooked_ - rxConsumed_ < rxFrameCount_) {
+    const uint32_t slot = static_cast<uint32_t>(urgentLooked_ % rxFrameCount_);
+    tpacket2_hdr* hdr = reinterpret_cast<tpacket2_hdr*>(rxMap_ + static_cast<size_t>(slot) * rxFrameSize_);
+    const uint32_t status = __atomic_load_n(&hdr->tp_status, __ATOMIC_ACQUIRE);
+    if ((status & TP_STATUS_USER) == 0) break;
+    urgentLooked_++;
+    const uint64_t end = static_cast<uint64_t>(hdr->tp_mac) + hdr->tp_snaplen;
+    if ((status & kTakenEarly) || hdr->tp_mac < sizeof(tpacket2_hdr) || end > rxFrameSize_) continue;
+    uint8_t* frame = reinterpret_cast<uint8_t*>(hdr) + hdr->tp_mac;
+    if (!urgent(frame, hdr->tp_snaplen)) continue;
+    counters->Bump(kCounter_rxFrames);
+    if (status & TP_STATUS_CSUMNOTREADY) CompletePartialChecksum(frame, hdr->tp_snaplen);
+    uint16_t vlan = (status & TP_STATUS_VLAN_VALID) ? hdr->tp_vlan_tci : 0;
+    double timeMs = static_cast<double>(hdr->tp_sec) * 1000.0 + hdr->tp_nsec / 1e6;
+    if (visit(frame, hdr->tp_snaplen, vlan, timeMs)) accepted++;
+    __atomic_store_n(&hdr->tp_status, (status | kTakenEarly) & ~static_cast<uint32_t>(TP_STATUS_CSUMNOTREADY), __ATOMIC_RELAXED);
+  }
+  return accepted;
+}
+
 template <typename Visit>
 int64_t PacketRing::Peek(int64_t start, Visit visit) {
   if (rxMap_ == nullptr || !rxV2_) return -1;
@@ -279,7 +324,7 @@ int64_t PacketRing::Peek(int64_t start, Visit visit) {
     const uint32_t status = __atomic_load_n(&hdr->tp_status, __ATOMIC_ACQUIRE);
     if ((status & TP_STATUS_USER) == 0) break;
     const uint64_t end = static_cast<uint64_t>(hdr->tp_mac) + hdr->tp_snaplen;
-    if (hdr->tp_mac >= sizeof(tpacket2_hdr) && end <= rxFrameSize_) {
+    if ((status & kTakenEarly) == 0 && hdr->tp_mac >= sizeof(tpacket2_hdr) && end <= rxFrameSize_) {
       uint8_t* frame = reinterpret_cast<uint8_t*>(hdr) + hdr->tp_mac;
       if (status & TP_STATUS_CSUMNOTREADY) {
         CompletePartialChecksum(frame, hdr->tp_snaplen);

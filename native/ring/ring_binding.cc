@@ -100,6 +100,7 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
         InstanceMethod<&RingBinding::Pending>("pending"),
         InstanceMethod<&RingBinding::TakeBack>("takeBack"),
         InstanceMethod<&RingBinding::Peek>("peek"),
+        InstanceMethod<&RingBinding::ReceiveUrgent>("receiveUrgent"),
         InstanceAccessor<&RingBinding::GetCounters>("counters"),
         InstanceAccessor<&RingBinding::GetMac>("mac"),
         InstanceAccessor<&RingBinding::GetIfindex>("ifindex"),
@@ -297,12 +298,11 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
     return true;
   }
 
-  // A quick look before the full parse, so a look past a flood's backlog
-  // costs little: false for a TCP segment that is a SYN or comes from none of
-  // the flows' peer ports (anything it cannot place goes on to the parser).
-  static bool MayCarryDataOf(const uint8_t* frame, uint32_t length, const std::vector<FlowKey>& keys) {
+  // Where a frame's TCP header starts (untagged or one 802.1Q tag; IPv4, or
+  // IPv6 without extension headers), or 0 if it is not placed so simply.
+  static uint32_t TcpOffset(const uint8_t* frame, uint32_t length) {
     uint32_t l3 = 14;
-    if (length < l3) return false;
+    if (length < l3) return 0;
     uint16_t type = static_cast<uint16_t>(frame[12] << 8 | frame[13]);
     if (type == 0x8100 && length >= 18) {
       type = static_cast<uint16_t>(frame[16] << 8 | frame[17]);
@@ -313,16 +313,45 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
       l4 = l3 + 4u * (frame[l3] & 0x0f);
     } else if (type == 0x86dd && length >= l3 + 40 && frame[l3 + 6] == 6) {
       l4 = l3 + 40;
-    } else {
-      return true;
     }
-    if (length < l4 + 14) return true;
+    return l4 != 0 && length >= l4 + 14 ? l4 : 0;
+  }
+
+  // A quick look before the full parse, so a look past a flood's backlog
+  // costs little: false for a TCP segment that is a SYN or comes from none of
+  // the flows' peer ports (anything it cannot place goes on to the parser).
+  static bool MayCarryDataOf(const uint8_t* frame, uint32_t length, const std::vector<FlowKey>& keys) {
+    const uint32_t l4 = TcpOffset(frame, length);
+    if (l4 == 0) return true;
     if (frame[l4 + 13] & 0x02) return false;  // SYN: no data of a completed flow
     const uint16_t sport = static_cast<uint16_t>(frame[l4] << 8 | frame[l4 + 1]);
     for (const FlowKey& k : keys) {
       if (k.peerPort == sport) return true;
     }
     return false;
+  }
+
+  // receiveUrgent() -> rows: like receive(), but takes only the segments
+  // that are not SYNs (final ACKs, data, RSTs) from among all the frames
+  // waiting, ahead of the SYNs before them (see PacketRing::ReceiveUrgent);
+  // 0 on a ring that is not lowLatency.
+  Napi::Value ReceiveUrgent(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!CheckOpen(env, "receiveUrgent")) return env.Undefined();
+    uint32_t row = 0;
+    ring_.ReceiveUrgent(
+        kBatchCapacity, pipeline_.counters,
+        [](const uint8_t* frame, uint32_t length) {
+          const uint32_t l4 = TcpOffset(frame, length);
+          return l4 != 0 && (frame[l4 + 13] & 0x02) == 0;
+        },
+        [&](const uint8_t* frame, uint32_t length, uint16_t vlan, double timeMs) {
+          if (!pipeline_.Accept(frame, length, vlan, timeMs, rxBatch_, row)) return false;
+          row++;
+          return true;
+        });
+    pipeline_.Finish(rxBatch_, row);
+    return Napi::Number::New(env, row);
   }
 
   // peek(flows: Uint32Array of 11 x k, start: number, out: Uint8Array) -> next

@@ -446,3 +446,41 @@ test('peek() finds a flow\'s data among the waiting frames without taking them; 
     await stop(server);
   }
 });
+
+test('receiveUrgent() takes what is not a SYN ahead of the SYNs before it; receive() gets each other frame once', { skip }, async () => {
+  const server = await serverIn(pair.responder, PORT);
+  const rx = new BatchView();
+  const ring = openRing(pair, { rxBatch: rx.buffer, lowLatency: true });
+  const v3 = openRing(pair, { ports: [PORT + 1] });
+  const { kinds } = addon.constants;
+  try {
+    assert.equal(v3.receiveUrgent(), 0, 'a TPACKET_V3 ring takes nothing early');
+    const clientPort = 40125;
+    await runIn(pair.peer, `
+      const s = require('net').connect({ host: ${JSON.stringify(pair.responderV4)}, port: ${PORT}, localPort: ${clientPort} });
+      s.on('connect', () => { s.write('urgent'); setTimeout(() => s.end(), 50); });
+      s.on('close', () => process.exit(0));
+      s.on('error', () => process.exit(1));
+    `);
+    const mine = (i: number): boolean => rx.sport[i] === clientPort;
+    let early: number[] = [];
+    assert.ok(await waitFor(() => {
+      const n = ring.receiveUrgent();
+      for (let i = 0; i < n; i++) if (mine(i)) early.push(rx.kind[i]);
+      return early.length >= 3;
+    }), 'the final ACK and the data came early');
+    assert.ok(!early.includes(kinds.syn), 'no SYN among them');
+    assert.ok(early.every((k) => k === kinds.ack || k === kinds.rst));
+    const framesAfterUrgent = counter(ring.counters, 'rxFrames');
+    const rest: number[] = [];
+    drain(ring, rx, (i) => { if (mine(i)) rest.push(rx.kind[i]); });
+    assert.deepEqual(rest, [kinds.syn], 'receive() gets the SYN, and nothing twice');
+    assert.equal(counter(ring.counters, 'rxFrames'), framesAfterUrgent + 1, 'each frame counted once');
+    early = [];
+    assert.equal(ring.receiveUrgent(), 0);
+  } finally {
+    ring.close();
+    v3.close();
+    await stop(server);
+  }
+});
