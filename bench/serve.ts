@@ -4,7 +4,9 @@
 // the server in the responder namespace; then the same under a SYN flood from
 // the built-in generator at one core's full speed, where the plain listener
 // relies on the kernel's SYN cookies (net.ipv4.tcp_syncookies=2), both at the
-// offered load the generator manages against the plain listener.
+// offered load the generator manages against the plain listener. Every
+// comparison takes turns for --rounds rounds (this machine's speed drifts by
+// 15% or more over minutes) and reports medians.
 // syncache's SYN path runs on the server's thread (--workers 0, the default:
 // fastest here, where a worker's messages cost more than they save) or in
 // --workers N worker threads. Last, with the CPUs split, what answering an
@@ -187,7 +189,7 @@ function median(xs: number[]): number {
 /** One row from several rounds: the median of each figure, the sums of the counts. */
 function combine(runs: Row[]): Row {
   const out: Row = { ...runs[0] };
-  for (const k of ['requestsPerSecond', 'p50Ms', 'p99Ms', 'successShare'] as const) out[k] = median(runs.map((r) => r[k]));
+  for (const k of ['requestsPerSecond', 'p50Ms', 'p99Ms', 'successShare', 'floodOffered'] as const) out[k] = median(runs.map((r) => r[k]));
   for (const k of ['handoffP50Ms', 'handoffP99Ms'] as const) {
     const values = runs.map((r) => r[k]).filter((v): v is number => typeof v === 'number');
     out[k] = values.length > 0 ? median(values) : null;
@@ -213,19 +215,24 @@ for (const conns of [1, connections]) {
   const ratios = prot.map((r, i) => r.requestsPerSecond / plain[i].requestsPerSecond);
   rows.push({ ...combine(plain), ratio: 1 }, { ...combine(prot), ratio: median(ratios), ratios });
 }
-// Under flood: first the plain listener at the generator's full speed; the
-// rate the generator then manages is offered to syncache too (same load),
-// and last syncache at full speed, to show where it gives.
-if (!json) process.stderr.write('  plain under a full-speed flood...\n');
-const plainFlood: Row = await measure('plain', true);
-rows.push({ ...plainFlood, ratio: 1 });
-const offered = Math.round(plainFlood.floodOffered / 1000) * 1000;
-if (!json) process.stderr.write(`  protect under a ${offered} SYN/s flood...\n`);
-const atPlainRate = await measure('protect', true, offered);
-rows.push({ ...atPlainRate, ratio: atPlainRate.requestsPerSecond / plainFlood.requestsPerSecond });
-if (!json) process.stderr.write('  protect under a full-speed flood...\n');
-const fullSpeed = await measure('protect', true);
-rows.push({ ...fullSpeed, fullSpeed: true, ratio: fullSpeed.requestsPerSecond / plainFlood.requestsPerSecond });
+// Under flood, --rounds rounds too: first the plain listener at the
+// generator's full speed; the rate the generator then manages is offered to
+// syncache (same load), and last syncache at full speed, to show where it
+// gives. Each row's ratio is to the same round's plain listener.
+const floodRows: { plain: Row[]; same: Row[]; full: Row[] } = { plain: [], same: [], full: [] };
+for (let round = 1; round <= rounds; round++) {
+  if (!json) process.stderr.write(`  under a flood, round ${round} of ${rounds}: plain at full speed...\n`);
+  const plainFlood: Row = await measure('plain', true);
+  const offered = Math.round(plainFlood.floodOffered / 1000) * 1000;
+  if (!json) process.stderr.write(`  protect at ${offered} SYN/s, protect at full speed...\n`);
+  floodRows.plain.push(plainFlood);
+  floodRows.same.push(await measure('protect', true, offered));
+  floodRows.full.push(await measure('protect', true));
+}
+const floodRatios = (rs: Row[]): number[] => rs.map((r, i) => r.requestsPerSecond / floodRows.plain[i].requestsPerSecond);
+rows.push({ ...combine(floodRows.plain), ratio: 1 });
+rows.push({ ...combine(floodRows.same), ratio: median(floodRatios(floodRows.same)), ratios: floodRatios(floodRows.same) });
+rows.push({ ...combine(floodRows.full), fullSpeed: true, ratio: median(floodRatios(floodRows.full)), ratios: floodRatios(floodRows.full) });
 // The responder core's cost per SYN, both at one rate, when the CPUs are split.
 const costs: Array<Awaited<ReturnType<typeof synCost>>> = [];
 if (cpus !== undefined) {
@@ -238,13 +245,16 @@ const machine = `${os.cpus().length} x ${os.cpus()[0]?.model ?? 'cpu'}, Linux ${
 if (json) {
   console.log(JSON.stringify({ type: 'serve', date: new Date().toISOString(), machine, seconds, connections, rounds, workers, cpus: cpus ?? null, rows, costs }));
 } else {
-  console.log(`\nbench:serve ${new Date().toISOString()} on ${machine}; wrk -t1 -d${seconds}s, Connection: close; without a flood the median of ${rounds} rounds (ratio: median, and range); ${cpus ? `server on CPU ${cpus.responder}, network, wrk and generator on CPU ${cpus.network}` : 'CPUs left to the scheduler'}; syncache's SYN path ${workers === 0 ? 'on the server thread' : `in ${workers} worker thread(s)`}\n`);
-  console.log('| server | wrk -c | flood | requests/s | ratio to plain | p50 | p99 | requests ok | handoff p50 / p99 |');
-  console.log('|---|---:|---|---:|---:|---:|---:|---:|---:|');
+  console.log(`\nbench:serve ${new Date().toISOString()} on ${machine}; wrk -t1 -d${seconds}s, Connection: close; each row the median of ${rounds} rounds (ratio: median, and range); p99 x: the p99 over the same server's without a flood at -c${connections}; ${cpus ? `server on CPU ${cpus.responder}, network, wrk and generator on CPU ${cpus.network}` : 'CPUs left to the scheduler'}; syncache's SYN path ${workers === 0 ? 'on the server thread' : `in ${workers} worker thread(s)`}\n`);
+  console.log('| server | wrk -c | flood | requests/s | ratio to plain | p50 | p99 | p99 x | requests ok | handoff p50 / p99 |');
+  console.log('|---|---:|---|---:|---:|---:|---:|---:|---:|---:|');
+  const calm = (mode: string): Row | undefined => rows.find((x) => x.mode === mode && !x.flood && x.connections === connections);
   for (const r of rows) {
+    const base = r.flood ? calm(r.mode) : undefined;
+    const times = base ? `${(r.p99Ms / base.p99Ms).toFixed(1)}x` : '-';
     const full = r.fullSpeed === true || (r.mode === 'plain' && r.flood) ? ' (full speed)' : '';
     const spread = r.ratios ? ` (${Math.min(...r.ratios).toFixed(2)}-${Math.max(...r.ratios).toFixed(2)})` : '';
-    console.log(`| ${r.mode === 'plain' ? 'plain listener' : 'syncache protect()'} | ${r.connections} | ${r.flood ? `${r.floodOffered.toLocaleString('en-US')} SYN/s${full}` : 'none'} | ${Math.round(r.requestsPerSecond).toLocaleString('en-US')} | ${(r.ratio ?? 1).toFixed(2)}${spread} | ${r.p50Ms.toFixed(2)} ms | ${r.p99Ms.toFixed(2)} ms | ${(100 * r.successShare).toFixed(2)}% | ${r.handoffP50Ms === null ? '-' : `${r.handoffP50Ms.toFixed(2)} / ${(r.handoffP99Ms ?? NaN).toFixed(2)} ms`} |`);
+    console.log(`| ${r.mode === 'plain' ? 'plain listener' : 'syncache protect()'} | ${r.connections} | ${r.flood ? `${r.floodOffered.toLocaleString('en-US')} SYN/s${full}` : 'none'} | ${Math.round(r.requestsPerSecond).toLocaleString('en-US')} | ${(r.ratio ?? 1).toFixed(2)}${spread} | ${r.p50Ms.toFixed(2)} ms | ${r.p99Ms.toFixed(2)} ms | ${times} | ${(100 * r.successShare).toFixed(2)}% | ${r.handoffP50Ms === null ? '-' : `${r.handoffP50Ms.toFixed(2)} / ${(r.handoffP99Ms ?? NaN).toFixed(2)} ms`} |`);
   }
   if (costs.length > 0) {
     const total = (c: (typeof costs)[number]): number => c.userUs + c.systemUs + c.softirqUs;
