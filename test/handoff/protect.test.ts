@@ -52,10 +52,10 @@ function run(ns: Namespace, cmd: string, args: string[], input?: string): Promis
   }));
 }
 
-async function withProtection(server: net.Server, body: (p: Protection) => Promise<void>, syncookies: 'on' | 'off' = 'on', workers = 0): Promise<void> {
+async function withProtection(server: net.Server, body: (p: Protection) => Promise<void>, syncookies: 'on' | 'off' = 'on', workers = 0, lowLatency = true): Promise<void> {
   const p = await protect(server, {
     iface: pair.responderIface, netns: pair.responder.path,
-    addrs: [pair.responderV4, pair.responderV6], ports: [PORT], syncookies, workers,
+    addrs: [pair.responderV4, pair.responderV6], ports: [PORT], syncookies, workers, lowLatency,
   });
   const errors: Error[] = [];
   p.on('error', (e) => errors.push(e));
@@ -196,6 +196,17 @@ test('a request sent right behind the final ACK is not retransmitted either', { 
     assert.deepEqual(report.bodies, Array.from({ length: 20 }, () => 'ok'), r.stdout + r.stderr);
     assert.equal(report.retransmitted, 0, 'the client retransmitted nothing');
   });
+});
+
+test('on a TPACKET_V3 ring (lowLatency: false), which cannot be looked into, the handoff reads it to the end: nothing is lost', { skip }, async () => {
+  const server = http.createServer((req, res) => res.end('ok'));
+  await withProtection(server, async (p) => {
+    const r = await run(pair.peer, 'python3', ['-c', pythonGet({ requests: 10, retrans: true, timeoutS: 5 })]);
+    const report = retransReport(r.stdout);
+    assert.deepEqual(report.bodies, Array.from({ length: 10 }, () => 'ok'), r.stdout + r.stderr);
+    assert.equal(report.retransmitted, 0, 'the client retransmitted nothing');
+    assert.equal(p.stats().handoffs, 10);
+  }, 'on', 0, false);
 });
 
 /**
