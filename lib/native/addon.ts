@@ -124,7 +124,11 @@ export interface NativeRing {
    * received in between), or -1 if the ring cannot look ahead (TPACKET_V3).
    */
   peek(flows: Uint32Array, start: number, out: Uint8Array): number;
-  /** Calls onReadable from the event loop whenever frames are waiting. */
+  /**
+   * Calls onReadable from the event loop whenever frames are waiting: when
+   * the RX socket polls readable, and after every poll phase if the ring
+   * has a frame (a look at one status word, no syscall).
+   */
   start(onReadable: () => void): void;
   stop(): void;
   /** Adds PACKET_STATISTICS (which resets on read) into the counters. */

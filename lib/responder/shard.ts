@@ -155,27 +155,13 @@ export class Shard {
   }
 
   /**
-   * Starts answering: frames are handled as soon as the ring has them. While
-   * frames keep coming, the ring is also read once more at the end of each
-   * turn of the event loop (setImmediate), so a SYN that arrives while the
-   * thread serves other sockets waits for the rest of that turn, not for
-   * the next one's poll.
+   * Starts answering: frames are handled as soon as the ring has them, and
+   * the ring is looked at again after every poll phase of the event loop
+   * (see NativeRing.start), so a SYN that arrives while the thread serves
+   * other sockets waits for the rest of that phase, not for the next turn.
    */
   start(): void {
-    this.ring.start(() => this.drainAndRecheck());
-  }
-
-  private recheckPending = false;
-  private readonly recheck = (): void => {
-    this.recheckPending = false;
-    this.drainAndRecheck();
-  };
-
-  private drainAndRecheck(): void {
-    if (this.drain() > 0 && !this.recheckPending && !this.closed) {
-      this.recheckPending = true;
-      setImmediate(this.recheck);
-    }
+    this.ring.start(() => this.drain());
   }
 
   /** Handles every waiting batch (bounded, then yields); returns rows handled. */

@@ -141,6 +141,16 @@ class PacketRing {
   // Adds PACKET_STATISTICS (reset by the read) into the kernel* counters.
   int UpdateKernelStats(Counters* counters);
 
+  // Whether Receive would find a frame now (a read of one status word).
+  bool Waiting() const {
+    if (rxMap_ == nullptr) return false;
+    if (rxV2_) {
+      const auto* hdr = reinterpret_cast<const tpacket2_hdr*>(rxMap_ + static_cast<size_t>(rxFrame_) * rxFrameSize_);
+      return (__atomic_load_n(&hdr->tp_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER) != 0;
+    }
+    return rxFramesLeft_ > 0 || UserMayRead(Block(rxBlock_));
+  }
+
   // Frames the kernel has put in the block it is still filling (not yet
   // retired, so not readable): a hint, read without the kernel's lock. With
   // HZ=250 a block retires 4 to 8 ms after it opens; whoever must see a

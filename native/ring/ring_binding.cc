@@ -9,7 +9,8 @@
 //   .start(onReadable) .stop() .updateKernelStats() .close()
 //
 // start() watches the RX socket with a uv_poll_t on the calling thread's
-// event loop (the main thread's or a worker's) and calls onReadable from it;
+// event loop (the main thread's or a worker's) and calls onReadable from it,
+// and from a uv_check_t after every poll phase if frames are waiting;
 // the JS object is kept alive while polling. close() is idempotent, and an
 // environment cleanup hook closes a ring still open when its environment
 // (process or worker) goes away. After close every method throws.
@@ -182,6 +183,12 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
   }
 
   void StopPoll() {
+    if (check_ != nullptr) {
+      uv_check_stop(check_);
+      uv_close(reinterpret_cast<uv_handle_t*>(check_),
+               [](uv_handle_t* h) { delete reinterpret_cast<uv_check_t*>(h); });
+      check_ = nullptr;
+    }
     if (poll_ == nullptr) return;
     uv_poll_stop(poll_);
     uv_close(reinterpret_cast<uv_handle_t*>(poll_),
@@ -479,17 +486,37 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
       return;
     }
     poll_ = poll;
+    // And a look at the ring after every poll phase (a memory read, no
+    // syscall): a frame that arrived while this thread ran the phase's other
+    // callbacks is handled in the same turn, not the next. Unreferenced: the
+    // poll handle is what keeps the loop alive.
+    auto* check = new uv_check_t;
+    uv_check_init(loop, check);
+    check->data = this;
+    uv_check_start(check, &RingBinding::OnCheck);
+    uv_unref(reinterpret_cast<uv_handle_t*>(check));
+    check_ = check;
     if (asyncContext_ == nullptr) asyncContext_ = new Napi::AsyncContext(env, "syncache.Ring");
     Ref();
     referenced_ = true;
   }
 
+  static void OnCheck(uv_check_t* handle) {
+    auto* self = static_cast<RingBinding*>(handle->data);
+    if (self->check_ != handle || self->callback_.IsEmpty() || !self->ring_.Waiting()) return;
+    self->CallOnReadable();
+  }
+
   static void OnPoll(uv_poll_t* handle, int status, int events) {
     auto* self = static_cast<RingBinding*>(handle->data);
     if (self->poll_ != handle || self->callback_.IsEmpty()) return;
-    Napi::Env env = self->env_;
+    self->CallOnReadable();
+  }
+
+  void CallOnReadable() {
+    Napi::Env env = env_;
     Napi::HandleScope scope(env);
-    self->callback_.MakeCallback(self->Value(), {}, *self->asyncContext_);
+    callback_.MakeCallback(Value(), {}, *asyncContext_);
     if (env.IsExceptionPending()) {
       Napi::Error error = env.GetAndClearPendingException();
       napi_fatal_exception(env, error.Value());
@@ -541,6 +568,7 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
   Napi::FunctionReference callback_;
   Napi::AsyncContext* asyncContext_ = nullptr;
   uv_poll_t* poll_ = nullptr;
+  uv_check_t* check_ = nullptr;
   bool hookInstalled_ = false;
   bool referenced_ = false;
   bool kickPending_ = false;
