@@ -5,13 +5,14 @@
 //     (md5Lanes, 1000 runs per call so the call costs nothing);
 //   - processCookies over a full batch: SYN rows (cookies made), ACK rows
 //     (cookies checked), and mode 'off' (flow hash only).
-// Run: npx tsc -p . && node dist/bench/cookie.js [--time ms]
+// Run: npx tsc -p . && node dist/bench/cookie.js [--time ms] [--json]
 import { Bench } from 'tinybench';
 import { md5 as nobleMd5 } from '@noble/hashes/legacy.js';
 import { randomBytes } from 'node:crypto';
 import { addon } from '../lib/native/addon.js';
 import { BatchView, BATCH_CAPACITY } from '../lib/native/batch.js';
 
+const json = process.argv.includes('--json');
 const timeArg = process.argv.indexOf('--time');
 const time = timeArg > 0 ? Number(process.argv[timeArg + 1]) : 1000;
 
@@ -92,13 +93,23 @@ const rows = bench.tasks.map((task) => {
     samples: r.latency.samples?.length ?? 0,
   };
 });
-console.log(`MD5 lanes: ${lanes}, AVX2: ${addon.cookie.md5Avx2}; node ${process.version}; ${time} ms per task`);
-console.table(rows);
-
 const ns = (name: string): number => perItem.get(name)!;
 const noble = ns(`md5 64 B x${CALLS}: noble`);
-console.log(`native md5 call / noble md5:          ${(noble / ns(`md5 64 B x${CALLS}: native`)).toFixed(1)}x`);
-console.log(`lanes / one at a time (md5 core):     ${(ns(`md5 core x${lanes * REPEAT}: one at a time`) / ns(`md5 core x${lanes * REPEAT}: ${lanes} lanes`)).toFixed(2)}x`);
-console.log(`cookie made (batch) / noble md5:      ${(noble / ns(`processCookies ${BATCH_CAPACITY} SYN`)).toFixed(1)}x`);
-console.log(`cookie checked (batch) / noble md5:   ${(noble / ns(`processCookies ${BATCH_CAPACITY} ACK`)).toFixed(1)}x`);
-console.log(`SYN/s per core (cookie + flow hash):  ${Math.round(1e9 / ns(`processCookies ${BATCH_CAPACITY} SYN`)).toLocaleString('en-US')}`);
+const summary = {
+  callVsNoble: noble / ns(`md5 64 B x${CALLS}: native`),
+  lanesVsOneAtATime: ns(`md5 core x${lanes * REPEAT}: one at a time`) / ns(`md5 core x${lanes * REPEAT}: ${lanes} lanes`),
+  cookieMadeVsNoble: noble / ns(`processCookies ${BATCH_CAPACITY} SYN`),
+  cookieCheckedVsNoble: noble / ns(`processCookies ${BATCH_CAPACITY} ACK`),
+  synPerSecond: 1e9 / ns(`processCookies ${BATCH_CAPACITY} SYN`),
+};
+if (json) {
+  console.log(JSON.stringify({ type: 'cookie', node: process.version, lanes, avx2: addon.cookie.md5Avx2, timeMs: time, nsPerItem: Object.fromEntries(perItem), ...summary }));
+} else {
+  console.log(`MD5 lanes: ${lanes}, AVX2: ${addon.cookie.md5Avx2}; node ${process.version}; ${time} ms per task`);
+  console.table(rows);
+  console.log(`native md5 call / noble md5:          ${summary.callVsNoble.toFixed(1)}x`);
+  console.log(`lanes / one at a time (md5 core):     ${summary.lanesVsOneAtATime.toFixed(2)}x`);
+  console.log(`cookie made (batch) / noble md5:      ${summary.cookieMadeVsNoble.toFixed(1)}x`);
+  console.log(`cookie checked (batch) / noble md5:   ${summary.cookieCheckedVsNoble.toFixed(1)}x`);
+  console.log(`SYN/s per core (cookie + flow hash):  ${Math.round(summary.synPerSecond).toLocaleString('en-US')}`);
+}

@@ -15,16 +15,12 @@ function run(script: string, args: string[] = []): string {
   return execFileSync(process.execPath, ['--expose-gc', here(script), ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
 }
 
-const cookie = run('cookie.js');
+const cookie = JSON.parse(run('cookie.js', ['--json'])) as { lanes: number; avx2: boolean; callVsNoble: number; lanesVsOneAtATime: number; cookieMadeVsNoble: number; cookieCheckedVsNoble: number };
 const pipeline = JSON.parse(run('pipeline.js', ['--json'])) as { results: Array<{ name: string; nsPerSyn: number; synPerSecond: number }> };
 const cache1m = run('syncache.js');
 
-const ratio = (text: string, label: string): number => {
-  const m = new RegExp(`${label}\\s+([0-9.]+)x`).exec(text);
-  return m ? Number(m[1]) : NaN;
-};
-const cookieVsNoble = ratio(cookie, 'cookie made \\(batch\\) / noble md5:');
-const callVsNoble = ratio(cookie, 'native md5 call / noble md5:');
+const cookieVsNoble = cookie.cookieMadeVsNoble;
+const callVsNoble = cookie.callVsNoble;
 const cacheLine = cache1m.trim().split('\n').filter((l) => l.startsWith('{')).pop() ?? '{}';
 const cache = JSON.parse(cacheLine) as Record<string, number>;
 const parse = pipeline.results[0];
@@ -41,11 +37,10 @@ const rows = [
   { what: '1M-entry cache, process RSS', value: `${(cache.rssFullMB ?? NaN).toFixed(0)} MB`, target: '< 200 MB', ok: (cache.rssFullMB ?? Infinity) < 200 },
 ];
 if (json) {
-  console.log(JSON.stringify({ type: 'micro', date: new Date().toISOString(), machine, rows, cache, pipeline: pipeline.results }));
+  console.log(JSON.stringify({ type: 'micro', date: new Date().toISOString(), machine, rows, cookie, cache, pipeline: pipeline.results }));
 } else {
   console.log(`\nmicrobenchmarks ${new Date().toISOString()} on ${machine}\n`);
-  console.log(cookie.trim());
-  console.log('');
+  console.log(`MD5: ${cookie.lanes} lanes${cookie.avx2 ? ' (AVX2)' : ''}, ${cookie.lanesVsOneAtATime.toFixed(2)}x one at a time; cookies checked (batch) ${cookie.cookieCheckedVsNoble.toFixed(1)}x noble md5\n`);
   console.log('| what | measured | target | |');
   console.log('|---|---:|---:|---|');
   for (const r of rows) console.log(`| ${r.what} | ${r.value} | ${r.target} | ${r.ok ? 'ok' : 'MISSED'} |`);
