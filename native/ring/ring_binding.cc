@@ -231,13 +231,20 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
       }
       maxRows = static_cast<uint32_t>(requested);
     }
+    return IntoBatch(env, [&](auto visit) { ring_.Receive(maxRows, pipeline_.counters, visit); });
+  }
+
+  // Runs one of the ring's receives (`take` gets the visitor that parses a
+  // frame into the next rxBatch row), then hashes the rows and makes or
+  // checks their cookies; returns the row count.
+  template <typename Take>
+  Napi::Value IntoBatch(Napi::Env env, Take take) {
     uint32_t row = 0;
-    ring_.Receive(maxRows, pipeline_.counters,
-                  [&](const uint8_t* frame, uint32_t length, uint16_t vlan, double timeMs) {
-                    if (!pipeline_.Accept(frame, length, vlan, timeMs, rxBatch_, row)) return false;
-                    row++;
-                    return true;
-                  });
+    take([&](const uint8_t* frame, uint32_t length, uint16_t vlan, double timeMs) {
+      if (!pipeline_.Accept(frame, length, vlan, timeMs, rxBatch_, row)) return false;
+      row++;
+      return true;
+    });
     pipeline_.Finish(rxBatch_, row);
     return Napi::Number::New(env, row);
   }
@@ -294,15 +301,22 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
       ThrowRangeError(env, "flow: family must be 4 or 6 and ports from 0 to 65535");
       return false;
     }
-    *key = FlowKey{};
-    key->family = f[0];
-    for (int w = 0; w < 4; w++) {
-      key->peer[w] = f[1 + w];
-      key->local[w] = f[5 + w];
-    }
-    key->peerPort = static_cast<uint16_t>(f[9]);
-    key->localPort = static_cast<uint16_t>(f[10]);
+    *key = KeyFromWords(f.Data());
     return true;
+  }
+
+  // The 11 flow words (family, peer address x4, local address x4, peer port,
+  // local port) as a FlowKey; ports are taken modulo 2^16.
+  static FlowKey KeyFromWords(const uint32_t* f) {
+    FlowKey key{};
+    key.family = f[0];
+    for (int w = 0; w < 4; w++) {
+      key.peer[w] = f[1 + w];
+      key.local[w] = f[5 + w];
+    }
+    key.peerPort = static_cast<uint16_t>(f[9]);
+    key.localPort = static_cast<uint16_t>(f[10]);
+    return key;
   }
 
   // Where a frame's TCP header starts (untagged or one 802.1Q tag; IPv4, or
@@ -345,20 +359,11 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
   Napi::Value ReceiveUrgent(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!CheckOpen(env, "receiveUrgent")) return env.Undefined();
-    uint32_t row = 0;
-    ring_.ReceiveUrgent(
-        kBatchCapacity, pipeline_.counters,
-        [](const uint8_t* frame, uint32_t length) {
-          const uint32_t l4 = TcpOffset(frame, length);
-          return l4 != 0 && (frame[l4 + 13] & 0x02) == 0;
-        },
-        [&](const uint8_t* frame, uint32_t length, uint16_t vlan, double timeMs) {
-          if (!pipeline_.Accept(frame, length, vlan, timeMs, rxBatch_, row)) return false;
-          row++;
-          return true;
-        });
-    pipeline_.Finish(rxBatch_, row);
-    return Napi::Number::New(env, row);
+    const auto notSyn = [](const uint8_t* frame, uint32_t length) {
+      const uint32_t l4 = TcpOffset(frame, length);
+      return l4 != 0 && (frame[l4 + 13] & 0x02) == 0;
+    };
+    return IntoBatch(env, [&](auto visit) { ring_.ReceiveUrgent(kBatchCapacity, pipeline_.counters, notSyn, visit); });
   }
 
   // peek(flows: Uint32Array of 11 x k, start: number, out: Uint8Array) -> next
@@ -381,17 +386,7 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
     Napi::Uint32Array words = info[0].As<Napi::Uint32Array>();
     const size_t flowCount = words.ElementLength() / 11;
     std::vector<FlowKey> keys(flowCount);
-    for (size_t k = 0; k < flowCount; k++) {
-      const uint32_t* f = words.Data() + 11 * k;
-      keys[k] = FlowKey{};
-      keys[k].family = f[0];
-      for (int w = 0; w < 4; w++) {
-        keys[k].peer[w] = f[1 + w];
-        keys[k].local[w] = f[5 + w];
-      }
-      keys[k].peerPort = static_cast<uint16_t>(f[9]);
-      keys[k].localPort = static_cast<uint16_t>(f[10]);
-    }
+    for (size_t k = 0; k < flowCount; k++) keys[k] = KeyFromWords(words.Data() + 11 * k);
     const double start = info[1].As<Napi::Number>().DoubleValue();
     Napi::Uint8Array out = info[2].As<Napi::Uint8Array>();
     uint8_t* base = out.Data();

@@ -392,66 +392,24 @@ test('a cookie-completed handshake (syncookies only) becomes a working socket', 
   t.diagnostic(`repeated handshakes for the handed-off flow (ignored): ${duplicates}`);
 });
 
-test('payload is injected into the receive queue: the server reads it first, once', { skip, timeout: 60_000 }, async () => {
-  // The peer's data segments (PSH) are dropped on the way out until the
-  // server has read the payload, so it can only have come from injection.
-  const table = 'scpsh';
+/**
+ * The client sends `early` while the peer namespace drops its own data
+ * segments (PSH) on the way out, so the server can have them only from
+ * injection: `payload` at the handoff, and whatever `prepare` does with the
+ * new socket before its first read. The server must read `early` whole, in
+ * order, once; then the filter goes and the connection must carry on.
+ */
+async function injectedOnly(table: string, early: string, payload: Buffer, prepare: (h: Handshake, fd: number) => void = () => {}): Promise<void> {
   pair.peer.exec('nft', [`table inet ${table} {
     chain out { type filter hook output priority 0; tcp dport ${PORT} tcp flags & psh == psh drop; }
   }`]);
   let filtered = true;
-  const early = 'early data, dropped by the gate';
-  let received = '';
-  let readFirst: () => void = () => {};
-  const firstRead = new Promise<void>((resolve) => { readFirst = resolve; });
-  try {
-    await withResponder({ syncookies: 'off' }, (socket) => {
-      socket.on('data', (d) => {
-        received += String(d);
-        if (received.length >= early.length) readFirst();
-        socket.write(d);
-      });
-    }, async () => {
-      const c = client(pair.responderV4, 'hold', early);
-      await c.connected;
-      await firstRead;
-      assert.equal(received, early);
-      pair.peer.exec('nft', ['delete', 'table', 'inet', table]);
-      filtered = false;
-      c.command('send , then more');
-      c.command(`expect ${early.length + ', then more'.length}`);
-      const got = await c.result();
-      assert.equal(got.got, `${early}, then more`);
-      assert.equal(received, `${early}, then more`);
-      c.command('end');
-      await c.exited;
-    }, () => ({ payload: Buffer.from(early) })); // the test knows what the client sent; the lead's code takes it from the ring
-
-  } finally {
-    if (filtered) pair.peer.exec('nft', ['delete', 'table', 'inet', table]);
-  }
-});
-
-test('a finished socket goes back into repair, tells its rcv_nxt, and takes the rest of the data in order', { skip, timeout: 60_000 }, async () => {
-  // What the handoff does when data slipped past the ring's last read: the
-  // peer's data segments are dropped on the way out, so the socket gets only
-  // what is injected: part of it at the handoff, the rest after reopenRepair.
-  const table = 'sclate';
-  pair.peer.exec('nft', [`table inet ${table} {
-    chain out { type filter hook output priority 0; tcp dport ${PORT} tcp flags & psh == psh drop; }
-  }`]);
-  let filtered = true;
-  const early = 'early data: the first part injected at the handoff, the rest later';
-  const first = 11;
   let received = '';
   let readAll: () => void = () => {};
   const allRead = new Promise<void>((resolve) => { readAll = resolve; });
-  const rcvNxt: number[] = [];
   try {
     await withResponder({ syncookies: 'off' }, (socket, h, fd) => {
-      // Synchronously, before the net.Socket's first read (a socket in repair refuses reads).
-      rcvNxt.push(addon.reopenRepair(fd), (h.irs + 1 + first) >>> 0);
-      addon.finishRepair(fd, Buffer.from(early.slice(first)), DEFAULT_MARK, true);
+      prepare(h, fd); // synchronously, before the net.Socket's first read (a socket in repair refuses reads)
       socket.on('data', (d) => {
         received += String(d);
         if (received.length >= early.length) readAll();
@@ -461,7 +419,6 @@ test('a finished socket goes back into repair, tells its rcv_nxt, and takes the 
       const c = client(pair.responderV4, 'hold', early);
       await c.connected;
       await allRead;
-      assert.equal(rcvNxt[0], rcvNxt[1], 'rcv_nxt is just past what was injected');
       assert.equal(received, early, 'in order, once');
       pair.peer.exec('nft', ['delete', 'table', 'inet', table]);
       filtered = false;
@@ -472,8 +429,26 @@ test('a finished socket goes back into repair, tells its rcv_nxt, and takes the 
       assert.equal(received, `${early}, then more`);
       c.command('end');
       await c.exited;
-    }, () => ({ payload: Buffer.from(early.slice(0, first)) }));
+    }, () => ({ payload })); // the test knows what the client sent; the lead's code takes it from the ring
   } finally {
     if (filtered) pair.peer.exec('nft', ['delete', 'table', 'inet', table]);
   }
+}
+
+test('payload is injected into the receive queue: the server reads it first, once', { skip, timeout: 60_000 }, async () => {
+  const early = 'early data, dropped by the gate';
+  await injectedOnly('scpsh', early, Buffer.from(early));
+});
+
+test('a finished socket goes back into repair, tells its rcv_nxt, and takes the rest of the data in order', { skip, timeout: 60_000 }, async () => {
+  // What the handoff does when data slipped past the ring's last read: part
+  // of it injected at the handoff, the rest after reopenRepair.
+  const early = 'early data: the first part injected at the handoff, the rest later';
+  const first = 11;
+  const rcvNxt: number[] = [];
+  await injectedOnly('sclate', early, Buffer.from(early.slice(0, first)), (h, fd) => {
+    rcvNxt.push(addon.reopenRepair(fd), (h.irs + 1 + first) >>> 0);
+    addon.finishRepair(fd, Buffer.from(early.slice(first)), DEFAULT_MARK, true);
+  });
+  assert.equal(rcvNxt[0], rcvNxt[1], 'rcv_nxt is just past what was injected');
 });
