@@ -107,10 +107,8 @@ export class Protection extends EventEmitter<ProtectionEvents> {
       }
       this.flows.set(key, h.irs);
       try {
-        // Our timestamp clock has moved on since the ACK by as much as the wall clock.
-        const elapsed = Math.max(0, Math.floor(performance.timeOrigin + performance.now() - h.ackTime));
-        const tsNow = ((h.tsNow + elapsed) & ~1) >>> 0;
-        items.push({ handshake: h, params: repairParams({ ...h, tsNow }, { netns: r.options.netns, ourWindow: r.config.window, mark: this.mark }) });
+        // (Its tsNow is read again where the socket is made: the engine's clock.)
+        items.push({ handshake: h, params: repairParams(h, { netns: r.options.netns, ourWindow: r.config.window, mark: this.mark }) });
       } catch (error) {
         r.release(h);
         this.fail(h, error as Error);

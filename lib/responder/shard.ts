@@ -240,7 +240,10 @@ export class Shard {
     // From here on, synchronous.
     const fds = items.map(({ params }): number | Error => {
       try {
-        return addon.repairSocket({ ...params, stayInRepair: true });
+        // The timestamp clock as it reads now, from the engine that stamped
+        // the SYN-ACK: the socket's first TSval continues it exactly.
+        const tsNow = params.tsNow === undefined ? undefined : this.engine.tsNow();
+        return addon.repairSocket({ ...params, tsNow, stayInRepair: true });
       } catch (error) {
         return error as Error;
       }
