@@ -1,7 +1,7 @@
 // Flag values to typed options, with errors that name the flag.
-import { existsSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { UsageError } from './errors.js';
+import { namedNetnsPath } from '../native/netns.js';
 
 export function list(flag: string, value: string | boolean | undefined): string[] {
   if (typeof value !== 'string' || value.trim() === '') throw new UsageError(`--${flag} is required`);
@@ -78,8 +78,11 @@ export function responderOptions(v: Values) {
   if (typeof v.iface !== 'string' || v.iface === '') throw new UsageError('--iface is required');
   let netns: string | undefined;
   if (typeof v.netns === 'string') {
-    netns = v.netns.includes('/') ? v.netns : `/run/netns/${v.netns}`;
-    if (!existsSync(netns)) throw new UsageError(`--netns: no network namespace at ${netns} (see 'ip netns list')`);
+    try {
+      netns = namedNetnsPath(v.netns, '--netns');
+    } catch (error) {
+      throw new UsageError((error as Error).message);
+    }
   }
   return {
     iface: v.iface,

@@ -4,7 +4,8 @@ import { readdirSync, existsSync } from 'node:fs';
 import type { Command } from './main.js';
 import { requireRoot } from './args.js';
 import { sweepGates } from '../gate/nftables.js';
-import { sweepStaleNamespaces } from '../lab/netns.js';
+import { NETNS_PREFIX, sweepStaleNamespaces } from '../lab/netns.js';
+import { NETNS_DIR } from '../native/netns.js';
 
 const HELP = `Usage: syncache cleanup [--json]
 
@@ -23,9 +24,9 @@ export const runCleanup: Command = {
     requireRoot('syncache cleanup');
     const gates: string[] = [];
     for (const t of sweepGates()) gates.push(t);
-    if (existsSync('/run/netns')) {
-      for (const name of readdirSync('/run/netns')) {
-        if (!name.startsWith('sc-')) continue;
+    if (existsSync(NETNS_DIR)) {
+      for (const name of readdirSync(NETNS_DIR)) {
+        if (!name.startsWith(NETNS_PREFIX)) continue;
         try {
           for (const t of sweepGates({ netns: name })) gates.push(`${name}/${t}`);
         } catch {

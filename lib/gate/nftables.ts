@@ -41,12 +41,12 @@ import { delimiter, join } from 'node:path';
 import { isIP } from 'node:net';
 import type { Namespace } from '../lab/netns.js';
 import { onTeardown, pidAlive } from '../lab/teardown.js';
+import { NETNS_DIR } from '../native/netns.js';
 
 export const GATE_TABLE_PREFIX = 'syncache_';
 /** The SO_MARK that lets a handed-off socket's packets through the gate, unless told otherwise. */
 export const DEFAULT_MARK = 0x5ca;
 const TABLE_RE = /^syncache_(\d+)(?:_(\d+))?$/;
-const NETNS_DIR = '/run/netns';
 
 export interface GateOptions {
   /** Namespace to install into; the current one when omitted. */

@@ -20,6 +20,7 @@ export type { RepairParams, TcpSocketInfo };
 
 /** The SO_MARK the responder's gate lets through by default. */
 import { DEFAULT_MARK } from '../gate/nftables.js';
+import { netnsPath } from '../native/netns.js';
 
 export { DEFAULT_MARK };
 
@@ -36,11 +37,6 @@ export interface HandoffOptions {
   windowProbe?: boolean;
 }
 
-/** A namespace name or /run/netns path, as a path. */
-export function netnsPath(netns: string): string {
-  if (typeof netns !== 'string' || netns.length === 0) throw new TypeError(`netns must be a namespace name or /run/netns/NAME, got ${JSON.stringify(netns)}`);
-  return netns.includes('/') ? netns : `/run/netns/${netns}`;
-}
 
 /** The native params for a handshake. */
 export function repairParams(h: Handshake, options: HandoffOptions = {}): RepairParams {

@@ -8,9 +8,9 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { onTeardown, pidAlive } from './teardown.js';
+import { NETNS_DIR } from '../native/netns.js';
 
 export const NETNS_PREFIX = 'sc-';
-const NETNS_DIR = '/run/netns';
 
 export function ip(args: string[], input?: string): string {
   return execFileSync('ip', args, { encoding: 'utf8', input, stdio: ['pipe', 'pipe', 'pipe'] });

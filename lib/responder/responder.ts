@@ -10,8 +10,6 @@
 // one on this thread). Stats from every shard add up.
 import { EventEmitter } from 'node:events';
 import { isIP } from 'node:net';
-import { existsSync } from 'node:fs';
-import { basename, dirname } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { randomInt } from 'node:crypto';
 import { systemClock, type Clock } from '../engine/clock.js';
@@ -21,6 +19,7 @@ import type { Handshake } from '../engine/engine.js';
 import { COUNTER_NAMES, Stats } from '../engine/stats.js';
 import { installGate, DEFAULT_MARK, type Gate } from '../gate/nftables.js';
 import { Shard } from './shard.js';
+import { namedNetnsPath, netnsName } from '../native/netns.js';
 import type { RepairParams } from '../native/addon.js';
 import type { FlowOf, HandoffFlow, MainMessage, WorkerInit, WorkerMessage } from './worker.js';
 
@@ -90,13 +89,9 @@ function validate(options: ResponderOptions): void {
   if (workers > 0 && options.accept !== undefined) throw new TypeError('accept can only be used with workers: 0 (workers report handshakes asynchronously)');
 }
 
-/** A namespace name or /run/netns path, as the path the ring opens. */
+/** The path the ring opens for options.netns (a name: the gate needs one). */
 function nsPath(netns: string | undefined): string | undefined {
-  if (netns === undefined) return undefined;
-  const path = netns.includes('/') ? netns : `/run/netns/${netns}`;
-  if (dirname(path) !== '/run/netns') throw new TypeError(`netns must be a name from 'ip netns list' or /run/netns/NAME, got ${JSON.stringify(netns)}`);
-  if (!existsSync(path)) throw new TypeError(`netns: no network namespace ${JSON.stringify(netns)} (see 'ip netns list')`);
-  return path;
+  return netns === undefined ? undefined : namedNetnsPath(netns);
 }
 
 function flowOf(h: Handshake): FlowOf {
@@ -169,7 +164,7 @@ export class Responder extends EventEmitter<ResponderEvents> {
     // The ring is open (so the interface exists and we may use it): only now
     // take the handshakes away from this host's kernel.
     if (o.gate !== false) {
-      this.gate = installGate({ netns: netnsPath === undefined ? undefined : basename(netnsPath), addrs: o.addrs, ports: o.ports, mark: o.mark ?? DEFAULT_MARK });
+      this.gate = installGate({ netns: netnsPath === undefined ? undefined : netnsName(netnsPath), addrs: o.addrs, ports: o.ports, mark: o.mark ?? DEFAULT_MARK });
     }
     this.shard?.start();
     this.rotation = setInterval(() => this.rotateIfDue(), Math.min(1000, this.config.cookieRotateMs));

@@ -7,7 +7,7 @@ import { addon, type NativeRing } from '../native/addon.js';
 import { BatchView } from '../native/batch.js';
 import type { Clock } from '../engine/clock.js';
 import type { SyncacheConfig } from '../engine/config.js';
-import { SynEngine, type Handshake, type HandshakeSink } from '../engine/engine.js';
+import { SynEngine, type HandshakeSink } from '../engine/engine.js';
 import { writeAddress } from '../native/address.js';
 import type { FlowOf, HandoffFlow } from './worker.js';
 import type { RepairParams } from '../native/addon.js';

@@ -5,7 +5,7 @@
 // repairSocketAsync inside the responder namespace, wrapped in a net.Socket.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { track } from '../helpers/children.js';
 import { createHash, randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';

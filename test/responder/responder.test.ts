@@ -183,7 +183,7 @@ test('a client RST in window drops its entry', { skip }, async () => {
   const r = await open({ syncookies: 'off' });
   let filter: ReturnType<typeof peerFilter> | undefined;
   try {
-    const f = (filter = peerFilter(pair.peer));
+    filter = peerFilter(pair.peer);
     const c = client(pair.responderV4);
     await c.connected;
     await waitFor(() => r.cacheSize === 1);
@@ -221,7 +221,7 @@ test('syncookies=on: an ACK whose entry was evicted completes through its cookie
   const r = await open({ syncookies: 'on', hashSize: 1, bucketLimit: 1 });
   let filter: ReturnType<typeof peerFilter> | undefined;
   try {
-    const f = (filter = peerFilter(pair.peer));
+    filter = peerFilter(pair.peer);
     const first = client(pair.responderV4);
     await first.connected;
     await waitFor(() => r.cacheSize === 1);
@@ -248,7 +248,7 @@ test('a cookie whose secrets have rotated out is refused', { skip }, async () =>
   const r = await open({ syncookies: 'only' });
   let filter: ReturnType<typeof peerFilter> | undefined;
   try {
-    const f = (filter = peerFilter(pair.peer));
+    filter = peerFilter(pair.peer);
     const c = client(pair.responderV4);
     await c.connected;
     await waitFor(() => r.stats().sendcookie === 1);
