@@ -2,6 +2,8 @@
 import { isIP } from 'node:net';
 import { UsageError } from './errors.js';
 import { namedNetnsPath } from '../native/netns.js';
+import { LIMITS } from '../engine/config.js';
+import { WORKERS_MAX } from '../responder/responder.js';
 
 export function list(flag: string, value: string | boolean | undefined): string[] {
   if (typeof value !== 'string' || value.trim() === '') throw new UsageError(`--${flag} is required`);
@@ -90,11 +92,11 @@ export function responderOptions(v: Values) {
     ports: ports('port', v.port),
     netns,
     syncookies: choice('syncookies', v.syncookies, ['off', 'on', 'only'] as const),
-    hashSize: integer('hash-size', v['hash-size'], 1, 2 ** 24),
-    bucketLimit: integer('bucket-limit', v['bucket-limit'], 1, 65535),
-    cacheLimit: integer('cache-limit', v['cache-limit'], 1, 2 ** 26),
-    rexmtLimit: integer('rexmt-limit', v['rexmt-limit'], 0, 8),
-    workers: integer('workers', v.workers, 0, 64),
+    hashSize: integer('hash-size', v['hash-size'], 1, LIMITS.hashSizeMax),
+    bucketLimit: integer('bucket-limit', v['bucket-limit'], 1, LIMITS.bucketLimitMax),
+    cacheLimit: integer('cache-limit', v['cache-limit'], 1, LIMITS.cacheLimitMax),
+    rexmtLimit: integer('rexmt-limit', v['rexmt-limit'], 0, LIMITS.rexmtLimitMax),
+    workers: integer('workers', v.workers, 0, WORKERS_MAX),
   };
 }
 

@@ -62,7 +62,7 @@ export interface ResponderEvents {
   error: [Error];
 }
 
-const WORKERS_MAX = 64;
+export const WORKERS_MAX = 64;
 
 function validate(options: ResponderOptions): void {
   if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
