@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "boundary/errors.h"
+#include "boundary/js_args.h"
 #include "handoff/repair.h"
 
 namespace syncache {
@@ -27,24 +28,7 @@ namespace {
 
 bool ReadUint(Napi::Env env, Napi::Object o, const char* name, double min, double max,
               bool optional, uint32_t* out) {
-  Napi::Value v = o.Get(name);
-  if (v.IsUndefined() && optional) return true;
-  if (!v.IsNumber()) {
-    ThrowTypeError(env, std::string("params.") + name + " must be an integer from " +
-                            std::to_string(static_cast<uint64_t>(min)) + " to " +
-                            std::to_string(static_cast<uint64_t>(max)));
-    return false;
-  }
-  double d = v.As<Napi::Number>().DoubleValue();
-  if (!(d >= min && d <= max) || d != std::floor(d)) {
-    ThrowRangeError(env, std::string("params.") + name + " must be an integer from " +
-                             std::to_string(static_cast<uint64_t>(min)) + " to " +
-                             std::to_string(static_cast<uint64_t>(max)) + ", got " +
-                             v.ToString().Utf8Value());
-    return false;
-  }
-  *out = static_cast<uint32_t>(d);
-  return true;
+  return ReadInteger(env, o, "params.", name, min, max, optional, out);
 }
 
 bool ReadShift(Napi::Env env, Napi::Object o, const char* name, int* out) {
@@ -80,14 +64,7 @@ bool ReadAddress(Napi::Env env, Napi::Object o, const char* name, int family, in
 }
 
 bool ReadBool(Napi::Env env, Napi::Object o, const char* name, bool optional, bool* out) {
-  Napi::Value v = o.Get(name);
-  if (v.IsUndefined() && optional) return true;
-  if (!v.IsBoolean()) {
-    ThrowTypeError(env, std::string("params.") + name + " must be a boolean");
-    return false;
-  }
-  *out = v.As<Napi::Boolean>().Value();
-  return true;
+  return ReadBoolean(env, o, "params.", name, optional, out);
 }
 
 // Fills *p; the payload pointer refers to the caller's Uint8Array.

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "boundary/errors.h"
+#include "boundary/js_args.h"
 #include "pipeline/pipeline_binding.h"
 #include "ring/bpf_filter.h"
 #include "ring/packet_ring.h"
@@ -34,8 +35,6 @@ namespace syncache {
 
 // Shared with flood_binding.cc.
 void ThrowRingError(Napi::Env env, const RingError& error);
-bool ReadOptionalUint(Napi::Env env, Napi::Object options, const char* name, uint32_t min,
-                      uint32_t max, uint32_t* out);
 bool ReadNetnsAndIface(Napi::Env env, Napi::Object options, RingConfig* config);
 
 void ThrowRingError(Napi::Env env, const RingError& error) {
@@ -45,20 +44,7 @@ void ThrowRingError(Napi::Env env, const RingError& error) {
 
 bool ReadOptionalUint(Napi::Env env, Napi::Object options, const char* name, uint32_t min,
                       uint32_t max, uint32_t* out) {
-  Napi::Value v = options.Get(name);
-  if (v.IsUndefined()) return true;
-  if (!v.IsNumber()) {
-    ThrowTypeError(env, std::string("options.") + name + " must be a number");
-    return false;
-  }
-  double d = v.As<Napi::Number>().DoubleValue();
-  if (!(d >= min && d <= max) || d != std::floor(d)) {
-    ThrowRangeError(env, std::string("options.") + name + " must be an integer from " +
-                             std::to_string(min) + " to " + std::to_string(max));
-    return false;
-  }
-  *out = static_cast<uint32_t>(d);
-  return true;
+  return ReadInteger(env, options, "options.", name, min, max, true, out);
 }
 
 bool ReadNetnsAndIface(Napi::Env env, Napi::Object options, RingConfig* config) {
@@ -129,20 +115,9 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
     uint32_t fanout = 0;
     if (!ReadOptionalUint(env, options, "fanoutGroup", 1, 65535, &fanout)) return;
     config.fanoutGroup = static_cast<uint16_t>(fanout);
-    Napi::Value bypass = options.Get("qdiscBypass");
-    if (!bypass.IsUndefined() && !bypass.IsBoolean()) {
-      ThrowTypeError(env, "options.qdiscBypass must be a boolean");
+    if (!ReadBoolean(env, options, "options.", "qdiscBypass", true, &config.qdiscBypass) ||
+        !ReadBoolean(env, options, "options.", "lowLatency", true, &config.lowLatency))
       return;
-    }
-    config.qdiscBypass = bypass.IsBoolean() && bypass.As<Napi::Boolean>().Value();
-    Napi::Value lowLatency = options.Get("lowLatency");
-    if (!lowLatency.IsUndefined()) {
-      if (!lowLatency.IsBoolean()) {
-        ThrowTypeError(env, "options.lowLatency must be a boolean");
-        return;
-      }
-      config.lowLatency = lowLatency.As<Napi::Boolean>().Value();
-    }
     if (!ReadOptionalUint(env, options, "blockSize", 1, 1u << 30, &config.blockSize) ||
         !ReadOptionalUint(env, options, "blockCount", 1, 1024, &config.blockCount) ||
         !ReadOptionalUint(env, options, "retireMs", 1, 60000, &config.retireMs) ||

@@ -1,0 +1,51 @@
+// Reading the fields of an options object passed from JS, each with an error
+// that names the field as the caller wrote it (`prefix` is "options." or
+// "params.") and says what it must be. Callers return right after false:
+// the exception is pending.
+#pragma once
+
+#include <napi.h>
+
+#include <cmath>
+#include <cstdint>
+#include <string>
+
+#include "boundary/errors.h"
+
+namespace syncache {
+
+// o[name] as an integer from min to max into *out; absent (undefined) is
+// fine when `optional`, and leaves *out alone.
+inline bool ReadInteger(Napi::Env env, Napi::Object o, const char* prefix, const char* name, double min,
+                        double max, bool optional, uint32_t* out) {
+  Napi::Value v = o.Get(name);
+  if (v.IsUndefined() && optional) return true;
+  const std::string range = " must be an integer from " + std::to_string(static_cast<int64_t>(min)) + " to " +
+                            std::to_string(static_cast<int64_t>(max));
+  if (!v.IsNumber()) {
+    ThrowTypeError(env, std::string(prefix) + name + range);
+    return false;
+  }
+  const double d = v.As<Napi::Number>().DoubleValue();
+  if (!(d >= min && d <= max) || d != std::floor(d)) {
+    ThrowRangeError(env, std::string(prefix) + name + range + ", got " + v.ToString().Utf8Value());
+    return false;
+  }
+  *out = static_cast<uint32_t>(d);
+  return true;
+}
+
+// o[name] as a boolean into *out; absent is fine when `optional`.
+inline bool ReadBoolean(Napi::Env env, Napi::Object o, const char* prefix, const char* name, bool optional,
+                        bool* out) {
+  Napi::Value v = o.Get(name);
+  if (v.IsUndefined() && optional) return true;
+  if (!v.IsBoolean()) {
+    ThrowTypeError(env, std::string(prefix) + name + " must be a boolean");
+    return false;
+  }
+  *out = v.As<Napi::Boolean>().Value();
+  return true;
+}
+
+}  // namespace syncache
