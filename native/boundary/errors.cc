@@ -44,6 +44,11 @@ void ThrowErrno(Napi::Env env, int err, const char* syscall,
   ErrnoError(env, err, syscall, what, hint).ThrowAsJavaScriptException();
 }
 
+void ThrowSysError(Napi::Env env, const SysError& error, const char* prefix) {
+  if (error.err == 0) ThrowRangeError(env, prefix + error.what);
+  else ThrowErrno(env, error.err, error.syscall, error.what, error.hint);
+}
+
 void ThrowTypeError(Napi::Env env, const std::string& message) {
   Napi::TypeError::New(env, message).ThrowAsJavaScriptException();
 }

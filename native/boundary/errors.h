@@ -6,6 +6,8 @@
 
 #include <string>
 
+#include "boundary/sys_error.h"
+
 namespace syncache {
 
 // Builds (does not throw) the error. `what` names the operation in words,
@@ -16,6 +18,10 @@ Napi::Error ErrnoError(Napi::Env env, int err, const char* syscall,
 // Throws it as a JS exception; callers return right after.
 void ThrowErrno(Napi::Env env, int err, const char* syscall,
                 const std::string& what, const std::string& hint);
+
+// Throws what a system call reported (see boundary/sys_error.h): an errno
+// error, or for err 0 a RangeError about `prefix` + what (e.g. "options.").
+void ThrowSysError(Napi::Env env, const SysError& error, const char* prefix = "options.");
 
 void ThrowTypeError(Napi::Env env, const std::string& message);
 void ThrowRangeError(Napi::Env env, const std::string& message);

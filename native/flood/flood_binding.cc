@@ -48,7 +48,6 @@
 
 namespace syncache {
 
-void ThrowRingError(Napi::Env env, const RingError& error);
 bool ReadNetnsAndIface(Napi::Env env, Napi::Object options, RingConfig* config);
 
 namespace {
@@ -464,10 +463,10 @@ Napi::Value Flood(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
   auto* worker = new FloodWorker(env, plan);
-  RingError error;
+  SysError error;
   if (!worker->ring().Open(config, &error)) {
     delete worker;
-    ThrowRingError(env, error);
+    ThrowSysError(env, error);
     return env.Undefined();
   }
   Napi::Promise promise = worker->Promise();

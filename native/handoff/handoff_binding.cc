@@ -173,10 +173,10 @@ Napi::Value FinishRepairSync(const Napi::CallbackInfo& info) {
     ThrowRangeError(env, "finishRepair: mark must be an integer from 0 to 2^32-1");
     return env.Undefined();
   }
-  RepairError error;
+  SysError error;
   if (!FinishRepair(info[0].As<Napi::Number>().Int32Value(), payload, length, static_cast<uint32_t>(mark),
                     info[3].IsBoolean() && info[3].As<Napi::Boolean>().Value(), &error)) {
-    ThrowErrno(env, error.err, error.syscall, error.what, error.hint);
+    ThrowSysError(env, error);
   }
   return env.Undefined();
 }
@@ -188,10 +188,10 @@ Napi::Value ReopenRepairSync(const Napi::CallbackInfo& info) {
     ThrowTypeError(env, "reopenRepair(fd): fd must be a socket finishRepair() has finished");
     return env.Undefined();
   }
-  RepairError error;
+  SysError error;
   uint32_t rcvNxt = 0;
   if (!ReopenRepair(info[0].As<Napi::Number>().Int32Value(), &rcvNxt, &error)) {
-    ThrowErrno(env, error.err, error.syscall, error.what, error.hint);
+    ThrowSysError(env, error);
     return env.Undefined();
   }
   return Napi::Number::New(env, rcvNxt);
@@ -201,10 +201,10 @@ Napi::Value RepairSocketSync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   RepairParams params;
   if (!ReadParams(env, info[0], &params)) return env.Undefined();
-  RepairError error;
+  SysError error;
   int fd = RepairSocket(params, &error);
   if (fd < 0) {
-    ThrowErrno(env, error.err, error.syscall, error.what, error.hint);
+    ThrowSysError(env, error);
     return env.Undefined();
   }
   return Napi::Number::New(env, fd);
@@ -240,7 +240,7 @@ class RepairWorker : public Napi::AsyncWorker {
   RepairParams params_;
   std::vector<uint8_t> payload_;
   Napi::Promise::Deferred deferred_;
-  RepairError error_;
+  SysError error_;
   int fd_ = -1;
 };
 

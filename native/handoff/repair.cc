@@ -21,7 +21,7 @@ constexpr uint32_t kMaxMaxseg = 32767;
 
 const char kCapHint[] = "TCP_REPAIR and SO_MARK need CAP_NET_ADMIN in the socket's network namespace: run as root";
 
-bool Fail(RepairError* error, const char* syscall, const char* what, const char* hint = "") {
+bool Fail(SysError* error, const char* syscall, const char* what, const char* hint = "") {
   error->err = errno;
   error->syscall = syscall;
   error->what = what;
@@ -29,7 +29,7 @@ bool Fail(RepairError* error, const char* syscall, const char* what, const char*
   return false;
 }
 
-bool SetInt(int fd, int level, int name, int value, RepairError* error, const char* what,
+bool SetInt(int fd, int level, int name, int value, SysError* error, const char* what,
             const char* hint = "") {
   if (setsockopt(fd, level, name, &value, sizeof(value)) == 0) return true;
   return Fail(error, "setsockopt", what, hint);
@@ -52,7 +52,7 @@ socklen_t MakeAddress(const RepairParams& p, const in6_addr& addr, uint16_t port
   return sizeof(sockaddr_in6);
 }
 
-bool Build(int fd, const RepairParams& p, RepairError* error) {
+bool Build(int fd, const RepairParams& p, SysError* error) {
   if (!SetInt(fd, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_ON, error, "entering TCP_REPAIR")) return false;
   if (p.family == 6 && !SetInt(fd, IPPROTO_IPV6, IPV6_V6ONLY, 1, error, "setting IPV6_V6ONLY")) return false;
 
@@ -119,7 +119,7 @@ bool Build(int fd, const RepairParams& p, RepairError* error) {
 }  // namespace
 
 bool FinishRepair(int fd, const uint8_t* payload, size_t payloadLength, uint32_t mark,
-                  bool windowProbe, RepairError* error) {
+                  bool windowProbe, SysError* error) {
   if (payloadLength > 0) {
     if (!SetInt(fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_RECV_QUEUE, error, "selecting the receive queue")) return false;
     size_t done = 0;
@@ -138,7 +138,7 @@ bool FinishRepair(int fd, const uint8_t* payload, size_t payloadLength, uint32_t
                 "leaving TCP_REPAIR");
 }
 
-bool ReopenRepair(int fd, uint32_t* rcvNxt, RepairError* error) {
+bool ReopenRepair(int fd, uint32_t* rcvNxt, SysError* error) {
   if (!SetInt(fd, SOL_SOCKET, SO_MARK, 0, error, "clearing SO_MARK") ||
       !SetInt(fd, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_ON, error, "entering TCP_REPAIR again") ||
       !SetInt(fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_RECV_QUEUE, error, "selecting the receive queue")) {
@@ -153,7 +153,7 @@ bool ReopenRepair(int fd, uint32_t* rcvNxt, RepairError* error) {
   return true;
 }
 
-int RepairSocket(const RepairParams& p, RepairError* error) {
+int RepairSocket(const RepairParams& p, SysError* error) {
   NetnsScope scope;
   const char* syscall = "";
   int err = scope.Enter(p.netns, &syscall);

@@ -44,6 +44,8 @@
 #include <cstdint>
 #include <string>
 
+#include "boundary/sys_error.h"
+
 namespace syncache {
 
 struct RepairParams {
@@ -70,29 +72,22 @@ struct RepairParams {
   std::string netns;      // empty: the calling thread's namespace
 };
 
-struct RepairError {
-  int err = 0;
-  const char* syscall = "";
-  std::string what;
-  std::string hint;
-};
-
 // Returns a connected, non-blocking, close-on-exec TCP socket, or -1 with
 // *error filled in. Expects validated params (see handoff_binding.cc).
-int RepairSocket(const RepairParams& params, RepairError* error);
+int RepairSocket(const RepairParams& params, SysError* error);
 
 // The last step for a socket made with stayInRepair (DESIGN step 3): inject
 // `payload` into the receive queue, set SO_MARK (0: leave it), leave repair.
 // Cheap (a few setsockopts): the caller drains what arrived meanwhile first.
 bool FinishRepair(int fd, const uint8_t* payload, size_t payloadLength, uint32_t mark,
-                  bool windowProbe, RepairError* error);
+                  bool windowProbe, SysError* error);
 
 // For data that reached the ring between the last read and the gate opening
 // (the gate dropped it; the socket never saw it): closes the gate to the
 // socket again (SO_MARK = 0), puts it back in repair and returns its rcv_nxt
 // in *rcvNxt, so the caller, having read the ring once more, injects exactly
 // what the socket lacks with FinishRepair.
-bool ReopenRepair(int fd, uint32_t* rcvNxt, RepairError* error);
+bool ReopenRepair(int fd, uint32_t* rcvNxt, SysError* error);
 
 // The kernel's view of a TCP socket (getsockopt TCP_MAXSEG and TCP_INFO).
 struct TcpSocketInfo {

@@ -34,7 +34,7 @@ std::string Where(const RingConfig& config) {
                                : " in network namespace " + config.netns);
 }
 
-bool Fail(RingError* error, int err, const char* syscall, std::string what, std::string hint = "") {
+bool Fail(SysError* error, int err, const char* syscall, std::string what, std::string hint = "") {
   error->err = err;
   error->syscall = syscall;
   error->what = std::move(what);
@@ -116,7 +116,7 @@ bool CheckRingLayout(const RingConfig& config, std::string* why) {
   return true;
 }
 
-bool PacketRing::Open(const RingConfig& config, RingError* error) {
+bool PacketRing::Open(const RingConfig& config, SysError* error) {
   Close();
   std::string why;
   if (!CheckRingLayout(config, &why)) return Fail(error, 0, "", why);
@@ -158,7 +158,7 @@ bool PacketRing::Open(const RingConfig& config, RingError* error) {
   return true;
 }
 
-bool PacketRing::OpenRx(const RingConfig& config, RingError* error) {
+bool PacketRing::OpenRx(const RingConfig& config, SysError* error) {
   rxFd_ = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (rxFd_ < 0) {
     int err = errno;
@@ -230,7 +230,7 @@ bool PacketRing::OpenRx(const RingConfig& config, RingError* error) {
   return true;
 }
 
-bool PacketRing::OpenTx(const RingConfig& config, RingError* error) {
+bool PacketRing::OpenTx(const RingConfig& config, SysError* error) {
   txFd_ = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (txFd_ < 0) {
     int err = errno;
@@ -259,7 +259,7 @@ bool PacketRing::OpenTx(const RingConfig& config, RingError* error) {
   return true;
 }
 
-bool PacketRing::MapTx(const RingConfig& config, RingError* error) {
+bool PacketRing::MapTx(const RingConfig& config, SysError* error) {
   tpacket_req req{};
   req.tp_block_size = kTxBlockSize;
   req.tp_frame_size = config.txFrameSize;

@@ -44,6 +44,7 @@
 #include <vector>
 
 #include "boundary/counters.h"
+#include "boundary/sys_error.h"
 
 namespace syncache {
 
@@ -67,14 +68,6 @@ struct RingConfig {
   std::vector<sock_filter> filter;  // attached to the RX socket before bind
 };
 
-// What went wrong, for ThrowErrno (err 0 with `what` set: a layout error).
-struct RingError {
-  int err = 0;
-  const char* syscall = "";
-  std::string what;
-  std::string hint;
-};
-
 // Checks an RX/TX layout; on failure describes it in `why` (naming the field).
 bool CheckRingLayout(const RingConfig& config, std::string* why);
 
@@ -90,7 +83,7 @@ class PacketRing {
   ~PacketRing() { Close(); }
 
   // Opens both sockets (inside config.netns) and maps the rings.
-  bool Open(const RingConfig& config, RingError* error);
+  bool Open(const RingConfig& config, SysError* error);
   // Idempotent: unmaps and closes.
   void Close();
   bool IsOpen() const { return open_; }
@@ -163,9 +156,9 @@ class PacketRing {
   }
 
  private:
-  bool OpenRx(const RingConfig& config, RingError* error);
-  bool OpenTx(const RingConfig& config, RingError* error);
-  bool MapTx(const RingConfig& config, RingError* error);
+  bool OpenRx(const RingConfig& config, SysError* error);
+  bool OpenTx(const RingConfig& config, SysError* error);
+  bool MapTx(const RingConfig& config, SysError* error);
   // Block ownership: the kernel sets TP_STATUS_USER when it retires a block;
   // we hand a block back, fully read, by writing TP_STATUS_KERNEL.
   static bool UserMayRead(tpacket_block_desc* block) {

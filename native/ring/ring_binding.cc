@@ -34,13 +34,7 @@
 namespace syncache {
 
 // Shared with flood_binding.cc.
-void ThrowRingError(Napi::Env env, const RingError& error);
 bool ReadNetnsAndIface(Napi::Env env, Napi::Object options, RingConfig* config);
-
-void ThrowRingError(Napi::Env env, const RingError& error) {
-  if (error.err == 0) ThrowRangeError(env, "options." + error.what);
-  else ThrowErrno(env, error.err, error.syscall, error.what, error.hint);
-}
 
 bool ReadOptionalUint(Napi::Env env, Napi::Object options, const char* name, uint32_t min,
                       uint32_t max, uint32_t* out) {
@@ -128,9 +122,9 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
       return;
     }
     countersRef_ = Napi::Persistent(NewCountersArray(env, &pipeline_.counters));
-    RingError error;
+    SysError error;
     if (!ring_.Open(config, &error)) {
-      ThrowRingError(env, error);
+      ThrowSysError(env, error);
       return;
     }
     napi_add_env_cleanup_hook(env, &RingBinding::CleanupHook, this);
