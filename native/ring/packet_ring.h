@@ -138,8 +138,7 @@ class PacketRing {
   bool Waiting() const {
     if (rxMap_ == nullptr) return false;
     if (rxV2_) {
-      const auto* hdr = reinterpret_cast<const tpacket2_hdr*>(rxMap_ + static_cast<size_t>(rxFrame_) * rxFrameSize_);
-      return (__atomic_load_n(&hdr->tp_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER) != 0;
+      return (__atomic_load_n(&Slot(rxFrame_)->tp_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER) != 0;
     }
     return rxFramesLeft_ > 0 || UserMayRead(Block(rxBlock_));
   }
@@ -166,6 +165,24 @@ class PacketRing {
   }
   static void GiveBackToKernel(tpacket_block_desc* block) {
     __atomic_store_n(&block->hdr.bh1.block_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
+  }
+  // A V2 slot's header, and its frame (nullptr if the kernel's offsets
+  // would take us outside the slot).
+  tpacket2_hdr* Slot(uint32_t i) const {
+    return reinterpret_cast<tpacket2_hdr*>(rxMap_ + static_cast<size_t>(i) * rxFrameSize_);
+  }
+  uint8_t* FrameIn(tpacket2_hdr* hdr) const {
+    const uint64_t end = static_cast<uint64_t>(hdr->tp_mac) + hdr->tp_snaplen;
+    if (hdr->tp_mac < sizeof(tpacket2_hdr) || end > rxFrameSize_) return nullptr;
+    return reinterpret_cast<uint8_t*>(hdr) + hdr->tp_mac;
+  }
+  // Hands one frame of either TPACKET version to visit with its VLAN tag and
+  // time, first completing a checksum that was left to the device.
+  template <typename Hdr, typename Visit>
+  static bool Deliver(const Hdr* hdr, uint32_t status, uint16_t vlanTci, uint8_t* frame, Visit& visit) {
+    if (status & TP_STATUS_CSUMNOTREADY) CompletePartialChecksum(frame, hdr->tp_snaplen);
+    const double timeMs = static_cast<double>(hdr->tp_sec) * 1000.0 + hdr->tp_nsec / 1e6;
+    return visit(frame, hdr->tp_snaplen, (status & TP_STATUS_VLAN_VALID) ? vlanTci : 0, timeMs);
   }
   tpacket_block_desc* Block(uint32_t i) const {
     return reinterpret_cast<tpacket_block_desc*>(rxMap_ + static_cast<size_t>(i) * rxBlockSize_);
@@ -215,22 +232,18 @@ uint32_t PacketRing::Receive(uint32_t maxAccepted, Counters* counters, Visit vis
     // One frame slot after another; TP_STATUS_USER says the kernel is done.
     bool any = false;
     while (accepted < maxAccepted) {
-      tpacket2_hdr* hdr = reinterpret_cast<tpacket2_hdr*>(rxMap_ + static_cast<size_t>(rxFrame_) * rxFrameSize_);
+      tpacket2_hdr* hdr = Slot(rxFrame_);
       const uint32_t status = __atomic_load_n(&hdr->tp_status, __ATOMIC_ACQUIRE);
       if ((status & TP_STATUS_USER) == 0) break;
       any = true;
-      const uint64_t end = static_cast<uint64_t>(hdr->tp_mac) + hdr->tp_snaplen;
+      uint8_t* frame = FrameIn(hdr);
       if (status & kTakenEarly) {
         // ReceiveUrgent had it (and counted it).
-      } else if (hdr->tp_mac < sizeof(tpacket2_hdr) || end > rxFrameSize_) {
+      } else if (frame == nullptr) {
         counters->Bump(kCounter_rxBadFrame);
       } else {
         counters->Bump(kCounter_rxFrames);
-        uint16_t vlan = (status & TP_STATUS_VLAN_VALID) ? hdr->tp_vlan_tci : 0;
-        double timeMs = static_cast<double>(hdr->tp_sec) * 1000.0 + hdr->tp_nsec / 1e6;
-        uint8_t* frame = reinterpret_cast<uint8_t*>(hdr) + hdr->tp_mac;
-        if (status & TP_STATUS_CSUMNOTREADY) CompletePartialChecksum(frame, hdr->tp_snaplen);
-        if (visit(frame, hdr->tp_snaplen, vlan, timeMs)) accepted++;
+        if (Deliver(hdr, status, hdr->tp_vlan_tci, frame, visit)) accepted++;
       }
       __atomic_store_n(&hdr->tp_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
       rxFrame_ = (rxFrame_ + 1) % rxFrameCount_;
@@ -271,11 +284,8 @@ uint32_t PacketRing::Receive(uint32_t maxAccepted, Counters* counters, Visit vis
         break;
       }
       counters->Bump(kCounter_rxFrames);
-      uint16_t vlan = (hdr->tp_status & TP_STATUS_VLAN_VALID) ? hdr->hv1.tp_vlan_tci : 0;
-      double timeMs = static_cast<double>(hdr->tp_sec) * 1000.0 + hdr->tp_nsec / 1e6;
       uint8_t* frame = const_cast<uint8_t*>(base) + rxNext_ + hdr->tp_mac;
-      if (hdr->tp_status & TP_STATUS_CSUMNOTREADY) CompletePartialChecksum(frame, hdr->tp_snaplen);
-      if (visit(base + rxNext_ + hdr->tp_mac, hdr->tp_snaplen, vlan, timeMs)) accepted++;
+      if (Deliver(hdr, hdr->tp_status, hdr->hv1.tp_vlan_tci, frame, visit)) accepted++;
       if (rxFramesLeft_ > 0) {
         if (next == 0) {
           counters->Bump(kCounter_rxBadFrame);
@@ -299,19 +309,14 @@ uint32_t PacketRing::ReceiveUrgent(uint32_t maxAccepted, Counters* counters, Urg
   uint32_t accepted = 0;
   while (accepted < maxAccepted && urgentLooked_ - rxConsumed_ < rxFrameCount_) {
     const uint32_t slot = static_cast<uint32_t>(urgentLooked_ % rxFrameCount_);
-    tpacket2_hdr* hdr = reinterpret_cast<tpacket2_hdr*>(rxMap_ + static_cast<size_t>(slot) * rxFrameSize_);
+    tpacket2_hdr* hdr = Slot(slot);
     const uint32_t status = __atomic_load_n(&hdr->tp_status, __ATOMIC_ACQUIRE);
     if ((status & TP_STATUS_USER) == 0) break;
     urgentLooked_++;
-    const uint64_t end = static_cast<uint64_t>(hdr->tp_mac) + hdr->tp_snaplen;
-    if ((status & kTakenEarly) || hdr->tp_mac < sizeof(tpacket2_hdr) || end > rxFrameSize_) continue;
-    uint8_t* frame = reinterpret_cast<uint8_t*>(hdr) + hdr->tp_mac;
-    if (!urgent(frame, hdr->tp_snaplen)) continue;
+    uint8_t* frame = FrameIn(hdr);
+    if ((status & kTakenEarly) || frame == nullptr || !urgent(frame, hdr->tp_snaplen)) continue;
     counters->Bump(kCounter_rxFrames);
-    if (status & TP_STATUS_CSUMNOTREADY) CompletePartialChecksum(frame, hdr->tp_snaplen);
-    uint16_t vlan = (status & TP_STATUS_VLAN_VALID) ? hdr->tp_vlan_tci : 0;
-    double timeMs = static_cast<double>(hdr->tp_sec) * 1000.0 + hdr->tp_nsec / 1e6;
-    if (visit(frame, hdr->tp_snaplen, vlan, timeMs)) accepted++;
+    if (Deliver(hdr, status, hdr->tp_vlan_tci, frame, visit)) accepted++;
     __atomic_store_n(&hdr->tp_status, (status | kTakenEarly) & ~static_cast<uint32_t>(TP_STATUS_CSUMNOTREADY), __ATOMIC_RELAXED);
   }
   return accepted;
@@ -323,20 +328,16 @@ int64_t PacketRing::Peek(int64_t start, Visit visit) {
   uint32_t slot = start < 0 ? rxFrame_ : static_cast<uint32_t>(start % rxFrameCount_);
   // Slots from the cursor up to `slot` were looked at already: at most one lap in all.
   for (uint32_t looked = (slot + rxFrameCount_ - rxFrame_) % rxFrameCount_; looked < rxFrameCount_; looked++) {
-    tpacket2_hdr* hdr = reinterpret_cast<tpacket2_hdr*>(rxMap_ + static_cast<size_t>(slot) * rxFrameSize_);
+    tpacket2_hdr* hdr = Slot(slot);
     const uint32_t status = __atomic_load_n(&hdr->tp_status, __ATOMIC_ACQUIRE);
     if ((status & TP_STATUS_USER) == 0) break;
-    const uint64_t end = static_cast<uint64_t>(hdr->tp_mac) + hdr->tp_snaplen;
-    if ((status & kTakenEarly) == 0 && hdr->tp_mac >= sizeof(tpacket2_hdr) && end <= rxFrameSize_) {
-      uint8_t* frame = reinterpret_cast<uint8_t*>(hdr) + hdr->tp_mac;
+    uint8_t* frame = FrameIn(hdr);
+    if ((status & kTakenEarly) == 0 && frame != nullptr) {
+      Deliver(hdr, status, hdr->tp_vlan_tci, frame, visit);
+      // Still ours (TP_STATUS_USER): Receive must not complete its checksum again.
       if (status & TP_STATUS_CSUMNOTREADY) {
-        CompletePartialChecksum(frame, hdr->tp_snaplen);
-        // Still ours (TP_STATUS_USER): Receive must not complete it again.
         __atomic_store_n(&hdr->tp_status, status & ~static_cast<uint32_t>(TP_STATUS_CSUMNOTREADY), __ATOMIC_RELAXED);
       }
-      uint16_t vlan = (status & TP_STATUS_VLAN_VALID) ? hdr->tp_vlan_tci : 0;
-      double timeMs = static_cast<double>(hdr->tp_sec) * 1000.0 + hdr->tp_nsec / 1e6;
-      visit(frame, hdr->tp_snaplen, vlan, timeMs);
     }
     slot = (slot + 1) % rxFrameCount_;
   }

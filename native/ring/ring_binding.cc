@@ -368,23 +368,24 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
     const int64_t next = ring_.Peek(
         std::isfinite(start) && start >= 0 ? static_cast<int64_t>(start) : -1,
         [&](const uint8_t* frame, uint32_t length, uint16_t vlan, double timeMs) {
-          if (!MayCarryDataOf(frame, length, keys)) return;
+          if (!MayCarryDataOf(frame, length, keys)) return false;
           scratch->payloadUsed = 0;
-          if (!wire::ParseFrame(frame, length, vlan, timeMs, pipeline_.config, scratch, 0, &ignored)) return;
-          if (scratch->kind[0] != kKindAck || scratch->payloadLength[0] == 0 || scratch->payloadOffset[0] == kNoPayload) return;
+          if (!wire::ParseFrame(frame, length, vlan, timeMs, pipeline_.config, scratch, 0, &ignored)) return false;
+          if (scratch->kind[0] != kKindAck || scratch->payloadLength[0] == 0 || scratch->payloadOffset[0] == kNoPayload) return false;
           const FlowKey key = FlowKey::FromRow(*scratch, 0);
           for (size_t k = 0; k < flowCount; k++) {
             if (!(keys[k] == key)) continue;
             const uint32_t n = scratch->payloadLength[0];
             const size_t need = 12 + ((static_cast<size_t>(n) + 3) & ~static_cast<size_t>(3));
-            if (used + need > capacity) return;
+            if (used + need > capacity) return false;
             const uint32_t head[3] = {static_cast<uint32_t>(k), scratch->seq[0], n};
             std::memcpy(base + used, head, 12);
             std::memcpy(base + used + 12, scratch->payload + scratch->payloadOffset[0], n);
             used += need;
             records++;
-            return;
+            return true;
           }
+          return false;
         });
     std::memcpy(base, &records, 4);
     return Napi::Number::New(env, static_cast<double>(next));
