@@ -76,6 +76,12 @@ bool ConfigurePipeline(Napi::Env env, Napi::Object options, Pipeline* pipeline,
   uint8_t* secretBytes = BytesFromValue(env, options.Get("secrets"), "options.secrets",
                                         sizeof(CookieSecrets));
   if (secretBytes == nullptr) return false;
+  // Its words are read atomically, across threads: they must be aligned.
+  if (reinterpret_cast<uintptr_t>(secretBytes) % alignof(CookieSecrets) != 0) {
+    ThrowRangeError(env, "options.secrets must start at a multiple of " + std::to_string(alignof(CookieSecrets)) +
+                             " bytes into its buffer (its words are read atomically)");
+    return false;
+  }
   pipeline->config = std::move(config);
   pipeline->secrets = reinterpret_cast<const CookieSecrets*>(secretBytes);
   *secretsRef = Napi::Persistent(options.Get("secrets").As<Napi::Object>());

@@ -73,3 +73,11 @@ test("cookies 'off': SYN and ACK rows are hashed but not cookied", () => {
   assert.equal(r.moved.cookiesMade, undefined);
   assert.equal(r.moved.cookiesChecked, undefined);
 });
+
+test('secrets that do not start on a word boundary are refused (their words are read atomically)', () => {
+  const size = addon.secretsLayout.byteLength;
+  const shared = new SharedArrayBuffer(size + 8);
+  const make = (offset: number) => new addon.Pipeline({ addrs: [OUR_V4], ports: [OUR_PORT], cookies: 'on', secrets: new Uint8Array(shared, offset, size) });
+  assert.throws(() => make(1), { name: 'RangeError', message: /options\.secrets must start at a multiple of \d+ bytes/ });
+  assert.doesNotThrow(() => make(8));
+});
