@@ -85,7 +85,8 @@ const CATCH_UP_ROWS = (RING_BLOCKS * RING_BLOCK_BYTES) / 2048;
  * Batches of at most ROWS_PER_BATCH rows handled per readiness callback
  * before yielding to the event loop: under a flood a callback then lasts a
  * few milliseconds at most, so the server's own sockets are not held up
- * behind thousands of SYNs (the ring is read again at the end of the turn).
+ * behind thousands of SYNs (what is left is read after the poll phase, or
+ * in the next turn).
  */
 const BATCHES_PER_WAKEUP = 2;
 const ROWS_PER_BATCH = 512;
@@ -310,8 +311,10 @@ export class Shard {
    * gate to the socket again, return it to repair, look once more, and
    * inject what the socket lacks (from its rcv_nxt on: what arrived while
    * the gate was open it has already), then open the gate and leave repair
-   * with a window probe, whose ACK tells the peer the data arrived. Rare:
-   * the data must land in the few microseconds of two syscalls.
+   * with a window probe, whose ACK tells the peer the data arrived. One
+   * connection at a time, about 1 handoff in 8,000 needs it; under a flood,
+   * with batches of sockets finished one after another since the look,
+   * 60-170 in 5 s of wrk at 16 connections.
    */
   private injectLatePeeked(fd: number, flow: HandoffFlow, mark: number, end: number, since: number): void {
     const late: Uint8Array[] = [];
