@@ -276,7 +276,7 @@ export class SynEngine {
 
   /**
    * Ends a hold: the kernel socket exists (or could not be made). `iss`
-   * guards against an entry that was evicted and reused meanwhile.
+   * guards against an entry that went stale and was reused meanwhile.
    */
   release(e: number, iss: number): boolean {
     if (!this.holds(e, iss)) return false;

@@ -95,8 +95,9 @@ export class Protection extends EventEmitter<ProtectionEvents> {
     const r = this.responder;
     const items: Array<{ handshake: Handshake; params: RepairParams }> = [];
     for (const h of batch) {
-      // The same connection completing twice (a held entry evicted under a
-      // flood, then its next segment validating as a cookie) is not a new one.
+      // The same connection completing twice (completed through its cookie
+      // with no entry free to hold it - every one in reach held - so its
+      // next segment validates as a cookie too) is not a new one.
       // A new connection on a 4-tuple we handed over before has a new ISN.
       // (A flow already served is skipped natively until its TIME_WAIT is over.)
       const key = flowKey(h);
