@@ -12,10 +12,9 @@
 // attacker; legitimate = kernel-stack connects from the client namespace
 // that completed within 3 s.
 import { parseArgs } from 'node:util';
-import os from 'node:os';
 import { runLabScenario, type LabReport, type ScenarioOptions } from '../lib/lab/scenario.js';
-import { labUnavailableReason } from '../lib/lab/netns.js';
 import { threads } from '../lib/cli/lab.js';
+import { machine as hostLine, requireLab } from './common.js';
 
 const { values } = parseArgs({
   options: {
@@ -30,11 +29,7 @@ const rate = Number(values.rate);
 const clientRate = Number(values.clients);
 const json = values.json === true;
 
-const why = labUnavailableReason();
-if (why) {
-  console.error(`bench:flood: cannot run: ${why}`);
-  process.exit(1);
-}
+requireLab('bench:flood');
 
 type Run = Pick<ScenarioOptions, 'target' | 'syncookies' | 'workers'> & { rate?: number };
 
@@ -68,7 +63,7 @@ const rows = [...reports, ...ceilings].map((r, i) => ({
   connectP99: r.clients.p99,
   kernelRingDrops: r.counters.kernelDrops ?? null,
 }));
-const machine = `${os.cpus().length} x ${os.cpus()[0]?.model ?? 'cpu'}, Linux ${os.release()}, node ${process.version}`;
+const machine = hostLine();
 if (json) {
   console.log(JSON.stringify({ type: 'flood', date: new Date().toISOString(), machine, seconds, offered, clientRate, rows, reports: [...reports, ...ceilings] }));
 } else {

@@ -18,9 +18,10 @@ import { spawn } from 'node:child_process';
 import { closeSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
-import { createPairLab, labUnavailableReason } from '../lib/lab/netns.js';
+import { createPairLab } from '../lib/lab/netns.js';
 import { Responder } from '../lib/responder/responder.js';
 import { handoff, repairSocket, repairSocketAsync, type RepairParams } from '../lib/handoff/repair.js';
+import { requireLab } from './common.js';
 
 const { values } = parseArgs({
   options: {
@@ -75,11 +76,7 @@ if (values.inside !== undefined) {
   process.exit(0);
 }
 
-const why = labUnavailableReason();
-if (why) {
-  console.error(`bench:handoff: cannot run: ${why}`);
-  process.exit(1);
-}
+requireLab('bench:handoff');
 
 const pair = createPairLab('hbench', 12);
 try {

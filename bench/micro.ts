@@ -6,7 +6,7 @@
 // Run: node dist/bench/micro.js [--json]
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import os from 'node:os';
+import { machine as hostLine } from './common.js';
 
 const json = process.argv.includes('--json');
 const here = (name: string) => fileURLToPath(new URL(name, import.meta.url));
@@ -25,7 +25,7 @@ const cacheLine = cache1m.trim().split('\n').filter((l) => l.startsWith('{')).po
 const cache = JSON.parse(cacheLine) as Record<string, number>;
 const parse = pipeline.results[0];
 
-const machine = `${os.cpus().length} x ${os.cpus()[0]?.model ?? 'cpu'}, Linux ${os.release()}, node ${process.version}`;
+const machine = hostLine();
 const rows = [
   { what: 'native MD5 cookie (batch) vs @noble/hashes md5', value: `${cookieVsNoble.toFixed(1)}x`, target: '>= 10x', ok: cookieVsNoble >= 10 },
   { what: 'native md5() per JS call vs @noble/hashes md5', value: `${callVsNoble.toFixed(1)}x`, target: '(call overhead)', ok: true },

@@ -21,8 +21,8 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import os from 'node:os';
 import { buildLab, type Lab } from '../lib/lab/topology.js';
-import { labUnavailableReason } from '../lib/lab/netns.js';
 import { addon } from '../lib/native/addon.js';
+import { machine as hostLine, median, requireLab } from './common.js';
 
 const { values } = parseArgs({ options: {
   seconds: { type: 'string', default: '5' },
@@ -61,11 +61,7 @@ function pinned(cpu: number | undefined, cmd: string, args: string[]): [string, 
   return cpu === undefined ? [cmd, args] : ['taskset', ['-c', String(cpu), cmd, ...args]];
 }
 const json = values.json === true;
-const why = labUnavailableReason();
-if (why) {
-  console.error(`bench:serve: cannot run: ${why}`);
-  process.exit(1);
-}
+requireLab('bench:serve');
 const PORT = 80;
 const COST_RATE = 80_000;
 const TICKS_PER_SECOND = 100; // USER_HZ, which /proc/stat counts in
@@ -180,11 +176,6 @@ async function synCost(mode: 'plain' | 'protect', rate: number) {
 }
 type Row = Awaited<ReturnType<typeof measure>> & { ratio?: number; ratios?: number[]; fullSpeed?: boolean };
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
 
 /** One row from several rounds: the median of each figure, the sums of the counts. */
 function combine(runs: Row[]): Row {
@@ -241,7 +232,7 @@ if (cpus !== undefined) {
     costs.push(await synCost(mode, COST_RATE));
   }
 }
-const machine = `${os.cpus().length} x ${os.cpus()[0]?.model ?? 'cpu'}, Linux ${os.release()}, node ${process.version}`;
+const machine = hostLine();
 if (json) {
   console.log(JSON.stringify({ type: 'serve', date: new Date().toISOString(), machine, seconds, connections, rounds, workers, cpus: cpus ?? null, rows, costs }));
 } else {
