@@ -3,20 +3,20 @@
 // any net.Server, http.Server or https.Server serves it as usual, without
 // ever calling listen().
 //
-//   final ACK ─> engine: entry held, data that follows is collected
+//   final ACK ─> engine: entry held (never evicted), data that follows is collected
 //            ─> (after the batch, on the thread that owns the ring, in one
-//               synchronous step) drain the ring; a TCP_REPAIR socket with
-//               ISS/IRS/MSS/wscale/SACK/timestamps; the data collected so
-//               far into its receive queue; SO_MARK (the gate lets it
-//               through); repair off; release the entry; the ring skips the
-//               flow from now on
+//               synchronous step, see Shard.completeHandoffs) a TCP_REPAIR
+//               socket with ISS/IRS/MSS/wscale/SACK/timestamps; a look into
+//               the ring for the flow's data still waiting there; all of it
+//               into the receive queue; SO_MARK (the gate lets it through);
+//               repair off; data that landed meanwhile injected after all;
+//               release the entry; the ring skips the flow from now on
 //            ─> new net.Socket({ fd }) -> server.emit('connection', socket)
 //
-// Making the socket takes ~20-40 µs of syscalls; doing it right there costs
-// less than a thread-pool round trip (two thread wake-ups, ~200 µs on a VM)
-// and leaves no gap between the ring's last read and the gate opening. With
-// the SYN path on this thread, at most HANDOFFS_PER_TURN sockets are made
-// between two reads of the ring. With syncookies 'only' there is no entry to hold:
+// Making the socket takes ~30-50 µs of syscalls; doing it right there costs
+// less than a thread-pool round trip (two thread wake-ups, ~200 µs on a VM).
+// With the SYN path on this thread, at most HANDOFFS_PER_TURN sockets are
+// made between two reads of the ring. With syncookies 'only' there is no entry to hold:
 // data after the final ACK's own is dropped by the gate until the socket
 // exists, and the peer resends it as after any loss.
 import { EventEmitter } from 'node:events';
@@ -77,9 +77,9 @@ export class Protection extends EventEmitter<ProtectionEvents> {
 
   /**
    * Handshakes waiting for their socket. Sockets are made synchronously
-   * (~30-45 µs of syscalls each, as the kernel makes a child socket in
-   * softirq), a batch at a time with one read of the ring between making
-   * them and opening the gate; with the SYN path on this thread,
+   * (~30-50 µs of syscalls each, as the kernel makes a child socket in
+   * softirq), a batch at a time with one look into the ring between making
+   * them and opening the gates; with the SYN path on this thread,
    * HANDOFFS_PER_TURN at most between two reads of the ring, so a burst of
    * completions delays SYN processing by about a millisecond at most.
    */
@@ -117,7 +117,7 @@ export class Protection extends EventEmitter<ProtectionEvents> {
     }
     if (items.length === 0) return;
     // On the thread that owns the flows' ring (this one, or their worker), in
-    // one synchronous step: the sockets, the ring's last read, then for each
+    // one synchronous step: the sockets, a look into the ring, then for each
     // the data that came meanwhile (the gate dropped it, the ring kept it)
     // into its receive queue, SO_MARK, repair off; holds released, flows
     // skipped natively. Held entries bring everything from the final ACK on;

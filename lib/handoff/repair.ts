@@ -15,13 +15,11 @@ import { closeSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { addon, type RepairParams, type TcpSocketInfo } from '../native/addon.js';
 import type { Handshake } from '../engine/engine.js';
-
-export type { RepairParams, TcpSocketInfo };
-
-/** The SO_MARK the responder's gate lets through by default. */
 import { DEFAULT_MARK } from '../gate/nftables.js';
 import { netnsPath } from '../native/netns.js';
 
+export type { RepairParams, TcpSocketInfo };
+/** The SO_MARK the responder's gate lets through by default. */
 export { DEFAULT_MARK };
 
 export interface HandoffOptions {

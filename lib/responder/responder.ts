@@ -241,7 +241,8 @@ export class Responder extends EventEmitter<ResponderEvents> {
     items.forEach((it, i) => {
       const worker = this.origin.get(it.handshake);
       if (worker === undefined) results[i] = new Error('completeHandoffs: this handshake did not come from this responder');
-      else byWorker.set(worker, [...(byWorker.get(worker) ?? []), i]);
+      else if (byWorker.has(worker)) byWorker.get(worker)!.push(i);
+      else byWorker.set(worker, [i]);
     });
     return Promise.all([...byWorker].map(([worker, indexes]) => {
       const id = ++this.handoffId;

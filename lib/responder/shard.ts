@@ -253,9 +253,13 @@ export class Shard {
     // look finds these flows' data among whatever waits there (under a flood,
     // thousands of SYNs that the next drain answers), where reading it all
     // first would hold up this turn for as long as answering them takes.
-    const look = this.peekData(items.map((it, i) => (typeof fds[i] === 'number' && it.flow.hold >= 0 ? it.flow : null)), -1);
+    // The flows' words, once (11 each; all zero where no socket was made).
+    const flows = new Uint32Array(11 * items.length);
+    items.forEach((it, i) => { if (typeof fds[i] === 'number') flows.set(this.flowWords(it.flow), 11 * i); });
+    const look = this.peekData(flows, -1);
     return items.map(({ flow, params }, i) => {
       const fd = fds[i];
+      const words = flows.subarray(11 * i, 11 * i + 11);
       try {
         if (typeof fd !== 'number') return fd;
         if (look === undefined && flow.hold >= 0) this.catchUp();
@@ -268,13 +272,13 @@ export class Shard {
           finishRepair(fd, join(data), params.mark ?? 0, params.windowProbe === true);
           if (held !== undefined && params.mark) {
             if (look === undefined) this.injectLateRead(fd, flow, params.mark);
-            else this.injectLatePeeked(fd, flow, params.mark, end, look.next);
+            else this.injectLatePeeked(fd, words, params.mark, end, look.next);
           }
         } catch (error) {
           closeSync(fd); // in repair, or its data incomplete: nothing more goes on the wire
           return error as Error;
         }
-        this.mark(flow, true);
+        this.mark(flow, true, words);
         return fd;
       } finally {
         if (flow.hold >= 0) this.engine.release(flow.hold, flow.iss);
@@ -284,16 +288,14 @@ export class Shard {
 
   /**
    * One look into the ring (see NativeRing.peek) for the data segments of
-   * these flows (null: none wanted), by flow; undefined if the ring cannot
-   * look ahead.
+   * these flows (11 words each, as flowWords gives them), by flow; undefined
+   * if the ring cannot look ahead.
    */
-  private peekData(flows: ReadonlyArray<FlowOf | null>, start: number): { next: number; segments: Segment[][] } | undefined {
-    const words = new Uint32Array(11 * flows.length);
-    flows.forEach((f, k) => { if (f !== null) words.set(this.flowWords(f), 11 * k); });
-    const next = this.ring.peek(words, start, this.peekOut);
+  private peekData(flows: Uint32Array, start: number): { next: number; segments: Segment[][] } | undefined {
+    const next = this.ring.peek(flows, start, this.peekOut);
     if (next < 0) return undefined;
-    const u32 = new Uint32Array(this.peekOut.buffer, this.peekOut.byteOffset, this.peekOut.byteLength >> 2);
-    const segments: Segment[][] = flows.map(() => []);
+    const u32 = this.peekWords;
+    const segments: Segment[][] = Array.from({ length: flows.length / 11 }, () => []);
     for (let r = 0, w = 1; r < u32[0]; r++) {
       const [k, seq, length] = [u32[w], u32[w + 1], u32[w + 2]];
       const at = (w + 3) * 4;
@@ -316,13 +318,13 @@ export class Shard {
    * with batches of sockets finished one after another since the look,
    * 60-170 in 5 s of wrk at 16 connections.
    */
-  private injectLatePeeked(fd: number, flow: HandoffFlow, mark: number, end: number, since: number): void {
+  private injectLatePeeked(fd: number, flow: Uint32Array, mark: number, end: number, since: number): void {
     const late: Uint8Array[] = [];
-    extend(late, end, this.peekData([flow], since)?.segments[0] ?? []);
+    extend(late, end, this.peekData(flow, since)?.segments[0] ?? []);
     if (late.length === 0) return;
     const rcvNxt = addon.reopenRepair(fd);
     const all: Uint8Array[] = [];
-    extend(all, end, this.peekData([flow], since)?.segments[0] ?? []);
+    extend(all, end, this.peekData(flow, since)?.segments[0] ?? []);
     this.injectFrom(fd, mark, rcvNxt, end, all);
   }
 
@@ -349,11 +351,12 @@ export class Shard {
   /**
    * From now on the flow is not ours: a kernel socket serves it
    * (kernelSocket) or it was completed and reported. Its segments are
-   * skipped natively until linger() has run its course.
+   * skipped natively until linger() has run its course. (`words`: its
+   * flowWords, if the caller has them already.)
    */
-  mark(h: FlowOf, kernelSocket: boolean): void {
+  mark(h: FlowOf, kernelSocket: boolean, words?: Uint32Array): void {
     if (this.closed) return;
-    this.ring.handOver(this.flowWords(h), kernelSocket);
+    this.ring.handOver(words ?? this.flowWords(h), kernelSocket);
     this.marked.set(flowKey(h), h.irs);
   }
 
@@ -394,8 +397,9 @@ export class Shard {
   }
 
   private readonly flow = new Uint32Array(11);
-  /** Where peek() writes what a look finds. */
+  /** Where peek() writes what a look finds, and the same as words. */
   private readonly peekOut = new Uint8Array(1 << 20);
+  private readonly peekWords = new Uint32Array(this.peekOut.buffer);
   /** Marked flows and the peer ISN they were marked for. */
   private readonly marked = new Map<string, number>();
   private readonly lingering: Array<[number, FlowOf]> = [];

@@ -42,6 +42,7 @@
 #include <vector>
 
 #include "boundary/errors.h"
+#include "boundary/js_args.h"
 #include "pipeline/pipeline.h"
 #include "ring/bpf_filter.h"
 #include "ring/packet_ring.h"
@@ -434,16 +435,9 @@ Napi::Value Flood(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
 
-  Napi::Value cpu = options.Get("cpu");
-  plan.cpu = -1;
-  if (!cpu.IsUndefined()) {
-    double c = cpu.IsNumber() ? cpu.As<Napi::Number>().DoubleValue() : -1;
-    if (!(c >= 0 && c < CPU_SETSIZE && c == static_cast<int>(c))) {
-      ThrowRangeError(env, "options.cpu must be a CPU number (0, 1, ...) or undefined");
-      return env.Undefined();
-    }
-    plan.cpu = static_cast<int>(c);
-  }
+  uint32_t cpu = UINT32_MAX;  // absent: not pinned
+  if (!ReadInteger(env, options, "options.", "cpu", 0, CPU_SETSIZE - 1, true, &cpu)) return env.Undefined();
+  plan.cpu = cpu == UINT32_MAX ? -1 : static_cast<int>(cpu);
 
   Napi::Value method = options.Get("method");
   std::string methodName = method.IsString() ? method.As<Napi::String>().Utf8Value() : "";

@@ -121,7 +121,7 @@ bool Build(int fd, const RepairParams& p, SysError* error) {
 bool FinishRepair(int fd, const uint8_t* payload, size_t payloadLength, uint32_t mark,
                   bool windowProbe, SysError* error) {
   if (payloadLength > 0) {
-    if (!SetInt(fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_RECV_QUEUE, error, "selecting the receive queue")) return false;
+    // The receive queue is selected: Build and ReopenRepair leave it so.
     size_t done = 0;
     while (done < payloadLength) {
       ssize_t n = send(fd, payload + done, payloadLength - done, MSG_DONTWAIT | MSG_NOSIGNAL);

@@ -76,7 +76,8 @@ struct RepairParams {
 // *error filled in. Expects validated params (see handoff_binding.cc).
 int RepairSocket(const RepairParams& params, SysError* error);
 
-// The last step for a socket made with stayInRepair (DESIGN step 3): inject
+// The last step for a socket made with stayInRepair, or put back by
+// ReopenRepair (both leave the receive queue selected; DESIGN step 3): inject
 // `payload` into the receive queue, set SO_MARK (0: leave it), leave repair.
 // Cheap (a few setsockopts): the caller drains what arrived meanwhile first.
 bool FinishRepair(int fd, const uint8_t* payload, size_t payloadLength, uint32_t mark,
