@@ -29,6 +29,7 @@ export const SYNCACHE_COUNTERS = [
   'rstssent', // RST frames sent
   'txdropped', // response frames the ring could not send
   'lateinjected', // handoffs whose data slipped past the ring's last read, injected after all
+  'handoffduplicate', // a flow handed over completing again (ignored)
 ] as const;
 
 export type SyncacheCounterName = (typeof SYNCACHE_COUNTERS)[number];

@@ -12,6 +12,7 @@ import { EventEmitter } from 'node:events';
 import { isIP } from 'node:net';
 import { Worker } from 'node:worker_threads';
 import { randomInt } from 'node:crypto';
+import { closeSync } from 'node:fs';
 import { systemClock, type Clock } from '../engine/clock.js';
 import { resolveConfig, type SyncacheConfig, type SyncacheConfigInput } from '../engine/config.js';
 import { CookieSecrets } from '../engine/cookie-secrets.js';
@@ -20,8 +21,8 @@ import { COUNTER_NAMES, Stats } from '../engine/stats.js';
 import { installGate, DEFAULT_MARK, type Gate } from '../gate/nftables.js';
 import { Shard } from './shard.js';
 import { namedNetnsPath, netnsName } from '../native/netns.js';
-import type { RepairParams } from '../native/addon.js';
-import type { FlowOf, HandoffFlow, MainMessage, WorkerInit, WorkerMessage } from './worker.js';
+import { SocketMaker, type Handed, type SocketMakerOptions } from '../handoff/sockets.js';
+import type { FlowOf, MainMessage, SentError, WorkerInit, WorkerMessage } from './worker.js';
 
 export interface ResponderOptions extends SyncacheConfigInput {
   /** Interface to answer on. */
@@ -50,15 +51,18 @@ export interface ResponderOptions extends SyncacheConfigInput {
   /** Return false to refuse a handshake: its entry stays and it is retried (workers: 0 only). */
   accept?: (handshake: Handshake) => boolean;
   /**
-   * Keep each completed handshake's entry until release(), collecting the data
-   * that follows the final ACK (completeHandoffs()): for handing connections to
-   * kernel sockets (protect() sets it).
+   * Hand each completed handshake to a kernel socket, made with TCP_REPAIR on
+   * the thread that owns its ring right after the batch that completed it
+   * (see lib/handoff/sockets.ts), and emit 'handed' instead of 'handshake'.
+   * Close a handed socket's flow with socketClosed(). (protect() sets it.)
    */
-  hold?: boolean;
+  handoff?: boolean;
 }
 
 export interface ResponderEvents {
   handshake: [Handshake];
+  /** With options.handoff: a socket made (or why not); its fd is the receiver's to close. */
+  handed: [Handed];
   error: [Error];
 }
 
@@ -87,6 +91,7 @@ function validate(options: ResponderOptions): void {
   }
   if (workers > 0 && options.clock !== undefined) throw new TypeError('clock can only be injected with workers: 0 (the shard on this thread)');
   if (workers > 0 && options.accept !== undefined) throw new TypeError('accept can only be used with workers: 0 (workers report handshakes asynchronously)');
+  if (options.handoff === true && options.accept !== undefined) throw new TypeError('accept cannot be used with handoff: every completed handshake becomes a socket');
 }
 
 /** The path the ring opens for options.netns (a name: the gate needs one). */
@@ -98,8 +103,13 @@ function flowOf(h: Handshake): FlowOf {
   return { family: h.family, remoteAddress: h.remoteAddress, remotePort: h.remotePort, localAddress: h.localAddress, localPort: h.localPort, irs: h.irs };
 }
 
+/** An error from a worker's message, as the Error it was. */
+function revive(e: SentError): Error {
+  return Object.assign(new Error(e.message), e);
+}
+
 function splitOptions(options: ResponderOptions): SyncacheConfigInput {
-  const { iface, addrs, ports, netns, workers, gate, mark, qdiscBypass, clock, accept, hold, lowLatency, ...config } = options;
+  const { iface, addrs, ports, netns, workers, gate, mark, qdiscBypass, clock, accept, handoff, lowLatency, ...config } = options;
   return config;
 }
 
@@ -110,12 +120,11 @@ export class Responder extends EventEmitter<ResponderEvents> {
   private readonly clock: Clock;
   private readonly shardStats: Stats[] = [];
   private shard: Shard | undefined;
+  /** With options.handoff and workers: 0, makes this thread's sockets. */
+  private sockets: SocketMaker | undefined;
   private workers: Worker[] = [];
-  /** Which worker reported a handshake (for hold, release, handOver). */
+  /** Which worker made a handed socket (its flow is that worker's). */
   private readonly origin = new WeakMap<Handshake, Worker>();
-  /** Handoffs a worker is finishing, by id. */
-  private readonly handoffs = new Map<number, { count: number; done: (results: Array<number | Error>) => void }>();
-  private handoffId = 0;
   private gate: Gate | undefined;
   private rotation: NodeJS.Timeout | undefined;
   private closed = false;
@@ -150,13 +159,22 @@ export class Responder extends EventEmitter<ResponderEvents> {
       this.shardStats.push(stats);
       this.shard = new Shard({
         iface: o.iface, netns: netnsPath, addrs: o.addrs, ports: o.ports, config: this.config,
-        secrets: this.secrets.view, clock: this.clock, stats, qdiscBypass: o.qdiscBypass, hold: o.hold, lowLatency: o.lowLatency,
+        secrets: this.secrets.view, clock: this.clock, stats, qdiscBypass: o.qdiscBypass, hold: o.handoff, lowLatency: o.lowLatency,
         onHandshake: (h) => {
+          if (this.sockets !== undefined) {
+            this.sockets.push(h);
+            return true;
+          }
           if (o.accept !== undefined && o.accept(h) === false) return false;
           this.emit('handshake', h);
           return true;
         },
       });
+      if (o.handoff === true) {
+        this.sockets = new SocketMaker(this.shard, stats, this.socketOptions(netnsPath), (handed) => {
+          for (const item of handed) this.hand(item);
+        });
+      }
     } else {
       const fanoutGroup = randomInt(1, 65536);
       await Promise.all(Array.from({ length: workers }, () => this.startWorker(fanoutGroup)));
@@ -178,7 +196,7 @@ export class Responder extends EventEmitter<ResponderEvents> {
     const init: WorkerInit = {
       iface: o.iface, netns: nsPath(o.netns), addrs: o.addrs, ports: o.ports, config: this.config,
       secrets: this.secrets.buffer, stats: stats.buffer as SharedArrayBuffer, fanoutGroup, qdiscBypass: o.qdiscBypass,
-      hold: o.hold,
+      handoff: o.handoff === true ? this.socketOptions(nsPath(o.netns)) : undefined,
       lowLatency: o.lowLatency,
     };
     const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: init });
@@ -193,10 +211,11 @@ export class Responder extends EventEmitter<ResponderEvents> {
         } else if (m.type === 'handshake') {
           this.origin.set(m.handshake, worker);
           this.emit('handshake', m.handshake);
-        } else if (m.type === 'handoffsDone') {
-          const pending = this.handoffs.get(m.id);
-          this.handoffs.delete(m.id);
-          pending?.done(m.results.map((r) => (typeof r === 'number' ? r : Object.assign(new Error(r.message), r))));
+        } else if (m.type === 'handed') {
+          for (const { handshake, fd, madeAt, error } of m.handed) {
+            this.origin.set(handshake, worker);
+            this.hand(fd === undefined ? { handshake, error: revive(error!) } : { handshake, fd, madeAt: madeAt! });
+          }
         }
       });
       worker.on('error', (error) => { if (ready) this.emit('error', error); else reject(error); });
@@ -218,68 +237,31 @@ export class Responder extends EventEmitter<ResponderEvents> {
     return this.shard?.engine.cache?.size ?? 0;
   }
 
-  /**
-   * Hands completed handshakes (hold mode) to kernel sockets: on the thread
-   * that owns each flow's ring, right after its last read, each socket is
-   * made with TCP_REPAIR from its params (see repairParams), the data that
-   * came with and after the final ACK goes into its receive queue,
-   * params.mark opens the gate for it and repair ends - so nothing slips
-   * through unseen. Holds are released, and each handed-over flow's segments
-   * are skipped natively from then on. Resolves to one result per item: the
-   * socket's fd, or the error that stopped it (its hold released all the same).
-   */
-  completeHandoffs(items: ReadonlyArray<{ handshake: Handshake; params: RepairParams }>): Promise<Array<number | Error>> {
-    const cancelled = (): Error => Object.assign(new Error('the responder is closed'), { code: 'ECANCELED' });
-    if (this.closed) return Promise.resolve(items.map(cancelled));
-    const asFlow = ({ handshake: h, params }: { handshake: Handshake; params: RepairParams }) => ({
-      flow: { ...flowOf(h), hold: h.hold, iss: h.iss, payload: h.payload } satisfies HandoffFlow, params,
-    });
-    if (this.shard !== undefined) return this.shard.completeHandoffs(items.map(asFlow));
-    // One message per worker, with every item whose flow it owns.
-    const results: Array<number | Error> = new Array(items.length);
-    const byWorker = new Map<Worker, number[]>();
-    items.forEach((it, i) => {
-      const worker = this.origin.get(it.handshake);
-      if (worker === undefined) results[i] = new Error('completeHandoffs: this handshake did not come from this responder');
-      else if (byWorker.has(worker)) byWorker.get(worker)!.push(i);
-      else byWorker.set(worker, [i]);
-    });
-    return Promise.all([...byWorker].map(([worker, indexes]) => {
-      const id = ++this.handoffId;
-      return new Promise<void>((resolve) => {
-        this.handoffs.set(id, {
-          count: indexes.length,
-          done: (done) => {
-            done.forEach((r, k) => { results[indexes[k]] = r; });
-            resolve();
-          },
-        });
-        worker.postMessage({ type: 'completeHandoffs', id, items: indexes.map((i) => asFlow(items[i])) } satisfies MainMessage);
-      });
-    })).then(() => results);
+  private socketOptions(netns: string | undefined): SocketMakerOptions {
+    return { mark: this.options.mark ?? DEFAULT_MARK, ourWindow: this.config.window, netns };
   }
 
-  /**
-   * Ends a hold (see hold) without a socket: a duplicate, or a handoff that
-   * could not start. (completeHandoffs ends the holds it hands over.)
-   */
-  release(h: Handshake): void {
-    if (this.closed || h.hold < 0) return;
-    if (this.shard !== undefined) {
-      this.shard.engine.release(h.hold, h.iss);
+  /** A handed socket to the listeners (closed here if the responder is). */
+  private hand(item: Handed): void {
+    if (this.closed) {
+      if (item.fd !== undefined) closeSync(item.fd);
       return;
     }
-    this.origin.get(h)?.postMessage({ type: 'release', hold: h.hold, iss: h.iss } satisfies MainMessage);
+    this.emit('handed', item);
   }
 
-  /** The flow's kernel socket closed: its segments are ours again once its TIME_WAIT would be over. */
-  linger(h: Handshake): void {
+  /**
+   * A handed socket closed (options.handoff): a new handshake on its flow is
+   * a new connection, and its stragglers (a last ACK, a resent FIN) stay
+   * skipped natively for a TIME_WAIT's span.
+   */
+  socketClosed(h: Handshake): void {
     if (this.closed) return;
-    if (this.shard !== undefined) {
-      this.shard.linger(h);
+    if (this.sockets !== undefined) {
+      this.sockets.socketClosed(h);
       return;
     }
-    this.origin.get(h)?.postMessage({ type: 'linger', flow: flowOf(h) } satisfies MainMessage);
+    this.origin.get(h)?.postMessage({ type: 'socketClosed', flow: flowOf(h) } satisfies MainMessage);
   }
 
   /** Runs the timers now: retransmits, stale entries, secret rotation (for tests with a ManualClock). */
@@ -297,10 +279,6 @@ export class Responder extends EventEmitter<ResponderEvents> {
     if (this.closed) return;
     this.closed = true;
     if (this.rotation) clearInterval(this.rotation);
-    for (const { count, done } of this.handoffs.values()) {
-      done(Array.from({ length: count }, () => Object.assign(new Error('the responder closed during the handoff'), { code: 'ECANCELED' })));
-    }
-    this.handoffs.clear();
     this.shard?.close();
     await Promise.all(this.workers.map((w) => new Promise<void>((resolve) => {
       const done = (): void => resolve();

@@ -6,6 +6,8 @@ import { CookieSecrets } from '../engine/cookie-secrets.js';
 import { Stats } from '../engine/stats.js';
 import type { SyncacheConfig } from '../engine/config.js';
 import { Shard } from './shard.js';
+import { SocketMaker, type SocketMakerOptions } from '../handoff/sockets.js';
+import type { Handshake } from '../engine/engine.js';
 
 export interface WorkerInit {
   iface: string;
@@ -17,27 +19,29 @@ export interface WorkerInit {
   stats: SharedArrayBuffer;
   fanoutGroup: number;
   qdiscBypass?: boolean;
-  hold?: boolean;
+  /** Make a kernel socket of each completed handshake here (ResponderOptions.handoff). */
+  handoff?: SocketMakerOptions;
   lowLatency?: boolean;
 }
 
 /** The flow of a handshake, enough to mark it handed over. */
-export type FlowOf = Pick<import('../engine/engine.js').Handshake, 'family' | 'remoteAddress' | 'remotePort' | 'localAddress' | 'localPort' | 'irs'>;
+export type FlowOf = Pick<Handshake, 'family' | 'remoteAddress' | 'remotePort' | 'localAddress' | 'localPort' | 'irs'>;
 
 /** What the shard needs to finish a handoff: the flow, its held entry (or -1) and the final ACK's own data. */
-export type HandoffFlow = FlowOf & Pick<import('../engine/engine.js').Handshake, 'hold' | 'iss' | 'payload'>;
+export type HandoffFlow = FlowOf & Pick<Handshake, 'hold' | 'iss' | 'payload'>;
+
+/** An Error as a message carries it. */
+export interface SentError { message: string; code?: string; errno?: number; syscall?: string }
 
 export type MainMessage =
   | { type: 'close' }
-  | { type: 'completeHandoffs'; id: number; items: Array<{ flow: HandoffFlow; params: import('../native/addon.js').RepairParams }> }
-  | { type: 'release'; hold: number; iss: number }
-  | { type: 'linger'; flow: FlowOf };
+  | { type: 'socketClosed'; flow: FlowOf };
 
 export type WorkerMessage =
   | { type: 'ready' }
   | { type: 'error'; message: string; code?: string }
-  | { type: 'handshake'; handshake: import('../engine/engine.js').Handshake }
-  | { type: 'handoffsDone'; id: number; results: Array<number | { message: string; code?: string; errno?: number; syscall?: string }> }
+  | { type: 'handshake'; handshake: Handshake }
+  | { type: 'handed'; handed: Array<{ handshake: Handshake; fd?: number; madeAt?: number; error?: SentError }> }
   | { type: 'closed' };
 
 const port = parentPort;
@@ -45,6 +49,7 @@ if (port === null) throw new Error('lib/responder/worker.js must run as a worker
 const init = workerData as WorkerInit;
 const stats = new Stats(init.stats);
 let shard: Shard | undefined;
+let sockets: SocketMaker | undefined;
 try {
   shard = new Shard({
     iface: init.iface,
@@ -57,12 +62,24 @@ try {
     stats,
     fanoutGroup: init.fanoutGroup,
     qdiscBypass: init.qdiscBypass,
-    hold: init.hold,
+    hold: init.handoff !== undefined,
     lowLatency: init.lowLatency,
     onHandshake: (handshake) => {
-      port.postMessage({ type: 'handshake', handshake } satisfies WorkerMessage);
+      if (sockets !== undefined) sockets.push(handshake);
+      else port.postMessage({ type: 'handshake', handshake } satisfies WorkerMessage);
     },
   });
+  if (init.handoff !== undefined) {
+    // Sockets made here, right after the batch; only the fd goes to the main thread.
+    sockets = new SocketMaker(shard, stats, init.handoff, (handed) => port.postMessage({
+      type: 'handed',
+      handed: handed.map(({ handshake, fd, madeAt, error }) => {
+        if (error === undefined) return { handshake, fd, madeAt };
+        const e = error as NodeJS.ErrnoException;
+        return { handshake, error: { message: e.message, code: e.code, errno: e.errno, syscall: e.syscall } };
+      }),
+    } satisfies WorkerMessage));
+  }
   shard.start();
   port.postMessage({ type: 'ready' } satisfies WorkerMessage);
 } catch (error) {
@@ -72,20 +89,7 @@ try {
 
 const statsTimer = setInterval(() => shard?.syncStats(), 250);
 port.on('message', (message: MainMessage) => {
-  if (message.type === 'completeHandoffs') {
-    const reply = (results: Array<number | Error>): void => port.postMessage({
-      type: 'handoffsDone', id: message.id,
-      results: results.map((r) => {
-        if (typeof r === 'number') return r;
-        const e = r as NodeJS.ErrnoException;
-        return { message: e.message, code: e.code, errno: e.errno, syscall: e.syscall };
-      }),
-    } satisfies WorkerMessage);
-    if (shard === undefined) reply(message.items.map(() => Object.assign(new Error('the shard is not running'), { code: 'ECANCELED' })));
-    else void shard.completeHandoffs(message.items).then(reply);
-  }
-  if (message.type === 'release' && message.hold >= 0) shard?.engine.release(message.hold, message.iss);
-  if (message.type === 'linger') shard?.linger(message.flow);
+  if (message.type === 'socketClosed') sockets?.socketClosed(message.flow);
   if (message.type === 'close') {
     clearInterval(statsTimer);
     shard?.close();
