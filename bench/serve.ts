@@ -120,6 +120,12 @@ function wrk(lab: Lab, conns: number): Promise<WrkResult> {
   }));
 }
 
+/** The handoff times a protect() target reported (null for the plain listener). */
+function handoffTimes(stats: Record<string, number>) {
+  const t = (k: string): number | null => (typeof stats[k] === 'number' ? stats[k] : null);
+  return { handoffP50Ms: t('handoffP50Ms'), handoffP99Ms: t('handoffP99Ms'), connectionP50Ms: t('connectionP50Ms'), connectionP99Ms: t('connectionP99Ms') };
+}
+
 async function measure(mode: 'plain' | 'protect', flood: boolean, floodRate = 0, conns = connections) {
   const lab = buildLab({ tag: 'serve', cpus });
   try {
@@ -133,7 +139,7 @@ async function measure(mode: 'plain' | 'protect', flood: boolean, floodRate = 0,
     const w = await wrk(lab, conns);
     const f = await floodRun;
     const stats = await target.stop();
-    return { mode, flood, connections: conns, ...w, successShare: w.requests / (w.requests + w.errors), floodOffered: f ? Math.round(f.sent / f.seconds) : 0, handoffP50Ms: (stats.handoffP50Ms ?? null) as number | null, handoffP99Ms: (stats.handoffP99Ms ?? null) as number | null };
+    return { mode, flood, connections: conns, ...w, successShare: w.requests / (w.requests + w.errors), floodOffered: f ? Math.round(f.sent / f.seconds) : 0, ...handoffTimes(stats) };
   } finally {
     lab.destroy();
   }
@@ -181,7 +187,7 @@ type Row = Awaited<ReturnType<typeof measure>> & { ratio?: number; ratios?: numb
 function combine(runs: Row[]): Row {
   const out: Row = { ...runs[0] };
   for (const k of ['requestsPerSecond', 'p50Ms', 'p99Ms', 'successShare', 'floodOffered'] as const) out[k] = median(runs.map((r) => r[k]));
-  for (const k of ['handoffP50Ms', 'handoffP99Ms'] as const) {
+  for (const k of ['handoffP50Ms', 'handoffP99Ms', 'connectionP50Ms', 'connectionP99Ms'] as const) {
     const values = runs.map((r) => r[k]).filter((v): v is number => typeof v === 'number');
     out[k] = values.length > 0 ? median(values) : null;
   }
@@ -237,15 +243,17 @@ if (json) {
   console.log(JSON.stringify({ type: 'serve', date: new Date().toISOString(), machine, seconds, connections, rounds, workers, cpus: cpus ?? null, rows, costs }));
 } else {
   console.log(`\nbench:serve ${new Date().toISOString()} on ${machine}; wrk -t1 -d${seconds}s, Connection: close; each row the median of ${rounds} rounds (ratio: median, and range); p99 x: the p99 over the same server's without a flood at -c${connections}; ${cpus ? `server on CPU ${cpus.responder}, network, wrk and generator on CPU ${cpus.network}` : 'CPUs left to the scheduler'}; syncache's SYN path ${workers === 0 ? 'on the server thread' : `in ${workers} worker thread(s)`}\n`);
-  console.log('| server | wrk -c | flood | requests/s | ratio to plain | p50 | p99 | p99 x | requests ok | handoff p50 / p99 |');
-  console.log('|---|---:|---|---:|---:|---:|---:|---:|---:|---:|');
+  console.log('handoff: from the final ACK to its kernel socket done (where the kernel queues a connection for accept); to \'connection\': on to the server\'s event, after the wait for its thread\'s turn.\n');
+  console.log('| server | wrk -c | flood | requests/s | ratio to plain | p50 | p99 | p99 x | requests ok | handoff p50 / p99 | to \'connection\' p50 / p99 |');
+  console.log('|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|');
+  const pair = (p50: number | null, p99: number | null): string => (p50 === null || p99 === null ? '-' : `${p50.toFixed(2)} / ${p99.toFixed(2)} ms`);
   const calm = (mode: string): Row | undefined => rows.find((x) => x.mode === mode && !x.flood && x.connections === connections);
   for (const r of rows) {
     const base = r.flood ? calm(r.mode) : undefined;
     const times = base ? `${(r.p99Ms / base.p99Ms).toFixed(1)}x` : '-';
     const full = r.fullSpeed === true || (r.mode === 'plain' && r.flood) ? ' (full speed)' : '';
     const spread = r.ratios ? ` (${Math.min(...r.ratios).toFixed(2)}-${Math.max(...r.ratios).toFixed(2)})` : '';
-    console.log(`| ${r.mode === 'plain' ? 'plain listener' : 'syncache protect()'} | ${r.connections} | ${r.flood ? `${r.floodOffered.toLocaleString('en-US')} SYN/s${full}` : 'none'} | ${Math.round(r.requestsPerSecond).toLocaleString('en-US')} | ${(r.ratio ?? 1).toFixed(2)}${spread} | ${r.p50Ms.toFixed(2)} ms | ${r.p99Ms.toFixed(2)} ms | ${times} | ${(100 * r.successShare).toFixed(2)}% | ${r.handoffP50Ms === null ? '-' : `${r.handoffP50Ms.toFixed(2)} / ${(r.handoffP99Ms ?? NaN).toFixed(2)} ms`} |`);
+    console.log(`| ${r.mode === 'plain' ? 'plain listener' : 'syncache protect()'} | ${r.connections} | ${r.flood ? `${r.floodOffered.toLocaleString('en-US')} SYN/s${full}` : 'none'} | ${Math.round(r.requestsPerSecond).toLocaleString('en-US')} | ${(r.ratio ?? 1).toFixed(2)}${spread} | ${r.p50Ms.toFixed(2)} ms | ${r.p99Ms.toFixed(2)} ms | ${times} | ${(100 * r.successShare).toFixed(2)}% | ${pair(r.handoffP50Ms, r.handoffP99Ms)} | ${pair(r.connectionP50Ms, r.connectionP99Ms)} |`);
   }
   if (costs.length > 0) {
     const total = (c: (typeof costs)[number]): number => c.userUs + c.systemUs + c.softirqUs;
