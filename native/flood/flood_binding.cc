@@ -42,6 +42,7 @@
 #include <vector>
 
 #include "boundary/errors.h"
+#include "boundary/ip_text.h"
 #include "boundary/js_args.h"
 #include "pipeline/pipeline.h"
 #include "ring/bpf_filter.h"
@@ -357,9 +358,11 @@ class FloodWorker : public Napi::AsyncWorker {
 };
 
 bool ParseV4(const std::string& text, uint32_t* hostOrder) {
-  in_addr a{};
-  if (inet_pton(AF_INET, text.c_str(), &a) != 1) return false;
-  *hostOrder = ntohl(a.s_addr);
+  in6_addr a{};
+  if (ParseIp(text, 4, &a) != 4) return false;
+  uint32_t networkOrder = 0;
+  std::memcpy(&networkOrder, &a, 4);
+  *hostOrder = ntohl(networkOrder);
   return true;
 }
 

@@ -12,13 +12,12 @@
 // reuse its buffer at once.
 #include <napi.h>
 
-#include <arpa/inet.h>
-
 #include <cmath>
 #include <string>
 #include <vector>
 
 #include "boundary/errors.h"
+#include "boundary/ip_text.h"
 #include "boundary/js_args.h"
 #include "handoff/repair.h"
 
@@ -55,7 +54,7 @@ bool ReadAddress(Napi::Env env, Napi::Object o, const char* name, int family, in
     return false;
   }
   std::string text = v.As<Napi::String>().Utf8Value();
-  if (inet_pton(family == 4 ? AF_INET : AF_INET6, text.c_str(), out) != 1) {
+  if (ParseIp(text, family, out) != family) {
     ThrowTypeError(env, std::string("params.") + name + " must be an " + kind + " address (family " +
                             std::to_string(family) + "), got '" + text + "'");
     return false;

@@ -7,13 +7,13 @@
 //   .build(batch, count, srcMac, out, offsets, lengths)       -> frames built
 #include "pipeline/pipeline_binding.h"
 
-#include <arpa/inet.h>
 #include <napi.h>
 
 #include <cstring>
 #include <string>
 
 #include "boundary/errors.h"
+#include "boundary/ip_text.h"
 #include "wire/build.h"
 
 namespace syncache {
@@ -34,13 +34,13 @@ bool ConfigurePipeline(Napi::Env env, Napi::Object options, Pipeline* pipeline,
       return false;
     }
     std::string text = v.As<Napi::String>().Utf8Value();
-    in_addr a4{};
-    in6_addr a6{};
-    if (inet_pton(AF_INET, text.c_str(), &a4) == 1) {
-      config.v4.push_back(a4.s_addr);
-    } else if (inet_pton(AF_INET6, text.c_str(), &a6) == 1) {
-      std::array<uint32_t, 4> words{};
-      std::memcpy(words.data(), &a6, 16);
+    in6_addr a{};
+    const int family = ParseIp(text, 0, &a);
+    std::array<uint32_t, 4> words{};
+    std::memcpy(words.data(), &a, 16);
+    if (family == 4) {
+      config.v4.push_back(words[0]);
+    } else if (family == 6) {
       config.v6.push_back(words);
     } else {
       ThrowTypeError(env, "options.addrs[" + std::to_string(i) + "] is not an IPv4 or IPv6 address: " + text);
