@@ -2,8 +2,9 @@
 // and LeakSanitizer, without Node: every frame of a corpus, then mutations of
 // well-formed SYNs and ACKs (IPv4 and IPv6, with every option, VLAN-tagged
 // too), go through Pipeline::Accept and Finish in batches, with flows
-// handed over and taken back now and then, and random send rows through
-// Pipeline::Build. A memory error, undefined behaviour or a
+// handed over and taken back now and then, a quarter of the mutations first
+// through wire::CompletePartialChecksum (as the ring completes offloaded
+// checksums), and random send rows through Pipeline::Build. A memory error, undefined behaviour or a
 // leak ends the run with a sanitizer report and a non-zero status; so does a
 // frame that is neither accepted nor counted under a reason, or that is
 // dropped but keeps space in the batch's payload arena.
@@ -31,6 +32,7 @@
 #include "boundary/secrets.h"
 #include "pipeline/pipeline.h"
 #include "wire/checksum.h"
+#include "wire/parse.h"
 
 namespace {
 
@@ -223,10 +225,12 @@ int main(int argc, char** argv) {
     pipeline.Finish(batch.get(), rows);
     rows = 0;
   };
-  auto feed = [&](const std::vector<uint8_t>& frame, uint16_t ringVlan, bool handOver) {
+  auto feed = [&](const std::vector<uint8_t>& frame, uint16_t ringVlan, bool mutated) {
     // An exact-size heap copy, so reading past the frame is caught.
     std::unique_ptr<uint8_t[]> copy(new uint8_t[std::max<size_t>(frame.size(), 1)]);
     std::memcpy(copy.get(), frame.data(), frame.size());
+    // As the ring does for a frame marked TP_STATUS_CSUMNOTREADY, now and then.
+    if (mutated && random.Below(4) == 0) syncache::wire::CompletePartialChecksum(copy.get(), static_cast<uint32_t>(frame.size()));
     const uint64_t before = Total(*counters);
     const uint32_t arenaBefore = batch->payloadUsed;
     bool ok = pipeline.Accept(copy.get(), static_cast<uint32_t>(frame.size()),
@@ -236,7 +240,7 @@ int main(int argc, char** argv) {
       accepted++;
       // Now and then the flow becomes handed over (or stops being), so the
       // skip path and the flow set's growth and removal run too.
-      if (handOver && random.Below(16) == 0) {
+      if (mutated && random.Below(16) == 0) {
         const syncache::FlowKey key = syncache::FlowKey::FromRow(*batch, rows);
         if (random.Below(2) == 0) pipeline.handedOver.Remove(key);
         else pipeline.handedOver.Add(key, random.Below(2) ? syncache::kFlowKernelSocket : syncache::kFlowReported);

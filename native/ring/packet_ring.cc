@@ -14,7 +14,6 @@
 #include <cstring>
 
 #include "ring/netns.h"
-#include "wire/checksum.h"
 
 namespace syncache {
 
@@ -49,33 +48,6 @@ std::string PermissionHint(int err, const char* capability) {
 }
 
 }  // namespace
-
-void CompletePartialChecksum(uint8_t* frame, uint32_t length) {
-  uint32_t l3 = 14;
-  if (length < l3) return;
-  uint16_t type = static_cast<uint16_t>(frame[12] << 8 | frame[13]);
-  if (type == ETH_P_8021Q) {
-    l3 = 18;
-    if (length < l3) return;
-    type = static_cast<uint16_t>(frame[16] << 8 | frame[17]);
-  }
-  uint32_t l4 = 0, end = 0;
-  if (type == ETH_P_IP) {
-    if (length < l3 + 20 || frame[l3 + 9] != IPPROTO_TCP) return;
-    l4 = l3 + 4u * (frame[l3] & 0x0f);
-    end = l3 + (static_cast<uint32_t>(frame[l3 + 2]) << 8 | frame[l3 + 3]);
-  } else if (type == ETH_P_IPV6) {
-    if (length < l3 + 40 || frame[l3 + 6] != IPPROTO_TCP) return;
-    l4 = l3 + 40;
-    end = l4 + (static_cast<uint32_t>(frame[l3 + 4]) << 8 | frame[l3 + 5]);
-  } else {
-    return;
-  }
-  if (end > length || l4 + 20 > end) return;
-  // The checksum field already holds the pseudo-header sum.
-  uint16_t c = static_cast<uint16_t>(~wire::ChecksumFold(wire::ChecksumAdd(0, frame + l4, end - l4)));
-  std::memcpy(frame + l4 + 16, &c, 2);
-}
 
 bool CheckRingLayout(const RingConfig& config, std::string* why) {
   const uint64_t page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));

@@ -27,7 +27,7 @@
 //
 // Frames a local sender handed over with the TCP checksum left to the device
 // (CHECKSUM_PARTIAL, e.g. over veth) carry TP_STATUS_CSUMNOTREADY and only
-// the pseudo-header sum in the checksum field; CompletePartialChecksum does
+// the pseudo-header sum in the checksum field; wire::CompletePartialChecksum does
 // what the device would (sum from the TCP header to the end, store the
 // complement) in the ring, so the parser can verify every frame alike.
 //
@@ -45,6 +45,7 @@
 
 #include "boundary/counters.h"
 #include "boundary/sys_error.h"
+#include "wire/parse.h"
 
 namespace syncache {
 
@@ -70,10 +71,6 @@ struct RingConfig {
 
 // Checks an RX/TX layout; on failure describes it in `why` (naming the field).
 bool CheckRingLayout(const RingConfig& config, std::string* why);
-
-// Completes the TCP checksum of an IPv4/IPv6 (optionally 802.1Q) frame whose
-// checksum was left to the device. Frames it cannot place are left alone.
-void CompletePartialChecksum(uint8_t* frame, uint32_t length);
 
 class PacketRing {
  public:
@@ -180,7 +177,7 @@ class PacketRing {
   // time, first completing a checksum that was left to the device.
   template <typename Hdr, typename Visit>
   static bool Deliver(const Hdr* hdr, uint32_t status, uint16_t vlanTci, uint8_t* frame, Visit& visit) {
-    if (status & TP_STATUS_CSUMNOTREADY) CompletePartialChecksum(frame, hdr->tp_snaplen);
+    if (status & TP_STATUS_CSUMNOTREADY) wire::CompletePartialChecksum(frame, hdr->tp_snaplen);
     const double timeMs = static_cast<double>(hdr->tp_sec) * 1000.0 + hdr->tp_nsec / 1e6;
     return visit(frame, hdr->tp_snaplen, (status & TP_STATUS_VLAN_VALID) ? vlanTci : 0, timeMs);
   }

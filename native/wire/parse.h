@@ -17,4 +17,11 @@ bool ParseFrame(const uint8_t* frame, uint32_t length, uint16_t ringVlan,
                 double timeMs, const LocalConfig& config, PacketBatch* batch,
                 uint32_t row, Counters* counters);
 
+// Completes the TCP checksum of an IPv4/IPv6 (optionally 802.1Q) frame that
+// a local sender handed over with it left to the device (CHECKSUM_PARTIAL,
+// e.g. over veth: the field holds only the pseudo-header sum), as the device
+// would: sums from the TCP header to the end and stores the complement, so
+// the parser verifies every frame alike. Frames it cannot place are left alone.
+void CompletePartialChecksum(uint8_t* frame, uint32_t length);
+
 }  // namespace syncache::wire
