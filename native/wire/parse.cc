@@ -194,6 +194,11 @@ inline NativeCounter ParseIcmp(const L3& l3, bool v6, const LocalConfig& config,
   batch->window[row] = 0;
   batch->payloadLength[row] = 0;
   batch->payloadOffset[row] = kNoPayload;
+  batch->mss[row] = 0;
+  batch->wscale[row] = 0;
+  batch->optFlags[row] = 0;
+  batch->tsval[row] = 0;
+  batch->tsecr[row] = 0;
   return kCounter_parsedUnreach;
 }
 
@@ -374,13 +379,7 @@ inline NativeCounter Parse(const uint8_t* frame, uint32_t length, uint16_t ringV
 
   const NativeCounter result = l3.protocol == kProtoTcp ? ParseTcp(l3, v6, config, batch, row)
                                                         : ParseIcmp(l3, v6, config, batch, row);
-  if (result == kCounter_parsedUnreach) {
-    batch->mss[row] = 0;
-    batch->wscale[row] = 0;
-    batch->optFlags[row] = 0;
-    batch->tsval[row] = 0;
-    batch->tsecr[row] = 0;
-  }
+  // ParseTcp/ParseIcmp filled their row's own fields; these are common.
   if (result == kCounter_parsedSyn || result == kCounter_parsedAck ||
       result == kCounter_parsedRst || result == kCounter_parsedUnreach) {
     batch->time[row] = timeMs;
