@@ -10,7 +10,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 
 #include "ring/netns.h"
@@ -215,6 +217,14 @@ bool PacketRing::OpenTx(const RingConfig& config, SysError* error) {
   int one = 1;
   if (setsockopt(txFd_, SOL_PACKET, PACKET_LOSS, &one, sizeof(one)) != 0)
     return Fail(error, errno, "setsockopt", "cannot set PACKET_LOSS");
+  // A sent frame's skb counts against the socket's send buffer until the
+  // receiver frees it. The default (wmem_default, ~208 KiB) admits a few
+  // hundred: under a flood a kick past that fails with EAGAIN, the ring
+  // fills and answers are dropped (txRingFull). Let the whole ring be in
+  // flight: SO_SNDBUFFORCE (CAP_NET_ADMIN), else what SO_SNDBUF may (wmem_max).
+  int sndbuf = static_cast<int>(std::min<uint64_t>(static_cast<uint64_t>(config.txFrames) * config.txFrameSize, INT32_MAX / 2));
+  if (setsockopt(txFd_, SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf, sizeof(sndbuf)) != 0)
+    setsockopt(txFd_, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
   if (config.qdiscBypass &&
       setsockopt(txFd_, SOL_PACKET, PACKET_QDISC_BYPASS, &one, sizeof(one)) != 0) {
     int err = errno;
