@@ -5,6 +5,10 @@
 //   r.on('handshake', (h) => ...);
 //   r.stats();  await r.close();
 //
+// With handoff: true (what protect() uses) each completed handshake becomes
+// a kernel socket on the shard's own thread instead, emitted as 'handed'
+// with its fd.
+//
 // It owns the cookie secrets (rotating them), the nftables gate that keeps
 // this host's kernel out of those handshakes, and one shard per worker (or
 // one on this thread). Stats from every shard add up.
