@@ -1,0 +1,99 @@
+// SocketMaker's bookkeeping on its own thread, over a stand-in shard that
+// records what it was asked (the sockets themselves: protect.test.ts, on
+// real packets): each completed handshake is made after the batch, in turns
+// of at most 32; the same connection completing twice is counted and
+// released, not made again; a closed socket's flow may complete anew.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Handshake } from '../../lib/engine/engine.js';
+import { C, Stats } from '../../lib/engine/stats.js';
+import { SocketMaker, type Handed } from '../../lib/handoff/sockets.js';
+import type { Shard } from '../../lib/responder/shard.js';
+import type { FlowOf, HandoffFlow } from '../../lib/responder/worker.js';
+
+function handshake(remotePort: number, irs: number, extra: Partial<Handshake> = {}): Handshake {
+  return {
+    family: 4, localAddress: '198.18.0.1', localPort: 80, remoteAddress: '198.18.0.2', remotePort,
+    iss: 7000 + remotePort, irs, mss: 1460, wscale: 7, ourWscale: 7, sackPermitted: true, timestamps: null,
+    tsNow: 0, window: 502, viaCookie: false, retransmits: 0, synTime: 0, ackTime: Date.now(), payloadLength: 0,
+    peerMac: '02:00:00:00:00:02', vlan: 0, payload: null, hold: remotePort, ...extra,
+  };
+}
+
+/** A shard that "makes" fd 100 + remotePort for each flow, and records releases and lingers. */
+function standIn() {
+  const made: HandoffFlow[][] = [];
+  const released: number[] = [];
+  const lingered: FlowOf[] = [];
+  const shard = {
+    completeHandoffs: async (items: ReadonlyArray<{ flow: HandoffFlow }>) => {
+      made.push(items.map((it) => it.flow));
+      return items.map((it) => 100 + it.flow.remotePort);
+    },
+    engine: { release: (hold: number) => { released.push(hold); } },
+    linger: (flow: FlowOf) => { lingered.push(flow); },
+  } as unknown as Shard;
+  return { shard, made, released, lingered };
+}
+
+const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+function maker() {
+  const s = standIn();
+  const stats = new Stats();
+  const handed: Handed[] = [];
+  const sockets = new SocketMaker(s.shard, stats, { mark: 0x5ca, ourWindow: 65535 }, (batch) => handed.push(...batch));
+  return { ...s, stats, handed, sockets };
+}
+
+test('handshakes completed in one batch are made together, after it, and each reported with its fd and time', async () => {
+  const m = maker();
+  m.sockets.push(handshake(40001, 1));
+  m.sockets.push(handshake(40002, 2));
+  assert.equal(m.made.length, 0, 'nothing made before the batch ends');
+  await tick();
+  assert.deepEqual(m.made.map((batch) => batch.map((f) => f.remotePort)), [[40001, 40002]]);
+  assert.deepEqual(m.handed.map((h) => h.fd), [40101, 40102]);
+  assert.ok(m.handed.every((h) => typeof h.madeAt === 'number' && h.madeAt >= h.handshake.ackTime));
+});
+
+test('a burst is made in turns of 32, one turn per pass of the event loop', async () => {
+  const m = maker();
+  for (let i = 0; i < 70; i++) m.sockets.push(handshake(41000 + i, i));
+  await tick();
+  await tick();
+  await tick();
+  assert.deepEqual(m.made.map((batch) => batch.length), [32, 32, 6]);
+  assert.equal(m.handed.length, 70);
+});
+
+test('the same connection completing again is a duplicate: counted, its hold released, no second socket', async () => {
+  const m = maker();
+  m.sockets.push(handshake(42000, 5));
+  await tick();
+  m.sockets.push(handshake(42000, 5, { hold: 9 }));
+  await tick();
+  assert.equal(m.made.length, 1);
+  assert.equal(m.stats.values[C.handoffduplicate], 1);
+  assert.deepEqual(m.released, [9]);
+  // Its socket closed: the flow lingers, and a new connection on it (new ISN) is made.
+  m.sockets.socketClosed(handshake(42000, 5));
+  assert.equal(m.lingered.length, 1);
+  m.sockets.push(handshake(42000, 6));
+  await tick();
+  assert.equal(m.made.length, 2);
+});
+
+test('a socket the kernel refuses is reported as failed and not remembered: the peer\'s retry is made again', async () => {
+  const failing = maker();
+  (failing.shard as unknown as { completeHandoffs: unknown }).completeHandoffs = async (items: ReadonlyArray<unknown>) =>
+    items.map(() => Object.assign(new Error('TCP_REPAIR: Operation not permitted'), { code: 'EPERM' }));
+  failing.sockets.push(handshake(43001, 1));
+  await tick();
+  assert.equal(failing.handed.length, 1);
+  assert.match(String(failing.handed[0].error?.message), /TCP_REPAIR/);
+  failing.sockets.push(handshake(43001, 1));
+  await tick();
+  assert.equal(failing.stats.values[C.handoffduplicate], 0);
+  assert.equal(failing.handed.length, 2);
+});
