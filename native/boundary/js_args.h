@@ -20,15 +20,19 @@ inline bool ReadInteger(Napi::Env env, Napi::Object o, const char* prefix, const
                         double max, bool optional, uint32_t* out) {
   Napi::Value v = o.Get(name);
   if (v.IsUndefined() && optional) return true;
-  const std::string range = " must be an integer from " + std::to_string(static_cast<int64_t>(min)) + " to " +
-                            std::to_string(static_cast<int64_t>(max));
+  // The message is made only when it is thrown: options are read on hot paths
+  // (a handoff reads a dozen per connection).
+  auto must = [&]() {
+    return std::string(prefix) + name + " must be an integer from " + std::to_string(static_cast<int64_t>(min)) +
+           " to " + std::to_string(static_cast<int64_t>(max));
+  };
   if (!v.IsNumber()) {
-    ThrowTypeError(env, std::string(prefix) + name + range);
+    ThrowTypeError(env, must());
     return false;
   }
   const double d = v.As<Napi::Number>().DoubleValue();
   if (!(d >= min && d <= max) || d != std::floor(d)) {
-    ThrowRangeError(env, std::string(prefix) + name + range + ", got " + v.ToString().Utf8Value());
+    ThrowRangeError(env, must() + ", got " + v.ToString().Utf8Value());
     return false;
   }
   *out = static_cast<uint32_t>(d);
