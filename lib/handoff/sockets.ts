@@ -88,10 +88,18 @@ export class SocketMaker {
     }
     const handed: Handed[] = failed;
     if (items.length > 0) {
-      const results = await this.shard.completeHandoffs(items.map(({ handshake: h, params }) => ({
-        flow: { family: h.family, remoteAddress: h.remoteAddress, remotePort: h.remotePort, localAddress: h.localAddress, localPort: h.localPort, irs: h.irs, hold: h.hold, iss: h.iss, payload: h.payload },
-        params,
-      })));
+      let results: Array<number | Error>;
+      try {
+        results = await this.shard.completeHandoffs(items.map(({ handshake: h, params }) => ({
+          flow: { family: h.family, remoteAddress: h.remoteAddress, remotePort: h.remotePort, localAddress: h.localAddress, localPort: h.localPort, irs: h.irs, hold: h.hold, iss: h.iss, payload: h.payload },
+          params,
+        })));
+      } catch (error) {
+        // Not one of a socket's own errors (those are results): the batch
+        // fails as a whole, and each peer's next segment retries.
+        for (const { handshake } of items) this.release(handshake);
+        results = items.map(() => error as Error);
+      }
       const madeAt = performance.timeOrigin + performance.now();
       results.forEach((result, i) => {
         const h = items[i].handshake;

@@ -97,3 +97,15 @@ test('a socket the kernel refuses is reported as failed and not remembered: the 
   assert.equal(failing.stats.values[C.handoffduplicate], 0);
   assert.equal(failing.handed.length, 2);
 });
+
+test('a batch whose handoff throws fails as a whole: every handshake reported, its hold released, nothing thrown', async () => {
+  const m = maker();
+  (m.shard as unknown as { completeHandoffs: unknown }).completeHandoffs = async () => {
+    throw new Error('the ring is gone');
+  };
+  m.sockets.push(handshake(44001, 1, { hold: 11 }));
+  m.sockets.push(handshake(44002, 2, { hold: 12 }));
+  await tick();
+  assert.deepEqual(m.handed.map((h) => h.error?.message), ['the ring is gone', 'the ring is gone']);
+  assert.deepEqual(m.released, [11, 12]);
+});
