@@ -15,6 +15,7 @@
 // ACK's own is dropped by the gate until the socket exists, and the peer
 // resends it as after any loss.
 import { EventEmitter } from 'node:events';
+import { closeSync } from 'node:fs';
 import { Socket, type Server } from 'node:net';
 import { Responder, type ResponderOptions } from '../responder/responder.js';
 import type { Handshake } from '../engine/engine.js';
@@ -100,10 +101,18 @@ export class Protection extends EventEmitter<ProtectionEvents> {
     // Its allowHalfOpen and pauseOnConnect (pauseOnCreate is the option
     // net.Server passes for the latter).
     const own = this.server as Server & { allowHalfOpen?: boolean; pauseOnConnect?: boolean };
-    const socket = new Socket({
-      fd, readable: true, writable: true, allowHalfOpen: own.allowHalfOpen === true,
-      ...({ pauseOnCreate: own.pauseOnConnect === true } as object),
-    });
+    let socket: Socket;
+    try {
+      socket = new Socket({
+        fd, readable: true, writable: true, allowHalfOpen: own.allowHalfOpen === true,
+        ...({ pauseOnCreate: own.pauseOnConnect === true } as object),
+      });
+    } catch (error) {
+      closeSync(fd);
+      this.responder.socketClosed(h);
+      this.fail(h, error as Error);
+      return;
+    }
     this.open++;
     socket.once('close', () => {
       this.open--;
