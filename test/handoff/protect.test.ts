@@ -6,7 +6,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, fork, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { writeFileSync, rmSync, existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { writeFileSync, rmSync, existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import https from 'node:https';
 import { fileURLToPath } from 'node:url';
@@ -100,6 +100,30 @@ test('with the SYN path in 2 worker threads, requests and keep-alive work over I
     // The workers made the sockets and timed them; this thread timed 'connection'.
     assert.ok(stats.handoffP99Ms !== null && stats.handoffP99Ms >= 0 && stats.connectionP99Ms !== null, JSON.stringify(stats));
   }, { workers: 2 });
+});
+
+/** This process's open file descriptors. */
+function openFds(): number {
+  return readdirSync('/proc/self/fd').length;
+}
+
+test('nothing is left open: after 20 connections and close(), with the SYN path here or in a worker, the fds are as before', { skip }, async () => {
+  const server = http.createServer((req, res) => res.end(`hello ${req.url}`));
+  const urls = Array.from({ length: 20 }, (_, i) => `http://${pair.responderV4}/f${i}`);
+  for (const workers of [0, 1]) {
+    // A first round opens what stays open for good (libuv's pool, a worker's first start).
+    await withProtection(server, async () => {
+      await curl([`http://${pair.responderV4}/warm`]);
+    }, { workers });
+    const fds = openFds();
+    await withProtection(server, async (p) => {
+      const r = await curl(['-Z', '--parallel-max', '20', '-H', 'Connection: close', '-w', ' %{http_code}\n', ...urls]);
+      assert.equal((r.stdout.match(/ 200/g) ?? []).length, 20, r.stdout + r.stderr);
+      for (let waited = 0; p.stats().open > 0 && waited < 2000; waited += 20) await new Promise((resolve) => setTimeout(resolve, 20));
+      assert.equal(p.stats().open, 0, 'every handed socket closed');
+    }, { workers });
+    assert.equal(openFds(), fds, `workers: ${workers}: open fds before and after`);
+  }
 });
 
 test('40 connections at once: handed over in batches, every request answered', { skip }, async () => {
