@@ -47,6 +47,7 @@
 #include "pipeline/pipeline.h"
 #include "ring/bpf_filter.h"
 #include "ring/packet_ring.h"
+#include "wire/parse.h"
 
 namespace syncache {
 
@@ -245,12 +246,9 @@ class FloodWorker : public Napi::AsyncWorker {
   // Marks the SYN a SYN-ACK frame answers (IPv4/TCP, untagged or with one
   // 802.1Q tag in the frame; ack = ISN + 1).
   void CountUnique(const uint8_t* f, uint32_t len, uint32_t isnBase, uint32_t sentCount) {
-    uint32_t l3 = 14;
-    if (len >= 18 && f[12] == 0x81 && f[13] == 0x00) l3 = 18;
-    if (len < l3 + 20 || f[l3 - 2] != 0x08 || f[l3 - 1] != 0x00 || f[l3 + 9] != 6) return;
-    const uint32_t ihl = (f[l3] & 0x0f) * 4u;
-    if (ihl < 20 || len < l3 + ihl + 20) return;
-    const uint8_t* tcp = f + l3 + ihl;
+    wire::TcpPlace t;
+    if (!wire::LocateTcp(f, len, &t) || t.family != 4 || len < t.l4 + 20) return;
+    const uint8_t* tcp = f + t.l4;
     const uint32_t ack = (uint32_t{tcp[8]} << 24) | (uint32_t{tcp[9]} << 16) | (uint32_t{tcp[10]} << 8) | tcp[11];
     const uint32_t index = (ack - 1 - isnBase) * kIsnStepInverse;
     if (index >= sentCount) return;

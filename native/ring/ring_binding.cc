@@ -288,23 +288,11 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
     return key;
   }
 
-  // Where a frame's TCP header starts (untagged or one 802.1Q tag; IPv4, or
-  // IPv6 without extension headers), or 0 if it is not placed so simply.
+  // Where a frame's TCP header starts, if wire::LocateTcp places it and its
+  // ports and flags are within the frame; else 0.
   static uint32_t TcpOffset(const uint8_t* frame, uint32_t length) {
-    uint32_t l3 = 14;
-    if (length < l3) return 0;
-    uint16_t type = static_cast<uint16_t>(frame[12] << 8 | frame[13]);
-    if (type == 0x8100 && length >= 18) {
-      type = static_cast<uint16_t>(frame[16] << 8 | frame[17]);
-      l3 = 18;
-    }
-    uint32_t l4 = 0;
-    if (type == 0x0800 && length >= l3 + 20 && frame[l3 + 9] == 6) {
-      l4 = l3 + 4u * (frame[l3] & 0x0f);
-    } else if (type == 0x86dd && length >= l3 + 40 && frame[l3 + 6] == 6) {
-      l4 = l3 + 40;
-    }
-    return l4 != 0 && length >= l4 + 14 ? l4 : 0;
+    wire::TcpPlace t;
+    return wire::LocateTcp(frame, length, &t) && length >= t.l4 + 14 ? t.l4 : 0;
   }
 
   // A quick look before the full parse, so a look past a flood's backlog

@@ -404,31 +404,37 @@ bool ParseFrame(const uint8_t* frame, uint32_t length, uint16_t ringVlan, double
          result == kCounter_parsedRst || result == kCounter_parsedUnreach;
 }
 
-void CompletePartialChecksum(uint8_t* frame, uint32_t length) {
+bool LocateTcp(const uint8_t* frame, uint32_t length, TcpPlace* place) {
   uint32_t l3 = kEthHeader;
-  if (length < l3) return;
-  uint16_t type = static_cast<uint16_t>(frame[12] << 8 | frame[13]);
+  if (length < l3) return false;
+  uint16_t type = Load16(frame + 12);
   if (type == kEtherVlan) {
     l3 = kEthHeader + kVlanTag;
-    if (length < l3) return;
-    type = static_cast<uint16_t>(frame[16] << 8 | frame[17]);
+    if (length < l3) return false;
+    type = Load16(frame + 16);
   }
-  uint32_t l4 = 0, end = 0;
+  const uint8_t* ip = frame + l3;
   if (type == kEtherIpv4) {
-    if (length < l3 + kIpv4Header || frame[l3 + 9] != kProtoTcp) return;
-    l4 = l3 + 4u * (frame[l3] & 0x0f);
-    end = l3 + (static_cast<uint32_t>(frame[l3 + 2]) << 8 | frame[l3 + 3]);
-  } else if (type == kEtherIpv6) {
-    if (length < l3 + kIpv6Header || frame[l3 + 6] != kProtoTcp) return;
-    l4 = l3 + kIpv6Header;
-    end = l4 + (static_cast<uint32_t>(frame[l3 + 4]) << 8 | frame[l3 + 5]);
-  } else {
-    return;
+    if (length < l3 + kIpv4Header || ip[kIp4Protocol] != kProtoTcp) return false;
+    const uint32_t ihl = 4u * (ip[0] & 0x0f);
+    if (ihl < kIpv4Header) return false;
+    *place = TcpPlace{l3 + ihl, l3 + Load16(ip + kIp4TotalLength), 4};
+    return true;
   }
-  if (end > length || l4 + kTcpHeader > end) return;
+  if (type == kEtherIpv6) {
+    if (length < l3 + kIpv6Header || ip[kIp6NextHeader] != kProtoTcp) return false;
+    *place = TcpPlace{l3 + kIpv6Header, l3 + kIpv6Header + Load16(ip + kIp6PayloadLength), 6};
+    return true;
+  }
+  return false;
+}
+
+void CompletePartialChecksum(uint8_t* frame, uint32_t length) {
+  TcpPlace t;
+  if (!LocateTcp(frame, length, &t) || t.end > length || t.l4 + kTcpHeader > t.end) return;
   // The checksum field already holds the pseudo-header sum.
-  uint16_t c = static_cast<uint16_t>(~ChecksumFold(ChecksumAdd(0, frame + l4, end - l4)));
-  std::memcpy(frame + l4 + 16, &c, 2);
+  uint16_t c = static_cast<uint16_t>(~ChecksumFold(ChecksumAdd(0, frame + t.l4, t.end - t.l4)));
+  std::memcpy(frame + t.l4 + 16, &c, 2);
 }
 
 }  // namespace syncache::wire

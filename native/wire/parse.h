@@ -17,11 +17,23 @@ bool ParseFrame(const uint8_t* frame, uint32_t length, uint16_t ringVlan,
                 double timeMs, const LocalConfig& config, PacketBatch* batch,
                 uint32_t row, Counters* counters);
 
+// Where a frame's TCP segment lies when it is placed simply: Ethernet,
+// untagged or with one 802.1Q tag, then IPv4 (IHL >= 5) or IPv6 without
+// extension headers, protocol TCP. l4 is where the TCP header starts, end
+// where the IP packet ends (l4 + 20 <= end <= length is not checked: callers
+// check what they read). For quick looks that must not pay for a full parse.
+struct TcpPlace {
+  uint32_t l4 = 0;
+  uint32_t end = 0;
+  int family = 0;  // 4 or 6
+};
+bool LocateTcp(const uint8_t* frame, uint32_t length, TcpPlace* place);
+
 // Completes the TCP checksum of an IPv4/IPv6 (optionally 802.1Q) frame that
 // a local sender handed over with it left to the device (CHECKSUM_PARTIAL,
 // e.g. over veth: the field holds only the pseudo-header sum), as the device
 // would: sums from the TCP header to the end and stores the complement, so
-// the parser verifies every frame alike. Frames it cannot place are left alone.
+// the parser verifies every frame alike. Frames LocateTcp cannot place are left alone.
 void CompletePartialChecksum(uint8_t* frame, uint32_t length);
 
 }  // namespace syncache::wire
