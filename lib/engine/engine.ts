@@ -99,8 +99,8 @@ export class SynEngine {
   private readonly hold: boolean;
   /** The clock, read once per batch or timer run. */
   private now = 0;
-  /** Per held entry: data not yet taken, and the sequence number of its first byte. */
-  private readonly heldData = new Map<number, { chunks: Uint8Array[]; seq: number }>();
+  /** Per held entry: data not yet taken, the sequence number of its first byte, and of the byte after it. */
+  private readonly heldData = new Map<number, { chunks: Uint8Array[]; seq: number; next: number }>();
   private readonly onRetransmit = (e: number): void => this.resendSynAck(e);
   private readonly onStale = (e: number): void => { this.heldData.delete(e); };
 
@@ -295,13 +295,10 @@ export class SynEngine {
     if (!this.holds(e, iss)) return undefined;
     const held = this.heldData.get(e);
     if (held === undefined) return { data: [], seq: ((this.cache as SynCache).irs[e] + 1) >>> 0 };
-    const data = held.chunks;
-    const seq = held.seq;
-    let bytes = 0;
-    for (const c of data) bytes += c.length;
+    const taken = { data: held.chunks, seq: held.seq };
     held.chunks = [];
-    held.seq = (seq + bytes) >>> 0;
-    return { data, seq };
+    held.seq = held.next;
+    return taken;
   }
 
   /** True if entry e is held for the flow whose ISS is `iss`. */
@@ -344,15 +341,14 @@ export class SynEngine {
     if (length === 0 || at === BatchView.noPayload) return;
     const cache = this.cache as SynCache;
     let held = this.heldData.get(e);
-    let have = 0;
-    if (held !== undefined) for (const c of held.chunks) have += c.length;
-    const expected = ((held?.seq ?? cache.irs[e] + 1) + have) >>> 0;
+    const expected = held?.next ?? ((cache.irs[e] + 1) >>> 0);
     if (rx.seq[i] !== expected) return; // out of order or repeated: the peer resends it
     if (held === undefined) {
-      held = { chunks: [], seq: expected };
+      held = { chunks: [], seq: expected, next: expected };
       this.heldData.set(e, held);
     }
     held.chunks.push(rx.payload.slice(at, at + length));
+    held.next = (held.next + length) >>> 0;
   }
 
   private rst(rx: BatchView, i: number): void {
