@@ -8,8 +8,9 @@
 // comparison takes turns for --rounds rounds (this machine's speed drifts by
 // 15% or more over minutes) and reports medians.
 // syncache's SYN path runs on the server's thread (--workers 0, the default:
-// fastest here, where a worker's messages cost more than they save) or in
-// --workers N worker threads. Last, with the CPUs split, what answering an
+// fastest with the server on one CPU, where a worker's thread switches cost
+// more than they save) or in --workers N worker threads, which make the
+// sockets themselves. Last, with the CPUs split, what answering an
 // 80k SYN/s flood costs the responder's core per SYN, for both.
 // The server and its host's receive path get CPU 1, the switch, wrk and the
 // generator CPU 0 (--cpus; see LabOptions.cpus), as if they were machines of
