@@ -451,6 +451,7 @@ Napi::Value Flood(const Napi::CallbackInfo& info) {
   config.tx = true;
   config.txRing = !plan.sendmmsg;
   config.qdiscBypass = true;
+  config.linearTx = false;
   // Replies are counted between send batches; a block retires 1 ms after it
   // opens however empty, so the ring rides out count/retireMs ms between two
   // reads. 4 blocks were too few for a responder that answers in bursts: up

@@ -29,6 +29,19 @@ bool IsPowerOfTwo(uint64_t v) { return v != 0 && (v & (v - 1)) == 0; }
 
 uint32_t TxDataOffset() { return TPACKET2_HDRLEN - sizeof(sockaddr_ll); }
 
+// struct virtio_net_hdr (linux/virtio_net.h, which C++ cannot include: a
+// field there is named `class`), in the host's byte order, as packet sockets
+// read it (vio_le() is the host's endianness there).
+struct VnetHeader {
+  uint8_t flags;      // no VIRTIO_NET_HDR_F_NEEDS_CSUM: the checksums are done
+  uint8_t gsoType;    // VIRTIO_NET_HDR_GSO_NONE
+  uint16_t hdrLen;    // bytes copied into the skb's linear part
+  uint16_t gsoSize;
+  uint16_t csumStart;
+  uint16_t csumOffset;
+};
+static_assert(sizeof(VnetHeader) == 10, "virtio_net_hdr is 10 bytes");
+
 std::string Where(const RingConfig& config) {
   return "interface " + config.iface +
          (config.netns.empty() ? std::string(" in the current network namespace")
@@ -231,6 +244,11 @@ bool PacketRing::OpenTx(const RingConfig& config, SysError* error) {
     return Fail(error, err, "setsockopt", "cannot set PACKET_QDISC_BYPASS",
                 PermissionHint(err, "CAP_NET_ADMIN"));
   }
+  if (config.txRing && config.linearTx) {
+    if (setsockopt(txFd_, SOL_PACKET, PACKET_VNET_HDR, &one, sizeof(one)) != 0)
+      return Fail(error, errno, "setsockopt", "cannot set PACKET_VNET_HDR on the TX socket");
+    txVnetBytes_ = sizeof(VnetHeader);
+  }
   if (config.txRing && !MapTx(config, error)) return false;
   sockaddr_ll addr{};
   addr.sll_family = AF_PACKET;
@@ -271,6 +289,7 @@ void PacketRing::Close() {
   rxMap_ = txMap_ = nullptr;
   rxMapBytes_ = txMapBytes_ = 0;
   rxFd_ = txFd_ = -1;
+  txVnetBytes_ = 0;
   open_ = false;
 }
 
@@ -282,12 +301,20 @@ uint8_t* PacketRing::TxSlot(uint32_t* capacity) {
   // marks those available itself; without, reusing the slot unblocks the ring).
   bool userMayFill = status == TP_STATUS_AVAILABLE || (status & TP_STATUS_WRONG_FORMAT) != 0;
   if (!userMayFill) return nullptr;
-  *capacity = txFrameSize_ - TxDataOffset();
-  return reinterpret_cast<uint8_t*>(hdr) + TxDataOffset();
+  *capacity = txFrameSize_ - TxDataOffset() - txVnetBytes_;
+  return reinterpret_cast<uint8_t*>(hdr) + TxDataOffset() + txVnetBytes_;
 }
 
 void PacketRing::TxCommit(uint32_t length) {
   auto* hdr = reinterpret_cast<tpacket2_hdr*>(txMap_ + static_cast<size_t>(txHead_) * txFrameSize_);
+  if (txVnetBytes_ != 0) {
+    // No checksum or segmentation offload; the whole frame is "header", so
+    // the kernel copies all of it into the skb's linear part.
+    VnetHeader vnet{};
+    vnet.hdrLen = static_cast<uint16_t>(length);
+    std::memcpy(reinterpret_cast<uint8_t*>(hdr) + TxDataOffset(), &vnet, sizeof(vnet));
+    length += txVnetBytes_;
+  }
   hdr->tp_len = length;
   hdr->tp_snaplen = length;
   __atomic_store_n(&hdr->tp_status, TP_STATUS_SEND_REQUEST, __ATOMIC_RELEASE);

@@ -23,7 +23,8 @@
 // kernel to send every requested slot, and the kernel makes each slot
 // available again once its skb is freed. PACKET_LOSS makes the kernel skip a
 // malformed slot instead of stopping the ring. A full ring is counted, never
-// waited on.
+// waited on. With linearTx each slot's frame follows a virtio_net_hdr (no
+// offloads; hdr_len the frame's length) that TxCommit fills in.
 //
 // Frames a local sender handed over with the TCP checksum left to the device
 // (CHECKSUM_PARTIAL, e.g. over veth) carry TP_STATUS_CSUMNOTREADY and only
@@ -66,6 +67,15 @@ struct RingConfig {
   // For handing connections over; V3 batches better under a flood.
   bool lowLatency = false;
   bool qdiscBypass = false;
+  // TX slots start with a virtio_net_hdr whose hdr_len is the whole frame
+  // (PACKET_VNET_HDR), so the kernel copies each frame into its skb's head
+  // instead of pinning the slot's page as a zero-copy fragment. A pinned
+  // page must be copied again, into a freshly allocated page, wherever the
+  // frame crosses into another namespace or is queued for another socket
+  // (skb_copy_ubufs on veth): for frames of a few dozen bytes, copying them
+  // once up front is the cheaper way. Off for the flood generator, whose
+  // rate figures predate it.
+  bool linearTx = true;
   std::vector<sock_filter> filter;  // attached to the RX socket before bind
 };
 
@@ -217,6 +227,7 @@ class PacketRing {
   uint32_t txFrameSize_ = 0;
   uint32_t txFrameCount_ = 0;
   uint32_t txHead_ = 0;
+  uint32_t txVnetBytes_ = 0;  // sizeof(VnetHeader) with linearTx, else 0
 };
 
 // ---------------------------------------------------------------------------
