@@ -235,7 +235,10 @@ bool PacketRing::OpenTx(const RingConfig& config, SysError* error) {
   // hundred: under a flood a kick past that fails with EAGAIN, the ring
   // fills and answers are dropped (txRingFull). Let the whole ring be in
   // flight: SO_SNDBUFFORCE (CAP_NET_ADMIN), else what SO_SNDBUF may (wmem_max).
-  int sndbuf = static_cast<int>(std::min<uint64_t>(static_cast<uint64_t>(config.txFrames) * config.txFrameSize, INT32_MAX / 2));
+  // An skb's truesize (its struct, head and shared info, ~1-2 KiB for a
+  // small frame) is what counts, however small the slot.
+  uint64_t perFrame = std::max<uint64_t>(config.txFrameSize, 2048);
+  int sndbuf = static_cast<int>(std::min<uint64_t>(static_cast<uint64_t>(config.txFrames) * perFrame, INT32_MAX / 2));
   if (setsockopt(txFd_, SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf, sizeof(sndbuf)) != 0)
     setsockopt(txFd_, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
   if (config.qdiscBypass &&
