@@ -6,7 +6,7 @@ export type Counters = Record<string, number>;
 /** The counters a person watches first, in the order shown. */
 const HEADLINE = [
   'parsedSyn', 'synackssent', 'completed', 'added', 'dupsyn', 'retransmitted', 'stale',
-  'sendcookie', 'recvcookie', 'failcookie', 'bucketoverflow', 'cacheoverflow', 'zonefail',
+  'sendcookie', 'recvcookie', 'failcookie', 'bucketoverflow', 'cacheoverflow', 'zonefail', 'pauses',
   'dropped', 'reset', 'badack', 'unreach', 'aborted', 'kernelDrops', 'txdropped',
 ];
 

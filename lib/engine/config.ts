@@ -33,7 +33,11 @@ export interface SyncacheConfig {
   readonly cacheLimit: number;
   /** SYN-ACK retransmits before an entry is dropped as stale (rexmtlimit, default 3). */
   readonly rexmtLimit: number;
-  /** off: cache only; on: cookies when the cache has no room; only: cookies, no cache. */
+  /**
+   * off: cache only; on: cookies when the cache has no room, and for new
+   * flows for 15 s (doubling while it recurs) once the whole cache ran out
+   * (the pause, as FreeBSD's); only: cookies, no cache.
+   */
   readonly syncookies: CookieMode;
   /** MSS we advertise over IPv4 (default 1460). */
   readonly mss: number;

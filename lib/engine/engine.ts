@@ -5,6 +5,7 @@
 //   SYN    entry for the flow?  yes: duplicate SYN -> resend the same ISS,
 //                                    refresh the timer (dupsyn)
 //          syncookies=only      -> SYN-ACK with the native cookie, no state
+//          syncookies=on, paused -> the same (see below)
 //          otherwise            -> allocate (bucket/zone limits may evict);
 //                                  ISS = cookie (on) or random (off);
 //                                  no room: cookie (on) or drop (off)
@@ -16,6 +17,17 @@
 //   ICMP   unreachable quoting our SYN-ACK (seq == ISS): the first marks the
 //          entry; another once it has >= 3 retransmits drops it (unreach)
 //   timer  SynCache.expire(): retransmit with backoff, then stale
+//
+// The pause (FreeBSD's syncache_pause, which came after the seed): with
+// syncookies=on, the first SYN that finds the zone exhausted (zonefail) still
+// evicts and takes an entry, and from then on new flows get cookies without
+// entries for PAUSE_MS, as if syncookies were 'only'. A cache that a flood
+// keeps full only churns: every SYN would evict another flood SYN's entry,
+// and each entry costs a heap insert, an eviction and a SYN-ACK retransmit
+// before it goes. Lookups go on, so a flow that has an entry keeps it (a
+// duplicate SYN is answered from it; its ACK completes through it). A zone
+// that runs out again within a pause's length of the last pause ending
+// doubles the next one, up to 2^6 x PAUSE_MS (16 minutes), as in FreeBSD.
 //
 // Our timestamps are clock milliseconds plus a random offset (even, as
 // TCP_TIMESTAMP wants bit 0 clear for millisecond clocks), so any later
@@ -80,6 +92,10 @@ export interface EngineOptions {
 /** How long a held entry may wait for release() before it goes stale. */
 const HOLD_MS = 10_000;
 
+/** The first pause after the zone runs out (FreeBSD: SYNCOOKIE_LIFETIME, 15 s), and how often it may double. */
+export const PAUSE_MS = 15_000;
+export const PAUSE_MAX_BACKOFF = 6;
+
 const RANDOM_POOL = 4096;
 
 export class SynEngine {
@@ -99,6 +115,9 @@ export class SynEngine {
   private readonly hold: boolean;
   /** The clock, read once per batch or timer run. */
   private now = 0;
+  /** Until when new flows get cookies without entries (clock ms; see the pause above). */
+  private pausedUntil = -Infinity;
+  private pauseBackoff = 0;
   /** Per held entry: data not yet taken, the sequence number of its first byte, and of the byte after it. */
   private readonly heldData = new Map<number, { chunks: Uint8Array[]; seq: number; next: number }>();
   private readonly onRetransmit = (e: number): void => this.resendSynAck(e);
@@ -188,7 +207,14 @@ export class SynEngine {
       this.resendSynAck(e);
       return;
     }
+    if (this.mode === 1 && cookieMade && now < this.pausedUntil) {
+      this.synAckFromRow(rx, i, rx.cookie[i]);
+      s[C.sendcookie]++;
+      return;
+    }
+    const zoneFails = s[C.zonefail];
     e = cache.allocate(rx.hash[i]);
+    if (s[C.zonefail] !== zoneFails && this.mode === 1) this.pause(now);
     if (e === NONE) {
       if (this.mode === 1 && cookieMade) {
         this.synAckFromRow(rx, i, rx.cookie[i]);
@@ -218,6 +244,29 @@ export class SynEngine {
     cache.link(e, now);
     if (useCookie) s[C.sendcookie]++;
     this.resendSynAck(e);
+  }
+
+  /** Whether new flows get cookies without entries now (the pause). */
+  get paused(): boolean {
+    return this.clock.now() < this.pausedUntil;
+  }
+
+  /** The zone ran out: cookies only for a while (FreeBSD's syncache_pause). */
+  private pause(now: number): void {
+    if (now < this.pausedUntil) return;
+    // A new overflow within the last pause's length of its end extends the attack.
+    let length = PAUSE_MS * 2 ** this.pauseBackoff;
+    if (now < this.pausedUntil + length) {
+      if (this.pauseBackoff < PAUSE_MAX_BACKOFF) {
+        length *= 2;
+        this.pauseBackoff++;
+      }
+    } else {
+      length = PAUSE_MS;
+      this.pauseBackoff = 0;
+    }
+    this.pausedUntil = now + length;
+    this.stats[C.pauses]++;
   }
 
   private ack(rx: BatchView, i: number): void {

@@ -18,6 +18,7 @@ export const SYNCACHE_COUNTERS = [
   'badack', // ACK that does not acknowledge ISS+1
   'unreach', // ICMP unreachable dropped an entry
   'zonefail', // no free entry in the zone (eviction made room)
+  'pauses', // the zone ran out: new flows got cookies without entries for a while
   'sendcookie', // SYN-ACK sent with a cookie ISS
   'recvcookie', // handshake completed through a cookie
   'failcookie', // ACK with no entry and no valid cookie

@@ -233,6 +233,79 @@ test('syncookies=on: an ACK whose entry was evicted completes through its cookie
   assert.equal(h.stat('completed'), 1);
 });
 
+test('syncookies=on: once the zone runs out, new flows get cookies without entries for 15 s (the pause)', () => {
+  // 4 buckets of up to 4, but room for 2 entries in all: the third SYN finds the zone empty.
+  const h = harness({ syncookies: 'on', hashSize: 4, bucketLimit: 4, cacheLimit: 2 });
+  h.feed({ sport: 1, hash: 0, cookie: 0x11111100, cookieState: V.made });
+  h.feed({ sport: 2, hash: 1, cookie: 0x22222200, cookieState: V.made });
+  assert.equal(h.engine.paused, false);
+  h.feed({ sport: 3, hash: 1, cookie: 0x33333300, cookieState: V.made });
+  assert.equal(h.stat('zonefail'), 1);
+  assert.equal(h.stat('added'), 3, 'the SYN that found the zone empty still takes an entry');
+  assert.equal(h.stat('pauses'), 1);
+  assert.equal(h.engine.paused, true);
+  // A new flow: a cookie, no entry, nothing evicted.
+  h.feed({ sport: 4, hash: 0, cookie: 0x44444400, cookieState: V.made });
+  assert.equal(h.sent.at(-1)?.seq, 0x44444400);
+  assert.equal(h.stat('added'), 3);
+  assert.equal(h.stat('sendcookie'), 4);
+  assert.equal(h.engine.cache?.size, 2);
+  // A flow that has an entry keeps it: its duplicate SYN is answered from it, its ACK completes through it.
+  h.feed({ sport: 1, hash: 0, cookie: 0x11111100, cookieState: V.made });
+  assert.equal(h.stat('dupsyn'), 1);
+  h.feed({ kind: K.ack, sport: 1, hash: 0, seq: 1001, ack: 0x11111101 });
+  assert.equal(h.handshakes.at(-1)?.viaCookie, false);
+  assert.equal(h.engine.cache?.size, 1);
+  // The cookie flow completes as any cookie does.
+  h.feed({ kind: K.ack, sport: 4, hash: 0, seq: 1001, ack: 0x44444401, cookie: 0x44444400, cookieState: V.valid });
+  assert.equal(h.handshakes.at(-1)?.viaCookie, true);
+  assert.equal(h.stat('pauses'), 1, 'one pause, however many SYNs it answers');
+  // 15 s later new flows get entries again.
+  h.clock.advance(15_000);
+  assert.equal(h.engine.paused, false);
+  h.feed({ sport: 5, hash: 2, cookie: 0x55555500, cookieState: V.made });
+  assert.equal(h.stat('added'), 4);
+  h.engine.cache?.checkInvariants();
+});
+
+test('the pause doubles while the zone keeps running out, up to 2^6 x 15 s, and starts over after a quiet spell', () => {
+  const h = harness({ syncookies: 'on', hashSize: 4, bucketLimit: 4, cacheLimit: 1 });
+  let port = 1;
+  // Two SYNs: the second finds the zone (one entry) empty and, if not paused, pauses.
+  const overflow = (): void => {
+    h.feed({ sport: port++, hash: 0, cookie: 0x1000, cookieState: V.made });
+    h.feed({ sport: port++, hash: 0, cookie: 0x2000, cookieState: V.made });
+  };
+  const lengths: number[] = [];
+  overflow();
+  for (let k = 0; k < 8; k++) {
+    let waited = 0;
+    while (h.engine.paused) { h.clock.advance(1_000); waited += 1_000; }
+    lengths.push(waited);
+    overflow(); // right after it ends: the same attack
+  }
+  assert.deepEqual(lengths, [15, 30, 60, 120, 240, 480, 960, 960].map((s) => s * 1_000));
+  assert.equal(h.stat('pauses'), 9);
+  // Quiet for longer than the last pause's length after it ended: back to 15 s.
+  while (h.engine.paused) h.clock.advance(1_000);
+  h.clock.advance(960_000 + 1_000);
+  overflow();
+  let waited = 0;
+  while (h.engine.paused) { h.clock.advance(1_000); waited += 1_000; }
+  assert.equal(waited, 15_000);
+});
+
+test('syncookies=off never pauses: there are no cookies to answer with', () => {
+  const h = harness({ syncookies: 'off', hashSize: 4, bucketLimit: 4, cacheLimit: 1 });
+  h.feed({ sport: 1, hash: 0 });
+  h.feed({ sport: 2, hash: 0 });
+  assert.equal(h.stat('zonefail'), 1);
+  assert.equal(h.stat('pauses'), 0);
+  assert.equal(h.engine.paused, false);
+  h.feed({ sport: 3, hash: 0 });
+  assert.equal(h.stat('added'), 3);
+});
+
 test('syncookies=off: an evicted entry can no longer complete', () => {
   const h = harness({ syncookies: 'off', hashSize: 1, bucketLimit: 1 });
   h.feed({ sport: 1 });
