@@ -128,6 +128,14 @@ class PacketRing {
   template <typename Visit>
   int64_t Peek(int64_t start, Visit visit);
 
+  // TPACKET_V2 only (else 0): takes the waiting frames from the read cursor
+  // on for as long as `skip(frame, length, vlanTci, timeMs)` says they are
+  // nothing to Receive's caller (and the slots ReceiveUrgent took already,
+  // and frames with bad offsets, as Receive would), stopping at the first
+  // other frame, which stays for Receive. Returns the frames taken.
+  template <typename Skip>
+  uint32_t SkipLeading(Counters* counters, Skip skip);
+
   // The next free TX slot's data area (capacity in *capacity), or nullptr if
   // the ring is full.
   uint8_t* TxSlot(uint32_t* capacity);
@@ -308,6 +316,38 @@ uint32_t PacketRing::Receive(uint32_t maxAccepted, Counters* counters, Visit vis
     rxBlock_ = (rxBlock_ + 1) % rxBlockCount_;
   }
   return accepted;
+}
+
+template <typename Skip>
+uint32_t PacketRing::SkipLeading(Counters* counters, Skip skip) {
+  if (rxMap_ == nullptr || !rxV2_) return 0;
+  uint32_t taken = 0;
+  for (;;) {
+    tpacket2_hdr* hdr = Slot(rxFrame_);
+    const uint32_t status = __atomic_load_n(&hdr->tp_status, __ATOMIC_ACQUIRE);
+    if ((status & TP_STATUS_USER) == 0) break;
+    uint8_t* frame = FrameIn(hdr);
+    if (status & kTakenEarly) {
+      // ReceiveUrgent had it (and counted it).
+    } else if (frame == nullptr) {
+      counters->Bump(kCounter_rxBadFrame);
+    } else {
+      if (status & TP_STATUS_CSUMNOTREADY) {
+        // Completed once, here; the status says so, for Receive if the frame stays.
+        wire::CompletePartialChecksum(frame, hdr->tp_snaplen);
+        __atomic_store_n(&hdr->tp_status, status & ~static_cast<uint32_t>(TP_STATUS_CSUMNOTREADY), __ATOMIC_RELAXED);
+      }
+      const double timeMs = static_cast<double>(hdr->tp_sec) * 1000.0 + hdr->tp_nsec / 1e6;
+      const uint16_t vlan = (status & TP_STATUS_VLAN_VALID) ? hdr->tp_vlan_tci : 0;
+      if (!skip(frame, hdr->tp_snaplen, vlan, timeMs)) break;
+      counters->Bump(kCounter_rxFrames);
+    }
+    __atomic_store_n(&hdr->tp_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
+    rxFrame_ = (rxFrame_ + 1) % rxFrameCount_;
+    rxConsumed_++;
+    taken++;
+  }
+  return taken;
 }
 
 template <typename Urgent, typename Visit>

@@ -466,13 +466,37 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
     // Frames a kick left requested (the peer's backlog was full) go now,
     // not only with the next send.
     if (self->kickPending_) self->KickNow(self->pipeline_.counters);
-    if (self->ring_.Waiting()) self->CallOnReadable();
+    if (self->ring_.Waiting() && self->SkipHandedOver()) self->CallOnReadable();
   }
 
   static void OnPoll(uv_poll_t* handle, int status, int events) {
     auto* self = static_cast<RingBinding*>(handle->data);
     if (self->poll_ != handle || self->callback_.IsEmpty()) return;
-    self->CallOnReadable();
+    if (self->SkipHandedOver()) self->CallOnReadable();
+  }
+
+  // Before JS is called for a readable ring: the frames at its head that
+  // receive() would only skip, because their flow is a kernel socket's now
+  // (the peer's ACKs and FIN after a handoff: a wake-up per connection or
+  // so), are taken here, with the counts receive() would give them. True
+  // if anything is left for JS. (TPACKET_V2 rings; a V3 ring is left alone.)
+  bool SkipHandedOver() {
+    if (pipeline_.handedOver.empty()) return true;
+    Counters* counters = pipeline_.counters;
+    ring_.SkipLeading(counters, [&](const uint8_t* frame, uint32_t length, uint16_t vlan, double timeMs) {
+      // Parsed as receive() would, into row 0 of the RX batch (JS is not
+      // reading it between callbacks), counting aside until it is certain
+      // the frame goes.
+      scratch_ = Counters{};
+      rxBatch_->payloadUsed = 0;
+      if (!wire::ParseFrame(frame, length, vlan, timeMs, pipeline_.config, rxBatch_, 0, &scratch_)) return false;
+      if (rxBatch_->kind[0] == kKindSyn) return false;
+      if (pipeline_.handedOver.Find(FlowKey::FromRow(*rxBatch_, 0)) == kFlowAbsent) return false;
+      for (uint32_t c = 0; c < kCounterCount; c++) counters->value[c] += scratch_.value[c];
+      counters->Bump(kCounter_skippedHandedOver);
+      return true;
+    });
+    return ring_.Waiting();
   }
 
   void CallOnReadable() {
@@ -534,6 +558,7 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
   bool hookInstalled_ = false;
   bool referenced_ = false;
   bool kickPending_ = false;
+  Counters scratch_{};  // SkipHandedOver's counts for a frame until it is taken
   static constexpr uint32_t kFramesPerKick = 256;
   // A TX slot: the TPACKET_V2 header (32 B), the virtio_net_hdr (10 B) and
   // the largest frame Build writes, in a power of two that divides the block.

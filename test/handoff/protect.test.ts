@@ -102,6 +102,57 @@ test('with the SYN path in 2 worker threads, requests and keep-alive work over I
   }, { workers: 2 });
 });
 
+test("a handed-over flow's later segments are taken in native code: JS never reads the ring for them", { skip }, async () => {
+  const server = http.createServer((req, res) => res.end('ok'));
+  await withProtection(server, async (p) => {
+    // One keep-alive connection: a request (the handoff), a pause for the
+    // count, then five more requests and the close, all the kernel socket's.
+    const script = [
+      'import socket, sys',
+      `s = socket.create_connection((${JSON.stringify(pair.responderV4)}, ${PORT}), timeout=5)`,
+      'def get():',
+      "    s.sendall(b'GET / HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n')",
+      "    data = b''",
+      "    while not data.endswith(b'ok'): data += s.recv(4096)",
+      'get()',
+      "print('first', flush=True)",
+      'sys.stdin.readline()',
+      'for _ in range(5): get()',
+      's.close()',
+      "print('done', flush=True)",
+    ].join('\n');
+    const [c, a] = pair.peer.wrap('python3', ['-c', script]);
+    const child = spawn(c, a, { stdio: ['pipe', 'pipe', 'pipe'] });
+    track(child);
+    let out = '';
+    let err = '';
+    child.stderr!.on('data', (d) => (err += d));
+    const said = (word: string) => new Promise<void>((resolve, reject) => {
+      const look = () => { if (out.includes(word)) resolve(); };
+      child.stdout!.on('data', (d) => { out += d; look(); });
+      child.once('exit', () => (out.includes(word) ? resolve() : reject(new Error(`client: ${out} ${err}`))));
+      look();
+    });
+    await said('first');
+    await new Promise((resolve) => setTimeout(resolve, 100)); // the handoff's own reads are over
+    const before = p.responder.stats();
+    child.stdin!.end('\n');
+    await said('done');
+    await waitUntil(() => p.responder.stats().skippedHandedOver >= before.skippedHandedOver + 6);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const after = p.responder.stats();
+    assert.ok(after.skippedHandedOver - before.skippedHandedOver >= 6, 'requests, ACKs and the FIN skipped');
+    assert.equal(after.rxBlocks, before.rxBlocks, 'no receive() from JS found a frame');
+    assert.equal(after.completed, 1);
+  });
+});
+
+/** Polls `ready` every 10 ms, for 5 s at most. */
+async function waitUntil(ready: () => boolean): Promise<void> {
+  for (let t = 0; t < 500 && !ready(); t++) await new Promise((resolve) => setTimeout(resolve, 10));
+  assert.ok(ready(), 'timed out');
+}
+
 /** This process's open file descriptors. */
 function openFds(): number {
   return readdirSync('/proc/self/fd').length;
