@@ -2,23 +2,22 @@
 // order (IPv4 in word 0), converted only at the edges (config, events).
 import net from 'node:net';
 
+// Every handoff converts a few addresses: one scratch buffer, no allocation.
+const scratch = new Uint8Array(16);
+const scratchWords = new Uint32Array(scratch.buffer);
+
 /** Writes `text` into words[at .. at+4); returns the family (4 or 6). */
 export function writeAddress(text: string, words: Uint32Array, at: number): 4 | 6 {
-  const bytes = new Uint8Array(16);
-  const family = parseAddress(text, bytes);
-  const view = new Uint32Array(bytes.buffer);
-  for (let i = 0; i < 4; i++) words[at + i] = view[i];
+  const family = parseAddress(text, scratch);
+  for (let i = 0; i < 4; i++) words[at + i] = scratchWords[i];
   return family;
 }
 
 /** Parses an IPv4/IPv6 address into 16 bytes (IPv4 in the first 4). */
 export function parseAddress(text: string, out: Uint8Array): 4 | 6 {
   out.fill(0);
+  if (parseDottedQuad(text, out)) return 4;
   const family = net.isIP(text);
-  if (family === 4) {
-    text.split('.').forEach((part, i) => { out[i] = Number(part); });
-    return 4;
-  }
   if (family === 6) {
     let [head, tail] = text.includes('::') ? text.split('::') : [text, undefined];
     const parse = (s: string | undefined): number[] => {
@@ -43,10 +42,39 @@ export function parseAddress(text: string, out: Uint8Array): 4 | 6 {
   throw new TypeError(`not an IPv4 or IPv6 address: ${JSON.stringify(text)}`);
 }
 
+/**
+ * An IPv4 address as net.isIP takes it (four decimal parts, 0-255, no
+ * leading zeros) into out[0..4); false for anything else. A loop over the
+ * characters, where isIP runs a regular expression.
+ */
+function parseDottedQuad(text: string, out: Uint8Array): boolean {
+  let part = 0;
+  let digits = 0;
+  let dots = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 46) { // '.'
+      if (digits === 0 || dots === 3) return false;
+      out[dots++] = part;
+      part = 0;
+      digits = 0;
+    } else if (c >= 48 && c <= 57) {
+      if (digits > 0 && part === 0) return false; // a leading zero
+      part = part * 10 + (c - 48);
+      if (++digits > 3 || part > 255) return false;
+    } else {
+      return false;
+    }
+  }
+  if (digits === 0 || dots !== 3) return false;
+  out[3] = part;
+  return true;
+}
+
 /** Formats words[at .. at+4) of the given family as text. */
 export function formatAddress(words: Uint32Array, at: number, family: number): string {
-  const bytes = new Uint8Array(16);
-  new Uint32Array(bytes.buffer).set(words.subarray(at, at + 4));
+  const bytes = scratch;
+  for (let i = 0; i < 4; i++) scratchWords[i] = words[at + i];
   if (family === 4) return `${bytes[0]}.${bytes[1]}.${bytes[2]}.${bytes[3]}`;
   const groups: string[] = [];
   for (let i = 0; i < 8; i++) groups.push(((bytes[2 * i] << 8) | bytes[2 * i + 1]).toString(16));
