@@ -15,7 +15,11 @@
 // The server and its host's receive path get CPU 1, the switch, wrk and the
 // generator CPU 0 (--cpus; see LabOptions.cpus), as if they were machines of
 // their own.
-//   node dist/bench/serve.js [--seconds N] [--connections N] [--rounds N] [--workers N] [--cpus R,N|none] [--json]
+// Each server is warmed up first with --warmup seconds of the same wrk load,
+// not measured (V8 compiles the hot paths in the first seconds; without it
+// a 5 s run measures the compiler as much as the server, more so for the
+// one that runs more JavaScript).
+//   node dist/bench/serve.js [--seconds N] [--warmup N] [--connections N] [--rounds N] [--workers N] [--cpus R,N|none] [--json]
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -27,6 +31,7 @@ import { machine as hostLine, median, requireLab } from './common.js';
 
 const { values } = parseArgs({ options: {
   seconds: { type: 'string', default: '5' },
+  warmup: { type: 'string', default: '2' },
   connections: { type: 'string', default: '16' },
   rounds: { type: 'string', default: '3' },
   workers: { type: 'string', default: '0' },
@@ -34,6 +39,11 @@ const { values } = parseArgs({ options: {
   json: { type: 'boolean', default: false },
 } });
 const seconds = Number(values.seconds);
+const warmup = Number(values.warmup);
+if (!Number.isInteger(warmup) || warmup < 0 || warmup > 60) {
+  console.error(`bench:serve: --warmup must be an integer from 0 to 60 (seconds), got ${JSON.stringify(values.warmup)}`);
+  process.exit(2);
+}
 const connections = Number(values.connections);
 const rounds = Number(values.rounds);
 if (!Number.isInteger(rounds) || rounds < 1 || rounds > 20) {
@@ -100,8 +110,8 @@ async function startTarget(lab: Lab, mode: 'plain' | 'protect'): Promise<{ stop(
   };
 }
 
-function wrk(lab: Lab, conns: number): Promise<WrkResult> {
-  const [cmd, args] = lab.client.ns.wrap(...pinned(cpus?.network, 'wrk', ['-t1', `-c${conns}`, `-d${seconds}s`, '--latency', '-H', 'Connection: close', `http://${lab.responder.v4}:${PORT}/`]));
+function wrk(lab: Lab, conns: number, duration = seconds): Promise<WrkResult> {
+  const [cmd, args] = lab.client.ns.wrap(...pinned(cpus?.network, 'wrk', ['-t1', `-c${conns}`, `-d${duration}s`, '--latency', '-H', 'Connection: close', `http://${lab.responder.v4}:${PORT}/`]));
   const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
@@ -132,6 +142,7 @@ async function measure(mode: 'plain' | 'protect', flood: boolean, floodRate = 0,
   try {
     if (mode === 'plain') lab.responder.ns.sysctl('net.ipv4.tcp_syncookies', 2);
     const target = await startTarget(lab, mode);
+    if (warmup > 0) await wrk(lab, conns, warmup);
     const floodRun = flood ? addon.flood({
       iface: lab.attacker.iface, netns: lab.attacker.ns.path, dstMac: lab.responder.mac,
       dstAddr: lab.responder.v4, dstPort: PORT, srcNet: lab.spoofV4, rate: floodRate, seconds: seconds + 1, cpu: cpus?.network,
@@ -241,9 +252,9 @@ if (cpus !== undefined) {
 }
 const machine = hostLine();
 if (json) {
-  console.log(JSON.stringify({ type: 'serve', date: new Date().toISOString(), machine, seconds, connections, rounds, workers, cpus: cpus ?? null, rows, costs }));
+  console.log(JSON.stringify({ type: 'serve', date: new Date().toISOString(), machine, seconds, warmup, connections, rounds, workers, cpus: cpus ?? null, rows, costs }));
 } else {
-  console.log(`\nbench:serve ${new Date().toISOString()} on ${machine}; wrk -t1 -d${seconds}s, Connection: close; each row the median of ${rounds} rounds (ratio: median, and range); p99 x: the p99 over the same server's without a flood at -c${connections}; ${cpus ? `server on CPU ${cpus.responder}, network, wrk and generator on CPU ${cpus.network}` : 'CPUs left to the scheduler'}; syncache's SYN path ${workers === 0 ? 'on the server thread' : `in ${workers} worker thread(s)`}\n`);
+  console.log(`\nbench:serve ${new Date().toISOString()} on ${machine}; wrk -t1 -d${seconds}s after a ${warmup} s warm-up of each server, Connection: close; each row the median of ${rounds} rounds (ratio: median, and range); p99 x: the p99 over the same server's without a flood at -c${connections}; ${cpus ? `server on CPU ${cpus.responder}, network, wrk and generator on CPU ${cpus.network}` : 'CPUs left to the scheduler'}; syncache's SYN path ${workers === 0 ? 'on the server thread' : `in ${workers} worker thread(s)`}\n`);
   console.log('handoff: from the final ACK to its kernel socket done (where the kernel queues a connection for accept); to \'connection\': on to the server\'s event, after the wait for its thread\'s turn.\n');
   console.log('| server | wrk -c | flood | requests/s | ratio to plain | p50 | p99 | p99 x | requests ok | handoff p50 / p99 | to \'connection\' p50 / p99 |');
   console.log('|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|');
