@@ -135,13 +135,14 @@ export interface NativeRing {
   updateKernelStats(): void;
   /**
    * Marks a flow as no longer ours: its segments are skipped before they
-   * become rows (counted as skippedHandedOver). kernelSocket (default true):
+   * become rows (counted as skippedHandedOver), and so is its own SYN
+   * again (seq = peerIsn, the peer's ISN). kernelSocket (default true):
    * a kernel socket serves it, so a SYN without timestamps on the same
    * 4-tuple waits for its TIME_WAIT; false: completed and reported only.
    * flow = [family, peer address x4, local address x4, peer port, local
    * port], addresses as words in network byte order (see address.ts).
    */
-  handOver(flow: Uint32Array, kernelSocket?: boolean): boolean;
+  handOver(flow: Uint32Array, peerIsn: number, kernelSocket?: boolean): boolean;
   /** Frames in the block the kernel is still filling (a hint: they become readable when it retires, 4-8 ms at HZ=250). */
   pending(): number;
   /** Undoes handOver (the socket closed); false if the flow was not marked. */

@@ -356,7 +356,7 @@ export class Shard {
    */
   mark(h: FlowOf, kernelSocket: boolean, words?: Uint32Array): void {
     if (this.closed) return;
-    this.ring.handOver(words ?? this.flowWords(h), kernelSocket);
+    this.ring.handOver(words ?? this.flowWords(h), h.irs, kernelSocket);
     this.marked.set(flowKey(h), h.irs);
   }
 

@@ -243,7 +243,7 @@ int main(int argc, char** argv) {
       if (mutated && random.Below(16) == 0) {
         const syncache::FlowKey key = syncache::FlowKey::FromRow(*batch, rows);
         if (random.Below(2) == 0) pipeline.handedOver.Remove(key);
-        else pipeline.handedOver.Add(key, random.Below(2) ? syncache::kFlowKernelSocket : syncache::kFlowReported);
+        else pipeline.handedOver.Add(key, random.Below(2) ? syncache::kFlowKernelSocket : syncache::kFlowReported, random.Below(2) == 0 ? batch->seq[rows] : static_cast<uint32_t>(random.Next()));
       }
       if (++rows == syncache::kBatchCapacity) flush();
     } else {

@@ -53,20 +53,28 @@ class FlowSet {
   bool empty() const { return size_ == 0; }
   uint32_t size() const { return size_; }
 
-  FlowFate Find(const FlowKey& key) const {
+  // The flow's fate, and (if peerIsn is given) the peer's initial sequence
+  // number it was recorded with.
+  FlowFate Find(const FlowKey& key, uint32_t* peerIsn = nullptr) const {
     if (size_ == 0) return kFlowAbsent;
     for (uint32_t i = Hash(key) & mask_;; i = (i + 1) & mask_) {
       if (!used_[i]) return kFlowAbsent;
-      if (slots_[i] == key) return static_cast<FlowFate>(used_[i]);
+      if (slots_[i] == key) {
+        if (peerIsn != nullptr) *peerIsn = isn_[i];
+        return static_cast<FlowFate>(used_[i]);
+      }
     }
   }
 
-  // Records (or updates) a flow's fate; false when the set is at kMaxFlows.
-  bool Add(const FlowKey& key, FlowFate fate) {
+  // Records (or updates) a flow's fate and the peer's ISN (which tells its
+  // own SYN, retransmitted, from a new connection's); false when the set is
+  // at kMaxFlows.
+  bool Add(const FlowKey& key, FlowFate fate, uint32_t peerIsn) {
     if (size_ > 0) {
       for (uint32_t i = Hash(key) & mask_; used_[i]; i = (i + 1) & mask_) {
         if (slots_[i] == key) {
           used_[i] = fate;
+          isn_[i] = peerIsn;
           return true;
         }
       }
@@ -77,6 +85,7 @@ class FlowSet {
     while (used_[i]) i = (i + 1) & mask_;
     slots_[i] = key;
     used_[i] = fate;
+    isn_[i] = peerIsn;
     size_++;
     return true;
   }
@@ -96,6 +105,7 @@ class FlowSet {
       if (((j - home) & mask_) >= ((j - hole) & mask_)) {
         slots_[hole] = slots_[j];
         used_[hole] = used_[j];
+        isn_[hole] = isn_[j];
         hole = j;
       }
     }
@@ -123,9 +133,11 @@ class FlowSet {
   void Grow() {
     std::vector<FlowKey> old = std::move(slots_);
     std::vector<uint8_t> oldUsed = std::move(used_);
+    std::vector<uint32_t> oldIsn = std::move(isn_);
     size_t capacity = old.empty() ? 64 : old.size() * 2;
     slots_.assign(capacity, FlowKey{});
     used_.assign(capacity, 0);
+    isn_.assign(capacity, 0);
     mask_ = static_cast<uint32_t>(capacity - 1);
     size_ = 0;
     for (size_t i = 0; i < old.size(); i++) {
@@ -134,6 +146,7 @@ class FlowSet {
       while (used_[j]) j = (j + 1) & mask_;
       slots_[j] = old[i];
       used_[j] = oldUsed[i];
+      isn_[j] = oldIsn[i];
       size_++;
     }
   }
@@ -147,6 +160,7 @@ class FlowSet {
   const uint64_t seed_ = RandomSeed();
   std::vector<FlowKey> slots_;
   std::vector<uint8_t> used_;  // FlowFate; kFlowAbsent marks an empty slot
+  std::vector<uint32_t> isn_;  // the peer's ISN, by slot
   uint32_t mask_ = 0;
   uint32_t size_ = 0;
 };

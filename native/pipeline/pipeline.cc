@@ -12,8 +12,17 @@ bool Pipeline::Accept(const uint8_t* frame, uint32_t length, uint16_t ringVlan,
   if (!wire::ParseFrame(frame, length, ringVlan, timeMs, config, batch, row, counters)) return false;
   if (!handedOver.empty()) {
     const FlowKey key = FlowKey::FromRow(*batch, row);
-    const FlowFate fate = handedOver.Find(key);
+    uint32_t peerIsn = 0;
+    const FlowFate fate = handedOver.Find(key, &peerIsn);
     if (batch->kind[row] == kKindSyn) {
+      // The flow's own SYN again (its ISN), retransmitted before our SYN-ACK
+      // reached the peer and taken after the final ACK that was taken ahead
+      // of it: the connection is the kernel socket's; answering it as a new
+      // one would end in a RST to the peer.
+      if (fate != kFlowAbsent && batch->seq[row] == peerIsn) {
+        counters->Bump(kCounter_skippedHandedOver);
+        return false;
+      }
       // A new connection on the 4-tuple of one that is no longer ours. If a
       // kernel socket had it, that socket may sit in TIME_WAIT: with
       // timestamps the kernel lets the new socket take it over, so answer;

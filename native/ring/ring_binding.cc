@@ -395,9 +395,15 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
     Napi::Env env = info.Env();
     FlowKey key;
     if (!CheckOpen(env, "handOver") || !ReadFlow(info, &key)) return env.Undefined();
-    // handOver(flow[, kernelSocket = true]): false: completed and reported only.
-    const bool kernelSocket = !(info.Length() > 1 && info[1].IsBoolean() && !info[1].As<Napi::Boolean>().Value());
-    return Napi::Boolean::New(env, pipeline_.handedOver.Add(key, kernelSocket ? kFlowKernelSocket : kFlowReported));
+    // handOver(flow, peerIsn[, kernelSocket = true]): false: completed and reported only.
+    double isn = info.Length() > 1 && info[1].IsNumber() ? info[1].As<Napi::Number>().DoubleValue() : -1;
+    if (!(isn >= 0 && isn <= 4294967295.0) || isn != std::floor(isn)) {
+      ThrowRangeError(env, "handOver(flow, peerIsn): peerIsn must be a uint32");
+      return env.Undefined();
+    }
+    const bool kernelSocket = !(info.Length() > 2 && info[2].IsBoolean() && !info[2].As<Napi::Boolean>().Value());
+    return Napi::Boolean::New(env, pipeline_.handedOver.Add(key, kernelSocket ? kFlowKernelSocket : kFlowReported,
+                                                           static_cast<uint32_t>(isn)));
   }
 
   Napi::Value TakeBack(const Napi::CallbackInfo& info) {

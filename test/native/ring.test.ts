@@ -322,7 +322,7 @@ function checksum(bytes: Uint8Array, start = 0): number {
 }
 
 /** An Ethernet frame with an 802.1Q tag in band carrying an IPv4 TCP SYN. */
-function taggedSyn(dstMac: Uint8Array, srcMac: Uint8Array, vlan: number, src: string, dst: string, sport: number, dport: number): Buffer {
+function taggedSyn(dstMac: Uint8Array, srcMac: Uint8Array, vlan: number, src: string, dst: string, sport: number, dport: number, seq = 0x01020304): Buffer {
   const f = Buffer.alloc(18 + 20 + 20);
   f.set(dstMac, 0);
   f.set(srcMac, 6);
@@ -340,7 +340,7 @@ function taggedSyn(dstMac: Uint8Array, srcMac: Uint8Array, vlan: number, src: st
   const tcp = f.subarray(38, 58);
   tcp.writeUInt16BE(sport, 0);
   tcp.writeUInt16BE(dport, 2);
-  tcp.writeUInt32BE(0x01020304, 4);
+  tcp.writeUInt32BE(seq, 4);
   tcp[12] = 5 << 4;
   tcp[13] = 0x02;
   tcp.writeUInt16BE(65535, 14);
@@ -372,6 +372,42 @@ for h in sys.stdin.read().split():
     assert.equal(vlan, 10);
     assert.equal(rx.sport[0], 40000);
     assert.equal(counter(ring.counters, 'rxFrames'), 1, 'the tagged SYN to another port was filtered out');
+  } finally {
+    ring.close();
+  }
+});
+
+test("a handed-over flow's own SYN again (its ISN) is skipped; another ISN on its 4-tuple is a new connection", { skip }, async () => {
+  const rx = new BatchView();
+  const ring = openRing(pair, { rxBatch: rx.buffer });
+  try {
+    const flow = new Uint32Array(11);
+    flow[0] = 4;
+    writeAddress(pair.peerV4, flow, 1);
+    writeAddress(pair.responderV4, flow, 5);
+    flow[9] = 40002;
+    flow[10] = PORT;
+    assert.throws(() => ring.handOver(flow, -1), RangeError);
+    // Completed and reported (no kernel socket, so no TIME_WAIT to wait for).
+    assert.equal(ring.handOver(flow, 0x01020304, false), true);
+    const syn = (seq: number) => taggedSyn(pair.responder.macOf(pair.responderIface), pair.peer.macOf(pair.peerIface), 10,
+      pair.peerV4, pair.responderV4, 40002, PORT, seq).toString('hex');
+    pair.peer.exec('python3', ['-c', `
+import socket, sys
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind((${JSON.stringify(pair.peerIface)}, 0))
+for h in sys.stdin.read().split():
+    s.send(bytes.fromhex(h))
+`], `${syn(0x01020304)}\n${syn(0x0a0b0c0d)}`);
+    const seqs: number[] = [];
+    assert.ok(await waitFor(() => {
+      const rows = ring.receive();
+      for (let i = 0; i < rows; i++) seqs.push(rx.seq[i]);
+      return counter(ring.counters, 'rxFrames') >= 2;
+    }), 'both SYNs reached the ring');
+    assert.deepEqual(seqs, [0x0a0b0c0d], 'only the new connection became a row');
+    assert.equal(counter(ring.counters, 'skippedHandedOver'), 1);
+    assert.equal(counter(ring.counters, 'handedOverReopened'), 1);
   } finally {
     ring.close();
   }
