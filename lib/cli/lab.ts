@@ -83,7 +83,7 @@ export function summaryText(r: LabReport): string {
     `  offered            ${fmt(r.offeredPerSecond)} SYN/s (${r.synsSent} SYNs)`,
     `  answered           ${fmt(r.answeredPerSecond)} SYN/s (${pct(r.synsAnswered, r.synsSent)} of offered; ${r.synAcksSeen} SYN-ACKs with retransmits)`,
     `  legitimate         ${r.clients.completed} of ${r.clients.attempted} connects completed (${pct(r.clients.completed, r.clients.attempted)}), p50 ${ms(r.clients.p50)}, p99 ${ms(r.clients.p99)}`,
-    `  cache occupancy    ${r.cacheEntries} entries at the end, peak ${r.cachePeak}`,
+    `  cache occupancy    ${r.cacheEntries} entries at the end, peak ${r.cachePeak}${(r.counters.pauses ?? 0) > 0 ? `; paused ${r.counters.pauses} time(s) when it ran out (cookies only for new flows)` : ''}`,
     `  cookies            ${r.counters.sendcookie ?? 0} sent, ${r.counters.recvcookie ?? 0} validated, ${r.counters.failcookie ?? 0} failed`,
     `  kernel ring drops  ${r.counters.kernelDrops ?? 0}`,
     '',
