@@ -67,6 +67,7 @@ export const RESPONDER_FLAGS = {
   'bucket-limit': { type: 'string' },
   'cache-limit': { type: 'string' },
   'rexmt-limit': { type: 'string' },
+  'pause-ms': { type: 'string' },
   workers: { type: 'string' },
   netns: { type: 'string' },
   json: { type: 'boolean' },
@@ -96,6 +97,7 @@ export function responderOptions(v: Values) {
     bucketLimit: integer('bucket-limit', v['bucket-limit'], 1, LIMITS.bucketLimitMax),
     cacheLimit: integer('cache-limit', v['cache-limit'], 1, LIMITS.cacheLimitMax),
     rexmtLimit: integer('rexmt-limit', v['rexmt-limit'], 0, LIMITS.rexmtLimitMax),
+    pauseMs: integer('pause-ms', v['pause-ms'], 0, 3_600_000),
     workers: integer('workers', v.workers, 0, WORKERS_MAX),
   };
 }

@@ -17,6 +17,9 @@ stack out of those handshakes while it runs; it is removed on exit.
   --syncookies MODE        off | on | only (default on): off = cache only,
                            on = every ISS a cookie, cache kept for retransmits,
                            only = cookies and no state at all
+  --pause-ms N             with 'on': once the whole cache ran out, new flows
+                           get cookies without entries for N ms, doubling
+                           while it recurs (default 15000; 0: never)
   --hash-size N            cache buckets, a power of 2 (default 8192)
   --bucket-limit N         entries per bucket (default 30)
   --cache-limit N          entries in all (default hash-size x bucket-limit if either is set, else 15360)

@@ -60,7 +60,11 @@ export async function main(argv: string[]): Promise<number> {
   try {
     values = parseArgs({ args: rest, options: command.options, strict: true, allowPositionals: false }).values as Record<string, string | boolean | undefined>;
   } catch (error) {
-    throw new UsageError((error as Error).message.replace(/^Unknown option/, 'unknown option').split('\n')[0]);
+    // parseArgs' messages run over lines and end in periods; one line here,
+    // keeping its hint for a value that starts with a dash.
+    const [first, ...more] = (error as Error).message.replace(/^Unknown option/, 'unknown option').split('\n');
+    const hint = more.find((l) => l.startsWith('To specify'));
+    throw new UsageError(first.replace(/\.$/, '') + (hint ? `: to give a value that starts with a dash, ${hint.replace(/^To specify an option argument starting with a dash use /, 'write ').replace(/\.$/, '')}` : ''));
   }
   return command.run(values);
 }

@@ -22,7 +22,7 @@ runs; it is removed on exit.
   --forward HOST:PORT      the backend each connection is piped to (required;
                            [v6]:port for an IPv6 address)
   --syncookies MODE        off | on | only (default on)
-  --hash-size N, --bucket-limit N, --cache-limit N, --rexmt-limit N
+  --hash-size N, --bucket-limit N, --cache-limit N, --rexmt-limit N, --pause-ms N
                            SYN cache tunables, as for 'syncache listen'
   --workers N              worker threads for the SYN path (default 0: the main
                            thread; with N the main thread only serves)

@@ -35,10 +35,17 @@ export interface SyncacheConfig {
   readonly rexmtLimit: number;
   /**
    * off: cache only; on: cookies when the cache has no room, and for new
-   * flows for 15 s (doubling while it recurs) once the whole cache ran out
-   * (the pause, as FreeBSD's); only: cookies, no cache.
+   * flows for pauseMs once the whole cache ran out (the pause); only:
+   * cookies, no cache.
    */
   readonly syncookies: CookieMode;
+  /**
+   * With syncookies 'on': once the cache's zone runs out, new flows get
+   * cookies without entries for this long, doubled (up to 64 times) while it
+   * keeps running out (FreeBSD's syncache pause). 0: never pause, every SYN
+   * evicts another entry, as in the seed (default 15000 ms).
+   */
+  readonly pauseMs: number;
   /** MSS we advertise over IPv4 (default 1460). */
   readonly mss: number;
   /** MSS we advertise over IPv6 (default mss - 20, at least 1220). */
@@ -56,7 +63,7 @@ export interface SyncacheConfig {
 export type SyncacheConfigInput = Partial<SyncacheConfig>;
 
 const FIELDS: readonly (keyof SyncacheConfig)[] = [
-  'hashSize', 'bucketLimit', 'cacheLimit', 'rexmtLimit', 'syncookies',
+  'hashSize', 'bucketLimit', 'cacheLimit', 'rexmtLimit', 'syncookies', 'pauseMs',
   'mss', 'mss6', 'windowScale', 'window', 'rexmtInitialMs', 'cookieRotateMs',
 ];
 
@@ -131,9 +138,10 @@ export function resolveConfig(partial: SyncacheConfigInput = {}): SyncacheConfig
     ? integer('rexmtInitialMs', p.rexmtInitialMs, 1, LIMITS.rexmtInitialMsMax)
     : 1000;
   const cookieRotateMs = has('cookieRotateMs') ? integer('cookieRotateMs', p.cookieRotateMs, 100, 3_600_000) : 15_000;
+  const pauseMs = has('pauseMs') ? integer('pauseMs', p.pauseMs, 0, 3_600_000) : 15_000;
 
   return Object.freeze({
-    hashSize, bucketLimit, cacheLimit, rexmtLimit, syncookies,
+    hashSize, bucketLimit, cacheLimit, rexmtLimit, syncookies, pauseMs,
     mss, mss6, windowScale, window, rexmtInitialMs, cookieRotateMs,
   });
 }

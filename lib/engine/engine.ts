@@ -21,13 +21,14 @@
 // The pause (FreeBSD's syncache_pause, which came after the seed): with
 // syncookies=on, the first SYN that finds the zone exhausted (zonefail) still
 // evicts and takes an entry, and from then on new flows get cookies without
-// entries for PAUSE_MS, as if syncookies were 'only'. A cache that a flood
+// entries for config.pauseMs (15 s), as if syncookies were 'only'. A cache that a flood
 // keeps full only churns: every SYN would evict another flood SYN's entry,
 // and each entry costs a heap insert, an eviction and a SYN-ACK retransmit
 // before it goes. Lookups go on, so a flow that has an entry keeps it (a
 // duplicate SYN is answered from it; its ACK completes through it). A zone
 // that runs out again within a pause's length of the last pause ending
-// doubles the next one, up to 2^6 x PAUSE_MS (16 minutes), as in FreeBSD.
+// doubles the next one, up to 2^6 x pauseMs (16 minutes), as in FreeBSD.
+// pauseMs 0 never pauses: every SYN evicts, as in the seed.
 //
 // Our timestamps are clock milliseconds plus a random offset (even, as
 // TCP_TIMESTAMP wants bit 0 clear for millisecond clocks), so any later
@@ -92,8 +93,7 @@ export interface EngineOptions {
 /** How long a held entry may wait for release() before it goes stale. */
 const HOLD_MS = 10_000;
 
-/** The first pause after the zone runs out (FreeBSD: SYNCOOKIE_LIFETIME, 15 s), and how often it may double. */
-export const PAUSE_MS = 15_000;
+/** How often a pause may double (FreeBSD: TCP_SYNCACHE_MAX_BACKOFF). */
 export const PAUSE_MAX_BACKOFF = 6;
 
 const RANDOM_POOL = 4096;
@@ -214,7 +214,7 @@ export class SynEngine {
     }
     const zoneFails = s[C.zonefail];
     e = cache.allocate(rx.hash[i]);
-    if (s[C.zonefail] !== zoneFails && this.mode === 1) this.pause(now);
+    if (s[C.zonefail] !== zoneFails && this.mode === 1 && this.config.pauseMs > 0) this.pause(now);
     if (e === NONE) {
       if (this.mode === 1 && cookieMade) {
         this.synAckFromRow(rx, i, rx.cookie[i]);
@@ -255,14 +255,15 @@ export class SynEngine {
   private pause(now: number): void {
     if (now < this.pausedUntil) return;
     // A new overflow within the last pause's length of its end extends the attack.
-    let length = PAUSE_MS * 2 ** this.pauseBackoff;
+    const first = this.config.pauseMs;
+    let length = first * 2 ** this.pauseBackoff;
     if (now < this.pausedUntil + length) {
       if (this.pauseBackoff < PAUSE_MAX_BACKOFF) {
         length *= 2;
         this.pauseBackoff++;
       }
     } else {
-      length = PAUSE_MS;
+      length = first;
       this.pauseBackoff = 0;
     }
     this.pausedUntil = now + length;

@@ -15,6 +15,7 @@ test('defaults follow the seed sysctls, with more buckets for the same entries',
   assert.equal(c.window, 65535);
   assert.equal(c.rexmtInitialMs, 1000);
   assert.equal(c.cookieRotateMs, 15000);
+  assert.equal(c.pauseMs, 15000);
   assert.ok(Object.isFrozen(c));
 });
 
@@ -47,6 +48,7 @@ test('validation errors name the field and the allowed range', () => {
     [{ window: 70000 }, RangeError, /^window must be an integer from 1 to 65535, got 70000$/],
     [{ rexmtInitialMs: 0 }, RangeError, /^rexmtInitialMs must be an integer from 1 to 60000, got 0$/],
     [{ cookieRotateMs: 10 }, RangeError, /^cookieRotateMs must be an integer from 100 to 3600000, got 10$/],
+    [{ pauseMs: -1 }, RangeError, /^pauseMs must be an integer from 0 to 3600000, got -1$/],
     [{ hashsize: 512 }, TypeError, /^unknown config field "hashsize" \(known: hashSize, /],
   ];
   for (const [input, type, message] of cases) {

@@ -295,6 +295,22 @@ test('the pause doubles while the zone keeps running out, up to 2^6 x 15 s, and 
   assert.equal(waited, 15_000);
 });
 
+test('pauseMs sets the first pause; 0 never pauses (every SYN evicts, as in the seed)', () => {
+  const short = harness({ syncookies: 'on', hashSize: 4, bucketLimit: 4, cacheLimit: 1, pauseMs: 2_000 });
+  short.feed({ sport: 1, hash: 0, cookie: 0x1000, cookieState: V.made });
+  short.feed({ sport: 2, hash: 0, cookie: 0x2000, cookieState: V.made });
+  assert.equal(short.engine.paused, true);
+  short.clock.advance(1_999);
+  assert.equal(short.engine.paused, true);
+  short.clock.advance(1);
+  assert.equal(short.engine.paused, false);
+  const never = harness({ syncookies: 'on', hashSize: 4, bucketLimit: 4, cacheLimit: 1, pauseMs: 0 });
+  for (let port = 1; port <= 5; port++) never.feed({ sport: port, hash: 0, cookie: 0x1000 * port, cookieState: V.made });
+  assert.equal(never.stat('pauses'), 0);
+  assert.equal(never.stat('zonefail'), 4);
+  assert.equal(never.stat('added'), 5, 'each SYN took an entry, evicting the one before');
+});
+
 test('syncookies=off never pauses: there are no cookies to answer with', () => {
   const h = harness({ syncookies: 'off', hashSize: 4, bucketLimit: 4, cacheLimit: 1 });
   h.feed({ sport: 1, hash: 0 });
