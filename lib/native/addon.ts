@@ -145,8 +145,12 @@ export interface NativeRing {
   handOver(flow: Uint32Array, peerIsn: number, kernelSocket?: boolean): boolean;
   /** Frames in the block the kernel is still filling (a hint: they become readable when it retires, 4-8 ms at HZ=250). */
   pending(): number;
-  /** Undoes handOver (the socket closed); false if the flow was not marked. */
-  takeBack(flow: Uint32Array): boolean;
+  /**
+   * Undoes handOver (the socket closed); with peerIsn, only if the flow was
+   * marked with that ISN (a newer connection on the 4-tuple keeps its mark).
+   * False if nothing was unmarked.
+   */
+  takeBack(flow: Uint32Array, peerIsn?: number): boolean;
   /** Idempotent. */
   close(): void;
 }

@@ -14,6 +14,7 @@ import type { RepairParams } from '../native/addon.js';
 import { closeSync } from 'node:fs';
 import { CoarseTimer } from '../engine/syncache.js';
 import { C, Stats } from '../engine/stats.js';
+import { LingerQueue } from './linger.js';
 
 const { finishRepair } = addon;
 
@@ -357,33 +358,21 @@ export class Shard {
   mark(h: FlowOf, kernelSocket: boolean, words?: Uint32Array): void {
     if (this.closed) return;
     this.ring.handOver(words ?? this.flowWords(h), h.irs, kernelSocket);
-    this.marked.set(flowKey(h), h.irs);
   }
 
   /**
    * The flow's socket closed (or, for reported flows, right away): skip its
    * stragglers (a last ACK, a retransmitted FIN) for LINGER_MS more - the
    * TIME_WAIT's span - lest they validate as cookies and look like new
-   * handshakes. A new connection on the same 4-tuple meanwhile keeps its mark.
+   * handshakes. A new connection on the same 4-tuple meanwhile keeps its mark
+   * (takeBack only unmarks the flow with this peer ISN).
    */
   linger(h: FlowOf): void {
-    if (!this.closed) this.lingering.push([this.clock.now(), h]);
+    if (!this.closed) this.lingering.push(this.clock.now(), this.flowWords(h), h.irs);
   }
 
   private expireLingering(): void {
-    const now = this.clock.now();
-    const q = this.lingering;
-    while (this.lingerHead < q.length && now - q[this.lingerHead][0] >= LINGER_MS) {
-      const h = q[this.lingerHead++][1];
-      const key = flowKey(h);
-      if (this.marked.get(key) !== h.irs) continue;
-      this.marked.delete(key);
-      this.ring.takeBack(this.flowWords(h));
-    }
-    if (this.lingerHead > 1024 && this.lingerHead * 2 > q.length) {
-      q.splice(0, this.lingerHead);
-      this.lingerHead = 0;
-    }
+    this.lingering.popDue(this.clock.now() - LINGER_MS, (flow, peerIsn) => this.ring.takeBack(flow, peerIsn));
   }
 
   private flowWords(h: FlowOf): Uint32Array {
@@ -400,10 +389,8 @@ export class Shard {
   /** Where peek() writes what a look finds, and the same as words. */
   private readonly peekOut = new Uint8Array(1 << 20);
   private readonly peekWords = new Uint32Array(this.peekOut.buffer);
-  /** Marked flows and the peer ISN they were marked for. */
-  private readonly marked = new Map<string, number>();
-  private readonly lingering: Array<[number, FlowOf]> = [];
-  private lingerHead = 0;
+  /** Closed flows, skipped for LINGER_MS more. */
+  private readonly lingering = new LingerQueue();
 
   /** Runs the timer now (retransmits, stale entries). */
   tick(): void {

@@ -410,6 +410,17 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
     Napi::Env env = info.Env();
     FlowKey key;
     if (!CheckOpen(env, "takeBack") || !ReadFlow(info, &key)) return env.Undefined();
+    // takeBack(flow[, peerIsn]): with peerIsn, only the flow marked with it.
+    if (info.Length() > 1 && !info[1].IsUndefined()) {
+      double isn = info[1].IsNumber() ? info[1].As<Napi::Number>().DoubleValue() : -1;
+      if (!(isn >= 0 && isn <= 4294967295.0) || isn != std::floor(isn)) {
+        ThrowRangeError(env, "takeBack(flow, peerIsn): peerIsn must be a uint32");
+        return env.Undefined();
+      }
+      uint32_t marked = 0;
+      if (pipeline_.handedOver.Find(key, &marked) == kFlowAbsent || marked != static_cast<uint32_t>(isn))
+        return Napi::Boolean::New(env, false);
+    }
     return Napi::Boolean::New(env, pipeline_.handedOver.Remove(key));
   }
 

@@ -413,6 +413,28 @@ for h in sys.stdin.read().split():
   }
 });
 
+test('takeBack(flow, peerIsn) unmarks only the connection marked with that ISN; without one, whatever is marked', { skip }, () => {
+  const rx = new BatchView();
+  const ring = openRing(pair, { rxBatch: rx.buffer });
+  try {
+    const flow = new Uint32Array(11);
+    flow[0] = 4;
+    writeAddress(pair.peerV4, flow, 1);
+    writeAddress(pair.responderV4, flow, 5);
+    flow[9] = 40003;
+    flow[10] = PORT;
+    assert.equal(ring.handOver(flow, 5), true);
+    assert.equal(ring.takeBack(flow, 6), false, 'a newer connection on the 4-tuple keeps its mark');
+    assert.equal(ring.takeBack(flow, 5), true);
+    assert.equal(ring.takeBack(flow, 5), false, 'already unmarked');
+    assert.equal(ring.handOver(flow, 7), true);
+    assert.equal(ring.takeBack(flow), true);
+    assert.throws(() => ring.takeBack(flow, 2 ** 32), RangeError);
+  } finally {
+    ring.close();
+  }
+});
+
 test('close() from inside onReadable is safe', { skip }, async () => {
   const ring = openRing(pair);
   let closedInside = false;

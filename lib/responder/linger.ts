@@ -1,0 +1,67 @@
+// Flows that were handed over (or reported) and have closed: their
+// stragglers stay skipped natively for a while (a TIME_WAIT's span). A busy
+// server closes thousands of flows a second, so a minute of them is kept as
+// words in typed arrays, not as objects for the GC to walk: a ring of
+// (time, 11 flow words, the peer's ISN) that grows when full.
+
+/** Words a flow takes: [family, peer x4, local x4, peer port, local port] (as handOver takes them). */
+export const FLOW_WORDS = 11;
+const ENTRY_WORDS = FLOW_WORDS + 1;
+
+export class LingerQueue {
+  private times: Float64Array;
+  private words: Uint32Array;
+  private head = 0;
+  private count = 0;
+  private readonly flow = new Uint32Array(FLOW_WORDS);
+
+  constructor(initialCapacity = 1024) {
+    this.times = new Float64Array(initialCapacity);
+    this.words = new Uint32Array(initialCapacity * ENTRY_WORDS);
+  }
+
+  get size(): number {
+    return this.count;
+  }
+
+  /** Adds a flow that closed at `time` (times must not go backwards). */
+  push(time: number, flow: Uint32Array, peerIsn: number): void {
+    if (this.count === this.times.length) this.grow();
+    const i = (this.head + this.count) % this.times.length;
+    this.times[i] = time;
+    this.words.set(flow.subarray(0, FLOW_WORDS), i * ENTRY_WORDS);
+    this.words[i * ENTRY_WORDS + FLOW_WORDS] = peerIsn >>> 0;
+    this.count++;
+  }
+
+  /**
+   * Takes, oldest first, every flow that closed at or before `cutoff`,
+   * calling due(flow, peerIsn) for each (`flow` is reused: copy it to keep it).
+   */
+  popDue(cutoff: number, due: (flow: Uint32Array, peerIsn: number) => void): void {
+    const flow = this.flow;
+    while (this.count > 0 && this.times[this.head] <= cutoff) {
+      const o = this.head * ENTRY_WORDS;
+      for (let k = 0; k < FLOW_WORDS; k++) flow[k] = this.words[o + k];
+      const isn = this.words[o + FLOW_WORDS];
+      this.head = (this.head + 1) % this.times.length;
+      this.count--;
+      due(flow, isn);
+    }
+  }
+
+  /** Doubles the ring, oldest first again. */
+  private grow(): void {
+    const n = this.times.length;
+    const times = new Float64Array(2 * n);
+    const words = new Uint32Array(2 * n * ENTRY_WORDS);
+    for (let k = 0; k < this.count; k++) {
+      const from = (this.head + k) % n;
+      times[k] = this.times[from];
+      words.set(this.words.subarray(from * ENTRY_WORDS, (from + 1) * ENTRY_WORDS), k * ENTRY_WORDS);
+    }
+    this.times = times;
+    this.words = words;
+    this.head = 0;
+  }
+}

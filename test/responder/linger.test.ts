@@ -1,0 +1,31 @@
+// The queue of closed flows waiting out their TIME_WAIT: oldest first,
+// through wrap-around and growth, each with its own words and peer ISN.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { FLOW_WORDS, LingerQueue } from '../../lib/responder/linger.js';
+
+function flowOf(n: number): Uint32Array {
+  return Uint32Array.from({ length: FLOW_WORDS }, (_, k) => n * 100 + k);
+}
+
+test('flows come out oldest first, when due, with their words and ISN, through wrap-around and growth', () => {
+  const q = new LingerQueue(4);
+  const out: Array<[number, number]> = [];
+  const take = (cutoff: number) => q.popDue(cutoff, (flow, isn) => {
+    assert.deepEqual([...flow], [...flowOf(flow[0] / 100)]);
+    out.push([flow[0] / 100, isn]);
+  });
+  for (let n = 1; n <= 3; n++) q.push(n * 10, flowOf(n), 0xfffffff0 + n);
+  take(20);
+  assert.deepEqual(out, [[1, 0xfffffff1], [2, 0xfffffff2]]);
+  // The ring wraps (head at 2 of 4), then grows twice with entries on both sides of the wrap.
+  for (let n = 4; n <= 12; n++) q.push(n * 10, flowOf(n), n);
+  assert.equal(q.size, 10);
+  take(95);
+  assert.deepEqual(out.slice(2).map(([n]) => n), [3, 4, 5, 6, 7, 8, 9]);
+  take(Infinity);
+  assert.deepEqual(out.slice(9), [[10, 10], [11, 11], [12, 12]]);
+  assert.equal(q.size, 0);
+  take(Infinity);
+  assert.equal(out.length, 12);
+});
