@@ -8,7 +8,7 @@ import { choice, integer, requireRoot } from './args.js';
 import { runLabScenario, type LabReport } from '../lab/scenario.js';
 import { jsonLine } from './view.js';
 
-const HELP = `Usage: syncache lab [--seconds N] [--rate PPS] [--syncookies MODE] [--workers N] [--json]
+const HELP = `Usage: syncache lab [--seconds N] [--rate PPS] [--syncookies MODE] [--pause-ms N] [--workers N] [--json]
 
 Builds a throwaway lab of network namespaces: attacker, client and responder
 on a switch (addresses from 198.18.0.0/15 and 2001:db8::/32), runs
@@ -21,6 +21,8 @@ IPv6, and prints a summary. Everything it creates is removed on exit.
                        0 = as fast as one core can)
   --clients CPS        legitimate connects per second (default 50)
   --syncookies MODE    off | on | only (default on)
+  --pause-ms N         with 'on': how long new flows get cookies without
+                       entries once the cache ran out (default 15000; 0: never)
   --workers N          responder worker threads, one ring and cache shard each
                        (default 0: one shard on the main thread)
   --json               JSON lines: {"type":"progress",...} each second and one
@@ -34,6 +36,7 @@ export const runLab: Command = {
     rate: { type: 'string' },
     clients: { type: 'string' },
     syncookies: { type: 'string' },
+    'pause-ms': { type: 'string' },
     workers: { type: 'string' },
     json: { type: 'boolean' },
   },
@@ -43,13 +46,14 @@ export const runLab: Command = {
     const clientRate = integer('clients', v.clients, 1, 10_000) ?? 50;
     const syncookies = choice('syncookies', v.syncookies, ['off', 'on', 'only'] as const) ?? 'on';
     const workers = integer('workers', v.workers, 0, 64) ?? 0;
+    const pauseMs = integer('pause-ms', v['pause-ms'], 0, 3_600_000);
     requireRoot('syncache lab');
     const json = v.json === true;
     const out = process.stdout;
     const tty = !json && out.isTTY === true;
     if (!json) out.write(`syncache lab: building the lab, then ${seconds} s of flood at ${rate === 0 ? 'full speed' : `${rate} SYN/s`} with ${clientRate} client connects/s (syncookies ${syncookies}, ${threads(workers)})\n`);
     const report = await runLabScenario({
-      target: 'syncache', seconds, rate, clientRate, syncookies, workers,
+      target: 'syncache', seconds, rate, clientRate, syncookies, pauseMs, workers,
       onProgress(p) {
         if (json) out.write(`${jsonLine('progress', { ...p })}\n`);
         else {

@@ -17,6 +17,8 @@ export interface ScenarioOptions {
   /** Legitimate connects per second. */
   clientRate: number;
   syncookies?: CookieMode;
+  /** The cache's pause once it runs out (SyncacheConfig.pauseMs; default 15000). */
+  pauseMs?: number;
   workers?: number;
   /** PACKET_QDISC_BYPASS for syncache's frames. */
   qdiscBypass?: boolean;
@@ -72,7 +74,7 @@ export async function runLabScenario(options: ScenarioOptions): Promise<LabRepor
     if (options.target === 'syncache') {
       responder = await Responder.open({
         iface: r.iface, netns: r.ns.path, addrs: [r.v4, r.v6], ports: [port], syncookies, workers,
-        qdiscBypass: options.qdiscBypass,
+        pauseMs: options.pauseMs, qdiscBypass: options.qdiscBypass,
       });
     } else {
       listener = await startKernelListener({ ns: r.ns, port, syncookies: 2, backlog: 1024 });
