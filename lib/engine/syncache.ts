@@ -73,7 +73,8 @@ export const EntryState = { free: 0, allocated: 1, linked: 2 } as const;
 export type CacheGeometry = Pick<SyncacheConfig, 'hashSize' | 'bucketLimit' | 'cacheLimit' | 'rexmtLimit' | 'rexmtInitialMs'>;
 
 /** Called for an entry during expire(); it may read the entry but must not change the cache. */
-export type EntryCallback = (index: number) => void;
+/** Called for an entry; a retransmit callback returns false when it sent nothing (not counted). */
+export type EntryCallback = (index: number) => unknown;
 
 const { free: FREE, allocated: ALLOCATED, linked: LINKED } = EntryState;
 
@@ -459,8 +460,7 @@ export class SynCache {
           const nd = (t + this.backoff(r)) >>> 0;
           this.deadline[e] = nd;
           if (!hasEarliest || ((nd - earliest) | 0) < 0) { earliest = nd; hasEarliest = true; }
-          s[C.retransmitted]++;
-          onRetransmit(e);
+          if (onRetransmit(e) !== false) s[C.retransmitted]++;
         }
         e = next;
       }

@@ -295,6 +295,26 @@ test('the pause doubles while the zone keeps running out, up to 2^6 x 15 s, and 
   assert.equal(waited, 15_000);
 });
 
+test('while paused the timer sends no retransmits: entries back off and go stale on schedule; after it, they retransmit again', () => {
+  const h = harness({ syncookies: 'on', hashSize: 4, bucketLimit: 4, cacheLimit: 2, pauseMs: 2_000 });
+  h.feed({ sport: 1, hash: 0, cookie: 0x1000, cookieState: V.made });
+  h.feed({ sport: 2, hash: 1, cookie: 0x2000, cookieState: V.made });
+  h.feed({ sport: 3, hash: 1, cookie: 0x3000, cookieState: V.made }); // the zone runs out: paused for 2 s
+  assert.equal(h.engine.paused, true);
+  const sent = h.sent.length;
+  h.clock.advance(1_000);
+  h.engine.expire(); // both entries due (1 s): backed off, nothing sent
+  assert.equal(h.sent.length, sent);
+  assert.equal(h.stat('retransmitted'), 0);
+  h.clock.advance(1_000); // the pause is over
+  assert.equal(h.engine.paused, false);
+  h.clock.advance(1_000);
+  h.engine.expire(); // due again at 3 s: sent now
+  assert.equal(h.stat('retransmitted'), 2);
+  assert.equal(h.sent.length, sent + 2);
+  h.engine.cache?.checkInvariants();
+});
+
 test('pauseMs sets the first pause; 0 never pauses (every SYN evicts, as in the seed)', () => {
   const short = harness({ syncookies: 'on', hashSize: 4, bucketLimit: 4, cacheLimit: 1, pauseMs: 2_000 });
   short.feed({ sport: 1, hash: 0, cookie: 0x1000, cookieState: V.made });
