@@ -19,19 +19,19 @@
 //   timer  SynCache.expire(): retransmit with backoff, then stale
 //
 // The pause (FreeBSD's syncache_pause, which came after the seed): with
-// syncookies=on, the first SYN that finds the zone exhausted (zonefail) still
-// evicts and takes an entry, and from then on new flows get cookies without
-// entries for config.pauseMs (15 s), as if syncookies were 'only'. A cache that a flood
-// keeps full only churns: every SYN would evict another flood SYN's entry,
-// and each entry costs a heap insert, an eviction and a SYN-ACK retransmit
-// before it goes. Lookups go on, so a flow that has an entry keeps it (a
+// syncookies=on, the first SYN that finds the zone exhausted (zonefail)
+// still evicts and takes an entry, and from then on new flows get cookies
+// without entries for config.pauseMs (15 s), as if syncookies were 'only'.
+// A cache that a flood keeps full only churns: every SYN would evict
+// another flood SYN's entry, and each entry costs a heap insert and an
+// eviction. Lookups go on, so a flow that has an entry keeps it (a
 // duplicate SYN is answered from it; its ACK completes through it), but the
 // timer sends no retransmits while paused: those entries' clients resend
 // their SYNs as they would to cookies, and a flood's 15,000 entries would
-// otherwise retransmit all at once at 1, 3 and 7 s. A zone
-// that runs out again within a pause's length of the last pause ending
-// doubles the next one, up to 2^6 x pauseMs (16 minutes), as in FreeBSD.
-// pauseMs 0 never pauses: every SYN evicts, as in the seed.
+// otherwise all retransmit at 1, 3 and 7 s. A zone that runs out again
+// within a pause's length of the last pause ending doubles the next one, up
+// to 2^6 x pauseMs (16 minutes), as in FreeBSD. pauseMs 0 never pauses:
+// every SYN evicts, as in the seed.
 //
 // Our timestamps are clock milliseconds plus a random offset (even, as
 // TCP_TIMESTAMP wants bit 0 clear for millisecond clocks), so any later
@@ -124,9 +124,9 @@ export class SynEngine {
   /** Per held entry: data not yet taken, the sequence number of its first byte, and of the byte after it. */
   private readonly heldData = new Map<number, { chunks: Uint8Array[]; seq: number; next: number }>();
   // While paused, due entries back off and go stale on schedule but send
-  // nothing: each has a cookie ISS, its client's own SYN retransmit is
-  // answered from it (dupsyn), and a flood's worth of entries made just
-  // before the pause would otherwise all retransmit at 1, 3 and 7 s.
+  // nothing: a client's own SYN retransmit is answered from its entry
+  // (dupsyn), and a flood's worth of entries made just before the pause
+  // would otherwise all retransmit at 1, 3 and 7 s.
   private readonly onRetransmit = (e: number): boolean => {
     if (this.now < this.pausedUntil) return false;
     this.resendSynAck(e);
