@@ -55,6 +55,42 @@ export interface ProtectionEvents {
 }
 
 /** The last LATENCY_WINDOW samples, and their quantiles. */
+/** The net.Server fields its own accept reads (lib/net.js onconnection). */
+type OwnServer = Server & {
+  allowHalfOpen?: boolean; pauseOnConnect?: boolean; highWaterMark?: number; noDelay?: boolean;
+  keepAlive?: boolean; keepAliveInitialDelay?: number; _connections: number;
+};
+
+/**
+ * Whether the server's maxConnections turns this connection away; if so it
+ * emits 'drop' with the connection's addresses, as net.Server does, and the
+ * caller closes the socket.
+ */
+export function dropsConnection(server: Server, h: Pick<Handshake, 'family' | 'localAddress' | 'localPort' | 'remoteAddress' | 'remotePort'>): boolean {
+  const own = server as OwnServer;
+  if (!own.maxConnections || own._connections < own.maxConnections) return false;
+  const family = h.family === 6 ? 'IPv6' : 'IPv4';
+  server.emit('drop', {
+    localAddress: h.localAddress, localPort: h.localPort, localFamily: family,
+    remoteAddress: h.remoteAddress, remotePort: h.remotePort, remoteFamily: family,
+  });
+  return true;
+}
+
+/**
+ * What net.Server's own accept sets on a connection's socket: noDelay (an
+ * http.Server's default) and keepAlive as the server was made with, and the
+ * server's count of its connections, which the socket takes down again when
+ * it is destroyed (getConnections(), close()).
+ */
+export function adoptSocket(server: Server, socket: Socket): void {
+  const own = server as OwnServer;
+  if (own.noDelay) socket.setNoDelay(true);
+  if (own.keepAlive) socket.setKeepAlive(true, (own.keepAliveInitialDelay ?? 0) * 1000);
+  own._connections++;
+  Object.assign(socket, { server, _server: server });
+}
+
 class Window {
   private readonly samples = new Float64Array(LATENCY_WINDOW);
   private count = 0;
@@ -98,15 +134,25 @@ export class Protection extends EventEmitter<ProtectionEvents> {
       new Socket({ fd }).destroy();
       return;
     }
-    // Its allowHalfOpen and pauseOnConnect (pauseOnCreate is the option
-    // net.Server passes for the latter).
-    const own = this.server as Server & { allowHalfOpen?: boolean; pauseOnConnect?: boolean };
+    // As net.Server's own accept makes it: turned away at maxConnections;
+    // its allowHalfOpen, pauseOnConnect (passed as pauseOnCreate) and
+    // highWaterMark here, the rest in adoptSocket().
+    const own = this.server as OwnServer;
+    if (dropsConnection(this.server, h)) {
+      closeSync(fd);
+      this.responder.socketClosed(h);
+      return;
+    }
     let socket: Socket;
     try {
       socket = new Socket({
         fd, readable: true, writable: true, allowHalfOpen: own.allowHalfOpen === true,
-        ...({ pauseOnCreate: own.pauseOnConnect === true } as object),
+        ...({
+          pauseOnCreate: own.pauseOnConnect === true,
+          readableHighWaterMark: own.highWaterMark, writableHighWaterMark: own.highWaterMark,
+        } as object),
       });
+      adoptSocket(this.server, socket);
     } catch (error) {
       closeSync(fd);
       this.responder.socketClosed(h);

@@ -9,7 +9,7 @@
 //   unprivileged:  serveHandedSockets(httpServer);
 import { Server, type Socket } from 'node:net';
 import type { ChildProcess } from 'node:child_process';
-import { protect, type ProtectOptions, type Protection } from './protect.js';
+import { adoptSocket, dropsConnection, protect, type ProtectOptions, type Protection } from './protect.js';
 import type { Handshake } from '../engine/engine.js';
 
 const MESSAGE = 'syncache:connection';
@@ -46,8 +46,19 @@ export function serveHandedSockets(server: Server): () => void {
     throw new Error('serveHandedSockets(): this process has no IPC channel; start it with child_process.fork() from the privileged process');
   }
   const onMessage = (message: unknown, handle: unknown): void => {
-    if ((message as HandedConnection | undefined)?.type !== MESSAGE || handle === undefined) return;
-    server.emit('connection', handle as Socket);
+    const m = message as HandedConnection | undefined;
+    if (m?.type !== MESSAGE || handle === undefined) return;
+    const socket = handle as Socket;
+    // As this server's own accept would have made it (see protect's serve()).
+    if (dropsConnection(server, m.handshake)) {
+      socket.destroy();
+      return;
+    }
+    const own = server as Server & { allowHalfOpen?: boolean; pauseOnConnect?: boolean };
+    socket.allowHalfOpen = own.allowHalfOpen === true;
+    if (own.pauseOnConnect) socket.pause();
+    adoptSocket(server, socket);
+    server.emit('connection', socket);
   };
   process.on('message', onMessage);
   return () => {

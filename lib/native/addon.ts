@@ -246,6 +246,10 @@ export interface TcpSocketInfo {
   rcvMss: number;
   advmss: number;
   totalRetrans: number;
+  /** TCP_NODELAY set. */
+  noDelay: boolean;
+  /** SO_KEEPALIVE set. */
+  keepAlive: boolean;
 }
 
 export interface Addon {

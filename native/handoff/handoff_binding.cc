@@ -280,6 +280,8 @@ Napi::Value TcpSocketInfoOf(const Napi::CallbackInfo& info) {
   out.Set("rcvMss", Napi::Number::New(env, ti.rcvMss));
   out.Set("advmss", Napi::Number::New(env, ti.advmss));
   out.Set("totalRetrans", Napi::Number::New(env, ti.totalRetrans));
+  out.Set("noDelay", Napi::Boolean::New(env, ti.noDelay));
+  out.Set("keepAlive", Napi::Boolean::New(env, ti.keepAlive));
   return out;
 }
 

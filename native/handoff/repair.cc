@@ -200,6 +200,13 @@ int ReadTcpSocketInfo(int fd, TcpSocketInfo* info) {
   info->rcvMss = ti.tcpi_rcv_mss;
   info->advmss = ti.tcpi_advmss;
   info->totalRetrans = ti.tcpi_total_retrans;
+  int on = 0;
+  length = sizeof(on);
+  if (getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, &length) != 0) return errno;
+  info->noDelay = on != 0;
+  length = sizeof(on);
+  if (getsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, &length) != 0) return errno;
+  info->keepAlive = on != 0;
   return 0;
 }
 

@@ -90,7 +90,8 @@ bool FinishRepair(int fd, const uint8_t* payload, size_t payloadLength, uint32_t
 // what the socket lacks with FinishRepair.
 bool ReopenRepair(int fd, uint32_t* rcvNxt, SysError* error);
 
-// The kernel's view of a TCP socket (getsockopt TCP_MAXSEG and TCP_INFO).
+// The kernel's view of a TCP socket (getsockopt TCP_MAXSEG, TCP_INFO,
+// TCP_NODELAY and SO_KEEPALIVE).
 struct TcpSocketInfo {
   int maxseg = 0;  // TCP_MAXSEG: the current send MSS
   uint8_t state = 0;
@@ -101,6 +102,8 @@ struct TcpSocketInfo {
   uint32_t rcvMss = 0;
   uint32_t advmss = 0;
   uint32_t totalRetrans = 0;
+  bool noDelay = false;
+  bool keepAlive = false;
 };
 
 // 0 or an errno (getsockopt's).

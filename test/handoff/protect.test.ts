@@ -153,6 +153,38 @@ async function waitUntil(ready: () => boolean): Promise<void> {
   assert.ok(ready(), 'timed out');
 }
 
+test("a handed socket is set up as the server's own accept would: noDelay, keepAlive, the connection count, maxConnections", { skip }, async () => {
+  const server = http.createServer({ keepAlive: true, keepAliveInitialDelay: 5000 }, (req, res) => {
+    const info = addon.tcpSocketInfo((req.socket as unknown as { _handle: { fd: number } })._handle.fd);
+    server.getConnections((error, connections) => {
+      res.end(JSON.stringify({ noDelay: info.noDelay, keepAlive: info.keepAlive, connections }));
+    });
+  });
+  await withProtection(server, async () => {
+    const r = await curl([`http://${pair.responderV4}/`]);
+    assert.deepEqual(JSON.parse(r.stdout), { noDelay: true, keepAlive: true, connections: 1 }, r.stderr);
+    await waitUntil(() => (server as unknown as { _connections: number })._connections === 0);
+    // With maxConnections reached, a new connection is dropped (and 'drop' says whose), as by the server's own accept.
+    server.maxConnections = 1;
+    const drops: Array<{ remotePort: number; remoteFamily: string }> = [];
+    server.on('drop', (d) => drops.push(d as { remotePort: number; remoteFamily: string }));
+    const holder = spawn(...pair.peer.wrap('python3', ['-c', [
+      'import socket, time',
+      `s = socket.create_connection((${JSON.stringify(pair.responderV4)}, ${PORT}), timeout=5)`,
+      "print('up', flush=True)",
+      'time.sleep(3)',
+    ].join('\n')]), { stdio: ['ignore', 'pipe', 'ignore'] });
+    track(holder);
+    await new Promise((resolve) => holder.stdout!.once('data', resolve));
+    await waitUntil(() => (server as unknown as { _connections: number })._connections === 1);
+    const dropped = await curl(['-w', '%{http_code}', `http://${pair.responderV4}/`]);
+    assert.equal(dropped.stdout, '000', 'no response: the connection was closed');
+    assert.equal(drops.length, 1);
+    assert.equal(drops[0].remoteFamily, 'IPv4');
+    holder.kill();
+  });
+});
+
 /** This process's open file descriptors. */
 function openFds(): number {
   return readdirSync('/proc/self/fd').length;
@@ -518,7 +550,7 @@ test('privilege split: an unprivileged server process (uid 65534) serves sockets
   });
   try {
     const r = await curl([`http://${pair.responderV4}/`]);
-    assert.equal(r.stdout, 'served by uid 65534', r.stderr);
+    assert.equal(r.stdout, 'served by uid 65534, connections 1, allowHalfOpen true', r.stderr);
   } finally {
     await p.close();
     child.kill('SIGTERM');
