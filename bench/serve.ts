@@ -15,7 +15,8 @@
 // The server and its host's receive path get CPU 1, the switch, wrk and the
 // generator CPU 0 (--cpus; see LabOptions.cpus), as if they were machines of
 // their own.
-// Each server is warmed up first with --warmup seconds of the same wrk load,
+// wrk's namespace reuses TIME_WAIT ports (net.ipv4.tcp_tw_reuse=1; see
+// measure()). Each server is warmed up first with --warmup seconds of the same wrk load,
 // not measured (V8 compiles the hot paths in the first seconds; without it
 // a 5 s run measures the compiler as much as the server, more so for the
 // one that runs more JavaScript).
@@ -141,6 +142,15 @@ async function measure(mode: 'plain' | 'protect', flood: boolean, floodRate = 0,
   const lab = buildLab({ tag: 'serve', cpus });
   try {
     if (mode === 'plain') lab.responder.ns.sysctl('net.ipv4.tcp_syncookies', 2);
+    // wrk's host reuses its TIME_WAIT ports, as a load generator is set up
+    // to: with Connection: close whichever side sends its FIN first keeps
+    // the TIME_WAIT, and once wrk holds ~14,000 of its 28,000 ports, its
+    // connect() crawls looking for a free one. (It came to that behind
+    // protect(): on a saturated server thread its FIN left ~0.7 ms after the
+    // response instead of ~0.05 ms, so wrk closed first, and the rate fell
+    // to a seventh for the rest of the run.) Real clients come from many
+    // hosts and ports.
+    lab.client.ns.sysctl('net.ipv4.tcp_tw_reuse', 1);
     const target = await startTarget(lab, mode);
     if (warmup > 0) await wrk(lab, conns, warmup);
     const floodRun = flood ? addon.flood({
