@@ -54,7 +54,6 @@ export interface ProtectionEvents {
   error: [Error];
 }
 
-/** The last LATENCY_WINDOW samples, and their quantiles. */
 /** The net.Server fields its own accept reads (lib/net.js onconnection). */
 type OwnServer = Server & {
   allowHalfOpen?: boolean; pauseOnConnect?: boolean; highWaterMark?: number; noDelay?: boolean;
@@ -91,6 +90,7 @@ export function adoptSocket(server: Server, socket: Socket): void {
   Object.assign(socket, { server, _server: server });
 }
 
+/** The last LATENCY_WINDOW samples, and their quantiles. */
 class Window {
   private readonly samples = new Float64Array(LATENCY_WINDOW);
   private count = 0;
