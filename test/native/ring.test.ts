@@ -322,6 +322,28 @@ function checksum(bytes: Uint8Array, start = 0): number {
 }
 
 /** An Ethernet frame with an 802.1Q tag in band carrying an IPv4 TCP SYN. */
+/** Sends whole Ethernet frames from the peer's interface (a raw packet socket). */
+function sendFromPeer(frames: Buffer[]): void {
+  pair.peer.exec('python3', ['-c', `
+import socket, sys
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind((${JSON.stringify(pair.peerIface)}, 0))
+for h in sys.stdin.read().split():
+    s.send(bytes.fromhex(h))
+`], frames.map((f) => f.toString('hex')).join('\n'));
+}
+
+/** The flow words (as handOver takes them) of the peer's IPv4 port `peerPort` to our PORT. */
+function v4Flow(peerPort: number): Uint32Array {
+  const flow = new Uint32Array(11);
+  flow[0] = 4;
+  writeAddress(pair.peerV4, flow, 1);
+  writeAddress(pair.responderV4, flow, 5);
+  flow[9] = peerPort;
+  flow[10] = PORT;
+  return flow;
+}
+
 function taggedSyn(dstMac: Uint8Array, srcMac: Uint8Array, vlan: number, src: string, dst: string, sport: number, dport: number, seq = 0x01020304): Buffer {
   const f = Buffer.alloc(18 + 20 + 20);
   f.set(dstMac, 0);
@@ -357,13 +379,7 @@ test('802.1Q: a tagged SYN reaches the ring as a row with its VLAN TCI', { skip 
       pair.peerV4, pair.responderV4, 40000, PORT);
     const other = taggedSyn(pair.responder.macOf(pair.responderIface), pair.peer.macOf(pair.peerIface), 10,
       pair.peerV4, pair.responderV4, 40001, PORT + 1);
-    pair.peer.exec('python3', ['-c', `
-import socket, sys
-s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
-s.bind((${JSON.stringify(pair.peerIface)}, 0))
-for h in sys.stdin.read().split():
-    s.send(bytes.fromhex(h))
-`], `${other.toString('hex')}\n${frame.toString('hex')}`);
+    sendFromPeer([other, frame]);
     let vlan = -1;
     assert.ok(await waitFor(() => {
       if (ring.receive() > 0) vlan = rx.vlan[0];
@@ -381,24 +397,13 @@ test("a handed-over flow's own SYN again (its ISN) is skipped; another ISN on it
   const rx = new BatchView();
   const ring = openRing(pair, { rxBatch: rx.buffer });
   try {
-    const flow = new Uint32Array(11);
-    flow[0] = 4;
-    writeAddress(pair.peerV4, flow, 1);
-    writeAddress(pair.responderV4, flow, 5);
-    flow[9] = 40002;
-    flow[10] = PORT;
+    const flow = v4Flow(40002);
     assert.throws(() => ring.handOver(flow, -1), RangeError);
     // Completed and reported (no kernel socket, so no TIME_WAIT to wait for).
     assert.equal(ring.handOver(flow, 0x01020304, false), true);
     const syn = (seq: number) => taggedSyn(pair.responder.macOf(pair.responderIface), pair.peer.macOf(pair.peerIface), 10,
-      pair.peerV4, pair.responderV4, 40002, PORT, seq).toString('hex');
-    pair.peer.exec('python3', ['-c', `
-import socket, sys
-s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
-s.bind((${JSON.stringify(pair.peerIface)}, 0))
-for h in sys.stdin.read().split():
-    s.send(bytes.fromhex(h))
-`], `${syn(0x01020304)}\n${syn(0x0a0b0c0d)}`);
+      pair.peerV4, pair.responderV4, 40002, PORT, seq);
+    sendFromPeer([syn(0x01020304), syn(0x0a0b0c0d)]);
     const seqs: number[] = [];
     assert.ok(await waitFor(() => {
       const rows = ring.receive();
@@ -417,12 +422,7 @@ test('takeBack(flow, peerIsn) unmarks only the connection marked with that ISN; 
   const rx = new BatchView();
   const ring = openRing(pair, { rxBatch: rx.buffer });
   try {
-    const flow = new Uint32Array(11);
-    flow[0] = 4;
-    writeAddress(pair.peerV4, flow, 1);
-    writeAddress(pair.responderV4, flow, 5);
-    flow[9] = 40003;
-    flow[10] = PORT;
+    const flow = v4Flow(40003);
     assert.equal(ring.handOver(flow, 5), true);
     assert.equal(ring.takeBack(flow, 6), false, 'a newer connection on the 4-tuple keeps its mark');
     assert.equal(ring.takeBack(flow, 5), true);
@@ -467,12 +467,7 @@ test('peek() finds a flow\'s data among the waiting frames without taking them; 
       s.on('close', () => process.exit(0));
       s.on('error', () => process.exit(1));
     `);
-    const flow = new Uint32Array(11);
-    flow[0] = 4;
-    writeAddress(pair.peerV4, flow, 1);
-    writeAddress(pair.responderV4, flow, 5);
-    flow[9] = clientPort;
-    flow[10] = PORT;
+    const flow = v4Flow(clientPort);
     const other = flow.slice();
     other[9] = clientPort + 1;
     const flows = new Uint32Array([...other, ...flow]);
