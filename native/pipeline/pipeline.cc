@@ -11,18 +11,17 @@ bool Pipeline::Accept(const uint8_t* frame, uint32_t length, uint16_t ringVlan,
   if (row == 0) batch->payloadUsed = 0;  // a new batch: the arena starts empty
   if (!wire::ParseFrame(frame, length, ringVlan, timeMs, config, batch, row, counters)) return false;
   if (!handedOver.empty()) {
-    const FlowKey key = FlowKey::FromRow(*batch, row);
-    uint32_t peerIsn = 0;
-    const FlowFate fate = handedOver.Find(key, &peerIsn);
-    if (batch->kind[row] == kKindSyn) {
-      // The flow's own SYN again (its ISN), retransmitted before our SYN-ACK
-      // reached the peer and taken after the final ACK that was taken ahead
-      // of it: the connection is the kernel socket's; answering it as a new
-      // one would end in a RST to the peer.
-      if (fate != kFlowAbsent && batch->seq[row] == peerIsn) {
-        counters->Bump(kCounter_skippedHandedOver);
-        return false;
-      }
+    bool own = false;
+    const FlowFate fate = HandedOverFate(*batch, row, &own);
+    if (own) {
+      // The kernel socket has it. Its payload was the arena's last copy:
+      // give the space back, or a kernel-served upload would fill the arena
+      // and leave the batch's new handshakes without their data.
+      if (batch->payloadOffset[row] != kNoPayload) batch->payloadUsed = batch->payloadOffset[row];
+      counters->Bump(kCounter_skippedHandedOver);
+      return false;
+    }
+    if (fate != kFlowAbsent) {
       // A new connection on the 4-tuple of one that is no longer ours. If a
       // kernel socket had it, that socket may sit in TIME_WAIT: with
       // timestamps the kernel lets the new socket take it over, so answer;
@@ -32,20 +31,22 @@ bool Pipeline::Accept(const uint8_t* frame, uint32_t length, uint16_t ringVlan,
         counters->Bump(kCounter_synOnTimeWait);
         return false;
       }
-      if (fate != kFlowAbsent) {
-        handedOver.Remove(key);
-        counters->Bump(kCounter_handedOverReopened);
-      }
-    } else if (fate != kFlowAbsent) {
-      // The kernel socket has it. Its payload was the arena's last copy:
-      // give the space back, or a kernel-served upload would fill the arena
-      // and leave the batch's new handshakes without their data.
-      if (batch->payloadOffset[row] != kNoPayload) batch->payloadUsed = batch->payloadOffset[row];
-      counters->Bump(kCounter_skippedHandedOver);
-      return false;
+      handedOver.Remove(FlowKey::FromRow(*batch, row));
+      counters->Bump(kCounter_handedOverReopened);
     }
   }
   return true;
+}
+
+FlowFate Pipeline::HandedOverFate(const PacketBatch& batch, uint32_t row, bool* own) const {
+  uint32_t peerIsn = 0;
+  const FlowFate fate = handedOver.Find(FlowKey::FromRow(batch, row), &peerIsn);
+  // Any segment of the flow but a SYN; or the flow's own SYN again (its
+  // ISN), retransmitted before our SYN-ACK reached the peer and read after
+  // the final ACK that was taken ahead of it: answering it as a new
+  // connection would end in a RST to the peer.
+  *own = fate != kFlowAbsent && (batch.kind[row] != kKindSyn || batch.seq[row] == peerIsn);
+  return fate;
 }
 
 void Pipeline::Finish(PacketBatch* batch, uint32_t count) {

@@ -396,14 +396,22 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
     FlowKey key;
     if (!CheckOpen(env, "handOver") || !ReadFlow(info, &key)) return env.Undefined();
     // handOver(flow, peerIsn[, kernelSocket = true]): false: completed and reported only.
-    double isn = info.Length() > 1 && info[1].IsNumber() ? info[1].As<Napi::Number>().DoubleValue() : -1;
-    if (!(isn >= 0 && isn <= 4294967295.0) || isn != std::floor(isn)) {
-      ThrowRangeError(env, "handOver(flow, peerIsn): peerIsn must be a uint32");
-      return env.Undefined();
-    }
+    uint32_t isn = 0;
+    if (!ReadPeerIsn(info, "handOver", &isn)) return env.Undefined();
     const bool kernelSocket = !(info.Length() > 2 && info[2].IsBoolean() && !info[2].As<Napi::Boolean>().Value());
-    return Napi::Boolean::New(env, pipeline_.handedOver.Add(key, kernelSocket ? kFlowKernelSocket : kFlowReported,
-                                                           static_cast<uint32_t>(isn)));
+    return Napi::Boolean::New(env, pipeline_.handedOver.Add(key, kernelSocket ? kFlowKernelSocket : kFlowReported, isn));
+  }
+
+  // info[1], the peer's ISN a flow is marked with, as a uint32 (else a
+  // pending RangeError naming `method`).
+  static bool ReadPeerIsn(const Napi::CallbackInfo& info, const char* method, uint32_t* out) {
+    const double isn = info.Length() > 1 && info[1].IsNumber() ? info[1].As<Napi::Number>().DoubleValue() : -1;
+    if (!(isn >= 0 && isn <= 4294967295.0) || isn != std::floor(isn)) {
+      ThrowRangeError(info.Env(), std::string(method) + "(flow, peerIsn): peerIsn must be a uint32");
+      return false;
+    }
+    *out = static_cast<uint32_t>(isn);
+    return true;
   }
 
   Napi::Value TakeBack(const Napi::CallbackInfo& info) {
@@ -412,14 +420,10 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
     if (!CheckOpen(env, "takeBack") || !ReadFlow(info, &key)) return env.Undefined();
     // takeBack(flow[, peerIsn]): with peerIsn, only the flow marked with it.
     if (info.Length() > 1 && !info[1].IsUndefined()) {
-      double isn = info[1].IsNumber() ? info[1].As<Napi::Number>().DoubleValue() : -1;
-      if (!(isn >= 0 && isn <= 4294967295.0) || isn != std::floor(isn)) {
-        ThrowRangeError(env, "takeBack(flow, peerIsn): peerIsn must be a uint32");
-        return env.Undefined();
-      }
+      uint32_t isn = 0;
+      if (!ReadPeerIsn(info, "takeBack", &isn)) return env.Undefined();
       uint32_t marked = 0;
-      if (pipeline_.handedOver.Find(key, &marked) == kFlowAbsent || marked != static_cast<uint32_t>(isn))
-        return Napi::Boolean::New(env, false);
+      if (pipeline_.handedOver.Find(key, &marked) == kFlowAbsent || marked != isn) return Napi::Boolean::New(env, false);
     }
     return Napi::Boolean::New(env, pipeline_.handedOver.Remove(key));
   }
@@ -495,7 +499,8 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
   // Before JS is called for a readable ring: the frames at its head that
   // receive() would only skip, because their flow is a kernel socket's now
   // (the peer's ACKs and FIN after a handoff: a wake-up per connection or
-  // so), are taken here, with the counts receive() would give them. True
+  // so; Pipeline::HandedOverFate decides, as for receive()), are taken here,
+  // with the counts receive() would give them. True
   // if anything is left for JS. (TPACKET_V2 rings; a V3 ring is left alone.)
   bool SkipHandedOver() {
     if (pipeline_.handedOver.empty()) return true;
@@ -507,8 +512,9 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
       scratch_ = Counters{};
       rxBatch_->payloadUsed = 0;
       if (!wire::ParseFrame(frame, length, vlan, timeMs, pipeline_.config, rxBatch_, 0, &scratch_)) return false;
-      if (rxBatch_->kind[0] == kKindSyn) return false;
-      if (pipeline_.handedOver.Find(FlowKey::FromRow(*rxBatch_, 0)) == kFlowAbsent) return false;
+      bool own = false;
+      pipeline_.HandedOverFate(*rxBatch_, 0, &own);
+      if (!own) return false;
       for (uint32_t c = 0; c < kCounterCount; c++) counters->value[c] += scratch_.value[c];
       counters->Bump(kCounter_skippedHandedOver);
       return true;
