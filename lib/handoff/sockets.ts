@@ -62,7 +62,8 @@ export class SocketMaker {
   };
 
   private async make(batch: Handshake[]): Promise<void> {
-    const items: Array<{ handshake: Handshake; params: RepairParams }> = [];
+    // A handshake is its own HandoffFlow: the shard reads its fields as they are.
+    const items: Array<{ flow: Handshake; params: RepairParams }> = [];
     const failed: Handed[] = [];
     for (const h of batch) {
       // The same connection completing twice (completed through its cookie
@@ -79,7 +80,7 @@ export class SocketMaker {
       this.flows.set(key, h.irs);
       try {
         // (Its tsNow is read again where the socket is made: the engine's clock.)
-        items.push({ handshake: h, params: repairParams(h, this.options) });
+        items.push({ flow: h, params: repairParams(h, this.options) });
       } catch (error) {
         this.release(h);
         this.forget(h);
@@ -90,19 +91,16 @@ export class SocketMaker {
     if (items.length > 0) {
       let results: Array<number | Error>;
       try {
-        results = await this.shard.completeHandoffs(items.map(({ handshake: h, params }) => ({
-          flow: { family: h.family, remoteAddress: h.remoteAddress, remotePort: h.remotePort, localAddress: h.localAddress, localPort: h.localPort, irs: h.irs, hold: h.hold, iss: h.iss, payload: h.payload },
-          params,
-        })));
+        results = await this.shard.completeHandoffs(items);
       } catch (error) {
         // Not one of a socket's own errors (those are results): the batch
         // fails as a whole, and each peer's next segment retries.
-        for (const { handshake } of items) this.release(handshake);
+        for (const { flow } of items) this.release(flow);
         results = items.map(() => error as Error);
       }
       const madeAt = performance.timeOrigin + performance.now();
       results.forEach((result, i) => {
-        const h = items[i].handshake;
+        const h = items[i].flow;
         if (typeof result === 'number') handed.push({ handshake: h, fd: result, madeAt });
         else {
           this.forget(h);
