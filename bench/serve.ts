@@ -12,6 +12,11 @@
 // more than they save) or in --workers N worker threads, which make the
 // sockets themselves. Last, with the CPUs split, what answering an
 // 80k SYN/s flood costs the responder's core per SYN, for both.
+// Before the full-speed flood, both servers also take a flood at a fixed
+// --flood-rate (40k SYN/s; 0 skips it): at full speed the generator fills
+// the core that wrk and the switch share with it, and the kernel's own
+// listener's p99 grows far past 2x from that alone (no packet is lost); the
+// fixed rate shows each server's own growth below that point.
 // The server and its host's receive path get CPU 1, the switch, wrk and the
 // generator CPU 0 (--cpus; see LabOptions.cpus), as if they were machines of
 // their own.
@@ -20,7 +25,7 @@
 // not measured (V8 compiles the hot paths in the first seconds; without it
 // a 5 s run measures the compiler as much as the server, more so for the
 // one that runs more JavaScript).
-//   node dist/bench/serve.js [--seconds N] [--warmup N] [--connections N] [--rounds N] [--workers N] [--cpus R,N|none] [--json]
+//   node dist/bench/serve.js [--seconds N] [--warmup N] [--connections N] [--rounds N] [--workers N] [--cpus R,N|none] [--flood-rate N] [--json]
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -37,6 +42,7 @@ const { values } = parseArgs({ options: {
   rounds: { type: 'string', default: '3' },
   workers: { type: 'string', default: '0' },
   cpus: { type: 'string', default: '1,0' },
+  'flood-rate': { type: 'string', default: '40000' },
   json: { type: 'boolean', default: false },
 } });
 const seconds = Number(values.seconds);
@@ -49,6 +55,11 @@ const connections = Number(values.connections);
 const rounds = Number(values.rounds);
 if (!Number.isInteger(rounds) || rounds < 1 || rounds > 20) {
   console.error(`bench:serve: --rounds must be an integer from 1 to 20, got ${JSON.stringify(values.rounds)}`);
+  process.exit(2);
+}
+const fixedRate = Number(values['flood-rate']);
+if (!Number.isInteger(fixedRate) || fixedRate < 0 || fixedRate > 10_000_000) {
+  console.error(`bench:serve: --flood-rate must be a rate in SYN/s from 1 to 10000000, or 0 for none, got ${JSON.stringify(values['flood-rate'])}`);
   process.exit(2);
 }
 const workers = Number(values.workers);
@@ -238,8 +249,13 @@ for (const conns of [1, connections]) {
 // generator's full speed; the rate the generator then manages is offered to
 // syncache (same load), and last syncache at full speed, to show where it
 // gives. Each row's ratio is to the same round's plain listener.
-const floodRows: { plain: Row[]; same: Row[]; full: Row[] } = { plain: [], same: [], full: [] };
+const floodRows: { fixedPlain: Row[]; fixedProtect: Row[]; plain: Row[]; same: Row[]; full: Row[] } = { fixedPlain: [], fixedProtect: [], plain: [], same: [], full: [] };
 for (let round = 1; round <= rounds; round++) {
+  if (fixedRate > 0) {
+    if (!json) process.stderr.write(`  under a flood, round ${round} of ${rounds}: plain and protect at ${fixedRate} SYN/s...\n`);
+    floodRows.fixedPlain.push(await measure('plain', true, fixedRate));
+    floodRows.fixedProtect.push(await measure('protect', true, fixedRate));
+  }
   if (!json) process.stderr.write(`  under a flood, round ${round} of ${rounds}: plain at full speed...\n`);
   const plainFlood: Row = await measure('plain', true);
   const offered = Math.round(plainFlood.floodOffered / 1000) * 1000;
@@ -248,8 +264,12 @@ for (let round = 1; round <= rounds; round++) {
   floodRows.same.push(await measure('protect', true, offered));
   floodRows.full.push(await measure('protect', true));
 }
-const floodRatios = (rs: Row[]): number[] => rs.map((r, i) => r.requestsPerSecond / floodRows.plain[i].requestsPerSecond);
-rows.push({ ...combine(floodRows.plain), ratio: 1 });
+const floodRatios = (rs: Row[], plain = floodRows.plain): number[] => rs.map((r, i) => r.requestsPerSecond / plain[i].requestsPerSecond);
+if (fixedRate > 0) {
+  const fixed = floodRatios(floodRows.fixedProtect, floodRows.fixedPlain);
+  rows.push({ ...combine(floodRows.fixedPlain), ratio: 1 }, { ...combine(floodRows.fixedProtect), ratio: median(fixed), ratios: fixed });
+}
+rows.push({ ...combine(floodRows.plain), fullSpeed: true, ratio: 1 });
 rows.push({ ...combine(floodRows.same), ratio: median(floodRatios(floodRows.same)), ratios: floodRatios(floodRows.same) });
 rows.push({ ...combine(floodRows.full), fullSpeed: true, ratio: median(floodRatios(floodRows.full)), ratios: floodRatios(floodRows.full) });
 // The responder core's cost per SYN, both at one rate, when the CPUs are split.
@@ -262,7 +282,7 @@ if (cpus !== undefined) {
 }
 const machine = hostLine();
 if (json) {
-  console.log(JSON.stringify({ type: 'serve', date: new Date().toISOString(), machine, seconds, warmup, connections, rounds, workers, cpus: cpus ?? null, rows, costs }));
+  console.log(JSON.stringify({ type: 'serve', date: new Date().toISOString(), machine, seconds, warmup, connections, rounds, workers, cpus: cpus ?? null, floodRate: fixedRate, rows, costs }));
 } else {
   console.log(`\nbench:serve ${new Date().toISOString()} on ${machine}; wrk -t1 -d${seconds}s after a ${warmup} s warm-up of each server, Connection: close; each row the median of ${rounds} rounds (ratio: median, and range); p99 x: the p99 over the same server's without a flood at -c${connections}; ${cpus ? `server on CPU ${cpus.responder}, network, wrk and generator on CPU ${cpus.network}` : 'CPUs left to the scheduler'}; syncache's SYN path ${workers === 0 ? 'on the server thread' : `in ${workers} worker thread(s)`}\n`);
   console.log('handoff: from the final ACK to its kernel socket done (where the kernel queues a connection for accept); to \'connection\': on to the server\'s event, after the wait for its thread\'s turn.\n');
@@ -273,7 +293,7 @@ if (json) {
   for (const r of rows) {
     const base = r.flood ? calm(r.mode) : undefined;
     const times = base ? `${(r.p99Ms / base.p99Ms).toFixed(1)}x` : '-';
-    const full = r.fullSpeed === true || (r.mode === 'plain' && r.flood) ? ' (full speed)' : '';
+    const full = r.fullSpeed === true ? ' (full speed)' : '';
     const spread = r.ratios ? ` (${Math.min(...r.ratios).toFixed(2)}-${Math.max(...r.ratios).toFixed(2)})` : '';
     console.log(`| ${r.mode === 'plain' ? 'plain listener' : 'syncache protect()'} | ${r.connections} | ${r.flood ? `${r.floodOffered.toLocaleString('en-US')} SYN/s${full}` : 'none'} | ${Math.round(r.requestsPerSecond).toLocaleString('en-US')} | ${(r.ratio ?? 1).toFixed(2)}${spread} | ${r.p50Ms.toFixed(2)} ms | ${r.p99Ms.toFixed(2)} ms | ${times} | ${(100 * r.successShare).toFixed(2)}% | ${pair(r.handoffP50Ms, r.handoffP99Ms)} | ${pair(r.connectionP50Ms, r.connectionP99Ms)} |`);
   }
