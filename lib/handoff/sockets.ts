@@ -90,18 +90,19 @@ export class SocketMaker {
     const handed: Handed[] = failed;
     if (items.length > 0) {
       let results: Array<number | Error>;
+      const doneAt: number[] = [];
       try {
-        results = await this.shard.completeHandoffs(items);
+        results = await this.shard.completeHandoffs(items, doneAt);
       } catch (error) {
         // Not one of a socket's own errors (those are results): the batch
         // fails as a whole, and each peer's next segment retries.
         for (const { flow } of items) this.release(flow);
         results = items.map(() => error as Error);
       }
-      const madeAt = performance.timeOrigin + performance.now();
+      const now = performance.timeOrigin + performance.now();
       results.forEach((result, i) => {
         const h = items[i].flow;
-        if (typeof result === 'number') handed.push({ handshake: h, fd: result, madeAt });
+        if (typeof result === 'number') handed.push({ handshake: h, fd: result, madeAt: doneAt[i] ?? now });
         else {
           this.forget(h);
           handed.push({ handshake: h, error: result });

@@ -209,25 +209,29 @@ export class Shard {
 
   /**
    * Hands completed flows to kernel sockets made here and now, in one
-   * synchronous step on the thread that owns the ring: makes every socket
-   * with TCP_REPAIR from its params (the gate drops their packets; the ring
-   * keeps them), looks once into the ring for their data among the frames
-   * still waiting there (peek: nothing is taken, so under a flood the SYNs
-   * before it wait for the next drain instead of holding up this turn), then
-   * for each puts the data that came with and after the final ACK into its
-   * receive queue, sets params.mark (the gate lets its packets through) and
-   * ends repair; data that landed in between goes in after all (see
-   * injectLatePeeked). Its entry is released and the flow skipped natively.
-   * A ring that cannot look ahead (not lowLatency) is read to the end
-   * instead. Each result is the socket's fd, or the error that stopped it
-   * (its entry released, its flow not marked).
+   * synchronous step on the thread that owns the ring: looks once into the
+   * ring for their data among the frames still waiting there (peek: nothing
+   * is taken, so under a flood the SYNs before it wait for the next drain
+   * instead of holding up this turn), then for each in turn makes its socket
+   * with TCP_REPAIR from its params, puts the data that came with and after
+   * the final ACK into its receive queue, sets params.mark (the gate lets its
+   * packets through) and ends repair; data that landed since the look goes
+   * in after all (see injectLatePeeked). Each socket is done before the next
+   * is begun, so at 16 connections, where one turn completes 5-16
+   * handshakes, the first waits for none of the others. Its entry is
+   * released and the flow skipped natively. A ring that cannot look ahead
+   * (not lowLatency) is read to the end instead. Each result is the socket's
+   * fd, or the error that stopped it (its entry released, its flow not
+   * marked); doneAt[i], if given, is when result i was done (ms since the
+   * epoch). Each params gets its tsNow (if it has one) and stayInRepair set
+   * here.
    *
    * A frame is readable once its ring block retires (when full, or 4-8 ms
    * after it opened at HZ=250; a lowLatency ring has no blocks): if the open
    * block holds frames (they may be these flows'), first wait until it has
    * been read, PENDING_WAIT_MS at most.
    */
-  async completeHandoffs(items: ReadonlyArray<{ flow: HandoffFlow; params: RepairParams }>): Promise<Array<number | Error>> {
+  async completeHandoffs(items: ReadonlyArray<{ flow: HandoffFlow; params: RepairParams }>, doneAt?: number[]): Promise<Array<number | Error>> {
     const held = items.some((it) => it.flow.hold >= 0);
     if (held && this.ring.pending() > 0) {
       const target = this.ring.counters[RX_BLOCKS] + 1n;
@@ -240,29 +244,27 @@ export class Shard {
       return items.map(() => Object.assign(new Error('the responder closed during the handoff'), { code: 'ECANCELED' }));
     }
     // From here on, synchronous.
-    const fds = items.map(({ params }): number | Error => {
-      try {
-        // The timestamp clock as it reads now, from the engine that stamped
-        // the SYN-ACK: the socket's first TSval continues it exactly.
-        const tsNow = params.tsNow === undefined ? undefined : this.engine.tsNow();
-        return addon.repairSocket({ ...params, tsNow, stayInRepair: true });
-      } catch (error) {
-        return error as Error;
-      }
-    });
     // A lowLatency ring can be looked into without taking its frames: one
     // look finds these flows' data among whatever waits there (under a flood,
     // thousands of SYNs that the next drain answers), where reading it all
     // first would hold up this turn for as long as answering them takes.
-    // The flows' words, once (11 each; all zero where no socket was made).
+    // The flows' words, once (11 each).
     const flows = new Uint32Array(11 * items.length);
-    items.forEach((it, i) => { if (typeof fds[i] === 'number') flows.set(this.flowWords(it.flow), 11 * i); });
+    items.forEach((it, i) => flows.set(this.flowWords(it.flow), 11 * i));
     const look = this.peekData(flows, -1);
     return items.map(({ flow, params }, i) => {
-      const fd = fds[i];
       const words = flows.subarray(11 * i, 11 * i + 11);
       try {
-        if (typeof fd !== 'number') return fd;
+        let fd: number;
+        try {
+          // The timestamp clock as it reads now, from the engine that stamped
+          // the SYN-ACK: the socket's first TSval continues it exactly.
+          if (params.tsNow !== undefined) params.tsNow = this.engine.tsNow();
+          params.stayInRepair = true;
+          fd = addon.repairSocket(params);
+        } catch (error) {
+          return error as Error;
+        }
         if (look === undefined && flow.hold >= 0) this.catchUp();
         // A hold that went stale meanwhile has lost what followed the final
         // ACK (the peer resends it); the final ACK's own data is still here.
@@ -283,6 +285,7 @@ export class Shard {
         return fd;
       } finally {
         if (flow.hold >= 0) this.engine.release(flow.hold, flow.iss);
+        if (doneAt !== undefined) doneAt[i] = performance.timeOrigin + performance.now();
       }
     });
   }
