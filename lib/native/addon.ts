@@ -146,6 +146,12 @@ export interface NativeRing {
   /** Frames in the block the kernel is still filling (a hint: they become readable when it retires, 4-8 ms at HZ=250). */
   pending(): number;
   /**
+   * Whether receive() would find a frame now (a memory read; frames of
+   * handed-over flows at the ring's head are skipped first, as before a
+   * start() callback).
+   */
+  ready(): boolean;
+  /**
    * Undoes handOver (the socket closed); with peerIsn, only if the flow was
    * marked with that ISN (a newer connection on the 4-tuple keeps its mark).
    * False if nothing was unmarked.

@@ -268,6 +268,18 @@ export class Responder extends EventEmitter<ResponderEvents> {
     this.origin.get(h)?.postMessage({ type: 'socketClosed', flow: flowOf(h) } satisfies MainMessage);
   }
 
+  /**
+   * Handles what waits in the ring now, if this thread owns it (workers: 0;
+   * a worker's ring is its own thread's business). The ring is read anyway
+   * when it becomes readable and after every poll phase of the event loop;
+   * a caller on a busy thread calls this between its own callbacks as well,
+   * so a final ACK waits for one callback, not a whole phase. Returns the
+   * rows handled; costs a memory read when there are none.
+   */
+  poll(): number {
+    return this.closed || this.shard === undefined ? 0 : this.shard.poll();
+  }
+
   /** Runs the timers now: retransmits, stale entries, secret rotation (for tests with a ManualClock). */
   tick(): void {
     this.rotateIfDue();

@@ -6,7 +6,7 @@
 //              txFrames? })
 //   .counters .mac .ifindex
 //   .receive(maxRows?) -> rows       .send(count) -> frames queued
-//   .start(onReadable) .stop() .updateKernelStats() .close()
+//   .start(onReadable) .stop() .ready() .updateKernelStats() .close()
 //
 // start() watches the RX socket with a uv_poll_t on the calling thread's
 // event loop (the main thread's or a worker's) and calls onReadable from it,
@@ -80,6 +80,7 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
         InstanceMethod<&RingBinding::Close>("close"),
         InstanceMethod<&RingBinding::HandOver>("handOver"),
         InstanceMethod<&RingBinding::Pending>("pending"),
+        InstanceMethod<&RingBinding::Ready>("ready"),
         InstanceMethod<&RingBinding::TakeBack>("takeBack"),
         InstanceMethod<&RingBinding::Peek>("peek"),
         InstanceMethod<&RingBinding::ReceiveUrgent>("receiveUrgent"),
@@ -484,10 +485,25 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
   static void OnCheck(uv_check_t* handle) {
     auto* self = static_cast<RingBinding*>(handle->data);
     if (self->check_ != handle || self->callback_.IsEmpty()) return;
-    // Frames a kick left requested (the peer's backlog was full) go now,
-    // not only with the next send.
-    if (self->kickPending_) self->KickNow(self->pipeline_.counters);
-    if (self->ring_.Waiting() && self->SkipHandedOver()) self->CallOnReadable();
+    if (self->FramesForJs()) self->CallOnReadable();
+  }
+
+  // Whether receive() would find a frame for JS now: frames a kick left
+  // requested (the peer's backlog was full) go first, not only with the next
+  // send, and the handed-over flows' frames at the ring's head are skipped
+  // (see SkipHandedOver). Without a syscall.
+  bool FramesForJs() {
+    if (kickPending_) KickNow(pipeline_.counters);
+    return ring_.Waiting() && SkipHandedOver();
+  }
+
+  // ready() -> boolean: FramesForJs(), for a caller that looks at the ring
+  // between its own callbacks (between two HTTP requests, say) instead of
+  // waiting for the poll phase to end.
+  Napi::Value Ready(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!CheckOpen(env, "ready")) return env.Undefined();
+    return Napi::Boolean::New(env, FramesForJs());
   }
 
   static void OnPoll(uv_poll_t* handle, int status, int events) {

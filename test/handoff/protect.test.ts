@@ -82,6 +82,22 @@ test('curl gets 200 from a protected http.Server over IPv4 and IPv6', { skip }, 
   });
 });
 
+test("an http.Server's requests look at the ring (one 'request' listener, gone at close); a net.Server gets none", { skip }, async () => {
+  const server = http.createServer((req, res) => res.end('ok'));
+  const listeners = server.listenerCount('request');
+  await withProtection(server, async (p) => {
+    assert.equal(server.listenerCount('request'), listeners + 1);
+    const r = await curl(['-w', ' %{http_code}', `http://${pair.responderV4}/`]);
+    assert.equal(r.stdout, 'ok 200', r.stderr);
+    assert.equal(p.stats().handoffs, 1);
+  });
+  assert.equal(server.listenerCount('request'), listeners);
+  const plain = net.createServer();
+  await withProtection(plain, async () => {
+    assert.equal(plain.listenerCount('request'), 0);
+  });
+});
+
 test('with the SYN path in 2 worker threads, requests and keep-alive work over IPv4 and IPv6', { skip }, async () => {
   const server = http.createServer((req, res) => res.end(`hello ${req.url}`));
   await withProtection(server, async (p) => {

@@ -342,6 +342,30 @@ test('a flood of 10 x cacheLimit distinct SYNs leaves the cache at its limit and
   }
 });
 
+test('poll() reads the ring while this thread is busy: SYNs that land meanwhile are answered without the event loop', { skip }, async () => {
+  const r = await open({ syncookies: 'only', lowLatency: true });
+  try {
+    const before = r.stats();
+    // The generator sends from a thread-pool thread while this one spins:
+    // the ring's own callbacks cannot run, only poll() reads it.
+    const flood = addon.flood({
+      iface: pair.peerIface, netns: pair.peer.path, dstMac: pair.responder.macOf(pair.responderIface),
+      dstAddr: pair.responderV4, dstPort: PORT, srcNet: '198.19.0.0/16', rate: 20_000, seconds: 0.3,
+    });
+    let handled = 0;
+    const end = Date.now() + 3000;
+    while (handled < 200 && Date.now() < end) handled += r.poll();
+    assert.ok(handled >= 200, `poll() handled ${handled} rows in 3 s of spinning`);
+    const after = r.stats();
+    assert.ok(after.parsedSyn - before.parsedSyn >= 200, JSON.stringify(after));
+    assert.ok(after.synackssent - before.synackssent >= 200, 'answered, not only read');
+    await flood;
+  } finally {
+    await r.close();
+  }
+  assert.equal(r.poll(), 0, 'a closed responder reads nothing');
+});
+
 test('workers: 2 - SYN and ACK of each flow land in one shard, counters add up', { skip }, async () => {
   // Its own port: FINs that earlier tests' clients still retransmit go to PORT.
   const port = PORT + 1;
