@@ -181,10 +181,13 @@ export class Shard {
    * drain(), if the ring holds frames and none ran in the last POLL_GAP_MS:
    * for a caller that looks at the ring between callbacks of its own, where
    * a frame would otherwise wait for the end of the event loop's poll phase.
-   * Otherwise a clock read and at most a memory read.
+   * Otherwise a clock read and at most a memory read. Not while the cache is
+   * paused (a flood): the ring always holds SYNs then, and reading them in
+   * 0.5 ms slices instead of whole turns cost a tenth of an HTTP server's
+   * request rate at 40k SYN/s (4 interleaved rounds).
    */
   poll(): number {
-    if (this.closed || performance.now() - this.drainedAt < POLL_GAP_MS) return 0;
+    if (this.closed || performance.now() - this.drainedAt < POLL_GAP_MS || this.engine.paused) return 0;
     return this.ring.ready() ? this.drain() : 0;
   }
 

@@ -366,6 +366,27 @@ test('poll() reads the ring while this thread is busy: SYNs that land meanwhile 
   assert.equal(r.poll(), 0, 'a closed responder reads nothing');
 });
 
+test('poll() leaves the ring to the event loop while the cache is paused (a flood)', { skip }, async () => {
+  const r = await open({ syncookies: 'on', lowLatency: true, cacheLimit: 64, hashSize: 64, bucketLimit: 4 });
+  try {
+    const flood = addon.flood({
+      iface: pair.peerIface, netns: pair.peer.path, dstMac: pair.responder.macOf(pair.responderIface),
+      dstAddr: pair.responderV4, dstPort: PORT, srcNet: '198.19.0.0/16', rate: 20_000, seconds: 0.5,
+    });
+    const end = Date.now() + 3000;
+    while (r.stats().pauses === 0 && Date.now() < end) r.poll();
+    assert.equal(r.stats().pauses, 1, 'the cache ran out and paused');
+    // The flood goes on; poll() takes none of it.
+    let handled = 0;
+    const spin = Date.now() + 100;
+    while (Date.now() < spin) handled += r.poll();
+    assert.equal(handled, 0);
+    await flood;
+  } finally {
+    await r.close();
+  }
+});
+
 test('workers: 2 - SYN and ACK of each flow land in one shard, counters add up', { skip }, async () => {
   // Its own port: FINs that earlier tests' clients still retransmit go to PORT.
   const port = PORT + 1;
