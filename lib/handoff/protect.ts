@@ -124,9 +124,10 @@ export class Protection extends EventEmitter<ProtectionEvents> {
     });
     responder.on('error', (e) => this.emit('error', e));
     // An HTTP server's thread is busy with requests: the ring is looked at
-    // after each one as well (a memory read when nothing waits), so on a
-    // saturated thread a final ACK waits for one request's work, not for the
-    // rest of the event loop's poll phase (at 16 connections, 5-16
+    // after each one as well (a memory read when nothing waits; at most one
+    // drain per 0.5 ms, none while the cache is paused: see Shard.poll), so
+    // on a saturated thread a final ACK waits for one request's work, not
+    // for the rest of the event loop's poll phase (at 16 connections, 5-16
     // requests).
     if (server instanceof HttpServer || server instanceof HttpsServer) server.on('request', this.pollRing);
   }

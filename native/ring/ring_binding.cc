@@ -491,7 +491,7 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
   // Whether receive() would find a frame for JS now: frames a kick left
   // requested (the peer's backlog was full) go first, not only with the next
   // send, and the handed-over flows' frames at the ring's head are skipped
-  // (see SkipHandedOver). Without a syscall.
+  // (see SkipHandedOver). No syscall unless a kick is pending.
   bool FramesForJs() {
     if (kickPending_) KickNow(pipeline_.counters);
     return ring_.Waiting() && SkipHandedOver();
