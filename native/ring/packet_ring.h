@@ -199,6 +199,16 @@ class PacketRing {
     const double timeMs = static_cast<double>(hdr->tp_sec) * 1000.0 + hdr->tp_nsec / 1e6;
     return visit(frame, hdr->tp_snaplen, (status & TP_STATUS_VLAN_VALID) ? vlanTci : 0, timeMs);
   }
+  // Deliver for a V2 frame that may stay in the ring (TP_STATUS_USER): its
+  // status then says the checksum is done, so it is not completed twice.
+  template <typename Visit>
+  static bool DeliverInPlace(tpacket2_hdr* hdr, uint32_t status, uint8_t* frame, Visit& visit) {
+    const bool result = Deliver(hdr, status, hdr->tp_vlan_tci, frame, visit);
+    if (status & TP_STATUS_CSUMNOTREADY) {
+      __atomic_store_n(&hdr->tp_status, status & ~static_cast<uint32_t>(TP_STATUS_CSUMNOTREADY), __ATOMIC_RELAXED);
+    }
+    return result;
+  }
   tpacket_block_desc* Block(uint32_t i) const {
     return reinterpret_cast<tpacket_block_desc*>(rxMap_ + static_cast<size_t>(i) * rxBlockSize_);
   }
@@ -332,14 +342,7 @@ uint32_t PacketRing::SkipLeading(Counters* counters, Skip skip) {
     } else if (frame == nullptr) {
       counters->Bump(kCounter_rxBadFrame);
     } else {
-      if (status & TP_STATUS_CSUMNOTREADY) {
-        // Completed once, here; the status says so, for Receive if the frame stays.
-        wire::CompletePartialChecksum(frame, hdr->tp_snaplen);
-        __atomic_store_n(&hdr->tp_status, status & ~static_cast<uint32_t>(TP_STATUS_CSUMNOTREADY), __ATOMIC_RELAXED);
-      }
-      const double timeMs = static_cast<double>(hdr->tp_sec) * 1000.0 + hdr->tp_nsec / 1e6;
-      const uint16_t vlan = (status & TP_STATUS_VLAN_VALID) ? hdr->tp_vlan_tci : 0;
-      if (!skip(frame, hdr->tp_snaplen, vlan, timeMs)) break;
+      if (!DeliverInPlace(hdr, status, frame, skip)) break;  // stays, for Receive
       counters->Bump(kCounter_rxFrames);
     }
     __atomic_store_n(&hdr->tp_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
@@ -380,13 +383,7 @@ int64_t PacketRing::Peek(int64_t start, Visit visit) {
     const uint32_t status = __atomic_load_n(&hdr->tp_status, __ATOMIC_ACQUIRE);
     if ((status & TP_STATUS_USER) == 0) break;
     uint8_t* frame = FrameIn(hdr);
-    if ((status & kTakenEarly) == 0 && frame != nullptr) {
-      Deliver(hdr, status, hdr->tp_vlan_tci, frame, visit);
-      // Still ours (TP_STATUS_USER): Receive must not complete its checksum again.
-      if (status & TP_STATUS_CSUMNOTREADY) {
-        __atomic_store_n(&hdr->tp_status, status & ~static_cast<uint32_t>(TP_STATUS_CSUMNOTREADY), __ATOMIC_RELAXED);
-      }
-    }
+    if ((status & kTakenEarly) == 0 && frame != nullptr) DeliverInPlace(hdr, status, frame, visit);
     slot = (slot + 1) % rxFrameCount_;
   }
   return slot;
