@@ -229,6 +229,12 @@ function combine(runs: Row[]): Row {
   return out;
 }
 
+/** protect()'s row from its rounds, its ratio to the plain listener's rounds taken round by round. */
+function ratioRow(runs: Row[], plain: Row[], fullSpeed = false): Row {
+  const ratios = runs.map((r, i) => r.requestsPerSecond / plain[i].requestsPerSecond);
+  return { ...combine(runs), ...(fullSpeed ? { fullSpeed } : {}), ratio: median(ratios), ratios };
+}
+
 const rows: Row[] = [];
 // Without a flood, plain and protect take turns for --rounds rounds (this
 // machine's speed drifts by 15% over minutes); each figure is the median,
@@ -242,8 +248,7 @@ for (const conns of [1, connections]) {
     plain.push(await measure('plain', false, 0, conns));
     prot.push(await measure('protect', false, 0, conns));
   }
-  const ratios = prot.map((r, i) => r.requestsPerSecond / plain[i].requestsPerSecond);
-  rows.push({ ...combine(plain), ratio: 1 }, { ...combine(prot), ratio: median(ratios), ratios });
+  rows.push({ ...combine(plain), ratio: 1 }, ratioRow(prot, plain));
 }
 // Under flood, --rounds rounds too: first the plain listener at the
 // generator's full speed; the rate the generator then manages is offered to
@@ -264,14 +269,9 @@ for (let round = 1; round <= rounds; round++) {
   floodRows.same.push(await measure('protect', true, offered));
   floodRows.full.push(await measure('protect', true));
 }
-const floodRatios = (rs: Row[], plain = floodRows.plain): number[] => rs.map((r, i) => r.requestsPerSecond / plain[i].requestsPerSecond);
-if (fixedRate > 0) {
-  const fixed = floodRatios(floodRows.fixedProtect, floodRows.fixedPlain);
-  rows.push({ ...combine(floodRows.fixedPlain), ratio: 1 }, { ...combine(floodRows.fixedProtect), ratio: median(fixed), ratios: fixed });
-}
+if (fixedRate > 0) rows.push({ ...combine(floodRows.fixedPlain), ratio: 1 }, ratioRow(floodRows.fixedProtect, floodRows.fixedPlain));
 rows.push({ ...combine(floodRows.plain), fullSpeed: true, ratio: 1 });
-rows.push({ ...combine(floodRows.same), ratio: median(floodRatios(floodRows.same)), ratios: floodRatios(floodRows.same) });
-rows.push({ ...combine(floodRows.full), fullSpeed: true, ratio: median(floodRatios(floodRows.full)), ratios: floodRatios(floodRows.full) });
+rows.push(ratioRow(floodRows.same, floodRows.plain), ratioRow(floodRows.full, floodRows.plain, true));
 // The responder core's cost per SYN, both at one rate, when the CPUs are split.
 const costs: Array<Awaited<ReturnType<typeof synCost>>> = [];
 if (cpus !== undefined) {

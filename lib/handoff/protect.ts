@@ -57,7 +57,7 @@ export interface ProtectionEvents {
 }
 
 /** The net.Server fields its own accept reads (lib/net.js onconnection). */
-type OwnServer = Server & {
+export type OwnServer = Server & {
   allowHalfOpen?: boolean; pauseOnConnect?: boolean; highWaterMark?: number; noDelay?: boolean;
   keepAlive?: boolean; keepAliveInitialDelay?: number; _connections: number;
 };

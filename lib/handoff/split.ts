@@ -9,7 +9,7 @@
 //   unprivileged:  serveHandedSockets(httpServer);
 import { Server, type Socket } from 'node:net';
 import type { ChildProcess } from 'node:child_process';
-import { adoptSocket, dropsConnection, protect, type ProtectOptions, type Protection } from './protect.js';
+import { adoptSocket, dropsConnection, protect, type OwnServer, type ProtectOptions, type Protection } from './protect.js';
 import type { Handshake } from '../engine/engine.js';
 
 const MESSAGE = 'syncache:connection';
@@ -54,7 +54,7 @@ export function serveHandedSockets(server: Server): () => void {
       socket.destroy();
       return;
     }
-    const own = server as Server & { allowHalfOpen?: boolean; pauseOnConnect?: boolean };
+    const own = server as OwnServer;
     socket.allowHalfOpen = own.allowHalfOpen === true;
     if (own.pauseOnConnect) socket.pause();
     adoptSocket(server, socket);

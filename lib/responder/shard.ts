@@ -14,7 +14,7 @@ import type { RepairParams } from '../native/addon.js';
 import { closeSync } from 'node:fs';
 import { CoarseTimer } from '../engine/syncache.js';
 import { C, Stats } from '../engine/stats.js';
-import { LingerQueue } from './linger.js';
+import { FLOW_WORDS, LingerQueue } from './linger.js';
 
 const { finishRepair } = addon;
 
@@ -274,12 +274,12 @@ export class Shard {
     // look finds these flows' data among whatever waits there (under a flood,
     // thousands of SYNs that the next drain answers), where reading it all
     // first would hold up this turn for as long as answering them takes.
-    // The flows' words, once (11 each).
-    const flows = new Uint32Array(11 * items.length);
-    items.forEach((it, i) => flows.set(this.flowWords(it.flow), 11 * i));
+    // The flows' words, once (FLOW_WORDS each).
+    const flows = new Uint32Array(FLOW_WORDS * items.length);
+    items.forEach((it, i) => flows.set(this.flowWords(it.flow), FLOW_WORDS * i));
     const look = this.peekData(flows, -1);
     return items.map(({ flow, params }, i) => {
-      const words = flows.subarray(11 * i, 11 * i + 11);
+      const words = flows.subarray(FLOW_WORDS * i, FLOW_WORDS * (i + 1));
       try {
         let fd: number;
         try {
@@ -318,14 +318,14 @@ export class Shard {
 
   /**
    * One look into the ring (see NativeRing.peek) for the data segments of
-   * these flows (11 words each, as flowWords gives them), by flow; undefined
+   * these flows (FLOW_WORDS each, as flowWords gives them), by flow; undefined
    * if the ring cannot look ahead.
    */
   private peekData(flows: Uint32Array, start: number): { next: number; segments: Segment[][] } | undefined {
     const next = this.ring.peek(flows, start, this.peekOut);
     if (next < 0) return undefined;
     const u32 = this.peekWords;
-    const segments: Segment[][] = Array.from({ length: flows.length / 11 }, () => []);
+    const segments: Segment[][] = Array.from({ length: flows.length / FLOW_WORDS }, () => []);
     for (let r = 0, w = 1; r < u32[0]; r++) {
       const [k, seq, length] = [u32[w], u32[w + 1], u32[w + 2]];
       const at = (w + 3) * 4;
@@ -414,7 +414,7 @@ export class Shard {
     return flow;
   }
 
-  private readonly flow = new Uint32Array(11);
+  private readonly flow = new Uint32Array(FLOW_WORDS);
   /** Where peek() writes what a look finds, and the same as words. */
   private readonly peekOut = new Uint8Array(1 << 20);
   private readonly peekWords = new Uint32Array(this.peekOut.buffer);
