@@ -238,6 +238,14 @@ export interface RepairParams extends Connection {
   netns?: string;
 }
 
+export interface RepairLayout {
+  words: number;
+  family: number; remoteAddress: number; localAddress: number; remotePort: number; localPort: number;
+  iss: number; irs: number; mss: number; wscale: number; ourWscale: number; flags: number;
+  tsNow: number; window: number; ourWindow: number; mark: number;
+  sackPermitted: number; timestamps: number; windowProbe: number; stayInRepair: number;
+}
+
 /** getsockopt TCP_MAXSEG and parts of TCP_INFO. */
 export interface TcpSocketInfo {
   /** TCP_MAXSEG: the current send MSS (peer MSS minus option space). */
@@ -301,6 +309,10 @@ export interface Addon {
   repairSocket(params: RepairParams): number;
   /** The same on the libuv thread pool. */
   repairSocketAsync(params: RepairParams): Promise<number>;
+  /** repairSocket from words packed by packRepairParams (lib/native/repair-words.ts); no payload. */
+  repairSocketWords(words: Uint32Array, netns: string | undefined): number;
+  /** Where repairSocketWords reads each field (word indices) and the flag bits of `flags`. */
+  repairLayout: RepairLayout;
   /** The rest for a socket made with stayInRepair: inject payload, set SO_MARK (0: leave it), leave repair. */
   finishRepair(fd: number, payload: Uint8Array | undefined, mark: number, windowProbe?: boolean): void;
   /**

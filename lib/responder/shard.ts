@@ -15,6 +15,7 @@ import { closeSync } from 'node:fs';
 import { CoarseTimer } from '../engine/syncache.js';
 import { C, Stats } from '../engine/stats.js';
 import { FLOW_WORDS, LingerQueue } from './linger.js';
+import { packRepairParams, REPAIR_WORDS } from '../native/repair-words.js';
 
 const { finishRepair } = addon;
 
@@ -287,7 +288,7 @@ export class Shard {
           // the SYN-ACK: the socket's first TSval continues it exactly.
           if (params.tsNow !== undefined) params.tsNow = this.engine.tsNow();
           params.stayInRepair = true;
-          fd = addon.repairSocket(params);
+          fd = addon.repairSocketWords(packRepairParams(params, words, this.repairWords), params.netns);
         } catch (error) {
           return error as Error;
         }
@@ -325,9 +326,10 @@ export class Shard {
     const next = this.ring.peek(flows, start, this.peekOut);
     if (next < 0) return undefined;
     const u32 = this.peekWords;
-    const segments: Segment[][] = Array.from({ length: flows.length / FLOW_WORDS }, () => []);
+    const segments: Segment[][] = [];
+    for (let k = 0; k < flows.length / FLOW_WORDS; k++) segments.push([]);
     for (let r = 0, w = 1; r < u32[0]; r++) {
-      const [k, seq, length] = [u32[w], u32[w + 1], u32[w + 2]];
+      const k = u32[w], seq = u32[w + 1], length = u32[w + 2];
       const at = (w + 3) * 4;
       segments[k].push({ seq, data: this.peekOut.slice(at, at + length) });
       w += 3 + ((length + 3) >> 2);
@@ -415,6 +417,8 @@ export class Shard {
   }
 
   private readonly flow = new Uint32Array(FLOW_WORDS);
+  /** A handoff's repair params, packed (see packRepairParams). */
+  private readonly repairWords = new Uint32Array(REPAIR_WORDS);
   /** Where peek() writes what a look finds, and the same as words. */
   private readonly peekOut = new Uint8Array(1 << 20);
   private readonly peekWords = new Uint32Array(this.peekOut.buffer);

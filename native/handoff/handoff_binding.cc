@@ -13,7 +13,9 @@
 #include <napi.h>
 
 #include <cmath>
+#include <cstring>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "boundary/errors.h"
@@ -150,6 +152,61 @@ bool ReadParams(Napi::Env env, Napi::Value value, RepairParams* p) {
   return true;
 }
 
+// The same from RepairWord words (no payload: the caller passes stayInRepair
+// and hands the data to finishRepair). Checked as ReadParams checks fields.
+bool ReadParamWords(Napi::Env env, const Napi::CallbackInfo& info, RepairParams* p) {
+  if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array ||
+      info[0].As<Napi::Uint32Array>().ElementLength() < kRepairWords) {
+    ThrowTypeError(env, "repairSocketWords(words, netns?): words must be a Uint32Array of " +
+                            std::to_string(kRepairWords) + " (lib/handoff/repair.ts packRepairParams)");
+    return false;
+  }
+  const uint32_t* w = info[0].As<Napi::Uint32Array>().Data();
+  auto bad = [&](const char* field, uint32_t value, const char* range) {
+    ThrowRangeError(env, std::string("repairSocketWords: ") + field + " must be " + range + ", got " +
+                             std::to_string(value));
+    return false;
+  };
+  if (w[kWordFamily] != 4 && w[kWordFamily] != 6) return bad("family", w[kWordFamily], "4 or 6");
+  if (w[kWordLocalPort] < 1 || w[kWordLocalPort] > 65535) return bad("localPort", w[kWordLocalPort], "1-65535");
+  if (w[kWordRemotePort] < 1 || w[kWordRemotePort] > 65535) return bad("remotePort", w[kWordRemotePort], "1-65535");
+  if (w[kWordMss] < 1 || w[kWordMss] > 65535) return bad("mss", w[kWordMss], "1-65535");
+  if (w[kWordWscale] > 15) return bad("wscale + 1", w[kWordWscale], "0 (none) to 15");
+  if (w[kWordOurWscale] > 15) return bad("ourWscale + 1", w[kWordOurWscale], "0 (none) to 15");
+  if (w[kWordWindow] > 65535) return bad("window", w[kWordWindow], "0-65535");
+  if (w[kWordOurWindow] < 1 || w[kWordOurWindow] > 65535) return bad("ourWindow", w[kWordOurWindow], "1-65535");
+  const uint32_t flags = w[kWordFlags];
+  if ((flags & kFlagTimestamps) != 0 && (w[kWordTsNow] & 1) != 0) {
+    return bad("tsNow", w[kWordTsNow], "even (bit 0 of TCP_TIMESTAMP selects a microsecond clock)");
+  }
+  p->family = static_cast<int>(w[kWordFamily]);
+  std::memcpy(&p->remoteAddress, &w[kWordRemoteAddress], sizeof(in6_addr));
+  std::memcpy(&p->localAddress, &w[kWordLocalAddress], sizeof(in6_addr));
+  p->remotePort = static_cast<uint16_t>(w[kWordRemotePort]);
+  p->localPort = static_cast<uint16_t>(w[kWordLocalPort]);
+  p->iss = w[kWordIss];
+  p->irs = w[kWordIrs];
+  p->mss = w[kWordMss];
+  p->wscale = static_cast<int>(w[kWordWscale]) - 1;
+  p->ourWscale = static_cast<int>(w[kWordOurWscale]) - 1;
+  p->sackPermitted = (flags & kFlagSackPermitted) != 0;
+  p->timestamps = (flags & kFlagTimestamps) != 0;
+  p->windowProbe = (flags & kFlagWindowProbe) != 0;
+  p->stayInRepair = (flags & kFlagStayInRepair) != 0;
+  p->tsNow = w[kWordTsNow];
+  p->window = w[kWordWindow];
+  p->ourWindow = w[kWordOurWindow];
+  p->mark = w[kWordMark];
+  if (!info[1].IsUndefined()) {
+    if (!info[1].IsString()) {
+      ThrowTypeError(env, "repairSocketWords: netns must be the path of a network namespace (string) or undefined");
+      return false;
+    }
+    p->netns = info[1].As<Napi::String>().Utf8Value();
+  }
+  return true;
+}
+
 // finishRepair(fd, payload: Uint8Array | undefined, mark: number, windowProbe?: boolean)
 Napi::Value FinishRepairSync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -200,6 +257,19 @@ Napi::Value RepairSocketSync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   RepairParams params;
   if (!ReadParams(env, info[0], &params)) return env.Undefined();
+  SysError error;
+  int fd = RepairSocket(params, &error);
+  if (fd < 0) {
+    ThrowSysError(env, error);
+    return env.Undefined();
+  }
+  return Napi::Number::New(env, fd);
+}
+
+Napi::Value RepairSocketWordsSync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  RepairParams params;
+  if (!ReadParamWords(env, info, &params)) return env.Undefined();
   SysError error;
   int fd = RepairSocket(params, &error);
   if (fd < 0) {
@@ -289,6 +359,18 @@ Napi::Value TcpSocketInfoOf(const Napi::CallbackInfo& info) {
 
 void InitHandoffBinding(Napi::Env env, Napi::Object exports) {
   exports.Set("repairSocket", Napi::Function::New<RepairSocketSync>(env, "repairSocket"));
+  exports.Set("repairSocketWords", Napi::Function::New<RepairSocketWordsSync>(env, "repairSocketWords"));
+  Napi::Object layout = Napi::Object::New(env);
+  const std::pair<const char*, uint32_t> fields[] = {
+      {"words", kRepairWords}, {"family", kWordFamily}, {"remoteAddress", kWordRemoteAddress},
+      {"localAddress", kWordLocalAddress}, {"remotePort", kWordRemotePort}, {"localPort", kWordLocalPort},
+      {"iss", kWordIss}, {"irs", kWordIrs}, {"mss", kWordMss}, {"wscale", kWordWscale},
+      {"ourWscale", kWordOurWscale}, {"flags", kWordFlags}, {"tsNow", kWordTsNow}, {"window", kWordWindow},
+      {"ourWindow", kWordOurWindow}, {"mark", kWordMark}, {"sackPermitted", kFlagSackPermitted},
+      {"timestamps", kFlagTimestamps}, {"windowProbe", kFlagWindowProbe}, {"stayInRepair", kFlagStayInRepair},
+  };
+  for (const auto& [name, value] : fields) layout.Set(name, Napi::Number::New(env, value));
+  exports.Set("repairLayout", layout);
   exports.Set("finishRepair", Napi::Function::New<FinishRepairSync>(env, "finishRepair"));
   exports.Set("reopenRepair", Napi::Function::New<ReopenRepairSync>(env, "reopenRepair"));
   exports.Set("repairSocketAsync", Napi::Function::New<RepairSocketAsync>(env, "repairSocketAsync"));

@@ -72,6 +72,36 @@ struct RepairParams {
   std::string netns;      // empty: the calling thread's namespace
 };
 
+// RepairParams as 32-bit words, for the handoff's hot path: one typed array
+// read in one call, where an object costs ~20 named-property reads (several
+// µs a socket). The first FLOW_WORDS (lib/responder/linger.ts) are the flow
+// as the ring's flow set takes it; addresses are 16 bytes in network order
+// (IPv4 in the first 4), as the batch holds them.
+enum RepairWord : size_t {
+  kWordFamily = 0,
+  kWordRemoteAddress = 1,  // 4 words
+  kWordLocalAddress = 5,   // 4 words
+  kWordRemotePort = 9,
+  kWordLocalPort = 10,
+  kWordIss = 11,
+  kWordIrs = 12,
+  kWordMss = 13,
+  kWordWscale = 14,     // the peer's shift + 1 (0: none)
+  kWordOurWscale = 15,  // ours + 1 (0: none)
+  kWordFlags = 16,      // RepairFlag bits
+  kWordTsNow = 17,
+  kWordWindow = 18,
+  kWordOurWindow = 19,
+  kWordMark = 20,
+  kRepairWords = 21,
+};
+enum RepairFlag : uint32_t {
+  kFlagSackPermitted = 1,
+  kFlagTimestamps = 2,
+  kFlagWindowProbe = 4,
+  kFlagStayInRepair = 8,
+};
+
 // Returns a connected, non-blocking, close-on-exec TCP socket, or -1 with
 // *error filled in. Expects validated params (see handoff_binding.cc).
 int RepairSocket(const RepairParams& params, SysError* error);

@@ -16,6 +16,9 @@ import { Responder, type ResponderOptions } from '../../lib/responder/responder.
 import type { Handshake } from '../../lib/engine/engine.js';
 import { addon } from '../../lib/native/addon.js';
 import { DEFAULT_MARK } from '../../lib/gate/nftables.js';
+import { packRepairParams, REPAIR_WORDS } from '../../lib/native/repair-words.js';
+import { writeAddress } from '../../lib/native/address.js';
+import { FLOW_WORDS } from '../../lib/responder/linger.js';
 import {
   handoff, repairParams, repairSocket, repairSocketAsync, tcpSocketInfo,
   type RepairParams,
@@ -192,6 +195,54 @@ test('kernel errors come back with a code and a hint, and the namespace is left 
   }
   // This thread (and the pool's) came back: a socket made without netns lives here, where the lab's addresses do not.
   assert.throws(() => repairSocket({ ...base, netns: undefined }), (e: NodeJS.ErrnoException) => e.code === 'EADDRNOTAVAIL');
+});
+
+test('packed params (the hot path of a handoff) make the same socket as the object, and are checked the same way', { skip, timeout: 60_000 }, () => {
+  assert.equal(addon.repairLayout.iss, FLOW_WORDS, 'the flow words come first');
+  const flow = new Uint32Array(FLOW_WORDS);
+  const words = new Uint32Array(REPAIR_WORDS);
+  for (const [family, local, remote] of [[4, pair.responderV4, pair.peerV4], [6, pair.responderV6, pair.peerV6]] as const) {
+    const base: RepairParams = {
+      family, localAddress: local, localPort: 82, remoteAddress: remote, remotePort: 40002,
+      iss: 1000, irs: 2000, mss: 1400, wscale: 6, ourWscale: 7, sackPermitted: true,
+      timestamps: { peerTsval: 5, ourTsval: 7 }, tsNow: 10, window: 502, ourWindow: 64240, netns: pair.responder.path,
+    };
+    flow[0] = family;
+    writeAddress(remote, flow, 1);
+    writeAddress(local, flow, 5);
+    flow[9] = base.remotePort;
+    flow[10] = base.localPort;
+    const byObject = repairSocket(base);
+    let objectInfo: ReturnType<typeof tcpSocketInfo>;
+    try {
+      objectInfo = tcpSocketInfo(byObject);
+    } finally {
+      closeSync(byObject);
+    }
+    flow[9] = base.remotePort + 1;
+    const byWords = addon.repairSocketWords(packRepairParams(base, flow, words), base.netns);
+    try {
+      assert.deepEqual(tcpSocketInfo(byWords), objectInfo, `IPv${family}`);
+      assert.equal(tcpSocketInfo(byWords).state, TCP_ESTABLISHED);
+    } finally {
+      closeSync(byWords);
+    }
+    const bad = (index: number, value: number, field: RegExp): void => {
+      const w = packRepairParams(base, flow, new Uint32Array(REPAIR_WORDS));
+      w[index] = value;
+      assert.throws(() => addon.repairSocketWords(w, base.netns), (e: Error) => e instanceof RangeError && field.test(e.message), `${field}`);
+    };
+    const L = addon.repairLayout;
+    bad(L.family, 5, /family/);
+    bad(L.localPort, 0, /localPort/);
+    bad(L.remotePort, 70000, /remotePort/);
+    bad(L.mss, 0, /mss/);
+    bad(L.wscale, 16, /wscale/);
+    bad(L.window, 70000, /window/);
+    bad(L.ourWindow, 0, /ourWindow/);
+    bad(L.tsNow, 11, /tsNow/);
+  }
+  assert.throws(() => addon.repairSocketWords(new Uint32Array(3), undefined), TypeError);
 });
 
 test('echo both ways over IPv4 and IPv6; the socket has the peer MSS, its window scale, SACK and timestamps', { skip, timeout: 60_000 }, async (t) => {
