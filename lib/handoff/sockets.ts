@@ -36,7 +36,12 @@ const HANDOFFS_PER_TURN = 32;
 export class SocketMaker {
   private readonly queue: Handshake[] = [];
   private scheduled = false;
-  /** Flows handed over and still open, with the peer's ISN: the same ISN again is a duplicate. */
+  /**
+   * Flows being handed over, with the peer's ISN: the same ISN again
+   * meanwhile is a duplicate. Once a flow's socket is done its segments are
+   * skipped natively (the ring's flow set) until its TIME_WAIT is over, so
+   * it is forgotten here then.
+   */
   private readonly flows = new Map<string, number>();
 
   constructor(
@@ -64,13 +69,15 @@ export class SocketMaker {
   private async make(batch: Handshake[]): Promise<void> {
     // A handshake is its own HandoffFlow: the shard reads its fields as they are.
     const items: Array<{ flow: Handshake; params: RepairParams }> = [];
+    const keys: string[] = [];
     const failed: Handed[] = [];
     for (const h of batch) {
       // The same connection completing twice (completed through its cookie
       // with no entry free to hold it - every one in reach held - so its
-      // next segment validates as a cookie too) is not a new one. A new
-      // connection on a 4-tuple handed over before has a new ISN. (A flow
-      // already served is skipped natively until its TIME_WAIT is over.)
+      // next segment validates as a cookie too, in the same ring read or
+      // while its socket is being made) is not a new one. A new connection
+      // on a 4-tuple handed over before has a new ISN. (A flow already
+      // served is skipped natively until its TIME_WAIT is over.)
       const key = flowKey(h);
       if (this.flows.get(key) === h.irs) {
         this.stats.values[C.handoffduplicate]++;
@@ -81,9 +88,10 @@ export class SocketMaker {
       try {
         // (Its tsNow is read again where the socket is made: the engine's clock.)
         items.push({ flow: h, params: repairParams(h, this.options) });
+        keys.push(key);
       } catch (error) {
         this.release(h);
-        this.forget(h);
+        this.flows.delete(key);
         failed.push({ handshake: h, error: error as Error });
       }
     }
@@ -102,25 +110,17 @@ export class SocketMaker {
       const now = performance.timeOrigin + performance.now();
       results.forEach((result, i) => {
         const h = items[i].flow;
+        this.flows.delete(keys[i]);
         if (typeof result === 'number') handed.push({ handshake: h, fd: result, madeAt: doneAt[i] ?? now });
-        else {
-          this.forget(h);
-          handed.push({ handshake: h, error: result });
-        }
+        else handed.push({ handshake: h, error: result });
       });
     }
     if (handed.length > 0) this.deliver(handed);
   }
 
-  /** The flow's socket closed: a new handshake on it is a new connection, and its stragglers stay skipped for a TIME_WAIT. */
+  /** The flow's socket closed: its stragglers stay skipped for a TIME_WAIT (a new handshake on it, with a new ISN, is a new connection). */
   socketClosed(flow: FlowOf): void {
-    this.forget(flow);
     this.shard.linger(flow);
-  }
-
-  private forget(flow: FlowOf): void {
-    const key = flowKey(flow);
-    if (this.flows.get(key) === flow.irs) this.flows.delete(key);
   }
 
   private release(h: Handshake): void {

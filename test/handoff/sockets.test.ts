@@ -2,7 +2,8 @@
 // records what it was asked (the sockets themselves: protect.test.ts, on
 // real packets): each completed handshake is made after the batch, in turns
 // of at most 32; the same connection completing twice is counted and
-// released, not made again; a closed socket's flow may complete anew.
+// released, not made again, while its socket is being made (after that the
+// ring skips its segments natively); a closed socket's flow may complete anew.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Handshake } from '../../lib/engine/engine.js';
@@ -67,16 +68,32 @@ test('a burst is made in turns of 32, one turn per pass of the event loop', asyn
   assert.equal(m.handed.length, 70);
 });
 
-test('the same connection completing again is a duplicate: counted, its hold released, no second socket', async () => {
+test('the same connection completing again while its socket is made is a duplicate: counted, its hold released, no second socket', async () => {
   const m = maker();
+  // In the same ring read.
   m.sockets.push(handshake(42000, 5));
-  await tick();
   m.sockets.push(handshake(42000, 5, { hold: 9 }));
   await tick();
   assert.equal(m.made.length, 1);
   assert.equal(m.stats.values[C.handoffduplicate], 1);
   assert.deepEqual(m.released, [9]);
-  // Its socket closed: the flow lingers, and a new connection on it (new ISN) is made.
+  // In a later read, while the shard is still making the first one's socket.
+  let finish = (): void => {};
+  const slow = maker();
+  (slow.shard as unknown as { completeHandoffs: unknown }).completeHandoffs = (items: ReadonlyArray<{ flow: HandoffFlow }>) => {
+    slow.made.push(items.map((it) => it.flow));
+    return new Promise((resolve) => { finish = () => resolve(items.map((it) => 100 + it.flow.remotePort)); });
+  };
+  slow.sockets.push(handshake(42001, 7));
+  await tick();
+  slow.sockets.push(handshake(42001, 7, { hold: 10 }));
+  await tick();
+  assert.equal(slow.stats.values[C.handoffduplicate], 1);
+  finish();
+  await tick();
+  assert.deepEqual(slow.handed.map((h) => h.fd), [42101]);
+  // Its socket done, the flow's segments are the ring's to skip (natively);
+  // closed, it lingers there, and a new connection on it (new ISN) is made.
   m.sockets.socketClosed(handshake(42000, 5));
   assert.equal(m.lingered.length, 1);
   m.sockets.push(handshake(42000, 6));
