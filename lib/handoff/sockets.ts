@@ -107,11 +107,10 @@ export class SocketMaker {
         for (const { flow } of items) this.release(flow);
         results = items.map(() => error as Error);
       }
-      const now = performance.timeOrigin + performance.now();
       results.forEach((result, i) => {
         const h = items[i].flow;
         this.flows.delete(keys[i]);
-        if (typeof result === 'number') handed.push({ handshake: h, fd: result, madeAt: doneAt[i] ?? now });
+        if (typeof result === 'number') handed.push({ handshake: h, fd: result, madeAt: doneAt[i] });
         else handed.push({ handshake: h, error: result });
       });
     }

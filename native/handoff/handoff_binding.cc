@@ -253,10 +253,8 @@ Napi::Value ReopenRepairSync(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, rcvNxt);
 }
 
-Napi::Value RepairSocketSync(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  RepairParams params;
-  if (!ReadParams(env, info[0], &params)) return env.Undefined();
+// The socket's fd, or undefined with the kernel's error thrown.
+Napi::Value MakeRepairedSocket(Napi::Env env, const RepairParams& params) {
   SysError error;
   int fd = RepairSocket(params, &error);
   if (fd < 0) {
@@ -266,17 +264,16 @@ Napi::Value RepairSocketSync(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, fd);
 }
 
-Napi::Value RepairSocketWordsSync(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
+Napi::Value RepairSocketSync(const Napi::CallbackInfo& info) {
   RepairParams params;
-  if (!ReadParamWords(env, info, &params)) return env.Undefined();
-  SysError error;
-  int fd = RepairSocket(params, &error);
-  if (fd < 0) {
-    ThrowSysError(env, error);
-    return env.Undefined();
-  }
-  return Napi::Number::New(env, fd);
+  if (!ReadParams(info.Env(), info[0], &params)) return info.Env().Undefined();
+  return MakeRepairedSocket(info.Env(), params);
+}
+
+Napi::Value RepairSocketWordsSync(const Napi::CallbackInfo& info) {
+  RepairParams params;
+  if (!ReadParamWords(info.Env(), info, &params)) return info.Env().Undefined();
+  return MakeRepairedSocket(info.Env(), params);
 }
 
 class RepairWorker : public Napi::AsyncWorker {

@@ -27,8 +27,9 @@ function standIn() {
   const released: number[] = [];
   const lingered: FlowOf[] = [];
   const shard = {
-    completeHandoffs: async (items: ReadonlyArray<{ flow: HandoffFlow }>) => {
+    completeHandoffs: async (items: ReadonlyArray<{ flow: HandoffFlow }>, doneAt: number[]) => {
       made.push(items.map((it) => it.flow));
+      items.forEach((_, i) => { doneAt[i] = performance.timeOrigin + performance.now(); });
       return items.map((it) => 100 + it.flow.remotePort);
     },
     engine: { release: (hold: number) => { released.push(hold); } },
@@ -80,9 +81,14 @@ test('the same connection completing again while its socket is made is a duplica
   // In a later read, while the shard is still making the first one's socket.
   let finish = (): void => {};
   const slow = maker();
-  (slow.shard as unknown as { completeHandoffs: unknown }).completeHandoffs = (items: ReadonlyArray<{ flow: HandoffFlow }>) => {
+  (slow.shard as unknown as { completeHandoffs: unknown }).completeHandoffs = (items: ReadonlyArray<{ flow: HandoffFlow }>, doneAt: number[]) => {
     slow.made.push(items.map((it) => it.flow));
-    return new Promise((resolve) => { finish = () => resolve(items.map((it) => 100 + it.flow.remotePort)); });
+    return new Promise((resolve) => {
+      finish = () => {
+        items.forEach((_, i) => { doneAt[i] = performance.timeOrigin + performance.now(); });
+        resolve(items.map((it) => 100 + it.flow.remotePort));
+      };
+    });
   };
   slow.sockets.push(handshake(42001, 7));
   await tick();
