@@ -12,6 +12,8 @@
 // more than they save) or in --workers N worker threads, which make the
 // sockets themselves. Last, with the CPUs split, what answering an
 // 80k SYN/s flood costs the responder's core per SYN, for both.
+// Without a flood each row also gives the server's core's busy time per
+// request (user, system, interrupts; its own core when the CPUs are split).
 // Before the full-speed flood, both servers also take a flood at a fixed
 // --flood-rate (40k SYN/s; 0 skips it): at full speed the generator fills
 // the core that wrk and the switch share with it, and the kernel's own
@@ -169,20 +171,29 @@ async function measure(mode: 'plain' | 'protect', flood: boolean, floodRate = 0,
       dstAddr: lab.responder.v4, dstPort: PORT, srcNet: lab.spoofV4, rate: floodRate, seconds: seconds + 1, cpu: cpus?.network,
     }) : undefined;
     if (floodRun) await new Promise((r) => setTimeout(r, 500));
+    // The server's core's busy time per request (without a flood: with one
+    // it answers SYNs as well). Its own core when the CPUs are split.
+    const before = cpus && !flood ? cpuTimes(cpus.responder) : undefined;
     const w = await wrk(lab, conns);
+    const after = before ? cpuTimes(cpus!.responder) : undefined;
+    const coreUsPerRequest = before && after ? ((after.busy - before.busy) * 1e6) / TICKS_PER_SECOND / w.requests : null;
     const f = await floodRun;
     const stats = await target.stop();
-    return { mode, flood, connections: conns, ...w, successShare: w.requests / (w.requests + w.errors), floodOffered: f ? Math.round(f.sent / f.seconds) : 0, ...handoffTimes(stats) };
+    return { mode, flood, connections: conns, ...w, successShare: w.requests / (w.requests + w.errors), floodOffered: f ? Math.round(f.sent / f.seconds) : 0, coreUsPerRequest, ...handoffTimes(stats) };
   } finally {
     lab.destroy();
   }
 }
 
 /** One CPU's times from /proc/stat, in clock ticks. */
-function cpuTimes(cpu: number): { user: number; system: number; softirq: number; idle: number; total: number } {
+function cpuTimes(cpu: number): { user: number; system: number; softirq: number; idle: number; busy: number; total: number } {
   const line = readFileSync('/proc/stat', 'utf8').split('\n').find((l) => l.startsWith(`cpu${cpu} `))!;
+  // user nice system idle iowait irq softirq steal
   const v = line.trim().split(/\s+/).slice(1).map(Number);
-  return { user: v[0] + v[1], system: v[2], softirq: v[6], idle: v[3] + v[4], total: v.slice(0, 8).reduce((a, b) => a + b, 0) };
+  return {
+    user: v[0] + v[1], system: v[2], softirq: v[6], idle: v[3] + v[4],
+    busy: v[0] + v[1] + v[2] + v[5] + v[6], total: v.slice(0, 8).reduce((a, b) => a + b, 0),
+  };
 }
 
 /**
@@ -220,7 +231,7 @@ type Row = Awaited<ReturnType<typeof measure>> & { ratio?: number; ratios?: numb
 function combine(runs: Row[]): Row {
   const out: Row = { ...runs[0] };
   for (const k of ['requestsPerSecond', 'p50Ms', 'p99Ms', 'successShare', 'floodOffered'] as const) out[k] = median(runs.map((r) => r[k]));
-  for (const k of ['handoffP50Ms', 'handoffP99Ms', 'connectionP50Ms', 'connectionP99Ms'] as const) {
+  for (const k of ['handoffP50Ms', 'handoffP99Ms', 'connectionP50Ms', 'connectionP99Ms', 'coreUsPerRequest'] as const) {
     const values = runs.map((r) => r[k]).filter((v): v is number => typeof v === 'number');
     out[k] = values.length > 0 ? median(values) : null;
   }
@@ -286,8 +297,9 @@ if (json) {
 } else {
   console.log(`\nbench:serve ${new Date().toISOString()} on ${machine}; wrk -t1 -d${seconds}s after a ${warmup} s warm-up of each server, Connection: close; each row the median of ${rounds} rounds (ratio: median, and range); p99 x: the p99 over the same server's without a flood at -c${connections}; ${cpus ? `server on CPU ${cpus.responder}, network, wrk and generator on CPU ${cpus.network}` : 'CPUs left to the scheduler'}; syncache's SYN path ${workers === 0 ? 'on the server thread' : `in ${workers} worker thread(s)`}\n`);
   console.log('handoff: from the final ACK to its kernel socket done (where the kernel queues a connection for accept); to \'connection\': on to the server\'s event, after the wait for its thread\'s turn.\n');
-  console.log('| server | wrk -c | flood | requests/s | ratio to plain | p50 | p99 | p99 x | requests ok | handoff p50 / p99 | to \'connection\' p50 / p99 |');
-  console.log('|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|');
+  console.log('server core per request: the server\'s CPU busy (user, system, interrupts) over the requests served, without a flood.\n');
+  console.log('| server | wrk -c | flood | requests/s | ratio to plain | p50 | p99 | p99 x | requests ok | handoff p50 / p99 | to \'connection\' p50 / p99 | server core per request |');
+  console.log('|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   const pair = (p50: number | null, p99: number | null): string => (p50 === null || p99 === null ? '-' : `${p50.toFixed(2)} / ${p99.toFixed(2)} ms`);
   const calm = (mode: string): Row | undefined => rows.find((x) => x.mode === mode && !x.flood && x.connections === connections);
   for (const r of rows) {
@@ -295,7 +307,7 @@ if (json) {
     const times = base ? `${(r.p99Ms / base.p99Ms).toFixed(1)}x` : '-';
     const full = r.fullSpeed === true ? ' (full speed)' : '';
     const spread = r.ratios ? ` (${Math.min(...r.ratios).toFixed(2)}-${Math.max(...r.ratios).toFixed(2)})` : '';
-    console.log(`| ${r.mode === 'plain' ? 'plain listener' : 'syncache protect()'} | ${r.connections} | ${r.flood ? `${r.floodOffered.toLocaleString('en-US')} SYN/s${full}` : 'none'} | ${Math.round(r.requestsPerSecond).toLocaleString('en-US')} | ${(r.ratio ?? 1).toFixed(2)}${spread} | ${r.p50Ms.toFixed(2)} ms | ${r.p99Ms.toFixed(2)} ms | ${times} | ${(100 * r.successShare).toFixed(2)}% | ${pair(r.handoffP50Ms, r.handoffP99Ms)} | ${pair(r.connectionP50Ms, r.connectionP99Ms)} |`);
+    console.log(`| ${r.mode === 'plain' ? 'plain listener' : 'syncache protect()'} | ${r.connections} | ${r.flood ? `${r.floodOffered.toLocaleString('en-US')} SYN/s${full}` : 'none'} | ${Math.round(r.requestsPerSecond).toLocaleString('en-US')} | ${(r.ratio ?? 1).toFixed(2)}${spread} | ${r.p50Ms.toFixed(2)} ms | ${r.p99Ms.toFixed(2)} ms | ${times} | ${(100 * r.successShare).toFixed(2)}% | ${pair(r.handoffP50Ms, r.handoffP99Ms)} | ${pair(r.connectionP50Ms, r.connectionP99Ms)} | ${r.coreUsPerRequest === null ? '-' : `${Math.round(r.coreUsPerRequest)} µs`} |`);
   }
   if (costs.length > 0) {
     const total = (c: (typeof costs)[number]): number => c.userUs + c.systemUs + c.softirqUs;
