@@ -7,6 +7,7 @@
 
 #include "boundary/batch.h"
 #include "boundary/counters.h"
+#include "boundary/flow_words.h"
 #include "boundary/secrets.h"
 #include "pipeline/pipeline_binding.h"
 
@@ -104,6 +105,17 @@ Napi::Object Constants(Napi::Env env) {
   return constants;
 }
 
+Napi::Object FlowLayout(Napi::Env env) {
+  Napi::Object layout = Napi::Object::New(env);
+  layout.Set("words", Napi::Number::New(env, kFlowWords));
+  layout.Set("family", Napi::Number::New(env, kFlowWordFamily));
+  layout.Set("peerAddress", Napi::Number::New(env, kFlowWordPeerAddress));
+  layout.Set("localAddress", Napi::Number::New(env, kFlowWordLocalAddress));
+  layout.Set("peerPort", Napi::Number::New(env, kFlowWordPeerPort));
+  layout.Set("localPort", Napi::Number::New(env, kFlowWordLocalPort));
+  return layout;
+}
+
 Napi::Array CounterNames(Napi::Env env) {
   Napi::Array names = Napi::Array::New(env, kCounterCount);
   uint32_t i = 0;
@@ -116,6 +128,7 @@ Napi::Array CounterNames(Napi::Env env) {
 Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   exports.Set("batchLayout", BatchLayout(env));
   exports.Set("secretsLayout", SecretsLayout(env));
+  exports.Set("flowLayout", FlowLayout(env));
   exports.Set("constants", Constants(env));
   exports.Set("counterNames", CounterNames(env));
   InitPipelineBinding(env, exports);

@@ -238,9 +238,15 @@ export interface RepairParams extends Connection {
   netns?: string;
 }
 
+/** Where a flow's words sit (native/boundary/flow_words.h): word indices, and the count. */
+export interface FlowLayout {
+  words: number;
+  family: number; peerAddress: number; localAddress: number; peerPort: number; localPort: number;
+}
+
+/** Where repairSocketWords reads each field after the flow's words (word indices), and the bits of `flags`. */
 export interface RepairLayout {
   words: number;
-  family: number; remoteAddress: number; localAddress: number; remotePort: number; localPort: number;
   iss: number; irs: number; mss: number; wscale: number; ourWscale: number; flags: number;
   tsNow: number; window: number; ourWindow: number; mark: number;
   sackPermitted: number; timestamps: number; windowProbe: number; stayInRepair: number;
@@ -269,6 +275,7 @@ export interface TcpSocketInfo {
 export interface Addon {
   batchLayout: BatchLayout;
   secretsLayout: SecretsLayout;
+  flowLayout: FlowLayout;
   constants: Constants;
   counterNames: string[];
   cookie: {
@@ -311,7 +318,6 @@ export interface Addon {
   repairSocketAsync(params: RepairParams): Promise<number>;
   /** repairSocket from words packed by packRepairParams (lib/native/repair-words.ts); no payload. */
   repairSocketWords(words: Uint32Array, netns: string | undefined): number;
-  /** Where repairSocketWords reads each field (word indices) and the flag bits of `flags`. */
   repairLayout: RepairLayout;
   /** The rest for a socket made with stayInRepair: inject payload, set SO_MARK (0: leave it), leave repair. */
   finishRepair(fd: number, payload: Uint8Array | undefined, mark: number, windowProbe?: boolean): void;

@@ -1,13 +1,12 @@
 // RepairParams packed into 32-bit words for addon.repairSocketWords: the
 // handoff's hot path, where reading ~20 named properties of an object in
-// native code cost more than the socket() call itself. The first FLOW_WORDS
-// are the flow as the ring's flow set takes it (the shard has them already);
-// the layout comes from the addon.
+// native code cost more than the socket() call itself. The flow's words
+// come first (flow-words.ts; the shard has them already); the layout comes
+// from the addon.
 import { addon, type RepairParams } from './addon.js';
+import { FLOW_WORDS } from './flow-words.js';
 
 const L = addon.repairLayout;
-/** The flow's words come first: FLOW_WORDS of them (lib/responder/linger.ts). */
-const FLOW_END = L.iss;
 
 /** Words repairSocketWords reads. */
 export const REPAIR_WORDS = L.words;
@@ -19,7 +18,7 @@ export const REPAIR_WORDS = L.words;
  * finishRepair. The addon checks the fields' ranges.
  */
 export function packRepairParams(params: RepairParams, flow: Uint32Array, out: Uint32Array): Uint32Array {
-  for (let i = 0; i < FLOW_END; i++) out[i] = flow[i];
+  for (let i = 0; i < FLOW_WORDS; i++) out[i] = flow[i];
   out[L.iss] = params.iss;
   out[L.irs] = params.irs;
   out[L.mss] = params.mss;

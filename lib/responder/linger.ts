@@ -2,10 +2,9 @@
 // stragglers stay skipped natively for a while (a TIME_WAIT's span). A busy
 // server closes thousands of flows a second, so a minute of them is kept as
 // words in typed arrays, not as objects for the GC to walk: a ring of
-// (time, 11 flow words, the peer's ISN) that grows when full.
+// (time, the flow's words, the peer's ISN) that grows when full.
+import { FLOW_WORDS } from '../native/flow-words.js';
 
-/** Words a flow takes: [family, peer x4, local x4, peer port, local port] (as handOver takes them). */
-export const FLOW_WORDS = 11;
 const ENTRY_WORDS = FLOW_WORDS + 1;
 
 export class LingerQueue {
@@ -29,8 +28,9 @@ export class LingerQueue {
     if (this.count === this.times.length) this.grow();
     const i = (this.head + this.count) % this.times.length;
     this.times[i] = time;
-    this.words.set(flow.subarray(0, FLOW_WORDS), i * ENTRY_WORDS);
-    this.words[i * ENTRY_WORDS + FLOW_WORDS] = peerIsn >>> 0;
+    const o = i * ENTRY_WORDS;
+    for (let k = 0; k < FLOW_WORDS; k++) this.words[o + k] = flow[k];
+    this.words[o + FLOW_WORDS] = peerIsn >>> 0;
     this.count++;
   }
 

@@ -8,13 +8,13 @@ import { BatchView } from '../native/batch.js';
 import type { Clock } from '../engine/clock.js';
 import type { SyncacheConfig } from '../engine/config.js';
 import { SynEngine, type HandshakeSink } from '../engine/engine.js';
-import { writeAddress } from '../native/address.js';
 import type { FlowOf, HandoffFlow } from './worker.js';
 import type { RepairParams } from '../native/addon.js';
 import { closeSync } from 'node:fs';
 import { CoarseTimer } from '../engine/syncache.js';
 import { C, Stats } from '../engine/stats.js';
-import { FLOW_WORDS, LingerQueue } from './linger.js';
+import { LingerQueue } from './linger.js';
+import { FLOW_WORDS, writeFlowWords } from '../native/flow-words.js';
 import { packRepairParams, REPAIR_WORDS } from '../native/repair-words.js';
 
 const { finishRepair } = addon;
@@ -277,7 +277,7 @@ export class Shard {
     // first would hold up this turn for as long as answering them takes.
     // The flows' words, once (FLOW_WORDS each).
     const flows = new Uint32Array(FLOW_WORDS * items.length);
-    items.forEach((it, i) => flows.set(this.flowWords(it.flow), FLOW_WORDS * i));
+    items.forEach((it, i) => flows.set(writeFlowWords(it.flow, this.flow), FLOW_WORDS * i));
     const look = this.peekData(flows, -1);
     return items.map(({ flow, params }, i) => {
       const words = flows.subarray(FLOW_WORDS * i, FLOW_WORDS * (i + 1));
@@ -319,7 +319,7 @@ export class Shard {
 
   /**
    * One look into the ring (see NativeRing.peek) for the data segments of
-   * these flows (FLOW_WORDS each, as flowWords gives them), by flow; undefined
+   * these flows (FLOW_WORDS each, as writeFlowWords gives them), by flow; undefined
    * if the ring cannot look ahead.
    */
   private peekData(flows: Uint32Array, start: number): { next: number; segments: Segment[][] } | undefined {
@@ -384,11 +384,11 @@ export class Shard {
    * From now on the flow is not ours: a kernel socket serves it
    * (kernelSocket) or it was completed and reported. Its segments are
    * skipped natively until linger() has run its course. (`words`: its
-   * flowWords, if the caller has them already.)
+   * writeFlowWords, if the caller has them already.)
    */
   mark(h: FlowOf, kernelSocket: boolean, words?: Uint32Array): void {
     if (this.closed) return;
-    this.ring.handOver(words ?? this.flowWords(h), h.irs, kernelSocket);
+    this.ring.handOver(words ?? writeFlowWords(h, this.flow), h.irs, kernelSocket);
   }
 
   /**
@@ -399,21 +399,11 @@ export class Shard {
    * (takeBack only unmarks the flow with this peer ISN).
    */
   linger(h: FlowOf): void {
-    if (!this.closed) this.lingering.push(this.clock.now(), this.flowWords(h), h.irs);
+    if (!this.closed) this.lingering.push(this.clock.now(), writeFlowWords(h, this.flow), h.irs);
   }
 
   private expireLingering(): void {
     this.lingering.popDue(this.clock.now() - LINGER_MS, (flow, peerIsn) => this.ring.takeBack(flow, peerIsn));
-  }
-
-  private flowWords(h: FlowOf): Uint32Array {
-    const flow = this.flow;
-    flow[0] = h.family;
-    writeAddress(h.remoteAddress, flow, 1);
-    writeAddress(h.localAddress, flow, 5);
-    flow[9] = h.remotePort;
-    flow[10] = h.localPort;
-    return flow;
   }
 
   private readonly flow = new Uint32Array(FLOW_WORDS);

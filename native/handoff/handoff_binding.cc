@@ -158,7 +158,7 @@ bool ReadParamWords(Napi::Env env, const Napi::CallbackInfo& info, RepairParams*
   if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array ||
       info[0].As<Napi::Uint32Array>().ElementLength() < kRepairWords) {
     ThrowTypeError(env, "repairSocketWords(words, netns?): words must be a Uint32Array of " +
-                            std::to_string(kRepairWords) + " (lib/handoff/repair.ts packRepairParams)");
+                            std::to_string(kRepairWords) + " (lib/native/repair-words.ts packRepairParams)");
     return false;
   }
   const uint32_t* w = info[0].As<Napi::Uint32Array>().Data();
@@ -167,9 +167,9 @@ bool ReadParamWords(Napi::Env env, const Napi::CallbackInfo& info, RepairParams*
                              std::to_string(value));
     return false;
   };
-  if (w[kWordFamily] != 4 && w[kWordFamily] != 6) return bad("family", w[kWordFamily], "4 or 6");
-  if (w[kWordLocalPort] < 1 || w[kWordLocalPort] > 65535) return bad("localPort", w[kWordLocalPort], "1-65535");
-  if (w[kWordRemotePort] < 1 || w[kWordRemotePort] > 65535) return bad("remotePort", w[kWordRemotePort], "1-65535");
+  if (w[kFlowWordFamily] != 4 && w[kFlowWordFamily] != 6) return bad("family", w[kFlowWordFamily], "4 or 6");
+  if (w[kFlowWordLocalPort] < 1 || w[kFlowWordLocalPort] > 65535) return bad("localPort", w[kFlowWordLocalPort], "1-65535");
+  if (w[kFlowWordPeerPort] < 1 || w[kFlowWordPeerPort] > 65535) return bad("remotePort", w[kFlowWordPeerPort], "1-65535");
   if (w[kWordMss] < 1 || w[kWordMss] > 65535) return bad("mss", w[kWordMss], "1-65535");
   if (w[kWordWscale] > 15) return bad("wscale + 1", w[kWordWscale], "0 (none) to 15");
   if (w[kWordOurWscale] > 15) return bad("ourWscale + 1", w[kWordOurWscale], "0 (none) to 15");
@@ -179,11 +179,11 @@ bool ReadParamWords(Napi::Env env, const Napi::CallbackInfo& info, RepairParams*
   if ((flags & kFlagTimestamps) != 0 && (w[kWordTsNow] & 1) != 0) {
     return bad("tsNow", w[kWordTsNow], "even (bit 0 of TCP_TIMESTAMP selects a microsecond clock)");
   }
-  p->family = static_cast<int>(w[kWordFamily]);
-  std::memcpy(&p->remoteAddress, &w[kWordRemoteAddress], sizeof(in6_addr));
-  std::memcpy(&p->localAddress, &w[kWordLocalAddress], sizeof(in6_addr));
-  p->remotePort = static_cast<uint16_t>(w[kWordRemotePort]);
-  p->localPort = static_cast<uint16_t>(w[kWordLocalPort]);
+  p->family = static_cast<int>(w[kFlowWordFamily]);
+  std::memcpy(&p->remoteAddress, &w[kFlowWordPeerAddress], sizeof(in6_addr));
+  std::memcpy(&p->localAddress, &w[kFlowWordLocalAddress], sizeof(in6_addr));
+  p->remotePort = static_cast<uint16_t>(w[kFlowWordPeerPort]);
+  p->localPort = static_cast<uint16_t>(w[kFlowWordLocalPort]);
   p->iss = w[kWordIss];
   p->irs = w[kWordIrs];
   p->mss = w[kWordMss];
@@ -359,9 +359,7 @@ void InitHandoffBinding(Napi::Env env, Napi::Object exports) {
   exports.Set("repairSocketWords", Napi::Function::New<RepairSocketWordsSync>(env, "repairSocketWords"));
   Napi::Object layout = Napi::Object::New(env);
   const std::pair<const char*, uint32_t> fields[] = {
-      {"words", kRepairWords}, {"family", kWordFamily}, {"remoteAddress", kWordRemoteAddress},
-      {"localAddress", kWordLocalAddress}, {"remotePort", kWordRemotePort}, {"localPort", kWordLocalPort},
-      {"iss", kWordIss}, {"irs", kWordIrs}, {"mss", kWordMss}, {"wscale", kWordWscale},
+      {"words", kRepairWords}, {"iss", kWordIss}, {"irs", kWordIrs}, {"mss", kWordMss}, {"wscale", kWordWscale},
       {"ourWscale", kWordOurWscale}, {"flags", kWordFlags}, {"tsNow", kWordTsNow}, {"window", kWordWindow},
       {"ourWindow", kWordOurWindow}, {"mark", kWordMark}, {"sackPermitted", kFlagSackPermitted},
       {"timestamps", kFlagTimestamps}, {"windowProbe", kFlagWindowProbe}, {"stayInRepair", kFlagStayInRepair},

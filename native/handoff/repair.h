@@ -44,6 +44,7 @@
 #include <cstdint>
 #include <string>
 
+#include "boundary/flow_words.h"
 #include "boundary/sys_error.h"
 
 namespace syncache {
@@ -74,16 +75,10 @@ struct RepairParams {
 
 // RepairParams as 32-bit words, for the handoff's hot path: one typed array
 // read in one call, where an object costs ~20 named-property reads (several
-// µs a socket). The first FLOW_WORDS (lib/responder/linger.ts) are the flow
-// as the ring's flow set takes it; addresses are 16 bytes in network order
-// (IPv4 in the first 4), as the batch holds them.
+// µs a socket). The flow's words come first (boundary/flow_words.h), as the
+// ring's flow set takes them; the peer is the remote end.
 enum RepairWord : size_t {
-  kWordFamily = 0,
-  kWordRemoteAddress = 1,  // 4 words
-  kWordLocalAddress = 5,   // 4 words
-  kWordRemotePort = 9,
-  kWordLocalPort = 10,
-  kWordIss = 11,
+  kWordIss = kFlowWords,
   kWordIrs = 12,
   kWordMss = 13,
   kWordWscale = 14,     // the peer's shift + 1 (0: none)

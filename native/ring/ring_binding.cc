@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "boundary/errors.h"
+#include "boundary/flow_words.h"
 #include "boundary/js_args.h"
 #include "pipeline/pipeline_binding.h"
 #include "ring/bpf_filter.h"
@@ -268,12 +269,12 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
   bool ReadFlow(const Napi::CallbackInfo& info, FlowKey* key) {
     Napi::Env env = info.Env();
     if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array ||
-        info[0].As<Napi::Uint32Array>().ElementLength() != 11) {
+        info[0].As<Napi::Uint32Array>().ElementLength() != kFlowWords) {
       ThrowTypeError(env, "flow must be a Uint32Array of 11: family, peer address x4, local address x4, peer port, local port");
       return false;
     }
     Napi::Uint32Array f = info[0].As<Napi::Uint32Array>();
-    if ((f[0] != 4 && f[0] != 6) || f[9] > 65535 || f[10] > 65535) {
+    if ((f[kFlowWordFamily] != 4 && f[kFlowWordFamily] != 6) || f[kFlowWordPeerPort] > 65535 || f[kFlowWordLocalPort] > 65535) {
       ThrowRangeError(env, "flow: family must be 4 or 6 and ports from 0 to 65535");
       return false;
     }
@@ -281,17 +282,17 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
     return true;
   }
 
-  // The 11 flow words (family, peer address x4, local address x4, peer port,
-  // local port) as a FlowKey; ports are taken modulo 2^16.
+  // The flow's words (boundary/flow_words.h) as a FlowKey; ports are taken
+  // modulo 2^16.
   static FlowKey KeyFromWords(const uint32_t* f) {
     FlowKey key{};
-    key.family = f[0];
+    key.family = f[kFlowWordFamily];
     for (int w = 0; w < 4; w++) {
-      key.peer[w] = f[1 + w];
-      key.local[w] = f[5 + w];
+      key.peer[w] = f[kFlowWordPeerAddress + w];
+      key.local[w] = f[kFlowWordLocalAddress + w];
     }
-    key.peerPort = static_cast<uint16_t>(f[9]);
-    key.localPort = static_cast<uint16_t>(f[10]);
+    key.peerPort = static_cast<uint16_t>(f[kFlowWordPeerPort]);
+    key.localPort = static_cast<uint16_t>(f[kFlowWordLocalPort]);
     return key;
   }
 
@@ -341,16 +342,16 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
     Napi::Env env = info.Env();
     if (!CheckOpen(env, "peek")) return env.Undefined();
     if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array ||
-        info[0].As<Napi::Uint32Array>().ElementLength() % 11 != 0 || !info[1].IsNumber() ||
+        info[0].As<Napi::Uint32Array>().ElementLength() % kFlowWords != 0 || !info[1].IsNumber() ||
         !info[2].IsTypedArray() || info[2].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array ||
         info[2].As<Napi::Uint8Array>().ByteLength() < 4 || info[2].As<Napi::Uint8Array>().ByteOffset() % 4 != 0) {
       ThrowTypeError(env, "peek(flows, start, out): flows must be a Uint32Array of 11 words a flow, start a number, out a 4-aligned Uint8Array of 4 bytes or more");
       return env.Undefined();
     }
     Napi::Uint32Array words = info[0].As<Napi::Uint32Array>();
-    const size_t flowCount = words.ElementLength() / 11;
+    const size_t flowCount = words.ElementLength() / kFlowWords;
     std::vector<FlowKey> keys(flowCount);
-    for (size_t k = 0; k < flowCount; k++) keys[k] = KeyFromWords(words.Data() + 11 * k);
+    for (size_t k = 0; k < flowCount; k++) keys[k] = KeyFromWords(words.Data() + kFlowWords * k);
     const double start = info[1].As<Napi::Number>().DoubleValue();
     Napi::Uint8Array out = info[2].As<Napi::Uint8Array>();
     uint8_t* base = out.Data();

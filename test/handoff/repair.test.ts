@@ -17,8 +17,7 @@ import type { Handshake } from '../../lib/engine/engine.js';
 import { addon } from '../../lib/native/addon.js';
 import { DEFAULT_MARK } from '../../lib/gate/nftables.js';
 import { packRepairParams, REPAIR_WORDS } from '../../lib/native/repair-words.js';
-import { writeAddress } from '../../lib/native/address.js';
-import { FLOW_WORDS } from '../../lib/responder/linger.js';
+import { FLOW_WORDS, writeFlowWords } from '../../lib/native/flow-words.js';
 import {
   handoff, repairParams, repairSocket, repairSocketAsync, tcpSocketInfo,
   type RepairParams,
@@ -199,7 +198,6 @@ test('kernel errors come back with a code and a hint, and the namespace is left 
 
 test('packed params (the hot path of a handoff) make the same socket as the object, and are checked the same way', { skip, timeout: 60_000 }, () => {
   assert.equal(addon.repairLayout.iss, FLOW_WORDS, 'the flow words come first');
-  const flow = new Uint32Array(FLOW_WORDS);
   const words = new Uint32Array(REPAIR_WORDS);
   for (const [family, local, remote] of [[4, pair.responderV4, pair.peerV4], [6, pair.responderV6, pair.peerV6]] as const) {
     const base: RepairParams = {
@@ -207,11 +205,6 @@ test('packed params (the hot path of a handoff) make the same socket as the obje
       iss: 1000, irs: 2000, mss: 1400, wscale: 6, ourWscale: 7, sackPermitted: true,
       timestamps: { peerTsval: 5, ourTsval: 7 }, tsNow: 10, window: 502, ourWindow: 64240, netns: pair.responder.path,
     };
-    flow[0] = family;
-    writeAddress(remote, flow, 1);
-    writeAddress(local, flow, 5);
-    flow[9] = base.remotePort;
-    flow[10] = base.localPort;
     const byObject = repairSocket(base);
     let objectInfo: ReturnType<typeof tcpSocketInfo>;
     try {
@@ -219,7 +212,7 @@ test('packed params (the hot path of a handoff) make the same socket as the obje
     } finally {
       closeSync(byObject);
     }
-    flow[9] = base.remotePort + 1;
+    const flow = writeFlowWords({ ...base, remotePort: base.remotePort + 1 });
     const byWords = addon.repairSocketWords(packRepairParams(base, flow, words), base.netns);
     try {
       assert.deepEqual(tcpSocketInfo(byWords), objectInfo, `IPv${family}`);
@@ -232,10 +225,11 @@ test('packed params (the hot path of a handoff) make the same socket as the obje
       w[index] = value;
       assert.throws(() => addon.repairSocketWords(w, base.netns), (e: Error) => e instanceof RangeError && field.test(e.message), `${field}`);
     };
+    const F = addon.flowLayout;
     const L = addon.repairLayout;
-    bad(L.family, 5, /family/);
-    bad(L.localPort, 0, /localPort/);
-    bad(L.remotePort, 70000, /remotePort/);
+    bad(F.family, 5, /family/);
+    bad(F.localPort, 0, /localPort/);
+    bad(F.peerPort, 70000, /remotePort/);
     bad(L.mss, 0, /mss/);
     bad(L.wscale, 16, /wscale/);
     bad(L.window, 70000, /window/);

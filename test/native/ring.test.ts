@@ -9,7 +9,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { addon, type NativeRing } from '../../lib/native/addon.js';
 import { BatchView } from '../../lib/native/batch.js';
-import { formatAddress, writeAddress } from '../../lib/native/address.js';
+import { formatAddress } from '../../lib/native/address.js';
+import { FLOW_WORDS, writeFlowWords } from '../../lib/native/flow-words.js';
 import { createPairLab, labUnavailableReason, type PairLab } from '../../lib/lab/netns.js';
 import { PORT, counter, openRing, waitFor, connectFrom, serverIn, stop, runIn } from './ring-helpers.js';
 
@@ -321,7 +322,6 @@ function checksum(bytes: Uint8Array, start = 0): number {
   return ~sum & 0xffff;
 }
 
-/** An Ethernet frame with an 802.1Q tag in band carrying an IPv4 TCP SYN. */
 /** Sends whole Ethernet frames from the peer's interface (a raw packet socket). */
 function sendFromPeer(frames: Buffer[]): void {
   pair.peer.exec('python3', ['-c', `
@@ -335,15 +335,10 @@ for h in sys.stdin.read().split():
 
 /** The flow words (as handOver takes them) of the peer's IPv4 port `peerPort` to our PORT. */
 function v4Flow(peerPort: number): Uint32Array {
-  const flow = new Uint32Array(11);
-  flow[0] = 4;
-  writeAddress(pair.peerV4, flow, 1);
-  writeAddress(pair.responderV4, flow, 5);
-  flow[9] = peerPort;
-  flow[10] = PORT;
-  return flow;
+  return writeFlowWords({ family: 4, remoteAddress: pair.peerV4, remotePort: peerPort, localAddress: pair.responderV4, localPort: PORT });
 }
 
+/** An Ethernet frame with an 802.1Q tag in band carrying an IPv4 TCP SYN. */
 function taggedSyn(dstMac: Uint8Array, srcMac: Uint8Array, vlan: number, src: string, dst: string, sport: number, dport: number, seq = 0x01020304): Buffer {
   const f = Buffer.alloc(18 + 20 + 20);
   f.set(dstMac, 0);
@@ -459,7 +454,7 @@ test('peek() finds a flow\'s data among the waiting frames without taking them; 
   const v3 = openRing(pair, { ports: [PORT + 1] });
   const out = new Uint8Array(64 * 1024);
   try {
-    assert.equal(v3.peek(new Uint32Array(11), -1, out), -1, 'a TPACKET_V3 ring cannot look ahead');
+    assert.equal(v3.peek(new Uint32Array(FLOW_WORDS), -1, out), -1, 'a TPACKET_V3 ring cannot look ahead');
     const clientPort = 40123;
     await runIn(pair.peer, `
       const s = require('net').connect({ host: ${JSON.stringify(pair.responderV4)}, port: ${PORT}, localPort: ${clientPort} });
@@ -468,8 +463,7 @@ test('peek() finds a flow\'s data among the waiting frames without taking them; 
       s.on('error', () => process.exit(1));
     `);
     const flow = v4Flow(clientPort);
-    const other = flow.slice();
-    other[9] = clientPort + 1;
+    const other = v4Flow(clientPort + 1);
     const flows = new Uint32Array([...other, ...flow]);
     assert.ok(await waitFor(() => ring.peek(flows, -1, out) >= 0 && new Uint32Array(out.buffer)[0] >= 2), 'both data segments seen');
     const next = ring.peek(flows, -1, out);

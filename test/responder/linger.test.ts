@@ -2,7 +2,8 @@
 // through wrap-around and growth, each with its own words and peer ISN.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { FLOW_WORDS, LingerQueue } from '../../lib/responder/linger.js';
+import { LingerQueue } from '../../lib/responder/linger.js';
+import { FLOW_WORDS } from '../../lib/native/flow-words.js';
 
 function flowOf(n: number): Uint32Array {
   return Uint32Array.from({ length: FLOW_WORDS }, (_, k) => n * 100 + k);
