@@ -97,7 +97,7 @@ export function responderOptions(v: Values) {
     bucketLimit: integer('bucket-limit', v['bucket-limit'], 1, LIMITS.bucketLimitMax),
     cacheLimit: integer('cache-limit', v['cache-limit'], 1, LIMITS.cacheLimitMax),
     rexmtLimit: integer('rexmt-limit', v['rexmt-limit'], 0, LIMITS.rexmtLimitMax),
-    pauseMs: integer('pause-ms', v['pause-ms'], 0, 3_600_000),
+    pauseMs: integer('pause-ms', v['pause-ms'], 0, LIMITS.pauseMsMax),
     workers: integer('workers', v.workers, 0, WORKERS_MAX),
   };
 }

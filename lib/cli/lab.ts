@@ -6,6 +6,7 @@
 import type { Command } from './main.js';
 import { choice, integer, requireRoot } from './args.js';
 import { runLabScenario, type LabReport } from '../lab/scenario.js';
+import { LIMITS } from '../engine/config.js';
 import { jsonLine } from './view.js';
 
 const HELP = `Usage: syncache lab [--seconds N] [--rate PPS] [--syncookies MODE] [--pause-ms N] [--workers N] [--json]
@@ -46,7 +47,7 @@ export const runLab: Command = {
     const clientRate = integer('clients', v.clients, 1, 10_000) ?? 50;
     const syncookies = choice('syncookies', v.syncookies, ['off', 'on', 'only'] as const) ?? 'on';
     const workers = integer('workers', v.workers, 0, 64) ?? 0;
-    const pauseMs = integer('pause-ms', v['pause-ms'], 0, 3_600_000);
+    const pauseMs = integer('pause-ms', v['pause-ms'], 0, LIMITS.pauseMsMax);
     requireRoot('syncache lab');
     const json = v.json === true;
     const out = process.stdout;

@@ -75,6 +75,7 @@ export const LIMITS = {
   // wrap-safe uint32 comparisons of the timer.
   rexmtLimitMax: 8,
   rexmtInitialMsMax: 60_000,
+  pauseMsMax: 3_600_000,
 } as const;
 
 function describe(value: unknown): string {
@@ -138,7 +139,7 @@ export function resolveConfig(partial: SyncacheConfigInput = {}): SyncacheConfig
     ? integer('rexmtInitialMs', p.rexmtInitialMs, 1, LIMITS.rexmtInitialMsMax)
     : 1000;
   const cookieRotateMs = has('cookieRotateMs') ? integer('cookieRotateMs', p.cookieRotateMs, 100, 3_600_000) : 15_000;
-  const pauseMs = has('pauseMs') ? integer('pauseMs', p.pauseMs, 0, 3_600_000) : 15_000;
+  const pauseMs = has('pauseMs') ? integer('pauseMs', p.pauseMs, 0, LIMITS.pauseMsMax) : 15_000;
 
   return Object.freeze({
     hashSize, bucketLimit, cacheLimit, rexmtLimit, syncookies, pauseMs,

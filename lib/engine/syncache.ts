@@ -72,8 +72,11 @@ export const EntryState = { free: 0, allocated: 1, linked: 2 } as const;
 
 export type CacheGeometry = Pick<SyncacheConfig, 'hashSize' | 'bucketLimit' | 'cacheLimit' | 'rexmtLimit' | 'rexmtInitialMs'>;
 
-/** Called for an entry during expire(); it may read the entry but must not change the cache. */
-/** Called for an entry; a retransmit callback returns false when it sent nothing (not counted). */
+/**
+ * Called for an entry during expire(); it may read the entry but must not
+ * change the cache. A retransmit callback returns false when it sent
+ * nothing (not counted as retransmitted).
+ */
 export type EntryCallback = (index: number) => unknown;
 
 const { free: FREE, allocated: ALLOCATED, linked: LINKED } = EntryState;

@@ -16,7 +16,7 @@
 // resends it as after any loss.
 import { EventEmitter } from 'node:events';
 import { closeSync } from 'node:fs';
-import { Socket, type Server } from 'node:net';
+import { Socket, type Server, type SocketConstructorOpts } from 'node:net';
 import { Server as HttpServer } from 'node:http';
 import { Server as HttpsServer } from 'node:https';
 import { Responder, type ResponderOptions } from '../responder/responder.js';
@@ -162,13 +162,13 @@ export class Protection extends EventEmitter<ProtectionEvents> {
     }
     let socket: Socket;
     try {
+      // (pauseOnCreate and the high-water marks are options net.Socket takes
+      // that its typings leave out.)
       socket = new Socket({
         fd, readable: true, writable: true, allowHalfOpen: own.allowHalfOpen === true,
-        ...({
-          pauseOnCreate: own.pauseOnConnect === true,
-          readableHighWaterMark: own.highWaterMark, writableHighWaterMark: own.highWaterMark,
-        } as object),
-      });
+        pauseOnCreate: own.pauseOnConnect === true,
+        readableHighWaterMark: own.highWaterMark, writableHighWaterMark: own.highWaterMark,
+      } as SocketConstructorOpts);
       adoptSocket(this.server, socket);
     } catch (error) {
       closeSync(fd);

@@ -59,8 +59,8 @@ class FlowSet {
     if (size_ == 0) return kFlowAbsent;
     for (uint32_t i = Hash(key) & mask_;; i = (i + 1) & mask_) {
       if (!used_[i]) return kFlowAbsent;
-      if (slots_[i] == key) {
-        if (peerIsn != nullptr) *peerIsn = isn_[i];
+      if (slots_[i].key == key) {
+        if (peerIsn != nullptr) *peerIsn = slots_[i].peerIsn;
         return static_cast<FlowFate>(used_[i]);
       }
     }
@@ -72,9 +72,9 @@ class FlowSet {
   bool Add(const FlowKey& key, FlowFate fate, uint32_t peerIsn) {
     if (size_ > 0) {
       for (uint32_t i = Hash(key) & mask_; used_[i]; i = (i + 1) & mask_) {
-        if (slots_[i] == key) {
+        if (slots_[i].key == key) {
           used_[i] = fate;
-          isn_[i] = peerIsn;
+          slots_[i].peerIsn = peerIsn;
           return true;
         }
       }
@@ -83,9 +83,8 @@ class FlowSet {
     if ((size_ + 1) * 2 > slots_.size()) Grow();
     uint32_t i = Hash(key) & mask_;
     while (used_[i]) i = (i + 1) & mask_;
-    slots_[i] = key;
+    slots_[i] = Slot{key, peerIsn};
     used_[i] = fate;
-    isn_[i] = peerIsn;
     size_++;
     return true;
   }
@@ -95,17 +94,16 @@ class FlowSet {
     uint32_t i = Hash(key) & mask_;
     while (true) {
       if (!used_[i]) return false;
-      if (slots_[i] == key) break;
+      if (slots_[i].key == key) break;
       i = (i + 1) & mask_;
     }
     // Backward-shift deletion: pull later members of the probe run forward.
     uint32_t hole = i;
     for (uint32_t j = (i + 1) & mask_; used_[j]; j = (j + 1) & mask_) {
-      uint32_t home = Hash(slots_[j]) & mask_;
+      uint32_t home = Hash(slots_[j].key) & mask_;
       if (((j - home) & mask_) >= ((j - hole) & mask_)) {
         slots_[hole] = slots_[j];
         used_[hole] = used_[j];
-        isn_[hole] = isn_[j];
         hole = j;
       }
     }
@@ -131,22 +129,19 @@ class FlowSet {
   }
 
   void Grow() {
-    std::vector<FlowKey> old = std::move(slots_);
+    std::vector<Slot> old = std::move(slots_);
     std::vector<uint8_t> oldUsed = std::move(used_);
-    std::vector<uint32_t> oldIsn = std::move(isn_);
     size_t capacity = old.empty() ? 64 : old.size() * 2;
-    slots_.assign(capacity, FlowKey{});
+    slots_.assign(capacity, Slot{});
     used_.assign(capacity, 0);
-    isn_.assign(capacity, 0);
     mask_ = static_cast<uint32_t>(capacity - 1);
     size_ = 0;
     for (size_t i = 0; i < old.size(); i++) {
       if (!oldUsed[i]) continue;
-      uint32_t j = Hash(old[i]) & mask_;
+      uint32_t j = Hash(old[i].key) & mask_;
       while (used_[j]) j = (j + 1) & mask_;
       slots_[j] = old[i];
       used_[j] = oldUsed[i];
-      isn_[j] = oldIsn[i];
       size_++;
     }
   }
@@ -157,10 +152,15 @@ class FlowSet {
     return seed | 1;
   }
 
+  // A flow and the peer's ISN it was recorded with.
+  struct Slot {
+    FlowKey key;
+    uint32_t peerIsn = 0;
+  };
+
   const uint64_t seed_ = RandomSeed();
-  std::vector<FlowKey> slots_;
+  std::vector<Slot> slots_;
   std::vector<uint8_t> used_;  // FlowFate; kFlowAbsent marks an empty slot
-  std::vector<uint32_t> isn_;  // the peer's ISN, by slot
   uint32_t mask_ = 0;
   uint32_t size_ = 0;
 };

@@ -12,7 +12,8 @@ bool Pipeline::Accept(const uint8_t* frame, uint32_t length, uint16_t ringVlan,
   if (!wire::ParseFrame(frame, length, ringVlan, timeMs, config, batch, row, counters)) return false;
   if (!handedOver.empty()) {
     bool own = false;
-    const FlowFate fate = HandedOverFate(*batch, row, &own);
+    const FlowKey key = FlowKey::FromRow(*batch, row);
+    const FlowFate fate = HandedOverFate(key, *batch, row, &own);
     if (own) {
       // The kernel socket has it. Its payload was the arena's last copy:
       // give the space back, or a kernel-served upload would fill the arena
@@ -31,16 +32,16 @@ bool Pipeline::Accept(const uint8_t* frame, uint32_t length, uint16_t ringVlan,
         counters->Bump(kCounter_synOnTimeWait);
         return false;
       }
-      handedOver.Remove(FlowKey::FromRow(*batch, row));
+      handedOver.Remove(key);
       counters->Bump(kCounter_handedOverReopened);
     }
   }
   return true;
 }
 
-FlowFate Pipeline::HandedOverFate(const PacketBatch& batch, uint32_t row, bool* own) const {
+FlowFate Pipeline::HandedOverFate(const FlowKey& key, const PacketBatch& batch, uint32_t row, bool* own) const {
   uint32_t peerIsn = 0;
-  const FlowFate fate = handedOver.Find(FlowKey::FromRow(batch, row), &peerIsn);
+  const FlowFate fate = handedOver.Find(key, &peerIsn);
   // Any segment of the flow but a SYN; or the flow's own SYN again (its
   // ISN), retransmitted before our SYN-ACK reached the peer and read after
   // the final ACK that was taken ahead of it: answering it as a new

@@ -24,11 +24,12 @@ class Pipeline {
   // One frame into row `row`; true if it was accepted.
   bool Accept(const uint8_t* frame, uint32_t length, uint16_t ringVlan,
               double timeMs, PacketBatch* batch, uint32_t row);
-  // For parsed row `row`: what became of its flow (handedOver), and in *own
-  // whether the row is that flow's own segment, which the kernel socket
-  // serves (anything but a SYN, or its SYN again) - skipped - rather than
-  // a new connection on its 4-tuple (a SYN with another ISN).
-  FlowFate HandedOverFate(const PacketBatch& batch, uint32_t row, bool* own) const;
+  // For parsed row `row`, whose flow is `key`: what became of the flow
+  // (handedOver), and in *own whether the row is that flow's own segment,
+  // which the kernel socket serves (anything but a SYN, or its SYN again) -
+  // skipped - rather than a new connection on its 4-tuple (a SYN with
+  // another ISN).
+  FlowFate HandedOverFate(const FlowKey& key, const PacketBatch& batch, uint32_t row, bool* own) const;
   // After rows [0, count) are filled: flow hashes and cookies.
   void Finish(PacketBatch* batch, uint32_t count);
   // One send row into a frame; 0 if not buildable.

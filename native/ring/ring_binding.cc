@@ -530,7 +530,7 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
       rxBatch_->payloadUsed = 0;
       if (!wire::ParseFrame(frame, length, vlan, timeMs, pipeline_.config, rxBatch_, 0, &scratch_)) return false;
       bool own = false;
-      pipeline_.HandedOverFate(*rxBatch_, 0, &own);
+      pipeline_.HandedOverFate(FlowKey::FromRow(*rxBatch_, 0), *rxBatch_, 0, &own);
       if (!own) return false;
       for (uint32_t c = 0; c < kCounterCount; c++) counters->value[c] += scratch_.value[c];
       counters->Bump(kCounter_skippedHandedOver);
