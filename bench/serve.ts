@@ -18,7 +18,9 @@
 // --flood-rate (40k SYN/s; 0 skips it): at full speed the generator fills
 // the core that wrk and the switch share with it, and the kernel's own
 // listener's p99 grows far past 2x from that alone (no packet is lost); the
-// fixed rate shows each server's own growth below that point.
+// fixed rate shows each server's own growth below that point. The floor row
+// measures that lab cost alone: the plain listener at full speed while the
+// flood's SYNs are dropped as they reach the server's interface.
 // The server and its host's receive path get CPU 1, the switch, wrk and the
 // generator CPU 0 (--cpus; see LabOptions.cpus), as if they were machines of
 // their own.
@@ -151,10 +153,31 @@ function handoffTimes(stats: Record<string, number>) {
   return { handoffP50Ms: t('handoffP50Ms'), handoffP99Ms: t('handoffP99Ms'), connectionP50Ms: t('connectionP50Ms'), connectionP99Ms: t('connectionP99Ms') };
 }
 
-async function measure(mode: 'plain' | 'protect', flood: boolean, floodRate = 0, conns = connections) {
+/**
+ * The lab's floor under a flood: an nftables table in the responder's
+ * namespace (made by this run, gone with it) drops the flood's SYNs as they
+ * arrive on its interface, at netdev ingress, before anything answers them.
+ * Whatever a flood still does to the plain listener's p99 then is the cost of
+ * carrying it: the generator on wrk's and the switch's core, the frames on
+ * the server's receive path. No responder, however cheap, gets below it.
+ */
+function dropFloodOnArrival(lab: Lab): void {
+  const r = lab.responder;
+  r.ns.exec('nft', ['-f', '-'], [
+    'table netdev bench_floor {',
+    `  chain arrival { type filter hook ingress device "${r.iface}" priority -500;`,
+    `    ip saddr ${lab.spoofV4} drop`,
+    '  }',
+    '}',
+    '',
+  ].join('\n'));
+}
+
+async function measure(mode: 'plain' | 'protect', flood: boolean, floodRate = 0, conns = connections, floor = false) {
   const lab = buildLab({ tag: 'serve', cpus });
   try {
     if (mode === 'plain') lab.responder.ns.sysctl('net.ipv4.tcp_syncookies', 2);
+    if (floor) dropFloodOnArrival(lab);
     // wrk's host reuses its TIME_WAIT ports, as a load generator is set up
     // to: with Connection: close whichever side sends its FIN first keeps
     // the TIME_WAIT, and once wrk holds ~14,000 of its 28,000 ports, its
@@ -179,7 +202,7 @@ async function measure(mode: 'plain' | 'protect', flood: boolean, floodRate = 0,
     const coreUsPerRequest = before && after ? ((after.busy - before.busy) * 1e6) / TICKS_PER_SECOND / w.requests : null;
     const f = await floodRun;
     const stats = await target.stop();
-    return { mode, flood, connections: conns, ...w, successShare: w.requests / (w.requests + w.errors), floodOffered: f ? Math.round(f.sent / f.seconds) : 0, coreUsPerRequest, ...handoffTimes(stats) };
+    return { mode, flood, floor, connections: conns, ...w, successShare: w.requests / (w.requests + w.errors), floodOffered: f ? Math.round(f.sent / f.seconds) : 0, coreUsPerRequest, ...handoffTimes(stats) };
   } finally {
     lab.destroy();
   }
@@ -265,7 +288,7 @@ for (const conns of [1, connections]) {
 // generator's full speed; the rate the generator then manages is offered to
 // syncache (same load), and last syncache at full speed, to show where it
 // gives. Each row's ratio is to the same round's plain listener.
-const floodRows: { fixedPlain: Row[]; fixedProtect: Row[]; plain: Row[]; same: Row[]; full: Row[] } = { fixedPlain: [], fixedProtect: [], plain: [], same: [], full: [] };
+const floodRows: { fixedPlain: Row[]; fixedProtect: Row[]; plain: Row[]; floor: Row[]; same: Row[]; full: Row[] } = { fixedPlain: [], fixedProtect: [], plain: [], floor: [], same: [], full: [] };
 for (let round = 1; round <= rounds; round++) {
   if (fixedRate > 0) {
     if (!json) process.stderr.write(`  under a flood, round ${round} of ${rounds}: plain and protect at ${fixedRate} SYN/s...\n`);
@@ -277,11 +300,14 @@ for (let round = 1; round <= rounds; round++) {
   const offered = Math.round(plainFlood.floodOffered / 1000) * 1000;
   if (!json) process.stderr.write(`  protect at ${offered} SYN/s, protect at full speed...\n`);
   floodRows.plain.push(plainFlood);
+  if (!json) process.stderr.write(`  the lab's floor: plain with the flood dropped on arrival, at full speed...\n`);
+  floodRows.floor.push(await measure('plain', true, 0, connections, true));
   floodRows.same.push(await measure('protect', true, offered));
   floodRows.full.push(await measure('protect', true));
 }
 if (fixedRate > 0) rows.push({ ...combine(floodRows.fixedPlain), ratio: 1 }, ratioRow(floodRows.fixedProtect, floodRows.fixedPlain));
 rows.push({ ...combine(floodRows.plain), fullSpeed: true, ratio: 1 });
+rows.push({ ...ratioRow(floodRows.floor, floodRows.plain), fullSpeed: true });
 rows.push(ratioRow(floodRows.same, floodRows.plain), ratioRow(floodRows.full, floodRows.plain, true));
 // The responder core's cost per SYN, both at one rate, when the CPUs are split.
 const costs: Array<Awaited<ReturnType<typeof synCost>>> = [];
@@ -298,6 +324,7 @@ if (json) {
   console.log(`\nbench:serve ${new Date().toISOString()} on ${machine}; wrk -t1 -d${seconds}s after a ${warmup} s warm-up of each server, Connection: close; each row the median of ${rounds} rounds (ratio: median, and range); p99 x: the p99 over the same server's without a flood at -c${connections}; ${cpus ? `server on CPU ${cpus.responder}, network, wrk and generator on CPU ${cpus.network}` : 'CPUs left to the scheduler'}; syncache's SYN path ${workers === 0 ? 'on the server thread' : `in ${workers} worker thread(s)`}\n`);
   console.log('handoff: from the final ACK to its kernel socket done (where the kernel queues a connection for accept); to \'connection\': on to the server\'s event, after the wait for its thread\'s turn.\n');
   console.log('server core per request: the server\'s CPU busy (user, system, interrupts) over the requests served, without a flood.\n');
+  console.log('floor: the plain listener while the flood\'s SYNs are dropped as they arrive at the server (netdev ingress): what carrying the flood alone costs the lab, the least any responder can show.\n');
   console.log('| server | wrk -c | flood | requests/s | ratio to plain | p50 | p99 | p99 x | requests ok | handoff p50 / p99 | to \'connection\' p50 / p99 | server core per request |');
   console.log('|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   const pair = (p50: number | null, p99: number | null): string => (p50 === null || p99 === null ? '-' : `${p50.toFixed(2)} / ${p99.toFixed(2)} ms`);
@@ -307,7 +334,8 @@ if (json) {
     const times = base ? `${(r.p99Ms / base.p99Ms).toFixed(1)}x` : '-';
     const full = r.fullSpeed === true ? ' (full speed)' : '';
     const spread = r.ratios ? ` (${Math.min(...r.ratios).toFixed(2)}-${Math.max(...r.ratios).toFixed(2)})` : '';
-    console.log(`| ${r.mode === 'plain' ? 'plain listener' : 'syncache protect()'} | ${r.connections} | ${r.flood ? `${r.floodOffered.toLocaleString('en-US')} SYN/s${full}` : 'none'} | ${Math.round(r.requestsPerSecond).toLocaleString('en-US')} | ${(r.ratio ?? 1).toFixed(2)}${spread} | ${r.p50Ms.toFixed(2)} ms | ${r.p99Ms.toFixed(2)} ms | ${times} | ${(100 * r.successShare).toFixed(2)}% | ${pair(r.handoffP50Ms, r.handoffP99Ms)} | ${pair(r.connectionP50Ms, r.connectionP99Ms)} | ${r.coreUsPerRequest === null ? '-' : `${Math.round(r.coreUsPerRequest)} µs`} |`);
+    const server = r.floor ? 'floor: plain, flood dropped on arrival' : r.mode === 'plain' ? 'plain listener' : 'syncache protect()';
+    console.log(`| ${server} | ${r.connections} | ${r.flood ? `${r.floodOffered.toLocaleString('en-US')} SYN/s${full}` : 'none'} | ${Math.round(r.requestsPerSecond).toLocaleString('en-US')} | ${(r.ratio ?? 1).toFixed(2)}${spread} | ${r.p50Ms.toFixed(2)} ms | ${r.p99Ms.toFixed(2)} ms | ${times} | ${(100 * r.successShare).toFixed(2)}% | ${pair(r.handoffP50Ms, r.handoffP99Ms)} | ${pair(r.connectionP50Ms, r.connectionP99Ms)} | ${r.coreUsPerRequest === null ? '-' : `${Math.round(r.coreUsPerRequest)} µs`} |`);
   }
   if (costs.length > 0) {
     const total = (c: (typeof costs)[number]): number => c.userUs + c.systemUs + c.softirqUs;
