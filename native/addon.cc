@@ -8,6 +8,7 @@
 #include "boundary/batch.h"
 #include "boundary/counters.h"
 #include "boundary/flow_words.h"
+#include "boundary/js_args.h"
 #include "boundary/secrets.h"
 #include "pipeline/pipeline_binding.h"
 
@@ -79,41 +80,21 @@ Napi::Object SecretsLayout(Napi::Env env) {
 }
 
 Napi::Object Constants(Napi::Env env) {
-  Napi::Object kinds = Napi::Object::New(env);
-  kinds.Set("none", Napi::Number::New(env, kKindNone));
-  kinds.Set("syn", Napi::Number::New(env, kKindSyn));
-  kinds.Set("ack", Napi::Number::New(env, kKindAck));
-  kinds.Set("rst", Napi::Number::New(env, kKindRst));
-  kinds.Set("unreach", Napi::Number::New(env, kKindUnreach));
-  kinds.Set("synAck", Napi::Number::New(env, kKindSynAck));
-  kinds.Set("sendRst", Napi::Number::New(env, kKindSendRst));
-  kinds.Set("sendAck", Napi::Number::New(env, kKindSendAck));
-  Napi::Object opt = Napi::Object::New(env);
-  opt.Set("mss", Napi::Number::New(env, kOptMss));
-  opt.Set("wscale", Napi::Number::New(env, kOptWscale));
-  opt.Set("sackPermitted", Napi::Number::New(env, kOptSackPermitted));
-  opt.Set("timestamps", Napi::Number::New(env, kOptTimestamps));
-  Napi::Object verdicts = Napi::Object::New(env);
-  verdicts.Set("notChecked", Napi::Number::New(env, kCookieNotChecked));
-  verdicts.Set("valid", Napi::Number::New(env, kCookieValid));
-  verdicts.Set("invalid", Napi::Number::New(env, kCookieInvalid));
-  verdicts.Set("made", Napi::Number::New(env, kCookieMade));
   Napi::Object constants = Napi::Object::New(env);
-  constants.Set("kinds", kinds);
-  constants.Set("optFlags", opt);
-  constants.Set("cookieVerdicts", verdicts);
+  constants.Set("kinds", NumberTable(env, {{"none", kKindNone}, {"syn", kKindSyn}, {"ack", kKindAck},
+                                           {"rst", kKindRst}, {"unreach", kKindUnreach}, {"synAck", kKindSynAck},
+                                           {"sendRst", kKindSendRst}, {"sendAck", kKindSendAck}}));
+  constants.Set("optFlags", NumberTable(env, {{"mss", kOptMss}, {"wscale", kOptWscale},
+                                              {"sackPermitted", kOptSackPermitted}, {"timestamps", kOptTimestamps}}));
+  constants.Set("cookieVerdicts", NumberTable(env, {{"notChecked", kCookieNotChecked}, {"valid", kCookieValid},
+                                                    {"invalid", kCookieInvalid}, {"made", kCookieMade}}));
   return constants;
 }
 
 Napi::Object FlowLayout(Napi::Env env) {
-  Napi::Object layout = Napi::Object::New(env);
-  layout.Set("words", Napi::Number::New(env, kFlowWords));
-  layout.Set("family", Napi::Number::New(env, kFlowWordFamily));
-  layout.Set("peerAddress", Napi::Number::New(env, kFlowWordPeerAddress));
-  layout.Set("localAddress", Napi::Number::New(env, kFlowWordLocalAddress));
-  layout.Set("peerPort", Napi::Number::New(env, kFlowWordPeerPort));
-  layout.Set("localPort", Napi::Number::New(env, kFlowWordLocalPort));
-  return layout;
+  return NumberTable(env, {{"words", kFlowWords}, {"family", kFlowWordFamily}, {"peerAddress", kFlowWordPeerAddress},
+                           {"localAddress", kFlowWordLocalAddress}, {"peerPort", kFlowWordPeerPort},
+                           {"localPort", kFlowWordLocalPort}});
 }
 
 Napi::Array CounterNames(Napi::Env env) {

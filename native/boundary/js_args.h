@@ -8,7 +8,9 @@
 
 #include <cmath>
 #include <cstdint>
+#include <initializer_list>
 #include <string>
+#include <utility>
 
 #include "boundary/errors.h"
 
@@ -50,6 +52,14 @@ inline bool ReadBoolean(Napi::Env env, Napi::Object o, const char* prefix, const
   }
   *out = v.As<Napi::Boolean>().Value();
   return true;
+}
+
+// A plain object of named numbers (a layout's indices, a set of constants),
+// as the addon publishes them to JavaScript.
+inline Napi::Object NumberTable(Napi::Env env, std::initializer_list<std::pair<const char*, double>> fields) {
+  Napi::Object table = Napi::Object::New(env);
+  for (const auto& [name, value] : fields) table.Set(name, Napi::Number::New(env, value));
+  return table;
 }
 
 }  // namespace syncache

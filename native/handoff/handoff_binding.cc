@@ -15,7 +15,6 @@
 #include <cmath>
 #include <cstring>
 #include <string>
-#include <utility>
 #include <vector>
 
 #include "boundary/errors.h"
@@ -357,15 +356,13 @@ Napi::Value TcpSocketInfoOf(const Napi::CallbackInfo& info) {
 void InitHandoffBinding(Napi::Env env, Napi::Object exports) {
   exports.Set("repairSocket", Napi::Function::New<RepairSocketSync>(env, "repairSocket"));
   exports.Set("repairSocketWords", Napi::Function::New<RepairSocketWordsSync>(env, "repairSocketWords"));
-  Napi::Object layout = Napi::Object::New(env);
-  const std::pair<const char*, uint32_t> fields[] = {
-      {"words", kRepairWords}, {"iss", kWordIss}, {"irs", kWordIrs}, {"mss", kWordMss}, {"wscale", kWordWscale},
-      {"ourWscale", kWordOurWscale}, {"flags", kWordFlags}, {"tsNow", kWordTsNow}, {"window", kWordWindow},
-      {"ourWindow", kWordOurWindow}, {"mark", kWordMark}, {"sackPermitted", kFlagSackPermitted},
-      {"timestamps", kFlagTimestamps}, {"windowProbe", kFlagWindowProbe}, {"stayInRepair", kFlagStayInRepair},
-  };
-  for (const auto& [name, value] : fields) layout.Set(name, Napi::Number::New(env, value));
-  exports.Set("repairLayout", layout);
+  exports.Set("repairLayout",
+              NumberTable(env, {{"words", kRepairWords}, {"iss", kWordIss}, {"irs", kWordIrs}, {"mss", kWordMss},
+                                {"wscale", kWordWscale}, {"ourWscale", kWordOurWscale}, {"flags", kWordFlags},
+                                {"tsNow", kWordTsNow}, {"window", kWordWindow}, {"ourWindow", kWordOurWindow},
+                                {"mark", kWordMark}, {"sackPermitted", kFlagSackPermitted},
+                                {"timestamps", kFlagTimestamps}, {"windowProbe", kFlagWindowProbe},
+                                {"stayInRepair", kFlagStayInRepair}}));
   exports.Set("finishRepair", Napi::Function::New<FinishRepairSync>(env, "finishRepair"));
   exports.Set("reopenRepair", Napi::Function::New<ReopenRepairSync>(env, "reopenRepair"));
   exports.Set("repairSocketAsync", Napi::Function::New<RepairSocketAsync>(env, "repairSocketAsync"));

@@ -78,17 +78,17 @@ struct RepairParams {
 // µs a socket). The flow's words come first (boundary/flow_words.h), as the
 // ring's flow set takes them; the peer is the remote end.
 enum RepairWord : size_t {
-  kWordIss = kFlowWords,
-  kWordIrs = 12,
-  kWordMss = 13,
-  kWordWscale = 14,     // the peer's shift + 1 (0: none)
-  kWordOurWscale = 15,  // ours + 1 (0: none)
-  kWordFlags = 16,      // RepairFlag bits
-  kWordTsNow = 17,
-  kWordWindow = 18,
-  kWordOurWindow = 19,
-  kWordMark = 20,
-  kRepairWords = 21,
+  kWordIss = kFlowWords,  // then one word each, in this order
+  kWordIrs,
+  kWordMss,
+  kWordWscale,     // the peer's shift + 1 (0: none)
+  kWordOurWscale,  // ours + 1 (0: none)
+  kWordFlags,      // RepairFlag bits
+  kWordTsNow,
+  kWordWindow,
+  kWordOurWindow,
+  kWordMark,
+  kRepairWords,
 };
 enum RepairFlag : uint32_t {
   kFlagSackPermitted = 1,
