@@ -78,15 +78,19 @@ export const runServe: Command = {
     });
     const protection = await protect(server, options);
     let handoffErrors = 0;
-    protection.on('error', () => { handoffErrors++; });
+    protection.on('handoffError', () => { handoffErrors++; });
     const title = `syncache serve ${options.iface} ${options.addrs.join(',')} port ${options.ports.join(',')} -> ${backend.host}:${backend.port}`;
     if (v.json !== true && process.stdout.isTTY !== true) process.stdout.write(`${title}: serving\n`);
     await reportUntilSignal({
       json: v.json === true, title, intervalS,
-      snapshot: () => ({
-        counters: protection.responder.stats(),
-        extra: { cacheSize: protection.responder.cacheSize, ...protection.stats(), forwarded, active, backendErrors, handoffErrors },
-      }),
+      snapshot: () => {
+        const { handoffFailedBy, ...handoff } = protection.stats();
+        const failedBy = Object.entries(handoffFailedBy).map(([reason, n]) => `${reason}=${n}`).join(',');
+        return {
+          counters: protection.responder.stats(),
+          extra: { cacheSize: protection.responder.cacheSize, ...handoff, handoffFailedBy: failedBy || '-', forwarded, active, backendErrors, handoffErrors },
+        };
+      },
     });
     await protection.close();
     return 0;

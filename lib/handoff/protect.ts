@@ -32,6 +32,8 @@ export interface HandoffStats {
   handoffs: number;
   /** Handshakes whose socket could not be made (the peer's next segment retries). */
   handoffFailed: number;
+  /** handoffFailed by reason: the error's code (EADDRINUSE, ENOMEM, ...), or its name without one. */
+  handoffFailedBy: Record<string, number>;
   /** Sockets handed over and still open. */
   open: number;
   /** Handshakes of a flow already handed over (ignored). */
@@ -53,6 +55,13 @@ const LATENCY_WINDOW = 4096;
 
 export interface ProtectionEvents {
   handoff: [Socket, Handshake];
+  /**
+   * One connection's socket could not be made (its error carries the
+   * handshake). Counted in stats(); nothing else happens to the server, so
+   * listening is optional: what one peer can cause never reaches 'error'.
+   */
+  handoffError: [Error & { handshake: Handshake }];
+  /** The instance itself failed (the ring, the gate, a worker): it no longer answers. */
   error: [Error];
 }
 
@@ -111,6 +120,7 @@ class Window {
 export class Protection extends EventEmitter<ProtectionEvents> {
   private handoffs = 0;
   private failed = 0;
+  private readonly failedBy: Record<string, number> = {};
   private open = 0;
   private readonly handoffTime = new Window();
   private readonly connectionTime = new Window();
@@ -142,7 +152,9 @@ export class Protection extends EventEmitter<ProtectionEvents> {
 
   private fail(h: Handshake, error: Error): void {
     this.failed++;
-    if (!this.closed) this.emit('error', Object.assign(error, { handshake: h }));
+    const reason = (error as NodeJS.ErrnoException).code ?? error.name;
+    this.failedBy[reason] = (this.failedBy[reason] ?? 0) + 1;
+    if (!this.closed) this.emit('handoffError', Object.assign(error, { handshake: h }));
   }
 
   /** The socket to the server, as its own listener would have made it. */
@@ -192,7 +204,7 @@ export class Protection extends EventEmitter<ProtectionEvents> {
     const [handoffP50Ms, handoffP99Ms] = this.handoffTime.quantiles(0.5, 0.99);
     const [connectionP50Ms, connectionP99Ms] = this.connectionTime.quantiles(0.5, 0.99);
     return {
-      handoffs: this.handoffs, handoffFailed: this.failed, handoffDuplicate: this.responder.stats().handoffduplicate, open: this.open,
+      handoffs: this.handoffs, handoffFailed: this.failed, handoffFailedBy: { ...this.failedBy }, handoffDuplicate: this.responder.stats().handoffduplicate, open: this.open,
       handoffP50Ms, handoffP99Ms, connectionP50Ms, connectionP99Ms,
     };
   }

@@ -157,6 +157,12 @@ export interface NativeRing {
    * False if nothing was unmarked.
    */
   takeBack(flow: Uint32Array, peerIsn?: number): boolean;
+  /**
+   * The kernel socket of the flow marked with peerIsn closed: its segments
+   * stay skipped, but a SYN with a new ISN may now open a new connection on
+   * its 4-tuple (while the socket is open, such a SYN is left to it).
+   */
+  flowClosed(flow: Uint32Array, peerIsn: number): boolean;
   /** Idempotent. */
   close(): void;
 }

@@ -399,7 +399,10 @@ export class Shard {
    * (takeBack only unmarks the flow with this peer ISN).
    */
   linger(h: FlowOf): void {
-    if (!this.closed) this.lingering.push(this.clock.now(), writeFlowWords(h, this.flow), h.irs);
+    if (this.closed) return;
+    const words = writeFlowWords(h, this.flow);
+    this.ring.flowClosed(words, h.irs);
+    this.lingering.push(this.clock.now(), words, h.irs);
   }
 
   private expireLingering(): void {

@@ -47,7 +47,8 @@ namespace syncache {
   X(dropBadIcmp)         /* ICMP error too short or quoting something else */\
   X(skippedHandedOver)   /* parsed, but its flow is a kernel socket now */  \
   X(handedOverReopened)  /* a SYN reopened a handed-over 4-tuple: ours */    \
-  X(synOnTimeWait)       /* SYN without timestamps on a handed-over 4-tuple */\
+  X(synOnTimeWait)       /* SYN without timestamps on a closed socket's 4-tuple */\
+  X(synOnLiveFlow)       /* SYN, new ISN, on an open socket's 4-tuple: left to it */\
   /* cookies */                                                              \
   X(cookiesMade)                                                             \
   X(cookiesChecked)                                                          \

@@ -42,8 +42,9 @@ struct FlowKey {
 // What became of a flow (the value stored with it).
 enum FlowFate : uint8_t {
   kFlowAbsent = 0,
-  kFlowKernelSocket = 1,  // a kernel socket serves it (may sit in TIME_WAIT)
+  kFlowKernelSocket = 1,  // a kernel socket serves it, open
   kFlowReported = 2,      // completed and reported; nothing serves it here
+  kFlowClosed = 3,        // its kernel socket was closed (it may sit in TIME_WAIT)
 };
 
 class FlowSet {

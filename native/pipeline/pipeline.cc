@@ -19,16 +19,16 @@ bool Pipeline::Accept(const uint8_t* frame, uint32_t length, uint16_t ringVlan,
       // give the space back, or a kernel-served upload would fill the arena
       // and leave the batch's new handshakes without their data.
       if (batch->payloadOffset[row] != kNoPayload) batch->payloadUsed = batch->payloadOffset[row];
-      counters->Bump(kCounter_skippedHandedOver);
+      counters->Bump(OwnSegmentCounter(fate, batch->kind[row]));
       return false;
     }
     if (fate != kFlowAbsent) {
-      // A new connection on the 4-tuple of one that is no longer ours. If a
-      // kernel socket had it, that socket may sit in TIME_WAIT: with
+      // A new connection on the 4-tuple of one that is no longer ours (its
+      // socket closed, or it was only reported). A closed socket may sit in TIME_WAIT: with
       // timestamps the kernel lets the new socket take it over, so answer;
       // without, it would refuse the socket, so leave the SYN unanswered
       // until the TIME_WAIT is gone (the peer resends it).
-      if (fate == kFlowKernelSocket && (batch->optFlags[row] & kOptTimestamps) == 0) {
+      if (fate == kFlowClosed && (batch->optFlags[row] & kOptTimestamps) == 0) {
         counters->Bump(kCounter_synOnTimeWait);
         return false;
       }
@@ -46,8 +46,19 @@ FlowFate Pipeline::HandedOverFate(const FlowKey& key, const PacketBatch& batch, 
   // ISN), retransmitted before our SYN-ACK reached the peer and read after
   // the final ACK that was taken ahead of it: answering it as a new
   // connection would end in a RST to the peer.
-  *own = fate != kFlowAbsent && (batch.kind[row] != kKindSyn || batch.seq[row] == peerIsn);
+  // An open kernel socket's flow is its own whatever comes: a SYN with
+  // another ISN there is the kernel's to answer (a challenge ACK), never a
+  // new connection of ours.
+  *own = fate != kFlowAbsent &&
+         (batch.kind[row] != kKindSyn || batch.seq[row] == peerIsn || fate == kFlowKernelSocket);
   return fate;
+}
+
+NativeCounter Pipeline::OwnSegmentCounter(FlowFate fate, uint8_t kind) {
+  // A SYN on an open connection's 4-tuple is never a new connection (a
+  // spoofed one, answered, would end in a reset of the real one): it is
+  // the kernel socket's, which answers with a challenge ACK (RFC 5961 4).
+  return fate == kFlowKernelSocket && kind == kKindSyn ? kCounter_synOnLiveFlow : kCounter_skippedHandedOver;
 }
 
 void Pipeline::Finish(PacketBatch* batch, uint32_t count) {

@@ -28,8 +28,11 @@ class Pipeline {
   // (handedOver), and in *own whether the row is that flow's own segment,
   // which the kernel socket serves (anything but a SYN, or its SYN again) -
   // skipped - rather than a new connection on its 4-tuple (a SYN with
-  // another ISN).
+  // another ISN, once the flow's socket is closed or it was only reported;
+  // while its socket is open, every segment is the socket's).
   FlowFate HandedOverFate(const FlowKey& key, const PacketBatch& batch, uint32_t row, bool* own) const;
+  // The counter a skipped segment of a handed-over flow bumps.
+  static NativeCounter OwnSegmentCounter(FlowFate fate, uint8_t kind);
   // After rows [0, count) are filled: flow hashes and cookies.
   void Finish(PacketBatch* batch, uint32_t count);
   // One send row into a frame; 0 if not buildable.

@@ -83,6 +83,7 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
         InstanceMethod<&RingBinding::Pending>("pending"),
         InstanceMethod<&RingBinding::Ready>("ready"),
         InstanceMethod<&RingBinding::TakeBack>("takeBack"),
+        InstanceMethod<&RingBinding::FlowClosed>("flowClosed"),
         InstanceMethod<&RingBinding::Peek>("peek"),
         InstanceMethod<&RingBinding::ReceiveUrgent>("receiveUrgent"),
         InstanceAccessor<&RingBinding::GetCounters>("counters"),
@@ -430,6 +431,20 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
     return Napi::Boolean::New(env, pipeline_.handedOver.Remove(key));
   }
 
+  // flowClosed(flow, peerIsn) -> boolean: the kernel socket of the flow
+  // marked with peerIsn was closed; from now on a SYN with a new ISN may
+  // open a new connection on its 4-tuple (see Pipeline::Accept).
+  Napi::Value FlowClosed(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    FlowKey key;
+    uint32_t isn = 0;
+    if (!CheckOpen(env, "flowClosed") || !ReadFlow(info, &key) || !ReadPeerIsn(info, "flowClosed", &isn))
+      return env.Undefined();
+    uint32_t marked = 0;
+    if (pipeline_.handedOver.Find(key, &marked) != kFlowKernelSocket || marked != isn) return Napi::Boolean::New(env, false);
+    return Napi::Boolean::New(env, pipeline_.handedOver.Add(key, kFlowClosed, isn));
+  }
+
   void KickNow(Counters* counters) {
     counters->Bump(kCounter_txKicks);
     int err = ring_.Kick();
@@ -530,10 +545,10 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
       rxBatch_->payloadUsed = 0;
       if (!wire::ParseFrame(frame, length, vlan, timeMs, pipeline_.config, rxBatch_, 0, &scratch_)) return false;
       bool own = false;
-      pipeline_.HandedOverFate(FlowKey::FromRow(*rxBatch_, 0), *rxBatch_, 0, &own);
+      const FlowFate fate = pipeline_.HandedOverFate(FlowKey::FromRow(*rxBatch_, 0), *rxBatch_, 0, &own);
       if (!own) return false;
       for (uint32_t c = 0; c < kCounterCount; c++) counters->value[c] += scratch_.value[c];
-      counters->Bump(kCounter_skippedHandedOver);
+      counters->Bump(Pipeline::OwnSegmentCounter(fate, rxBatch_->kind[0]));
       return true;
     });
     return ring_.Waiting();

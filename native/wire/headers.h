@@ -84,6 +84,7 @@ constexpr uint8_t kOptLenWscale = 3;
 constexpr uint8_t kOptLenSackPermitted = 2;
 constexpr uint8_t kOptLenTimestamps = 10;
 constexpr uint8_t kMaxWscale = 14;  // RFC 7323 2.3: larger shifts are treated as 14
+constexpr uint16_t kMinMss = 88;   // Linux TCP_MIN_MSS: the least TCP_MAXSEG a socket takes
 
 constexpr uint8_t kDefaultTtl = 64;
 

@@ -25,6 +25,7 @@
 //   TCP        < 20 bytes                                 dropTruncatedTcp
 //              data offset < 5 or past the segment        dropBadDataOffset
 //              destination port not configured            dropNotOurs
+//              source port 0                              dropBadSource
 //              checksum (pseudo-header)                   dropBadTcpChecksum
 //              flags (below)                              dropBadFlags
 //              option length 0, 1 or past the header      dropBadOptionLength
@@ -42,7 +43,9 @@
 //
 // Options are read on every kind; a known option with the wrong length is
 // skipped (as Linux does), an impossible length ends the frame. Window scale
-// is clamped to 14 (RFC 7323 2.3).
+// is clamped to 14 (RFC 7323 2.3); an MSS of 0 counts as none (the default
+// applies, as in Linux) and one below 88 (Linux's TCP_MIN_MSS) is raised to
+// 88, so no peer can ask for a socket the kernel would refuse.
 //
 // ICMP errors: the quoted segment is one we sent (source = us), so the row is
 // turned around: saddr/sport = the quoted destination (the peer), daddr/dport
@@ -217,8 +220,11 @@ inline bool ParseOptions(const uint8_t* p, const uint8_t* end, PacketBatch* batc
     if (len < 2 || len > end - p) return false;
     switch (kind) {
       case kOptKindMss:
-        if (len == kOptLenMss) {
-          batch->mss[row] = Load16(p + 2);
+        // MSS 0 is no MSS at all (the peer gets the default, as Linux gives
+        // it); below Linux's TCP_MIN_MSS the kernel would refuse the socket.
+        if (len == kOptLenMss && Load16(p + 2) != 0) {
+          const uint16_t mss = Load16(p + 2);
+          batch->mss[row] = mss < kMinMss ? kMinMss : mss;
           flags |= kOptMss;
         }
         break;
@@ -256,6 +262,7 @@ inline NativeCounter ParseTcp(const L3& l3, bool v6, const LocalConfig& config,
   if (doff < kTcpHeader || doff > length) return kCounter_dropBadDataOffset;
   const uint16_t dport = Load16(tcp + kTcpDport);
   if (!config.HasPort(dport)) return kCounter_dropNotOurs;
+  if (Load16(tcp + kTcpSport) == 0) return kCounter_dropBadSource;  // no socket can have port 0
   const uint64_t pseudo =
       v6 ? PseudoHeaderSum(l3.ip + kIp6Saddr, l3.ip + kIp6Daddr, 16, kProtoTcp, length)
          : PseudoHeaderSum(l3.ip + kIp4Saddr, l3.ip + kIp4Daddr, 4, kProtoTcp, length);

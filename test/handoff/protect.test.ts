@@ -59,6 +59,7 @@ async function withProtection(server: net.Server, body: (p: Protection) => Promi
   });
   const errors: Error[] = [];
   p.on('error', (e) => errors.push(e));
+  p.on('handoffError', (e) => errors.push(e));
   try {
     await body(p);
     assert.deepEqual(errors.map((e) => e.message), []);
