@@ -1,7 +1,8 @@
 // The server side of bench:serve, run inside the lab's responder namespace:
 //   node serve-target.js plain PORT            http.Server on a kernel listener
 //   node serve-target.js protect PORT IFACE ADDR [WORKERS]   the same server behind protect()
-// Prints "ready"; on SIGTERM prints one JSON line of its stats and exits.
+// Prints "ready"; on SIGUSR2 one JSON line of its stats; on SIGTERM the same
+// line, then it exits.
 import http from 'node:http';
 import { protect } from '../lib/handoff/protect.js';
 
@@ -15,11 +16,13 @@ if (mode === 'plain') {
   close = () => new Promise((resolve) => server.close(() => resolve()));
 } else {
   const p = await protect(server, { iface, addrs: [addr], ports: [port], workers: Number(workersText ?? 0) });
-  stats = () => ({ ...p.stats(), ...p.responder.stats() });
+  stats = () => ({ ...p.stats(), ...p.responder.stats(), cacheSize: p.responder.cacheSize });
   close = () => p.close();
   process.stdout.write('ready\n');
 }
+const report = (): void => { process.stdout.write(`${JSON.stringify({ type: 'stats', mode, ...stats() })}\n`); };
+process.on('SIGUSR2', report);
 process.once('SIGTERM', () => {
-  process.stdout.write(`${JSON.stringify({ type: 'stats', mode, ...stats() })}\n`);
+  report();
   void close().then(() => process.exit(0));
 });

@@ -38,6 +38,7 @@ import os from 'node:os';
 import { buildLab, type Lab } from '../lib/lab/topology.js';
 import { addon } from '../lib/native/addon.js';
 import { machine as hostLine, median, requireLab } from './common.js';
+import { runWrk, type WrkResult } from './wrk.js';
 
 const { values } = parseArgs({ options: {
   seconds: { type: 'string', default: '5' },
@@ -94,8 +95,6 @@ const COST_RATE = 80_000;
 const TICKS_PER_SECOND = 100; // USER_HZ, which /proc/stat counts in
 const TARGET = fileURLToPath(new URL('./serve-target.js', import.meta.url));
 
-interface WrkResult { requestsPerSecond: number; p50Ms: number; p99Ms: number; requests: number; errors: number }
-
 function lines(child: ChildProcess, onLine: (l: string) => void): void {
   let buffer = '';
   child.stdout!.on('data', (d) => {
@@ -127,24 +126,7 @@ async function startTarget(lab: Lab, mode: 'plain' | 'protect'): Promise<{ stop(
 }
 
 function wrk(lab: Lab, conns: number, duration = seconds): Promise<WrkResult> {
-  const [cmd, args] = lab.client.ns.wrap(...pinned(cpus?.network, 'wrk', ['-t1', `-c${conns}`, `-d${duration}s`, '--latency', '-H', 'Connection: close', `http://${lab.responder.v4}:${PORT}/`]));
-  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
-  let out = '';
-  child.stdout!.on('data', (d) => (out += d));
-  return new Promise((resolve, reject) => child.once('exit', (code) => {
-    if (code !== 0) return reject(new Error(`wrk exited with ${code}: ${out}`));
-    const ms = (label: string): number => {
-      const m = new RegExp(`^\\s*${label}%\\s+([0-9.]+)(us|ms|s)`, 'm').exec(out);
-      if (!m) return NaN;
-      return Number(m[1]) * (m[2] === 'us' ? 0.001 : m[2] === 's' ? 1000 : 1);
-    };
-    const rps = Number(/Requests\/sec:\s+([0-9.]+)/.exec(out)?.[1]);
-    const requests = Number(/(\d+) requests in/.exec(out)?.[1]);
-    const errs = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
-    const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0);
-    const errors = non2xx + (errs ? errs.slice(1).reduce((a, b) => a + Number(b), 0) : 0);
-    resolve({ requestsPerSecond: rps, p50Ms: ms('50'), p99Ms: ms('99'), requests, errors });
-  }));
+  return runWrk({ ns: lab.client.ns, url: `http://${lab.responder.v4}:${PORT}/`, connections: conns, seconds: duration, cpu: cpus?.network });
 }
 
 /** The handoff times a protect() target reported (null for the plain listener). */
