@@ -47,6 +47,39 @@ enum FlowFate : uint8_t {
   kFlowClosed = 3,        // its kernel socket was closed (it may sit in TIME_WAIT)
 };
 
+// What the peer has sent on a flow since it was recorded: RFC 6191's inputs
+// for telling a new connection on the 4-tuple from an old duplicate.
+struct PeerProgress {
+  uint32_t seqEnd = 0;       // just past the highest sequence the peer used
+  uint32_t tsRecent = 0;     // the newest timestamp the peer sent
+  bool timestamps = false;   // the peer sent timestamps
+
+  // Segments further than this from seqEnd are not taken in: the ring sees
+  // what the kernel socket would drop as out of window, and a blind spoofer
+  // must not be able to move the old connection's clock forward (and so
+  // keep its 4-tuple closed) with a few guesses.
+  static constexpr int32_t kPlausible = 1 << 20;
+
+  // One more segment from the peer (seq, its length in sequence space).
+  void Observe(uint32_t seq, uint32_t length, bool hasTs, uint32_t tsval) {
+    const int32_t offset = static_cast<int32_t>(seq - seqEnd);
+    if (offset > kPlausible || offset < -kPlausible) return;
+    const uint32_t end = seq + length;
+    if (static_cast<int32_t>(end - seqEnd) > 0) seqEnd = end;
+    if (hasTs && (!timestamps || static_cast<int32_t>(tsval - tsRecent) > 0)) tsRecent = tsval;
+    timestamps = timestamps || hasTs;
+  }
+
+  // RFC 6191 2: may a SYN (isn, and its timestamp if any) open a new
+  // connection on the 4-tuple of this one, closed and maybe in TIME_WAIT?
+  // With timestamps on the old connection, only a newer timestamp may;
+  // without, only an ISN beyond everything the old one used.
+  bool AllowsNewSyn(uint32_t isn, bool hasTs, uint32_t tsval) const {
+    if (timestamps && hasTs) return static_cast<int32_t>(tsval - tsRecent) > 0;
+    return static_cast<int32_t>(isn - seqEnd) > 0;
+  }
+};
+
 class FlowSet {
  public:
   static constexpr uint32_t kMaxFlows = 1u << 20;
@@ -57,14 +90,20 @@ class FlowSet {
   // The flow's fate, and (if peerIsn is given) the peer's initial sequence
   // number it was recorded with.
   FlowFate Find(const FlowKey& key, uint32_t* peerIsn = nullptr) const {
-    if (size_ == 0) return kFlowAbsent;
-    for (uint32_t i = Hash(key) & mask_;; i = (i + 1) & mask_) {
-      if (!used_[i]) return kFlowAbsent;
-      if (slots_[i].key == key) {
-        if (peerIsn != nullptr) *peerIsn = slots_[i].peerIsn;
-        return static_cast<FlowFate>(used_[i]);
-      }
-    }
+    const uint32_t i = IndexOf(key);
+    if (i == kNone) return kFlowAbsent;
+    if (peerIsn != nullptr) *peerIsn = slots_[i].peerIsn;
+    return static_cast<FlowFate>(used_[i]);
+  }
+
+  // The same, with what the peer has sent on it since (to update or read;
+  // valid until the set next changes).
+  FlowFate Find(const FlowKey& key, uint32_t* peerIsn, PeerProgress** progress) {
+    const uint32_t i = IndexOf(key);
+    if (i == kNone) return kFlowAbsent;
+    *peerIsn = slots_[i].peerIsn;
+    *progress = &slots_[i].progress;
+    return static_cast<FlowFate>(used_[i]);
   }
 
   // Records (or updates) a flow's fate and the peer's ISN (which tells its
@@ -75,6 +114,8 @@ class FlowSet {
       for (uint32_t i = Hash(key) & mask_; used_[i]; i = (i + 1) & mask_) {
         if (slots_[i].key == key) {
           used_[i] = fate;
+          // Another connection on the 4-tuple: what the old one's peer sent no longer counts.
+          if (slots_[i].peerIsn != peerIsn) slots_[i].progress = Progress(peerIsn);
           slots_[i].peerIsn = peerIsn;
           return true;
         }
@@ -84,7 +125,7 @@ class FlowSet {
     if ((size_ + 1) * 2 > slots_.size()) Grow();
     uint32_t i = Hash(key) & mask_;
     while (used_[i]) i = (i + 1) & mask_;
-    slots_[i] = Slot{key, peerIsn};
+    slots_[i] = Entry{key, peerIsn, Progress(peerIsn)};
     used_[i] = fate;
     size_++;
     return true;
@@ -114,6 +155,23 @@ class FlowSet {
   }
 
  private:
+  static constexpr uint32_t kNone = ~0u;
+
+  uint32_t IndexOf(const FlowKey& key) const {
+    if (size_ == 0) return kNone;
+    for (uint32_t i = Hash(key) & mask_;; i = (i + 1) & mask_) {
+      if (!used_[i]) return kNone;
+      if (slots_[i].key == key) return i;
+    }
+  }
+
+  // A flow recorded at its handshake: the peer has used its ISN (the SYN).
+  static PeerProgress Progress(uint32_t peerIsn) {
+    PeerProgress p;
+    p.seqEnd = peerIsn + 1;
+    return p;
+  }
+
   // Seeded per set: the peer picks ports and (with cookies, cheaply) which
   // flows complete, so a fixed hash would let it pile its flows into one
   // probe run that every received frame then walks.
@@ -130,10 +188,10 @@ class FlowSet {
   }
 
   void Grow() {
-    std::vector<Slot> old = std::move(slots_);
+    std::vector<Entry> old = std::move(slots_);
     std::vector<uint8_t> oldUsed = std::move(used_);
     size_t capacity = old.empty() ? 64 : old.size() * 2;
-    slots_.assign(capacity, Slot{});
+    slots_.assign(capacity, Entry{});
     used_.assign(capacity, 0);
     mask_ = static_cast<uint32_t>(capacity - 1);
     size_ = 0;
@@ -153,14 +211,15 @@ class FlowSet {
     return seed | 1;
   }
 
-  // A flow and the peer's ISN it was recorded with.
-  struct Slot {
+  // A flow, the peer's ISN it was recorded with, and what the peer sent since.
+  struct Entry {
     FlowKey key;
     uint32_t peerIsn = 0;
+    PeerProgress progress;
   };
 
   const uint64_t seed_ = RandomSeed();
-  std::vector<Slot> slots_;
+  std::vector<Entry> slots_;
   std::vector<uint8_t> used_;  // FlowFate; kFlowAbsent marks an empty slot
   uint32_t mask_ = 0;
   uint32_t size_ = 0;

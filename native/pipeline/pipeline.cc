@@ -2,6 +2,7 @@
 
 #include "cookie/syncookie.h"
 #include "wire/build.h"
+#include "wire/headers.h"
 #include "wire/parse.h"
 
 namespace syncache {
@@ -12,8 +13,9 @@ bool Pipeline::Accept(const uint8_t* frame, uint32_t length, uint16_t ringVlan,
   if (!wire::ParseFrame(frame, length, ringVlan, timeMs, config, batch, row, counters)) return false;
   if (!handedOver.empty()) {
     bool own = false;
+    const PeerProgress* progress = nullptr;
     const FlowKey key = FlowKey::FromRow(*batch, row);
-    const FlowFate fate = HandedOverFate(key, *batch, row, &own);
+    const FlowFate fate = HandedOverFate(key, *batch, row, &own, &progress);
     if (own) {
       // The kernel socket has it. Its payload was the arena's last copy:
       // give the space back, or a kernel-served upload would fill the arena
@@ -24,13 +26,20 @@ bool Pipeline::Accept(const uint8_t* frame, uint32_t length, uint16_t ringVlan,
     }
     if (fate != kFlowAbsent) {
       // A new connection on the 4-tuple of one that is no longer ours (its
-      // socket closed, or it was only reported). A closed socket may sit in TIME_WAIT: with
-      // timestamps the kernel lets the new socket take it over, so answer;
-      // without, it would refuse the socket, so leave the SYN unanswered
-      // until the TIME_WAIT is gone (the peer resends it).
-      if (fate == kFlowClosed && (batch->optFlags[row] & kOptTimestamps) == 0) {
-        counters->Bump(kCounter_synOnTimeWait);
-        return false;
+      // socket closed, or it was only reported). A closed socket may sit in
+      // TIME_WAIT: with timestamps the kernel lets the new socket take it
+      // over, so answer, but only a SYN that RFC 6191 tells from an old
+      // duplicate of the closed connection (a newer timestamp, or an ISN
+      // beyond what it used): anything else may be a spoofed or stray SYN,
+      // and the 4-tuple's TIME_WAIT is there to absorb it. Without
+      // timestamps the kernel would refuse the socket, so leave the SYN
+      // unanswered until the TIME_WAIT is gone (the peer resends it).
+      if (fate == kFlowClosed) {
+        const bool hasTs = (batch->optFlags[row] & kOptTimestamps) != 0;
+        if (!hasTs || !progress->AllowsNewSyn(batch->seq[row], hasTs, batch->tsval[row])) {
+          counters->Bump(kCounter_synOnTimeWait);
+          return false;
+        }
       }
       handedOver.Remove(key);
       counters->Bump(kCounter_handedOverReopened);
@@ -39,9 +48,12 @@ bool Pipeline::Accept(const uint8_t* frame, uint32_t length, uint16_t ringVlan,
   return true;
 }
 
-FlowFate Pipeline::HandedOverFate(const FlowKey& key, const PacketBatch& batch, uint32_t row, bool* own) const {
+FlowFate Pipeline::HandedOverFate(const FlowKey& key, const PacketBatch& batch, uint32_t row, bool* own,
+                                  const PeerProgress** progress) {
   uint32_t peerIsn = 0;
-  const FlowFate fate = handedOver.Find(key, &peerIsn);
+  PeerProgress* seen = nullptr;
+  const FlowFate fate = handedOver.Find(key, &peerIsn, &seen);
+  if (progress != nullptr) *progress = seen;
   // Any segment of the flow but a SYN; or the flow's own SYN again (its
   // ISN), retransmitted before our SYN-ACK reached the peer and read after
   // the final ACK that was taken ahead of it: answering it as a new
@@ -51,6 +63,12 @@ FlowFate Pipeline::HandedOverFate(const FlowKey& key, const PacketBatch& batch, 
   // new connection of ours.
   *own = fate != kFlowAbsent &&
          (batch.kind[row] != kKindSyn || batch.seq[row] == peerIsn || fate == kFlowKernelSocket);
+  const uint8_t kind = batch.kind[row];
+  if (*own && (kind == kKindAck || kind == kKindRst)) {
+    const uint32_t fin = (batch.tcpFlags[row] & wire::kTcpFin) != 0 ? 1 : 0;
+    seen->Observe(batch.seq[row], batch.payloadLength[row] + fin, (batch.optFlags[row] & kOptTimestamps) != 0,
+                  batch.tsval[row]);
+  }
   return fate;
 }
 

@@ -30,7 +30,11 @@ class Pipeline {
   // skipped - rather than a new connection on its 4-tuple (a SYN with
   // another ISN, once the flow's socket is closed or it was only reported;
   // while its socket is open, every segment is the socket's).
-  FlowFate HandedOverFate(const FlowKey& key, const PacketBatch& batch, uint32_t row, bool* own) const;
+  // A segment the flow's socket owns is also taken into the flow's
+  // PeerProgress (what the peer has sent; RFC 6191's inputs); the flow's
+  // progress is returned through `progress` when given.
+  FlowFate HandedOverFate(const FlowKey& key, const PacketBatch& batch, uint32_t row, bool* own,
+                          const PeerProgress** progress = nullptr);
   // The counter a skipped segment of a handed-over flow bumps.
   static NativeCounter OwnSegmentCounter(FlowFate fate, uint8_t kind);
   // After rows [0, count) are filled: flow hashes and cookies.

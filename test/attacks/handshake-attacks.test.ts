@@ -157,3 +157,33 @@ test('a spoofed SYN with a new ISN on a live connection is left to its socket: t
     assert.equal(p.responder.stats().rstssent, 0);
   }, echo);
 });
+
+test('a SYN older than the closed connection on its 4-tuple does not reopen it (RFC 6191); a newer one does', { skip }, async () => {
+  // The peer's timestamps without a random offset: its TSval is its
+  // CLOCK_MONOTONIC in ms, which this process reads too.
+  pair.peer.sysctl('net.ipv4.tcp_timestamps', 2);
+  const nowMs = (): number => Number(process.hrtime.bigint() / 1_000_000n) >>> 0;
+  try {
+    await withServer(async (p, errors) => {
+      const port = 40600;
+      const child = track(spawn(...pair.peer.wrap('curl', ['-sS', '-m', '10', '--local-port', String(port), '-o', '/dev/null', '-w', '%{http_code}', `http://${pair.responderV4}/`]), { stdio: ['ignore', 'pipe', 'inherit'] }));
+      let code = '';
+      child.stdout!.on('data', (d) => (code += d));
+      await new Promise((resolve) => child.on('close', resolve));
+      assert.equal(code, '200');
+      assert.ok(await waitFor(() => p.stats().handoffs === 1 && p.stats().open === 0), 'the connection was served and closed');
+      const refused = p.responder.stats().synOnTimeWait;
+      // A SYN on that 4-tuple whose timestamp is a minute older than the old connection's: an old duplicate.
+      const old = await craft({ sport: port, seq: 0x1000, opts: [['MSS', 1460], ['Timestamp', [(nowMs() - 60_000) >>> 0, 0]]], synOnly: true, waitS: 0.5 });
+      assert.equal(old.synacks, 0, 'the old SYN reopened the closed connection');
+      assert.ok(await waitFor(() => p.responder.stats().synOnTimeWait > refused));
+      // One whose timestamp is newer: a new connection, answered.
+      const fresh = await craft({ sport: port, seq: 0x2000, opts: [['MSS', 1460], ['Timestamp', [(nowMs() + 1000) >>> 0, 0]]], synOnly: true, waitS: 0.5 });
+      assert.ok(fresh.synacks >= 1, 'the newer SYN was not answered');
+      assert.equal(await curl(), '200');
+      assert.deepEqual(errors, []);
+    });
+  } finally {
+    pair.peer.sysctl('net.ipv4.tcp_timestamps', 1);
+  }
+});
