@@ -6,3 +6,4 @@ export type { Handshake } from './engine/engine.js';
 export { resolveConfig, type SyncacheConfig, type SyncacheConfigInput } from './engine/config.js';
 export { COUNTER_NAMES } from './engine/stats.js';
 export type { CookieMode } from './native/addon.js';
+export { syncacheMetrics, metricName, type MetricsOptions } from './metrics/prometheus.js';

@@ -241,6 +241,16 @@ export class Responder extends EventEmitter<ResponderEvents> {
     return this.shard?.engine.cache?.size ?? 0;
   }
 
+  /** Whether new flows get cookies without entries now, the cache having run out (this thread's shard). */
+  get paused(): boolean {
+    return this.shard?.engine.paused ?? false;
+  }
+
+  /** Worker threads running a shard each (0: the one shard is on this thread). */
+  get workerCount(): number {
+    return this.workers.length;
+  }
+
   private socketOptions(netns: string | undefined): SocketMakerOptions {
     return { mark: this.options.mark ?? DEFAULT_MARK, ourWindow: this.config.window, netns };
   }
