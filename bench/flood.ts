@@ -15,6 +15,7 @@ import { parseArgs } from 'node:util';
 import { runLabScenario, type LabReport, type ScenarioOptions } from '../lib/lab/scenario.js';
 import { threads } from '../lib/cli/lab.js';
 import { machine as hostLine, requireLab } from './common.js';
+import { saveResult } from './results.js';
 
 const { values } = parseArgs({
   options: {
@@ -64,9 +65,12 @@ const rows = [...reports, ...ceilings].map((r, i) => ({
   kernelRingDrops: r.counters.kernelDrops ?? null,
 }));
 const machine = hostLine();
+const record = { type: 'flood', date: new Date().toISOString(), machine, seconds, offered, clientRate, rows, reports: [...reports, ...ceilings] };
+const saved = saveResult('flood', record);
 if (json) {
-  console.log(JSON.stringify({ type: 'flood', date: new Date().toISOString(), machine, seconds, offered, clientRate, rows, reports: [...reports, ...ceilings] }));
+  console.log(JSON.stringify(record));
 } else {
+  process.stderr.write(`  (appended to ${saved})\n`);
   const pct = (x: number | null) => (x === null ? '  n/a' : `${(100 * x).toFixed(1)}%`);
   console.log(`\nflood benchmark ${new Date().toISOString()} on ${machine}`);
   console.log(`generator: one core; offered ${offered.toLocaleString('en-US')} SYN/s (${rate > 0 ? 'as asked' : 'what it managed against the kernel flat out'}), then full speed; ${seconds} s per run; ${clientRate} legitimate connects/s\n`);

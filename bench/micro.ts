@@ -7,6 +7,7 @@
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { machine as hostLine } from './common.js';
+import { saveResult } from './results.js';
 
 const json = process.argv.includes('--json');
 const here = (name: string) => fileURLToPath(new URL(name, import.meta.url));
@@ -36,8 +37,11 @@ const rows = [
   { what: 'bytes per cache entry (typed arrays)', value: `${cache.bytesPerEntry?.toFixed?.(1) ?? '?'}`, target: '<= 128', ok: (cache.bytesPerEntry ?? Infinity) <= 128 },
   { what: '1M-entry cache, process RSS', value: `${(cache.rssFullMB ?? NaN).toFixed(0)} MB`, target: '< 200 MB', ok: (cache.rssFullMB ?? Infinity) < 200 },
 ];
+const record = { type: 'micro', date: new Date().toISOString(), machine, rows, cookie, cache, pipeline: pipeline.results };
+const saved = saveResult('micro', record);
+if (!json) process.stderr.write(`  (appended to ${saved})\n`);
 if (json) {
-  console.log(JSON.stringify({ type: 'micro', date: new Date().toISOString(), machine, rows, cookie, cache, pipeline: pipeline.results }));
+  console.log(JSON.stringify(record));
 } else {
   console.log(`\nmicrobenchmarks ${new Date().toISOString()} on ${machine}\n`);
   console.log(`MD5: ${cookie.lanes} lanes${cookie.avx2 ? ' (AVX2)' : ''}, ${cookie.lanesVsOneAtATime.toFixed(2)}x one at a time; cookies checked (batch) ${cookie.cookieCheckedVsNoble.toFixed(1)}x noble md5\n`);

@@ -39,6 +39,7 @@ import { buildLab, type Lab } from '../lib/lab/topology.js';
 import { addon } from '../lib/native/addon.js';
 import { machine as hostLine, median, requireLab } from './common.js';
 import { runWrk, type WrkResult } from './wrk.js';
+import { saveResult } from './results.js';
 
 const { values } = parseArgs({ options: {
   seconds: { type: 'string', default: '5' },
@@ -300,9 +301,12 @@ if (cpus !== undefined) {
   }
 }
 const machine = hostLine();
+const record = { type: 'serve', date: new Date().toISOString(), machine, seconds, warmup, connections, rounds, workers, cpus: cpus ?? null, floodRate: fixedRate, rows, costs };
+const saved = saveResult('serve', record);
 if (json) {
-  console.log(JSON.stringify({ type: 'serve', date: new Date().toISOString(), machine, seconds, warmup, connections, rounds, workers, cpus: cpus ?? null, floodRate: fixedRate, rows, costs }));
+  console.log(JSON.stringify(record));
 } else {
+  process.stderr.write(`  (appended to ${saved})\n`);
   console.log(`\nbench:serve ${new Date().toISOString()} on ${machine}; wrk -t1 -d${seconds}s after a ${warmup} s warm-up of each server, Connection: close; each row the median of ${rounds} rounds (ratio: median, and range); p99 x: the p99 over the same server's without a flood at -c${connections}; ${cpus ? `server on CPU ${cpus.responder}, network, wrk and generator on CPU ${cpus.network}` : 'CPUs left to the scheduler'}; syncache's SYN path ${workers === 0 ? 'on the server thread' : `in ${workers} worker thread(s)`}\n`);
   console.log('handoff: from the final ACK to its kernel socket done (where the kernel queues a connection for accept); to \'connection\': on to the server\'s event, after the wait for its thread\'s turn.\n');
   console.log('server core per request: the server\'s CPU busy (user, system, interrupts) over the requests served, without a flood.\n');

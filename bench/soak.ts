@@ -12,7 +12,7 @@
 // stayed within its limit.
 //   node dist/bench/soak.js [--seconds N] [--flood-rate N] [--connections N] [--every N] [--workers N] [--json]
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { appendFileSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { buildLab, type Lab } from '../lib/lab/topology.js';
@@ -20,6 +20,7 @@ import { addon } from '../lib/native/addon.js';
 import { resolveConfig } from '../lib/engine/config.js';
 import { machine, requireLab } from './common.js';
 import { runWrk } from './wrk.js';
+import { saveResult } from './results.js';
 
 const { values } = parseArgs({ options: {
   seconds: { type: 'string', default: '60' },
@@ -55,7 +56,6 @@ if (spawnSync(PYTHON, ['-c', 'import scapy.all'], { stdio: 'ignore' }).status !=
 const PORT = 80;
 const TARGET = fileURLToPath(new URL('./serve-target.js', import.meta.url));
 const ATTACKER = fileURLToPath(new URL('../../bench/soak-attacker.py', import.meta.url));
-const RESULTS = fileURLToPath(new URL('../../bench/results/', import.meta.url));
 const CACHE_LIMIT = resolveConfig().cacheLimit; // serve-target runs protect() with the defaults
 
 interface Sample { second: number; rssKiB: number; fds: number; cacheSize: number }
@@ -166,8 +166,8 @@ const checks = {
 };
 const ok = Object.values(checks).every(Boolean);
 const record = { type: 'soak', date: new Date().toISOString(), machine: machine(), seconds, floodRate, connections, workers, ok, checks, ...result };
-mkdirSync(RESULTS, { recursive: true });
-appendFileSync(`${RESULTS}soak.jsonl`, `${JSON.stringify(record)}\n`);
+const saved = saveResult('soak', record);
+log(`(appended to ${saved})`);
 if (json) {
   console.log(JSON.stringify(record));
 } else {
