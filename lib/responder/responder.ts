@@ -20,6 +20,7 @@ import { closeSync } from 'node:fs';
 import { systemClock, type Clock } from '../engine/clock.js';
 import { resolveConfig, type SyncacheConfig, type SyncacheConfigInput } from '../engine/config.js';
 import { CookieSecrets } from '../engine/cookie-secrets.js';
+import { FleetKey } from '../engine/fleet-key.js';
 import type { Handshake } from '../engine/engine.js';
 import { COUNTER_NAMES, Stats } from '../engine/stats.js';
 import { installGate, DEFAULT_MARK, type Gate } from '../gate/nftables.js';
@@ -50,8 +51,15 @@ export interface ResponderOptions extends SyncacheConfigInput {
   lowLatency?: boolean;
   /** PACKET_QDISC_BYPASS for our frames (faster; hides them from local captures). */
   qdiscBypass?: boolean;
-  /** Clock for timers (tests inject a ManualClock; only with workers: 0). */
+  /** Clock for timers (tests inject a ManualClock; only with workers: 0). With a fleet key it stands for the wall clock too. */
   clock?: Clock;
+  /**
+   * Cookie secrets shared by a fleet: with keyFile (a file of 32 or more
+   * random bytes, mode 0600, the same on every host) each 15 s epoch's secret
+   * is derived from the key and the wall clock, so every host validates every
+   * other's cookies (clocks within 5 s). Default: random secrets per host.
+   */
+  secrets?: { keyFile: string };
   /** Return false to refuse a handshake: its entry stays and it is retried (workers: 0 only). */
   accept?: (handshake: Handshake) => boolean;
   /**
@@ -96,6 +104,9 @@ function validate(options: ResponderOptions): void {
   if (workers > 0 && options.clock !== undefined) throw new TypeError('clock can only be injected with workers: 0 (the shard on this thread)');
   if (workers > 0 && options.accept !== undefined) throw new TypeError('accept can only be used with workers: 0 (workers report handshakes asynchronously)');
   if (options.handoff === true && options.accept !== undefined) throw new TypeError('accept cannot be used with handoff: every completed handshake becomes a socket');
+  if (options.secrets !== undefined && (options.secrets === null || typeof options.secrets !== 'object' || typeof options.secrets.keyFile !== 'string' || options.secrets.keyFile === '')) {
+    throw new TypeError('secrets must be { keyFile: PATH } (a fleet\'s shared key file), or left out for random secrets');
+  }
 }
 
 /** The path the ring opens for options.netns (a name: the gate needs one). */
@@ -113,7 +124,7 @@ function revive(e: SentError): Error {
 }
 
 function splitOptions(options: ResponderOptions): SyncacheConfigInput {
-  const { iface, addrs, ports, netns, workers, gate, mark, qdiscBypass, clock, accept, handoff, lowLatency, ...config } = options;
+  const { iface, addrs, ports, netns, workers, gate, mark, qdiscBypass, clock, accept, handoff, lowLatency, secrets, ...config } = options;
   return config;
 }
 
@@ -139,7 +150,24 @@ export class Responder extends EventEmitter<ResponderEvents> {
     this.options = { ...options };
     this.config = resolveConfig(splitOptions(options));
     this.clock = options.clock ?? systemClock;
-    this.secrets = CookieSecrets.create(this.clock.now(), this.config.cookieRotateMs);
+    this.secrets = options.secrets === undefined
+      ? CookieSecrets.create(this.clock.now(), this.config.cookieRotateMs)
+      : CookieSecrets.createFleet(FleetKey.load(options.secrets.keyFile), this.wallNow());
+  }
+
+  /** Wall-clock ms for a fleet's epochs (the injected clock, in tests). */
+  private wallNow(): number {
+    return this.options.clock ? this.options.clock.now() : Date.now();
+  }
+
+  /**
+   * Rereads the fleet key file (options.secrets.keyFile; the CLI does it on
+   * SIGHUP). Secrets installed from now on use the new key: within one epoch
+   * (15 s) new cookies use it, and the old key's cookies stay valid for their
+   * lifetime. Throws if the file is no longer a valid key (the old key stays).
+   */
+  reloadKey(): void {
+    this.secrets.reloadKey();
   }
 
   /** Validates, installs the gate, opens the rings; rejects with a clear error. */
@@ -297,7 +325,7 @@ export class Responder extends EventEmitter<ResponderEvents> {
   }
 
   private rotateIfDue(): void {
-    this.secrets.maybeRotate(this.clock.now());
+    this.secrets.maybeRotate(this.secrets.epoch === null ? this.clock.now() : this.wallNow());
   }
 
   /** Stops answering, closes the rings, removes the gate. Idempotent. */
