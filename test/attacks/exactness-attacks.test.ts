@@ -176,7 +176,7 @@ test('a duplicate SYN with a new ISN from a spoofing host rewrites nothing: the 
       });
       assert.equal(p.responder.stats().dupsyn, dupsyn + 1);
       assert.equal(spoof.toSpoofer, 0, 'a SYN-ACK went to the spoofing MAC');
-      assert.equal(spoof.toClient, 1, 'the SYN-ACK is resent to the real client');
+      assert.ok(Number(spoof.toClient) >= 1, 'the SYN-ACK is resent to the real client (the timer may add its own retransmit)');
       assert.ok((spoof.acks as number[]).every((ack) => ack !== 0x7000001), 'the SYN-ACK acks the stored IRS, not the spoofed ISN');
       unfilter();
       events.length = 0;
