@@ -60,7 +60,7 @@ function curls(host: string): Promise<void> {
 }
 
 for (const syncookies of ['only', 'on'] as CookieMode[]) {
-  test(`syncookies=${syncookies}: ${N} connections that send data right away give exactly ${N} handshake events`, { skip }, async () => {
+  test(`syncookies=${syncookies}: ${N} connections that send data right away give exactly ${N} handshake events`, { skip }, async (t) => {
     const r = await Responder.open({
       iface: pair.responderIface, netns: pair.responder.path, addrs: [pair.responderV4], ports: [PORT], syncookies,
     });
@@ -76,6 +76,7 @@ for (const syncookies of ['only', 'on'] as CookieMode[]) {
       await waitFor(() => skipped() >= 2 * N, `${2 * N} later segments skipped (have ${skipped()})`);
       await curlsDone;
       const s = r.stats();
+      t.diagnostic(`events ${events.length}, completed ${s.completed}, added ${s.added}, recvcookie ${s.recvcookie}, completedrepeat ${s.completedrepeat}, skippedHandedOver ${s.skippedHandedOver}`);
       assert.equal(events.length, N, `handshake events (${JSON.stringify({ completed: s.completed, added: s.added, recvcookie: s.recvcookie, completedrepeat: s.completedrepeat, skippedHandedOver: s.skippedHandedOver })})`);
       assert.equal(s.completed, N);
       assert.equal(new Set(events.map((h) => h.remotePort)).size, N, 'one event per connection');
