@@ -241,6 +241,20 @@ test('a duplicate SYN with a new ISN from another MAC rewrites nothing: the SYN-
   assert.equal(h.handshakes[0].peerMac, '02:00:00:00:00:02');
 });
 
+test('a client that restarted with a new ISN: the dup SYN\'s SYN-ACK acks the old IRS, its RST at exactly IRS+1 clears the entry, its next SYN starts afresh', () => {
+  const h = harness({ syncookies: 'off' });
+  h.feed({ seq: 1000 });
+  h.feed({ seq: 50_000 }); // the new connection's SYN on the same 4-tuple
+  assert.equal(h.sent[1].ack, 1001, 'RFC 793 SYN-SENT: an unacceptable ACK, answered with <SEQ=SEG.ACK><CTL=RST>');
+  h.feed({ kind: K.rst, seq: h.sent[1].ack });
+  assert.equal(h.stat('reset'), 1);
+  h.feed({ seq: 50_000 }); // its SYN retransmit
+  assert.equal(h.stat('added'), 2);
+  assert.equal(h.sent.at(-1)?.ack, 50_001);
+  h.feed({ kind: K.ack, seq: 50_001, ack: ((h.sent.at(-1)?.seq ?? 0) + 1) >>> 0 });
+  assert.equal(h.handshakes[0].irs, 50_000);
+});
+
 test('one batch with a flow\'s ACK, its data and its ACK again completes it once (completedrepeat); another flow in it still completes', () => {
   for (const syncookies of ['on', 'only'] as const) {
     const h = harness({ syncookies, hashSize: 1, bucketLimit: 2 });
