@@ -3,17 +3,27 @@
 // _unreach over rows of typed arrays; no allocation on the SYN path.
 //
 //   SYN    entry for the flow?  yes: duplicate SYN -> resend the same ISS,
-//                                    refresh the timer (dupsyn)
+//                                    refresh the timer (dupsyn); the stored
+//                                    IRS, peer MAC and address never change
 //          syncookies=only      -> SYN-ACK with the native cookie, no state
 //          syncookies=on, paused -> the same (see below)
 //          otherwise            -> allocate (bucket/zone limits may evict);
 //                                  ISS = cookie (on) or random (off);
 //                                  no room: cookie (on) or drop (off)
-//   ACK    entry?  ack == ISS+1: unlink, hand over (completed); refused by
-//                                the application: relink (aborted)
-//                  else: drop the entry, RST (badack)
-//          no entry: a valid cookie completes (recvcookie), else failcookie
-//   RST    entry and seq in [IRS+1, IRS+1+window]: drop (reset); else ignored
+//   ACK    entry?  ack != ISS+1: drop the entry, RST (badack)
+//                  seq != IRS+1: dropped, entry kept (badseq)
+//                  timestamps fail (below): dropped, entry kept (pawsreject)
+//                  else unlink, hand over (completed); refused by the
+//                  application: relink (aborted)
+//          no entry, but its flow completed earlier in this batch (curl's
+//                  data right behind the final ACK): skipped (completedrepeat)
+//          no entry: a valid cookie completes (recvcookie) - with 'on' only
+//                  while cookies were recently needed (spuriouscookie) -
+//                  else failcookie
+//   RST    entry and seq == IRS+1: drop (reset); elsewhere in
+//          [IRS+1, IRS+1+window]: challenge ACK (RFC 5961 3.2), at most
+//          CHALLENGE_ACK_LIMIT per entry per CHALLENGE_ACK_WINDOW_MS
+//          (challengeack, challengeacklimited); else ignored (rstignored)
 //   ICMP   unreachable quoting our SYN-ACK (seq == ISS): the first marks the
 //          entry; another once it has >= 3 retransmits drops it (unreach)
 //   timer  SynCache.expire(): retransmit with backoff, then stale
@@ -36,6 +46,25 @@
 // Our timestamps are clock milliseconds plus a random offset (even, as
 // TCP_TIMESTAMP wants bit 0 clear for millisecond clocks), so any later
 // moment's value is known without state: tsNow().
+//
+// Exactness, as the kernels are exact (FreeBSD's syncache_chkrst and
+// syncache_expand, Linux's tcp_check_req):
+// - A duplicate SYN is a retransmit: it refreshes the timer and resends the
+//   SYN-ACK to the stored peer, acking the stored IRS. A SYN with another
+//   ISN (spoofed, or a client that restarted) rewrites nothing: a real
+//   client answers that SYN-ACK with a RST at exactly IRS+1, which drops the
+//   entry, and its next SYN starts afresh. Only a SYN with the stored ISN
+//   updates ts_recent.
+// - Cookies while they were recently needed (FreeBSD's sch_last_overflow,
+//   Linux's tcp_synq_no_recent_overflow): with 'on' every ISS is a cookie, so
+//   an ACK whose entry is gone (stale, reset, evicted) would complete
+//   through it; that is accepted only within two secret rotations (a
+//   cookie's whole life) of the cache last refusing or evicting for a new
+//   SYN, or of the pause. 'only' has no cache: always.
+// - Timestamps (RFC 7323 5.3, PAWS): an entry that negotiated them wants
+//   them in the ACK, its TSecr 0 (broken stacks, as FreeBSD allows) or one
+//   of ours since the SYN, its TSval not older than the SYN's; a cookie ACK's
+//   TSecr, if not 0, no older than a cookie lives and not in the future.
 import { randomFillSync, randomInt } from 'node:crypto';
 import { addon, type Connection } from '../native/addon.js';
 import { BatchView } from '../native/batch.js';
@@ -96,6 +125,10 @@ export interface EngineOptions {
 /** How long a held entry may wait for release() before it goes stale. */
 const HOLD_MS = 10_000;
 
+/** Challenge ACKs per entry per window (FreeBSD's net.inet.tcp.ack_war_cnt and ack_war_timewindow). */
+export const CHALLENGE_ACK_LIMIT = 5;
+export const CHALLENGE_ACK_WINDOW_MS = 1000;
+
 /** How often a pause may double (FreeBSD: TCP_SYNCACHE_MAX_BACKOFF). */
 export const PAUSE_MAX_BACKOFF = 6;
 
@@ -121,6 +154,11 @@ export class SynEngine {
   /** Until when new flows get cookies without entries (clock ms; see the pause above). */
   private pausedUntil = -Infinity;
   private pauseBackoff = 0;
+  /** When cookies were last needed: the cache refused or evicted for a new SYN, or the pause answered one (clock ms). */
+  private lastOverflow = -Infinity;
+  /** Rows of the batch being handled that completed a handshake (see repeatOfCompleted). */
+  private readonly completedRows: Int32Array;
+  private completedCount = 0;
   /** Per held entry: data not yet taken, the sequence number of its first byte, and of the byte after it. */
   private readonly heldData = new Map<number, { chunks: Uint8Array[]; seq: number; next: number }>();
   // While paused, due entries back off and go stale on schedule but send
@@ -142,6 +180,7 @@ export class SynEngine {
     this.onHandshake = options.onHandshake;
     this.tx = options.tx ?? new BatchView();
     this.capacity = addon.batchLayout.capacity;
+    this.completedRows = new Int32Array(this.capacity);
     this.mode = options.config.syncookies === 'off' ? 0 : options.config.syncookies === 'on' ? 1 : 2;
     this.cache = this.mode === 2 ? null : new SynCache(options.config, options.stats);
     this.hold = options.hold === true && this.cache !== null;
@@ -161,6 +200,7 @@ export class SynEngine {
   handle(rx: BatchView, count: number): void {
     // One clock read per batch: the rows of a batch arrived together.
     this.now = this.clock.now();
+    this.completedCount = 0;
     const kind = rx.kind;
     for (let i = 0; i < count; i++) {
       const k = kind[i];
@@ -198,6 +238,7 @@ export class SynEngine {
     const s = this.stats;
     const cache = this.cache;
     const cookieMade = rx.cookieState[i] === VERDICT.made;
+    if (this.completedCount > 0 && this.repeatOfCompleted(rx, i, true)) { s[C.completedrepeat]++; return; }
     if (cache === null) {
       if (!cookieMade) { s[C.dropped]++; return; }
       this.synAckFromRow(rx, i, rx.cookie[i]);
@@ -211,20 +252,24 @@ export class SynEngine {
       // A completed flow waiting for its socket: its SYN-ACK was answered
       // already, and a new IRS would throw off the data it collects.
       if ((cache.flags[e] & EntryFlag.held) !== 0) return;
-      cache.irs[e] = rx.seq[i];
-      if ((rx.optFlags[i] & OPT.timestamps) !== 0) cache.tsRecent[e] = rx.tsval[i];
-      cache.setPeerMac(e, rx.mac, i * 6);
+      // A retransmit, whatever its ISN: the stored IRS and peer stay (see
+      // the header). Only the flow's own SYN again may move ts_recent on.
+      if (rx.seq[i] === cache.irs[e] && (rx.optFlags[i] & OPT.timestamps) !== 0
+        && ((rx.tsval[i] - cache.tsRecent[e]) | 0) >= 0) cache.tsRecent[e] = rx.tsval[i];
       cache.refresh(e, now);
       this.resendSynAck(e);
       return;
     }
     if (this.mode === 1 && cookieMade && now < this.pausedUntil) {
+      this.lastOverflow = now;
       this.synAckFromRow(rx, i, rx.cookie[i]);
       s[C.sendcookie]++;
       return;
     }
     const zoneFails = s[C.zonefail];
+    const bucketOverflows = s[C.bucketoverflow];
     e = cache.allocate(rx.hash[i]);
+    if (e === NONE || s[C.zonefail] !== zoneFails || s[C.bucketoverflow] !== bucketOverflows) this.lastOverflow = now;
     if (s[C.zonefail] !== zoneFails && this.mode === 1 && this.config.pauseMs > 0) this.pause(now);
     if (e === NONE) {
       if (this.mode === 1 && cookieMade) {
@@ -296,7 +341,12 @@ export class SynEngine {
         cache.remove(e);
         return;
       }
-      if ((cache.flags[e] & EntryFlag.timestamps) !== 0 && (rx.optFlags[i] & OPT.timestamps) !== 0) {
+      // The first segment after our SYN-ACK starts at IRS+1 (a cookie's MAC
+      // fixes the same); a later one means what came before it was lost,
+      // and the peer resends that.
+      if (rx.seq[i] !== ((cache.irs[e] + 1) >>> 0)) { s[C.badseq]++; return; }
+      if ((cache.flags[e] & EntryFlag.timestamps) !== 0) {
+        if (!this.entryTimestampsOk(e, rx, i)) { s[C.pawsreject]++; return; }
         cache.tsRecent[e] = rx.tsval[i];
       }
       if (this.hold) {
@@ -305,6 +355,7 @@ export class SynEngine {
         const accepted = this.onHandshake(handshake) !== false;
         if (accepted) {
           s[C.completed]++;
+          this.completedRows[this.completedCount++] = i;
         } else {
           s[C.aborted]++;
           cache.flags[e] &= ~EntryFlag.held;
@@ -315,6 +366,7 @@ export class SynEngine {
       const accepted = this.onHandshake(this.handshakeFromEntry(e, rx, i, NONE)) !== false;
       if (accepted) {
         s[C.completed]++;
+        this.completedRows[this.completedCount++] = i;
         cache.remove(e);
       } else {
         s[C.aborted]++;
@@ -322,17 +374,67 @@ export class SynEngine {
       }
       return;
     }
+    if (this.completedCount > 0 && this.repeatOfCompleted(rx, i, false)) { s[C.completedrepeat]++; return; }
     if (this.mode === 0) { s[C.ackunknown]++; return; }
     if (rx.cookieState[i] !== VERDICT.valid) { s[C.failcookie]++; return; }
+    if (this.mode === 1 && !this.cookiesRecentlyNeeded()) { s[C.spuriouscookie]++; return; }
+    if (!this.cookieTimestampsOk(rx, i)) { s[C.pawsreject]++; return; }
     const held = this.hold ? this.entryFromCookie(rx, i) : NONE;
     const accepted = this.onHandshake(this.handshakeFromCookie(rx, i, held)) !== false;
     if (accepted) {
       s[C.recvcookie]++;
       s[C.completed]++;
+      this.completedRows[this.completedCount++] = i;
     } else {
       s[C.aborted]++;
       if (held !== NONE) (cache as SynCache).remove(held);
     }
+  }
+
+  /**
+   * Whether row i belongs to a flow that completed earlier in this batch (its
+   * data, or its ACK again): that flow is reported, and the caller marks it
+   * so that later batches never see it (Shard.mark); within the batch, this
+   * keeps it from completing twice. A SYN belongs to it only with the
+   * flow's own ISN (another is a new connection on the 4-tuple).
+   */
+  private repeatOfCompleted(rx: BatchView, i: number, syn: boolean): boolean {
+    const hash = rx.hash[i];
+    const sa = rx.saddr;
+    const da = rx.daddr;
+    const io = i * 4;
+    for (let k = 0; k < this.completedCount; k++) {
+      const j = this.completedRows[k];
+      const jo = j * 4;
+      if (rx.hash[j] !== hash || rx.sport[j] !== rx.sport[i] || rx.dport[j] !== rx.dport[i] || rx.family[j] !== rx.family[i]) continue;
+      if (sa[jo] !== sa[io] || sa[jo + 1] !== sa[io + 1] || sa[jo + 2] !== sa[io + 2] || sa[jo + 3] !== sa[io + 3]) continue;
+      if (da[jo] !== da[io] || da[jo + 1] !== da[io + 1] || da[jo + 2] !== da[io + 2] || da[jo + 3] !== da[io + 3]) continue;
+      return !syn || rx.seq[i] === ((rx.seq[j] - 1) >>> 0);
+    }
+    return false;
+  }
+
+  /** With 'on': the cache refused or evicted for a new SYN, or paused, within a cookie's life (two rotations). */
+  private cookiesRecentlyNeeded(): boolean {
+    return this.now < this.pausedUntil || this.now - this.lastOverflow <= 2 * this.config.cookieRotateMs;
+  }
+
+  /** RFC 7323 for the final ACK of an entry that negotiated timestamps (see the header). */
+  private entryTimestampsOk(e: number, rx: BatchView, i: number): boolean {
+    if ((rx.optFlags[i] & OPT.timestamps) === 0) return false;
+    const cache = this.cache as SynCache;
+    const tsecr = rx.tsecr[i];
+    if (tsecr !== 0) {
+      const since = this.tsAt(cache.arrival[e]);
+      if (((tsecr - since) >>> 0) > ((this.tsAt(this.now) - since) >>> 0)) return false;
+    }
+    return ((rx.tsval[i] - cache.tsRecent[e]) | 0) >= 0;
+  }
+
+  /** A cookie ACK's TSecr, if any: one of ours from no longer ago than a cookie lives. */
+  private cookieTimestampsOk(rx: BatchView, i: number): boolean {
+    if ((rx.optFlags[i] & OPT.timestamps) === 0 || rx.tsecr[i] === 0) return true;
+    return ((this.tsAt(this.now) - rx.tsecr[i]) >>> 0) <= 2 * this.config.cookieRotateMs;
   }
 
   /**
@@ -416,14 +518,33 @@ export class SynEngine {
     const e = this.lookup(rx, i);
     const cache = this.cache;
     if (e === NONE || cache === null) { this.stats[C.rstignored]++; return; }
-    // syncache_chkrst: in window means IRS+1 <= seq <= IRS+1+our window.
+    // syncache_chkrst: in window means IRS+1 <= seq <= IRS+1+our window;
+    // only exactly IRS+1 resets (RFC 5961 3.2), the rest of the window
+    // gets a challenge ACK, which a real peer answers with that RST.
     const offset = (rx.seq[i] - ((cache.irs[e] + 1) >>> 0)) >>> 0;
-    if (offset <= this.config.window) {
+    if (offset === 0) {
       this.stats[C.reset]++;
       cache.remove(e);
-    } else {
+    } else if (offset > this.config.window) {
       this.stats[C.rstignored]++;
+    } else if (this.mayChallenge(e)) {
+      this.challengeAck(e);
+    } else {
+      this.stats[C.challengeacklimited]++;
     }
+  }
+
+  /** Counts a challenge ACK against entry e's limit; false when it is used up for this window. */
+  private mayChallenge(e: number): boolean {
+    const cache = this.cache as SynCache;
+    const now = Math.floor(this.now) >>> 0;
+    if (cache.challenges[e] === 0 || ((now - cache.challengeAt[e]) >>> 0) >= CHALLENGE_ACK_WINDOW_MS) {
+      cache.challengeAt[e] = now;
+      cache.challenges[e] = 0;
+    }
+    if (cache.challenges[e] >= CHALLENGE_ACK_LIMIT) return false;
+    cache.challenges[e]++;
+    return true;
   }
 
   private unreach(rx: BatchView, i: number): void {
@@ -466,6 +587,35 @@ export class SynEngine {
   /** SYN-ACK for a cache entry (first send, dupsyn and retransmits). */
   private resendSynAck(e: number): void {
     const cache = this.cache as SynCache;
+    const r = this.rowToEntryPeer(e);
+    const flags = cache.flags[e];
+    const ts = this.synAckBody(r, cache.family[e], cache.iss[e], cache.irs[e], (flags & EntryFlag.sackPermitted) !== 0,
+      cache.peerWscale[e] !== NO_WSCALE, (flags & EntryFlag.timestamps) !== 0, cache.tsRecent[e]);
+    if (ts !== NONE) cache.tsval[e] = ts;
+  }
+
+  /** RFC 5961's challenge ACK from entry e: <SEQ=ISS+1><ACK=IRS+1><CTL=ACK>. */
+  private challengeAck(e: number): void {
+    const cache = this.cache as SynCache;
+    const tx = this.tx;
+    const r = this.rowToEntryPeer(e);
+    tx.kind[r] = K.sendAck;
+    tx.seq[r] = (cache.iss[e] + 1) >>> 0;
+    tx.ack[r] = (cache.irs[e] + 1) >>> 0;
+    tx.window[r] = this.config.window;
+    if ((cache.flags[e] & EntryFlag.timestamps) !== 0) {
+      tx.optFlags[r] = OPT.timestamps;
+      tx.tsval[r] = this.tsAt(this.now);
+      tx.tsecr[r] = cache.tsRecent[e];
+    } else {
+      tx.optFlags[r] = 0;
+    }
+    this.stats[C.challengeack]++;
+  }
+
+  /** A send row addressed from entry e's local end to its stored peer (MAC and 802.1Q tag too). */
+  private rowToEntryPeer(e: number): number {
+    const cache = this.cache as SynCache;
     const tx = this.tx;
     const r = this.nextRow();
     const o = r * 4;
@@ -479,10 +629,7 @@ export class SynEngine {
     tx.dport[r] = cache.peerPort[e];
     for (let k = 0; k < 6; k++) tx.mac[r * 6 + k] = cache.peerMac[e * 6 + k];
     tx.vlan[r] = cache.vlan[e];
-    const flags = cache.flags[e];
-    const ts = this.synAckBody(r, cache.family[e], cache.iss[e], cache.irs[e], (flags & EntryFlag.sackPermitted) !== 0,
-      cache.peerWscale[e] !== NO_WSCALE, (flags & EntryFlag.timestamps) !== 0, cache.tsRecent[e]);
-    if (ts !== NONE) cache.tsval[e] = ts;
+    return r;
   }
 
   /** SYN-ACK straight from a SYN row (cookie, no state). */

@@ -31,6 +31,12 @@ export const SYNCACHE_COUNTERS = [
   'txdropped', // response frames the ring could not send
   'lateinjected', // handoffs whose data slipped past the ring's last read, injected after all
   'handoffduplicate', // a flow handed over completing again (ignored)
+  'completedrepeat', // a later segment of a flow completed earlier in the same batch: skipped, not completed again
+  'challengeack', // RST in the window but not at IRS+1: answered with a challenge ACK (RFC 5961 3.2)
+  'challengeacklimited', // such a RST past the entry's challenge-ACK rate limit: dropped unanswered
+  'spuriouscookie', // valid-looking cookie ACK while cookies were not recently needed (syncookies on): dropped
+  'badseq', // final ACK for an entry whose sequence is not IRS+1: dropped, the entry kept
+  'pawsreject', // final ACK failing the timestamp checks (missing, TSecr we never sent, TSval older than the SYN's): dropped
 ] as const;
 
 export type SyncacheCounterName = (typeof SYNCACHE_COUNTERS)[number];

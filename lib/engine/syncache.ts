@@ -26,7 +26,7 @@
 // SYN, which gets a cookie. They leave by release() or go stale. A duplicate SYN
 // (refresh()) counts as a send, as in the seed's SYNCACHE_TIMEOUT: rexmits+1
 // and a backed-off deadline, so dupsyns cannot keep an entry alive forever.
-// About 88 bytes per entry (bytesPerEntry), bucket and heap arrays included.
+// About 93 bytes per entry (bytesPerEntry), bucket and heap arrays included.
 //
 // syncache_timer: each bucket keeps the earliest deadline of its entries
 // (the seed's sch_nextc). Instead of one callout per bucket there is one
@@ -121,6 +121,9 @@ export class SynCache {
   readonly deadline: Uint32Array;
   /** EntryState per entry. */
   readonly state: Uint8Array;
+  /** Start of the entry's challenge-ACK window (uint32 ms) and challenge ACKs sent in it (the engine's rate limit). */
+  readonly challengeAt: Uint32Array;
+  readonly challenges: Uint8Array;
 
   // Links: read-only outside this class. chain[2i] is the next entry (in the
   // bucket, or on the free list) and chain[2i+1] the entry's flow hash (| 0):
@@ -183,6 +186,8 @@ export class SynCache {
     this.arrival = new Uint32Array(n);
     this.deadline = new Uint32Array(n);
     this.state = new Uint8Array(n);
+    this.challengeAt = new Uint32Array(n);
+    this.challenges = new Uint8Array(n);
     this.chain = new Int32Array(n * 2);
     this.entryPrev = new Int32Array(n);
 
@@ -200,7 +205,7 @@ export class SynCache {
     const arrays = [
       this.family, this.peerAddr, this.localAddr, this.peerPort, this.localPort, this.peerMac, this.vlan,
       this.chain, this.iss, this.irs, this.peerMss, this.peerWscale, this.flags, this.tsRecent, this.tsval,
-      this.rexmits, this.arrival, this.deadline, this.state, this.entryPrev,
+      this.rexmits, this.arrival, this.deadline, this.state, this.entryPrev, this.challengeAt, this.challenges,
       this.bucketHead, this.bucketTail, this.bucketCount, this.bucketDeadline, this.heap, this.heapPos,
     ];
     let bytes = 0;
@@ -316,6 +321,8 @@ export class SynCache {
     this.tsRecent[e] = 0;
     this.tsval[e] = 0;
     this.rexmits[e] = 0;
+    this.challengeAt[e] = 0;
+    this.challenges[e] = 0;
     return e;
   }
 

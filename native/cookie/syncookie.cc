@@ -287,17 +287,21 @@ void ProcessBatch(PacketBatch* batch, uint32_t count, const CookieSecrets* secre
   if (mode == CookieMode::kOff) return;
 
   // Both slots are read once per batch: a batch is microseconds long, and a
-  // slot rewritten meanwhile only affects the next batch.
+  // slot rewritten meanwhile only affects the next batch. The active index
+  // first, then the slots (the owner writes a slot, then publishes it as
+  // active): read the other way round, a rotation in between would pair the
+  // new index with the slot's old bytes, and every SYN of the batch would
+  // get a cookie that its ACK can never validate.
   uint32_t key[2][4] = {};
   bool usable[2] = {false, false};
   uint32_t active = 0;
   if (secrets != nullptr) {
+    active = ActiveSlot(secrets);
     for (uint32_t slot = 0; slot < 2; slot++) {
       uint8_t bytes[kSecretBytes] = {};
       usable[slot] = ReadSecret(secrets, slot, bytes);
       std::memcpy(key[slot], bytes, kSecretBytes);
     }
-    active = ActiveSlot(secrets);
   }
 
   LaneGroup group;

@@ -7,7 +7,7 @@ import { BatchView } from '../../lib/native/batch.js';
 import { writeAddress } from '../../lib/native/address.js';
 import { ManualClock } from '../../lib/engine/clock.js';
 import { resolveConfig, type SyncacheConfigInput } from '../../lib/engine/config.js';
-import { SynEngine, type Handshake } from '../../lib/engine/engine.js';
+import { CHALLENGE_ACK_LIMIT, CHALLENGE_ACK_WINDOW_MS, SynEngine, type Handshake } from '../../lib/engine/engine.js';
 import { COUNTER_NAMES, counterIndex } from '../../lib/engine/stats.js';
 
 const K = addon.constants.kinds;
@@ -18,24 +18,31 @@ interface Harness {
   engine: SynEngine;
   clock: ManualClock;
   rx: BatchView;
-  sent: Array<Record<string, number>>;
+  sent: SentRow[];
   handshakes: Handshake[];
   stat(name: string): number;
   /** Writes one row and handles it. */
   feed(row: Partial<Row>): void;
+  /** Writes rows 0.. of one batch and handles them together. */
+  feedBatch(rows: Array<Partial<Row>>): void;
   refuse: boolean;
+}
+
+interface SentRow {
+  kind: number; seq: number; ack: number; optFlags: number; wscale: number; mss: number; tsval: number; tsecr: number;
+  dport: number; sport: number; mac: string;
 }
 
 interface Row {
   kind: number; peer: string; local: string; sport: number; dport: number; seq: number; ack: number;
   optFlags: number; mss: number; wscale: number; tsval: number; tsecr: number; hash: number;
-  cookie: number; cookieState: number; window: number; data?: number[];
+  cookie: number; cookieState: number; window: number; data?: number[]; mac?: number[];
 }
 
 function harness(config: SyncacheConfigInput = {}, hold = false): Harness {
   const clock = new ManualClock(1_000_000);
   const stats = new Float64Array(COUNTER_NAMES.length);
-  const sent: Array<Record<string, number>> = [];
+  const sent: SentRow[] = [];
   const handshakes: Handshake[] = [];
   const rx = new BatchView();
   const h: Harness = {
@@ -43,32 +50,43 @@ function harness(config: SyncacheConfigInput = {}, hold = false): Harness {
     stat: (name) => stats[counterIndex(name)],
     engine: undefined as unknown as SynEngine,
     feed(partial) {
-      const r: Row = {
-        kind: K.syn, peer: '198.18.0.2', local: '198.18.0.1', sport: 40000, dport: 80, seq: 1000, ack: 0,
-        optFlags: OPT.mss | OPT.wscale | OPT.sackPermitted | OPT.timestamps, mss: 1460, wscale: 7,
-        tsval: 5555, tsecr: 0, hash: 0x1234, cookie: 0, cookieState: V.notChecked, window: 64240, ...partial,
-      };
-      rx.kind[0] = r.kind;
-      rx.family[0] = writeAddress(r.peer, rx.saddr, 0);
-      writeAddress(r.local, rx.daddr, 0);
-      rx.sport[0] = r.sport; rx.dport[0] = r.dport; rx.seq[0] = r.seq; rx.ack[0] = r.ack;
-      rx.optFlags[0] = r.optFlags; rx.mss[0] = r.mss; rx.wscale[0] = r.wscale; rx.tsval[0] = r.tsval; rx.tsecr[0] = r.tsecr;
-      rx.hash[0] = r.hash; rx.cookie[0] = r.cookie; rx.cookieState[0] = r.cookieState; rx.window[0] = r.window;
-      rx.mac.set([2, 0, 0, 0, 0, 2], 0);
-      rx.time[0] = 0;
-      const data = partial.data ?? [];
-      rx.payloadLength[0] = data.length;
-      rx.payloadOffset[0] = data.length > 0 ? 0 : BatchView.noPayload;
-      rx.payload.set(data, 0);
-      h.engine.handle(rx, 1);
+      h.feedBatch([partial]);
+    },
+    feedBatch(rows) {
+      let used = 0;
+      rows.forEach((partial, i) => { used = writeRow(i, partial, used); });
+      h.engine.handle(rx, rows.length);
     },
   };
+  function writeRow(i: number, partial: Partial<Row>, payloadAt: number): number {
+    const r: Row = {
+      kind: K.syn, peer: '198.18.0.2', local: '198.18.0.1', sport: 40000, dport: 80, seq: 1000, ack: 0,
+      optFlags: OPT.mss | OPT.wscale | OPT.sackPermitted | OPT.timestamps, mss: 1460, wscale: 7,
+      tsval: 5555, tsecr: 0, hash: 0x1234, cookie: 0, cookieState: V.notChecked, window: 64240, ...partial,
+    };
+    const a = i * 4;
+    rx.kind[i] = r.kind;
+    rx.family[i] = writeAddress(r.peer, rx.saddr, a);
+    writeAddress(r.local, rx.daddr, a);
+    rx.sport[i] = r.sport; rx.dport[i] = r.dport; rx.seq[i] = r.seq; rx.ack[i] = r.ack;
+    rx.optFlags[i] = r.optFlags; rx.mss[i] = r.mss; rx.wscale[i] = r.wscale; rx.tsval[i] = r.tsval; rx.tsecr[i] = r.tsecr;
+    rx.hash[i] = r.hash; rx.cookie[i] = r.cookie; rx.cookieState[i] = r.cookieState; rx.window[i] = r.window;
+    rx.mac.set(r.mac ?? [2, 0, 0, 0, 0, 2], i * 6);
+    rx.time[i] = 0;
+    const data = r.data ?? [];
+    rx.payloadLength[i] = data.length;
+    rx.payloadOffset[i] = data.length > 0 ? payloadAt : BatchView.noPayload;
+    rx.payload.set(data, payloadAt);
+    return payloadAt + data.length;
+  }
+
   h.engine = new SynEngine({
     config: resolveConfig(config), clock, stats, hold,
     send(count) {
       const tx = h.engine.tx;
       for (let i = 0; i < count; i++) {
-        sent.push({ kind: tx.kind[i], seq: tx.seq[i], ack: tx.ack[i], optFlags: tx.optFlags[i], wscale: tx.wscale[i], mss: tx.mss[i], tsval: tx.tsval[i], tsecr: tx.tsecr[i], dport: tx.dport[i], sport: tx.sport[i] });
+        const mac = [...tx.mac.subarray(i * 6, i * 6 + 6)].map((b) => b.toString(16).padStart(2, '0')).join(':');
+        sent.push({ kind: tx.kind[i], seq: tx.seq[i], ack: tx.ack[i], optFlags: tx.optFlags[i], wscale: tx.wscale[i], mss: tx.mss[i], tsval: tx.tsval[i], tsecr: tx.tsecr[i], dport: tx.dport[i], sport: tx.sport[i], mac });
       }
       return count;
     },
@@ -157,15 +175,188 @@ test('a handshake the application refuses is reinserted (aborted) and completes 
   assert.equal(h.engine.cache?.size, 0);
 });
 
-test('RST in window drops the entry; outside the window it is ignored', () => {
+test('RST at exactly IRS+1 drops the entry; outside the window it is ignored', () => {
   const h = harness({ syncookies: 'off' });
   h.feed({});
   h.feed({ kind: K.rst, seq: 1001 + 70000 });
   assert.equal(h.stat('rstignored'), 1);
   assert.equal(h.engine.cache?.size, 1);
-  h.feed({ kind: K.rst, seq: 1001 + 100 });
+  h.feed({ kind: K.rst, seq: 1001 });
   assert.equal(h.stat('reset'), 1);
   assert.equal(h.engine.cache?.size, 0);
+});
+
+test('RST elsewhere in the window gets a challenge ACK (RFC 5961 3.2), 5 per entry per second, and keeps the entry', () => {
+  const h = harness({ syncookies: 'off' });
+  h.feed({});
+  const iss = h.sent[0].seq;
+  const before = h.sent.length;
+  for (let k = 1; k <= 8; k++) h.feed({ kind: K.rst, seq: 1001 + k * 100 });
+  assert.equal(h.engine.cache?.size, 1, 'the entry survives');
+  assert.equal(h.stat('reset'), 0);
+  assert.equal(h.stat('challengeack'), CHALLENGE_ACK_LIMIT);
+  assert.equal(h.stat('challengeacklimited'), 8 - CHALLENGE_ACK_LIMIT);
+  const acks = h.sent.slice(before);
+  assert.equal(acks.length, CHALLENGE_ACK_LIMIT);
+  for (const a of acks) {
+    assert.equal(a.kind, K.sendAck);
+    assert.equal(a.seq, (iss + 1) >>> 0);
+    assert.equal(a.ack, 1001);
+    assert.equal(a.optFlags, OPT.timestamps);
+    assert.equal(a.tsecr, 5555);
+    assert.equal(a.mac, '02:00:00:00:00:02');
+  }
+  h.clock.advance(CHALLENGE_ACK_WINDOW_MS);
+  h.feed({ kind: K.rst, seq: 1001 + 65535 });
+  assert.equal(h.stat('challengeack'), CHALLENGE_ACK_LIMIT + 1, 'a new window, a new allowance');
+  h.feed({ kind: K.rst, seq: 1001 + 65536 });
+  assert.equal(h.stat('rstignored'), 1, 'past the window');
+  h.feed({ kind: K.rst, seq: 1000 });
+  assert.equal(h.stat('rstignored'), 2, 'before IRS+1');
+  h.feed({ kind: K.rst, seq: 1001 });
+  assert.equal(h.stat('reset'), 1);
+  assert.equal(h.engine.cache?.size, 0);
+});
+
+test('a duplicate SYN with a new ISN from another MAC rewrites nothing: the SYN-ACK acks the stored IRS and goes to the stored peer', () => {
+  const h = harness({ syncookies: 'off' });
+  h.feed({});
+  const iss = h.sent[0].seq;
+  h.feed({ seq: 777_777, mac: [2, 0, 0, 0, 0, 0x66], tsval: 9_000_000 });
+  assert.equal(h.stat('dupsyn'), 1);
+  assert.equal(h.sent.length, 2);
+  assert.equal(h.sent[1].seq, iss);
+  assert.equal(h.sent[1].ack, 1001, 'acks the stored IRS');
+  assert.equal(h.sent[1].mac, '02:00:00:00:00:02', 'to the stored peer MAC');
+  assert.equal(h.sent[1].tsecr, 5555, 'a SYN with another ISN does not move ts_recent');
+  const e = h.engine.cache?.lookup(4, h.rx.saddr, 0, h.rx.daddr, 0, 40000, 80, 0x1234) ?? -1;
+  assert.equal(h.engine.cache?.irs[e], 1000);
+  // The flow's own SYN again, later: ts_recent follows it; nothing else changes.
+  h.feed({ tsval: 5600 });
+  assert.equal(h.sent[2].ack, 1001);
+  assert.equal(h.sent[2].tsecr, 5600);
+  h.feed({ kind: K.ack, seq: 1001, ack: (iss + 1) >>> 0, optFlags: OPT.timestamps, tsval: 5601, tsecr: h.sent[2].tsval });
+  assert.equal(h.stat('completed'), 1);
+  assert.equal(h.handshakes[0].irs, 1000);
+  assert.equal(h.handshakes[0].peerMac, '02:00:00:00:00:02');
+});
+
+test('a client that restarted with a new ISN: the dup SYN\'s SYN-ACK acks the old IRS, its RST at exactly IRS+1 clears the entry, its next SYN starts afresh', () => {
+  const h = harness({ syncookies: 'off' });
+  h.feed({ seq: 1000 });
+  h.feed({ seq: 50_000 }); // the new connection's SYN on the same 4-tuple
+  assert.equal(h.sent[1].ack, 1001, 'RFC 793 SYN-SENT: an unacceptable ACK, answered with <SEQ=SEG.ACK><CTL=RST>');
+  h.feed({ kind: K.rst, seq: h.sent[1].ack });
+  assert.equal(h.stat('reset'), 1);
+  h.feed({ seq: 50_000 }); // its SYN retransmit
+  assert.equal(h.stat('added'), 2);
+  assert.equal(h.sent.at(-1)?.ack, 50_001);
+  h.feed({ kind: K.ack, seq: 50_001, ack: ((h.sent.at(-1)?.seq ?? 0) + 1) >>> 0 });
+  assert.equal(h.handshakes[0].irs, 50_000);
+});
+
+test('one batch with a flow\'s ACK, its data and its ACK again completes it once (completedrepeat); another flow in it still completes', () => {
+  for (const syncookies of ['on', 'only'] as const) {
+    const h = harness({ syncookies, hashSize: 1, bucketLimit: 2 });
+    h.feed({ sport: 1, cookie: 0x11111100, cookieState: V.made, optFlags: OPT.mss });
+    h.feed({ sport: 2, cookie: 0x22222200, cookieState: V.made, optFlags: OPT.mss });
+    const ack1 = { kind: K.ack, sport: 1, seq: 1001, ack: 0x11111101, cookie: 0x11111100, cookieState: V.valid, optFlags: 0 };
+    h.feedBatch([
+      ack1,
+      { ...ack1, data: [1, 2, 3] }, // curl: the request right behind the final ACK, same seq, a valid cookie
+      { ...ack1, seq: 1004, data: [4], cookieState: V.invalid },
+      ack1,
+      { kind: K.syn, sport: 1, seq: 1000, cookie: 0x11111100, cookieState: V.made }, // its SYN, read late
+      { kind: K.ack, sport: 2, seq: 1001, ack: 0x22222201, cookie: 0x22222200, cookieState: V.valid, optFlags: 0 },
+    ]);
+    assert.deepEqual(h.handshakes.map((x) => x.remotePort), [1, 2], syncookies);
+    assert.equal(h.stat('completed'), 2, syncookies);
+    assert.equal(h.stat('completedrepeat'), 4, syncookies);
+    assert.equal(h.stat('failcookie') + h.stat('recvcookie') - (syncookies === 'only' ? 2 : 0), 0, syncookies);
+    // The next batch starts afresh: the caller (Shard.mark) keeps the flow out of it.
+    h.feed(ack1);
+    assert.equal(h.stat('completedrepeat'), 4, syncookies);
+  }
+});
+
+test('syncookies=on: a cookie ACK completes only within two rotations of the cache last needing cookies (spuriouscookie)', () => {
+  const h = harness({ syncookies: 'on', hashSize: 1, bucketLimit: 1, cookieRotateMs: 15_000, rexmtLimit: 0, rexmtInitialMs: 1000 });
+  const ack = (sport: number, cookie: number) => ({ kind: K.ack, sport, seq: 1001, ack: (cookie + 1) >>> 0, cookie, cookieState: V.valid, optFlags: 0 });
+  // An entry that went stale: its cookie looks valid, but cookies were never needed.
+  h.feed({ sport: 1, cookie: 0x11111100, cookieState: V.made });
+  h.clock.advance(1000);
+  h.engine.expire();
+  assert.equal(h.stat('stale'), 1);
+  h.feed(ack(1, 0x11111100));
+  assert.equal(h.stat('spuriouscookie'), 1);
+  assert.equal(h.handshakes.length, 0);
+  // The bucket overflows: cookies are needed now, and for two rotations.
+  h.feed({ sport: 2, cookie: 0x22222200, cookieState: V.made });
+  h.feed({ sport: 3, cookie: 0x33333300, cookieState: V.made });
+  assert.equal(h.stat('bucketoverflow'), 1);
+  h.clock.advance(30_000);
+  h.feed(ack(2, 0x22222200));
+  assert.equal(h.stat('recvcookie'), 1, 'at two rotations: still');
+  h.clock.advance(1);
+  h.feed(ack(1, 0x11111100));
+  assert.equal(h.stat('spuriouscookie'), 2, 'past two rotations: no more');
+  assert.equal(h.handshakes.length, 1);
+});
+
+test('syncookies=on: the pause needs cookies until two rotations after its last cookie; syncookies=only always', () => {
+  const h = harness({ syncookies: 'on', hashSize: 4, bucketLimit: 4, cacheLimit: 1, cookieRotateMs: 15_000 });
+  h.feed({ sport: 1, hash: 0, cookie: 0x11111100, cookieState: V.made });
+  h.feed({ sport: 2, hash: 1, cookie: 0x22222200, cookieState: V.made }); // zonefail: bucket 1 empty, refused; pause
+  assert.equal(h.stat('pauses'), 1);
+  h.clock.advance(14_000);
+  h.feed({ sport: 3, hash: 2, cookie: 0x33333300, cookieState: V.made }); // paused: a cookie, no entry
+  h.clock.advance(31_000);
+  h.feed({ kind: K.ack, sport: 3, hash: 2, seq: 1001, ack: 0x33333301, cookie: 0x33333300, cookieState: V.valid, optFlags: 0 });
+  assert.equal(h.stat('spuriouscookie'), 1);
+  const only = harness({ syncookies: 'only' });
+  only.clock.advance(10 * 3_600_000);
+  only.feed({ kind: K.ack, seq: 1001, ack: 0x44444401, cookie: 0x44444400, cookieState: V.valid, optFlags: 0 });
+  assert.equal(only.stat('recvcookie'), 1);
+  assert.equal(only.stat('spuriouscookie'), 0);
+});
+
+test('final ACK of an entry: seq must be IRS+1 (badseq), the entry kept', () => {
+  const h = harness({ syncookies: 'off' });
+  h.feed({});
+  const ack = (h.sent[0].seq + 1) >>> 0;
+  h.feed({ kind: K.ack, seq: 1002, ack });
+  h.feed({ kind: K.ack, seq: 1001 + 100_000, ack });
+  assert.equal(h.stat('badseq'), 2);
+  assert.equal(h.engine.cache?.size, 1);
+  assert.equal(h.handshakes.length, 0);
+  h.feed({ kind: K.ack, seq: 1001, ack });
+  assert.equal(h.stat('completed'), 1);
+});
+
+test('final ACK timestamps (PAWS): missing, an echo we never sent, or a TSval older than the SYN\'s are dropped (pawsreject)', () => {
+  const h = harness({ syncookies: 'off' });
+  h.feed({ tsval: 5555 });
+  h.clock.advance(100);
+  const ourTs = h.sent[0].tsval;
+  const ack = (h.sent[0].seq + 1) >>> 0;
+  const base = { kind: K.ack, seq: 1001, ack, optFlags: OPT.timestamps, tsval: 5560, tsecr: ourTs };
+  h.feed({ ...base, optFlags: 0 });
+  h.feed({ ...base, tsecr: (ourTs + 1000) >>> 0 }); // from our future
+  h.feed({ ...base, tsecr: (ourTs - 2) >>> 0 }); // from before the SYN
+  h.feed({ ...base, tsval: 5554 }); // older than the SYN's
+  assert.equal(h.stat('pawsreject'), 4);
+  assert.equal(h.engine.cache?.size, 1);
+  h.feed({ ...base, tsecr: 0 }); // a broken echo of 0 passes, as in FreeBSD
+  assert.equal(h.stat('completed'), 1);
+  // A cookie ACK's echo: not in the future, no older than a cookie lives.
+  const c = harness({ syncookies: 'only', cookieRotateMs: 15_000 });
+  const now = c.engine.tsNow();
+  const cookieAck = { kind: K.ack, seq: 1001, ack: 0x55555501, cookie: 0x55555500, cookieState: V.valid, optFlags: OPT.timestamps, tsval: 1 };
+  c.feed({ ...cookieAck, tsecr: (now + 10) >>> 0 });
+  c.feed({ ...cookieAck, tsecr: (now - 30_002) >>> 0 });
+  assert.equal(c.stat('pawsreject'), 2);
+  c.feed({ ...cookieAck, tsecr: (now - 29_000) >>> 0 });
+  assert.equal(c.stat('recvcookie'), 1);
 });
 
 test('ICMP unreachable marks the entry; a second one after 3 retransmits drops it', () => {
