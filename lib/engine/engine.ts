@@ -73,6 +73,7 @@ import type { Clock } from './clock.js';
 import type { SyncacheConfig } from './config.js';
 import { EntryFlag, NO_WSCALE, NONE, SynCache } from './syncache.js';
 import { C } from './stats.js';
+import { EPOCH_SKEW_MS } from './fleet-key.js';
 
 const K = addon.constants.kinds;
 const OPT = addon.constants.optFlags;
@@ -120,6 +121,12 @@ export interface EngineOptions {
    * a kernel socket made from it loses nothing. Needs a cache (not 'only').
    */
   hold?: boolean;
+  /**
+   * One of a fleet's hosts (shared cookie secrets): our TSval is the clock's
+   * own ms, without this host's random offset, so a cookie ACK's TSecr from
+   * another host's SYN-ACK reads right here (clocks within EPOCH_SKEW_MS).
+   */
+  fleetTimestamps?: boolean;
 }
 
 /** How long a held entry may wait for release() before it goes stale. */
@@ -145,6 +152,8 @@ export class SynEngine {
   private readonly onHandshake: HandshakeSink;
   private readonly mode: number; // 0 off, 1 on, 2 only
   private readonly tsOffset: number;
+  /** How far ahead of ours another host's TSval may be (a fleet's clock skew). */
+  private readonly tsSkew: number;
   private readonly random = new Uint32Array(RANDOM_POOL);
   private randomAt = RANDOM_POOL;
   private readonly capacity: number;
@@ -184,7 +193,8 @@ export class SynEngine {
     this.mode = options.config.syncookies === 'off' ? 0 : options.config.syncookies === 'on' ? 1 : 2;
     this.cache = this.mode === 2 ? null : new SynCache(options.config, options.stats);
     this.hold = options.hold === true && this.cache !== null;
-    this.tsOffset = randomInt(0, 2 ** 32);
+    this.tsOffset = options.fleetTimestamps === true ? 0 : randomInt(0, 2 ** 32);
+    this.tsSkew = options.fleetTimestamps === true ? EPOCH_SKEW_MS : 0;
   }
 
   /** Our timestamp clock now (uint32, ms, bit 0 clear). */
@@ -431,10 +441,14 @@ export class SynEngine {
     return ((rx.tsval[i] - cache.tsRecent[e]) | 0) >= 0;
   }
 
-  /** A cookie ACK's TSecr, if any: one of ours from no longer ago than a cookie lives. */
+  /**
+   * A cookie ACK's TSecr, if any: one of ours from no longer ago than a
+   * cookie lives (in a fleet, another host's, whose clock may be up to
+   * EPOCH_SKEW_MS ahead of ours).
+   */
   private cookieTimestampsOk(rx: BatchView, i: number): boolean {
     if ((rx.optFlags[i] & OPT.timestamps) === 0 || rx.tsecr[i] === 0) return true;
-    return ((this.tsAt(this.now) - rx.tsecr[i]) >>> 0) <= 2 * this.config.cookieRotateMs;
+    return ((this.tsAt(this.now) + this.tsSkew - rx.tsecr[i]) >>> 0) <= 2 * this.config.cookieRotateMs + this.tsSkew;
   }
 
   /**

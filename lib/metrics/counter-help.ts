@@ -30,6 +30,12 @@ export const COUNTER_HELP: Readonly<Record<string, string>> = {
   txdropped: 'Reply frames the ring could not send',
   lateinjected: 'Handoffs whose data slipped past the ring\'s last read and was injected afterwards',
   handoffduplicate: 'Handshakes of a flow already handed over (ignored)',
+  completedrepeat: 'Later segments of a flow completed earlier in the same batch (skipped, not completed again)',
+  challengeack: 'RSTs in the window but not at IRS+1, answered with a challenge ACK (RFC 5961)',
+  challengeacklimited: 'Such RSTs past the entry\'s challenge-ACK rate limit (dropped unanswered)',
+  spuriouscookie: 'Valid-looking cookie ACKs while cookies were not recently needed (dropped)',
+  badseq: 'Final ACKs for an entry whose sequence is not IRS+1 (dropped, entry kept)',
+  pawsreject: 'Final ACKs failing the timestamp checks (dropped)',
   // The ring.
   rxFrames: 'Frames taken from the receive ring',
   rxBlocks: 'Receive ring blocks walked',

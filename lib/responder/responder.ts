@@ -20,7 +20,7 @@ import { closeSync } from 'node:fs';
 import { systemClock, type Clock } from '../engine/clock.js';
 import { resolveConfig, type SyncacheConfig, type SyncacheConfigInput } from '../engine/config.js';
 import { CookieSecrets } from '../engine/cookie-secrets.js';
-import { FleetKey } from '../engine/fleet-key.js';
+import { EPOCH_MS, FleetKey } from '../engine/fleet-key.js';
 import type { Handshake } from '../engine/engine.js';
 import { COUNTER_NAMES, Stats } from '../engine/stats.js';
 import { installGate, DEFAULT_MARK, type Gate } from '../gate/nftables.js';
@@ -150,6 +150,9 @@ export class Responder extends EventEmitter<ResponderEvents> {
     this.options = { ...options };
     this.config = resolveConfig(splitOptions(options));
     this.clock = options.clock ?? systemClock;
+    if (options.secrets !== undefined && this.config.cookieRotateMs !== EPOCH_MS) {
+      throw new RangeError(`cookieRotateMs cannot be set with secrets.keyFile: a fleet's secrets change every ${EPOCH_MS} ms on every host`);
+    }
     this.secrets = options.secrets === undefined
       ? CookieSecrets.create(this.clock.now(), this.config.cookieRotateMs)
       : CookieSecrets.createFleet(FleetKey.load(options.secrets.keyFile), this.wallNow());
@@ -192,6 +195,7 @@ export class Responder extends EventEmitter<ResponderEvents> {
       this.shard = new Shard({
         iface: o.iface, netns: netnsPath, addrs: o.addrs, ports: o.ports, config: this.config,
         secrets: this.secrets.view, clock: this.clock, stats, qdiscBypass: o.qdiscBypass, hold: o.handoff, lowLatency: o.lowLatency,
+        fleetTimestamps: this.secrets.epoch !== null,
         onHandshake: (h) => {
           if (this.sockets !== undefined) {
             this.sockets.push(h);
@@ -230,6 +234,7 @@ export class Responder extends EventEmitter<ResponderEvents> {
       secrets: this.secrets.buffer, stats: stats.buffer as SharedArrayBuffer, fanoutGroup, qdiscBypass: o.qdiscBypass,
       handoff: o.handoff === true ? this.socketOptions(nsPath(o.netns)) : undefined,
       lowLatency: o.lowLatency,
+      fleetTimestamps: this.secrets.epoch !== null,
     };
     const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: init });
     this.workers.push(worker);

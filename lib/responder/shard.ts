@@ -67,6 +67,8 @@ export interface ShardOptions {
   qdiscBypass?: boolean;
   /** See EngineOptions.hold. */
   hold?: boolean;
+  /** See EngineOptions.fleetTimestamps. */
+  fleetTimestamps?: boolean;
   /** See RingOptions.lowLatency. */
   lowLatency?: boolean;
   onHandshake: HandshakeSink;
@@ -156,6 +158,7 @@ export class Shard {
         return accepted;
       },
       hold: options.hold,
+      fleetTimestamps: options.fleetTimestamps,
     });
     this.clock = options.clock;
     this.lingerTimer = setInterval(() => this.expireLingering(), 1000);

@@ -22,6 +22,8 @@ export interface WorkerInit {
   /** Make a kernel socket of each completed handshake here (ResponderOptions.handoff). */
   handoff?: SocketMakerOptions;
   lowLatency?: boolean;
+  /** See EngineOptions.fleetTimestamps. */
+  fleetTimestamps?: boolean;
 }
 
 /** The flow of a handshake, enough to mark it handed over. */
@@ -64,6 +66,7 @@ try {
     qdiscBypass: init.qdiscBypass,
     hold: init.handoff !== undefined,
     lowLatency: init.lowLatency,
+    fleetTimestamps: init.fleetTimestamps,
     onHandshake: (handshake) => {
       if (sockets !== undefined) sockets.push(handshake);
       else port.postMessage({ type: 'handshake', handshake } satisfies WorkerMessage);

@@ -39,7 +39,7 @@ interface Row {
   cookie: number; cookieState: number; window: number; data?: number[]; mac?: number[];
 }
 
-function harness(config: SyncacheConfigInput = {}, hold = false): Harness {
+function harness(config: SyncacheConfigInput = {}, hold = false, fleetTimestamps = false): Harness {
   const clock = new ManualClock(1_000_000);
   const stats = new Float64Array(COUNTER_NAMES.length);
   const sent: SentRow[] = [];
@@ -81,7 +81,7 @@ function harness(config: SyncacheConfigInput = {}, hold = false): Harness {
   }
 
   h.engine = new SynEngine({
-    config: resolveConfig(config), clock, stats, hold,
+    config: resolveConfig(config), clock, stats, hold, fleetTimestamps,
     send(count) {
       const tx = h.engine.tx;
       for (let i = 0; i < count; i++) {
@@ -357,6 +357,18 @@ test('final ACK timestamps (PAWS): missing, an echo we never sent, or a TSval ol
   assert.equal(c.stat('pawsreject'), 2);
   c.feed({ ...cookieAck, tsecr: (now - 29_000) >>> 0 });
   assert.equal(c.stat('recvcookie'), 1);
+});
+
+test('in a fleet, our TSval is the clock\'s own ms and a cookie ACK may echo another host\'s, up to 5 s ahead of ours', () => {
+  const f = harness({ syncookies: 'only' }, false, true);
+  const now = f.engine.tsNow();
+  assert.equal(now, (Math.floor(f.clock.now()) & ~1) >>> 0, 'no random offset');
+  const cookieAck = { kind: K.ack, seq: 1001, ack: 0x55555501, cookie: 0x55555500, cookieState: V.valid, optFlags: OPT.timestamps, tsval: 1 };
+  f.feed({ ...cookieAck, tsecr: (now + 4_900) >>> 0 }); // a host whose clock is 4.9 s ahead
+  assert.equal(f.stat('recvcookie'), 1);
+  f.feed({ ...cookieAck, sport: 40001, tsecr: (now + 5_100) >>> 0 });
+  f.feed({ ...cookieAck, sport: 40002, tsecr: (now - 35_200) >>> 0 });
+  assert.equal(f.stat('pawsreject'), 2);
 });
 
 test('ICMP unreachable marks the entry; a second one after 3 retransmits drops it', () => {
