@@ -127,9 +127,12 @@ export interface NativeRing {
   /**
    * Calls onReadable from the event loop whenever frames are waiting: when
    * the RX socket polls readable, and after every poll phase if the ring
-   * has a frame (a look at one status word, no syscall).
+   * has a frame (a look at one status word, no syscall). The interface
+   * going down is counted (linkErrors) and the ring answers again once it
+   * is up; onError gets the error that stopped the ring for good (code
+   * ENODEV: the interface is gone), after which it no longer polls.
    */
-  start(onReadable: () => void): void;
+  start(onReadable: () => void, onError?: (error: NodeJS.ErrnoException) => void): void;
   stop(): void;
   /** Adds PACKET_STATISTICS (which resets on read) into the counters. */
   updateKernelStats(): void;

@@ -107,6 +107,16 @@ function flowOf(h: Handshake): FlowOf {
   return { family: h.family, remoteAddress: h.remoteAddress, remotePort: h.remotePort, localAddress: h.localAddress, localPort: h.localPort, irs: h.irs };
 }
 
+/**
+ * A shard worker that died after it was ready: its flows' segments now fall
+ * to the other shards of the fanout group (and its handed-over flows are
+ * not marked there), so the instance fails rather than answer half-right.
+ */
+function workerExited(index: number, code: number): Error {
+  return Object.assign(new Error(`shard worker ${index} exited (code ${code}) while the responder was open: `
+    + 'its share of the handshakes is no longer answered as it was; close the responder and open a new one'), { code: 'ERR_WORKER_EXITED' });
+}
+
 /** An error from a worker's message, as the Error it was. */
 function revive(e: SentError): Error {
   return Object.assign(new Error(e.message), e);
@@ -132,6 +142,8 @@ export class Responder extends EventEmitter<ResponderEvents> {
   private gate: Gate | undefined;
   private rotation: NodeJS.Timeout | undefined;
   private closed = false;
+  /** The instance failed ('error' was emitted once; the shards say the same thing again). */
+  private failed = false;
 
   private constructor(options: ResponderOptions) {
     super();
@@ -188,7 +200,7 @@ export class Responder extends EventEmitter<ResponderEvents> {
     if (o.gate !== false) {
       this.gate = installGate({ netns: netnsPath === undefined ? undefined : netnsName(netnsPath), addrs: o.addrs, ports: o.ports, mark: o.mark ?? DEFAULT_MARK });
     }
-    this.shard?.start();
+    this.shard?.start((error) => this.fail(error));
     this.rotation = setInterval(() => this.rotateIfDue(), Math.min(1000, this.config.cookieRotateMs));
     this.rotation.unref();
   }
@@ -204,14 +216,14 @@ export class Responder extends EventEmitter<ResponderEvents> {
       lowLatency: o.lowLatency,
     };
     const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: init });
-    this.workers.push(worker);
+    const index = this.workers.push(worker) - 1;
     return new Promise((resolve, reject) => {
       let ready = false;
       worker.on('message', (m: WorkerMessage) => {
         if (m.type === 'ready') { ready = true; resolve(); }
         else if (m.type === 'error') {
           const error = Object.assign(new Error(m.message), { code: m.code });
-          if (ready) this.emit('error', error); else reject(error);
+          if (ready) this.fail(error); else reject(error);
         } else if (m.type === 'handshake') {
           this.origin.set(m.handshake, worker);
           this.emit('handshake', m.handshake);
@@ -222,9 +234,22 @@ export class Responder extends EventEmitter<ResponderEvents> {
           }
         }
       });
-      worker.on('error', (error) => { if (ready) this.emit('error', error); else reject(error); });
-      worker.on('exit', (code) => { if (!ready) reject(new Error(`shard worker exited with code ${code} before it was ready`)); });
+      worker.on('error', (error) => { if (ready) this.fail(error); else reject(error); });
+      worker.on('exit', (code) => {
+        if (!ready) reject(new Error(`shard worker exited with code ${code} before it was ready`));
+        else if (!this.closed) this.fail(workerExited(index, code));
+      });
     });
+  }
+
+  /**
+   * The instance cannot answer as configured any more (its interface is
+   * gone, a shard worker died): 'error', once; close() it and open another.
+   */
+  private fail(error: Error): void {
+    if (this.failed || this.closed) return;
+    this.failed = true;
+    this.emit('error', error);
   }
 
   /** Every counter by its name, summed over the shards. */

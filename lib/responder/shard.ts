@@ -173,9 +173,11 @@ export class Shard {
    * the ring is looked at again after every poll phase of the event loop
    * (see NativeRing.start), so a SYN that arrives while the thread serves
    * other sockets waits for the rest of that phase, not for the next turn.
+   * onError: the ring stopped for good (its interface is gone: code
+   * ENODEV); see NativeRing.start.
    */
-  start(): void {
-    this.ring.start(() => this.drain());
+  start(onError: (error: NodeJS.ErrnoException) => void): void {
+    this.ring.start(() => this.drain(), onError);
   }
 
   /**

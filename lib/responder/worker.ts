@@ -80,7 +80,7 @@ try {
       }),
     } satisfies WorkerMessage));
   }
-  shard.start();
+  shard.start((e) => port.postMessage({ type: 'error', message: e.message, code: e.code } satisfies WorkerMessage));
   port.postMessage({ type: 'ready' } satisfies WorkerMessage);
 } catch (error) {
   const e = error as NodeJS.ErrnoException;

@@ -145,6 +145,25 @@ bool PacketRing::Open(const RingConfig& config, SysError* error) {
   return true;
 }
 
+int PacketRing::TakeRxError() {
+  int err = 0;
+  socklen_t len = sizeof(err);
+  if (getsockopt(rxFd_, SOL_SOCKET, SO_ERROR, &err, &len) != 0) return errno;
+  return err;
+}
+
+PacketRing::Link PacketRing::LinkState() {
+  sockaddr_ll bound{};
+  socklen_t len = sizeof(bound);
+  if (getsockname(rxFd_, reinterpret_cast<sockaddr*>(&bound), &len) != 0 || bound.sll_ifindex <= 0)
+    return Link::kGone;
+  ifreq ifr{};
+  ifr.ifr_ifindex = bound.sll_ifindex;
+  if (ioctl(rxFd_, SIOCGIFNAME, &ifr) != 0) return errno == ENODEV ? Link::kGone : Link::kDown;
+  if (ioctl(rxFd_, SIOCGIFFLAGS, &ifr) != 0) return errno == ENODEV ? Link::kGone : Link::kDown;
+  return (ifr.ifr_flags & IFF_UP) != 0 ? Link::kUp : Link::kDown;
+}
+
 bool PacketRing::OpenRx(const RingConfig& config, SysError* error) {
   rxFd_ = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (rxFd_ < 0) {

@@ -96,6 +96,16 @@ class PacketRing {
   bool IsOpen() const { return open_; }
 
   int rxFd() const { return rxFd_; }
+  // The interface going down sets the RX socket's error (ENETDOWN) and the
+  // kernel stops feeding it until the interface comes up again, when it
+  // feeds the same socket, ring and fanout group as before. Reads and clears
+  // that error (SO_ERROR); 0 if none.
+  int TakeRxError();
+  // Where the interface the rings are bound to stands now, asked through the
+  // RX socket (so in its namespace, from any thread): deleted (the kernel
+  // unbinds the socket: its ifindex reads -1), down, or up.
+  enum class Link { kGone, kDown, kUp };
+  Link LinkState();
   int txFd() const { return txFd_; }
   int ifindex() const { return ifindex_; }
   const uint8_t* mac() const { return mac_; }

@@ -1,0 +1,109 @@
+// The responder survives its interface: the link going down and up (the
+// RX socket's error is taken, counted as linkErrors and the ring answers
+// again), and the interface deleted (an 'error' with code ENODEV, on this
+// thread's shard and on worker shards alike, never a silent exit). Real
+// veth pairs in namespaces this run makes; curl in the peer namespace is
+// the client.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import http from 'node:http';
+import { createPairLab, labUnavailableReason, type PairLab } from '../../lib/lab/netns.js';
+import { protect } from '../../lib/handoff/protect.js';
+import { Responder } from '../../lib/responder/responder.js';
+import { track } from '../helpers/children.js';
+
+const skip = labUnavailableReason();
+const PORT = 80;
+
+/** curl from the peer: the HTTP status code, or what curl said. */
+function curl(pair: PairLab): Promise<string> {
+  const child = track(spawn(...pair.peer.wrap('curl', ['-sS', '-m', '15', '-o', '/dev/null', '-w', '%{http_code}', `http://${pair.responderV4}:${PORT}/`]), { stdio: ['ignore', 'pipe', 'pipe'] }));
+  let out = '';
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => (out += d));
+  return new Promise((resolve) => child.on('close', () => resolve(out.trim())));
+}
+
+async function waitFor(what: string, check: () => boolean, ms = 15000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** A fresh pair lab for one test (some tests delete its veth). */
+async function inLab(tag: string, subnet: number, body: (pair: PairLab) => Promise<void>): Promise<void> {
+  const pair = createPairLab(tag, subnet);
+  try {
+    await body(pair);
+  } finally {
+    pair.lab.destroy();
+  }
+}
+
+test('link down and up under protect(): the ring is re-armed, linkErrors counts it, the next client is served', { skip, timeout: 90_000 }, async () => {
+  await inLab('flap', 25, async (pair) => {
+    const p = await protect(http.createServer((req, res) => res.end('ok')), {
+      iface: pair.responderIface, netns: pair.responder.path, addrs: [pair.responderV4], ports: [PORT], syncookies: 'on',
+    });
+    const errors: Error[] = [];
+    p.on('error', (e) => errors.push(e));
+    try {
+      assert.equal(await curl(pair), '200');
+      pair.responder.ip(['link', 'set', pair.responderIface, 'down']);
+      await waitFor('linkErrors', () => (p.responder.stats().linkErrors ?? 0) > 0);
+      pair.responder.ip(['link', 'set', pair.responderIface, 'up']);
+      assert.equal(await curl(pair), '200', 'a client after the flap is served');
+      assert.equal(p.stats().handoffs, 2);
+      assert.ok(p.responder.stats().linkErrors >= 1);
+      assert.deepEqual(errors, []);
+    } finally {
+      await p.close();
+    }
+  });
+});
+
+for (const workers of [0, 2]) {
+  test(`an interface deleted under a Responder (workers: ${workers}) is an 'error' with code ENODEV`, { skip, timeout: 60_000 }, async () => {
+    await inLab(`gone${workers}`, 26, async (pair) => {
+      const r = await Responder.open({
+        iface: pair.responderIface, netns: pair.responder.path, addrs: [pair.responderV4], ports: [PORT], workers,
+      });
+      const errors: NodeJS.ErrnoException[] = [];
+      r.on('error', (e) => errors.push(e));
+      try {
+        pair.responder.ip(['link', 'del', pair.responderIface]);
+        await waitFor("'error'", () => errors.length > 0);
+        assert.equal(errors[0].code, 'ENODEV');
+        assert.match(errors[0].message, new RegExp(`interface ${pair.responderIface} is gone`));
+        // Every shard saw it; the instance says so once.
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        assert.equal(errors.length, 1);
+      } finally {
+        await r.close();
+      }
+    });
+  });
+}
+
+test("an interface deleted while it is down is found by the link watch: 'error' with code ENODEV", { skip, timeout: 60_000 }, async () => {
+  await inLab('gonedown', 27, async (pair) => {
+    const r = await Responder.open({
+      iface: pair.responderIface, netns: pair.responder.path, addrs: [pair.responderV4], ports: [PORT],
+    });
+    const errors: NodeJS.ErrnoException[] = [];
+    r.on('error', (e) => errors.push(e));
+    try {
+      pair.responder.ip(['link', 'set', pair.responderIface, 'down']);
+      await waitFor('linkErrors', () => (r.stats().linkErrors ?? 0) > 0);
+      assert.equal(errors.length, 0, 'down is not an error');
+      pair.responder.ip(['link', 'del', pair.responderIface]);
+      await waitFor("'error'", () => errors.length > 0);
+      assert.equal(errors[0].code, 'ENODEV');
+    } finally {
+      await r.close();
+    }
+  });
+});
