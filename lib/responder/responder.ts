@@ -137,6 +137,8 @@ export class Responder extends EventEmitter<ResponderEvents> {
   /** With options.handoff and workers: 0, makes this thread's sockets. */
   private sockets: SocketMaker | undefined;
   private workers: Worker[] = [];
+  /** Workers whose thread has ended (close() has nothing to wait for there). */
+  private readonly exited = new WeakSet<Worker>();
   /** Which worker made a handed socket (its flow is that worker's). */
   private readonly origin = new WeakMap<Handshake, Worker>();
   private gate: Gate | undefined;
@@ -236,6 +238,7 @@ export class Responder extends EventEmitter<ResponderEvents> {
       });
       worker.on('error', (error) => { if (ready) this.fail(error); else reject(error); });
       worker.on('exit', (code) => {
+        this.exited.add(worker);
         if (!ready) reject(new Error(`shard worker exited with code ${code} before it was ready`));
         else if (!this.closed) this.fail(workerExited(index, code));
       });
@@ -256,6 +259,12 @@ export class Responder extends EventEmitter<ResponderEvents> {
   stats(): Record<string, number> {
     this.shard?.syncStats();
     return Stats.sum(this.shardStats);
+  }
+
+  /** Every counter by its name, per shard (this thread's, or one per worker in start order). */
+  statsByShard(): Array<Record<string, number>> {
+    this.shard?.syncStats();
+    return this.shardStats.map((s) => s.snapshot());
   }
 
   /** Counter names in the order stats() reports them. */
@@ -321,7 +330,7 @@ export class Responder extends EventEmitter<ResponderEvents> {
     this.closed = true;
     if (this.rotation) clearInterval(this.rotation);
     this.shard?.close();
-    await Promise.all(this.workers.map((w) => new Promise<void>((resolve) => {
+    await Promise.all(this.workers.filter((w) => !this.exited.has(w)).map((w) => new Promise<void>((resolve) => {
       const done = (): void => resolve();
       w.once('exit', done);
       w.once('message', (m: WorkerMessage) => { if (m.type === 'closed') void w.terminate(); });
