@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "ring/bpf_filter.h"
 #include "ring/netns.h"
 
 namespace syncache {
@@ -223,7 +224,10 @@ bool PacketRing::OpenRx(const RingConfig& config, SysError* error) {
                 err == ENETDOWN ? "bring the interface up" : "");
   }
   if (config.fanoutGroup != 0) {
-    int arg = config.fanoutGroup | (PACKET_FANOUT_HASH << 16);
+    std::vector<sock_filter> steering;
+    if (!BuildFanoutSteering(&steering))
+      return Fail(error, 0, "", "the fanout steering program does not fit classic BPF", "");
+    int arg = config.fanoutGroup | (PACKET_FANOUT_CBPF << 16);
     if (setsockopt(rxFd_, SOL_PACKET, PACKET_FANOUT, &arg, sizeof(arg)) != 0) {
       int err = errno;
       std::string hint = PermissionHint(err, "CAP_NET_ADMIN");
@@ -232,6 +236,12 @@ bool PacketRing::OpenRx(const RingConfig& config, SysError* error) {
       return Fail(error, err, "setsockopt", "cannot join PACKET_FANOUT group " +
                                                 std::to_string(config.fanoutGroup), hint);
     }
+    // Until a member sets the group's program, every frame goes to its first
+    // member; each member sets the same one.
+    sock_fprog prog{static_cast<unsigned short>(steering.size()), steering.data()};
+    if (setsockopt(rxFd_, SOL_PACKET, PACKET_FANOUT_DATA, &prog, sizeof(prog)) != 0)
+      return Fail(error, errno, "setsockopt", "cannot set the steering program of PACKET_FANOUT group " +
+                                                  std::to_string(config.fanoutGroup), "");
   }
   return true;
 }

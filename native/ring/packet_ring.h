@@ -11,8 +11,9 @@
 // The socket is made with protocol 0, so it receives nothing until bind; the
 // ring, the classic BPF filter and PACKET_IGNORE_OUTGOING are set before we
 // bind to ETH_P_ALL on the interface, so no unfiltered frame is ever queued.
-// PACKET_FANOUT (hash mode) is joined after bind, because the kernel only
-// lets a bound socket join a group.
+// PACKET_FANOUT is joined after bind, because the kernel only lets a bound
+// socket join a group; its mode is CBPF, with the steering program of
+// bpf_filter.h (a flow's hash, and an ICMP error's by the flow it quotes).
 //
 // TX: TPACKET_V2 on a second socket made with protocol 0 and bound with
 // protocol 0, so it never receives. V2 rather than V3: for TX the kernel
