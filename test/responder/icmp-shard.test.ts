@@ -34,19 +34,21 @@ before(() => {
 after(() => pair?.lab.destroy());
 
 // SYNs from the given ports; for each SYN-ACK, an ICMP host unreachable
-// quoting its IP header and first 8 TCP bytes (as a router would). Prints
+// (ICMPv6 address unreachable) quoting its IP header and first 8 TCP bytes
+// (as a router would). Prints
 // how many SYN-ACKs were quoted back.
 const SCAPY = `
 import json, sys, time
-from scapy.all import IP, TCP, ICMP, Raw, AsyncSniffer, send, conf
+from scapy.all import IP, IPv6, TCP, ICMP, ICMPv6DestUnreach, Raw, AsyncSniffer, send, conf
 conf.verb = 0
 a = json.loads(sys.argv[1])
+L3 = IPv6 if a['v6'] else IP
 seen = []
 sniffer = AsyncSniffer(iface=a['iface'], filter='tcp and src port %d' % a['dport'], prn=seen.append, store=False)
 sniffer.start()
 time.sleep(0.3)
 for sport in a['sports']:
-    send(IP(src=a['src'], dst=a['dst'])/TCP(sport=sport, dport=a['dport'], flags='S', seq=1000), iface=a['iface'])
+    send(L3(src=a['src'], dst=a['dst'])/TCP(sport=sport, dport=a['dport'], flags='S', seq=1000), iface=a['iface'])
 end = time.time() + 5
 while time.time() < end and len({p[TCP].dport for p in seen if str(p[TCP].flags) == 'SA'}) < len(a['sports']):
     time.sleep(0.05)
@@ -54,14 +56,17 @@ sniffer.stop()
 quoted = {}
 for p in seen:
     if str(p[TCP].flags) == 'SA' and p[TCP].dport not in quoted:
-        quoted[p[TCP].dport] = bytes(p[IP])[:28]
+        quoted[p[TCP].dport] = bytes(p[L3])[:48 if a['v6'] else 28]
 for q in quoted.values():
-    send(IP(src=a['src'], dst=a['dst'])/ICMP(type=3, code=1)/Raw(q), iface=a['iface'])
+    error = ICMPv6DestUnreach(code=3) if a['v6'] else ICMP(type=3, code=1)
+    send(L3(src=a['src'], dst=a['dst'])/error/Raw(q), iface=a['iface'])
 print(json.dumps({'quoted': len(quoted)}))
 `;
 
-function synsThenUnreachables(sports: number[]): Promise<{ quoted: number }> {
-  const input = JSON.stringify({ iface: pair.peerIface, src: pair.peerV4, dst: pair.responderV4, dport: PORT, sports });
+function synsThenUnreachables(v6: boolean, sports: number[]): Promise<{ quoted: number }> {
+  const input = JSON.stringify({
+    iface: pair.peerIface, v6, src: v6 ? pair.peerV6 : pair.peerV4, dst: v6 ? pair.responderV6 : pair.responderV4, dport: PORT, sports,
+  });
   const child = track(spawn(...pair.peer.wrap(PYTHON, ['-c', SCAPY, input]), { stdio: ['ignore', 'pipe', 'inherit'] }));
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
@@ -78,14 +83,14 @@ async function waitFor(what: string, check: () => boolean, ms = 15000): Promise<
   }
 }
 
-test('workers: 2 - an ICMP unreachable reaches the shard whose entry it quotes', { skip, timeout: 60_000 }, async () => {
+for (const v6 of [false, true]) test(`workers: 2 - an ${v6 ? 'ICMPv6' : 'ICMP'} unreachable reaches the shard whose entry it quotes`, { skip, timeout: 60_000 }, async () => {
   const r = await Responder.open({
-    iface: pair.responderIface, netns: pair.responder.path, addrs: [pair.responderV4], ports: [PORT],
+    iface: pair.responderIface, netns: pair.responder.path, addrs: [pair.responderV4, pair.responderV6], ports: [PORT],
     syncookies: 'off', workers: 2, gate: false,
   });
   try {
     const sports = Array.from({ length: FLOWS }, (_, i) => FIRST_PORT + i);
-    const { quoted } = await synsThenUnreachables(sports);
+    const { quoted } = await synsThenUnreachables(v6, sports);
     assert.equal(quoted, FLOWS, 'every SYN was answered');
     const sum = (name: string): number => r.stats()[name];
     await waitFor('every ICMP handled', () => sum('unreachmarked') + sum('unreachignored') >= FLOWS);
