@@ -130,7 +130,8 @@ export interface NativeRing {
    * has a frame (a look at one status word, no syscall). The interface
    * going down is counted (linkErrors) and the ring answers again once it
    * is up; onError gets the error that stopped the ring for good (code
-   * ENODEV: the interface is gone), after which it no longer polls.
+   * ENODEV: the interface is gone), after which it no longer polls;
+   * without onError that error is thrown from the event loop (uncaught).
    */
   start(onReadable: () => void, onError?: (error: NodeJS.ErrnoException) => void): void;
   stop(): void;

@@ -20,7 +20,7 @@
 // the poll re-armed: the kernel feeds the same socket again once the
 // interface is up. While it is down, a coarse timer looks whether it still
 // exists; an interface that is gone (ENODEV) stops the ring and goes to
-// onError, as does a poll that cannot be re-armed. close() is idempotent, and an
+// onError (uncaught without one), as does a poll that cannot be re-armed. close() is idempotent, and an
 // environment cleanup hook closes a ring still open when its environment
 // (process or worker) goes away. After close every method throws.
 #include <napi.h>
@@ -595,8 +595,9 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
     else if (link == PacketRing::Link::kUp) self->StopLinkWatch();
   }
 
-  // The ring cannot answer any more: stops polling and tells onError (if
-  // start() was given one) with an errno error naming the interface.
+  // The ring cannot answer any more: stops polling and tells onError with
+  // an errno error naming the interface (without onError, the error is
+  // uncaught: never a silent stop).
   void Fail(int err, const char* syscall) {
     Napi::Env env = env_;
     Napi::HandleScope scope(env);
@@ -608,7 +609,10 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
     Napi::Object self = Value();
     Napi::FunctionReference onError = std::move(errorCallback_);
     StopJs();
-    if (onError.IsEmpty() || asyncContext_ == nullptr) return;
+    if (onError.IsEmpty() || asyncContext_ == nullptr) {
+      napi_fatal_exception(env, error.Value());
+      return;
+    }
     onError.MakeCallback(self, {error.Value()}, *asyncContext_);
     if (env.IsExceptionPending()) napi_fatal_exception(env, env.GetAndClearPendingException().Value());
   }

@@ -156,3 +156,26 @@ test("an interface deleted while it is down is found by the link watch: 'error' 
     }
   });
 });
+
+test('a bare ring started without onError whose interface is deleted ends its process with ENODEV, not exit 0', { skip, timeout: 60_000 }, async () => {
+  await inLab('gonebare', 26, async (pair) => {
+    const helpers = new URL('../native/ring-helpers.js', import.meta.url).href;
+    const lab = { responderIface: pair.responderIface, responder: { path: pair.responder.path }, responderV4: pair.responderV4, responderV6: pair.responderV6 };
+    const child = track(spawn(process.execPath, ['-e', `(async () => {
+      const { openRing } = await import(${JSON.stringify(helpers)});
+      const ring = openRing(${JSON.stringify(lab)});
+      ring.start(() => ring.receive());
+      console.log('ready');
+    })()`], { stdio: ['ignore', 'pipe', 'pipe'] }));
+    let out = '';
+    let err = '';
+    child.stdout!.on('data', (d) => (out += d));
+    child.stderr!.on('data', (d) => (err += d));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    await waitFor('ready', () => out.includes('ready') || child.exitCode !== null);
+    assert.equal(out.trim(), 'ready', err);
+    pair.responder.ip(['link', 'del', pair.responderIface]);
+    assert.notEqual(await exited, 0);
+    assert.match(err, /interface scr0 is gone.*ENODEV/);
+  });
+});
