@@ -31,6 +31,8 @@ export const SYNCACHE_COUNTERS = [
   'txdropped', // response frames the ring could not send
   'lateinjected', // handoffs whose data slipped past the ring's last read, injected after all
   'handoffduplicate', // a flow handed over completing again (ignored)
+  'workerrestarts', // shard workers started again after theirs died
+  'adopted', // open handed-over flows marked in a shard after a worker was replaced
 ] as const;
 
 export type SyncacheCounterName = (typeof SYNCACHE_COUNTERS)[number];

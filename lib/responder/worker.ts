@@ -3,7 +3,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { systemClock } from '../engine/clock.js';
 import { CookieSecrets } from '../engine/cookie-secrets.js';
-import { Stats } from '../engine/stats.js';
+import { C, Stats } from '../engine/stats.js';
 import type { SyncacheConfig } from '../engine/config.js';
 import { Shard } from './shard.js';
 import { SocketMaker, type SocketMakerOptions } from '../handoff/sockets.js';
@@ -35,7 +35,9 @@ export interface SentError { message: string; code?: string; errno?: number; sys
 
 export type MainMessage =
   | { type: 'close' }
-  | { type: 'socketClosed'; flow: FlowOf };
+  | { type: 'socketClosed'; flow: FlowOf }
+  /** These flows are kernel sockets' (handed over by any shard): skip their segments here too. */
+  | { type: 'adopt'; flows: FlowOf[] };
 
 export type WorkerMessage =
   | { type: 'ready' }
@@ -90,6 +92,10 @@ try {
 const statsTimer = setInterval(() => shard?.syncStats(), 250);
 port.on('message', (message: MainMessage) => {
   if (message.type === 'socketClosed') sockets?.socketClosed(message.flow);
+  if (message.type === 'adopt' && shard !== undefined) {
+    for (const flow of message.flows) shard.mark(flow, true);
+    stats.values[C.adopted] += message.flows.length;
+  }
   if (message.type === 'close') {
     clearInterval(statsTimer);
     shard?.close();

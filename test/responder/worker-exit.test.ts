@@ -1,16 +1,22 @@
-// A shard worker that dies after it was ready fails the instance loudly:
-// 'error' with code ERR_WORKER_EXITED (its flows would otherwise fall to the
-// other shards of the fanout group, which do not know its handed-over
-// connections). The thread is ended as the runtime would end it
-// (Worker.terminate(): what an out-of-memory worker or a fatal error in it
-// comes to), from outside, through the Responder's own handle on it.
+// A shard worker that dies after it was ready is replaced in the same
+// fanout group, and every open handed-over connection is re-owned (marked
+// in every shard, since the kernel reshuffles the group's flows when a
+// member leaves and joins); a replacement that dies at once fails the
+// instance loudly ('error', ERR_WORKER_EXITED). The thread is ended as the
+// runtime ends one (Worker.terminate(): what a fatal error in it comes to),
+// through the Responder's own handle on it. The client is the kernel's TCP
+// stack in the peer namespace, on a keep-alive connection across the death.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import http from 'node:http';
 import type { Worker } from 'node:worker_threads';
-import { createPairLab, labUnavailableReason } from '../../lib/lab/netns.js';
-import { Responder } from '../../lib/responder/responder.js';
+import { createPairLab, labUnavailableReason, type PairLab } from '../../lib/lab/netns.js';
+import { protect, type Protection } from '../../lib/handoff/protect.js';
+import { track } from '../helpers/children.js';
 
 const skip = labUnavailableReason();
+const PORT = 80;
 
 async function waitFor(what: string, check: () => boolean, ms = 15000): Promise<void> {
   const end = Date.now() + ms;
@@ -20,26 +26,111 @@ async function waitFor(what: string, check: () => boolean, ms = 15000): Promise<
   }
 }
 
-test("workers: 2 - a worker that dies is an 'error' (ERR_WORKER_EXITED); close() still cleans up", { skip, timeout: 60_000 }, async () => {
-  const pair = createPairLab('wexit', 29);
+/** The Responder's worker threads, by shard index. */
+function workersOf(p: Protection): Worker[] {
+  return (p.responder as unknown as { workers: Worker[] }).workers;
+}
+
+/**
+ * A keep-alive HTTP client in the peer namespace: one connection; each
+ * `get` on stdin sends a request on it; prints `status <code>` per
+ * response, `closed` if the connection ends.
+ */
+function keepAliveClient(pair: PairLab): { get(): Promise<string>; end(): void } {
+  const [cmd, args] = pair.peer.wrap(process.execPath, ['-e', `
+    const s = require('net').connect({ host: ${JSON.stringify(pair.responderV4)}, port: ${PORT} });
+    s.setEncoding('latin1');
+    s.on('data', (d) => { for (const m of d.matchAll(/HTTP\\/1\\.1 (\\d+)/g)) console.log('status ' + m[1]); });
+    s.on('error', (e) => console.log('error ' + e.code));
+    s.on('close', () => { console.log('closed'); process.exit(0); });
+    require('readline').createInterface({ input: process.stdin }).on('line', (l) => {
+      if (l === 'get') s.write('GET / HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n');
+      if (l === 'end') s.end();
+    });
+  `]);
+  const child = track(spawn(cmd, args, { stdio: ['pipe', 'pipe', 'inherit'] }));
+  const lines: string[] = [];
+  const waiting: Array<(line: string) => void> = [];
+  let buffered = '';
+  child.stdout!.on('data', (d) => {
+    buffered += d;
+    for (let i = buffered.indexOf('\n'); i >= 0; i = buffered.indexOf('\n')) {
+      const line = buffered.slice(0, i);
+      buffered = buffered.slice(i + 1);
+      const w = waiting.shift();
+      if (w) w(line); else lines.push(line);
+    }
+  });
+  return {
+    get: () => {
+      child.stdin!.write('get\n');
+      const next = lines.shift();
+      return next !== undefined ? Promise.resolve(next) : Promise.race([
+        new Promise<string>((resolve) => waiting.push(resolve)),
+        new Promise<string>((resolve) => setTimeout(() => resolve('no response in 15 s'), 15000).unref()),
+      ]);
+    },
+    end: () => child.stdin!.end('end\n'),
+  };
+}
+
+/** curl from the peer: the HTTP status code, or what curl said. */
+function curl(pair: PairLab): Promise<string> {
+  const child = track(spawn(...pair.peer.wrap('curl', ['-sS', '-m', '15', '-o', '/dev/null', '-w', '%{http_code}', `http://${pair.responderV4}:${PORT}/`]), { stdio: ['ignore', 'pipe', 'pipe'] }));
+  let out = '';
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => (out += d));
+  return new Promise((resolve) => child.on('close', () => resolve(out.trim())));
+}
+
+async function withProtected(tag: string, body: (pair: PairLab, p: Protection, errors: NodeJS.ErrnoException[]) => Promise<void>): Promise<void> {
+  const pair = createPairLab(tag, 29);
   try {
-    const r = await Responder.open({
-      iface: pair.responderIface, netns: pair.responder.path, addrs: [pair.responderV4], ports: [80], workers: 2,
+    const p = await protect(http.createServer({ keepAlive: true }, (req, res) => res.end('ok')), {
+      iface: pair.responderIface, netns: pair.responder.path, addrs: [pair.responderV4], ports: [PORT], syncookies: 'on', workers: 2,
     });
     const errors: NodeJS.ErrnoException[] = [];
-    r.on('error', (e) => errors.push(e));
+    p.on('error', (e) => errors.push(e));
     try {
-      const workers = (r as unknown as { workers: Worker[] }).workers;
-      await workers[1].terminate();
-      await waitFor("'error'", () => errors.length > 0);
-      assert.equal(errors[0].code, 'ERR_WORKER_EXITED');
-      assert.match(errors[0].message, /shard worker 1 exited/);
+      await body(pair, p, errors);
     } finally {
-      await r.close();
+      await p.close();
     }
-    assert.equal(errors.length, 1, 'once, and nothing from close()');
-    assert.doesNotMatch(pair.responder.exec('nft', ['list', 'ruleset']), /syncache/, 'the gate is gone');
   } finally {
     pair.lab.destroy();
   }
+}
+
+test('workers: 2 - the worker that owns an open connection dies: it is replaced, the connection is re-owned and served, new clients too', { skip, timeout: 90_000 }, async () => {
+  await withProtected('wexit', async (pair, p, errors) => {
+    const client = keepAliveClient(pair);
+    try {
+      assert.equal(await client.get(), 'status 200');
+      const owner = p.responder.statsByShard().findIndex((s) => s.completed === 1);
+      assert.ok(owner >= 0, 'one shard completed the handshake');
+      await workersOf(p)[owner].terminate();
+      const stats = (): Record<string, number> => p.responder.stats();
+      await waitFor('a replacement, and both shards marking the open flow', () => stats().workerrestarts === 1 && stats().adopted === 2);
+      // Its segments now reach a shard that did not hand it over: marked
+      // there, they are skipped, not checked as cookies.
+      assert.equal(await client.get(), 'status 200', 'the open connection, across the death');
+      assert.equal(await curl(pair), '200', 'a new connection');
+      assert.equal(stats().failcookie, 0);
+      assert.equal(p.stats().handoffFailed, 0);
+      assert.equal(errors.length, 0, errors.map((e) => e.message).join('; '));
+    } finally {
+      client.end();
+    }
+  });
+});
+
+test("workers: 2 - a replacement that dies at once is not replaced again: 'error' ERR_WORKER_EXITED, and close() still cleans up", { skip, timeout: 90_000 }, async () => {
+  await withProtected('wloop', async (pair, p, errors) => {
+    await workersOf(p)[1].terminate();
+    await waitFor('a replacement', () => p.responder.stats().workerrestarts === 1);
+    await workersOf(p)[1].terminate();
+    await waitFor("'error'", () => errors.length > 0);
+    assert.equal(errors[0].code, 'ERR_WORKER_EXITED');
+    assert.match(errors[0].message, /shard worker 1 exited .* after it replaced another/);
+  });
 });
