@@ -152,6 +152,7 @@ export class Responder extends EventEmitter<ResponderEvents> {
    */
   private readonly openFlows = new Map<string, FlowOf>();
   private reshuffled = false;
+  private adoptPending = false;
   /** Which worker made a handed socket (its flow is that worker's). */
   private readonly origin = new WeakMap<Handshake, Worker>();
   private gate: Gate | undefined;
@@ -241,6 +242,12 @@ export class Responder extends EventEmitter<ResponderEvents> {
         else if (m.type === 'error') {
           const error = Object.assign(new Error(m.message), { code: m.code });
           if (ready) this.fail(error); else reject(error);
+        } else if (m.type === 'linkUp') {
+          // Every worker says so; the group was re-linked once, when the link came up.
+          if (!this.adoptPending && !this.closed) {
+            this.adoptPending = true;
+            setImmediate(() => { this.adoptPending = false; if (!this.closed) this.adoptOpenFlows(); });
+          }
         } else if (m.type === 'handshake') {
           this.origin.set(m.handshake, worker);
           this.emit('handshake', m.handshake);
@@ -294,8 +301,18 @@ export class Responder extends EventEmitter<ResponderEvents> {
     if (this.closed) return; // close() saw it and waits for it
     this.replacedAt.set(worker, performance.now());
     stats.values[C.workerrestarts]++;
+    this.adoptOpenFlows();
+  }
+
+  /**
+   * The fanout group's members changed order (a worker replaced, the link
+   * down and up): every shard marks every open handed-over flow, and closes
+   * go to every shard from now on.
+   */
+  private adoptOpenFlows(): void {
+    this.reshuffled = true;
     const flows = [...this.openFlows.values()];
-    for (const w of this.workers) w.postMessage({ type: 'adopt', flows } satisfies MainMessage);
+    for (const w of this.workers) if (!this.exited.has(w)) w.postMessage({ type: 'adopt', flows } satisfies MainMessage);
   }
 
   /**

@@ -175,10 +175,11 @@ export class Shard {
    * (see NativeRing.start), so a SYN that arrives while the thread serves
    * other sockets waits for the rest of that phase, not for the next turn.
    * onError: the ring stopped for good (its interface is gone: code
-   * ENODEV); see NativeRing.start.
+   * ENODEV); onLinkUp: the interface came back after going down; see
+   * NativeRing.start.
    */
-  start(onError: (error: NodeJS.ErrnoException) => void): void {
-    this.ring.start(() => this.drain(), onError);
+  start(onError: (error: NodeJS.ErrnoException) => void, onLinkUp?: () => void): void {
+    this.ring.start(() => this.drain(), onError, onLinkUp);
   }
 
   /**

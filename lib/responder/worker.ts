@@ -44,7 +44,9 @@ export type WorkerMessage =
   | { type: 'error'; message: string; code?: string }
   | { type: 'handshake'; handshake: Handshake }
   | { type: 'handed'; handed: Array<{ handshake: Handshake; fd?: number; madeAt?: number; error?: SentError }> }
-  | { type: 'closed' };
+  | { type: 'closed' }
+  /** The interface is up again after going down: the fanout group was re-linked. */
+  | { type: 'linkUp' };
 
 const port = parentPort;
 if (port === null) throw new Error('lib/responder/worker.js must run as a worker thread');
@@ -82,7 +84,10 @@ try {
       }),
     } satisfies WorkerMessage));
   }
-  shard.start((e) => port.postMessage({ type: 'error', message: e.message, code: e.code } satisfies WorkerMessage));
+  shard.start(
+    (e) => port.postMessage({ type: 'error', message: e.message, code: e.code } satisfies WorkerMessage),
+    () => port.postMessage({ type: 'linkUp' } satisfies WorkerMessage),
+  );
   port.postMessage({ type: 'ready' } satisfies WorkerMessage);
 } catch (error) {
   const e = error as NodeJS.ErrnoException;

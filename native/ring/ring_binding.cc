@@ -6,7 +6,7 @@
 //              txFrames? })
 //   .counters .mac .ifindex
 //   .receive(maxRows?) -> rows       .send(count) -> frames queued
-//   .start(onReadable, onError?) .stop() .ready() .updateKernelStats() .close()
+//   .start(onReadable, onError?, onLinkUp?) .stop() .ready() .updateKernelStats() .close()
 //
 // start() watches the RX socket with a uv_poll_t on the calling thread's
 // event loop (the main thread's or a worker's) and calls onReadable from it,
@@ -19,7 +19,8 @@
 // would exit 0). So the error is taken (SO_ERROR), counted (linkErrors) and
 // the poll re-armed: the kernel feeds the same socket again once the
 // interface is up. While it is down, a coarse timer looks whether it still
-// exists; an interface that is gone (ENODEV) stops the ring and goes to
+// exists, and says when it is up again (onLinkUp: a fanout group's members
+// are re-linked then, in an order of the kernel's); an interface that is gone (ENODEV) stops the ring and goes to
 // onError (uncaught without one), as does a poll that cannot be re-armed. close() is idempotent, and an
 // environment cleanup hook closes a ring still open when its environment
 // (process or worker) goes away. After close every method throws.
@@ -471,13 +472,15 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
       ThrowTypeError(env, "start(onReadable): onReadable must be a function");
       return;
     }
-    if (!info[1].IsUndefined() && !info[1].IsFunction()) {
-      ThrowTypeError(env, "start(onReadable, onError): onError must be a function");
+    if ((!info[1].IsUndefined() && !info[1].IsFunction()) || (!info[2].IsUndefined() && !info[2].IsFunction())) {
+      ThrowTypeError(env, "start(onReadable, onError, onLinkUp): onError and onLinkUp must be functions");
       return;
     }
     callback_ = Napi::Persistent(info[0].As<Napi::Function>());
     errorCallback_.Reset();
     if (info[1].IsFunction()) errorCallback_ = Napi::Persistent(info[1].As<Napi::Function>());
+    linkUpCallback_.Reset();
+    if (info[2].IsFunction()) linkUpCallback_ = Napi::Persistent(info[2].As<Napi::Function>());
     if (poll_ != nullptr) return;
     uv_loop_t* loop = nullptr;
     if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr) {
@@ -566,7 +569,7 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
   }
 
   // While the interface is down: a look every kLinkWatchMs whether it is
-  // gone (-> onError) or up again (-> the watch ends).
+  // gone (-> onError) or up again (-> the watch ends, onLinkUp).
   void StartLinkWatch() {
     if (linkWatch_ != nullptr) return;
     uv_loop_t* loop = nullptr;
@@ -591,8 +594,20 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
     auto* self = static_cast<RingBinding*>(handle->data);
     if (self->linkWatch_ != handle || !self->ring_.IsOpen()) return;
     const PacketRing::Link link = self->ring_.LinkState();
-    if (link == PacketRing::Link::kGone) self->Fail(ENODEV, "getsockname");
-    else if (link == PacketRing::Link::kUp) self->StopLinkWatch();
+    if (link == PacketRing::Link::kGone) {
+      self->Fail(ENODEV, "getsockname");
+    } else if (link == PacketRing::Link::kUp) {
+      self->StopLinkWatch();
+      self->CallLinkUp();
+    }
+  }
+
+  void CallLinkUp() {
+    if (linkUpCallback_.IsEmpty() || asyncContext_ == nullptr) return;
+    Napi::Env env = env_;
+    Napi::HandleScope scope(env);
+    linkUpCallback_.MakeCallback(Value(), {}, *asyncContext_);
+    if (env.IsExceptionPending()) napi_fatal_exception(env, env.GetAndClearPendingException().Value());
   }
 
   // The ring cannot answer any more: stops polling and tells onError with
@@ -657,6 +672,7 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
     StopPoll();
     callback_.Reset();
     errorCallback_.Reset();
+    linkUpCallback_.Reset();
     if (referenced_) {
       referenced_ = false;
       Unref();
@@ -698,6 +714,7 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
   Napi::Reference<Napi::BigUint64Array> countersRef_;
   Napi::FunctionReference callback_;
   Napi::FunctionReference errorCallback_;
+  Napi::FunctionReference linkUpCallback_;
   std::string iface_;
   uv_timer_t* linkWatch_ = nullptr;
   static constexpr uint64_t kLinkWatchMs = 250;

@@ -10,7 +10,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { createPairLab, labUnavailableReason, type PairLab } from '../../lib/lab/netns.js';
 import { Responder } from '../../lib/responder/responder.js';
+import http from 'node:http';
+import { protect } from '../../lib/handoff/protect.js';
 import { track } from '../helpers/children.js';
+import { keepAliveClient } from '../helpers/keep-alive-client.js';
 
 const skip = labUnavailableReason();
 const PORT = 80;
@@ -177,5 +180,32 @@ test('a bare ring started without onError whose interface is deleted ends its pr
     pair.responder.ip(['link', 'del', pair.responderIface]);
     assert.notEqual(await exited, 0);
     assert.match(err, /interface scr0 is gone.*ENODEV/);
+  });
+});
+
+test('link down and up under protect() (workers: 2): an open connection stays its socket\'s in whichever shard its segments now reach', { skip, timeout: 90_000 }, async () => {
+  await inLab('flapkeep', 27, async (pair) => {
+    const p = await protect(http.createServer({ keepAlive: true }, (req, res) => res.end('ok')), {
+      iface: pair.responderIface, netns: pair.responder.path, addrs: [pair.responderV4], ports: [PORT], syncookies: 'on', workers: 2,
+    });
+    const errors: Error[] = [];
+    p.on('error', (e) => errors.push(e));
+    const client = keepAliveClient(pair, PORT);
+    try {
+      assert.equal(await client.get(), 'status 200');
+      pair.responder.ip(['link', 'set', pair.responderIface, 'down']);
+      pair.responder.ip(['link', 'set', pair.responderIface, 'up']);
+      // The kernel re-links the group's members when the link comes up, in
+      // an order of its own: the flow may now reach the other shard.
+      const stats = (): Record<string, number> => p.responder.stats();
+      await waitFor('both rings re-armed, the open flow marked in both shards', () => stats().linkErrors >= 2 && stats().adopted >= 2);
+      assert.equal(await client.get(), 'status 200', 'the open connection, across the flap');
+      assert.equal(stats().failcookie, 0, 'its segments were not taken for cookie ACKs');
+      assert.equal(p.stats().handoffFailed, 0);
+      assert.equal(errors.length, 0);
+    } finally {
+      client.end();
+      await p.close();
+    }
   });
 });

@@ -14,6 +14,7 @@ import type { Worker } from 'node:worker_threads';
 import { createPairLab, labUnavailableReason, type PairLab } from '../../lib/lab/netns.js';
 import { protect, type Protection } from '../../lib/handoff/protect.js';
 import { track } from '../helpers/children.js';
+import { keepAliveClient } from '../helpers/keep-alive-client.js';
 
 const skip = labUnavailableReason();
 const PORT = 80;
@@ -29,49 +30,6 @@ async function waitFor(what: string, check: () => boolean, ms = 15000): Promise<
 /** The Responder's worker threads, by shard index. */
 function workersOf(p: Protection): Worker[] {
   return (p.responder as unknown as { workers: Worker[] }).workers;
-}
-
-/**
- * A keep-alive HTTP client in the peer namespace: one connection; each
- * `get` on stdin sends a request on it; prints `status <code>` per
- * response, `closed` if the connection ends.
- */
-function keepAliveClient(pair: PairLab): { get(): Promise<string>; end(): void } {
-  const [cmd, args] = pair.peer.wrap(process.execPath, ['-e', `
-    const s = require('net').connect({ host: ${JSON.stringify(pair.responderV4)}, port: ${PORT} });
-    s.setEncoding('latin1');
-    s.on('data', (d) => { for (const m of d.matchAll(/HTTP\\/1\\.1 (\\d+)/g)) console.log('status ' + m[1]); });
-    s.on('error', (e) => console.log('error ' + e.code));
-    s.on('close', () => { console.log('closed'); process.exit(0); });
-    require('readline').createInterface({ input: process.stdin }).on('line', (l) => {
-      if (l === 'get') s.write('GET / HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n');
-      if (l === 'end') s.end();
-    });
-  `]);
-  const child = track(spawn(cmd, args, { stdio: ['pipe', 'pipe', 'inherit'] }));
-  const lines: string[] = [];
-  const waiting: Array<(line: string) => void> = [];
-  let buffered = '';
-  child.stdout!.on('data', (d) => {
-    buffered += d;
-    for (let i = buffered.indexOf('\n'); i >= 0; i = buffered.indexOf('\n')) {
-      const line = buffered.slice(0, i);
-      buffered = buffered.slice(i + 1);
-      const w = waiting.shift();
-      if (w) w(line); else lines.push(line);
-    }
-  });
-  return {
-    get: () => {
-      child.stdin!.write('get\n');
-      const next = lines.shift();
-      return next !== undefined ? Promise.resolve(next) : Promise.race([
-        new Promise<string>((resolve) => waiting.push(resolve)),
-        new Promise<string>((resolve) => setTimeout(() => resolve('no response in 15 s'), 15000).unref()),
-      ]);
-    },
-    end: () => child.stdin!.end('end\n'),
-  };
 }
 
 /** curl from the peer: the HTTP status code, or what curl said. */
@@ -103,7 +61,7 @@ async function withProtected(tag: string, body: (pair: PairLab, p: Protection, e
 
 test('workers: 2 - the worker that owns an open connection dies: it is replaced, the connection is re-owned and served, new clients too', { skip, timeout: 90_000 }, async () => {
   await withProtected('wexit', async (pair, p, errors) => {
-    const client = keepAliveClient(pair);
+    const client = keepAliveClient(pair, PORT);
     try {
       assert.equal(await client.get(), 'status 200');
       const owner = p.responder.statsByShard().findIndex((s) => s.completed === 1);
