@@ -7,7 +7,7 @@ export type Counters = Record<string, number>;
 const HEADLINE = [
   'parsedSyn', 'synackssent', 'completed', 'added', 'dupsyn', 'retransmitted', 'stale',
   'sendcookie', 'recvcookie', 'failcookie', 'bucketoverflow', 'cacheoverflow', 'zonefail', 'pauses',
-  'dropped', 'reset', 'badack', 'unreach', 'aborted', 'kernelDrops', 'txdropped',
+  'dropped', 'reset', 'badack', 'unreach', 'aborted', 'kernelDrops', 'txdropped', 'linkErrors',
 ];
 
 function rate(cur: Counters, prev: Counters | undefined, name: string, seconds: number): number {

@@ -37,6 +37,8 @@ export const SYNCACHE_COUNTERS = [
   'spuriouscookie', // valid-looking cookie ACK while cookies were not recently needed (syncookies on): dropped
   'badseq', // final ACK for an entry whose sequence is not IRS+1: dropped, the entry kept
   'pawsreject', // final ACK failing the timestamp checks (missing, TSecr we never sent, TSval older than the SYN's): dropped
+  'workerrestarts', // shard workers started again after theirs died
+  'adopted', // open handed-over flows marked in a shard after a worker was replaced
 ] as const;
 
 export type SyncacheCounterName = (typeof SYNCACHE_COUNTERS)[number];

@@ -36,6 +36,8 @@ export const COUNTER_HELP: Readonly<Record<string, string>> = {
   spuriouscookie: 'Valid-looking cookie ACKs while cookies were not recently needed (dropped)',
   badseq: 'Final ACKs for an entry whose sequence is not IRS+1 (dropped, entry kept)',
   pawsreject: 'Final ACKs failing the timestamp checks (dropped)',
+  workerrestarts: 'Shard worker threads started again after theirs died',
+  adopted: 'Open handed-over flows marked in a shard after a worker was replaced or the link came back',
   // The ring.
   rxFrames: 'Frames taken from the receive ring',
   rxBlocks: 'Receive ring blocks walked',
@@ -83,4 +85,5 @@ export const COUNTER_HELP: Readonly<Record<string, string>> = {
   cookiesValid: 'ACKs that carried a valid SYN cookie',
   cookiesInvalid: 'ACKs that carried no valid SYN cookie',
   cookiesNoSecret: 'SYNs not given a cookie: the active secret was being rewritten',
+  linkErrors: 'Receive socket errors (the interface went down); the ring was re-armed',
 };

@@ -127,9 +127,15 @@ export interface NativeRing {
   /**
    * Calls onReadable from the event loop whenever frames are waiting: when
    * the RX socket polls readable, and after every poll phase if the ring
-   * has a frame (a look at one status word, no syscall).
+   * has a frame (a look at one status word, no syscall). The interface
+   * going down is counted (linkErrors) and the ring answers again once it
+   * is up; onError gets the error that stopped the ring for good (code
+   * ENODEV: the interface is gone), after which it no longer polls;
+   * without onError that error is thrown from the event loop (uncaught).
+   * onLinkUp: the interface is up again after an error (within 250 ms); a
+   * fanout group's members were re-linked, in an order of the kernel's.
    */
-  start(onReadable: () => void): void;
+  start(onReadable: () => void, onError?: (error: NodeJS.ErrnoException) => void, onLinkUp?: () => void): void;
   stop(): void;
   /** Adds PACKET_STATISTICS (which resets on read) into the counters. */
   updateKernelStats(): void;

@@ -22,9 +22,9 @@ import { resolveConfig, type SyncacheConfig, type SyncacheConfigInput } from '..
 import { CookieSecrets } from '../engine/cookie-secrets.js';
 import { EPOCH_MS, FleetKey } from '../engine/fleet-key.js';
 import type { Handshake } from '../engine/engine.js';
-import { COUNTER_NAMES, Stats } from '../engine/stats.js';
+import { C, COUNTER_NAMES, Stats } from '../engine/stats.js';
 import { installGate, DEFAULT_MARK, type Gate } from '../gate/nftables.js';
-import { Shard } from './shard.js';
+import { Shard, flowKey } from './shard.js';
 import { namedNetnsPath, netnsName } from '../native/netns.js';
 import { SocketMaker, type Handed, type SocketMakerOptions } from '../handoff/sockets.js';
 import type { FlowOf, MainMessage, SentError, WorkerInit, WorkerMessage } from './worker.js';
@@ -118,6 +118,18 @@ function flowOf(h: Handshake): FlowOf {
   return { family: h.family, remoteAddress: h.remoteAddress, remotePort: h.remotePort, localAddress: h.localAddress, localPort: h.localPort, irs: h.irs };
 }
 
+/**
+ * A replacement worker that dies within this long of being ready is not
+ * replaced again: the instance fails (a crash loop is not a recovery).
+ */
+export const WORKER_MIN_LIFE_MS = 10_000;
+
+/** A shard worker died and is not replaced (see Responder.replaceWorker). */
+function workerExited(index: number, code: number, why: string): Error {
+  return Object.assign(new Error(`shard worker ${index} exited (code ${code}) while the responder was open, ${why}: `
+    + 'its share of the handshakes is no longer answered; close the responder and open a new one'), { code: 'ERR_WORKER_EXITED' });
+}
+
 /** An error from a worker's message, as the Error it was. */
 function revive(e: SentError): Error {
   return Object.assign(new Error(e.message), e);
@@ -138,11 +150,27 @@ export class Responder extends EventEmitter<ResponderEvents> {
   /** With options.handoff and workers: 0, makes this thread's sockets. */
   private sockets: SocketMaker | undefined;
   private workers: Worker[] = [];
+  /** Workers whose thread has ended (close() has nothing to wait for there). */
+  private readonly exited = new WeakSet<Worker>();
+  /** Replacement workers, and when they were ready. */
+  private readonly replacedAt = new WeakMap<Worker, number>();
+  private fanoutGroup = 0;
+  /**
+   * With handoff and workers: the flows whose kernel sockets are open, by
+   * flowKey. After a worker is replaced the fanout group has reshuffled
+   * which shard sees which flow, so they are marked in every shard, and
+   * their closes go to every shard from then on (reshuffled).
+   */
+  private readonly openFlows = new Map<string, FlowOf>();
+  private reshuffled = false;
+  private adoptPending = false;
   /** Which worker made a handed socket (its flow is that worker's). */
   private readonly origin = new WeakMap<Handshake, Worker>();
   private gate: Gate | undefined;
   private rotation: NodeJS.Timeout | undefined;
   private closed = false;
+  /** The instance failed ('error' was emitted once; the shards say the same thing again). */
+  private failed = false;
 
   private constructor(options: ResponderOptions) {
     super();
@@ -212,21 +240,23 @@ export class Responder extends EventEmitter<ResponderEvents> {
         });
       }
     } else {
-      const fanoutGroup = randomInt(1, 65536);
-      await Promise.all(Array.from({ length: workers }, () => this.startWorker(fanoutGroup)));
+      this.fanoutGroup = randomInt(1, 65536);
+      await Promise.all(Array.from({ length: workers }, (_, i) => this.startWorker(i)));
     }
     // The ring is open (so the interface exists and we may use it): only now
     // take the handshakes away from this host's kernel.
     if (o.gate !== false) {
       this.gate = installGate({ netns: netnsPath === undefined ? undefined : netnsName(netnsPath), addrs: o.addrs, ports: o.ports, mark: o.mark ?? DEFAULT_MARK });
     }
-    this.shard?.start();
+    this.shard?.start((error) => this.fail(error));
     this.rotation = setInterval(() => this.rotateIfDue(), Math.min(1000, this.config.cookieRotateMs));
     this.rotation.unref();
   }
 
-  private startWorker(fanoutGroup: number): Promise<void> {
+  /** Starts worker `index` (or its replacement) in the fanout group; resolves once its ring is open. */
+  private startWorker(index: number): Promise<Stats> {
     const o = this.options;
+    const fanoutGroup = this.fanoutGroup;
     const stats = new Stats();
     this.shardStats.push(stats);
     const init: WorkerInit = {
@@ -237,33 +267,107 @@ export class Responder extends EventEmitter<ResponderEvents> {
       fleetTimestamps: this.secrets.epoch !== null,
     };
     const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: init });
-    this.workers.push(worker);
+    this.workers[index] = worker;
     return new Promise((resolve, reject) => {
       let ready = false;
       worker.on('message', (m: WorkerMessage) => {
-        if (m.type === 'ready') { ready = true; resolve(); }
+        if (m.type === 'ready') { ready = true; resolve(stats); }
         else if (m.type === 'error') {
           const error = Object.assign(new Error(m.message), { code: m.code });
-          if (ready) this.emit('error', error); else reject(error);
+          if (ready) this.fail(error); else reject(error);
+        } else if (m.type === 'linkUp') {
+          // Every worker says so; the group was re-linked once, when the link came up.
+          if (!this.adoptPending && !this.closed) {
+            this.adoptPending = true;
+            setImmediate(() => { this.adoptPending = false; if (!this.closed) this.adoptOpenFlows(); });
+          }
         } else if (m.type === 'handshake') {
           this.origin.set(m.handshake, worker);
           this.emit('handshake', m.handshake);
         } else if (m.type === 'handed') {
           for (const { handshake, fd, madeAt, error } of m.handed) {
             this.origin.set(handshake, worker);
+            if (fd !== undefined && !this.closed) this.openFlows.set(flowKey(handshake), flowOf(handshake));
             this.hand(fd === undefined ? { handshake, error: revive(error!) } : { handshake, fd, madeAt: madeAt! });
           }
         }
       });
-      worker.on('error', (error) => { if (ready) this.emit('error', error); else reject(error); });
-      worker.on('exit', (code) => { if (!ready) reject(new Error(`shard worker exited with code ${code} before it was ready`)); });
+      // After ready, an uncaught exception ends the worker: its 'exit' replaces it.
+      let crash: Error | undefined;
+      worker.on('error', (error) => { if (ready) crash = error; else reject(error); });
+      worker.on('exit', (code) => {
+        this.exited.add(worker);
+        if (!ready) reject(new Error(`shard worker exited with code ${code} before it was ready`));
+        else if (!this.closed) void this.replaceWorker(index, worker, code, crash);
+      });
     });
+  }
+
+  /**
+   * A worker died after it was ready (an uncaught exception, an abort, a
+   * terminate()): its ring left the fanout group, so the kernel shares the
+   * interface's flows out anew among the others, and again when the
+   * replacement joins. A replacement is started in the same group; once it
+   * is ready every shard marks every open handed-over flow (whichever shard
+   * its segments now reach, they stay its socket's), and closes go to every
+   * shard. Lost: the dead shard's half-open entries (their peers' SYN
+   * retransmits, or ACKs with a cookie, complete them elsewhere). A
+   * replacement that dies within WORKER_MIN_LIFE_MS, or one that cannot
+   * start, fails the instance.
+   */
+  private async replaceWorker(index: number, dead: Worker, code: number, crash: Error | undefined): Promise<void> {
+    const replacedAt = this.replacedAt.get(dead);
+    const cause = crash === undefined ? '' : ` (${crash.message})`;
+    if (replacedAt !== undefined && performance.now() - replacedAt < WORKER_MIN_LIFE_MS) {
+      this.fail(workerExited(index, code, `${Math.round(performance.now() - replacedAt)} ms after it replaced another${cause}`));
+      return;
+    }
+    this.reshuffled = true;
+    let stats: Stats;
+    try {
+      stats = await this.startWorker(index);
+    } catch (error) {
+      this.fail(workerExited(index, code, `and its replacement failed to start (${(error as Error).message})${cause}`));
+      return;
+    }
+    const worker = this.workers[index];
+    if (this.closed) return; // close() saw it and waits for it
+    this.replacedAt.set(worker, performance.now());
+    stats.values[C.workerrestarts]++;
+    this.adoptOpenFlows();
+  }
+
+  /**
+   * The fanout group's members changed order (a worker replaced, the link
+   * down and up): every shard marks every open handed-over flow, and closes
+   * go to every shard from now on.
+   */
+  private adoptOpenFlows(): void {
+    this.reshuffled = true;
+    const flows = [...this.openFlows.values()];
+    for (const w of this.workers) if (!this.exited.has(w)) w.postMessage({ type: 'adopt', flows } satisfies MainMessage);
+  }
+
+  /**
+   * The instance cannot answer as configured any more (its interface is
+   * gone, a shard worker died): 'error', once; close() it and open another.
+   */
+  private fail(error: Error): void {
+    if (this.failed || this.closed) return;
+    this.failed = true;
+    this.emit('error', error);
   }
 
   /** Every counter by its name, summed over the shards. */
   stats(): Record<string, number> {
     this.shard?.syncStats();
     return Stats.sum(this.shardStats);
+  }
+
+  /** Every counter by its name, per shard (this thread's, or one per worker in start order). */
+  statsByShard(): Array<Record<string, number>> {
+    this.shard?.syncStats();
+    return this.shardStats.map((s) => s.snapshot());
   }
 
   /** Counter names in the order stats() reports them. */
@@ -308,7 +412,10 @@ export class Responder extends EventEmitter<ResponderEvents> {
       this.sockets.socketClosed(h);
       return;
     }
-    this.origin.get(h)?.postMessage({ type: 'socketClosed', flow: flowOf(h) } satisfies MainMessage);
+    this.openFlows.delete(flowKey(h));
+    const message = { type: 'socketClosed', flow: flowOf(h) } satisfies MainMessage;
+    if (!this.reshuffled) this.origin.get(h)?.postMessage(message);
+    else for (const w of this.workers) if (!this.exited.has(w)) w.postMessage(message);
   }
 
   /**
@@ -339,7 +446,7 @@ export class Responder extends EventEmitter<ResponderEvents> {
     this.closed = true;
     if (this.rotation) clearInterval(this.rotation);
     this.shard?.close();
-    await Promise.all(this.workers.map((w) => new Promise<void>((resolve) => {
+    await Promise.all(this.workers.filter((w) => !this.exited.has(w)).map((w) => new Promise<void>((resolve) => {
       const done = (): void => resolve();
       w.once('exit', done);
       w.once('message', (m: WorkerMessage) => { if (m.type === 'closed') void w.terminate(); });

@@ -1,8 +1,9 @@
 // One shard: a ring, the engine over its own slice of the SYN cache, and the
 // cache's coarse timer. Runs on the main thread (workers: 0) or inside a
-// worker thread (one shard per worker, rings in one PACKET_FANOUT_HASH
-// group, so a flow's SYN and ACK always reach the same shard and no lock is
-// ever taken on the packet path).
+// worker thread (one shard per worker, rings in one PACKET_FANOUT group
+// steered by a hash of the flow, so a flow's SYN and ACK, and an ICMP error
+// quoting its SYN-ACK, always reach the same shard and no lock is ever taken
+// on the packet path; see native/ring/bpf_filter.h).
 import { addon, type NativeRing } from '../native/addon.js';
 import { BatchView } from '../native/batch.js';
 import type { Clock } from '../engine/clock.js';
@@ -176,9 +177,12 @@ export class Shard {
    * the ring is looked at again after every poll phase of the event loop
    * (see NativeRing.start), so a SYN that arrives while the thread serves
    * other sockets waits for the rest of that phase, not for the next turn.
+   * onError: the ring stopped for good (its interface is gone: code
+   * ENODEV); onLinkUp: the interface came back after going down; see
+   * NativeRing.start.
    */
-  start(): void {
-    this.ring.start(() => this.drain());
+  start(onError: (error: NodeJS.ErrnoException) => void, onLinkUp?: () => void): void {
+    this.ring.start(() => this.drain(), onError, onLinkUp);
   }
 
   /**

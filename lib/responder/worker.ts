@@ -3,7 +3,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { systemClock } from '../engine/clock.js';
 import { CookieSecrets } from '../engine/cookie-secrets.js';
-import { Stats } from '../engine/stats.js';
+import { C, Stats } from '../engine/stats.js';
 import type { SyncacheConfig } from '../engine/config.js';
 import { Shard } from './shard.js';
 import { SocketMaker, type SocketMakerOptions } from '../handoff/sockets.js';
@@ -37,14 +37,18 @@ export interface SentError { message: string; code?: string; errno?: number; sys
 
 export type MainMessage =
   | { type: 'close' }
-  | { type: 'socketClosed'; flow: FlowOf };
+  | { type: 'socketClosed'; flow: FlowOf }
+  /** These flows are kernel sockets' (handed over by any shard): skip their segments here too. */
+  | { type: 'adopt'; flows: FlowOf[] };
 
 export type WorkerMessage =
   | { type: 'ready' }
   | { type: 'error'; message: string; code?: string }
   | { type: 'handshake'; handshake: Handshake }
   | { type: 'handed'; handed: Array<{ handshake: Handshake; fd?: number; madeAt?: number; error?: SentError }> }
-  | { type: 'closed' };
+  | { type: 'closed' }
+  /** The interface is up again after going down: the fanout group was re-linked. */
+  | { type: 'linkUp' };
 
 const port = parentPort;
 if (port === null) throw new Error('lib/responder/worker.js must run as a worker thread');
@@ -83,7 +87,10 @@ try {
       }),
     } satisfies WorkerMessage));
   }
-  shard.start();
+  shard.start(
+    (e) => port.postMessage({ type: 'error', message: e.message, code: e.code } satisfies WorkerMessage),
+    () => port.postMessage({ type: 'linkUp' } satisfies WorkerMessage),
+  );
   port.postMessage({ type: 'ready' } satisfies WorkerMessage);
 } catch (error) {
   const e = error as NodeJS.ErrnoException;
@@ -93,6 +100,10 @@ try {
 const statsTimer = setInterval(() => shard?.syncStats(), 250);
 port.on('message', (message: MainMessage) => {
   if (message.type === 'socketClosed') sockets?.socketClosed(message.flow);
+  if (message.type === 'adopt' && shard !== undefined) {
+    for (const flow of message.flows) shard.mark(flow, true);
+    stats.values[C.adopted] += message.flows.length;
+  }
   if (message.type === 'close') {
     clearInterval(statsTimer);
     shard?.close();

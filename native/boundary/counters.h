@@ -54,7 +54,9 @@ namespace syncache {
   X(cookiesChecked)                                                          \
   X(cookiesValid)                                                            \
   X(cookiesInvalid)                                                          \
-  X(cookiesNoSecret)     /* SYN not cookied: active secret invalid/rewritten */
+  X(cookiesNoSecret)     /* SYN not cookied: active secret invalid/rewritten */\
+  /* ring, appended */                                                       \
+  X(linkErrors)          /* RX socket error (interface down): poll re-armed */
 
 enum NativeCounter : uint32_t {
 #define SYNCACHE_COUNTER_ENUM(name) kCounter_##name,

@@ -25,7 +25,17 @@ class Asm {
   void LdxIpHeaderLength(uint32_t offset) { Emit(BPF_LDX | BPF_B | BPF_MSH, offset); }
   void LdInd(uint16_t size, uint32_t offset) { Emit(BPF_LD | size | BPF_IND, offset); }
   void And(uint32_t k) { Emit(BPF_ALU | BPF_AND | BPF_K, k); }
+  void Alu(uint16_t op, uint32_t k) { Emit(BPF_ALU | op | BPF_K, k); }
+  void AluX(uint16_t op) { Emit(BPF_ALU | op | BPF_X, 0); }
+  void St(uint32_t slot) { Emit(BPF_ST, slot); }
+  void LdM(uint32_t slot) { Emit(BPF_LD | BPF_MEM, slot); }
+  void LdxM(uint32_t slot) { Emit(BPF_LDX | BPF_MEM, slot); }
+  void LdxImm(uint32_t k) { Emit(BPF_LDX | BPF_IMM, k); }
+  void Tax() { Emit(BPF_MISC | BPF_TAX, 0); }
+  void Txa() { Emit(BPF_MISC | BPF_TXA, 0); }
   void Ret(uint32_t k) { Emit(BPF_RET | BPF_K, k); }
+  void RetA() { Emit(BPF_RET | BPF_A, 0); }
+  void Jge(uint32_t k, int jt, int jf) { Jump(BPF_JMP | BPF_JGE | BPF_K, k, jt, jf); }
   void Ja(int label) {
     Emit(BPF_JMP | BPF_JA, 0);
     code_.back().ja = label;
@@ -197,7 +207,127 @@ void EmitCounter(Asm& a, uint32_t fromAddr, uint16_t fromPort, uint32_t toNet, u
   a.Ret(0);
 }
 
+// The fanout steering program (see bpf_filter.h). Loads are relative to the
+// network header (SKF_NET_OFF): the fanout runs before the MAC header is
+// pushed back. Scratch: M[0] the running hash, M[1] the offset of the
+// hashed IP header from the network header, M[2]/M[3] temporaries.
+constexpr uint32_t kNet = static_cast<uint32_t>(SKF_NET_OFF);
+constexpr uint32_t kGolden = 0x9e3779b1u;  // Fibonacci hashing: the top bits mix all of them
+
+// Into M[0]: the XOR of both IPv4 addresses and both ports (so the same for
+// either direction) of the header at X + l3; then returns the mixed hash.
+void EmitHashV4At(Asm& a, uint32_t l3) {
+  a.Txa();
+  a.St(1);
+  a.LdInd(BPF_W, kNet + l3 + 12);
+  a.St(0);
+  a.LdInd(BPF_W, kNet + l3 + 16);
+  a.LdxM(0);
+  a.AluX(BPF_XOR);
+  a.St(0);
+  a.LdxM(1);
+  a.LdInd(BPF_B, kNet + l3);  // version and IHL
+  a.And(0x0f);
+  a.Alu(BPF_LSH, 2);
+  a.AluX(BPF_ADD);
+  a.Tax();                    // X: the transport header's offset - l3
+  a.LdInd(BPF_W, kNet + l3);  // source port << 16 | destination port
+  a.St(2);
+  a.Alu(BPF_RSH, 16);
+  a.St(3);
+  a.LdM(2);
+  a.And(0xffff);
+  a.LdxM(3);
+  a.AluX(BPF_XOR);
+  a.LdxM(0);
+  a.AluX(BPF_XOR);
+  a.Alu(BPF_MUL, kGolden);
+  a.Alu(BPF_RSH, 16);
+  a.RetA();
+}
+
+// The same for IPv6: both addresses (four words each) and the ports of a
+// transport header right after the fixed header, at absolute l3.
+void EmitHashV6At(Asm& a, uint32_t l3) {
+  a.LdxImm(0);
+  for (uint32_t w = 0; w < 8; w++) {
+    a.Ld(BPF_W, kNet + l3 + 8 + 4 * w);
+    a.AluX(BPF_XOR);
+    a.Tax();
+  }
+  a.Ld(BPF_W, kNet + l3 + 40);
+  a.St(2);
+  a.Alu(BPF_RSH, 16);
+  a.AluX(BPF_XOR);
+  a.Tax();
+  a.LdM(2);
+  a.And(0xffff);
+  a.AluX(BPF_XOR);
+  a.Alu(BPF_MUL, kGolden);
+  a.Alu(BPF_RSH, 16);
+  a.RetA();
+}
+
+void EmitSteerV4(Asm& a, uint32_t l3) {
+  int quoted = a.NewLabel(), own = a.NewLabel();
+  a.Ld(BPF_B, kNet + l3 + 9);
+  a.Jeq(IPPROTO_ICMP, kNext, own);
+  a.Ld(BPF_B, kNet + l3);  // X: the ICMP header's offset - l3
+  a.And(0x0f);
+  a.Alu(BPF_LSH, 2);
+  a.Tax();
+  a.LdInd(BPF_B, kNet + l3);  // ICMP type: an error quotes the packet that caused it
+  a.Jeq(3, quoted, kNext);    // destination unreachable (and fragmentation needed)
+  a.Jeq(11, quoted, kNext);   // time exceeded
+  a.Jeq(12, quoted, own);     // parameter problem
+  a.Bind(quoted);
+  a.Txa();
+  a.Alu(BPF_ADD, 8);  // past the ICMP header: the quoted IPv4 header
+  a.Tax();
+  EmitHashV4At(a, l3);
+  a.Bind(own);
+  a.LdxImm(0);
+  EmitHashV4At(a, l3);
+}
+
+void EmitSteerV6(Asm& a, uint32_t l3) {
+  int quoted = a.NewLabel(), own = a.NewLabel();
+  a.Ld(BPF_B, kNet + l3 + 6);
+  a.Jeq(IPPROTO_ICMPV6, kNext, own);
+  a.Ld(BPF_B, kNet + l3 + 40);  // ICMPv6 type 1-4: the errors, quoting what caused them
+  a.Jge(5, own, kNext);
+  a.Jge(1, quoted, own);
+  a.Bind(quoted);
+  EmitHashV6At(a, l3 + 48);
+  a.Bind(own);
+  EmitHashV6At(a, l3);
+}
+
 }  // namespace
+
+bool BuildFanoutSteering(std::vector<sock_filter>* out) {
+  Asm a;
+  int v4 = a.NewLabel(), v6 = a.NewLabel(), tagged = a.NewLabel(), v4tagged = a.NewLabel(), v6tagged = a.NewLabel();
+  a.Ld(BPF_H, SKF_AD_OFF + SKF_AD_PROTOCOL);
+  a.IfEqGoto(ETH_P_IP, v4);
+  a.IfEqGoto(ETH_P_IPV6, v6);
+  a.IfEqGoto(ETH_P_8021Q, tagged);
+  a.Ret(0);
+  a.Bind(tagged);  // a tag in band: the network header is the tag's
+  a.Ld(BPF_H, kNet + 2);
+  a.IfEqGoto(ETH_P_IP, v4tagged);
+  a.IfEqGoto(ETH_P_IPV6, v6tagged);
+  a.Ret(0);
+  a.Bind(v4);
+  EmitSteerV4(a, 0);
+  a.Bind(v6);
+  EmitSteerV6(a, 0);
+  a.Bind(v4tagged);
+  EmitSteerV4(a, 4);
+  a.Bind(v6tagged);
+  EmitSteerV6(a, 4);
+  return a.Finish(out);
+}
 
 bool BuildResponderFilter(const LocalConfig& config, std::vector<sock_filter>* out) {
   return Dispatch(true, [&](Asm& a, uint32_t l3) { EmitV4(a, config, l3); },

@@ -17,6 +17,18 @@
 // each body ends with its own accept/reject and the dispatch jumps through
 // `ja` trampolines; a configuration too large for that is refused.
 //
+// Fanout steering (PACKET_FANOUT_CBPF; the kernel takes the result modulo
+// the group's size): a hash of the flow that is the same for both of its
+// directions (XOR of the addresses and of the ports, then Fibonacci-mixed),
+// so a flow's segments reach one shard, as with PACKET_FANOUT_HASH; but an
+// ICMP error (IPv4 type 3, 11, 12; ICMPv6 type 1-4) is hashed by the packet
+// it quotes - our SYN-ACK, whose flow is the same 4-tuple - and so reaches
+// the shard that holds that flow's entry, where the kernel's hash would
+// take the ICMP packet's own addresses (the router's or the peer's) and
+// send it to any shard. IPv6 with extension headers is hashed as if the
+// transport header followed the fixed one (its ports are then noise, but
+// the same noise for every segment with that chain).
+//
 // Flood counter filter: IPv4 TCP from dstAddr:dstPort to srcNet with SYN and
 // ACK set (any VLAN layout as above).
 #pragma once
@@ -33,6 +45,8 @@ namespace syncache {
 
 // Returns false if the configuration does not fit a classic BPF program.
 bool BuildResponderFilter(const LocalConfig& config, std::vector<sock_filter>* out);
+
+bool BuildFanoutSteering(std::vector<sock_filter>* out);
 
 // Addresses in network byte order, port in host order.
 bool BuildSynAckCounterFilter(uint32_t fromAddr, uint16_t fromPort, uint32_t toNet,

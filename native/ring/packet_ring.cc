@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "ring/bpf_filter.h"
 #include "ring/netns.h"
 
 namespace syncache {
@@ -145,6 +146,25 @@ bool PacketRing::Open(const RingConfig& config, SysError* error) {
   return true;
 }
 
+int PacketRing::TakeRxError() {
+  int err = 0;
+  socklen_t len = sizeof(err);
+  if (getsockopt(rxFd_, SOL_SOCKET, SO_ERROR, &err, &len) != 0) return errno;
+  return err;
+}
+
+PacketRing::Link PacketRing::LinkState() {
+  sockaddr_ll bound{};
+  socklen_t len = sizeof(bound);
+  if (getsockname(rxFd_, reinterpret_cast<sockaddr*>(&bound), &len) != 0 || bound.sll_ifindex <= 0)
+    return Link::kGone;
+  ifreq ifr{};
+  ifr.ifr_ifindex = bound.sll_ifindex;
+  if (ioctl(rxFd_, SIOCGIFNAME, &ifr) != 0) return errno == ENODEV ? Link::kGone : Link::kDown;
+  if (ioctl(rxFd_, SIOCGIFFLAGS, &ifr) != 0) return errno == ENODEV ? Link::kGone : Link::kDown;
+  return (ifr.ifr_flags & IFF_UP) != 0 ? Link::kUp : Link::kDown;
+}
+
 bool PacketRing::OpenRx(const RingConfig& config, SysError* error) {
   rxFd_ = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (rxFd_ < 0) {
@@ -204,7 +224,10 @@ bool PacketRing::OpenRx(const RingConfig& config, SysError* error) {
                 err == ENETDOWN ? "bring the interface up" : "");
   }
   if (config.fanoutGroup != 0) {
-    int arg = config.fanoutGroup | (PACKET_FANOUT_HASH << 16);
+    std::vector<sock_filter> steering;
+    if (!BuildFanoutSteering(&steering))
+      return Fail(error, 0, "", "the fanout steering program does not fit classic BPF", "");
+    int arg = config.fanoutGroup | (PACKET_FANOUT_CBPF << 16);
     if (setsockopt(rxFd_, SOL_PACKET, PACKET_FANOUT, &arg, sizeof(arg)) != 0) {
       int err = errno;
       std::string hint = PermissionHint(err, "CAP_NET_ADMIN");
@@ -213,6 +236,12 @@ bool PacketRing::OpenRx(const RingConfig& config, SysError* error) {
       return Fail(error, err, "setsockopt", "cannot join PACKET_FANOUT group " +
                                                 std::to_string(config.fanoutGroup), hint);
     }
+    // Until a member sets the group's program, every frame goes to its first
+    // member; each member sets the same one.
+    sock_fprog prog{static_cast<unsigned short>(steering.size()), steering.data()};
+    if (setsockopt(rxFd_, SOL_PACKET, PACKET_FANOUT_DATA, &prog, sizeof(prog)) != 0)
+      return Fail(error, errno, "setsockopt", "cannot set the steering program of PACKET_FANOUT group " +
+                                                  std::to_string(config.fanoutGroup), "");
   }
   return true;
 }

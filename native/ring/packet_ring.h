@@ -11,8 +11,9 @@
 // The socket is made with protocol 0, so it receives nothing until bind; the
 // ring, the classic BPF filter and PACKET_IGNORE_OUTGOING are set before we
 // bind to ETH_P_ALL on the interface, so no unfiltered frame is ever queued.
-// PACKET_FANOUT (hash mode) is joined after bind, because the kernel only
-// lets a bound socket join a group.
+// PACKET_FANOUT is joined after bind, because the kernel only lets a bound
+// socket join a group; its mode is CBPF, with the steering program of
+// bpf_filter.h (a flow's hash, and an ICMP error's by the flow it quotes).
 //
 // TX: TPACKET_V2 on a second socket made with protocol 0 and bound with
 // protocol 0, so it never receives. V2 rather than V3: for TX the kernel
@@ -96,6 +97,16 @@ class PacketRing {
   bool IsOpen() const { return open_; }
 
   int rxFd() const { return rxFd_; }
+  // The interface going down sets the RX socket's error (ENETDOWN) and the
+  // kernel stops feeding it until the interface comes up again, when it
+  // feeds the same socket, ring and fanout group as before. Reads and clears
+  // that error (SO_ERROR); 0 if none.
+  int TakeRxError();
+  // Where the interface the rings are bound to stands now, asked through the
+  // RX socket (so in its namespace, from any thread): deleted (the kernel
+  // unbinds the socket: its ifindex reads -1), down, or up.
+  enum class Link { kGone, kDown, kUp };
+  Link LinkState();
   int txFd() const { return txFd_; }
   int ifindex() const { return ifindex_; }
   const uint8_t* mac() const { return mac_; }

@@ -6,12 +6,22 @@
 //              txFrames? })
 //   .counters .mac .ifindex
 //   .receive(maxRows?) -> rows       .send(count) -> frames queued
-//   .start(onReadable) .stop() .ready() .updateKernelStats() .close()
+//   .start(onReadable, onError?, onLinkUp?) .stop() .ready() .updateKernelStats() .close()
 //
 // start() watches the RX socket with a uv_poll_t on the calling thread's
 // event loop (the main thread's or a worker's) and calls onReadable from it,
 // and from a uv_check_t after every poll phase if frames are waiting;
-// the JS object is kept alive while polling. close() is idempotent, and an
+// the JS object is kept alive while polling.
+//
+// The interface going down raises an error on the RX socket; libuv reports
+// it to the poll callback and stops the poll handle, which would leave the
+// ring deaf (and, with nothing else keeping the loop alive, the process
+// would exit 0). So the error is taken (SO_ERROR), counted (linkErrors) and
+// the poll re-armed: the kernel feeds the same socket again once the
+// interface is up. While it is down, a coarse timer looks whether it still
+// exists, and says when it is up again (onLinkUp: a fanout group's members
+// are re-linked then, in an order of the kernel's); an interface that is gone (ENODEV) stops the ring and goes to
+// onError (uncaught without one), as does a poll that cannot be re-armed. close() is idempotent, and an
 // environment cleanup hook closes a ring still open when its environment
 // (process or worker) goes away. After close every method throws.
 #include <napi.h>
@@ -103,6 +113,7 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
     Napi::Object options = info[0].As<Napi::Object>();
     RingConfig config;
     if (!ReadNetnsAndIface(env, options, &config)) return;
+    iface_ = config.iface;
     if (!ConfigurePipeline(env, options, &pipeline_, &secretsRef_)) return;
     rxBatch_ = BatchFromValue(env, options.Get("rxBatch"), "options.rxBatch");
     if (rxBatch_ == nullptr) return;
@@ -161,6 +172,7 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
   }
 
   void StopPoll() {
+    StopLinkWatch();
     if (check_ != nullptr) {
       uv_check_stop(check_);
       uv_close(reinterpret_cast<uv_handle_t*>(check_),
@@ -460,7 +472,15 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
       ThrowTypeError(env, "start(onReadable): onReadable must be a function");
       return;
     }
+    if ((!info[1].IsUndefined() && !info[1].IsFunction()) || (!info[2].IsUndefined() && !info[2].IsFunction())) {
+      ThrowTypeError(env, "start(onReadable, onError, onLinkUp): onError and onLinkUp must be functions");
+      return;
+    }
     callback_ = Napi::Persistent(info[0].As<Napi::Function>());
+    errorCallback_.Reset();
+    if (info[1].IsFunction()) errorCallback_ = Napi::Persistent(info[1].As<Napi::Function>());
+    linkUpCallback_.Reset();
+    if (info[2].IsFunction()) linkUpCallback_ = Napi::Persistent(info[2].As<Napi::Function>());
     if (poll_ != nullptr) return;
     uv_loop_t* loop = nullptr;
     if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr) {
@@ -525,7 +545,91 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
   static void OnPoll(uv_poll_t* handle, int status, int events) {
     auto* self = static_cast<RingBinding*>(handle->data);
     if (self->poll_ != handle || self->callback_.IsEmpty()) return;
+    if (status < 0) {
+      self->OnRxError();
+      return;
+    }
     if (self->SkipHandedOver()) self->CallOnReadable();
+  }
+
+  // libuv stopped the poll handle on the socket's error (see the header).
+  void OnRxError() {
+    ring_.TakeRxError();
+    pipeline_.counters->Bump(kCounter_linkErrors);
+    if (ring_.LinkState() == PacketRing::Link::kGone) {
+      Fail(ENODEV, "getsockname");
+      return;
+    }
+    const int err = uv_poll_start(poll_, UV_READABLE, &RingBinding::OnPoll);
+    if (err != 0) {
+      Fail(-err, "uv_poll_start");
+      return;
+    }
+    StartLinkWatch();
+  }
+
+  // While the interface is down: a look every kLinkWatchMs whether it is
+  // gone (-> onError) or up again (-> the watch ends, onLinkUp).
+  void StartLinkWatch() {
+    if (linkWatch_ != nullptr) return;
+    uv_loop_t* loop = nullptr;
+    if (napi_get_uv_event_loop(env_, &loop) != napi_ok || loop == nullptr) return;
+    auto* timer = new uv_timer_t;
+    uv_timer_init(loop, timer);
+    timer->data = this;
+    uv_timer_start(timer, &RingBinding::OnLinkWatch, kLinkWatchMs, kLinkWatchMs);
+    uv_unref(reinterpret_cast<uv_handle_t*>(timer));  // the poll handle keeps the loop alive
+    linkWatch_ = timer;
+  }
+
+  void StopLinkWatch() {
+    if (linkWatch_ == nullptr) return;
+    uv_timer_stop(linkWatch_);
+    uv_close(reinterpret_cast<uv_handle_t*>(linkWatch_),
+             [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
+    linkWatch_ = nullptr;
+  }
+
+  static void OnLinkWatch(uv_timer_t* handle) {
+    auto* self = static_cast<RingBinding*>(handle->data);
+    if (self->linkWatch_ != handle || !self->ring_.IsOpen()) return;
+    const PacketRing::Link link = self->ring_.LinkState();
+    if (link == PacketRing::Link::kGone) {
+      self->Fail(ENODEV, "getsockname");
+    } else if (link == PacketRing::Link::kUp) {
+      self->StopLinkWatch();
+      self->CallLinkUp();
+    }
+  }
+
+  void CallLinkUp() {
+    if (linkUpCallback_.IsEmpty() || asyncContext_ == nullptr) return;
+    Napi::Env env = env_;
+    Napi::HandleScope scope(env);
+    linkUpCallback_.MakeCallback(Value(), {}, *asyncContext_);
+    if (env.IsExceptionPending()) napi_fatal_exception(env, env.GetAndClearPendingException().Value());
+  }
+
+  // The ring cannot answer any more: stops polling and tells onError with
+  // an errno error naming the interface (without onError, the error is
+  // uncaught: never a silent stop).
+  void Fail(int err, const char* syscall) {
+    Napi::Env env = env_;
+    Napi::HandleScope scope(env);
+    const std::string what = err == ENODEV
+        ? "interface " + iface_ + " is gone: the ring stopped answering on it"
+        : "cannot watch the RX socket of " + iface_ + " again after an error";
+    Napi::Error error = ErrnoError(env, err, syscall, what,
+        err == ENODEV ? "close this instance and open a new one on an interface that exists" : "");
+    Napi::Object self = Value();
+    Napi::FunctionReference onError = std::move(errorCallback_);
+    StopJs();
+    if (onError.IsEmpty() || asyncContext_ == nullptr) {
+      napi_fatal_exception(env, error.Value());
+      return;
+    }
+    onError.MakeCallback(self, {error.Value()}, *asyncContext_);
+    if (env.IsExceptionPending()) napi_fatal_exception(env, env.GetAndClearPendingException().Value());
   }
 
   // Before JS is called for a readable ring: the frames at its head that
@@ -567,6 +671,8 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
   void StopJs() {
     StopPoll();
     callback_.Reset();
+    errorCallback_.Reset();
+    linkUpCallback_.Reset();
     if (referenced_) {
       referenced_ = false;
       Unref();
@@ -607,6 +713,11 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
   Napi::ObjectReference txBatchRef_;
   Napi::Reference<Napi::BigUint64Array> countersRef_;
   Napi::FunctionReference callback_;
+  Napi::FunctionReference errorCallback_;
+  Napi::FunctionReference linkUpCallback_;
+  std::string iface_;
+  uv_timer_t* linkWatch_ = nullptr;
+  static constexpr uint64_t kLinkWatchMs = 250;
   Napi::AsyncContext* asyncContext_ = nullptr;
   uv_poll_t* poll_ = nullptr;
   uv_check_t* check_ = nullptr;
