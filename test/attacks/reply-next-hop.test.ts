@@ -3,8 +3,10 @@
 // not to the source MAC its SYN carried. A host on the segment (the peer)
 // sends SYNs with a spoofed source address and its own MAC, as crafted
 // frames; captures in the peer's, the owner's and the gateway's namespaces
-// say whose MAC each SYN-ACK was addressed to. Kernel clients, on the segment
-// and behind the router, are served as before. Lab: lib/lab/routed.ts.
+// say whose MAC each SYN-ACK was addressed to. Kernel clients are served: on
+// the segment, behind the router, and behind an ingress-only router (a SYN
+// whose source MAC has no way back to the client; the kernel's route does).
+// Lab: lib/lab/routed.ts.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -107,9 +109,10 @@ function routeStats(p: Protection): string {
   return JSON.stringify(Object.fromEntries(names.map((n) => [n, s[n]])));
 }
 
-function curl(from: RoutedHost, host: string): Promise<string> {
+function curl(from: RoutedHost, host: string, source?: string): Promise<string> {
   const url = host.includes(':') ? `http://[${host}]:${PORT}/` : `http://${host}:${PORT}/`;
-  const child = track(spawn(...from.ns.wrap('curl', ['-sS', '-m', '10', '-o', '/dev/null', '-w', '%{http_code}', url]), { stdio: ['ignore', 'pipe', 'pipe'] }));
+  const bind = source ? ['--interface', source] : [];
+  const child = track(spawn(...from.ns.wrap('curl', ['-sS', '-m', '10', ...bind, '-o', '/dev/null', '-w', '%{http_code}', url]), { stdio: ['ignore', 'pipe', 'pipe'] }));
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));
@@ -153,11 +156,15 @@ for (const family of [4, 6] as const) {
     });
   });
 
-  test(`IPv${family}: kernel clients on the segment and behind the router are served`, { skip }, async () => {
+  test(`IPv${family}: kernel clients on the segment, behind the router and behind an ingress-only router are served`, { skip }, async () => {
     await withServer(async (p) => {
       assert.equal(await curl(lab.peer, v(lab.responder)), '200', 'on the segment');
       assert.equal(await curl(lab.remote, v(lab.responder)), '200', 'through the router');
-      assert.ok(p.stats().handoffs >= 2);
+      // Its SYN arrives from the ingress router's MAC, which has no way
+      // back: only the route (through the gateway) reaches the client.
+      const viaIngress = family === 4 ? lab.remoteViaIngressV4 : lab.remoteViaIngressV6;
+      assert.equal(await curl(lab.remote, v(lab.responder), viaIngress), '200', 'in through the ingress router, back through the gateway');
+      assert.equal(p.stats().handoffs, 3);
     });
   });
 }
