@@ -292,6 +292,19 @@ test('a process that exits with a ring open exits cleanly', { skip }, () => {
   assert.equal(r.stderr, '');
 });
 
+test("options.nextHop is 'route' (the default: a route mirror, two netlink sockets) or 'source'", { skip }, () => {
+  assert.throws(() => openRing(pair, { nextHop: 'mac' as 'route' }), { name: 'TypeError', message: /options\.nextHop must be 'route' or 'source'/ });
+  const before = socketFds();
+  const source = openRing(pair, { nextHop: 'source' });
+  assert.equal(socketFds(), before + 2, 'no netlink sockets without routing');
+  source.close();
+  const routed = openRing(pair);
+  assert.equal(socketFds(), before + 4);
+  assert.equal(counter(routed.counters, 'nextHopReloads'), 1, 'the mirror was loaded once at open');
+  routed.close();
+  assert.equal(socketFds(), before);
+});
+
 test('without capabilities the error says which one is missing', { skip }, (t) => {
   const setpriv = spawnSync('setpriv', ['--version']);
   if (setpriv.status !== 0) {
