@@ -47,10 +47,9 @@ a = json.loads(sys.argv[1])
 if a['mode'] == 'sniff':
     seen = []
     f = 'tcp and src port %d and dst port %d' % (a['port'], a['sport'])
-    s = AsyncSniffer(iface=a['iface'], filter=f, prn=seen.append, store=False)
+    s = AsyncSniffer(iface=a['iface'], filter=f, prn=seen.append, store=False,
+                     started_callback=lambda: print('ready', flush=True))
     s.start()
-    time.sleep(0.5)
-    print('ready', flush=True)
     sys.stdin.read()
     s.stop()
     by = {}
