@@ -278,8 +278,11 @@ void RouteMirror::Poll(double nowMs) {
     }
   }
   if (nextReloadMs_ == 0) nextReloadMs_ = nowMs + kReloadMs;  // Open() just loaded it
-  if (reloadWanted_ || nowMs >= nextReloadMs_) {
+  // Route changes come in bursts (an address added, a link up, router
+  // advertisements from anyone on the segment): one reload per burst.
+  if ((reloadWanted_ && nowMs - lastReloadMs_ >= kMinReloadIntervalMs) || nowMs >= nextReloadMs_) {
     nextReloadMs_ = nowMs + kReloadMs;
+    lastReloadMs_ = nowMs;
     Reload();
   }
 }

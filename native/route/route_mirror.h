@@ -6,8 +6,10 @@
 // before a batch of replies is built, drains the change messages without
 // blocking (at most once a millisecond): a neighbour message updates its
 // entry; a route message, or lost messages (ENOBUFS), reloads the mirror
-// with fresh dumps; and the whole mirror is reloaded every kReloadMs anyway,
-// so nothing in it is older than that.
+// with fresh dumps (at most once per kMinReloadIntervalMs, so a burst of
+// changes costs one reload); and the whole mirror is reloaded every
+// kReloadMs anyway, so nothing in it is older than that. A reload is the
+// only blocking work here: a few dump round trips, never one per reply.
 //
 // A reply whose next hop has no link-layer address is dropped (counted
 // replyUnresolved) and the kernel is asked to resolve it as its own output
@@ -51,6 +53,7 @@ class RouteMirror {
 
   static constexpr double kReloadMs = 60000;
   static constexpr double kPollIntervalMs = 1;
+  static constexpr double kMinReloadIntervalMs = 100;
 
  private:
   bool Reload();
@@ -66,6 +69,7 @@ class RouteMirror {
   bool reloadWanted_ = false;
   double lastPollMs_ = -1e300;
   double nextReloadMs_ = 0;
+  double lastReloadMs_ = -1e300;
   std::vector<uint8_t> buffer_;
 };
 
