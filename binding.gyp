@@ -15,6 +15,8 @@
         "native/ring/packet_ring.cc",
         "native/ring/bpf_filter.cc",
         "native/ring/netns.cc",
+        "native/route/next_hop_table.cc",
+        "native/route/route_mirror.cc",
         "native/ring/ring_binding.cc",
         "native/flood/flood_binding.cc",
         "native/handoff/repair.cc",

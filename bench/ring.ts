@@ -7,7 +7,16 @@
 //   ring drain  frames/s receive() takes out of a full ring (parse + cookie
 //               pass into the batch), timed on the JS thread;
 //   ring live   a started ring reading a flat-out flood: frames taken and
-//               kernel drops.
+//               kernel drops;
+//   ring send   send() of a full batch of SYN-ACKs, ns per frame, with the
+//               row's MAC as written (nextHop 'source') and with the routed
+//               next hop (nextHop 'route': route scan + neighbour lookup per
+//               frame, one non-blocking netlink drain per call), to distinct
+//               off-link addresses through a resolved gateway (the same
+//               MAC both ways, so the receiver's work is the same); and to
+//               on-link addresses nobody has (every reply unresolved: a
+//               probe per new address, then dropped at a lookup's cost:
+//               the lookup alone, without the TX path).
 //   node dist/bench/ring.js [--seconds N]
 import { spawn } from 'node:child_process';
 import { addon, type FloodOptions } from '../lib/native/addon.js';
@@ -27,6 +36,7 @@ const pair = createPairLab('bring', 7);
 pair.responder.ip(['route', 'add', '198.19.0.0/16', 'via', pair.peerV4]);
 pair.responder.sysctl('net.ipv4.tcp_syncookies', 2);
 const responderMac = pair.responder.macOf(pair.responderIface);
+const peerMac = pair.peer.macOf(pair.peerIface);
 const count = (c: BigUint64Array, name: string) => Number(c[addon.counterNames.indexOf(name)]);
 
 function flood(extra: Partial<FloodOptions>) {
@@ -44,6 +54,81 @@ function ring(extra = {}) {
     txBatch: new ArrayBuffer(addon.batchLayout.byteLength), ...extra,
   });
   return { r, rx };
+}
+
+// Median ns per frame of send(count) over `rounds` calls.
+function timeSend(r: ReturnType<typeof ring>['r'], count: number, rounds: number): number {
+  const samples: number[] = [];
+  for (let i = 0; i < rounds; i++) {
+    const t0 = process.hrtime.bigint();
+    r.send(count);
+    samples.push(Number(process.hrtime.bigint() - t0) / count);
+  }
+  return samples.sort((a, b) => a - b)[samples.length >> 1];
+}
+
+// Addresses as the batch holds them: network order in a little-endian word.
+const v4Word = (a: number, b: number, c: number, d: number) => (a | (b << 8) | (c << 16) | (d << 24)) >>> 0;
+
+function fillSynAcks(tx: BatchView, count: number, to: (i: number) => number): void {
+  const { kinds, optFlags } = addon.constants;
+  const [a, b, c, d] = pair.responderV4.split('.').map(Number);
+  for (let i = 0; i < count; i++) {
+    tx.kind[i] = kinds.synAck;
+    tx.family[i] = 4;
+    tx.saddr[i * 4] = v4Word(a, b, c, d);
+    tx.daddr[i * 4] = to(i);
+    tx.sport[i] = PORT;
+    tx.dport[i] = 1024 + i;
+    tx.seq[i] = i;
+    tx.ack[i] = i + 1;
+    tx.window[i] = 65535;
+    tx.mss[i] = 1460;
+    tx.optFlags[i] = optFlags.mss;
+    tx.mac.set(peerMac, i * 6);  // what the route gives too: the receiver's work is the same
+  }
+}
+
+async function sendFigures(): Promise<Array<Record<string, string | number>>> {
+  const perSend = 2048;
+  const rounds = 200;
+  const rows: Array<Record<string, string | number>> = [];
+  const open = (nextHop: 'source' | 'route') => {
+    const tx = new BatchView();
+    const { r } = ring({ nextHop, txBatch: tx.buffer });
+    return { r, tx };
+  };
+  const far = (i: number) => v4Word(198, 19, (i >> 8) & 255, i & 255);
+  const cases: Array<[string, 'source' | 'route', (i: number) => number]> = [
+    ['ring send, nextHop source (SYN source MAC)', 'source', far],
+    ['ring send, nextHop route (via gateway)', 'route', far],
+    ['ring send, nextHop route, on-link unresolved', 'route', (i) => v4Word(198, 18, 7, 10 + (i % 200))],
+  ];
+  const results = new Map<string, number[]>();
+  for (let round = 0; round < 3; round++) {
+    for (const [name, nextHop, to] of cases) {
+      const { r, tx } = open(nextHop);
+      fillSynAcks(tx, perSend, to);
+      // Warm: the gateway resolved (the first send asks the kernel), the
+      // unresolved addresses asked once, caches hot.
+      for (let i = 0; i < 100 && r.send(1) === 0 && to === far; i++) await new Promise((w) => setTimeout(w, 20));
+      r.send(perSend);
+      const ns = timeSend(r, perSend, rounds);
+      results.set(name, [...(results.get(name) ?? []), ns]);
+      if (round === 2) {
+        rows.push({
+          case: name,
+          nsPerFrame: Math.round(Math.min(...results.get(name)!)),
+          sent: count(r.counters, 'txFrames'),
+          unresolved: count(r.counters, 'replyUnresolved'),
+          probes: count(r.counters, 'nextHopProbes'),
+          txRingFull: count(r.counters, 'txRingFull'),
+        });
+      }
+      r.close();
+    }
+  }
+  return rows;
 }
 
 try {
@@ -79,6 +164,7 @@ try {
     rows.push({ case: 'ring live (started, flood flat out)', perSecond: Math.round(count(r.counters, 'rxFrames') / res.seconds), sent: res.sent, kernelDrops: count(r.counters, 'kernelDrops') });
     r.close();
   }
+  rows.push(...(await sendFigures()));
   console.table(rows);
 } finally {
   pair.lab.destroy();

@@ -98,6 +98,16 @@ export interface RingOptions extends PipelineOptions {
   retireMs?: number;
   /** TX ring slots of 2 KiB: a multiple of 32 (the slots in a 64 KiB block), 32..65536 (default 4096). */
   txFrames?: number;
+  /**
+   * Where replies go. 'route' (default): to the next hop the namespace's
+   * routing and neighbour tables give for the destination, mirrored over
+   * rtnetlink (a reply whose neighbour is not resolved yet is dropped,
+   * counted `replyUnresolved`, and the kernel asked to resolve it; one that
+   * routing sends out of another interface or rejects: `replyNoRoute`).
+   * 'source': the send row's mac as written (the SYN's source MAC).
+   * 802.1Q-tagged rows always keep the row's mac.
+   */
+  nextHop?: 'route' | 'source';
 }
 
 export interface NativeRing {

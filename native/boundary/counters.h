@@ -56,7 +56,13 @@ namespace syncache {
   X(cookiesInvalid)                                                          \
   X(cookiesNoSecret)     /* SYN not cookied: active secret invalid/rewritten */\
   /* ring, appended */                                                       \
-  X(linkErrors)          /* RX socket error (interface down): poll re-armed */
+  X(linkErrors)          /* RX socket error (interface down): poll re-armed */\
+  /* replies: where they go (native/route) */                                \
+  X(replyUnresolved)     /* next hop has no link-layer address yet: dropped */\
+  X(replyNoRoute)        /* routing sends it elsewhere (or nowhere): dropped */\
+  X(nextHopProbes)       /* neighbour resolutions asked of the kernel */    \
+  X(nextHopReloads)      /* route + neighbour mirror reloaded from dumps */ \
+  X(nextHopTableFull)    /* a route or neighbour not mirrored: table full */
 
 enum NativeCounter : uint32_t {
 #define SYNCACHE_COUNTER_ENUM(name) kCounter_##name,

@@ -3,7 +3,7 @@
 //
 //   new Ring({ iface, netns?, addrs, ports, cookies, secrets, rxBatch, txBatch,
 //              fanoutGroup?, qdiscBypass?, blockSize?, blockCount?, retireMs?,
-//              txFrames? })
+//              txFrames?, nextHop? })
 //   .counters .mac .ifindex
 //   .receive(maxRows?) -> rows       .send(count) -> frames queued
 //   .start(onReadable, onError?, onLinkUp?) .stop() .ready() .updateKernelStats() .close()
@@ -24,12 +24,21 @@
 // onError (uncaught without one), as does a poll that cannot be re-armed. close() is idempotent, and an
 // environment cleanup hook closes a ring still open when its environment
 // (process or worker) goes away. After close every method throws.
+//
+// nextHop 'route' (the default): every untagged reply goes to the next hop
+// the namespace's routing and neighbour tables give for its destination
+// (native/route/route_mirror.h), whatever MAC the send row holds; the row's
+// mac is overwritten with it. 'source': the row's mac as TS wrote it (the
+// SYN's source MAC), for benchmarks and labs without neighbours. Rows with
+// an 802.1Q tag keep the row's mac: the mirror knows only the untagged
+// interface.
 #include <napi.h>
 #include <uv.h>
 
 #include <cerrno>
 #include <cmath>
 #include <cstring>
+#include <ctime>
 #include <memory>
 #include <string>
 #include <vector>
@@ -40,6 +49,7 @@
 #include "pipeline/pipeline_binding.h"
 #include "ring/bpf_filter.h"
 #include "ring/packet_ring.h"
+#include "route/route_mirror.h"
 #include "wire/build.h"
 #include "wire/parse.h"
 
@@ -141,9 +151,23 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
       ThrowRangeError(env, "options.addrs and options.ports: too many for one BPF filter");
       return;
     }
+    Napi::Value nextHop = options.Get("nextHop");
+    if (!nextHop.IsUndefined()) {
+      const std::string v = nextHop.IsString() ? nextHop.As<Napi::String>().Utf8Value() : "";
+      if (v != "route" && v != "source") {
+        ThrowTypeError(env, "options.nextHop must be 'route' or 'source'");
+        return;
+      }
+      routeReplies_ = v == "route";
+    }
     countersRef_ = Napi::Persistent(NewCountersArray(env, &pipeline_.counters));
     SysError error;
     if (!ring_.Open(config, &error)) {
+      ThrowSysError(env, error);
+      return;
+    }
+    if (routeReplies_ && !nextHops_.Open(config.netns, ring_.ifindex(), pipeline_.counters, &error)) {
+      ring_.Close();
       ThrowSysError(env, error);
       return;
     }
@@ -169,6 +193,7 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
   void CloseNative() {
     StopPoll();
     ring_.Close();
+    nextHops_.Close();
   }
 
   void StopPoll() {
@@ -252,7 +277,10 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
     Counters* counters = pipeline_.counters;
     uint32_t sent = 0;
     uint32_t unkicked = 0;
+    const double nowMs = routeReplies_ ? MonotonicMs() : 0;
+    if (routeReplies_) nextHops_.Poll(nowMs);
     for (uint32_t i = 0; i < count; i++) {
+      if (routeReplies_ && !RouteReply(i, nowMs)) continue;
       uint32_t capacity = 0;
       uint8_t* slot = ring_.TxSlot(&capacity);
       if (slot == nullptr) {
@@ -274,6 +302,25 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
     counters->Add(kCounter_txFrames, sent);
     if (unkicked > 0 || kickPending_) KickNow(counters);
     return Napi::Number::New(env, sent);
+  }
+
+  static double MonotonicMs() {
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<double>(ts.tv_sec) * 1e3 + static_cast<double>(ts.tv_nsec) / 1e6;
+  }
+
+  // Sets send row i's destination MAC to its next hop; false (counted) if
+  // the reply is not to be sent. Rows Build will refuse pass through.
+  bool RouteReply(uint32_t i, double nowMs) {
+    const uint8_t family = txBatch_->family[i];
+    if ((family != 4 && family != 6) || txBatch_->vlan[i] != 0) return true;
+    switch (nextHops_.Resolve(family, &txBatch_->daddr[i * 4], nowMs, &txBatch_->mac[i * 6])) {
+      case route::NextHopVerdict::kResolved: return true;
+      case route::NextHopVerdict::kUnresolved: pipeline_.counters->Bump(kCounter_replyUnresolved); return false;
+      case route::NextHopVerdict::kNoRoute: pipeline_.counters->Bump(kCounter_replyNoRoute); return false;
+    }
+    return false;
   }
 
   // handOver(flow) / takeBack(flow): flow = Uint32Array [family, peer x4,
@@ -705,6 +752,8 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
   napi_env env_ = nullptr;
   PacketRing ring_;
   Pipeline pipeline_;
+  route::RouteMirror nextHops_;
+  bool routeReplies_ = true;
   PacketBatch* rxBatch_ = nullptr;
   std::unique_ptr<PacketBatch> peekBatch_;  // peek()'s scratch row, made on first use
   PacketBatch* txBatch_ = nullptr;

@@ -271,9 +271,9 @@ test('a ring left open in a worker is closed when the worker ends (cleanup hook)
     worker.once('message', resolve);
     worker.once('error', reject);
   });
-  assert.equal(socketFds(), before + 2, 'the worker\'s ring holds two sockets');
+  assert.equal(socketFds(), before + 4, 'the worker\'s ring holds two packet sockets and two netlink sockets (its route mirror)');
   await worker.terminate();
-  assert.equal(socketFds(), before, 'both sockets closed by the cleanup hook');
+  assert.equal(socketFds(), before, 'every socket closed by the cleanup hook');
 });
 
 test('a process that exits with a ring open exits cleanly', { skip }, () => {
@@ -290,6 +290,19 @@ test('a process that exits with a ring open exits cleanly', { skip }, () => {
   const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 10_000 });
   assert.equal(r.status, 0, r.stderr);
   assert.equal(r.stderr, '');
+});
+
+test("options.nextHop is 'route' (the default: a route mirror, two netlink sockets) or 'source'", { skip }, () => {
+  assert.throws(() => openRing(pair, { nextHop: 'mac' as 'route' }), { name: 'TypeError', message: /options\.nextHop must be 'route' or 'source'/ });
+  const before = socketFds();
+  const source = openRing(pair, { nextHop: 'source' });
+  assert.equal(socketFds(), before + 2, 'no netlink sockets without routing');
+  source.close();
+  const routed = openRing(pair);
+  assert.equal(socketFds(), before + 4);
+  assert.equal(counter(routed.counters, 'nextHopReloads'), 1, 'the mirror was loaded once at open');
+  routed.close();
+  assert.equal(socketFds(), before);
 });
 
 test('without capabilities the error says which one is missing', { skip }, (t) => {

@@ -50,6 +50,11 @@ before(() => {
   for (const [ns, iface] of [[hostA, 'ha0'], [hostB, 'hb0']] as const) ns.ip(['addr', 'add', `${SERVICE}/24`, 'dev', iface]);
   // The client has its address on both links (each host's kernel finds it by ARP).
   for (const iface of ['cla0', 'clb0']) client.ip(['addr', 'add', `${CLIENT}/24`, 'dev', iface]);
+  // Each host's neighbour entry for the client, as ARP would make it (replies go to the routed next hop).
+  for (const [ns, iface, clientIface] of [[hostA, 'ha0', 'cla0'], [hostB, 'hb0', 'clb0']] as const) {
+    const mac = client.macOf(clientIface).reduce((t, x, i) => t + (i ? ':' : '') + x.toString(16).padStart(2, '0'), '');
+    ns.ip(['neigh', 'replace', CLIENT, 'lladdr', mac, 'dev', iface, 'nud', 'permanent']);
+  }
   macA = hostA.macOf('ha0').reduce((s, b, i) => s + (i ? ':' : '') + b.toString(16).padStart(2, '0'), '');
   macB = hostB.macOf('hb0').reduce((s, b, i) => s + (i ? ':' : '') + b.toString(16).padStart(2, '0'), '');
   // The crafted handshakes' ports belong to no socket of the client's: keep its kernel's RSTs home.
