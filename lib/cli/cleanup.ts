@@ -1,5 +1,6 @@
 // syncache cleanup: remove what a crashed run left behind. Only tables and
-// namespaces whose owning process is gone are touched.
+// namespaces whose owning process is gone are touched (for gates: by pid,
+// start time and PID namespace, see lib/gate/owner-process.ts).
 import { readdirSync, existsSync } from 'node:fs';
 import type { Command } from './main.js';
 import { requireRoot } from './args.js';
@@ -9,10 +10,17 @@ import { NETNS_DIR } from '../native/netns.js';
 
 const HELP = `Usage: syncache cleanup [--json]
 
-Removes what a crashed syncache left: nftables gate tables (inet syncache_<pid>)
+Removes what a crashed syncache left: nftables gate tables (inet syncache_*)
 whose process is gone, in this network namespace and in every namespace named
 sc-*, and lab namespaces (sc-<pid>-*) whose process is gone. Live instances
 are left alone.
+
+A gate's table names its process by pid, start time and PID namespace: a
+table whose pid now belongs to another process (a different start time) is
+stale; one made in another PID namespace is left to a cleanup run there.
+Where libnftables is installed (Linux >= 5.12) gates are owned by their
+process (nft flags owner) and the kernel removes them when it dies, so there
+is normally nothing to remove.
 
   --json    one JSON line: {"type":"cleanup","gates":[...],"namespaces":[...]}
 `;

@@ -31,6 +31,9 @@ test('a bad flag or value: exit 2 and one line naming it', () => {
     [['listen', '--bogus'], /unknown option '--bogus'/],
     [['listen', '--iface', 'x', '--addr', '1.2.3.4', '--port', '99999'], /--port: '99999' is not a port/],
     [['listen', '--iface', 'x', '--addr', 'nope', '--port', '80'], /--addr: 'nope' is not an IPv4 or IPv6 address/],
+    [['listen', '--iface', 'x', '--addr', '0.0.0.0', '--port', '80'], /--addr: 0\.0\.0\.0 is the wildcard .*give that interface's own addresses/],
+    [['serve', '--iface', 'x', '--addr', '::', '--port', '80', '--forward', '127.0.0.1:81'], /--addr: :: is the wildcard/],
+    [['listen', '--iface', 'x', '--addr', '127.0.0.1', '--port', '80'], /--addr: 127\.0\.0\.1 is a loopback address/],
     [['listen', '--iface', 'x', '--addr', '1.2.3.4', '--port', '80', '--syncookies', 'maybe'], /--syncookies must be one of off, on, only/],
     [['serve', '--iface', 'x', '--addr', '1.2.3.4', '--port', '80'], /--forward HOST:PORT is required/],
     [['nosuch'], /unknown command 'nosuch'/],
@@ -47,6 +50,13 @@ test('not root: exit 1 and one line saying to use sudo', (t) => {
   const r = cli(['listen', '--iface', 'eth0', '--addr', '198.18.0.1', '--port', '80'], true);
   assert.equal(r.code, 1);
   assert.match(r.stderr, /needs root .*run it with sudo/);
+});
+
+test('an address not on the interface: exit 1 and one line saying so', { skip }, () => {
+  const r = cli(['listen', '--netns', pair.responder.name, '--iface', pair.responderIface, '--addr', '198.18.3.99', '--port', '80']);
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, new RegExp(`198\\.18\\.3\\.99 is not configured on ${pair.responderIface}`));
+  assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
 });
 
 test('an unknown interface: exit 1 and one line naming it', { skip }, () => {
