@@ -73,6 +73,12 @@ export interface GateOptions {
   ports: readonly number[];
   /** SO_MARK of handed-off sockets: their packets pass. Non-zero, 32 bits. */
   mark: number;
+  /**
+   * false: make the table with the nft command, without an owner, as where
+   * libnftables is missing (then only remove() and cleanup remove it). For
+   * tests of that fallback; default true.
+   */
+  owner?: boolean;
 }
 
 export interface Gate {
@@ -135,7 +141,7 @@ export function installGate(options: GateOptions): Gate {
   clashWith(listGates(netns));
   const me = selfIdentity();
   const table = `${GATE_TABLE_PREFIX}${me.pid}_${++sequence}_s${me.startTime}_ns${me.pidns}`;
-  const session = ownerSession(netns, gateScript(table, iface, v4, v6, ports, mark, true));
+  const session = options.owner === false ? undefined : ownerSession(netns, gateScript(table, iface, v4, v6, ports, mark, true));
   if (session === undefined) nft(netns, [gateScript(table, iface, v4, v6, ports, mark, false)]);
   let removed = false;
   const remove = (): void => {
@@ -159,7 +165,11 @@ export function installGate(options: GateOptions): Gate {
   // Two processes may both have passed the check above; looking again after
   // installing, the later-named table of two overlapping ones backs out.
   try {
-    clashWith(listGates(netns), table);
+    const now = listGates(netns);
+    if (!now.some((g) => g.table === table)) {
+      throw new GateError(`the gate table inet ${table} was gone right after it was made${netns ? ` in netns ${netns}` : ''}: is another nftables tool flushing the ruleset?`, 'ENFT');
+    }
+    clashWith(now, table);
   } catch (error) {
     remove();
     throw error;

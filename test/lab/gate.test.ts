@@ -1,9 +1,12 @@
 // The nftables gate, against the kernel's own TCP stack in a pair lab: while
 // the gate is up a kernel listener on the protected port is unreachable (its
 // SYNs are dropped at prerouting), a listener carrying the gate's mark is
-// reachable, and after remove() everything is as before. Gates refuse to
-// overlap a live gate, stale gates are swept, and teardown at exit removes
-// what a process installed.
+// reachable, and after remove() everything is as before. The gate names its
+// interface (the same address:port over lo is the kernel's) and refuses
+// addresses wider than it. Gates refuse to overlap a live gate; a gate is
+// owned by its process (the kernel removes it on kill -9), and without an
+// owner stale gates - pid gone, or reused by a process with another start
+// time - are swept; teardown at exit removes what a process installed.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
@@ -163,13 +166,45 @@ describe('nftables gate', { skip }, () => {
     ].join('\n');
     const child = track(spawn(process.execPath, ['--input-type=module', '-e', code], { stdio: ['ignore', 'pipe', 'inherit'] }));
     const closed = new Promise((resolve) => child.once('close', resolve));
-    const line = await withTimeout(lineReader(child).next(), 10_000, 'child did not install its gate');
-    const [, table, owned] = (line ?? "").split(' ');
+    let owned = '';
+    let listing = '';
+    try {
+      const line = await withTimeout(lineReader(child).next(), 10_000, 'child did not install its gate');
+      const [, table, flag] = (line ?? '').split(' ');
+      owned = flag;
+      listing = lab.responder.exec('nft', ['list', 'table', 'inet', table]);
+    } finally {
+      process.kill(child.pid!, 'SIGKILL');
+      await closed;
+    }
     assert.equal(owned, 'true', 'made through libnftables with flags owner');
-    assert.match(lab.responder.exec('nft', ['list', 'table', 'inet', table]), /flags owner/);
-    process.kill(child.pid!, 'SIGKILL');
-    await closed;
+    assert.match(listing, /flags owner/);
     assert.equal(tables(lab), '', 'the kernel removed the table with its owner');
+  });
+
+  it('without an owner (the nft command, as where libnftables is missing) a SIGKILLed process leaves its table, and sweepGates removes it', async () => {
+    const gateModule = fileURLToPath(new URL('../../lib/gate/nftables.js', import.meta.url));
+    const code = [
+      `const { installGate } = await import(${JSON.stringify(gateModule)});`,
+      `const g = installGate({ netns: ${JSON.stringify(lab.responder.name)}, iface: ${JSON.stringify(lab.responderIface)}, addrs: [${JSON.stringify(lab.responderV4)}], ports: [7044], mark: 1, owner: false });`,
+      'console.log(`installed ${g.table} ${g.owned}`);',
+      'setInterval(() => {}, 1000);',
+    ].join('\n');
+    const child = track(spawn(process.execPath, ['--input-type=module', '-e', code], { stdio: ['ignore', 'pipe', 'inherit'] }));
+    const closed = new Promise((resolve) => child.once('close', resolve));
+    let table = '';
+    let owned = '';
+    try {
+      const line = await withTimeout(lineReader(child).next(), 10_000, 'child did not install its gate');
+      [, table, owned] = (line ?? '').split(' ');
+    } finally {
+      process.kill(child.pid!, 'SIGKILL');
+      await closed;
+    }
+    assert.equal(owned, 'false');
+    assert.deepEqual(listGates(lab.responder).map((g) => [g.table, g.iface]), [[table, lab.responderIface]], 'a killed owner-less gate stays');
+    assert.deepEqual(sweepGates({ netns: lab.responder }), [table]);
+    assert.equal(tables(lab), '');
   });
 
   it('judges leftovers by pid, start time and PID namespace: a reused pid is stale, a live owner and another namespace are kept', () => {
