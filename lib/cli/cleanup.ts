@@ -4,7 +4,7 @@
 import { readdirSync, existsSync } from 'node:fs';
 import type { Command } from './main.js';
 import { requireRoot } from './args.js';
-import { sweepGates } from '../gate/nftables.js';
+import { foreignGates, sweepGates } from '../gate/nftables.js';
 import { NETNS_PREFIX, sweepStaleNamespaces } from '../lab/netns.js';
 import { NETNS_DIR } from '../native/netns.js';
 
@@ -22,7 +22,8 @@ Where libnftables is installed (Linux >= 5.12) gates are owned by their
 process (nft flags owner) and the kernel removes them when it dies, so there
 is normally nothing to remove.
 
-  --json    one JSON line: {"type":"cleanup","gates":[...],"namespaces":[...]}
+  --json    one JSON line: {"type":"cleanup","gates":[...],"namespaces":[...],
+            "keptOtherPidNamespace":[...]}
 `;
 
 export const runCleanup: Command = {
@@ -31,12 +32,15 @@ export const runCleanup: Command = {
   async run(v) {
     requireRoot('syncache cleanup');
     const gates: string[] = [];
+    const kept: string[] = [];
     for (const t of sweepGates()) gates.push(t);
+    for (const t of foreignGates()) kept.push(t);
     if (existsSync(NETNS_DIR)) {
       for (const name of readdirSync(NETNS_DIR)) {
         if (!name.startsWith(NETNS_PREFIX)) continue;
         try {
           for (const t of sweepGates({ netns: name })) gates.push(`${name}/${t}`);
+          for (const t of foreignGates({ netns: name })) kept.push(`${name}/${t}`);
         } catch {
           // namespace vanished meanwhile
         }
@@ -44,10 +48,13 @@ export const runCleanup: Command = {
     }
     const namespaces = sweepStaleNamespaces();
     if (v.json === true) {
-      process.stdout.write(`${JSON.stringify({ type: 'cleanup', gates, namespaces })}\n`);
+      process.stdout.write(`${JSON.stringify({ type: 'cleanup', gates, namespaces, keptOtherPidNamespace: kept })}\n`);
     } else {
       process.stdout.write(`removed ${gates.length} gate table(s)${gates.length ? `: ${gates.join(', ')}` : ''}; ` +
         `${namespaces.length} namespace(s)${namespaces.length ? `: ${namespaces.join(', ')}` : ''}\n`);
+      if (kept.length > 0) {
+        process.stdout.write(`kept ${kept.length} gate table(s) made in another PID namespace (run cleanup there, or nft delete table inet NAME if you know it is stale): ${kept.join(', ')}\n`);
+      }
     }
     return 0;
   },

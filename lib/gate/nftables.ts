@@ -218,6 +218,11 @@ export function sweepGates(options: { netns?: Namespace | string } = {}): string
   return removed;
 }
 
+/** Gate tables made in another PID namespace, which sweepGates leaves alone: their pids cannot be judged from here. */
+export function foreignGates(options: { netns?: Namespace | string } = {}): string[] {
+  return listGates(nsName(options.netns)).filter((g) => gateOwnerState(g) === 'foreign').map((g) => g.table);
+}
+
 /** Whether a gate's owner still runs (see owner-process.ts). */
 export function gateOwnerState(gate: GateTable): OwnerState {
   return ownerState(gate.owner);

@@ -6,6 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { createPairLab, labUnavailableReason, type PairLab } from '../../lib/lab/netns.js';
 import { unreadableBy } from '../../lib/handoff/split.js';
+import { processStartTime, ownPidNamespace } from '../../lib/gate/owner-process.js';
 
 const CLI = fileURLToPath(new URL('../../lib/cli/main.js', import.meta.url));
 const skip = labUnavailableReason();
@@ -69,4 +70,23 @@ test('an unknown interface: exit 1 and one line naming it', { skip }, () => {
   assert.equal(r.code, 1);
   assert.match(r.stderr, /nope0/);
   assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+});
+
+test('cleanup removes a gate whose pid now belongs to another process, and reports one from another PID namespace as kept', { skip }, () => {
+  const ns = pair.responder;
+  const pidns = ownPidNamespace();
+  const reused = `syncache_${process.pid}_950_s${processStartTime(process.pid)! + 7}_ns${pidns}`;
+  const foreign = `syncache_${process.pid}_951_s1_ns${pidns + 1}`;
+  for (const table of [reused, foreign]) ns.exec('nft', [`table inet ${table} { set ports { type inet_service; elements = { 9 }; }; }`]);
+  try {
+    const r = cli(['cleanup', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const report = JSON.parse(r.stdout) as { gates: string[]; keptOtherPidNamespace: string[] };
+    assert.ok(report.gates.includes(`${ns.name}/${reused}`), r.stdout);
+    assert.ok(report.keptOtherPidNamespace.includes(`${ns.name}/${foreign}`), r.stdout);
+    assert.ok(!report.gates.includes(`${ns.name}/${foreign}`), r.stdout);
+    assert.equal(ns.exec('nft', ['list', 'tables']).trim(), `table inet ${foreign}`);
+  } finally {
+    ns.exec('nft', ['delete', 'table', 'inet', foreign]);
+  }
 });
