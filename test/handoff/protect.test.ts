@@ -622,3 +622,22 @@ test('privilege split: when the server process dies the Protection says so on er
     await p.close();
   }
 });
+
+test('privilege split: with no error listener, the privileged process exits non-zero saying its server died', { skip: splitSkip }, async () => {
+  const script = fileURLToPath(new URL('../fixtures/split-parent.js', import.meta.url));
+  const options = { iface: pair.responderIface, netns: pair.responder.path, addrs: [pair.responderV4], ports: [PORT] };
+  const parent = track(spawn(process.execPath, [script, JSON.stringify(options)], { stdio: ['ignore', 'pipe', 'pipe'] }));
+  let stderr = '';
+  parent.stderr!.on('data', (d) => (stderr += d));
+  const exited = new Promise<number | null>((resolve) => parent.once('close', (code) => resolve(code)));
+  const line = await firstLine(parent, /^protected \d+/);
+  const childPid = Number(line.split(' ')[1]);
+  assert.match((await curl([`http://${pair.responderV4}/`])).stdout, /^served by uid 65534/);
+  process.kill(childPid, 'SIGKILL');
+  const code = await Promise.race([exited, new Promise<string>((resolve) => setTimeout(resolve, 10_000, 'still running'))]);
+  if (code === 'still running') parent.kill('SIGKILL');
+  assert.notEqual(code, 'still running', 'the privileged process went on without its server');
+  assert.notEqual(code, 0);
+  assert.match(stderr, new RegExp(`the server process \\(pid ${childPid}\\) was killed by SIGKILL`), stderr);
+  assert.deepEqual(await gateTables(pair.responder), []);
+});
