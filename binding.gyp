@@ -20,7 +20,8 @@
         "native/ring/ring_binding.cc",
         "native/flood/flood_binding.cc",
         "native/handoff/repair.cc",
-        "native/handoff/handoff_binding.cc"
+        "native/handoff/handoff_binding.cc",
+        "native/gate/nft_session.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",
@@ -30,7 +31,8 @@
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions"],
       "cflags_cc": ["-std=c++17", "-O3", "-fno-exceptions", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-missing-field-initializers"],
-      "cflags": ["-O3"]
+      "cflags": ["-O3"],
+      "libraries": ["-ldl"]
     }
   ]
 }

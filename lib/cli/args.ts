@@ -4,6 +4,7 @@ import { UsageError } from './errors.js';
 import { namedNetnsPath } from '../native/netns.js';
 import { LIMITS } from '../engine/config.js';
 import { WORKERS_MAX } from '../responder/responder.js';
+import { bindAddressProblem } from '../responder/bind-addresses.js';
 
 export function list(flag: string, value: string | boolean | undefined): string[] {
   if (typeof value !== 'string' || value.trim() === '') throw new UsageError(`--${flag} is required`);
@@ -12,7 +13,11 @@ export function list(flag: string, value: string | boolean | undefined): string[
 
 export function addresses(flag: string, value: string | boolean | undefined): string[] {
   const out = list(flag, value);
-  for (const a of out) if (isIP(a) === 0) throw new UsageError(`--${flag}: '${a}' is not an IPv4 or IPv6 address`);
+  for (const a of out) {
+    if (isIP(a) === 0) throw new UsageError(`--${flag}: '${a}' is not an IPv4 or IPv6 address`);
+    const problem = bindAddressProblem(a);
+    if (problem !== undefined) throw new UsageError(`--${flag}: ${problem}`);
+  }
   return out;
 }
 

@@ -125,6 +125,8 @@ export class Protection extends EventEmitter<ProtectionEvents> {
   private readonly handoffTime = new Window();
   private readonly connectionTime = new Window();
   private closed = false;
+  /** Each open handed socket's end of life: its flow is freed when it runs. */
+  private readonly closers = new WeakMap<Socket, () => void>();
 
   constructor(readonly server: Server, readonly responder: Responder) {
     super();
@@ -189,15 +191,42 @@ export class Protection extends EventEmitter<ProtectionEvents> {
       return;
     }
     this.open++;
-    socket.once('close', () => {
+    const closed = (): void => {
       this.open--;
       this.responder.socketClosed(h);
-    });
+    };
+    this.closers.set(socket, closed);
+    socket.once('close', closed);
     this.handoffs++;
     this.handoffTime.add(madeAt - h.ackTime);
     this.connectionTime.add(performance.timeOrigin + performance.now() - h.ackTime);
     this.emit('handoff', socket, h);
     this.server.emit('connection', socket);
+  }
+
+  /**
+   * The connection of a handed socket lives on elsewhere (protectFor sends
+   * it to another process, and this socket closes when it goes): its 'close'
+   * here no longer ends the flow. Call the returned function when the
+   * connection really is closed; its flow is then freed (a new handshake on
+   * the 4-tuple is a new connection). Later calls do nothing.
+   */
+  detach(socket: Socket): () => void {
+    const closed = this.closers.get(socket);
+    if (closed === undefined) return () => {};
+    this.closers.delete(socket);
+    socket.off('close', closed);
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      closed();
+    };
+  }
+
+  /** Whether close() was called. */
+  get isClosed(): boolean {
+    return this.closed;
   }
 
   stats(): HandoffStats {

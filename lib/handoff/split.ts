@@ -7,48 +7,109 @@
 //   privileged:    const child = fork('server.js', { uid, gid, serialization: 'json' });
 //                  await protectFor(child, { iface, addrs, ports });
 //   unprivileged:  serveHandedSockets(httpServer);
+//
+// Lifecycle. Each connection travels with an id; the child reports its
+// socket's close with that id, and only then does the parent free the flow
+// (until then a SYN on its 4-tuple is the live socket's, and afterwards a new
+// handshake on it is a new connection). If the child exits, every flow it
+// held is freed, the Protection closes (no gate is left) and emits 'error'
+// saying so: unhandled, that ends the privileged process with a non-zero
+// status; a caller that wants to go on forks a new server and calls
+// protectFor again.
+//
+// The child runs as another uid: the files it loads (its script, this
+// library) must be readable by that uid. unreadableBy() says why not.
 import { Server, type Socket } from 'node:net';
 import type { ChildProcess } from 'node:child_process';
+import { statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { adoptSocket, dropsConnection, protect, type OwnServer, type ProtectOptions, type Protection } from './protect.js';
 import type { Handshake } from '../engine/engine.js';
 
-const MESSAGE = 'syncache:connection';
+const CONNECTION = 'syncache:connection';
+const CLOSED = 'syncache:closed';
 
 /** What travels with each socket. */
 export interface HandedConnection {
-  type: typeof MESSAGE;
+  type: typeof CONNECTION;
+  /** Names the connection in the child's ClosedConnection. */
+  id: number;
   handshake: Omit<Handshake, 'payload'>;
+}
+
+/** The child's report that a connection's socket closed. */
+export interface ClosedConnection {
+  type: typeof CLOSED;
+  id: number;
 }
 
 /** Privileged side: protect on behalf of `child`, sending it every connection. */
 export async function protectFor(child: ChildProcess, options: ProtectOptions): Promise<Protection> {
   if (typeof child?.send !== 'function' || child.connected !== true) {
-    throw new TypeError('protectFor(child, options): child must be a running process with an IPC channel (child_process.fork)');
+    const gone = child?.exitCode !== null && child?.exitCode !== undefined ? ` (it exited with code ${child.exitCode}; ${READABLE_HINT})` : '';
+    throw new TypeError(`protectFor(child, options): child must be a running process with an IPC channel (child_process.fork)${gone}`);
   }
   // Paused: not a byte may be read here before the socket reaches the child.
   const relay = new Server({ pauseOnConnect: true });
   const protection = await protect(relay, options);
+  /** Connections the child holds, by id: each one's flow-freeing function. */
+  const held = new Map<number, () => void>();
+  let nextId = 0;
+  const free = (id: number): void => {
+    const release = held.get(id);
+    if (release === undefined) return;
+    held.delete(id);
+    release();
+  };
   protection.on('handoff', (socket: Socket, h: Handshake) => {
     const { payload, ...handshake } = h;
-    const message: HandedConnection = { type: MESSAGE, handshake };
+    const id = ++nextId;
+    held.set(id, protection.detach(socket));
+    const message: HandedConnection = { type: CONNECTION, id, handshake };
     // The handle is closed here once the child has it (keepOpen: false).
     child.send(message, socket, (error) => {
-      if (error) socket.destroy();
+      if (error === null || error === undefined) return;
+      socket.destroy();
+      free(id);
     });
   });
-  child.once('exit', () => void protection.close());
+  const onMessage = (message: unknown): void => {
+    const m = message as ClosedConnection | undefined;
+    if (m?.type === CLOSED && Number.isInteger(m.id)) free(m.id);
+  };
+  child.on('message', onMessage);
+  child.once('exit', (code, signal) => {
+    child.off('message', onMessage);
+    for (const id of [...held.keys()]) free(id);
+    if (protection.isClosed) return;
+    const how = signal !== null ? `was killed by ${signal}` : `exited with code ${code}`;
+    const error = Object.assign(
+      new Error(`the server process (pid ${child.pid}) ${how}: syncache stopped answering for ${options.addrs.join(', ')} port ${options.ports.join(', ')}; ` +
+        `fork a new server and call protectFor() again (if it exited at once: ${READABLE_HINT})`),
+      { code: 'ECHILD', exitCode: code, signal },
+    );
+    void protection.close().then(() => protection.emit('error', error));
+  });
   return protection;
 }
+
+const READABLE_HINT = "its files must be readable by its uid, see unreadableBy() and the README's privilege split";
 
 /** Unprivileged side: every socket the privileged process sends goes to `server`. Returns a stop function. */
 export function serveHandedSockets(server: Server): () => void {
   if (typeof process.send !== 'function') {
     throw new Error('serveHandedSockets(): this process has no IPC channel; start it with child_process.fork() from the privileged process');
   }
+  const reportClosed = (id: number): void => {
+    if (!process.connected) return;
+    const closed: ClosedConnection = { type: CLOSED, id };
+    process.send!(closed, undefined, undefined, () => {}); // the parent may be gone: nothing to tell
+  };
   const onMessage = (message: unknown, handle: unknown): void => {
     const m = message as HandedConnection | undefined;
-    if (m?.type !== MESSAGE || handle === undefined) return;
+    if (m?.type !== CONNECTION || handle === undefined) return;
     const socket = handle as Socket;
+    if (Number.isInteger(m.id)) socket.once('close', () => reportClosed(m.id));
     // As this server's own accept would have made it (see protect's serve()).
     if (dropsConnection(server, m.handshake)) {
       socket.destroy();
@@ -64,4 +125,35 @@ export function serveHandedSockets(server: Server): () => void {
   return () => {
     process.off('message', onMessage);
   };
+}
+
+/**
+ * Why a process running as uid/gid could not read each of `paths` (a
+ * directory on the way it may not search, or the file itself), or undefined
+ * if it can. By the mode bits: supplementary groups and ACLs are not
+ * consulted. Use it before fork({ uid, gid }) for a clear message instead of
+ * a child that dies with EACCES (e.g. a checkout inside a 0700 home).
+ */
+export function unreadableBy(paths: readonly string[], uid: number, gid: number): string | undefined {
+  if (uid === 0) return undefined;
+  const allows = (path: string, bit: number): boolean => {
+    const st = statSync(path);
+    const shift = st.uid === uid ? 6 : st.gid === gid ? 3 : 0;
+    return ((st.mode >> shift) & bit) !== 0;
+  };
+  const octal = (path: string): string => `mode 0${(statSync(path).mode & 0o777).toString(8)}, owner uid ${statSync(path).uid}`;
+  for (const path of paths.map((p) => resolve(p))) {
+    const dirs: string[] = [];
+    for (let d = statSync(path).isDirectory() ? path : dirname(path); ; d = dirname(d)) {
+      dirs.unshift(d);
+      if (d === dirname(d)) break;
+    }
+    for (const d of dirs) {
+      if (!allows(d, 0o1)) {
+        return `uid ${uid} cannot reach ${path}: it may not enter ${d} (${octal(d)}); put the files where that uid can read them, or allow it in (chmod o+x ${d})`;
+      }
+    }
+    if (!allows(path, 0o4)) return `uid ${uid} cannot read ${path} (${octal(path)}); make it readable by that uid (chmod o+r)`;
+  }
+  return undefined;
 }

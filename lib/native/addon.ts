@@ -274,6 +274,19 @@ export interface RepairLayout {
   sackPermitted: number; timestamps: number; windowProbe: number; stayInRepair: number;
 }
 
+/**
+ * An nftables context (libnftables, loaded at run time) whose netlink socket
+ * was opened in `netns` and stays open until close(): tables it creates with
+ * `flags owner` are the kernel's to delete when it closes or the process dies.
+ * The constructor throws with code ENOSYS when libnftables is missing.
+ */
+export interface NftSession {
+  /** Runs nft commands as one transaction; returns nft's output, throws (code ENFT) with its error text. */
+  run(commands: string): string;
+  /** Frees the context (idempotent): the tables it owns are deleted. */
+  close(): void;
+}
+
 /** getsockopt TCP_MAXSEG and parts of TCP_INFO. */
 export interface TcpSocketInfo {
   /** TCP_MAXSEG: the current send MSS (peer MSS minus option space). */
@@ -295,6 +308,7 @@ export interface TcpSocketInfo {
 }
 
 export interface Addon {
+  NftSession: new (netnsPath?: string) => NftSession;
   batchLayout: BatchLayout;
   secretsLayout: SecretsLayout;
   flowLayout: FlowLayout;

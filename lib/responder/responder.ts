@@ -13,7 +13,6 @@
 // this host's kernel out of those handshakes, and one shard per worker (or
 // one on this thread). Stats from every shard add up.
 import { EventEmitter } from 'node:events';
-import { isIP } from 'node:net';
 import { Worker } from 'node:worker_threads';
 import { randomInt } from 'node:crypto';
 import { closeSync } from 'node:fs';
@@ -25,6 +24,7 @@ import type { Handshake } from '../engine/engine.js';
 import { C, COUNTER_NAMES, Stats } from '../engine/stats.js';
 import { installGate, DEFAULT_MARK, type Gate } from '../gate/nftables.js';
 import { Shard, flowKey } from './shard.js';
+import { checkBindAddresses, requireOnInterface } from './bind-addresses.js';
 import { namedNetnsPath, netnsName } from '../native/netns.js';
 import { SocketMaker, type Handed, type SocketMakerOptions } from '../handoff/sockets.js';
 import type { FlowOf, MainMessage, SentError, WorkerInit, WorkerMessage } from './worker.js';
@@ -88,9 +88,7 @@ function validate(options: ResponderOptions): void {
   if (!Array.isArray(options.addrs) || options.addrs.length === 0) {
     throw new TypeError('addrs must be a non-empty array of IPv4/IPv6 addresses');
   }
-  for (const a of options.addrs) {
-    if (typeof a !== 'string' || isIP(a) === 0) throw new TypeError(`addrs: not an IPv4 or IPv6 address: ${JSON.stringify(a)}`);
-  }
+  checkBindAddresses(options.addrs);
   if (!Array.isArray(options.ports) || options.ports.length === 0) {
     throw new TypeError('ports must be a non-empty array of port numbers');
   }
@@ -244,9 +242,12 @@ export class Responder extends EventEmitter<ResponderEvents> {
       await Promise.all(Array.from({ length: workers }, (_, i) => this.startWorker(i)));
     }
     // The ring is open (so the interface exists and we may use it): only now
-    // take the handshakes away from this host's kernel.
+    // take the handshakes away from this host's kernel, on that interface
+    // only, for addresses it has.
+    const netns = netnsPath === undefined ? undefined : netnsName(netnsPath);
+    requireOnInterface(o.iface, netns, o.addrs);
     if (o.gate !== false) {
-      this.gate = installGate({ netns: netnsPath === undefined ? undefined : netnsName(netnsPath), addrs: o.addrs, ports: o.ports, mark: o.mark ?? DEFAULT_MARK });
+      this.gate = installGate({ netns, iface: o.iface, addrs: o.addrs, ports: o.ports, mark: o.mark ?? DEFAULT_MARK });
     }
     this.shard?.start((error) => this.fail(error));
     this.rotation = setInterval(() => this.rotateIfDue(), Math.min(1000, this.config.cookieRotateMs));

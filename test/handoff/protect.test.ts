@@ -14,7 +14,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { createPairLab, labUnavailableReason, type Namespace, type PairLab } from '../../lib/lab/netns.js';
 import { protect, type ProtectOptions, type Protection } from '../../lib/handoff/protect.js';
-import { protectFor } from '../../lib/handoff/split.js';
+import { protectFor, unreadableBy } from '../../lib/handoff/split.js';
 import { addon } from '../../lib/native/addon.js';
 import { track } from '../helpers/children.js';
 
@@ -164,10 +164,10 @@ test("a handed-over flow's later segments are taken in native code: JS never rea
   });
 });
 
-/** Polls `ready` every 10 ms, for 5 s at most. */
-async function waitUntil(ready: () => boolean): Promise<void> {
-  for (let t = 0; t < 500 && !ready(); t++) await new Promise((resolve) => setTimeout(resolve, 10));
-  assert.ok(ready(), 'timed out');
+/** Polls `ready` every 10 ms, for 10 s at most. */
+async function waitUntil(ready: () => boolean, what = 'timed out'): Promise<void> {
+  for (let t = 0; t < 1000 && !ready(); t++) await new Promise((resolve) => setTimeout(resolve, 10));
+  assert.ok(ready(), what);
 }
 
 test("a handed socket is set up as the server's own accept would: noDelay, keepAlive, the connection count, maxConnections", { skip }, async () => {
@@ -529,18 +529,17 @@ test('syncache serve forwards a stream both ways, with half-close, and its exit 
   assert.deepEqual(await gateTables(pair.responder), [], 'graceful exit removes the gate');
 });
 
-test('after kill -9 of an instance, syncache cleanup leaves no nftables table', { skip }, async () => {
+test('after kill -9 of an instance no nftables table is left: the kernel removes the gate it owned, cleanup finds nothing', { skip }, async () => {
   const listen = cli(pair.responder, ['listen', '--iface', pair.responderIface, '--addr', pair.responderV4, '--port', '8081', '--json', '--stats-interval', '0.2']);
   await firstLine(listen, /"type":"stats"/);
   assert.equal((await gateTables(pair.responder)).length, 1);
   const exited = new Promise((resolve) => listen.once('exit', resolve));
   listen.kill('SIGKILL');
   await exited;
-  assert.equal((await gateTables(pair.responder)).length, 1, 'a killed instance cannot remove its gate');
+  assert.deepEqual(await gateTables(pair.responder), [], 'the gate went with its process (flags owner)');
   const r = await run(pair.responder, process.execPath, [CLI, 'cleanup', '--json']);
   const report = JSON.parse(r.stdout) as { gates: string[] };
-  assert.equal(report.gates.length, 1);
-  assert.deepEqual(await gateTables(pair.responder), []);
+  assert.deepEqual(report.gates.filter((g) => g.startsWith(pair.responder.name)), []);
 });
 
 test('a second instance on the same port refuses to start with a clear message', { skip }, async () => {
@@ -557,8 +556,16 @@ test('a second instance on the same port refuses to start with a clear message',
   }
 });
 
-test('privilege split: an unprivileged server process (uid 65534) serves sockets passed over IPC', { skip }, async () => {
-  const script = fileURLToPath(new URL('../fixtures/handed-server.js', import.meta.url));
+/** The unprivileged server's files: it cannot start (EACCES) from a checkout its uid cannot read, e.g. inside a 0700 home. */
+const HANDED_SERVER = fileURLToPath(new URL('../fixtures/handed-server.js', import.meta.url));
+const splitSkip = skip ?? unreadableBy([HANDED_SERVER, fileURLToPath(new URL('../../lib/handoff/split.js', import.meta.url))], 65534, 65534);
+
+function forkHandedServer(): ChildProcess {
+  return track(fork(HANDED_SERVER, [], { uid: 65534, gid: 65534, stdio: ['ignore', 'pipe', 'inherit', 'ipc'] }));
+}
+
+test('privilege split: an unprivileged server process (uid 65534) serves sockets passed over IPC', { skip: splitSkip }, async () => {
+  const script = HANDED_SERVER;
   const child = fork(script, [], { uid: 65534, gid: 65534, stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
   track(child);
   await firstLine(child, /ready/);
@@ -572,4 +579,65 @@ test('privilege split: an unprivileged server process (uid 65534) serves sockets
     await p.close();
     child.kill('SIGTERM');
   }
+});
+
+test('privilege split: the child reports each close, so its flow is freed and a new connection on the same 4-tuple is served', { skip: splitSkip }, async () => {
+  const child = forkHandedServer();
+  await firstLine(child, /ready/);
+  const p = await protectFor(child, {
+    iface: pair.responderIface, netns: pair.responder.path, addrs: [pair.responderV4], ports: [PORT],
+  });
+  try {
+    const port = 40125;
+    for (let i = 0; i < 3; i++) {
+      assert.equal((await run(pair.peer, 'python3', ['-c', pythonGet({ port, timeoutS: 5 })])).stdout.trim(), 'HTTP/1.1 200 OK', `connection ${i + 1} from port ${port}`);
+      await waitUntil(() => p.stats().open === 0, 'the child reported the close');
+    }
+    assert.equal(p.stats().handoffs, 3);
+    assert.equal(p.responder.stats().synOnLiveFlow, 0);
+  } finally {
+    await p.close();
+    child.kill('SIGTERM');
+  }
+});
+
+test('privilege split: when the server process dies the Protection says so on error, closes and leaves no gate', { skip: splitSkip }, async () => {
+  const child = forkHandedServer();
+  await firstLine(child, /ready/);
+  const p = await protectFor(child, {
+    iface: pair.responderIface, netns: pair.responder.path, addrs: [pair.responderV4], ports: [PORT],
+  });
+  try {
+    assert.match((await curl([`http://${pair.responderV4}/`])).stdout, /^served by uid 65534/);
+    const failed = new Promise<Error>((resolve) => p.once('error', resolve));
+    child.kill('SIGKILL');
+    const error = await Promise.race([failed, new Promise<undefined>((resolve) => setTimeout(resolve, 10_000, undefined))]);
+    assert.ok(error, 'no error event within 10 s of the server process dying');
+    assert.equal((error as NodeJS.ErrnoException).code, 'ECHILD');
+    assert.match(error.message, new RegExp(`^the server process \\(pid ${child.pid}\\) was killed by SIGKILL: syncache stopped answering for ${pair.responderV4.replace(/\./g, '\\.')} port ${PORT}; fork a new server and call protectFor\\(\\) again`));
+    assert.equal(p.isClosed, true);
+    assert.deepEqual(await gateTables(pair.responder), []);
+    assert.equal(p.stats().open, 0, 'the connection it held is no longer counted');
+  } finally {
+    await p.close();
+  }
+});
+
+test('privilege split: with no error listener, the privileged process exits non-zero saying its server died', { skip: splitSkip }, async () => {
+  const script = fileURLToPath(new URL('../fixtures/split-parent.js', import.meta.url));
+  const options = { iface: pair.responderIface, netns: pair.responder.path, addrs: [pair.responderV4], ports: [PORT] };
+  const parent = track(spawn(process.execPath, [script, JSON.stringify(options)], { stdio: ['ignore', 'pipe', 'pipe'] }));
+  let stderr = '';
+  parent.stderr!.on('data', (d) => (stderr += d));
+  const exited = new Promise<number | null>((resolve) => parent.once('close', (code) => resolve(code)));
+  const line = await firstLine(parent, /^protected \d+/);
+  const childPid = Number(line.split(' ')[1]);
+  assert.match((await curl([`http://${pair.responderV4}/`])).stdout, /^served by uid 65534/);
+  process.kill(childPid, 'SIGKILL');
+  const code = await Promise.race([exited, new Promise<string>((resolve) => setTimeout(resolve, 10_000, 'still running'))]);
+  if (code === 'still running') parent.kill('SIGKILL');
+  assert.notEqual(code, 'still running', 'the privileged process went on without its server');
+  assert.notEqual(code, 0);
+  assert.match(stderr, new RegExp(`the server process \\(pid ${childPid}\\) was killed by SIGKILL`), stderr);
+  assert.deepEqual(await gateTables(pair.responder), []);
 });

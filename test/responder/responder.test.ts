@@ -95,6 +95,18 @@ function peerFilter(ns: Namespace): { synAcks(): number; allowAcks(): void; remo
   };
 }
 
+test('an address that is not on the interface is refused with a clear error, and nothing is left installed', { skip }, async () => {
+  // 198.18.0.99 is in the lab's subnet but on no interface; 198.18.0.2 is the peer's.
+  for (const addr of ['198.18.0.99', '198.18.0.2', '2001:db8::99']) {
+    await assert.rejects(open({ addrs: [pair.responderV4, addr] }), (error: NodeJS.ErrnoException) => {
+      assert.equal(error.code, 'EADDRNOTAVAIL', error.message);
+      assert.match(error.message, new RegExp(`^${addr.replace(/\./g, '\\.')} is not configured on ${pair.responderIface} in netns ${pair.responder.name}: .*ip addr add`));
+      return true;
+    });
+  }
+  assert.equal(pair.responder.exec('nft', ['list', 'tables']).trim(), '');
+});
+
 test('a kernel client connects over IPv4 and IPv6 and the event carries its options', { skip }, async () => {
   const r = await open({ syncookies: 'off' });
   try {
