@@ -31,6 +31,8 @@ export const SYNCACHE_COUNTERS = [
   'txdropped', // response frames the ring could not send
   'lateinjected', // handoffs whose data slipped past the ring's last read, injected after all
   'handoffduplicate', // a flow handed over completing again (ignored)
+  'holdoverwindow', // data segment of a held flow past the window our SYN-ACK advertised: dropped (the rest of it, if it straddled)
+  'holdfull', // data segment of a held flow dropped: the shard's holdLimit bytes were held already
 ] as const;
 
 export type SyncacheCounterName = (typeof SYNCACHE_COUNTERS)[number];

@@ -30,17 +30,27 @@ function bytesOf(chunks: Uint8Array[]): number {
 
 /**
  * Appends to `chunks` (the stream up to `end`) what the segments, in ring
- * order, add right after it; returns the new end. Repeats are trimmed, a
+ * order, add right after it, up to (not including) sequence number `last`
+ * (the right edge of the window we advertised); returns the new end and how
+ * many segments reached past `last` (cut there). Repeats are trimmed, a
  * segment past a gap is left to the peer's retransmit.
  */
-function extend(chunks: Uint8Array[], end: number, segments: Segment[]): number {
+function extend(chunks: Uint8Array[], end: number, segments: Segment[], last: number): { end: number; cut: number } {
+  let cut = 0;
   for (const s of segments) {
     const have = (end - s.seq) >>> 0; // bytes of s we have (past a gap: huge)
     if (have >= s.data.length) continue;
-    chunks.push(have === 0 ? s.data : s.data.subarray(have));
-    end = (end + s.data.length - have) >>> 0;
+    const room = (last - end) | 0; // bytes the window still admits
+    let take = s.data.length - have;
+    if (take > room) {
+      cut++;
+      if (room <= 0) continue;
+      take = room;
+    }
+    chunks.push(s.data.subarray(have, have + take));
+    end = (end + take) >>> 0;
   }
-  return end;
+  return { end, cut };
 }
 
 /** Chunks as one buffer (undefined: none). */
@@ -110,6 +120,8 @@ export class Shard {
   private readonly clock: Clock;
   private readonly lingerTimer: NodeJS.Timeout;
   private readonly stats: Stats;
+  /** The raw window of our SYN-ACKs: what a flow may send before its socket exists. */
+  private readonly window: number;
   private closed = false;
   /** When drain() last ran (performance.now()). */
   private drainedAt = 0;
@@ -158,6 +170,7 @@ export class Shard {
       hold: options.hold,
     });
     this.clock = options.clock;
+    this.window = options.config.window;
     this.lingerTimer = setInterval(() => this.expireLingering(), 1000);
     this.lingerTimer.unref();
     const cache = this.engine.cache;
@@ -296,13 +309,19 @@ export class Shard {
         // A hold that went stale meanwhile has lost what followed the final
         // ACK (the peer resends it); the final ACK's own data is still here.
         const held = flow.hold >= 0 ? this.engine.takeHeldData(flow.hold, flow.iss) : undefined;
-        const data = held?.data ?? (flow.payload ? [flow.payload] : []);
-        const end = held === undefined ? 0 : extend(data, (held.seq + bytesOf(held.data)) >>> 0, look?.segments[i] ?? []);
+        const data = held?.data ?? (flow.payload ? [flow.payload.subarray(0, this.window)] : []);
+        const last = this.windowEnd(flow);
+        let end = 0;
+        if (held !== undefined) {
+          const extended = extend(data, (held.seq + bytesOf(held.data)) >>> 0, look?.segments[i] ?? [], last);
+          end = extended.end;
+          this.stats.values[C.holdoverwindow] += extended.cut;
+        }
         try {
           finishRepair(fd, join(data), params.mark ?? 0, params.windowProbe === true);
           if (held !== undefined && params.mark) {
             if (look === undefined) this.injectLateRead(fd, flow, params.mark);
-            else this.injectLatePeeked(fd, words, params.mark, end, look.next);
+            else this.injectLatePeeked(fd, words, params.mark, end, last, look.next);
           }
         } catch (error) {
           closeSync(fd); // in repair, or its data incomplete: nothing more goes on the wire
@@ -350,14 +369,19 @@ export class Shard {
    * with batches of sockets finished one after another since the look,
    * 60-170 in 5 s of wrk at 16 connections.
    */
-  private injectLatePeeked(fd: number, flow: Uint32Array, mark: number, end: number, since: number): void {
+  private injectLatePeeked(fd: number, flow: Uint32Array, mark: number, end: number, last: number, since: number): void {
     const late: Uint8Array[] = [];
-    extend(late, end, this.peekData(flow, since)?.segments[0] ?? []);
+    extend(late, end, this.peekData(flow, since)?.segments[0] ?? [], last);
     if (late.length === 0) return;
     const rcvNxt = addon.reopenRepair(fd);
     const all: Uint8Array[] = [];
-    extend(all, end, this.peekData(flow, since)?.segments[0] ?? []);
+    this.stats.values[C.holdoverwindow] += extend(all, end, this.peekData(flow, since)?.segments[0] ?? [], last).cut;
     this.injectFrom(fd, mark, rcvNxt, end, all);
+  }
+
+  /** The sequence number just past the window our SYN-ACK gave the flow: no byte from there on is ever injected. */
+  private windowEnd(flow: HandoffFlow): number {
+    return (flow.irs + 1 + this.window) >>> 0;
   }
 
   /** injectLatePeeked() for a ring that cannot look ahead: reads it instead. */
