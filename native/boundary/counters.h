@@ -54,7 +54,9 @@ namespace syncache {
   X(cookiesChecked)                                                          \
   X(cookiesValid)                                                            \
   X(cookiesInvalid)                                                          \
-  X(cookiesNoSecret)     /* SYN not cookied: active secret invalid/rewritten */
+  X(cookiesNoSecret)     /* SYN not cookied: active secret invalid/rewritten */\
+  /* ring, appended */                                                       \
+  X(truncatedFrames)     /* frame longer than its ring slot (jumbo, GRO): dropped */
 
 enum NativeCounter : uint32_t {
 #define SYNCACHE_COUNTER_ENUM(name) kCounter_##name,
