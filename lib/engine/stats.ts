@@ -33,6 +33,7 @@ export const SYNCACHE_COUNTERS = [
   'handoffduplicate', // a flow handed over completing again (ignored)
   'holdoverwindow', // data segment of a held flow past the window our SYN-ACK advertised: dropped (the rest of it, if it straddled)
   'holdfull', // data segment of a held flow dropped: the shard's holdLimit bytes were held already
+  'lingerfull', // linger queue full (LINGER_LIMIT flows): its oldest flow stopped lingering early
 ] as const;
 
 export type SyncacheCounterName = (typeof SYNCACHE_COUNTERS)[number];

@@ -426,12 +426,17 @@ export class Shard {
     if (this.closed) return;
     const words = writeFlowWords(h, this.flow);
     this.ring.flowClosed(words, h.irs);
-    this.lingering.push(this.clock.now(), words, h.irs);
+    if (this.lingering.push(this.clock.now(), words, h.irs, this.takeBack)) this.stats.values[C.lingerfull]++;
   }
 
   private expireLingering(): void {
-    this.lingering.popDue(this.clock.now() - LINGER_MS, (flow, peerIsn) => this.ring.takeBack(flow, peerIsn));
+    this.lingering.popDue(this.clock.now() - LINGER_MS, this.takeBack);
   }
+
+  /** A lingering flow's stragglers are no longer skipped. */
+  private readonly takeBack = (flow: Uint32Array, peerIsn: number): void => {
+    this.ring.takeBack(flow, peerIsn);
+  };
 
   private readonly flow = new Uint32Array(FLOW_WORDS);
   /** A handoff's repair params, packed (see packRepairParams). */

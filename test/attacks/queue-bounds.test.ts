@@ -148,6 +148,7 @@ test('data far past the advertised window behind the final ACK: the socket gets 
     assert.equal(attackerBytes, window, 'not a byte past the advertised window reached the socket');
     assert.equal(await curl(), '200');
     assert.deepEqual(errors, []);
+  }).finally(() => {
     for (const s of sockets) s.destroy();
   });
 });
