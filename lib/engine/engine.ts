@@ -310,6 +310,7 @@ export class SynEngine {
         } else {
           s[C.aborted]++;
           cache.flags[e] &= ~EntryFlag.held;
+          this.forgetHeld(e); // the retry collects it again
         }
         return;
       }
@@ -333,7 +334,10 @@ export class SynEngine {
       s[C.completed]++;
     } else {
       s[C.aborted]++;
-      if (held !== NONE) (cache as SynCache).remove(held);
+      if (held !== NONE) {
+        this.forgetHeld(held);
+        (cache as SynCache).remove(held);
+      }
     }
   }
 

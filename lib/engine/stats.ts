@@ -34,6 +34,8 @@ export const SYNCACHE_COUNTERS = [
   'holdoverwindow', // data segment of a held flow past the window our SYN-ACK advertised: dropped (the rest of it, if it straddled)
   'holdfull', // data segment of a held flow dropped: the shard's holdLimit bytes were held already
   'lingerfull', // linger queue full (LINGER_LIMIT flows): its oldest flow stopped lingering early
+  'handoffqueuefull', // handshake refused (aborted; the peer's next segment retries): the socket makers' backlog was full
+  'workerqueuefull', // handshake refused (aborted; the peer's next segment retries): WORKER_BACKLOG handshakes on their way to the main thread
 ] as const;
 
 export type SyncacheCounterName = (typeof SYNCACHE_COUNTERS)[number];

@@ -27,6 +27,7 @@ import { Shard } from './shard.js';
 import { namedNetnsPath, netnsName } from '../native/netns.js';
 import { SocketMaker, type Handed, type SocketMakerOptions } from '../handoff/sockets.js';
 import type { FlowOf, MainMessage, SentError, WorkerInit, WorkerMessage } from './worker.js';
+import { InFlight } from './in-flight.js';
 
 export interface ResponderOptions extends SyncacheConfigInput {
   /** Interface to answer on. */
@@ -165,10 +166,7 @@ export class Responder extends EventEmitter<ResponderEvents> {
         iface: o.iface, netns: netnsPath, addrs: o.addrs, ports: o.ports, config: this.config,
         secrets: this.secrets.view, clock: this.clock, stats, qdiscBypass: o.qdiscBypass, hold: o.handoff, lowLatency: o.lowLatency,
         onHandshake: (h) => {
-          if (this.sockets !== undefined) {
-            this.sockets.push(h);
-            return true;
-          }
+          if (this.sockets !== undefined) return this.sockets.push(h);
           if (o.accept !== undefined && o.accept(h) === false) return false;
           this.emit('handshake', h);
           return true;
@@ -197,9 +195,10 @@ export class Responder extends EventEmitter<ResponderEvents> {
     const o = this.options;
     const stats = new Stats();
     this.shardStats.push(stats);
+    const inFlight = new InFlight();
     const init: WorkerInit = {
       iface: o.iface, netns: nsPath(o.netns), addrs: o.addrs, ports: o.ports, config: this.config,
-      secrets: this.secrets.buffer, stats: stats.buffer as SharedArrayBuffer, fanoutGroup, qdiscBypass: o.qdiscBypass,
+      secrets: this.secrets.buffer, stats: stats.buffer as SharedArrayBuffer, inFlight: inFlight.buffer, fanoutGroup, qdiscBypass: o.qdiscBypass,
       handoff: o.handoff === true ? this.socketOptions(nsPath(o.netns)) : undefined,
       lowLatency: o.lowLatency,
     };
@@ -213,9 +212,11 @@ export class Responder extends EventEmitter<ResponderEvents> {
           const error = Object.assign(new Error(m.message), { code: m.code });
           if (ready) this.emit('error', error); else reject(error);
         } else if (m.type === 'handshake') {
+          inFlight.received();
           this.origin.set(m.handshake, worker);
           this.emit('handshake', m.handshake);
         } else if (m.type === 'handed') {
+          inFlight.received(m.handed.length);
           for (const { handshake, fd, madeAt, error } of m.handed) {
             this.origin.set(handshake, worker);
             this.hand(fd === undefined ? { handshake, error: revive(error!) } : { handshake, fd, madeAt: madeAt! });

@@ -513,3 +513,23 @@ test('hold: the shard holds at most holdLimit bytes over all flows; past it segm
   h.engine.expire();
   assert.equal(h.engine.heldBytes, 0);
 });
+
+test('hold: a handshake refused (the socket makers\' backlog full) drops what it held and completes again with its data on the retry', () => {
+  const h = harness({ syncookies: 'on' }, true);
+  h.feed({ cookie: 0x51000000, cookieState: V.made });
+  const iss = h.sent[0].seq;
+  h.refuse = true;
+  h.feed({ kind: K.ack, seq: 1001, ack: (iss + 1) >>> 0, data: [1, 2] });
+  assert.equal(h.stat('aborted'), 1);
+  assert.equal(h.engine.heldBytes, 0, 'nothing held for a refused handshake');
+  h.refuse = false;
+  h.feed({ kind: K.ack, seq: 1001, ack: (iss + 1) >>> 0, data: [1, 2] });
+  assert.equal(h.stat('completed'), 1);
+  const hs = h.handshakes[0];
+  assert.deepEqual(h.engine.takeHeldData(hs.hold, iss)?.data.map((c) => [...c]), [[1, 2]]);
+  // A cookie completion refused likewise holds nothing.
+  h.refuse = true;
+  h.feed({ kind: K.ack, sport: 2, hash: 2, seq: 1001, ack: 0x22222201, cookie: 0x22222200, cookieState: V.valid, data: [3] });
+  assert.equal(h.stat('aborted'), 2);
+  assert.equal(h.engine.heldBytes, 0);
+});
