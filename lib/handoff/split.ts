@@ -13,11 +13,54 @@ import { adoptSocket, dropsConnection, protect, type OwnServer, type ProtectOpti
 import type { Handshake } from '../engine/engine.js';
 
 const MESSAGE = 'syncache:connection';
+/**
+ * The most sockets on their way to the child at once (sent, not yet
+ * written to its IPC channel: Node queues handle messages one after
+ * another, each waiting for the child's ack). A child that stops reading
+ * would otherwise have every new connection's socket pile up here; past it
+ * the connection is closed and counted (relayQueueFull), as a full accept
+ * queue turns a connection away.
+ */
+export const RELAY_BACKLOG = 1024;
 
 /** What travels with each socket. */
 export interface HandedConnection {
   type: typeof MESSAGE;
   handshake: Omit<Handshake, 'payload'>;
+}
+
+/** What SocketRelay needs of a child process. */
+export type RelayChild = Pick<ChildProcess, 'send'>;
+
+/** Sends sockets to the child, at most `limit` on their way at once. */
+export class SocketRelay {
+  private pending = 0;
+
+  constructor(private readonly child: RelayChild, private readonly limit = RELAY_BACKLOG) {
+    if (!Number.isInteger(limit) || limit < 1) throw new RangeError(`limit must be a positive integer, got ${limit}`);
+  }
+
+  /** Sockets sent and not yet written to the child's channel. */
+  get waiting(): number {
+    return this.pending;
+  }
+
+  /** Sends the socket with its handshake; false: too many on their way, so the socket was destroyed. */
+  send(socket: Socket, h: Handshake): boolean {
+    if (this.pending >= this.limit) {
+      socket.destroy();
+      return false;
+    }
+    const { payload, ...handshake } = h;
+    const message: HandedConnection = { type: MESSAGE, handshake };
+    this.pending++;
+    // The handle is closed here once the child has it (keepOpen: false).
+    this.child.send(message, socket, (error) => {
+      this.pending--;
+      if (error) socket.destroy();
+    });
+    return true;
+  }
 }
 
 /** Privileged side: protect on behalf of `child`, sending it every connection. */
@@ -28,13 +71,9 @@ export async function protectFor(child: ChildProcess, options: ProtectOptions): 
   // Paused: not a byte may be read here before the socket reaches the child.
   const relay = new Server({ pauseOnConnect: true });
   const protection = await protect(relay, options);
+  const sockets = new SocketRelay(child);
   protection.on('handoff', (socket: Socket, h: Handshake) => {
-    const { payload, ...handshake } = h;
-    const message: HandedConnection = { type: MESSAGE, handshake };
-    // The handle is closed here once the child has it (keepOpen: false).
-    child.send(message, socket, (error) => {
-      if (error) socket.destroy();
-    });
+    if (!sockets.send(socket, h)) protection.countRelayQueueFull();
   });
   child.once('exit', () => void protection.close());
   return protection;
