@@ -63,15 +63,19 @@ export class SocketRelay {
   }
 }
 
-/** Privileged side: protect on behalf of `child`, sending it every connection. */
-export async function protectFor(child: ChildProcess, options: ProtectOptions): Promise<Protection> {
+/**
+ * Privileged side: protect on behalf of `child`, sending it every
+ * connection, at most `relayBacklog` on their way at once (see RELAY_BACKLOG).
+ */
+export async function protectFor(child: ChildProcess, options: ProtectOptions, relayBacklog = RELAY_BACKLOG): Promise<Protection> {
   if (typeof child?.send !== 'function' || child.connected !== true) {
     throw new TypeError('protectFor(child, options): child must be a running process with an IPC channel (child_process.fork)');
   }
+  // Validated before anything is opened.
+  const sockets = new SocketRelay(child, relayBacklog);
   // Paused: not a byte may be read here before the socket reaches the child.
   const relay = new Server({ pauseOnConnect: true });
   const protection = await protect(relay, options);
-  const sockets = new SocketRelay(child);
   protection.on('handoff', (socket: Socket, h: Handshake) => {
     if (!sockets.send(socket, h)) protection.countRelayQueueFull();
   });
