@@ -221,3 +221,41 @@ test('privilege split: a child that stops reading gets at most the relay backlog
     child.kill('SIGTERM');
   }
 });
+
+// A kernel client that writes `bytes` at once on connecting and prints what the server answers.
+const UPLOAD = `
+const net = require('node:net');
+const [host, port, bytes] = process.argv.slice(1);
+const s = net.connect(Number(port), host, () => s.write(Buffer.alloc(Number(bytes), 0x61)));
+let got = '';
+s.on('data', (d) => (got += d));
+s.on('end', () => { process.stdout.write(got); s.end(); });
+s.on('error', (e) => { process.stdout.write('error ' + e.code); });
+`;
+
+test('a kernel client\'s first flight as one GSO frame bigger than a ring slot: counted as truncated, and the server still gets every byte', { skip }, async () => {
+  const BYTES = 100_000;
+  const server = net.createServer((socket) => {
+    let n = 0;
+    socket.on('error', () => {});
+    socket.on('data', (d) => {
+      n += d.length;
+      if (n >= BYTES) socket.end(`got ${n}`);
+    });
+  });
+  // veth passes the peer's TSO segments whole: the responder's ring sees frames of up to 64 KiB.
+  pair.peer.exec('ethtool', ['-K', pair.peerIface, 'tso', 'on', 'gso', 'on']);
+  await withServer(server, async (p, errors) => {
+    const before = p.responder.stats().truncatedFrames;
+    const child = track(spawn(...pair.peer.wrap(process.execPath, ['-e', UPLOAD, pair.responderV4, String(PORT), String(BYTES)]), { stdio: ['ignore', 'pipe', 'inherit'] }));
+    let out = '';
+    child.stdout!.on('data', (d) => (out += d));
+    await new Promise((resolve) => child.on('close', resolve));
+    assert.equal(out, `got ${BYTES}`);
+    const after = p.responder.stats();
+    console.log(`truncated ${after.truncatedFrames - before}, dropBadIpLength ${after.dropBadIpLength}, skippedHandedOver ${after.skippedHandedOver}, lateinjected ${after.lateinjected}`);
+    assert.ok(after.truncatedFrames > before, 'the big frames were counted');
+    assert.equal(after.dropBadIpLength, 0, 'none misread as a bad IP length');
+    assert.deepEqual(errors, []);
+  });
+});
