@@ -36,6 +36,7 @@ export const SYNCACHE_COUNTERS = [
   'lingerfull', // linger queue full (LINGER_LIMIT flows): its oldest flow stopped lingering early
   'handoffqueuefull', // handshake refused (aborted; the peer's next segment retries): the socket makers' backlog was full
   'workerqueuefull', // handshake refused (aborted; the peer's next segment retries): WORKER_BACKLOG handshakes on their way to the main thread
+  'handedoverfull', // a flow not marked handed over: the native set of handed-over flows was full (2^20)
 ] as const;
 
 export type SyncacheCounterName = (typeof SYNCACHE_COUNTERS)[number];

@@ -412,7 +412,10 @@ export class Shard {
    */
   mark(h: FlowOf, kernelSocket: boolean, words?: Uint32Array): void {
     if (this.closed) return;
-    this.ring.handOver(words ?? writeFlowWords(h, this.flow), h.irs, kernelSocket);
+    // The set is full (a million flows): the flow's segments reach the engine
+    // as if it were not handed over, and its socket may see a second handoff
+    // fail; counted, so it is never silent.
+    if (!this.ring.handOver(words ?? writeFlowWords(h, this.flow), h.irs, kernelSocket)) this.stats.values[C.handedoverfull]++;
   }
 
   /**

@@ -18,6 +18,13 @@ import { createPairLab, labUnavailableReason, type PairLab } from '../../lib/lab
 import { protect, type Protection } from '../../lib/handoff/protect.js';
 import { protectFor } from '../../lib/handoff/split.js';
 import { track } from '../helpers/children.js';
+import { Shard } from '../../lib/responder/shard.js';
+import { Stats } from '../../lib/engine/stats.js';
+import { resolveConfig } from '../../lib/engine/config.js';
+import { CookieSecrets } from '../../lib/engine/cookie-secrets.js';
+import { systemClock } from '../../lib/engine/clock.js';
+import { addon } from '../../lib/native/addon.js';
+import { writeFlowWords } from '../../lib/native/flow-words.js';
 
 // Debian's python3 with python3-scapy (a pyenv python3 earlier on PATH may lack it).
 const PYTHON = '/usr/bin/python3';
@@ -258,4 +265,28 @@ test('a kernel client\'s first flight as one GSO frame bigger than a ring slot: 
     assert.equal(after.dropBadIpLength, 0, 'none misread as a bad IP length');
     assert.deepEqual(errors, []);
   });
+});
+
+test('the ring\'s set of handed-over flows is bounded: past its size a flow is counted (handedoverfull), not silently left unmarked', { skip }, () => {
+  const stats = new Stats();
+  const shard = new Shard({
+    iface: pair.responderIface, netns: pair.responder.path, addrs: [pair.responderV4], ports: [PORT],
+    config: resolveConfig({}), secrets: CookieSecrets.create(0).view, clock: systemClock, stats, onHandshake: () => true,
+  });
+  try {
+    const max = addon.constants.handedOverFlowsMax;
+    const flow = { family: 4 as const, remoteAddress: pair.peerV4, remotePort: 1, localAddress: pair.responderV4, localPort: PORT, irs: 1 };
+    const words = writeFlowWords(flow);
+    const peerPort = addon.flowLayout.peerPort;
+    const peerAddress = addon.flowLayout.peerAddress;
+    // Distinct flows: 2^16 ports x as many peer addresses as it takes.
+    for (let i = 0; i <= max; i++) {
+      words[peerPort] = i & 0xffff;
+      words[peerAddress] = 0xc6130000 + (i >>> 16); // only keys: nothing is sent to them
+      shard.mark(flow, true, words);
+    }
+    assert.equal(stats.get('handedoverfull'), 1);
+  } finally {
+    shard.close();
+  }
 });
