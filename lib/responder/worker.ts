@@ -85,12 +85,12 @@ try {
     sockets = new SocketMaker(shard, stats, init.handoff, (handed) => {
       inFlight.posted(handed.length);
       port.postMessage({
-      type: 'handed',
-      handed: handed.map(({ handshake, fd, madeAt, error }) => {
-        if (error === undefined) return { handshake, fd, madeAt };
-        const e = error as NodeJS.ErrnoException;
-        return { handshake, error: { message: e.message, code: e.code, errno: e.errno, syscall: e.syscall } };
-      }),
+        type: 'handed',
+        handed: handed.map(({ handshake, fd, madeAt, error }) => {
+          if (error === undefined) return { handshake, fd, madeAt };
+          const e = error as NodeJS.ErrnoException;
+          return { handshake, error: { message: e.message, code: e.code, errno: e.errno, syscall: e.syscall } };
+        }),
       } satisfies WorkerMessage);
     });
   }
