@@ -89,6 +89,7 @@ Napi::Object Constants(Napi::Env env) {
                                               {"sackPermitted", kOptSackPermitted}, {"timestamps", kOptTimestamps}}));
   constants.Set("cookieVerdicts", NumberTable(env, {{"notChecked", kCookieNotChecked}, {"valid", kCookieValid},
                                                     {"invalid", kCookieInvalid}, {"made", kCookieMade}}));
+  constants.Set("handedOverFlowsMax", Napi::Number::New(env, FlowSet::kMaxFlows));
   return constants;
 }
 

@@ -58,13 +58,21 @@ export interface SyncacheConfig {
   readonly rexmtInitialMs: number;
   /** Period of cookie-secret rotation; a cookie lives 1 to 2 periods (default 15000 ms). */
   readonly cookieRotateMs: number;
+  /**
+   * Bytes of data held for completed handshakes whose kernel socket is not
+   * made yet, over all of a shard's flows (default 32 MiB). Each flow holds
+   * at most `window` bytes, the window our SYN-ACK advertised; a segment
+   * past either bound is dropped and counted (holdoverwindow, holdfull) and
+   * the peer resends it to the socket.
+   */
+  readonly holdLimit: number;
 }
 
 export type SyncacheConfigInput = Partial<SyncacheConfig>;
 
 const FIELDS: readonly (keyof SyncacheConfig)[] = [
   'hashSize', 'bucketLimit', 'cacheLimit', 'rexmtLimit', 'syncookies', 'pauseMs',
-  'mss', 'mss6', 'windowScale', 'window', 'rexmtInitialMs', 'cookieRotateMs',
+  'mss', 'mss6', 'windowScale', 'window', 'rexmtInitialMs', 'cookieRotateMs', 'holdLimit',
 ];
 
 export const LIMITS = {
@@ -76,7 +84,11 @@ export const LIMITS = {
   rexmtLimitMax: 8,
   rexmtInitialMsMax: 60_000,
   pauseMsMax: 3_600_000,
+  holdLimitMax: 2 ** 31,
 } as const;
+
+/** Default holdLimit: 512 flows' worth of a full 64 KiB window. */
+const DEFAULT_HOLD_LIMIT = 32 * 1024 * 1024;
 
 function describe(value: unknown): string {
   return typeof value === 'string' ? JSON.stringify(value) : typeof value === 'bigint' ? `${value}n` : String(value);
@@ -140,9 +152,10 @@ export function resolveConfig(partial: SyncacheConfigInput = {}): SyncacheConfig
     : 1000;
   const cookieRotateMs = has('cookieRotateMs') ? integer('cookieRotateMs', p.cookieRotateMs, 100, 3_600_000) : 15_000;
   const pauseMs = has('pauseMs') ? integer('pauseMs', p.pauseMs, 0, LIMITS.pauseMsMax) : 15_000;
+  const holdLimit = has('holdLimit') ? integer('holdLimit', p.holdLimit, 0, LIMITS.holdLimitMax, 'from 0 to 2^31') : DEFAULT_HOLD_LIMIT;
 
   return Object.freeze({
     hashSize, bucketLimit, cacheLimit, rexmtLimit, syncookies, pauseMs,
-    mss, mss6, windowScale, window, rexmtInitialMs, cookieRotateMs,
+    mss, mss6, windowScale, window, rexmtInitialMs, cookieRotateMs, holdLimit,
   });
 }

@@ -170,6 +170,8 @@ export class SynEngine {
   private completedCount = 0;
   /** Per held entry: data not yet taken, the sequence number of its first byte, and of the byte after it. */
   private readonly heldData = new Map<number, { chunks: Uint8Array[]; seq: number; next: number }>();
+  /** Bytes in heldData's chunks, over every held entry (at most config.holdLimit). */
+  private heldTotal = 0;
   // While paused, due entries back off and go stale on schedule but send
   // nothing: a client's own SYN retransmit is answered from its entry
   // (dupsyn), and a flood's worth of entries made just before the pause
@@ -179,7 +181,7 @@ export class SynEngine {
     this.resendSynAck(e);
     return true;
   };
-  private readonly onStale = (e: number): void => { this.heldData.delete(e); };
+  private readonly onStale = (e: number): void => { this.forgetHeld(e); };
 
   constructor(options: EngineOptions) {
     this.config = options.config;
@@ -369,6 +371,7 @@ export class SynEngine {
         } else {
           s[C.aborted]++;
           cache.flags[e] &= ~EntryFlag.held;
+          this.forgetHeld(e); // the retry collects it again
         }
         return;
       }
@@ -397,7 +400,10 @@ export class SynEngine {
       this.completedRows[this.completedCount++] = i;
     } else {
       s[C.aborted]++;
-      if (held !== NONE) (cache as SynCache).remove(held);
+      if (held !== NONE) {
+        this.forgetHeld(held);
+        (cache as SynCache).remove(held);
+      }
     }
   }
 
@@ -457,7 +463,7 @@ export class SynEngine {
    */
   release(e: number, iss: number): boolean {
     if (!this.holds(e, iss)) return false;
-    this.heldData.delete(e);
+    this.forgetHeld(e);
     return (this.cache as SynCache).remove(e);
   }
 
@@ -473,6 +479,7 @@ export class SynEngine {
     const held = this.heldData.get(e);
     if (held === undefined) return { data: [], seq: ((this.cache as SynCache).irs[e] + 1) >>> 0 };
     const taken = { data: held.chunks, seq: held.seq };
+    for (const c of held.chunks) this.heldTotal -= c.length;
     held.chunks = [];
     held.seq = held.next;
     return taken;
@@ -488,7 +495,7 @@ export class SynEngine {
   private holdEntry(e: number, rx: BatchView, i: number): void {
     const cache = this.cache as SynCache;
     cache.flags[e] |= EntryFlag.held;
-    this.heldData.delete(e);
+    this.forgetHeld(e);
     this.collect(e, rx, i);
     // No more SYN-ACKs: the next expiry drops it as stale if never released.
     cache.rexmits[e] = this.config.rexmtLimit;
@@ -511,21 +518,52 @@ export class SynEngine {
     return e;
   }
 
-  /** Keeps in-order data of a held flow: what follows what we have. */
+  /** Bytes held for the socket of a flow whose handshake completed (all flows). */
+  get heldBytes(): number {
+    return this.heldTotal;
+  }
+
+  /** Drops what entry e held. */
+  private forgetHeld(e: number): void {
+    const held = this.heldData.get(e);
+    if (held === undefined) return;
+    for (const c of held.chunks) this.heldTotal -= c.length;
+    this.heldData.delete(e);
+  }
+
+  /**
+   * Keeps in-order data of a held flow: what follows what we have, up to
+   * the window our SYN-ACK advertised (the kernel drops what lies past its
+   * receive window too; the peer may not send it) and while the shard
+   * holds less than holdLimit bytes in all. What is not kept the peer
+   * resends to the socket.
+   */
   private collect(e: number, rx: BatchView, i: number): void {
-    const length = rx.payloadLength[i];
+    let length = rx.payloadLength[i];
     const at = rx.payloadOffset[i];
     if (length === 0 || at === BatchView.noPayload) return;
     const cache = this.cache as SynCache;
     let held = this.heldData.get(e);
-    const expected = held?.next ?? ((cache.irs[e] + 1) >>> 0);
+    const start = (cache.irs[e] + 1) >>> 0;
+    const expected = held?.next ?? start;
     if (rx.seq[i] !== expected) return; // out of order or repeated: the peer resends it
+    const room = this.config.window - ((expected - start) >>> 0);
+    if (length > room) {
+      this.stats[C.holdoverwindow]++;
+      if (room <= 0) return;
+      length = room;
+    }
+    if (this.heldTotal + length > this.config.holdLimit) {
+      this.stats[C.holdfull]++;
+      return;
+    }
     if (held === undefined) {
       held = { chunks: [], seq: expected, next: expected };
       this.heldData.set(e, held);
     }
     held.chunks.push(rx.payload.slice(at, at + length));
     held.next = (held.next + length) >>> 0;
+    this.heldTotal += length;
   }
 
   private rst(rx: BatchView, i: number): void {

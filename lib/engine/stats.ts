@@ -39,6 +39,12 @@ export const SYNCACHE_COUNTERS = [
   'pawsreject', // final ACK failing the timestamp checks (missing, TSecr we never sent, TSval older than the SYN's): dropped
   'workerrestarts', // shard workers started again after theirs died
   'adopted', // open handed-over flows marked in a shard after a worker was replaced
+  'holdoverwindow', // data segment of a held flow past the window our SYN-ACK advertised: dropped (the rest of it, if it straddled)
+  'holdfull', // data segment of a held flow dropped: the shard's holdLimit bytes were held already
+  'lingerfull', // linger queue full (LINGER_LIMIT flows): its oldest flow stopped lingering early
+  'handoffqueuefull', // handshake refused (aborted; the peer's next segment retries): the socket makers' backlog was full
+  'workerqueuefull', // handshake refused (aborted; the peer's next segment retries): WORKER_BACKLOG handshakes on their way to the main thread
+  'handedoverfull', // a flow not marked handed over: the native set of handed-over flows was full (2^20)
 ] as const;
 
 export type SyncacheCounterName = (typeof SYNCACHE_COUNTERS)[number];

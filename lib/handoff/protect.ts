@@ -38,6 +38,8 @@ export interface HandoffStats {
   open: number;
   /** Handshakes of a flow already handed over (ignored). */
   handoffDuplicate: number;
+  /** protectFor(): connections closed because RELAY_BACKLOG sockets were on their way to the child already. */
+  relayQueueFull: number;
   /**
    * The handoff: from the final ACK's arrival to its kernel socket done
    * (established, its data queued, the gate open), over the last 4096 (ms).
@@ -122,6 +124,7 @@ export class Protection extends EventEmitter<ProtectionEvents> {
   private failed = 0;
   private readonly failedBy: Record<string, number> = {};
   private open = 0;
+  private relayQueueFull = 0;
   private readonly handoffTime = new Window();
   private readonly connectionTime = new Window();
   private closed = false;
@@ -229,11 +232,16 @@ export class Protection extends EventEmitter<ProtectionEvents> {
     return this.closed;
   }
 
+  /** protectFor(): one connection closed, the child's queue being full. */
+  countRelayQueueFull(): void {
+    this.relayQueueFull++;
+  }
+
   stats(): HandoffStats {
     const [handoffP50Ms, handoffP99Ms] = this.handoffTime.quantiles(0.5, 0.99);
     const [connectionP50Ms, connectionP99Ms] = this.connectionTime.quantiles(0.5, 0.99);
     return {
-      handoffs: this.handoffs, handoffFailed: this.failed, handoffFailedBy: { ...this.failedBy }, handoffDuplicate: this.responder.stats().handoffduplicate, open: this.open,
+      handoffs: this.handoffs, handoffFailed: this.failed, handoffFailedBy: { ...this.failedBy }, handoffDuplicate: this.responder.stats().handoffduplicate, relayQueueFull: this.relayQueueFull, open: this.open,
       handoffP50Ms, handoffP99Ms, connectionP50Ms, connectionP99Ms,
     };
   }

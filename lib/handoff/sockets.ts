@@ -29,12 +29,24 @@ export interface SocketMakerOptions {
   ourWindow: number;
   /** The namespace the sockets live in (a path under /run/netns). */
   netns?: string;
+  /** The most handshakes waiting for or being made into sockets (default HANDOFF_BACKLOG). */
+  backlog?: number;
 }
 
 const HANDOFFS_PER_TURN = 32;
+/**
+ * The default backlog: Linux's somaxconn. Past it a completed handshake is
+ * refused, as a full accept queue drops the final ACK: the engine counts it
+ * aborted (its entry stays, or its cookie does) and the peer's next segment
+ * completes it again once there is room.
+ */
+export const HANDOFF_BACKLOG = 4096;
 
 export class SocketMaker {
   private readonly queue: Handshake[] = [];
+  /** Handshakes taken from the queue whose sockets are not reported yet. */
+  private making = 0;
+  private readonly backlog: number;
   private scheduled = false;
   /**
    * Flows being handed over, with the peer's ISN: the same ISN again
@@ -49,19 +61,33 @@ export class SocketMaker {
     private readonly stats: Stats,
     private readonly options: SocketMakerOptions,
     private readonly deliver: (handed: Handed[]) => void,
-  ) {}
+  ) {
+    this.backlog = options.backlog ?? HANDOFF_BACKLOG;
+  }
 
-  /** A completed (held) handshake: its socket is made after the batch, so the segments right behind the final ACK come along. */
-  push(h: Handshake): void {
+  /**
+   * A completed (held) handshake: its socket is made after the batch, so the
+   * segments right behind the final ACK come along. False (counted
+   * handoffqueuefull): the backlog is full, the handshake is refused and the
+   * engine keeps it for the peer's retry.
+   */
+  push(h: Handshake): boolean {
+    if (this.queue.length + this.making >= this.backlog) {
+      this.stats.values[C.handoffqueuefull]++;
+      return false;
+    }
     this.queue.push(h);
     if (!this.scheduled) {
       this.scheduled = true;
       queueMicrotask(this.run);
     }
+    return true;
   }
 
   private readonly run = (): void => {
-    void this.make(this.queue.splice(0, HANDOFFS_PER_TURN));
+    const batch = this.queue.splice(0, HANDOFFS_PER_TURN);
+    this.making += batch.length;
+    void this.make(batch).finally(() => { this.making -= batch.length; });
     if (this.queue.length > 0) setImmediate(this.run);
     else this.scheduled = false;
   };

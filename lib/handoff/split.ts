@@ -28,6 +28,15 @@ import type { Handshake } from '../engine/engine.js';
 
 const CONNECTION = 'syncache:connection';
 const CLOSED = 'syncache:closed';
+/**
+ * The most sockets on their way to the child at once (sent, not yet
+ * written to its IPC channel: Node queues handle messages one after
+ * another, each waiting for the child's ack). A child that stops reading
+ * would otherwise have every new connection's socket pile up here; past it
+ * the connection is closed and counted (relayQueueFull), as a full accept
+ * queue turns a connection away.
+ */
+export const RELAY_BACKLOG = 1024;
 
 /** What travels with each socket. */
 export interface HandedConnection {
@@ -43,12 +52,57 @@ export interface ClosedConnection {
   id: number;
 }
 
-/** Privileged side: protect on behalf of `child`, sending it every connection. */
-export async function protectFor(child: ChildProcess, options: ProtectOptions): Promise<Protection> {
+/** What SocketRelay needs of a child process. */
+export type RelayChild = Pick<ChildProcess, 'send'>;
+
+/** Sends sockets to the child, at most `limit` on their way at once. */
+export class SocketRelay {
+  private pending = 0;
+
+  constructor(private readonly child: RelayChild, private readonly limit = RELAY_BACKLOG) {
+    if (!Number.isInteger(limit) || limit < 1) throw new RangeError(`limit must be a positive integer, got ${limit}`);
+  }
+
+  /** Sockets sent and not yet written to the child's channel. */
+  get waiting(): number {
+    return this.pending;
+  }
+
+  /**
+   * Sends the socket with its handshake, as connection `id`; false: too many
+   * on their way, so the socket was destroyed. If the send fails later, the
+   * socket is destroyed and onFailed called.
+   */
+  send(socket: Socket, h: Handshake, id = 0, onFailed: () => void = () => {}): boolean {
+    if (this.pending >= this.limit) {
+      socket.destroy();
+      return false;
+    }
+    const { payload, ...handshake } = h;
+    const message: HandedConnection = { type: CONNECTION, id, handshake };
+    this.pending++;
+    // The handle is closed here once the child has it (keepOpen: false).
+    this.child.send(message, socket, (error) => {
+      this.pending--;
+      if (error === null || error === undefined) return;
+      socket.destroy();
+      onFailed();
+    });
+    return true;
+  }
+}
+
+/**
+ * Privileged side: protect on behalf of `child`, sending it every
+ * connection, at most `relayBacklog` on their way at once (see RELAY_BACKLOG).
+ */
+export async function protectFor(child: ChildProcess, options: ProtectOptions, relayBacklog = RELAY_BACKLOG): Promise<Protection> {
   if (typeof child?.send !== 'function' || child.connected !== true) {
     const gone = child?.exitCode !== null && child?.exitCode !== undefined ? ` (it exited with code ${child.exitCode}; ${READABLE_HINT})` : '';
     throw new TypeError(`protectFor(child, options): child must be a running process with an IPC channel (child_process.fork)${gone}`);
   }
+  // Validated before anything is opened.
+  const sockets = new SocketRelay(child, relayBacklog);
   // Paused: not a byte may be read here before the socket reaches the child.
   const relay = new Server({ pauseOnConnect: true });
   const protection = await protect(relay, options);
@@ -62,16 +116,12 @@ export async function protectFor(child: ChildProcess, options: ProtectOptions): 
     release();
   };
   protection.on('handoff', (socket: Socket, h: Handshake) => {
-    const { payload, ...handshake } = h;
     const id = ++nextId;
     held.set(id, protection.detach(socket));
-    const message: HandedConnection = { type: CONNECTION, id, handshake };
-    // The handle is closed here once the child has it (keepOpen: false).
-    child.send(message, socket, (error) => {
-      if (error === null || error === undefined) return;
-      socket.destroy();
+    if (!sockets.send(socket, h, id, () => free(id))) {
       free(id);
-    });
+      protection.countRelayQueueFull();
+    }
   });
   const onMessage = (message: unknown): void => {
     const m = message as ClosedConnection | undefined;

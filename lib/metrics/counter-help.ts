@@ -38,6 +38,12 @@ export const COUNTER_HELP: Readonly<Record<string, string>> = {
   pawsreject: 'Final ACKs failing the timestamp checks (dropped)',
   workerrestarts: 'Shard worker threads started again after theirs died',
   adopted: 'Open handed-over flows marked in a shard after a worker was replaced or the link came back',
+  holdoverwindow: 'Data behind a final ACK past the window our SYN-ACK advertised (dropped)',
+  holdfull: 'Data behind a final ACK dropped because the shard held holdLimit bytes already',
+  lingerfull: 'Closed flows that stopped lingering early because the linger queue was full',
+  handoffqueuefull: 'Handshakes refused because the socket makers\' backlog was full (the peer retries)',
+  workerqueuefull: 'Handshakes refused because a worker\'s messages to the main thread were full (the peer retries)',
+  handedoverfull: 'Flows not marked handed over because the native set was full',
   // The ring.
   rxFrames: 'Frames taken from the receive ring',
   rxBlocks: 'Receive ring blocks walked',
@@ -91,4 +97,5 @@ export const COUNTER_HELP: Readonly<Record<string, string>> = {
   nextHopProbes: 'Neighbour resolutions asked of the kernel for a reply\'s next hop',
   nextHopReloads: 'Reloads of the route and neighbour mirror from the kernel',
   nextHopTableFull: 'Routes or neighbours not mirrored because the table was full',
+  truncatedFrames: 'Frames longer than their ring slot (jumbo, GRO), dropped',
 };

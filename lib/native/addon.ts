@@ -40,6 +40,8 @@ export interface Constants {
   kinds: { none: number; syn: number; ack: number; rst: number; unreach: number; synAck: number; sendRst: number; sendAck: number };
   optFlags: { mss: number; wscale: number; sackPermitted: number; timestamps: number };
   cookieVerdicts: { notChecked: number; valid: number; invalid: number; made: number };
+  /** The most flows a ring marks handed over at once (handOver() returns false past it). */
+  handedOverFlowsMax: number;
 }
 
 export interface CookieLayout {

@@ -28,6 +28,7 @@ import { checkBindAddresses, requireOnInterface } from './bind-addresses.js';
 import { namedNetnsPath, netnsName } from '../native/netns.js';
 import { SocketMaker, type Handed, type SocketMakerOptions } from '../handoff/sockets.js';
 import type { FlowOf, MainMessage, SentError, WorkerInit, WorkerMessage } from './worker.js';
+import { InFlight } from './in-flight.js';
 
 export interface ResponderOptions extends SyncacheConfigInput {
   /** Interface to answer on. */
@@ -223,10 +224,7 @@ export class Responder extends EventEmitter<ResponderEvents> {
         secrets: this.secrets.view, clock: this.clock, stats, qdiscBypass: o.qdiscBypass, hold: o.handoff, lowLatency: o.lowLatency,
         fleetTimestamps: this.secrets.epoch !== null,
         onHandshake: (h) => {
-          if (this.sockets !== undefined) {
-            this.sockets.push(h);
-            return true;
-          }
+          if (this.sockets !== undefined) return this.sockets.push(h);
           if (o.accept !== undefined && o.accept(h) === false) return false;
           this.emit('handshake', h);
           return true;
@@ -260,9 +258,10 @@ export class Responder extends EventEmitter<ResponderEvents> {
     const fanoutGroup = this.fanoutGroup;
     const stats = new Stats();
     this.shardStats.push(stats);
+    const inFlight = new InFlight();
     const init: WorkerInit = {
       iface: o.iface, netns: nsPath(o.netns), addrs: o.addrs, ports: o.ports, config: this.config,
-      secrets: this.secrets.buffer, stats: stats.buffer as SharedArrayBuffer, fanoutGroup, qdiscBypass: o.qdiscBypass,
+      secrets: this.secrets.buffer, stats: stats.buffer as SharedArrayBuffer, inFlight: inFlight.buffer, fanoutGroup, qdiscBypass: o.qdiscBypass,
       handoff: o.handoff === true ? this.socketOptions(nsPath(o.netns)) : undefined,
       lowLatency: o.lowLatency,
       fleetTimestamps: this.secrets.epoch !== null,
@@ -283,9 +282,11 @@ export class Responder extends EventEmitter<ResponderEvents> {
             setImmediate(() => { this.adoptPending = false; if (!this.closed) this.adoptOpenFlows(); });
           }
         } else if (m.type === 'handshake') {
+          inFlight.received();
           this.origin.set(m.handshake, worker);
           this.emit('handshake', m.handshake);
         } else if (m.type === 'handed') {
+          inFlight.received(m.handed.length);
           for (const { handshake, fd, madeAt, error } of m.handed) {
             this.origin.set(handshake, worker);
             if (fd !== undefined && !this.closed) this.openFlows.set(flowKey(handshake), flowOf(handshake));

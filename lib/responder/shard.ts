@@ -31,17 +31,27 @@ function bytesOf(chunks: Uint8Array[]): number {
 
 /**
  * Appends to `chunks` (the stream up to `end`) what the segments, in ring
- * order, add right after it; returns the new end. Repeats are trimmed, a
+ * order, add right after it, up to (not including) sequence number `last`
+ * (the right edge of the window we advertised); returns the new end and how
+ * many segments reached past `last` (cut there). Repeats are trimmed, a
  * segment past a gap is left to the peer's retransmit.
  */
-function extend(chunks: Uint8Array[], end: number, segments: Segment[]): number {
+function extend(chunks: Uint8Array[], end: number, segments: Segment[], last: number): { end: number; cut: number } {
+  let cut = 0;
   for (const s of segments) {
     const have = (end - s.seq) >>> 0; // bytes of s we have (past a gap: huge)
     if (have >= s.data.length) continue;
-    chunks.push(have === 0 ? s.data : s.data.subarray(have));
-    end = (end + s.data.length - have) >>> 0;
+    const room = (last - end) | 0; // bytes the window still admits
+    let take = s.data.length - have;
+    if (take > room) {
+      cut++;
+      if (room <= 0) continue;
+      take = room;
+    }
+    chunks.push(s.data.subarray(have, have + take));
+    end = (end + take) >>> 0;
   }
-  return end;
+  return { end, cut };
 }
 
 /** Chunks as one buffer (undefined: none). */
@@ -113,6 +123,8 @@ export class Shard {
   private readonly clock: Clock;
   private readonly lingerTimer: NodeJS.Timeout;
   private readonly stats: Stats;
+  /** The raw window of our SYN-ACKs: what a flow may send before its socket exists. */
+  private readonly window: number;
   private closed = false;
   /** When drain() last ran (performance.now()). */
   private drainedAt = 0;
@@ -162,6 +174,7 @@ export class Shard {
       fleetTimestamps: options.fleetTimestamps,
     });
     this.clock = options.clock;
+    this.window = options.config.window;
     this.lingerTimer = setInterval(() => this.expireLingering(), 1000);
     this.lingerTimer.unref();
     const cache = this.engine.cache;
@@ -303,13 +316,19 @@ export class Shard {
         // A hold that went stale meanwhile has lost what followed the final
         // ACK (the peer resends it); the final ACK's own data is still here.
         const held = flow.hold >= 0 ? this.engine.takeHeldData(flow.hold, flow.iss) : undefined;
-        const data = held?.data ?? (flow.payload ? [flow.payload] : []);
-        const end = held === undefined ? 0 : extend(data, (held.seq + bytesOf(held.data)) >>> 0, look?.segments[i] ?? []);
+        const data = held?.data ?? (flow.payload ? [flow.payload.subarray(0, this.window)] : []);
+        const last = this.windowEnd(flow);
+        let end = 0;
+        if (held !== undefined) {
+          const extended = extend(data, (held.seq + bytesOf(held.data)) >>> 0, look?.segments[i] ?? [], last);
+          end = extended.end;
+          this.stats.values[C.holdoverwindow] += extended.cut;
+        }
         try {
           finishRepair(fd, join(data), params.mark ?? 0, params.windowProbe === true);
           if (held !== undefined && params.mark) {
             if (look === undefined) this.injectLateRead(fd, flow, params.mark);
-            else this.injectLatePeeked(fd, words, params.mark, end, look.next);
+            else this.injectLatePeeked(fd, words, params.mark, end, last, look.next);
           }
         } catch (error) {
           closeSync(fd); // in repair, or its data incomplete: nothing more goes on the wire
@@ -357,14 +376,19 @@ export class Shard {
    * with batches of sockets finished one after another since the look,
    * 60-170 in 5 s of wrk at 16 connections.
    */
-  private injectLatePeeked(fd: number, flow: Uint32Array, mark: number, end: number, since: number): void {
+  private injectLatePeeked(fd: number, flow: Uint32Array, mark: number, end: number, last: number, since: number): void {
     const late: Uint8Array[] = [];
-    extend(late, end, this.peekData(flow, since)?.segments[0] ?? []);
+    extend(late, end, this.peekData(flow, since)?.segments[0] ?? [], last);
     if (late.length === 0) return;
     const rcvNxt = addon.reopenRepair(fd);
     const all: Uint8Array[] = [];
-    extend(all, end, this.peekData(flow, since)?.segments[0] ?? []);
+    this.stats.values[C.holdoverwindow] += extend(all, end, this.peekData(flow, since)?.segments[0] ?? [], last).cut;
     this.injectFrom(fd, mark, rcvNxt, end, all);
+  }
+
+  /** The sequence number just past the window our SYN-ACK gave the flow: no byte from there on is ever injected. */
+  private windowEnd(flow: HandoffFlow): number {
+    return (flow.irs + 1 + this.window) >>> 0;
   }
 
   /** injectLatePeeked() for a ring that cannot look ahead: reads it instead. */
@@ -395,7 +419,10 @@ export class Shard {
    */
   mark(h: FlowOf, kernelSocket: boolean, words?: Uint32Array): void {
     if (this.closed) return;
-    this.ring.handOver(words ?? writeFlowWords(h, this.flow), h.irs, kernelSocket);
+    // The set is full (a million flows): the flow's segments reach the engine
+    // as if it were not handed over, and its socket may see a second handoff
+    // fail; counted, so it is never silent.
+    if (!this.ring.handOver(words ?? writeFlowWords(h, this.flow), h.irs, kernelSocket)) this.stats.values[C.handedoverfull]++;
   }
 
   /**
@@ -409,12 +436,17 @@ export class Shard {
     if (this.closed) return;
     const words = writeFlowWords(h, this.flow);
     this.ring.flowClosed(words, h.irs);
-    this.lingering.push(this.clock.now(), words, h.irs);
+    if (this.lingering.push(this.clock.now(), words, h.irs, this.takeBack)) this.stats.values[C.lingerfull]++;
   }
 
   private expireLingering(): void {
-    this.lingering.popDue(this.clock.now() - LINGER_MS, (flow, peerIsn) => this.ring.takeBack(flow, peerIsn));
+    this.lingering.popDue(this.clock.now() - LINGER_MS, this.takeBack);
   }
+
+  /** A lingering flow's stragglers are no longer skipped. */
+  private readonly takeBack = (flow: Uint32Array, peerIsn: number): void => {
+    this.ring.takeBack(flow, peerIsn);
+  };
 
   private readonly flow = new Uint32Array(FLOW_WORDS);
   /** A handoff's repair params, packed (see packRepairParams). */

@@ -8,6 +8,7 @@ import type { SyncacheConfig } from '../engine/config.js';
 import { Shard } from './shard.js';
 import { SocketMaker, type SocketMakerOptions } from '../handoff/sockets.js';
 import type { Handshake } from '../engine/engine.js';
+import { InFlight } from './in-flight.js';
 
 export interface WorkerInit {
   iface: string;
@@ -17,6 +18,8 @@ export interface WorkerInit {
   config: SyncacheConfig;
   secrets: SharedArrayBuffer;
   stats: SharedArrayBuffer;
+  /** Handshakes posted to the main thread and not yet received (see InFlight). */
+  inFlight: SharedArrayBuffer;
   fanoutGroup: number;
   qdiscBypass?: boolean;
   /** Make a kernel socket of each completed handshake here (ResponderOptions.handoff). */
@@ -54,6 +57,7 @@ const port = parentPort;
 if (port === null) throw new Error('lib/responder/worker.js must run as a worker thread');
 const init = workerData as WorkerInit;
 const stats = new Stats(init.stats);
+const inFlight = new InFlight(init.inFlight);
 let shard: Shard | undefined;
 let sockets: SocketMaker | undefined;
 try {
@@ -72,20 +76,29 @@ try {
     lowLatency: init.lowLatency,
     fleetTimestamps: init.fleetTimestamps,
     onHandshake: (handshake) => {
-      if (sockets !== undefined) sockets.push(handshake);
-      else port.postMessage({ type: 'handshake', handshake } satisfies WorkerMessage);
+      if (inFlight.full) {
+        stats.values[C.workerqueuefull]++;
+        return false;
+      }
+      if (sockets !== undefined) return sockets.push(handshake);
+      inFlight.posted();
+      port.postMessage({ type: 'handshake', handshake } satisfies WorkerMessage);
+      return true;
     },
   });
   if (init.handoff !== undefined) {
     // Sockets made here, right after the batch; only the fd goes to the main thread.
-    sockets = new SocketMaker(shard, stats, init.handoff, (handed) => port.postMessage({
-      type: 'handed',
-      handed: handed.map(({ handshake, fd, madeAt, error }) => {
-        if (error === undefined) return { handshake, fd, madeAt };
-        const e = error as NodeJS.ErrnoException;
-        return { handshake, error: { message: e.message, code: e.code, errno: e.errno, syscall: e.syscall } };
-      }),
-    } satisfies WorkerMessage));
+    sockets = new SocketMaker(shard, stats, init.handoff, (handed) => {
+      inFlight.posted(handed.length);
+      port.postMessage({
+        type: 'handed',
+        handed: handed.map(({ handshake, fd, madeAt, error }) => {
+          if (error === undefined) return { handshake, fd, madeAt };
+          const e = error as NodeJS.ErrnoException;
+          return { handshake, error: { message: e.message, code: e.code, errno: e.errno, syscall: e.syscall } };
+        }),
+      } satisfies WorkerMessage);
+    });
   }
   shard.start(
     (e) => port.postMessage({ type: 'error', message: e.message, code: e.code } satisfies WorkerMessage),

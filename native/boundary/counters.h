@@ -62,7 +62,8 @@ namespace syncache {
   X(replyNoRoute)        /* routing sends it elsewhere (or nowhere): dropped */\
   X(nextHopProbes)       /* neighbour resolutions asked of the kernel */    \
   X(nextHopReloads)      /* route + neighbour mirror reloaded from dumps */ \
-  X(nextHopTableFull)    /* a route or neighbour not mirrored: table full */
+  X(nextHopTableFull)    /* a route or neighbour not mirrored: table full */\
+  X(truncatedFrames)     /* frame longer than its ring slot (jumbo, GRO): dropped */
 
 enum NativeCounter : uint32_t {
 #define SYNCACHE_COUNTER_ENUM(name) kCounter_##name,

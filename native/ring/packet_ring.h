@@ -202,6 +202,13 @@ class PacketRing {
     if (hdr->tp_mac < sizeof(tpacket2_hdr) || end > rxFrameSize_) return nullptr;
     return reinterpret_cast<uint8_t*>(hdr) + hdr->tp_mac;
   }
+  // A frame the kernel cut to fit its slot (tp_len > tp_snaplen: a jumbo
+  // frame or a GRO super-packet in a 2 KiB V2 slot): never parsed as if
+  // whole; its sender resends it, and if it never fits, the counter says why.
+  template <typename Hdr>
+  static bool Truncated(const Hdr* hdr) {
+    return hdr->tp_len > hdr->tp_snaplen;
+  }
   // Hands one frame of either TPACKET version to visit with its VLAN tag and
   // time, first completing a checksum that was left to the device.
   template <typename Hdr, typename Visit>
@@ -278,6 +285,8 @@ uint32_t PacketRing::Receive(uint32_t maxAccepted, Counters* counters, Visit vis
         // ReceiveUrgent had it (and counted it).
       } else if (frame == nullptr) {
         counters->Bump(kCounter_rxBadFrame);
+      } else if (Truncated(hdr)) {
+        counters->Bump(kCounter_truncatedFrames);
       } else {
         counters->Bump(kCounter_rxFrames);
         if (Deliver(hdr, status, hdr->tp_vlan_tci, frame, visit)) accepted++;
@@ -320,9 +329,13 @@ uint32_t PacketRing::Receive(uint32_t maxAccepted, Counters* counters, Visit vis
         rxFramesLeft_ = 0;
         break;
       }
-      counters->Bump(kCounter_rxFrames);
       uint8_t* frame = const_cast<uint8_t*>(base) + rxNext_ + hdr->tp_mac;
-      if (Deliver(hdr, hdr->tp_status, hdr->hv1.tp_vlan_tci, frame, visit)) accepted++;
+      if (Truncated(hdr)) {
+        counters->Bump(kCounter_truncatedFrames);
+      } else {
+        counters->Bump(kCounter_rxFrames);
+        if (Deliver(hdr, hdr->tp_status, hdr->hv1.tp_vlan_tci, frame, visit)) accepted++;
+      }
       if (rxFramesLeft_ > 0) {
         if (next == 0) {
           counters->Bump(kCounter_rxBadFrame);
@@ -352,6 +365,8 @@ uint32_t PacketRing::SkipLeading(Counters* counters, Skip skip) {
       // ReceiveUrgent had it (and counted it).
     } else if (frame == nullptr) {
       counters->Bump(kCounter_rxBadFrame);
+    } else if (Truncated(hdr)) {
+      break;  // stays, for Receive to count
     } else {
       if (!DeliverInPlace(hdr, status, frame, skip)) break;  // stays, for Receive
       counters->Bump(kCounter_rxFrames);
@@ -376,7 +391,7 @@ uint32_t PacketRing::ReceiveUrgent(uint32_t maxAccepted, Counters* counters, Urg
     if ((status & TP_STATUS_USER) == 0) break;
     urgentLooked_++;
     uint8_t* frame = FrameIn(hdr);
-    if ((status & kTakenEarly) || frame == nullptr || !urgent(frame, hdr->tp_snaplen)) continue;
+    if ((status & kTakenEarly) || frame == nullptr || Truncated(hdr) || !urgent(frame, hdr->tp_snaplen)) continue;
     counters->Bump(kCounter_rxFrames);
     if (Deliver(hdr, status, hdr->tp_vlan_tci, frame, visit)) accepted++;
     __atomic_store_n(&hdr->tp_status, (status | kTakenEarly) & ~static_cast<uint32_t>(TP_STATUS_CSUMNOTREADY), __ATOMIC_RELAXED);
@@ -394,7 +409,7 @@ int64_t PacketRing::Peek(int64_t start, Visit visit) {
     const uint32_t status = __atomic_load_n(&hdr->tp_status, __ATOMIC_ACQUIRE);
     if ((status & TP_STATUS_USER) == 0) break;
     uint8_t* frame = FrameIn(hdr);
-    if ((status & kTakenEarly) == 0 && frame != nullptr) DeliverInPlace(hdr, status, frame, visit);
+    if ((status & kTakenEarly) == 0 && frame != nullptr && !Truncated(hdr)) DeliverInPlace(hdr, status, frame, visit);
     slot = (slot + 1) % rxFrameCount_;
   }
   return slot;

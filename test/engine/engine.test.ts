@@ -669,3 +669,75 @@ test('hold: an entry never released goes stale without sending SYN-ACKs', () => 
   assert.equal(h.stat('stale'), 1);
   assert.equal(h.engine.cache?.size, 0);
 });
+
+test('hold: a flow holds at most the window our SYN-ACK advertised; the rest is dropped and counted (holdoverwindow)', () => {
+  const h = harness({ syncookies: 'on', window: 10 }, true);
+  h.feed({ cookie: 0x51000000, cookieState: V.made });
+  const iss = h.sent[0].seq;
+  const ack = (iss + 1) >>> 0;
+  h.feed({ kind: K.ack, seq: 1001, ack, data: [1, 2, 3, 4] });
+  h.feed({ kind: K.ack, seq: 1005, ack, data: [5, 6, 7, 8] });
+  h.feed({ kind: K.ack, seq: 1009, ack, data: [9, 10, 11, 12] }); // straddles the edge: its first 2 bytes kept
+  h.feed({ kind: K.ack, seq: 1011, ack, data: [13] }); // wholly past it
+  assert.equal(h.stat('holdoverwindow'), 2);
+  assert.equal(h.engine.heldBytes, 10);
+  const hold = h.handshakes[0].hold;
+  assert.deepEqual(h.engine.takeHeldData(hold, iss)?.data.map((c) => [...c]), [[1, 2, 3, 4], [5, 6, 7, 8], [9, 10]]);
+  assert.equal(h.engine.heldBytes, 0, 'taken data is no longer counted');
+  // The window counts from the start of the stream, across takes.
+  h.feed({ kind: K.ack, seq: 1011, ack, data: [13] });
+  assert.deepEqual(h.engine.takeHeldData(hold, iss)?.data, []);
+  assert.equal(h.stat('holdoverwindow'), 3);
+  assert.equal(h.engine.release(hold, iss), true);
+});
+
+test('hold: the shard holds at most holdLimit bytes over all flows; past it segments are dropped and counted (holdfull)', () => {
+  const h = harness({ syncookies: 'on', holdLimit: 6 }, true);
+  const iss: number[] = [];
+  for (const sport of [1, 2]) {
+    h.feed({ sport, hash: sport, cookie: 0x51000000 + sport * 256, cookieState: V.made });
+    iss.push(h.sent.at(-1)!.seq);
+  }
+  h.feed({ kind: K.ack, sport: 1, hash: 1, seq: 1001, ack: (iss[0] + 1) >>> 0, data: [1, 2, 3, 4] });
+  h.feed({ kind: K.ack, sport: 2, hash: 2, seq: 1001, ack: (iss[1] + 1) >>> 0, data: [5, 6] });
+  h.feed({ kind: K.ack, sport: 2, hash: 2, seq: 1003, ack: (iss[1] + 1) >>> 0, data: [7] });
+  assert.equal(h.stat('holdfull'), 1);
+  assert.equal(h.engine.heldBytes, 6);
+  const [a, b] = h.handshakes;
+  // Releasing a flow frees its bytes for the others.
+  assert.equal(h.engine.release(a.hold, a.iss), true);
+  assert.equal(h.engine.heldBytes, 2);
+  h.feed({ kind: K.ack, sport: 2, hash: 2, seq: 1003, ack: (iss[1] + 1) >>> 0, data: [7] });
+  assert.deepEqual(h.engine.takeHeldData(b.hold, b.iss)?.data.map((c) => [...c]), [[5, 6], [7]]);
+  // A hold that goes stale frees its bytes too.
+  h.feed({ kind: K.ack, sport: 2, hash: 2, seq: 1004, ack: (iss[1] + 1) >>> 0, data: [8, 9] });
+  assert.equal(h.engine.heldBytes, 2);
+  h.clock.advance(10_001);
+  h.engine.expire();
+  assert.equal(h.engine.heldBytes, 0);
+});
+
+test('hold: a handshake refused (the socket makers\' backlog full) drops what it held and completes again with its data on the retry', () => {
+  const h = harness({ syncookies: 'on' }, true);
+  h.feed({ cookie: 0x51000000, cookieState: V.made });
+  const iss = h.sent[0].seq;
+  h.refuse = true;
+  h.feed({ kind: K.ack, seq: 1001, ack: (iss + 1) >>> 0, data: [1, 2] });
+  assert.equal(h.stat('aborted'), 1);
+  assert.equal(h.engine.heldBytes, 0, 'nothing held for a refused handshake');
+  h.refuse = false;
+  h.feed({ kind: K.ack, seq: 1001, ack: (iss + 1) >>> 0, data: [1, 2] });
+  assert.equal(h.stat('completed'), 1);
+  const hs = h.handshakes[0];
+  assert.deepEqual(h.engine.takeHeldData(hs.hold, iss)?.data.map((c) => [...c]), [[1, 2]]);
+  // A cookie completion refused likewise holds nothing (cookies recently
+  // needed: a one-entry cache evicted for a second SYN).
+  const c = harness({ syncookies: 'on', hashSize: 1, bucketLimit: 1 }, true);
+  c.feed({ sport: 5, hash: 5 });
+  c.feed({ sport: 6, hash: 6 });
+  assert.equal(c.stat('bucketoverflow'), 1);
+  c.refuse = true;
+  c.feed({ kind: K.ack, sport: 2, hash: 2, seq: 1001, ack: 0x22222201, cookie: 0x22222200, cookieState: V.valid, data: [3] });
+  assert.equal(c.stat('aborted'), 1);
+  assert.equal(c.engine.heldBytes, 0);
+});

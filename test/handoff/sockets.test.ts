@@ -132,3 +132,24 @@ test('a batch whose handoff throws fails as a whole: every handshake reported, i
   assert.deepEqual(m.handed.map((h) => h.error?.message), ['the ring is gone', 'the ring is gone']);
   assert.deepEqual(m.released, [11, 12]);
 });
+
+test('past its backlog a handshake is refused and counted (handoffqueuefull); room comes back as sockets are made', async () => {
+  const s = standIn();
+  const stats = new Stats();
+  const handed: Handed[] = [];
+  const sockets = new SocketMaker(s.shard, stats, { mark: 0x5ca, ourWindow: 65535, backlog: 40 }, (batch) => handed.push(...batch));
+  const taken: boolean[] = [];
+  for (let port = 1; port <= 50; port++) taken.push(sockets.push(handshake(port, port)));
+  assert.equal(taken.filter(Boolean).length, 40);
+  assert.deepEqual(taken.slice(40), Array(10).fill(false), 'the last 10 refused');
+  assert.equal(stats.values[C.handoffqueuefull], 10);
+  assert.deepEqual(s.released, [], 'a refused handshake is the engine\'s to keep: nothing released here');
+  // Made in turns of 32; while they are made, they still count.
+  await tick();
+  assert.equal(handed.length, 32);
+  await tick();
+  assert.equal(handed.length, 40);
+  assert.equal(sockets.push(handshake(51, 51)), true, 'room again');
+  await tick();
+  assert.equal(handed.length, 41);
+});

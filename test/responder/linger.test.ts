@@ -30,3 +30,24 @@ test('flows come out oldest first, when due, with their words and ISN, through w
   take(Infinity);
   assert.equal(out.length, 12);
 });
+
+test('at its limit the queue lets the oldest flow go early, says so, and never grows past it', () => {
+  const q = new LingerQueue(2, 3);
+  const evicted: Array<[number, number]> = [];
+  const evict = (flow: Uint32Array, isn: number) => evicted.push([flow[0] / 100, isn]);
+  for (let n = 1; n <= 3; n++) assert.equal(q.push(n, flowOf(n), n, evict), false);
+  assert.equal(q.push(4, flowOf(4), 4, evict), true, 'full: one went early');
+  assert.equal(q.push(5, flowOf(5), 5, evict), true);
+  assert.deepEqual(evicted, [[1, 1], [2, 2]]);
+  assert.equal(q.size, 3);
+  const due: number[] = [];
+  q.popDue(Infinity, (flow) => due.push(flow[0] / 100));
+  assert.deepEqual(due, [3, 4, 5], 'the rest in order');
+  // A flood of closes: the queue stays at its limit.
+  const big = new LingerQueue(4, 1000);
+  let early = 0;
+  for (let n = 0; n < 100_000; n++) if (big.push(n, flowOf(n % 1000), n)) early++;
+  assert.equal(big.size, 1000);
+  assert.equal(early, 99_000);
+  assert.throws(() => new LingerQueue(4, 0), /limit must be a positive integer/);
+});
