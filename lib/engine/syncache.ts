@@ -1,6 +1,6 @@
 // The SYN cache: half-open connections between our SYN-ACK and the peer's
 // ACK, after FreeBSD's tcp_syncache.c as reworked by the 2006 locking commit
-// (per-bucket lists and per-bucket timers; see seed/).
+// (per-bucket lists and per-bucket timers; DESIGN.md, "The seed").
 //
 // Storage is a struct of arrays in typed arrays: entry i's fields are
 // family[i], peerAddr[4i..4i+4), iss[i], ... There is no object per entry
