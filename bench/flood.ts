@@ -11,23 +11,39 @@
 // Offered = SYNs the generator sent; answered = SYN-ACKs that reached the
 // attacker; legitimate = kernel-stack connects from the client namespace
 // that completed within 3 s.
+// Then, with the CPUs split (responder host on one, the rest on the other),
+// what each answered SYN costs the responder's core at a quarter, half,
+// three quarters and all of that offered rate, for the kernel's listener
+// and for syncache (protect(), AF_PACKET): the chart
+// bench/results/flood-cost.svg beside the results file (--cost-seconds 0
+// skips it).
 import { parseArgs } from 'node:util';
 import { runLabScenario, type LabReport, type ScenarioOptions } from '../lib/lab/scenario.js';
 import { threads } from '../lib/cli/lab.js';
 import { machine as hostLine, requireLab } from './common.js';
-import { saveResult } from './results.js';
+import { saveResult, RESULTS_DIR } from './results.js';
+import { synCost, type CostRow } from './syn-cost.js';
+import { lineChartSvg } from './svg-chart.js';
+import { availableParallelism } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 
 const { values } = parseArgs({
   options: {
     seconds: { type: 'string', default: '8' },
     rate: { type: 'string', default: '0' },
     clients: { type: 'string', default: '50' },
+    'cost-seconds': { type: 'string', default: '3' },
     json: { type: 'boolean', default: false },
   },
 });
 const seconds = Number(values.seconds);
 const rate = Number(values.rate);
 const clientRate = Number(values.clients);
+const costSeconds = Number(values['cost-seconds']);
+if (!Number.isFinite(costSeconds) || costSeconds < 0 || costSeconds > 60) {
+  console.error(`bench:flood: --cost-seconds must be a number of seconds from 0 (no cost sweep) to 60, got ${JSON.stringify(values['cost-seconds'])}`);
+  process.exit(2);
+}
 const json = values.json === true;
 
 requireLab('bench:flood');
@@ -64,8 +80,36 @@ const rows = [...reports, ...ceilings].map((r, i) => ({
   connectP99: r.clients.p99,
   kernelRingDrops: r.counters.kernelDrops ?? null,
 }));
+// The cost sweep: the responder core's CPU per answered SYN against the offered rate.
+const costs: CostRow[] = [];
+let chart: string | null = null;
+if (costSeconds > 0 && availableParallelism() >= 2) {
+  const cpus = { responder: 1, network: 0 };
+  for (const share of [0.25, 0.5, 0.75, 1]) {
+    const rate = Math.max(1000, Math.round((offered * share) / 1000) * 1000);
+    for (const mode of ['plain', 'protect'] as const) {
+      if (!json) process.stderr.write(`  cost: ${mode === 'plain' ? 'kernel' : 'syncache'} at ${rate} SYN/s for ${costSeconds} s...\n`);
+      costs.push(await synCost({ mode, rate, seconds: costSeconds, cpus }));
+    }
+  }
+  const perAnswered = (c: CostRow): [number, number] => [c.offered, c.answered > 0 ? c.totalUs / c.answered : NaN];
+  mkdirSync(RESULTS_DIR, { recursive: true });
+  chart = `${RESULTS_DIR}flood-cost.svg`;
+  writeFileSync(chart, lineChartSvg({
+    title: `Responder core's CPU per answered SYN (${new Date().toISOString().slice(0, 10)}, ${hostLine().split(',')[0]})`,
+    xLabel: 'offered SYN/s (one generator core)',
+    yLabel: 'µs of CPU per answered SYN',
+    series: [
+      { name: 'kernel (syncookies=2)', points: costs.filter((c) => c.mode === 'plain').map(perAnswered) },
+      { name: 'syncache (AF_PACKET)', points: costs.filter((c) => c.mode === 'protect').map(perAnswered) },
+    ],
+  }));
+} else if (costSeconds > 0 && !json) {
+  process.stderr.write('  cost sweep skipped: it needs two CPUs (one for the responder host)\n');
+}
+
 const machine = hostLine();
-const record = { type: 'flood', date: new Date().toISOString(), machine, seconds, offered, clientRate, rows, reports: [...reports, ...ceilings] };
+const record = { type: 'flood', date: new Date().toISOString(), machine, seconds, offered, clientRate, rows, reports: [...reports, ...ceilings], costs, chart };
 const saved = saveResult('flood', record);
 if (json) {
   console.log(JSON.stringify(record));
@@ -78,5 +122,15 @@ if (json) {
   console.log('|---|---:|---:|---:|---:|---:|---:|');
   for (const r of rows) {
     console.log(`| ${r.target} | ${r.offered.toLocaleString('en-US')} | ${r.answered.toLocaleString('en-US')} | ${pct(r.answeredShare)} | ${r.ratioToKernel === null ? 'n/a' : r.ratioToKernel.toFixed(2)} | ${r.legitCompleted}/${r.legitAttempted} (${pct(r.legitShare)}) | ${r.connectP99 === null ? 'n/a' : `${r.connectP99.toFixed(1)} ms`} |`);
+  }
+  if (costs.length > 0) {
+    console.log('\nthe responder core\'s CPU (user + system + softirq) per answered SYN, CPUs split; chart: ' + chart + '\n');
+    console.log('| offered SYN/s | kernel µs/SYN | syncache µs/SYN | syncache / kernel |');
+    console.log('|---:|---:|---:|---:|');
+    for (let i = 0; i + 1 < costs.length; i += 2) {
+      const k = costs[i].totalUs / costs[i].answered;
+      const o = costs[i + 1].totalUs / costs[i + 1].answered;
+      console.log(`| ${costs[i].offered.toLocaleString('en-US')} | ${k.toFixed(2)} | ${o.toFixed(2)} | ${(o / k).toFixed(2)} |`);
+    }
   }
 }

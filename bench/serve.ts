@@ -30,9 +30,6 @@
 // a 5 s run measures the compiler as much as the server, more so for the
 // one that runs more JavaScript).
 //   node dist/bench/serve.js [--seconds N] [--warmup N] [--connections N] [--rounds N] [--workers N] [--cpus R,N|none] [--flood-rate N] [--json]
-import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import os from 'node:os';
 import { buildLab, type Lab } from '../lib/lab/topology.js';
@@ -40,6 +37,8 @@ import { addon } from '../lib/native/addon.js';
 import { machine as hostLine, median, requireLab } from './common.js';
 import { runWrk, type WrkResult } from './wrk.js';
 import { saveResult } from './results.js';
+import { PORT, TICKS_PER_SECOND, cpuTimes, startTarget } from './target.js';
+import { synCost, type CostRow } from './syn-cost.js';
 
 const { values } = parseArgs({ options: {
   seconds: { type: 'string', default: '5' },
@@ -85,46 +84,9 @@ function parseCpus(text: string): { responder: number; network: number } | undef
   return { responder: Number(m[1]), network: Number(m[2]) };
 }
 
-/** argv that runs `cmd args` pinned to `cpu` (taskset), or as is. */
-function pinned(cpu: number | undefined, cmd: string, args: string[]): [string, string[]] {
-  return cpu === undefined ? [cmd, args] : ['taskset', ['-c', String(cpu), cmd, ...args]];
-}
 const json = values.json === true;
 requireLab('bench:serve');
-const PORT = 80;
 const COST_RATE = 80_000;
-const TICKS_PER_SECOND = 100; // USER_HZ, which /proc/stat counts in
-const TARGET = fileURLToPath(new URL('./serve-target.js', import.meta.url));
-
-function lines(child: ChildProcess, onLine: (l: string) => void): void {
-  let buffer = '';
-  child.stdout!.on('data', (d) => {
-    buffer += d;
-    let i;
-    while ((i = buffer.indexOf('\n')) >= 0) { onLine(buffer.slice(0, i)); buffer = buffer.slice(i + 1); }
-  });
-}
-
-async function startTarget(lab: Lab, mode: 'plain' | 'protect'): Promise<{ stop(): Promise<Record<string, number>> }> {
-  const r = lab.responder;
-  const [cmd, args] = r.ns.wrap(...pinned(cpus?.responder, process.execPath, [TARGET, mode, String(PORT), r.iface, r.v4, String(workers)]));
-  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
-  let stats: Record<string, number> = {};
-  const ready = new Promise<void>((resolve, reject) => {
-    lines(child, (l) => {
-      if (l === 'ready') resolve();
-      else if (l.startsWith('{')) stats = JSON.parse(l);
-    });
-    child.once('exit', (code) => reject(new Error(`${mode} server exited with ${code}`)));
-  });
-  await ready;
-  return {
-    stop: () => new Promise((resolve) => {
-      child.once('exit', () => resolve(stats));
-      child.kill('SIGTERM');
-    }),
-  };
-}
 
 function wrk(lab: Lab, conns: number, duration = seconds): Promise<WrkResult> {
   return runWrk({ ns: lab.client.ns, url: `http://${lab.responder.v4}:${PORT}/`, connections: conns, seconds: duration, cpu: cpus?.network });
@@ -170,7 +132,7 @@ async function measure(mode: 'plain' | 'protect', flood: boolean, floodRate = 0,
     // to a seventh for the rest of the run.) Real clients come from many
     // hosts and ports.
     lab.client.ns.sysctl('net.ipv4.tcp_tw_reuse', 1);
-    const target = await startTarget(lab, mode);
+    const target = await startTarget(lab, mode, { cpu: cpus?.responder, workers });
     if (warmup > 0) await wrk(lab, conns, warmup);
     const floodRun = flood ? addon.flood({
       iface: lab.attacker.iface, netns: lab.attacker.ns.path, dstMac: lab.responder.mac,
@@ -191,45 +153,6 @@ async function measure(mode: 'plain' | 'protect', flood: boolean, floodRate = 0,
   }
 }
 
-/** One CPU's times from /proc/stat, in clock ticks. */
-function cpuTimes(cpu: number): { user: number; system: number; softirq: number; idle: number; busy: number; total: number } {
-  const line = readFileSync('/proc/stat', 'utf8').split('\n').find((l) => l.startsWith(`cpu${cpu} `))!;
-  // user nice system idle iowait irq softirq steal
-  const v = line.trim().split(/\s+/).slice(1).map(Number);
-  return {
-    user: v[0] + v[1], system: v[2], softirq: v[6], idle: v[3] + v[4],
-    busy: v[0] + v[1] + v[2] + v[5] + v[6], total: v.slice(0, 8).reduce((a, b) => a + b, 0),
-  };
-}
-
-/**
- * What answering a flood costs the responder's core, without clients: the
- * flood at a fixed rate, the responder CPU's user, system and softirq time
- * per SYN offered (the kernel listener answers in softirq; syncache in its
- * process, plus the ring's copy in softirq).
- */
-async function synCost(mode: 'plain' | 'protect', rate: number) {
-  const lab = buildLab({ tag: 'cost', cpus });
-  try {
-    if (mode === 'plain') lab.responder.ns.sysctl('net.ipv4.tcp_syncookies', 2);
-    const target = await startTarget(lab, mode);
-    const before = cpuTimes(cpus!.responder);
-    const f = await addon.flood({
-      iface: lab.attacker.iface, netns: lab.attacker.ns.path, dstMac: lab.responder.mac,
-      dstAddr: lab.responder.v4, dstPort: PORT, srcNet: lab.spoofV4, rate, seconds, cpu: cpus!.network,
-    });
-    const after = cpuTimes(cpus!.responder);
-    await target.stop();
-    const us = (ticks: number): number => (ticks * 1e6) / TICKS_PER_SECOND / f.sent;
-    return {
-      mode, offered: Math.round(f.sent / f.seconds), answered: f.unique / f.sent,
-      userUs: us(after.user - before.user), systemUs: us(after.system - before.system), softirqUs: us(after.softirq - before.softirq),
-      busy: 1 - (after.idle - before.idle) / (after.total - before.total),
-    };
-  } finally {
-    lab.destroy();
-  }
-}
 type Row = Awaited<ReturnType<typeof measure>> & { ratio?: number; ratios?: number[]; fullSpeed?: boolean };
 
 
@@ -293,11 +216,11 @@ rows.push({ ...combine(floodRows.plain), fullSpeed: true, ratio: 1 });
 rows.push({ ...ratioRow(floodRows.floor, floodRows.plain), fullSpeed: true });
 rows.push(ratioRow(floodRows.same, floodRows.plain), ratioRow(floodRows.full, floodRows.plain, true));
 // The responder core's cost per SYN, both at one rate, when the CPUs are split.
-const costs: Array<Awaited<ReturnType<typeof synCost>>> = [];
+const costs: CostRow[] = [];
 if (cpus !== undefined) {
   for (const mode of ['plain', 'protect'] as const) {
     if (!json) process.stderr.write(`  ${mode}: CPU per SYN at ${COST_RATE} SYN/s, no clients...\n`);
-    costs.push(await synCost(mode, COST_RATE));
+    costs.push(await synCost({ mode, rate: COST_RATE, seconds, cpus }));
   }
 }
 const machine = hostLine();

@@ -1,0 +1,58 @@
+// What answering a flood costs the responder's core, without clients: the
+// built-in generator at a fixed rate against one server, the responder CPU's
+// user, system and softirq time per SYN offered (the kernel's listener
+// answers in softirq; syncache in its process, plus the ring's copy in
+// softirq). Needs the CPUs split (LabOptions.cpus) so that the responder's
+// core does nothing else.
+import { addon } from '../lib/native/addon.js';
+import { buildLab } from '../lib/lab/topology.js';
+import { PORT, TICKS_PER_SECOND, cpuTimes, startTarget, type TargetMode } from './target.js';
+
+export interface CostRun {
+  mode: TargetMode;
+  /** SYN/s offered. */
+  rate: number;
+  seconds: number;
+  cpus: { responder: number; network: number };
+  workers?: number;
+}
+
+export interface CostRow {
+  mode: TargetMode;
+  offered: number;
+  /** Share of SYNs answered. */
+  answered: number;
+  userUs: number;
+  systemUs: number;
+  softirqUs: number;
+  /** user + system + softirq per SYN offered, µs. */
+  totalUs: number;
+  /** The responder core's busy share over the run. */
+  busy: number;
+}
+
+export async function synCost({ mode, rate, seconds, cpus, workers }: CostRun): Promise<CostRow> {
+  const lab = buildLab({ tag: 'cost', cpus });
+  try {
+    if (mode === 'plain') lab.responder.ns.sysctl('net.ipv4.tcp_syncookies', 2);
+    const target = await startTarget(lab, mode, { cpu: cpus.responder, workers });
+    const before = cpuTimes(cpus.responder);
+    const f = await addon.flood({
+      iface: lab.attacker.iface, netns: lab.attacker.ns.path, dstMac: lab.responder.mac,
+      dstAddr: lab.responder.v4, dstPort: PORT, srcNet: lab.spoofV4, rate, seconds, cpu: cpus.network,
+    });
+    const after = cpuTimes(cpus.responder);
+    await target.stop();
+    const us = (ticks: number): number => (ticks * 1e6) / TICKS_PER_SECOND / f.sent;
+    const userUs = us(after.user - before.user);
+    const systemUs = us(after.system - before.system);
+    const softirqUs = us(after.softirq - before.softirq);
+    return {
+      mode, offered: Math.round(f.sent / f.seconds), answered: f.unique / f.sent,
+      userUs, systemUs, softirqUs, totalUs: userUs + systemUs + softirqUs,
+      busy: 1 - (after.idle - before.idle) / (after.total - before.total),
+    };
+  } finally {
+    lab.destroy();
+  }
+}

@@ -1,0 +1,69 @@
+// The server a lab benchmark measures: serve-target.js in the lab's responder
+// namespace, either an http.Server on a kernel listener ('plain') or the same
+// server behind protect() ('protect'), optionally pinned to one CPU. And the
+// CPU times of one core, from /proc/stat, to charge a run's work to it.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { Lab } from '../lib/lab/topology.js';
+
+export const PORT = 80;
+/** USER_HZ, which /proc/stat counts in. */
+export const TICKS_PER_SECOND = 100;
+const TARGET = fileURLToPath(new URL('./serve-target.js', import.meta.url));
+
+export type TargetMode = 'plain' | 'protect';
+
+export interface RunningTarget {
+  /** Stops the server; resolves with the stats it printed. */
+  stop(): Promise<Record<string, number>>;
+}
+
+/** argv that runs `cmd args` pinned to `cpu` (taskset), or as is. */
+export function pinned(cpu: number | undefined, cmd: string, args: string[]): [string, string[]] {
+  return cpu === undefined ? [cmd, args] : ['taskset', ['-c', String(cpu), cmd, ...args]];
+}
+
+function lines(child: ChildProcess, onLine: (l: string) => void): void {
+  let buffer = '';
+  child.stdout!.on('data', (d) => {
+    buffer += d;
+    let i;
+    while ((i = buffer.indexOf('\n')) >= 0) { onLine(buffer.slice(0, i)); buffer = buffer.slice(i + 1); }
+  });
+}
+
+/** Starts the server in the lab's responder namespace; resolves once it is ready. */
+export async function startTarget(lab: Lab, mode: TargetMode, options: { cpu?: number; workers?: number } = {}): Promise<RunningTarget> {
+  const r = lab.responder;
+  const [cmd, args] = r.ns.wrap(...pinned(options.cpu, process.execPath, [TARGET, mode, String(PORT), r.iface, r.v4, String(options.workers ?? 0)]));
+  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  let stats: Record<string, number> = {};
+  const ready = new Promise<void>((resolve, reject) => {
+    lines(child, (l) => {
+      if (l === 'ready') resolve();
+      else if (l.startsWith('{')) stats = JSON.parse(l);
+    });
+    child.once('exit', (code) => reject(new Error(`${mode} server exited with ${code}`)));
+  });
+  await ready;
+  return {
+    stop: () => new Promise((resolve) => {
+      child.once('exit', () => resolve(stats));
+      child.kill('SIGTERM');
+    }),
+  };
+}
+
+export interface CpuTimes { user: number; system: number; softirq: number; idle: number; busy: number; total: number }
+
+/** One CPU's times from /proc/stat, in clock ticks. */
+export function cpuTimes(cpu: number): CpuTimes {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n').find((l) => l.startsWith(`cpu${cpu} `))!;
+  // user nice system idle iowait irq softirq steal
+  const v = line.trim().split(/\s+/).slice(1).map(Number);
+  return {
+    user: v[0] + v[1], system: v[2], softirq: v[6], idle: v[3] + v[4],
+    busy: v[0] + v[1] + v[2] + v[5] + v[6], total: v.slice(0, 8).reduce((a, b) => a + b, 0),
+  };
+}
