@@ -51,12 +51,14 @@ export class LiveScreen {
     this.filled = lines.length >= rows;
   }
 
-  /** Leaves the last frame on screen, the cursor below it and visible. Idempotent. */
+  /** Leaves the last frame on screen, the cursor visible at the start of the line below it. Idempotent. */
   close(): void {
     if (this.closed) return;
     this.closed = true;
     this.out.off('resize', this.redraw);
     process.off('exit', this.onExit);
-    this.out.write(`${this.filled ? '\r\n' : ''}${SHOW_CURSOR}`);
+    // Below a short frame the cursor is on a free line already (where the
+    // terminal may have echoed ^C): clear it.
+    this.out.write(`${this.filled ? '\r\n' : `\r${CLEAR_TO_LINE_END}`}${SHOW_CURSOR}`);
   }
 }

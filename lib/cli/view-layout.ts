@@ -118,7 +118,8 @@ function spread(fields: string[], width: number): string {
 
 /** Fields on one line if they fit (spread), else packed into as few lines as fit, `gap` apart. */
 function pack(fields: string[], width: number, gap = '   '): string[] {
-  if (fields.join(' ').length <= width || fields.length <= 1) return [spread(fields, width)];
+  if (fields.length === 0) return [];
+  if (fields.join(' ').length <= width || fields.length === 1) return [spread(fields, width)];
   const lines: string[] = [];
   let line = '';
   for (const field of fields) {

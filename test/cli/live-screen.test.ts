@@ -52,7 +52,7 @@ test('LiveScreen hides the cursor, redraws in place, redraws on resize and shows
   assert.deepEqual(screen.size(), { columns: 60, rows: 20 });
 
   screen.close();
-  assert.ok(out.written.endsWith(`${CLEAR_TO_SCREEN_END}${SHOW_CURSOR}`), 'below a short frame the cursor is already on a free line');
+  assert.ok(out.written.endsWith(`${CLEAR_TO_SCREEN_END}\r${CLEAR_TO_LINE_END}${SHOW_CURSOR}`), 'below a short frame the cursor is already on a free line (cleared of an echoed ^C)');
   assert.equal(process.listenerCount('exit'), exitListeners);
   assert.equal(out.listenerCount('resize'), 0);
   const after = out.written.length;

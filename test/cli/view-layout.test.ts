@@ -34,6 +34,7 @@ function assertFits(lines: string[], size: TerminalSize): void {
   assert.ok(lines.length <= size.rows, `${lines.length} lines on ${size.rows} rows:\n${lines.join('\n')}`);
   for (const line of lines) assert.ok(line.length <= size.columns, `${line.length} columns: '${line}'`);
   for (const line of lines) assert.doesNotMatch(line, /[\n\r\x1b]/, 'a line is text only: the screen positions it');
+  assert.ok(lines.filter((l) => l === '').length <= 1, `one blank line at most, above the counters:\n${lines.join('\n')}`);
 }
 
 /** The counter rows shown (name, total, rate). */
