@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { readFileSync, readlinkSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { createPairLab, labUnavailableReason, type PairLab } from '../../lib/lab/netns.js';
+import { createPairLab, labUnavailableReason, type Namespace, type PairLab } from '../../lib/lab/netns.js';
 import { CLEAR_TO_LINE_END, CLEAR_TO_SCREEN_END, HIDE_CURSOR, HOME, SHOW_CURSOR } from '../../lib/cli/live-screen.js';
 
 const CLI = fileURLToPath(new URL('../../lib/cli/main.js', import.meta.url));
@@ -30,10 +30,12 @@ class OnTerminal {
   readonly exited: Promise<number | null>;
   private readonly script: ChildProcessWithoutNullStreams;
 
-  constructor(columns: number, rows: number, args: string[]) {
+  /** In namespace `ns` if given (ip netns exec execs script: its pid stays ours). */
+  constructor(columns: number, rows: number, args: string[], ns?: Namespace) {
     const command = [`stty cols ${columns} rows ${rows}`, `exec ${[process.execPath, CLI, ...args].join(' ')}`].join('; ');
     // -e: script exits with the command's code; -f: output as it comes.
-    this.script = spawn('script', ['-qefc', command, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const [file, argv] = ns ? ns.wrap('script', ['-qefc', command, '/dev/null']) : ['script', ['-qefc', command, '/dev/null']];
+    this.script = spawn(file, argv, { stdio: ['pipe', 'pipe', 'pipe'] });
     this.script.stdout.setEncoding('utf8').on('data', (s: string) => { this.output += s; });
     this.script.stderr.setEncoding('utf8').on('data', (s: string) => { this.output += s; });
     this.exited = new Promise((resolve) => this.script.once('exit', (code) => resolve(code)));
@@ -47,10 +49,14 @@ class OnTerminal {
     }
   }
 
+  /** The command's pid: script's one child (the shell, which exec'd it). */
+  commandPid(): number {
+    return Number(readFileSync(`/proc/${this.script.pid}/task/${this.script.pid}/children`, 'utf8').trim().split(/\s+/)[0]);
+  }
+
   /** The terminal device the command draws on (its stdout). */
   terminalDevice(): string {
-    const [pid] = readFileSync(`/proc/${this.script.pid}/task/${this.script.pid}/children`, 'utf8').trim().split(/\s+/);
-    return readlinkSync(`/proc/${pid}/fd/1`);
+    return readlinkSync(`/proc/${this.commandPid()}/fd/1`);
   }
 
   /** Types Ctrl-C: the terminal sends SIGINT to the command. */
@@ -101,7 +107,7 @@ function assertFrameFits({ lines: frame, newlines }: Frame, columns: number, row
     assert.ok(line.length <= columns, `${line.length} > ${columns} columns: '${line}'`);
     assert.doesNotMatch(line, /\x1b/, `one escape per line, the clear: ${JSON.stringify(line)}`);
   }
-  assert.match(frame[0], /^syncache listen scr0 198\.18\.57\.1 port 80/);
+  assert.match(frame[0], /^syncache (listen|serve) scr0 198\.18\.57\.1 port 80/);
   assert.match(frame[1], /^SYN\/s \d+ +answered\/s \d+ +completed\/s \d+ +cookies\/s \d+/);
 }
 
@@ -148,5 +154,43 @@ test('syncache listen on an 80x24 terminal: redrawn in place, fits, follows a re
     assert.ok(all[all.length - 1].lines.every((l) => (l.match(/\+\d+\/s/g) ?? []).length <= 1));
   } finally {
     run.kill();
+  }
+});
+
+test('syncache serve on a 60x20 terminal: handoffs/s among the rates, the handoff latency, and SIGTERM shows the cursor again', { skip, timeout: 90_000 }, async () => {
+  // The backend: an echo server in the responder namespace, where serve runs too.
+  const backend = spawn(...pair.responder.wrap(process.execPath, ['-e', `
+    require('net').createServer((s) => s.pipe(s)).listen(9057, '127.0.0.1', () => console.log('ready'));
+  `]), { stdio: ['ignore', 'pipe', 'inherit'] });
+  const run = new OnTerminal(60, 20, [
+    'serve', '--iface', pair.responderIface, '--addr', pair.responderV4, '--port', '80', '--forward', '127.0.0.1:9057', '--stats-interval', '0.2',
+  ], pair.responder);
+  try {
+    await new Promise<void>((resolve) => backend.stdout.once('data', () => resolve()));
+    await run.waitFor('a frame', (out) => frames(out).length >= 1);
+    const echoed = spawnSync('ip', ['netns', 'exec', pair.peer.name, process.execPath, '-e', `
+      const s = require('net').connect(80, ${JSON.stringify(pair.responderV4)}, () => s.write('hello'));
+      s.on('data', (d) => { console.log(String(d)); s.destroy(); });
+    `], { encoding: 'utf8', timeout: 20_000 });
+    assert.equal(echoed.stdout.trim(), 'hello', echoed.stderr);
+    const showsHandoff = (out: string): boolean => frames(out).some((f) => f.lines.some((l) => /^handoffs 1 /.test(l)));
+    await run.waitFor('a frame with the handoff', showsHandoff);
+    process.kill(run.commandPid(), 'SIGTERM');
+    assert.equal(await run.exited, 0, run.output.slice(-3000));
+
+    const out = run.output;
+    assert.ok(!out.includes('\x1b[2J'), 'never a whole-screen clear');
+    const shown = out.lastIndexOf(SHOW_CURSOR);
+    assert.ok(shown > out.lastIndexOf(HOME), 'cursor shown again after the last frame, on SIGTERM');
+    assert.match(out.slice(shown), /final stats: .*handoffs=1/);
+    const all = frames(out);
+    for (const frame of all) assertFrameFits(frame, 60, 20);
+    const frame = all.find((f) => f.lines.some((l) => /^handoffs 1 /.test(l)))!.lines;
+    assert.match(frame.slice(1, 3).join('\n'), /handoffs\/s \d+/);
+    assert.match(frame.join('\n'), /^handoffs 1 +handoff p50\/p99 \d+\.\d+\/\d+\.\d+ ms/m);
+    assert.match(frame.join('\n'), /backend packet +cache \d+ +paused no/);
+  } finally {
+    run.kill();
+    backend.kill('SIGTERM');
   }
 });
