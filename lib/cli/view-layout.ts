@@ -134,6 +134,51 @@ function pack(fields: string[], width: number, gap = '   '): string[] {
   return lines.map((l) => cut(l, width));
 }
 
+/** The responder's state: backend, cache, pause, fleet key epoch, workers. */
+function statusFields(facts: Facts): string[] {
+  const fields: string[] = [];
+  if (facts.backend != null) fields.push(`backend ${facts.backend}`);
+  if (facts.cacheSize != null) fields.push(`cache ${formatCount(Number(facts.cacheSize))}`);
+  if (facts.paused != null) fields.push(facts.paused === true ? 'PAUSED' : 'paused no');
+  if (facts.keyEpoch != null) fields.push(`key epoch ${facts.keyEpoch}`);
+  if (typeof facts.workers === 'number' && facts.workers > 0) fields.push(`workers ${facts.workers}`);
+  return fields;
+}
+
+/** serve's handoffs: how many, how long (p50/p99), open, failed (if any) and why. */
+function handoffFields(facts: Facts): string[] {
+  const fields = [
+    `handoffs ${formatCount(Number(facts.handoffs))}`,
+    `handoff p50/p99 ${formatMs(facts.handoffP50Ms)}/${formatMs(facts.handoffP99Ms)} ms`,
+  ];
+  if ('connectionP50Ms' in facts) fields.push(`connection p50/p99 ${formatMs(facts.connectionP50Ms)}/${formatMs(facts.connectionP99Ms)} ms`);
+  if (typeof facts.open === 'number') fields.push(`open ${formatCount(facts.open)}`);
+  if (typeof facts.handoffFailed === 'number' && facts.handoffFailed !== 0) {
+    const by = typeof facts.handoffFailedBy === 'string' && facts.handoffFailedBy !== '-' ? ` (${facts.handoffFailedBy})` : '';
+    fields.push(`failed ${formatCount(facts.handoffFailed)}${by}`);
+  }
+  return fields;
+}
+
+/** Cells in as many columns as `columns` holds, filled column by column, on at most `rows` rows; `missing`: cells with no room. */
+function counterGrid(cells: string[], columns: number, rows: number): { grid: string[]; missing: number } {
+  const across = (gap: number): number => Math.max(1, Math.floor((columns + gap) / (CELL_WIDTH + gap)));
+  const gap = across(2) === across(1) ? '  ' : ' ';
+  const perRow = across(gap.length);
+  const fitting = Math.min(cells.length, rows * perRow);
+  const height = Math.ceil(fitting / perRow);
+  const grid: string[] = [];
+  for (let r = 0; r < height; r++) {
+    const row: string[] = [];
+    for (let c = 0; c < perRow; c++) {
+      const i = c * height + r;
+      if (i < fitting) row.push(cells[i]);
+    }
+    grid.push(cut(row.join(gap).trimEnd(), columns));
+  }
+  return { grid, missing: cells.length - fitting };
+}
+
 export function renderView(frame: ViewFrame, size: TerminalSize): string[] {
   const columns = Math.max(1, Math.floor(size.columns));
   const rows = Math.max(1, Math.floor(size.rows));
@@ -154,27 +199,10 @@ export function renderView(frame: ViewFrame, size: TerminalSize): string[] {
   const rates = [...RATES, ...('handoffs' in facts ? [HANDOFF_RATE] : [])];
   header.push(...pack(rates.map(([label, name]) => `${label} ${formatRate(rate(name))}`), columns, '  '));
 
-  const status: string[] = [];
-  if (facts.backend != null) status.push(`backend ${facts.backend}`);
-  if (facts.cacheSize != null) status.push(`cache ${formatCount(Number(facts.cacheSize))}`);
-  if (facts.paused != null) status.push(facts.paused === true ? 'PAUSED' : 'paused no');
-  if (facts.keyEpoch != null) status.push(`key epoch ${facts.keyEpoch}`);
-  if (typeof facts.workers === 'number' && facts.workers > 0) status.push(`workers ${facts.workers}`);
-  if (status.length > 0) header.push(...pack(status, columns));
-
+  header.push(...pack(statusFields(facts), columns));
   if ('handoffs' in facts) {
-    const handoff = [
-      `handoffs ${formatCount(Number(facts.handoffs))}`,
-      `handoff p50/p99 ${formatMs(facts.handoffP50Ms)}/${formatMs(facts.handoffP99Ms)} ms`,
-    ];
-    if ('connectionP50Ms' in facts) handoff.push(`connection p50/p99 ${formatMs(facts.connectionP50Ms)}/${formatMs(facts.connectionP99Ms)} ms`);
-    if (typeof facts.open === 'number') handoff.push(`open ${formatCount(facts.open)}`);
+    header.push(...pack(handoffFields(facts), columns));
     if (facts.handoffFailed === 0) hidden++;
-    else if (typeof facts.handoffFailed === 'number') {
-      const by = typeof facts.handoffFailedBy === 'string' && facts.handoffFailedBy !== '-' ? ` (${facts.handoffFailedBy})` : '';
-      handoff.push(`failed ${formatCount(facts.handoffFailed)}${by}`);
-    }
-    header.push(...pack(handoff, columns));
   }
 
   const others: string[] = [];
@@ -194,23 +222,8 @@ export function renderView(frame: ViewFrame, size: TerminalSize): string[] {
     const perSecond = `+${formatRate(rate(name))}/s`.padStart(RATE_WIDTH);
     return `${cut(name, NAME_WIDTH).padEnd(NAME_WIDTH)} ${total} ${perSecond}`;
   };
-  const across = (gap: number): number => Math.max(1, Math.floor((columns + gap) / (CELL_WIDTH + gap)));
-  const gap = across(2) === across(1) ? '  ' : ' ';
-  const perRow = across(gap.length);
   // Rows left: the header, a blank line, and one line for what is not shown.
-  const gridRows = Math.max(0, rows - header.length - 2);
-  const fitting = Math.min(shown.length, gridRows * perRow);
-  const missing = shown.length - fitting;
-  const height = Math.ceil(fitting / perRow);
-  const grid: string[] = [];
-  for (let r = 0; r < height; r++) {
-    const cells: string[] = [];
-    for (let c = 0; c < perRow; c++) {
-      const i = c * height + r;
-      if (i < fitting) cells.push(cell(shown[i]));
-    }
-    grid.push(cut(cells.join(gap).trimEnd(), columns));
-  }
+  const { grid, missing } = counterGrid(shown.map(cell), columns, Math.max(0, rows - header.length - 2));
 
   const note = [
     ...(missing > 0 ? [`${missing} more not shown (bigger terminal)`] : []),
