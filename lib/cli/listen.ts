@@ -2,7 +2,7 @@
 import type { Command } from './main.js';
 import { RESPONDER_FLAGS, requireRoot, responderOptions, statsInterval } from './args.js';
 import { Responder } from '../responder/responder.js';
-import { jsonLine, reportUntilSignal } from './view.js';
+import { jsonLine, reportUntilSignal, viewFacts } from './view.js';
 
 const HELP = `Usage: syncache listen --iface IF --addr IP[,IP] --port P[,P] [options]
 
@@ -61,7 +61,7 @@ export const runListen: Command = {
     if (!json && out.isTTY !== true) out.write(`${title}: answering\n`);
     await reportUntilSignal({
       json, title, intervalS,
-      snapshot: () => ({ counters: responder.stats(), extra: { cacheSize: responder.cacheSize } }),
+      snapshot: () => ({ counters: responder.stats(), extra: { cacheSize: responder.cacheSize, ...viewFacts(responder) } }),
     });
     await responder.close();
     return 0;

@@ -6,7 +6,7 @@ import type { Command } from './main.js';
 import { RESPONDER_FLAGS, requireRoot, responderOptions, statsInterval } from './args.js';
 import { UsageError } from './errors.js';
 import { protect } from '../handoff/protect.js';
-import { reportUntilSignal } from './view.js';
+import { reportUntilSignal, viewFacts } from './view.js';
 
 const HELP = `Usage: syncache serve --iface IF --addr IP[,IP] --port P[,P] --forward HOST:PORT [options]
 
@@ -88,7 +88,7 @@ export const runServe: Command = {
         const failedBy = Object.entries(handoffFailedBy).map(([reason, n]) => `${reason}=${n}`).join(',');
         return {
           counters: protection.responder.stats(),
-          extra: { cacheSize: protection.responder.cacheSize, ...handoff, handoffFailedBy: failedBy || '-', forwarded, active, backendErrors, handoffErrors },
+          extra: { cacheSize: protection.responder.cacheSize, ...viewFacts(protection.responder), ...handoff, handoffFailedBy: failedBy || '-', forwarded, active, backendErrors, handoffErrors },
         };
       },
     });

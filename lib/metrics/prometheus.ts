@@ -27,9 +27,6 @@ export function metricName(counter: string): string {
   return counter.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toLowerCase();
 }
 
-/** The I/O path a responder answers through (the only one so far). */
-const BACKEND = 'packet';
-
 /** Connection times are milliseconds to a few seconds: buckets in seconds. */
 const CONNECTION_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
 
@@ -74,7 +71,7 @@ export function syncacheMetrics(target: Responder | Protection, options: Metrics
   });
   new Gauge({
     name: 'syncache_backend_info', help: 'The I/O path packets take (label backend)', labelNames: ['backend'], registers,
-    collect() { this.reset(); this.set({ backend: BACKEND }, 1); },
+    collect() { this.reset(); this.set({ backend: responder.backend }, 1); },
   });
   if (protection) protectionMetrics(protection, registers);
   return registry;

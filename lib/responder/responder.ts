@@ -385,6 +385,11 @@ export class Responder extends EventEmitter<ResponderEvents> {
     return this.shard?.engine.paused ?? false;
   }
 
+  /** The I/O path packets take: 'packet', AF_PACKET rings (the only one so far). */
+  get backend(): 'packet' {
+    return 'packet';
+  }
+
   /** Worker threads running a shard each (0: the one shard is on this thread). */
   get workerCount(): number {
     return this.workers.length;
