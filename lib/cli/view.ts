@@ -53,8 +53,20 @@ export function jsonLine(type: string, fields: Record<string, unknown>): string 
   return JSON.stringify({ type, time: new Date().toISOString(), ...fields });
 }
 
+/** Counters the final text line shows even at zero, so it always says something. */
+const FINAL_ALWAYS = ['parsedSyn', 'synackssent', 'completed'];
+
+/** The last line of a text-mode run: the headline counters, then every other that is not zero. */
+export function finalStatsLine(counters: Counters, extra: Record<string, string | number | null>): string {
+  const all: Record<string, string | number | null> = { ...extra, ...counters };
+  const shown = Object.entries(all).filter(([k, n]) => FINAL_ALWAYS.includes(k) || (n !== 0 && n !== null && n !== ''));
+  return `final stats: ${shown.map(([k, n]) => `${k}=${n}`).join(' ')}`;
+}
+
 export interface ReportOptions {
   json: boolean;
+  /** Ends the report as a signal would, with the final stats (e.g. the responder's 'error'); its value is returned. */
+  until?: Promise<Error>;
   title: string;
   intervalS: number;
   /** Every counter now, plus extra fields for the screen and the JSON lines. */
@@ -62,11 +74,12 @@ export interface ReportOptions {
 }
 
 /**
- * Reports until SIGINT or SIGTERM: a live screen on a terminal, JSON lines
- * with --json ({"type":"stats",...} every interval and once more at exit,
- * with "final": true), else one line of final stats.
+ * Reports until SIGINT or SIGTERM (or `until`): a live screen on a terminal,
+ * JSON lines with --json ({"type":"stats",...} every interval and once more
+ * at exit, with "final": true), else one line of final stats. Resolves with
+ * `until`'s error if that ended it.
  */
-export async function reportUntilSignal(o: ReportOptions): Promise<void> {
+export async function reportUntilSignal(o: ReportOptions): Promise<Error | undefined> {
   const out = process.stdout;
   const live = !o.json && out.isTTY === true;
   let prev: Counters | undefined;
@@ -81,17 +94,22 @@ export async function reportUntilSignal(o: ReportOptions): Promise<void> {
       for (const [k, v] of Object.entries(extra)) shown[k] = v ?? '-';
       drawScreen(renderScreen(o.title, counters, prev, (now - prevAt) / 1000, shown));
     } else if (final) {
-      const all = { ...extra, ...counters };
-      out.write(`final stats: ${Object.entries(all).filter(([, n]) => n !== 0 && n !== null).map(([k, n]) => `${k}=${n}`).join(' ')}\n`);
+      out.write(`${finalStatsLine(counters, extra)}\n`);
     }
     prev = counters;
     prevAt = now;
   };
   const timer = setInterval(() => report(false), o.intervalS * 1000);
-  await new Promise<void>((resolve) => {
-    process.once('SIGINT', () => resolve());
-    process.once('SIGTERM', () => resolve());
+  let stop = (): void => {};
+  const signalled = new Promise<undefined>((resolve) => {
+    stop = () => resolve(undefined);
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
   });
+  const ended = await Promise.race([signalled, ...(o.until ? [o.until] : [])]);
+  process.off('SIGINT', stop);
+  process.off('SIGTERM', stop);
   clearInterval(timer);
   report(true);
+  return ended;
 }
