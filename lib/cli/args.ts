@@ -84,9 +84,9 @@ export function workersWarning(workers: number | undefined, cores = availablePar
 }
 
 /** What `listen` and `serve` ask of the kernel, for the capability check. */
-export function responderNeeds(options: { netns?: string; gate: boolean; handoff: boolean }): Need[] {
+export function responderNeeds(options: { netns?: string; gate: 'optional' | 'required' | 'off'; handoff: boolean }): Need[] {
   const needs: Need[] = [{ capability: 'CAP_NET_RAW', for: 'the packet ring' }];
-  if (options.gate) needs.push({ capability: 'CAP_NET_ADMIN', for: 'the nftables gate; --no-gate goes without' });
+  if (options.gate !== 'off') needs.push({ capability: 'CAP_NET_ADMIN', for: `the nftables gate${options.gate === 'optional' ? '; --no-gate goes without' : ''}` });
   if (options.handoff) needs.push({ capability: 'CAP_NET_ADMIN', for: 'TCP_REPAIR, which makes the kernel sockets' });
   if (options.netns !== undefined) needs.push({ capability: 'CAP_SYS_ADMIN', for: '--netns, entering the namespace' });
   return needs;

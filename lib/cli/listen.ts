@@ -63,7 +63,7 @@ export const runListen: Command = {
     const intervalS = statsInterval(v);
     const metricsAt = metricsAddress(v);
     const gate = v['no-gate'] !== true;
-    requireCapabilities('syncache listen', responderNeeds({ netns: options.netns, gate, handoff: false }));
+    requireCapabilities('syncache listen', responderNeeds({ netns: options.netns, gate: gate ? 'optional' : 'off', handoff: false }));
     const warning = workersWarning(options.workers);
     if (warning) process.stderr.write(warning);
     const json = v.json === true;

@@ -62,7 +62,7 @@ export const runServe: Command = {
     const backend = hostPort('forward', v.forward);
     const intervalS = statsInterval(v);
     const metricsAt = metricsAddress(v);
-    requireCapabilities('syncache serve', responderNeeds({ netns: options.netns, gate: true, handoff: true }));
+    requireCapabilities('syncache serve', responderNeeds({ netns: options.netns, gate: 'required', handoff: true }));
     const warning = workersWarning(options.workers);
     if (warning) process.stderr.write(warning);
     const json = v.json === true;
