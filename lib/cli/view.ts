@@ -56,11 +56,14 @@ export function jsonLine(type: string, fields: Record<string, unknown>): string 
 /** Counters the final text line shows even at zero, so it always says something. */
 const FINAL_ALWAYS = ['parsedSyn', 'synackssent', 'completed'];
 
-/** The last line of a text-mode run: the headline counters, then every other that is not zero. */
+/** The last line of a text-mode run: the headline counters (zero or not), then every other value that is not zero. */
 export function finalStatsLine(counters: Counters, extra: Record<string, string | number | null>): string {
   const all: Record<string, string | number | null> = { ...extra, ...counters };
-  const shown = Object.entries(all).filter(([k, n]) => FINAL_ALWAYS.includes(k) || (n !== 0 && n !== null && n !== ''));
-  return `final stats: ${shown.map(([k, n]) => `${k}=${n}`).join(' ')}`;
+  const headline = FINAL_ALWAYS.map((k) => `${k}=${counters[k] ?? 0}`);
+  const rest = Object.entries(all)
+    .filter(([k, n]) => !FINAL_ALWAYS.includes(k) && n !== 0 && n !== null && n !== '')
+    .map(([k, n]) => `${k}=${n}`);
+  return `final stats: ${[...headline, ...rest].join(' ')}`;
 }
 
 export interface ReportOptions {
