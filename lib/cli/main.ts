@@ -15,7 +15,7 @@ const MAIN_HELP = `syncache: a userspace TCP SYN cache and SYN-cookie responder
 Usage:
   syncache listen --iface IF --addr IP[,IP] --port P[,P] [options]
                          answer handshakes on an interface and report them
-  syncache serve --iface IF --addr IP --port P --forward HOST:PORT [options]
+  syncache serve --iface IF --addr IP[,IP] --port P[,P] --forward HOST:PORT [options]
                          shield a TCP service: connections become kernel sockets
                          piped to HOST:PORT
   syncache lab [--seconds N] [--rate PPS] [--json]

@@ -25,6 +25,20 @@ test('--help and --version', () => {
   assert.match(cli(['--version']).stdout, /^\d+\.\d+\.\d+\n$/);
 });
 
+test('each command\'s --help names every flag it takes, and only those', async () => {
+  const { runListen } = await import('../../lib/cli/listen.js');
+  const { runServe } = await import('../../lib/cli/serve.js');
+  const { runLab } = await import('../../lib/cli/lab.js');
+  const { runCleanup } = await import('../../lib/cli/cleanup.js');
+  for (const [name, command] of Object.entries({ listen: runListen, serve: runServe, lab: runLab, cleanup: runCleanup })) {
+    const help = cli([name, '--help']).stdout;
+    assert.equal(help, command.help);
+    const named = new Set([...help.matchAll(/--([a-z][a-z-]*)/g)].map((m) => m[1]));
+    assert.deepEqual([...named].filter((f) => !(f in command.options)).sort(), [], `${name} --help names flags it does not take`);
+    assert.deepEqual(Object.keys(command.options).filter((f) => !named.has(f)).sort(), [], `${name} --help leaves out flags it takes`);
+  }
+});
+
 test('a bad flag or value: exit 2 and one line naming it', () => {
   for (const [args, message] of [
     [['listen', '--bogus'], /unknown option '--bogus'/],
