@@ -3,7 +3,8 @@ import type { Command } from './main.js';
 import { RESPONDER_FLAGS, metricsAddress, responderNeeds, responderOptions, statsInterval, workersWarning } from './args.js';
 import { requireCapabilities } from './capabilities.js';
 import { MetricsServer } from './metrics-server.js';
-import { reloadKeyOnHangup } from './key-reload.js';
+import { KeyReloader } from './key-reload.js';
+import { catchStopSignals } from './stop-signals.js';
 import { Responder } from '../responder/responder.js';
 import { syncacheMetrics } from '../metrics/prometheus.js';
 import { jsonLine, reportUntilSignal } from './view.js';
@@ -67,36 +68,42 @@ export const runListen: Command = {
     const warning = workersWarning(options.workers);
     if (warning) process.stderr.write(warning);
     const json = v.json === true;
-    const metrics = metricsAt && await MetricsServer.listen(metricsAt.host, metricsAt.port);
-    let responder: Responder;
+    const stops = catchStopSignals();
+    const hangups = new KeyReloader(options.secrets?.keyFile, json);
     try {
-      responder = await Responder.open({ ...options, gate });
-    } catch (error) {
-      await metrics?.close();
-      throw error;
-    }
-    metrics?.serve(syncacheMetrics(responder, { labels: { interface: options.iface } }));
-    const stopReload = reloadKeyOnHangup(responder, options.secrets?.keyFile, json);
-    const out = process.stdout;
-    if (json) {
-      responder.on('handshake', (h) => out.write(`${jsonLine('handshake', { ...h })}\n`));
-    } else if (out.isTTY !== true) {
-      responder.on('handshake', (h) => {
-        out.write(`handshake ${h.remoteAddress}:${h.remotePort} -> ${h.localAddress}:${h.localPort} mss ${h.mss} wscale ${h.wscale} sack ${h.sackPermitted} ts ${h.timestamps !== null}${h.viaCookie ? ' cookie' : ''}\n`);
+      const metrics = metricsAt && await MetricsServer.listen(metricsAt.host, metricsAt.port);
+      let responder: Responder;
+      try {
+        responder = await Responder.open({ ...options, gate });
+      } catch (error) {
+        await metrics?.close();
+        throw error;
+      }
+      metrics?.serve(syncacheMetrics(responder, { labels: { interface: options.iface } }));
+      hangups.attach(responder);
+      const out = process.stdout;
+      if (json) {
+        responder.on('handshake', (h) => out.write(`${jsonLine('handshake', { ...h })}\n`));
+      } else if (out.isTTY !== true) {
+        responder.on('handshake', (h) => {
+          out.write(`handshake ${h.remoteAddress}:${h.remotePort} -> ${h.localAddress}:${h.localPort} mss ${h.mss} wscale ${h.wscale} sack ${h.sackPermitted} ts ${h.timestamps !== null}${h.viaCookie ? ' cookie' : ''}\n`);
+        });
+      }
+      const title = `syncache listen ${options.iface} ${options.addrs.join(',')} port ${options.ports.join(',')} (syncookies ${responder.config.syncookies})`;
+      if (!json && out.isTTY !== true) out.write(`${title}: answering\n`);
+      const failed = new Promise<Error>((resolve) => { responder.on('error', resolve); });
+      const error = await reportUntilSignal({
+        until: Promise.race([failed, stops.stopped.then(() => undefined)]),
+        json, title, intervalS,
+        snapshot: () => ({ counters: responder.stats(), extra: { cacheSize: responder.cacheSize } }),
       });
+      await metrics?.close();
+      await responder.close();
+      if (error !== undefined) throw error;
+      return 0;
+    } finally {
+      stops.release();
+      hangups.stop();
     }
-    const title = `syncache listen ${options.iface} ${options.addrs.join(',')} port ${options.ports.join(',')} (syncookies ${responder.config.syncookies})`;
-    if (!json && out.isTTY !== true) out.write(`${title}: answering\n`);
-    const failed = new Promise<Error>((resolve) => { responder.on('error', resolve); });
-    const error = await reportUntilSignal({
-      until: failed,
-      json, title, intervalS,
-      snapshot: () => ({ counters: responder.stats(), extra: { cacheSize: responder.cacheSize } }),
-    });
-    stopReload();
-    await metrics?.close();
-    await responder.close();
-    if (error !== undefined) throw error;
-    return 0;
   },
 };

@@ -6,7 +6,8 @@ import type { Command } from './main.js';
 import { RESPONDER_FLAGS, hostPort, metricsAddress, responderNeeds, responderOptions, statsInterval, workersWarning } from './args.js';
 import { requireCapabilities } from './capabilities.js';
 import { MetricsServer } from './metrics-server.js';
-import { reloadKeyOnHangup } from './key-reload.js';
+import { KeyReloader } from './key-reload.js';
+import { catchStopSignals } from './stop-signals.js';
 import { protect, type Protection } from '../handoff/protect.js';
 import { syncacheMetrics } from '../metrics/prometheus.js';
 import { reportUntilSignal } from './view.js';
@@ -66,58 +67,64 @@ export const runServe: Command = {
     const warning = workersWarning(options.workers);
     if (warning) process.stderr.write(warning);
     const json = v.json === true;
-    const metrics = metricsAt && await MetricsServer.listen(metricsAt.host, metricsAt.port);
-    let forwarded = 0;
-    let backendErrors = 0;
-    let active = 0;
-    const server = net.createServer({ allowHalfOpen: true }, (client) => {
-      const upstream = net.connect({ host: backend.host, port: backend.port, allowHalfOpen: true });
-      active++;
-      forwarded++;
-      let done = 0;
-      const finished = (): void => {
-        if (++done === 2) active--;
-      };
-      client.once('close', finished);
-      upstream.once('close', finished);
-      upstream.on('error', () => {
-        backendErrors++;
-        client.destroy();
-      });
-      client.on('error', () => upstream.destroy());
-      client.pipe(upstream);
-      upstream.pipe(client);
-    });
-    let protection: Protection;
+    const stops = catchStopSignals();
+    const hangups = new KeyReloader(options.secrets?.keyFile, json);
     try {
-      protection = await protect(server, options);
-    } catch (error) {
-      await metrics?.close();
-      throw error;
-    }
-    metrics?.serve(syncacheMetrics(protection, { labels: { interface: options.iface } }));
-    const stopReload = reloadKeyOnHangup(protection.responder, options.secrets?.keyFile, json);
-    let handoffErrors = 0;
-    protection.on('handoffError', () => { handoffErrors++; });
-    const title = `syncache serve ${options.iface} ${options.addrs.join(',')} port ${options.ports.join(',')} -> ${backend.host}:${backend.port}`;
-    if (!json && process.stdout.isTTY !== true) process.stdout.write(`${title}: serving\n`);
-    const failed = new Promise<Error>((resolve) => { protection.on('error', resolve); });
-    const error = await reportUntilSignal({
-      until: failed,
-      json, title, intervalS,
-      snapshot: () => {
-        const { handoffFailedBy, ...handoff } = protection.stats();
-        const failedBy = Object.entries(handoffFailedBy).map(([reason, n]) => `${reason}=${n}`).join(',');
-        return {
-          counters: protection.responder.stats(),
-          extra: { cacheSize: protection.responder.cacheSize, ...handoff, handoffFailedBy: failedBy || '-', forwarded, active, backendErrors, handoffErrors },
+      const metrics = metricsAt && await MetricsServer.listen(metricsAt.host, metricsAt.port);
+      let forwarded = 0;
+      let backendErrors = 0;
+      let active = 0;
+      const server = net.createServer({ allowHalfOpen: true }, (client) => {
+        const upstream = net.connect({ host: backend.host, port: backend.port, allowHalfOpen: true });
+        active++;
+        forwarded++;
+        let done = 0;
+        const finished = (): void => {
+          if (++done === 2) active--;
         };
-      },
-    });
-    stopReload();
-    await metrics?.close();
-    await protection.close();
-    if (error !== undefined) throw error;
-    return 0;
+        client.once('close', finished);
+        upstream.once('close', finished);
+        upstream.on('error', () => {
+          backendErrors++;
+          client.destroy();
+        });
+        client.on('error', () => upstream.destroy());
+        client.pipe(upstream);
+        upstream.pipe(client);
+      });
+      let protection: Protection;
+      try {
+        protection = await protect(server, options);
+      } catch (error) {
+        await metrics?.close();
+        throw error;
+      }
+      metrics?.serve(syncacheMetrics(protection, { labels: { interface: options.iface } }));
+      hangups.attach(protection.responder);
+      let handoffErrors = 0;
+      protection.on('handoffError', () => { handoffErrors++; });
+      const title = `syncache serve ${options.iface} ${options.addrs.join(',')} port ${options.ports.join(',')} -> ${backend.host}:${backend.port}`;
+      if (!json && process.stdout.isTTY !== true) process.stdout.write(`${title}: serving\n`);
+      const failed = new Promise<Error>((resolve) => { protection.on('error', resolve); });
+      const error = await reportUntilSignal({
+        until: Promise.race([failed, stops.stopped.then(() => undefined)]),
+        json, title, intervalS,
+        snapshot: () => {
+          const { handoffFailedBy, ...handoff } = protection.stats();
+          const failedBy = Object.entries(handoffFailedBy).map(([reason, n]) => `${reason}=${n}`).join(',');
+          return {
+            counters: protection.responder.stats(),
+            extra: { cacheSize: protection.responder.cacheSize, ...handoff, handoffFailedBy: failedBy || '-', forwarded, active, backendErrors, handoffErrors },
+          };
+        },
+      });
+      await metrics?.close();
+      await protection.close();
+      if (error !== undefined) throw error;
+      return 0;
+    } finally {
+      stops.release();
+      hangups.stop();
+    }
   },
 };

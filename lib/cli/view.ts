@@ -69,7 +69,7 @@ export function finalStatsLine(counters: Counters, extra: Record<string, string 
 export interface ReportOptions {
   json: boolean;
   /** Ends the report as a signal would, with the final stats (e.g. the responder's 'error'); its value is returned. */
-  until?: Promise<Error>;
+  until?: Promise<Error | undefined>;
   title: string;
   intervalS: number;
   /** Every counter now, plus extra fields for the screen and the JSON lines. */

@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createPairLab, labUnavailableReason, type PairLab } from '../../lib/lab/netns.js';
+import { KeyReloader } from '../../lib/cli/key-reload.js';
 import { cliIn, type CliChild } from '../helpers/cli-child.js';
 
 const skip = labUnavailableReason();
@@ -88,4 +89,25 @@ test('a key file that is not a key: exit 1, one line saying how to make one', { 
   assert.equal(await run.exited, 1);
   assert.match(run.stderr(), /^syncache: key file .*short\.key holds 9 bytes; a key is 32 to 4096: create one with: head -c 32 \/dev\/urandom/);
   assert.equal(run.stderr().trim().split('\n').length, 1);
+});
+
+test('a SIGHUP that comes while the responder opens is carried out once it is open', (t) => {
+  const written: string[] = [];
+  t.mock.method(process.stdout, 'write', (chunk: string) => { written.push(chunk); return true; });
+  let reloads = 0;
+  const listeners = process.listenerCount('SIGHUP');
+  const reloader = new KeyReloader('/etc/syncache/key', true);
+  try {
+    process.emit('SIGHUP', 'SIGHUP');
+    assert.equal(reloads, 0);
+    assert.deepEqual(written, [], 'nothing said before there is something to reload');
+    reloader.attach({ reloadKey: () => { reloads++; } });
+    assert.equal(reloads, 1);
+    assert.match(written[0], /"type":"reload".*"ok":true,"keyFile":"\/etc\/syncache\/key"/);
+    process.emit('SIGHUP', 'SIGHUP');
+    assert.equal(reloads, 2);
+  } finally {
+    reloader.stop();
+  }
+  assert.equal(process.listenerCount('SIGHUP'), listeners);
 });

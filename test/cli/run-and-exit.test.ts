@@ -8,6 +8,7 @@ import { availableParallelism } from 'node:os';
 import { createPairLab, labUnavailableReason, type PairLab } from '../../lib/lab/netns.js';
 import { finalStatsLine } from '../../lib/cli/view.js';
 import { workersWarning } from '../../lib/cli/args.js';
+import { catchStopSignals } from '../../lib/cli/stop-signals.js';
 import { cliIn, type CliChild } from '../helpers/cli-child.js';
 
 const skip = labUnavailableReason();
@@ -69,4 +70,13 @@ test('--workers above the cores: one warning line on stderr, and it runs', { ski
     run.child.kill('SIGTERM');
     assert.equal(await run.exited, 0, run.stderr());
   }
+});
+
+test('SIGINT or SIGTERM is caught from the start of a run, so one during start-up ends it in order once it is up', async () => {
+  const before = process.listenerCount('SIGTERM');
+  const stops = catchStopSignals();
+  process.emit('SIGTERM', 'SIGTERM');
+  assert.equal(await stops.stopped, 'SIGTERM');
+  stops.release();
+  assert.equal(process.listenerCount('SIGTERM'), before);
 });
