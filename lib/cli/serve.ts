@@ -49,7 +49,8 @@ runs; it is removed on exit.
 
 Needs CAP_NET_RAW and CAP_NET_ADMIN (CAP_SYS_ADMIN too with --netns); the
 unit lib/cli/syncache.service runs it as a service. SIGINT or SIGTERM print
-the final stats and exit 0; SIGHUP rereads --key-file.
+the final stats and exit 0; SIGHUP rereads --key-file. If it fails while
+running (its interface deleted): the final stats, one line on stderr, exit 1.
 `;
 
 export const runServe: Command = {
