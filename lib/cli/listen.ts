@@ -50,8 +50,9 @@ stack out of those handshakes while it runs; it is removed on exit.
 
 Needs CAP_NET_RAW, and CAP_NET_ADMIN unless --no-gate (CAP_SYS_ADMIN too
 with --netns). On a terminal without --json: a live one-screen view. SIGINT
-or SIGTERM print the final stats and exit 0; SIGHUP rereads --key-file. If it fails while
-running (its interface deleted): the final stats, one line on stderr, exit 1.
+or SIGTERM print the final stats and exit 0; SIGHUP rereads --key-file. If
+it fails while running (its interface deleted): the final stats, one line on
+stderr, exit 1.
 `;
 
 export const runListen: Command = {
