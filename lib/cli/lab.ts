@@ -12,7 +12,7 @@ import { syncacheMetrics } from '../metrics/prometheus.js';
 import { LIMITS } from '../engine/config.js';
 import { jsonLine } from './view.js';
 
-const HELP = `Usage: syncache lab [--seconds N] [--rate PPS] [--syncookies MODE] [--pause-ms N] [--workers N] [--metrics HOST:PORT] [--json]
+const HELP = `Usage: syncache lab [--seconds N] [--rate PPS] [options]
 
 Builds a throwaway lab of network namespaces: attacker, client and responder
 on a switch (addresses from 198.18.0.0/15 and 2001:db8::/32), runs
