@@ -78,6 +78,10 @@ test('a bad config file: exit 2 and one line naming the file and the key (1 if i
     assert.match(r.stderr, message);
     assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
   }
+  const lab = cli(['lab', '--config', file('lab.json', '{"seconds":-1,"rate":1000}')]);
+  assert.equal(lab.code, 2, lab.stderr);
+  assert.match(lab.stderr, /^syncache: --seconds must be an integer from 1 to 3600, got '-1' \(key "seconds" in .*lab\.json\)/);
+  assert.match(cli(['lab', '--config', file('lab2.json', '{"iface":"eth0"}')]).stderr, /unknown key "iface" \(known: seconds, rate, clients, syncookies, pause-ms, workers, metrics, json\)/);
   const missing = cli([...base, join(dir, 'nope.json')]);
   assert.equal(missing.code, 2);
   assert.match(missing.stderr, /--config .*nope\.json: no such file/);
