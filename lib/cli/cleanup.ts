@@ -3,7 +3,7 @@
 // start time and PID namespace, see lib/gate/owner-process.ts).
 import { readdirSync, existsSync } from 'node:fs';
 import type { Command } from './main.js';
-import { requireRoot } from './args.js';
+import { requireCapabilities } from './capabilities.js';
 import { foreignGates, sweepGates } from '../gate/nftables.js';
 import { NETNS_PREFIX, sweepStaleNamespaces } from '../lab/netns.js';
 import { NETNS_DIR } from '../native/netns.js';
@@ -30,7 +30,10 @@ export const runCleanup: Command = {
   help: HELP,
   options: { json: { type: 'boolean' } },
   async run(v) {
-    requireRoot('syncache cleanup');
+    requireCapabilities('syncache cleanup', [
+      { capability: 'CAP_NET_ADMIN', for: 'nftables' },
+      { capability: 'CAP_SYS_ADMIN', for: 'entering the lab namespaces' },
+    ]);
     const gates: string[] = [];
     const kept: string[] = [];
     for (const t of sweepGates()) gates.push(t);

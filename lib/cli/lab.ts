@@ -4,12 +4,15 @@
 // the kernel's TCP stack, and reports what got through. The lab is removed
 // on exit and on Ctrl-C.
 import type { Command } from './main.js';
-import { choice, integer, requireRoot } from './args.js';
+import { choice, integer, metricsAddress, workersWarning } from './args.js';
+import { requireCapabilities } from './capabilities.js';
+import { MetricsServer } from './metrics-server.js';
 import { runLabScenario, type LabReport } from '../lab/scenario.js';
+import { syncacheMetrics } from '../metrics/prometheus.js';
 import { LIMITS } from '../engine/config.js';
 import { jsonLine } from './view.js';
 
-const HELP = `Usage: syncache lab [--seconds N] [--rate PPS] [--syncookies MODE] [--pause-ms N] [--workers N] [--json]
+const HELP = `Usage: syncache lab [--seconds N] [--rate PPS] [options]
 
 Builds a throwaway lab of network namespaces: attacker, client and responder
 on a switch (addresses from 198.18.0.0/15 and 2001:db8::/32), runs
@@ -17,6 +20,9 @@ syncache in the responder, floods it with spoofed SYNs from the built-in
 generator while real clients (the kernel's TCP stack) connect over IPv4 and
 IPv6, and prints a summary. Everything it creates is removed on exit.
 
+  --config FILE        JSON object of these flags without the dashes, e.g.
+                       {"seconds":30,"rate":200000}; a flag given here
+                       replaces the file's value
   --seconds N          flood duration (default 10)
   --rate PPS           SYNs per second offered by the generator (default 100000;
                        0 = as fast as one core can)
@@ -25,9 +31,16 @@ IPv6, and prints a summary. Everything it creates is removed on exit.
   --pause-ms N         with 'on': how long new flows get cookies without
                        entries once the cache ran out (default 15000; 0: never)
   --workers N          responder worker threads, one ring and cache shard each
-                       (default 0: one shard on the main thread)
+                       (default 0: one shard on the main thread; more than
+                       the cores warns)
+  --metrics HOST:PORT  serve the responder's Prometheus metrics at
+                       http://HOST:PORT/metrics while the lab runs (in the
+                       namespace syncache lab itself runs in)
   --json               JSON lines: {"type":"progress",...} each second and one
                        {"type":"summary",...}
+
+Needs root: CAP_SYS_ADMIN (namespaces), CAP_NET_ADMIN (links, the gate) and
+CAP_NET_RAW (the ring, the generator).
 `;
 
 export const runLab: Command = {
@@ -39,7 +52,9 @@ export const runLab: Command = {
     syncookies: { type: 'string' },
     'pause-ms': { type: 'string' },
     workers: { type: 'string' },
+    metrics: { type: 'string' },
     json: { type: 'boolean' },
+    config: { type: 'string' },
   },
   async run(v) {
     const seconds = integer('seconds', v.seconds, 1, 3600) ?? 10;
@@ -48,13 +63,22 @@ export const runLab: Command = {
     const syncookies = choice('syncookies', v.syncookies, ['off', 'on', 'only'] as const) ?? 'on';
     const workers = integer('workers', v.workers, 0, 64) ?? 0;
     const pauseMs = integer('pause-ms', v['pause-ms'], 0, LIMITS.pauseMsMax);
-    requireRoot('syncache lab');
+    const metricsAt = metricsAddress(v);
+    requireCapabilities('syncache lab', [
+      { capability: 'CAP_SYS_ADMIN', for: 'network namespaces' },
+      { capability: 'CAP_NET_ADMIN', for: 'links, addresses and the gate' },
+      { capability: 'CAP_NET_RAW', for: 'the packet ring and the generator' },
+    ]);
+    const warning = workersWarning(workers);
+    if (warning) process.stderr.write(warning);
+    const metrics = metricsAt && await MetricsServer.listen(metricsAt.host, metricsAt.port);
     const json = v.json === true;
     const out = process.stdout;
     const tty = !json && out.isTTY === true;
     if (!json) out.write(`syncache lab: building the lab, then ${seconds} s of flood at ${rate === 0 ? 'full speed' : `${rate} SYN/s`} with ${clientRate} client connects/s (syncookies ${syncookies}, ${threads(workers)})\n`);
     const report = await runLabScenario({
       target: 'syncache', seconds, rate, clientRate, syncookies, pauseMs, workers,
+      onResponder: (responder) => metrics?.serve(syncacheMetrics(responder)),
       onProgress(p) {
         if (json) out.write(`${jsonLine('progress', { ...p })}\n`);
         else {
@@ -62,7 +86,7 @@ export const runLab: Command = {
           out.write(tty ? `\r${line}\x1b[K` : `${line}\n`);
         }
       },
-    });
+    }).finally(() => metrics?.close());
     if (tty) out.write('\n');
     if (json) out.write(`${jsonLine('summary', { ...report })}\n`);
     else out.write(summaryText(report));

@@ -1,7 +1,12 @@
 // syncache listen: answer handshakes on an interface until SIGINT/SIGTERM.
 import type { Command } from './main.js';
-import { RESPONDER_FLAGS, requireRoot, responderOptions, statsInterval } from './args.js';
+import { RESPONDER_FLAGS, metricsAddress, responderNeeds, responderOptions, statsInterval, workersWarning } from './args.js';
+import { requireCapabilities } from './capabilities.js';
+import { MetricsServer } from './metrics-server.js';
+import { KeyReloader } from './key-reload.js';
+import { catchStopSignals } from './stop-signals.js';
 import { Responder } from '../responder/responder.js';
+import { syncacheMetrics } from '../metrics/prometheus.js';
 import { jsonLine, reportUntilSignal, viewFacts } from './view.js';
 
 const HELP = `Usage: syncache listen --iface IF --addr IP[,IP] --port P[,P] [options]
@@ -11,9 +16,14 @@ ring, keeps half-open connections in a SYN cache (or none, with cookies), and
 reports each completed handshake. An nftables table keeps this host's own TCP
 stack out of those handshakes while it runs; it is removed on exit.
 
+  --config FILE            JSON object of these flags without the dashes, e.g.
+                           {"iface":"eth0","addr":["198.18.0.1"],"port":[80]};
+                           a flag given here replaces the file's value
   --iface IF               interface to answer on (required)
-  --addr IP[,IP]           local IPv4/IPv6 addresses to answer for (required)
-  --port P[,P]             local TCP ports to answer for (required)
+  --addr IP[,IP]           local IPv4/IPv6 addresses to answer for (required;
+                           repeat it or give a list: all of them count)
+  --port P[,P]             local TCP ports to answer for (required; repeat it
+                           or give a list: all of them count)
   --syncookies MODE        off | on | only (default on): off = cache only,
                            on = every ISS a cookie, cache kept for retransmits,
                            only = cookies and no state at all
@@ -26,15 +36,23 @@ stack out of those handshakes while it runs; it is removed on exit.
   --rexmt-limit N          SYN-ACK retransmits before an entry is dropped (default 3)
   --workers N              worker threads, one ring and cache shard each, in one
                            PACKET_FANOUT_HASH group (default 0: one shard on
-                           the main thread)
+                           the main thread; more than the cores warns)
+  --key-file PATH          a fleet's shared cookie key (32+ bytes, mode 0600):
+                           every host with it validates the others' cookies;
+                           SIGHUP rereads it (default: random secrets per host)
+  --metrics HOST:PORT      serve Prometheus metrics at http://HOST:PORT/metrics
   --netns NAME             open the ring in network namespace NAME (ip netns)
   --json                   JSON lines on stdout: {"type":"stats",...} every
-                           interval and at exit, {"type":"handshake",...} each
+                           interval and at exit, {"type":"handshake",...} each,
+                           {"type":"reload",...} on SIGHUP
   --stats-interval S       seconds between stats (default 1)
   --no-gate                do not install the nftables gate
 
-On a terminal without --json: a live one-screen view. SIGINT or SIGTERM print
-the final stats and exit 0.
+Needs CAP_NET_RAW, and CAP_NET_ADMIN unless --no-gate (CAP_SYS_ADMIN too
+with --netns). On a terminal without --json: a live one-screen view. SIGINT
+or SIGTERM print the final stats and exit 0; SIGHUP rereads --key-file. If
+it fails while running (its interface deleted): the final stats, one line on
+stderr, exit 1.
 `;
 
 export const runListen: Command = {
@@ -46,24 +64,48 @@ export const runListen: Command = {
   async run(v) {
     const options = responderOptions(v);
     const intervalS = statsInterval(v);
-    requireRoot('syncache listen');
+    const metricsAt = metricsAddress(v);
+    const gate = v['no-gate'] !== true;
+    requireCapabilities('syncache listen', responderNeeds({ netns: options.netns, gate: gate ? 'optional' : 'off', handoff: false }));
+    const warning = workersWarning(options.workers);
+    if (warning) process.stderr.write(warning);
     const json = v.json === true;
-    const responder = await Responder.open({ ...options, gate: v['no-gate'] !== true });
-    const out = process.stdout;
-    if (json) {
-      responder.on('handshake', (h) => out.write(`${jsonLine('handshake', { ...h })}\n`));
-    } else if (out.isTTY !== true) {
-      responder.on('handshake', (h) => {
-        out.write(`handshake ${h.remoteAddress}:${h.remotePort} -> ${h.localAddress}:${h.localPort} mss ${h.mss} wscale ${h.wscale} sack ${h.sackPermitted} ts ${h.timestamps !== null}${h.viaCookie ? ' cookie' : ''}\n`);
+    const stops = catchStopSignals();
+    const hangups = new KeyReloader(options.secrets?.keyFile, json);
+    try {
+      const metrics = metricsAt && await MetricsServer.listen(metricsAt.host, metricsAt.port);
+      let responder: Responder;
+      try {
+        responder = await Responder.open({ ...options, gate });
+      } catch (error) {
+        await metrics?.close();
+        throw error;
+      }
+      metrics?.serve(syncacheMetrics(responder, { labels: { interface: options.iface } }));
+      hangups.attach(responder);
+      const out = process.stdout;
+      if (json) {
+        responder.on('handshake', (h) => out.write(`${jsonLine('handshake', { ...h })}\n`));
+      } else if (out.isTTY !== true) {
+        responder.on('handshake', (h) => {
+          out.write(`handshake ${h.remoteAddress}:${h.remotePort} -> ${h.localAddress}:${h.localPort} mss ${h.mss} wscale ${h.wscale} sack ${h.sackPermitted} ts ${h.timestamps !== null}${h.viaCookie ? ' cookie' : ''}\n`);
+        });
+      }
+      const title = `syncache listen ${options.iface} ${options.addrs.join(',')} port ${options.ports.join(',')} (syncookies ${responder.config.syncookies})`;
+      if (!json && out.isTTY !== true) out.write(`${title}: answering\n`);
+      const failed = new Promise<Error>((resolve) => { responder.on('error', resolve); });
+      const error = await reportUntilSignal({
+        until: Promise.race([failed, stops.stopped.then(() => undefined)]),
+        json, title, intervalS,
+        snapshot: () => ({ counters: responder.stats(), extra: { cacheSize: responder.cacheSize, ...viewFacts(responder) } }),
       });
+      await metrics?.close();
+      await responder.close();
+      if (error !== undefined) throw error;
+      return 0;
+    } finally {
+      stops.release();
+      hangups.stop();
     }
-    const title = `syncache listen ${options.iface} ${options.addrs.join(',')} port ${options.ports.join(',')} (syncookies ${responder.config.syncookies})`;
-    if (!json && out.isTTY !== true) out.write(`${title}: answering\n`);
-    await reportUntilSignal({
-      json, title, intervalS,
-      snapshot: () => ({ counters: responder.stats(), extra: { cacheSize: responder.cacheSize, ...viewFacts(responder) } }),
-    });
-    await responder.close();
-    return 0;
   },
 };

@@ -8,13 +8,14 @@ import { runCleanup } from './cleanup.js';
 import { runServe } from './serve.js';
 
 import { UsageError } from './errors.js';
+import { mergeFlags, readConfigFile, type FlagValues } from './config-file.js';
 
 const MAIN_HELP = `syncache: a userspace TCP SYN cache and SYN-cookie responder
 
 Usage:
   syncache listen --iface IF --addr IP[,IP] --port P[,P] [options]
                          answer handshakes on an interface and report them
-  syncache serve --iface IF --addr IP --port P --forward HOST:PORT [options]
+  syncache serve --iface IF --addr IP[,IP] --port P[,P] --forward HOST:PORT [options]
                          shield a TCP service: connections become kernel sockets
                          piped to HOST:PORT
   syncache lab [--seconds N] [--rate PPS] [--json]
@@ -24,13 +25,20 @@ Usage:
   syncache COMMAND --help    options of a command
   syncache --version
 
-Needs root (CAP_NET_RAW for the packet ring, CAP_NET_ADMIN for the gate).
+listen, serve and lab take --config FILE (JSON; keys are the long flags) and
+--metrics HOST:PORT (Prometheus, GET /metrics); listen and serve take
+--key-file PATH (a fleet's shared cookie key, reread on SIGHUP).
+
+Needs CAP_NET_RAW (the packet ring) and CAP_NET_ADMIN (the gate, the kernel
+sockets): root, or a user given them (see lib/cli/syncache.service).
+Exit codes: 0 done, 1 what it ran into (one line on stderr), 2 how it was
+called (one line naming the flag).
 `;
 
 export interface Command {
   help: string;
   options: NonNullable<ParseArgsConfig['options']>;
-  run(values: Record<string, string | boolean | undefined>): Promise<number>;
+  run(values: FlagValues): Promise<number>;
 }
 
 const COMMANDS: Record<string, Command> = { listen: runListen, serve: runServe, lab: runLab, cleanup: runCleanup };
@@ -56,17 +64,61 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(command.help);
     return 0;
   }
-  let values: Record<string, string | boolean | undefined>;
+  let flags: FlagValues;
   try {
-    values = parseArgs({ args: rest, options: command.options, strict: true, allowPositionals: false }).values as Record<string, string | boolean | undefined>;
+    flags = parseArgs({ args: joinNegativeValues(rest, command.options), options: command.options, strict: true, allowPositionals: false }).values as FlagValues;
   } catch (error) {
-    // parseArgs' messages run over lines and end in periods; one line here,
-    // keeping its hint for a value that starts with a dash.
-    const [first, ...more] = (error as Error).message.replace(/^Unknown option/, 'unknown option').split('\n');
-    const hint = more.find((l) => l.startsWith('To specify'));
-    throw new UsageError(first.replace(/\.$/, '') + (hint ? `: to give a value that starts with a dash, ${hint.replace(/^To specify an option argument starting with a dash use /, 'write ').replace(/\.$/, '')}` : ''));
+    throw new UsageError(parseArgsMessage(error as NodeJS.ErrnoException));
   }
-  return command.run(values);
+  let fromFile: FlagValues = {};
+  const configPath = flags.config;
+  if (typeof configPath === 'string') fromFile = readConfigFile(configPath, command.options);
+  try {
+    return await command.run(mergeFlags(fromFile, flags));
+  } catch (error) {
+    // A bad value that came from the file: say where it is.
+    if (error instanceof UsageError && error.flag !== undefined && flags[error.flag] === undefined && fromFile[error.flag] !== undefined) {
+      error.message += ` (key "${error.flag}" in ${configPath})`;
+    }
+    throw error;
+  }
+}
+
+/**
+ * `--seconds -1` as `--seconds=-1`: parseArgs takes a value starting with a
+ * dash for a flag of its own and refuses it; a negative number never is one,
+ * so it goes to the flag and our range check names the flag.
+ */
+function joinNegativeValues(args: string[], options: Command['options']): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const name = /^--([^=]+)$/.exec(args[i])?.[1];
+    const next = args[i + 1];
+    if (name !== undefined && options[name]?.type === 'string' && next !== undefined && /^-[\d.]/.test(next)) {
+      out.push(`${args[i]}=${next}`);
+      i++;
+    } else {
+      out.push(args[i]);
+    }
+  }
+  return out;
+}
+
+/** parseArgs' errors in our words: one line naming the flag. */
+function parseArgsMessage(e: NodeJS.ErrnoException): string {
+  const flag = /'(-[^' ]+)/.exec(e.message)?.[1];
+  switch (e.code) {
+    case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
+      return `unknown option '${flag}'`;
+    case 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL':
+      return `unexpected argument '${/'([^']*)'/.exec(e.message)?.[1]}': every value follows its flag`;
+    case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
+      if (/does not take an argument/.test(e.message)) return `${flag} takes no value`;
+      if (/argument is ambiguous/.test(e.message)) return `${flag} needs a value; to give one that starts with a dash, write ${flag}=-VALUE`;
+      return `${flag} needs a value`;
+    default:
+      return e.message.split('\n')[0].replace(/\.$/, '');
+  }
 }
 
 /** One clear line for the errors a user can fix. */

@@ -3,9 +3,13 @@
 // to the backend both ways, with back-pressure (pipe) and half-close.
 import net from 'node:net';
 import type { Command } from './main.js';
-import { RESPONDER_FLAGS, requireRoot, responderOptions, statsInterval } from './args.js';
-import { UsageError } from './errors.js';
-import { protect } from '../handoff/protect.js';
+import { RESPONDER_FLAGS, hostPort, metricsAddress, responderNeeds, responderOptions, statsInterval, workersWarning } from './args.js';
+import { requireCapabilities } from './capabilities.js';
+import { MetricsServer } from './metrics-server.js';
+import { KeyReloader } from './key-reload.js';
+import { catchStopSignals } from './stop-signals.js';
+import { protect, type Protection } from '../handoff/protect.js';
+import { syncacheMetrics } from '../metrics/prometheus.js';
 import { reportUntilSignal, viewFacts } from './view.js';
 
 const HELP = `Usage: syncache serve --iface IF --addr IP[,IP] --port P[,P] --forward HOST:PORT [options]
@@ -16,33 +20,38 @@ pipes it to HOST:PORT both ways, with back-pressure and half-close. An
 nftables table keeps this host's own TCP stack out of the handshakes while it
 runs; it is removed on exit.
 
+  --config FILE            JSON object of these flags without the dashes, e.g.
+                           {"iface":"eth0","addr":["198.18.0.1"],"port":[80],
+                           "forward":"127.0.0.1:8080"}; a flag given here
+                           replaces the file's value
   --iface IF               interface to answer on (required)
-  --addr IP[,IP]           local addresses to answer for (required)
-  --port P[,P]             local ports to answer for (required)
+  --addr IP[,IP]           local addresses to answer for (required; repeat it
+                           or give a list: all of them count)
+  --port P[,P]             local ports to answer for (required; repeat it or
+                           give a list: all of them count)
   --forward HOST:PORT      the backend each connection is piped to (required;
                            [v6]:port for an IPv6 address)
   --syncookies MODE        off | on | only (default on)
   --hash-size N, --bucket-limit N, --cache-limit N, --rexmt-limit N, --pause-ms N
                            SYN cache tunables, as for 'syncache listen'
   --workers N              worker threads for the SYN path (default 0: the main
-                           thread; with N the main thread only serves)
+                           thread; with N the main thread only serves; more
+                           than the cores warns)
+  --key-file PATH          a fleet's shared cookie key (32+ bytes, mode 0600):
+                           every host with it validates the others' cookies;
+                           SIGHUP rereads it (default: random secrets per host)
+  --metrics HOST:PORT      serve Prometheus metrics at http://HOST:PORT/metrics
   --netns NAME             work in network namespace NAME (ip netns)
   --json                   JSON lines: {"type":"stats",...} every interval and
-                           at exit, with handoff counters and latency
+                           at exit, with handoff counters and latency;
+                           {"type":"reload",...} on SIGHUP
   --stats-interval S       seconds between stats (default 1)
 
-SIGINT or SIGTERM print the final stats and exit 0.
+Needs CAP_NET_RAW and CAP_NET_ADMIN (CAP_SYS_ADMIN too with --netns); the
+unit lib/cli/syncache.service runs it as a service. SIGINT or SIGTERM print
+the final stats and exit 0; SIGHUP rereads --key-file. If it fails while
+running (its interface deleted): the final stats, one line on stderr, exit 1.
 `;
-
-function parseForward(value: string | boolean | undefined): { host: string; port: number } {
-  if (typeof value !== 'string') throw new UsageError('--forward HOST:PORT is required');
-  const m = /^\[([^\]]+)\]:(\d+)$/.exec(value) ?? /^([^:]+):(\d+)$/.exec(value);
-  const port = m ? Number(m[2]) : NaN;
-  if (!m || !Number.isInteger(port) || port < 1 || port > 65535) {
-    throw new UsageError(`--forward must be HOST:PORT (or [IPv6]:PORT), got '${value}'`);
-  }
-  return { host: m[1], port };
-}
 
 export const runServe: Command = {
   help: HELP,
@@ -52,47 +61,71 @@ export const runServe: Command = {
   },
   async run(v) {
     const options = responderOptions(v);
-    const backend = parseForward(v.forward);
+    const backend = hostPort('forward', v.forward);
     const intervalS = statsInterval(v);
-    requireRoot('syncache serve');
-    let forwarded = 0;
-    let backendErrors = 0;
-    let active = 0;
-    const server = net.createServer({ allowHalfOpen: true }, (client) => {
-      const upstream = net.connect({ host: backend.host, port: backend.port, allowHalfOpen: true });
-      active++;
-      forwarded++;
-      let done = 0;
-      const finished = (): void => {
-        if (++done === 2) active--;
-      };
-      client.once('close', finished);
-      upstream.once('close', finished);
-      upstream.on('error', () => {
-        backendErrors++;
-        client.destroy();
-      });
-      client.on('error', () => upstream.destroy());
-      client.pipe(upstream);
-      upstream.pipe(client);
-    });
-    const protection = await protect(server, options);
-    let handoffErrors = 0;
-    protection.on('handoffError', () => { handoffErrors++; });
-    const title = `syncache serve ${options.iface} ${options.addrs.join(',')} port ${options.ports.join(',')} -> ${backend.host}:${backend.port}`;
-    if (v.json !== true && process.stdout.isTTY !== true) process.stdout.write(`${title}: serving\n`);
-    await reportUntilSignal({
-      json: v.json === true, title, intervalS,
-      snapshot: () => {
-        const { handoffFailedBy, ...handoff } = protection.stats();
-        const failedBy = Object.entries(handoffFailedBy).map(([reason, n]) => `${reason}=${n}`).join(',');
-        return {
-          counters: protection.responder.stats(),
-          extra: { cacheSize: protection.responder.cacheSize, ...viewFacts(protection.responder), ...handoff, handoffFailedBy: failedBy || '-', forwarded, active, backendErrors, handoffErrors },
+    const metricsAt = metricsAddress(v);
+    requireCapabilities('syncache serve', responderNeeds({ netns: options.netns, gate: 'required', handoff: true }));
+    const warning = workersWarning(options.workers);
+    if (warning) process.stderr.write(warning);
+    const json = v.json === true;
+    const stops = catchStopSignals();
+    const hangups = new KeyReloader(options.secrets?.keyFile, json);
+    try {
+      const metrics = metricsAt && await MetricsServer.listen(metricsAt.host, metricsAt.port);
+      let forwarded = 0;
+      let backendErrors = 0;
+      let active = 0;
+      const server = net.createServer({ allowHalfOpen: true }, (client) => {
+        const upstream = net.connect({ host: backend.host, port: backend.port, allowHalfOpen: true });
+        active++;
+        forwarded++;
+        let done = 0;
+        const finished = (): void => {
+          if (++done === 2) active--;
         };
-      },
-    });
-    await protection.close();
-    return 0;
+        client.once('close', finished);
+        upstream.once('close', finished);
+        upstream.on('error', () => {
+          backendErrors++;
+          client.destroy();
+        });
+        client.on('error', () => upstream.destroy());
+        client.pipe(upstream);
+        upstream.pipe(client);
+      });
+      let protection: Protection;
+      try {
+        protection = await protect(server, options);
+      } catch (error) {
+        await metrics?.close();
+        throw error;
+      }
+      metrics?.serve(syncacheMetrics(protection, { labels: { interface: options.iface } }));
+      hangups.attach(protection.responder);
+      let handoffErrors = 0;
+      protection.on('handoffError', () => { handoffErrors++; });
+      const title = `syncache serve ${options.iface} ${options.addrs.join(',')} port ${options.ports.join(',')} -> ${backend.host}:${backend.port}`;
+      if (!json && process.stdout.isTTY !== true) process.stdout.write(`${title}: serving\n`);
+      const failed = new Promise<Error>((resolve) => { protection.on('error', resolve); });
+      const error = await reportUntilSignal({
+        until: Promise.race([failed, stops.stopped.then(() => undefined)]),
+        json, title, intervalS,
+        snapshot: () => {
+          const { handoffFailedBy, ...handoff } = protection.stats();
+          const failedBy = Object.entries(handoffFailedBy).map(([reason, n]) => `${reason}=${n}`).join(',');
+          return {
+            counters: protection.responder.stats(),
+            extra: { cacheSize: protection.responder.cacheSize, ...viewFacts(protection.responder), ...handoff, handoffFailedBy: failedBy || '-', forwarded, active, backendErrors, handoffErrors },
+          };
+        },
+      });
+      await metrics?.close();
+      await protection.close();
+      if (error !== undefined) throw error;
+      return 0;
+    } finally {
+      stops.release();
+      hangups.stop();
+    }
   },
 };

@@ -17,8 +17,23 @@ export function jsonLine(type: string, fields: Record<string, unknown>): string 
   return JSON.stringify({ type, time: new Date().toISOString(), ...fields });
 }
 
+/** Counters the final text line shows even at zero, so it always says something. */
+const FINAL_ALWAYS = ['parsedSyn', 'synackssent', 'completed'];
+
+/** The last line of a text-mode run: the headline counters (zero or not), then every other value that is not zero. */
+export function finalStatsLine(counters: Counters, extra: Facts): string {
+  const all: Facts = { ...extra, ...counters };
+  const headline = FINAL_ALWAYS.map((k) => `${k}=${counters[k] ?? 0}`);
+  const rest = Object.entries(all)
+    .filter(([k, n]) => !FINAL_ALWAYS.includes(k) && n !== 0 && n !== null && n !== '' && n !== false && n !== undefined)
+    .map(([k, n]) => `${k}=${n}`);
+  return `final stats: ${[...headline, ...rest].join(' ')}`;
+}
+
 export interface ReportOptions {
   json: boolean;
+  /** Ends the report as a signal would, with the final stats (e.g. the responder's 'error'); its value is returned. */
+  until?: Promise<Error | undefined>;
   title: string;
   intervalS: number;
   /** Every counter now, plus extra fields for the screen and the JSON lines. */
@@ -26,11 +41,12 @@ export interface ReportOptions {
 }
 
 /**
- * Reports until SIGINT or SIGTERM: a live screen on a terminal, JSON lines
- * with --json ({"type":"stats",...} every interval and once more at exit,
- * with "final": true), else one line of final stats.
+ * Reports until SIGINT or SIGTERM (or `until`): a live screen on a terminal,
+ * JSON lines with --json ({"type":"stats",...} every interval and once more
+ * at exit, with "final": true), else one line of final stats. Resolves with
+ * `until`'s error if that ended it.
  */
-export async function reportUntilSignal(o: ReportOptions): Promise<void> {
+export async function reportUntilSignal(o: ReportOptions): Promise<Error | undefined> {
   const out = process.stdout;
   const live = !o.json && out.isTTY === true;
   let prev: Counters | undefined;
@@ -47,18 +63,23 @@ export async function reportUntilSignal(o: ReportOptions): Promise<void> {
       screen.draw(renderView(shown, screen.size()));
     } else if (final) {
       screen?.close();
-      const all = { ...extra, ...counters };
-      out.write(`final stats: ${Object.entries(all).filter(([, n]) => n !== 0 && n !== null && n !== false).map(([k, n]) => `${k}=${n}`).join(' ')}\n`);
+      out.write(`${finalStatsLine(counters, extra)}\n`);
     }
     prev = viewNumbers(counters, extra);
     prevAt = now;
   };
   if (screen) report(false);
   const timer = setInterval(() => report(false), o.intervalS * 1000);
-  await new Promise<void>((resolve) => {
-    process.once('SIGINT', () => resolve());
-    process.once('SIGTERM', () => resolve());
+  let stop = (): void => {};
+  const signalled = new Promise<undefined>((resolve) => {
+    stop = () => resolve(undefined);
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
   });
+  const ended = await Promise.race([signalled, ...(o.until ? [o.until] : [])]);
+  process.off('SIGINT', stop);
+  process.off('SIGTERM', stop);
   clearInterval(timer);
   report(true);
+  return ended;
 }

@@ -26,6 +26,8 @@ export interface ScenarioOptions {
   /** Lab namespace tag (1-8 lowercase letters/digits). */
   tag?: string;
   onProgress?: (p: Progress) => void;
+  /** Called once syncache's responder is open (target syncache), e.g. to serve its metrics. */
+  onResponder?: (r: Responder) => void;
 }
 
 export interface Progress {
@@ -82,6 +84,7 @@ export async function runLabScenario(options: ScenarioOptions): Promise<LabRepor
     }
     let completed = 0;
     responder?.on('handshake', () => { completed++; });
+    if (responder) options.onResponder?.(responder);
 
     const started = performance.now();
     const flood = addon.flood({
