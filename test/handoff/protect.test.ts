@@ -379,21 +379,29 @@ function retransReport(stdout: string): { bodies: string[]; retransmitted: numbe
   };
 }
 
+/** Whether the server's socket to the peer's `port` reaches TIME_WAIT within 2 s (ss in the responder's namespace). */
+async function inTimeWait(port: number): Promise<boolean> {
+  for (let t = 0; t < 200; t++) {
+    const tw = (await run(pair.responder, 'ss', ['-Htn', 'state', 'time-wait', `( sport = :${PORT} and dport = :${port} )`])).stdout.trim();
+    if (tw !== '') return true;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  return false;
+}
+
 test('a TIME_WAIT of the same 4-tuple: taken over with timestamps, left to expire without', { skip }, async () => {
   // The server closes first (Connection: close), so its socket sits in TIME_WAIT.
   const server = http.createServer((req, res) => res.end('ok'));
   await withProtection(server, async (p) => {
     const port = 40123;
     assert.equal((await run(pair.peer, 'python3', ['-c', pythonGet({ port, timeoutS: 5 })])).stdout.trim(), 'HTTP/1.1 200 OK');
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    const tw = await run(pair.responder, 'ss', ['-Htn', 'state', 'time-wait', `( sport = :${PORT} and dport = :${port} )`]);
-    assert.notEqual(tw.stdout.trim(), '', 'the server side is in TIME_WAIT');
+    assert.ok(await inTimeWait(port), 'the server side is in TIME_WAIT');
     // Timestamps on (Linux's default): the new socket takes the TIME_WAIT over.
     assert.equal((await run(pair.peer, 'python3', ['-c', pythonGet({ port, timeoutS: 5 })])).stdout.trim(), 'HTTP/1.1 200 OK');
     assert.equal(p.stats().handoffFailed, 0);
     // Without timestamps the kernel would refuse the socket: the SYN waits
     // unanswered for the TIME_WAIT to end (60 s, longer than this test).
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.ok(await inTimeWait(port), 'the server side is in TIME_WAIT again');
     pair.peer.sysctl('net.ipv4.tcp_timestamps', 0);
     try {
       assert.equal((await run(pair.peer, 'python3', ['-c', pythonGet({ port, timeoutS: 1.5 })])).stdout.trim(), 'timeout');
@@ -458,7 +466,8 @@ test('a flood that keeps the cache full does not cost a request its data: nothin
       iface: pair.peerIface, netns: pair.peer.path, dstMac: pair.responder.macOf(pair.responderIface),
       dstAddr: pair.responderV4, dstPort: PORT, srcNet: '198.19.0.0/16', rate: 20_000, seconds: 3,
     });
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    const floodStart = p.responder.stats().parsedSyn;
+    await waitUntil(() => p.responder.stats().parsedSyn > floodStart + 1000, 'the flood reached the ring');
     const r = await run(pair.peer, 'python3', ['-c', pythonGet({ requests: 40, retrans: true, timeoutS: 5 })]);
     await flood;
     const report = retransReport(r.stdout);

@@ -72,7 +72,8 @@ test('a scrape during a flood carries every counter, the gauges and the connecti
       iface: pair.peerIface, netns: pair.peer.path, dstMac: pair.responder.macOf(pair.responderIface),
       dstAddr: pair.responderV4, dstPort: PORT, srcNet: '198.19.0.0/16', rate: 20_000, seconds: 1,
     });
-    await new Promise((r) => setTimeout(r, 300));
+    const floodStart = p.responder.stats().parsedSyn;
+    for (let t = 0; t < 500 && p.responder.stats().parsedSyn < floodStart + 1000; t++) await new Promise((r) => setTimeout(r, 10));
     const during = parseExposition(await registry.metrics());
     await flood;
     const { samples, help, type } = during;
