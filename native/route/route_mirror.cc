@@ -321,7 +321,25 @@ NextHopVerdict RouteMirror::Resolve(uint8_t family, const uint32_t addr[4], doub
   std::memcpy(peer.bytes, addr, family == 4 ? 4 : 16);
   Address probe;
   bool wantProbe = false;
-  const NextHopVerdict verdict = table_.Resolve(peer, nowMs, mac, &probe, &wantProbe);
+  NextHopVerdict verdict = table_.Resolve(peer, nowMs, mac, &probe, &wantProbe);
+  // A client's ARP request makes the kernel's neighbour entry for it a
+  // moment before its SYN arrives: that notification may still be unread
+  // (Poll() reads at most once a millisecond). Read what is pending and look
+  // again before giving up on the reply; at most every kMissPollIntervalMs,
+  // so that a flood of spoofed on-link sources costs no syscall per SYN.
+  if (verdict == NextHopVerdict::kUnresolved && nowMs - lastMissPollMs_ >= kMissPollIntervalMs) {
+    lastMissPollMs_ = nowMs;
+    lastPollMs_ = -1e300;
+    Poll(nowMs);
+    const bool probeDue = wantProbe;  // the first look may have used up this neighbour's probe slot
+    const Address first = probe;
+    wantProbe = false;
+    verdict = table_.Resolve(peer, nowMs, mac, &probe, &wantProbe);
+    if (verdict == NextHopVerdict::kUnresolved && probeDue && !wantProbe) {
+      wantProbe = true;
+      probe = first;
+    }
+  }
   if (wantProbe) Probe(probe);
   return verdict;
 }

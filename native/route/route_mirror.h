@@ -53,6 +53,7 @@ class RouteMirror {
 
   static constexpr double kReloadMs = 60000;
   static constexpr double kPollIntervalMs = 1;
+  static constexpr double kMissPollIntervalMs = 0.05;
   static constexpr double kMinReloadIntervalMs = 100;
 
  private:
@@ -68,6 +69,7 @@ class RouteMirror {
   NextHopTable table_;
   bool reloadWanted_ = false;
   double lastPollMs_ = -1e300;
+  double lastMissPollMs_ = -1e300;
   double nextReloadMs_ = 0;
   double lastReloadMs_ = -1e300;
   std::vector<uint8_t> buffer_;
