@@ -8,9 +8,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Handshake } from '../../lib/engine/engine.js';
 import { C, Stats } from '../../lib/engine/stats.js';
-import { SocketMaker, type Handed } from '../../lib/handoff/sockets.js';
-import type { Shard } from '../../lib/responder/shard.js';
-import type { FlowOf, HandoffFlow } from '../../lib/responder/worker.js';
+import { SocketMaker, type Handed, type HandoffHost } from '../../lib/handoff/sockets.js';
+import type { FlowOf, HandoffFlow } from '../../lib/handoff/flow.js';
 
 function handshake(remotePort: number, irs: number, extra: Partial<Handshake> = {}): Handshake {
   return {
@@ -26,15 +25,15 @@ function standIn() {
   const made: HandoffFlow[][] = [];
   const released: number[] = [];
   const lingered: FlowOf[] = [];
-  const shard = {
-    completeHandoffs: async (items: ReadonlyArray<{ flow: HandoffFlow }>, doneAt: number[]) => {
+  const shard: HandoffHost = {
+    completeHandoffs: async (items, doneAt = []) => {
       made.push(items.map((it) => it.flow));
       items.forEach((_, i) => { doneAt[i] = performance.timeOrigin + performance.now(); });
       return items.map((it) => 100 + it.flow.remotePort);
     },
-    engine: { release: (hold: number) => { released.push(hold); } },
-    linger: (flow: FlowOf) => { lingered.push(flow); },
-  } as unknown as Shard;
+    release: (hold) => { released.push(hold); },
+    linger: (flow) => { lingered.push(flow); },
+  };
   return { shard, made, released, lingered };
 }
 
@@ -81,7 +80,7 @@ test('the same connection completing again while its socket is made is a duplica
   // In a later read, while the shard is still making the first one's socket.
   let finish = (): void => {};
   const slow = maker();
-  (slow.shard as unknown as { completeHandoffs: unknown }).completeHandoffs = (items: ReadonlyArray<{ flow: HandoffFlow }>, doneAt: number[]) => {
+  slow.shard.completeHandoffs = (items, doneAt = []) => {
     slow.made.push(items.map((it) => it.flow));
     return new Promise((resolve) => {
       finish = () => {
