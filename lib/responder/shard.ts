@@ -12,7 +12,7 @@ import { SynEngine, type HandshakeSink } from '../engine/engine.js';
 import type { FlowOf, HandoffFlow } from '../handoff/flow.js';
 import type { RepairParams } from '../native/addon.js';
 import { closeSync } from 'node:fs';
-import { CoarseTimer } from '../engine/syncache.js';
+import { CoarseTimer } from '../engine/coarse-timer.js';
 import { C, Stats } from '../engine/stats.js';
 import { LingerQueue } from './linger.js';
 import type { HandoffHost } from '../handoff/sockets.js';
