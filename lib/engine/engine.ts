@@ -267,7 +267,7 @@ export class SynEngine {
       // A retransmit, whatever its ISN: the stored IRS and peer stay (see
       // the header). Only the flow's own SYN again may move ts_recent on.
       if (rx.seq[i] === cache.irs[e] && (rx.optFlags[i] & OPT.timestamps) !== 0
-        && ((rx.tsval[i] - cache.tsRecent[e]) | 0) >= 0) cache.tsRecent[e] = rx.tsval[i];
+        && ((rx.tsval[i] - cache.tsRecent[e]) | 0) >= 0) cache.setTsRecent(e, rx.tsval[i]);
       cache.refresh(e, now);
       this.resendSynAck(e);
       return;
@@ -296,19 +296,12 @@ export class SynEngine {
     const iss = useCookie ? rx.cookie[i] : this.randomIss();
     cache.setKey(e, rx.family[i], rx.saddr, i * 4, rx.daddr, i * 4, rx.sport[i], rx.dport[i]);
     cache.setPeerMac(e, rx.mac, i * 6);
-    cache.vlan[e] = rx.vlan[i];
-    cache.iss[e] = iss;
-    cache.irs[e] = rx.seq[i];
     const opt = rx.optFlags[i];
-    cache.peerMss[e] = (opt & OPT.mss) !== 0 ? rx.mss[i] : this.defaultMss(rx.family[i]);
-    cache.peerWscale[e] = (opt & OPT.wscale) !== 0 ? rx.wscale[i] : NO_WSCALE;
     let flags = useCookie ? EntryFlag.cookie : 0;
     if ((opt & OPT.sackPermitted) !== 0) flags |= EntryFlag.sackPermitted;
-    if ((opt & OPT.timestamps) !== 0) {
-      flags |= EntryFlag.timestamps;
-      cache.tsRecent[e] = rx.tsval[i];
-    }
-    cache.flags[e] = flags;
+    if ((opt & OPT.timestamps) !== 0) flags |= EntryFlag.timestamps;
+    cache.setSyn(e, rx.vlan[i], iss, rx.seq[i], (opt & OPT.mss) !== 0 ? rx.mss[i] : this.defaultMss(rx.family[i]),
+      (opt & OPT.wscale) !== 0 ? rx.wscale[i] : NO_WSCALE, flags, (opt & OPT.timestamps) !== 0 ? rx.tsval[i] : 0);
     cache.link(e, now);
     if (useCookie) s[C.sendcookie]++;
     this.resendSynAck(e);
@@ -359,7 +352,7 @@ export class SynEngine {
       if (rx.seq[i] !== ((cache.irs[e] + 1) >>> 0)) { s[C.badseq]++; return; }
       if ((cache.flags[e] & EntryFlag.timestamps) !== 0) {
         if (!this.entryTimestampsOk(e, rx, i)) { s[C.pawsreject]++; return; }
-        cache.tsRecent[e] = rx.tsval[i];
+        cache.setTsRecent(e, rx.tsval[i]);
       }
       if (this.hold) {
         const handshake = this.handshakeFromEntry(e, rx, i, e);
@@ -370,7 +363,7 @@ export class SynEngine {
           this.completedRows[this.completedCount++] = i;
         } else {
           s[C.aborted]++;
-          cache.flags[e] &= ~EntryFlag.held;
+          cache.unhold(e);
           this.forgetHeld(e); // the retry collects it again
         }
         return;
@@ -493,13 +486,9 @@ export class SynEngine {
   }
 
   private holdEntry(e: number, rx: BatchView, i: number): void {
-    const cache = this.cache as SynCache;
-    cache.flags[e] |= EntryFlag.held;
+    (this.cache as SynCache).hold(e, this.now, HOLD_MS);
     this.forgetHeld(e);
     this.collect(e, rx, i);
-    // No more SYN-ACKs: the next expiry drops it as stale if never released.
-    cache.rexmits[e] = this.config.rexmtLimit;
-    cache.deadline[e] = ((Math.floor(this.now) >>> 0) + HOLD_MS) >>> 0;
   }
 
   /** A held entry for a flow that completed through its cookie. */
@@ -510,9 +499,8 @@ export class SynEngine {
     const e = cache.allocate(rx.hash[i], true);
     if (e === NONE) return NONE;
     cache.setKey(e, rx.family[i], rx.saddr, i * 4, rx.daddr, i * 4, rx.sport[i], rx.dport[i]);
-    cache.iss[e] = rx.cookie[i];
-    cache.irs[e] = (rx.seq[i] - 1) >>> 0;
-    cache.flags[e] = EntryFlag.cookie;
+    // Only what the hold needs: the handshake itself comes from the row.
+    cache.setSyn(e, 0, rx.cookie[i], (rx.seq[i] - 1) >>> 0, 0, NO_WSCALE, EntryFlag.cookie, 0);
     cache.link(e, this.now);
     this.holdEntry(e, rx, i);
     return e;
@@ -579,24 +567,11 @@ export class SynEngine {
       cache.remove(e);
     } else if (offset > this.config.window) {
       this.stats[C.rstignored]++;
-    } else if (this.mayChallenge(e)) {
+    } else if (cache.takeChallenge(e, this.now, CHALLENGE_ACK_LIMIT, CHALLENGE_ACK_WINDOW_MS)) {
       this.challengeAck(e);
     } else {
       this.stats[C.challengeacklimited]++;
     }
-  }
-
-  /** Counts a challenge ACK against entry e's limit; false when it is used up for this window. */
-  private mayChallenge(e: number): boolean {
-    const cache = this.cache as SynCache;
-    const now = Math.floor(this.now) >>> 0;
-    if (cache.challenges[e] === 0 || ((now - cache.challengeAt[e]) >>> 0) >= CHALLENGE_ACK_WINDOW_MS) {
-      cache.challengeAt[e] = now;
-      cache.challenges[e] = 0;
-    }
-    if (cache.challenges[e] >= CHALLENGE_ACK_LIMIT) return false;
-    cache.challenges[e]++;
-    return true;
   }
 
   private unreach(rx: BatchView, i: number): void {
@@ -606,7 +581,7 @@ export class SynEngine {
     // syncache_unreach: the first one only marks; a later one drops the
     // entry once it has been retransmitted enough that the path looks dead.
     if ((cache.flags[e] & EntryFlag.unreach) === 0 || cache.rexmits[e] < 3) {
-      cache.flags[e] |= EntryFlag.unreach;
+      cache.markUnreach(e);
       this.stats[C.unreachmarked]++;
       return;
     }
@@ -643,7 +618,7 @@ export class SynEngine {
     const flags = cache.flags[e];
     const ts = this.synAckBody(r, cache.family[e], cache.iss[e], cache.irs[e], (flags & EntryFlag.sackPermitted) !== 0,
       cache.peerWscale[e] !== NO_WSCALE, (flags & EntryFlag.timestamps) !== 0, cache.tsRecent[e]);
-    if (ts !== NONE) cache.tsval[e] = ts;
+    if (ts !== NONE) cache.setTsval(e, ts);
   }
 
   /** RFC 5961's challenge ACK from entry e: <SEQ=ISS+1><ACK=IRS+1><CTL=ACK>. */

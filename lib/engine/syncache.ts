@@ -337,6 +337,73 @@ export class SynCache {
     this.localPort[e] = localPort;
   }
 
+  /**
+   * What a new SYN's entry records beyond its key (after allocate() and
+   * setKey(), before link()): its 802.1Q tag, our ISS and the peer's, the
+   * peer's MSS and window-scale shift (NO_WSCALE: none), EntryFlag bits and
+   * the SYN's TSval.
+   */
+  setSyn(e: number, vlan: number, iss: number, irs: number, peerMss: number, peerWscale: number, flags: number, tsRecent: number): void {
+    this.vlan[e] = vlan;
+    this.iss[e] = iss;
+    this.irs[e] = irs;
+    this.peerMss[e] = peerMss;
+    this.peerWscale[e] = peerWscale;
+    this.flags[e] = flags;
+    this.tsRecent[e] = tsRecent;
+  }
+
+  /** The peer's latest TSval, to echo (ts_recent). */
+  setTsRecent(e: number, tsval: number): void {
+    this.tsRecent[e] = tsval;
+  }
+
+  /** The TSval of the SYN-ACK just sent for entry e. */
+  setTsval(e: number, tsval: number): void {
+    this.tsval[e] = tsval;
+  }
+
+  /** An ICMP unreachable quoted our SYN-ACK (syncache_unreach's first step). */
+  markUnreach(e: number): void {
+    this.flags[e] |= EntryFlag.unreach;
+  }
+
+  /**
+   * Holds a linked entry whose handshake completed (flag held: never
+   * evicted) for holdMs: no more SYN-ACKs, and the next run after that drops
+   * it as stale unless release() came first. Its bucket's deadline comes
+   * down with it, so the timer is not late.
+   */
+  hold(e: number, now: number, holdMs: number): void {
+    if (this.state[e] !== LINKED) throw new RangeError(`hold(${e}): entry is not linked`);
+    this.flags[e] |= EntryFlag.held;
+    this.rexmits[e] = this.rexmtLimit;
+    const d = ((now >>> 0) + holdMs) >>> 0;
+    this.deadline[e] = d;
+    this.lowerBucketDeadline(this.chain[2 * e + 1] & this.mask, d);
+  }
+
+  /** Ends a hold without freeing the entry (its handshake was refused; the peer's retry completes it again). */
+  unhold(e: number): void {
+    this.flags[e] &= ~EntryFlag.held;
+  }
+
+  /**
+   * Counts a challenge ACK against entry e's limit: at most `limit` per
+   * `windowMs` (uint32 ms, `now` the clock); false when this window's are
+   * used up.
+   */
+  takeChallenge(e: number, now: number, limit: number, windowMs: number): boolean {
+    const t = now >>> 0;
+    if (this.challenges[e] === 0 || ((t - this.challengeAt[e]) >>> 0) >= windowMs) {
+      this.challengeAt[e] = t;
+      this.challenges[e] = 0;
+    }
+    if (this.challenges[e] >= limit) return false;
+    this.challenges[e]++;
+    return true;
+  }
+
   /** Copies 6 MAC bytes from mac[at..at+6). */
   setPeerMac(e: number, mac: Uint8Array, at: number): void {
     const o = e * 6;
