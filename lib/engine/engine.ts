@@ -66,7 +66,7 @@
 //   of ours since the SYN, its TSval not older than the SYN's; a cookie ACK's
 //   TSecr, if not 0, no older than a cookie lives and not in the future.
 import { randomFillSync, randomInt } from 'node:crypto';
-import { addon, type Connection } from '../native/addon.js';
+import { addon, type Connection, type CookieMode } from '../native/addon.js';
 import { BatchView } from '../native/batch.js';
 import { formatAddress } from '../native/address.js';
 import type { Clock } from './clock.js';
@@ -150,7 +150,7 @@ export class SynEngine {
   private readonly stats: Float64Array;
   private readonly sendRows: (count: number) => number;
   private readonly onHandshake: HandshakeSink;
-  private readonly mode: number; // 0 off, 1 on, 2 only
+  private readonly mode: CookieMode;
   private readonly tsOffset: number;
   /** How far ahead of ours another host's TSval may be (a fleet's clock skew). */
   private readonly tsSkew: number;
@@ -192,8 +192,8 @@ export class SynEngine {
     this.tx = options.tx ?? new BatchView();
     this.capacity = addon.batchLayout.capacity;
     this.completedRows = new Int32Array(this.capacity);
-    this.mode = options.config.syncookies === 'off' ? 0 : options.config.syncookies === 'on' ? 1 : 2;
-    this.cache = this.mode === 2 ? null : new SynCache(options.config, options.stats);
+    this.mode = options.config.syncookies;
+    this.cache = this.mode === 'only' ? null : new SynCache(options.config, options.stats);
     this.hold = options.hold === true && this.cache !== null;
     this.tsOffset = options.fleetTimestamps === true ? 0 : randomInt(0, 2 ** 32);
     this.tsSkew = options.fleetTimestamps === true ? EPOCH_SKEW_MS : 0;
@@ -272,7 +272,7 @@ export class SynEngine {
       this.resendSynAck(e);
       return;
     }
-    if (this.mode === 1 && cookieMade && now < this.pausedUntil) {
+    if (this.mode === 'on' && cookieMade && now < this.pausedUntil) {
       this.lastOverflow = now;
       this.synAckFromRow(rx, i, rx.cookie[i]);
       s[C.sendcookie]++;
@@ -282,9 +282,9 @@ export class SynEngine {
     const bucketOverflows = s[C.bucketoverflow];
     e = cache.allocate(rx.hash[i]);
     if (e === NONE || s[C.zonefail] !== zoneFails || s[C.bucketoverflow] !== bucketOverflows) this.lastOverflow = now;
-    if (s[C.zonefail] !== zoneFails && this.mode === 1 && this.config.pauseMs > 0) this.pause(now);
+    if (s[C.zonefail] !== zoneFails && this.mode === 'on' && this.config.pauseMs > 0) this.pause(now);
     if (e === NONE) {
-      if (this.mode === 1 && cookieMade) {
+      if (this.mode === 'on' && cookieMade) {
         this.synAckFromRow(rx, i, rx.cookie[i]);
         s[C.sendcookie]++;
       } else {
@@ -292,7 +292,7 @@ export class SynEngine {
       }
       return;
     }
-    const useCookie = this.mode === 1 && cookieMade;
+    const useCookie = this.mode === 'on' && cookieMade;
     const iss = useCookie ? rx.cookie[i] : this.randomIss();
     cache.setKey(e, rx.family[i], rx.saddr, i * 4, rx.daddr, i * 4, rx.sport[i], rx.dport[i]);
     cache.setPeerMac(e, rx.mac, i * 6);
@@ -381,9 +381,9 @@ export class SynEngine {
       return;
     }
     if (this.completedCount > 0 && this.repeatOfCompleted(rx, i, false)) { s[C.completedrepeat]++; return; }
-    if (this.mode === 0) { s[C.ackunknown]++; return; }
+    if (this.mode === 'off') { s[C.ackunknown]++; return; }
     if (rx.cookieState[i] !== VERDICT.valid) { s[C.failcookie]++; return; }
-    if (this.mode === 1 && !this.cookiesRecentlyNeeded()) { s[C.spuriouscookie]++; return; }
+    if (this.mode === 'on' && !this.cookiesRecentlyNeeded()) { s[C.spuriouscookie]++; return; }
     if (!this.cookieTimestampsOk(rx, i)) { s[C.pawsreject]++; return; }
     const held = this.hold ? this.entryFromCookie(rx, i) : NONE;
     const accepted = this.onHandshake(this.handshakeFromCookie(rx, i, held)) !== false;
