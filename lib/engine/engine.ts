@@ -355,7 +355,7 @@ export class SynEngine {
         cache.setTsRecent(e, rx.tsval[i]);
       }
       if (this.hold) {
-        const handshake = this.handshakeFromEntry(e, rx, i, e);
+        const handshake = this.handshake(rx, i, e, e);
         this.holdEntry(e, rx, i);
         const accepted = this.onHandshake(handshake) !== false;
         if (accepted) {
@@ -369,7 +369,7 @@ export class SynEngine {
         return;
       }
       cache.unlink(e);
-      const accepted = this.onHandshake(this.handshakeFromEntry(e, rx, i, NONE)) !== false;
+      const accepted = this.onHandshake(this.handshake(rx, i, e, NONE)) !== false;
       if (accepted) {
         s[C.completed]++;
         this.completedRows[this.completedCount++] = i;
@@ -386,7 +386,7 @@ export class SynEngine {
     if (this.mode === 'on' && !this.cookiesRecentlyNeeded()) { s[C.spuriouscookie]++; return; }
     if (!this.cookieTimestampsOk(rx, i)) { s[C.pawsreject]++; return; }
     const held = this.hold ? this.entryFromCookie(rx, i) : NONE;
-    const accepted = this.onHandshake(this.handshakeFromCookie(rx, i, held)) !== false;
+    const accepted = this.onHandshake(this.handshake(rx, i, NONE, held)) !== false;
     if (accepted) {
       s[C.recvcookie]++;
       s[C.completed]++;
@@ -727,71 +727,46 @@ export class SynEngine {
     tx.vlan[r] = rx.vlan[i];
   }
 
-  private handshakeFromEntry(e: number, rx: BatchView, i: number, hold: number): Handshake {
+  /**
+   * The handshake completed by row i's ACK: what was agreed comes from cache
+   * entry e, or with e = -1 from the row itself (a cookie ACK: its fields
+   * and the cookie's MSS). `hold`: the entry held for it, or -1.
+   */
+  private handshake(rx: BatchView, i: number, e: number, hold: number): Handshake {
     const cache = this.cache as SynCache;
-    const flags = cache.flags[e];
-    const family = cache.family[e] === 6 ? 6 : 4;
-    const ts = (flags & EntryFlag.timestamps) !== 0;
-    const wscale = cache.peerWscale[e] === NO_WSCALE ? -1 : cache.peerWscale[e];
+    const fromEntry = e !== NONE;
+    const opt = rx.optFlags[i];
+    const flags = fromEntry ? cache.flags[e] : 0;
+    const family = (fromEntry ? cache.family[e] : rx.family[i]) === 6 ? 6 : 4;
+    const ts = fromEntry ? (flags & EntryFlag.timestamps) !== 0 : (opt & OPT.timestamps) !== 0;
+    const peerWscale = fromEntry ? cache.peerWscale[e] : (opt & OPT.wscale) !== 0 ? rx.wscale[i] : NO_WSCALE;
+    const wscale = peerWscale === NO_WSCALE ? -1 : peerWscale;
     const ackTime = rx.time[i] || Date.now();
-    const ageMs = ((Math.floor(this.now) >>> 0) - cache.arrival[e]) >>> 0;
+    const tsNow = this.tsAt(this.now);
+    // A cookie's SYN is dated by our TSval echoed back; without timestamps it is unknown.
+    const ageMs = fromEntry ? ((Math.floor(this.now) >>> 0) - cache.arrival[e]) >>> 0 : ts ? (tsNow - rx.tsecr[i]) >>> 0 : 0;
     return {
       family,
-      localAddress: formatAddress(cache.localAddr, e * 4, family),
-      localPort: cache.localPort[e],
-      remoteAddress: formatAddress(cache.peerAddr, e * 4, family),
-      remotePort: cache.peerPort[e],
-      iss: cache.iss[e],
-      irs: cache.irs[e],
-      mss: cache.peerMss[e],
+      localAddress: formatAddress(fromEntry ? cache.localAddr : rx.daddr, (fromEntry ? e : i) * 4, family),
+      localPort: fromEntry ? cache.localPort[e] : rx.dport[i],
+      remoteAddress: formatAddress(fromEntry ? cache.peerAddr : rx.saddr, (fromEntry ? e : i) * 4, family),
+      remotePort: fromEntry ? cache.peerPort[e] : rx.sport[i],
+      iss: fromEntry ? cache.iss[e] : rx.cookie[i],
+      irs: fromEntry ? cache.irs[e] : (rx.seq[i] - 1) >>> 0,
+      mss: fromEntry ? cache.peerMss[e] : (opt & OPT.mss) !== 0 ? rx.mss[i] : this.defaultMss(family),
       wscale,
       ourWscale: wscale < 0 ? -1 : this.config.windowScale,
-      sackPermitted: (flags & EntryFlag.sackPermitted) !== 0,
-      timestamps: ts ? { peerTsval: cache.tsRecent[e], ourTsval: cache.tsval[e] } : null,
-      tsNow: this.tsAt(this.now),
+      sackPermitted: fromEntry ? (flags & EntryFlag.sackPermitted) !== 0 : (opt & OPT.sackPermitted) !== 0,
+      timestamps: !ts ? null : fromEntry ? { peerTsval: cache.tsRecent[e], ourTsval: cache.tsval[e] } : { peerTsval: rx.tsval[i], ourTsval: rx.tsecr[i] },
+      tsNow,
       window: rx.window[i],
-      viaCookie: false,
-      retransmits: cache.rexmits[e],
+      viaCookie: !fromEntry,
+      retransmits: fromEntry ? cache.rexmits[e] : 0,
       synTime: ackTime - ageMs,
       ackTime,
       payloadLength: rx.payloadLength[i],
-      peerMac: macText(cache.peerMac, e * 6),
-      vlan: cache.vlan[e],
-      payload: payloadOf(rx, i),
-      hold,
-    };
-  }
-
-  private handshakeFromCookie(rx: BatchView, i: number, hold: number): Handshake {
-    const family = rx.family[i] === 6 ? 6 : 4;
-    const opt = rx.optFlags[i];
-    const ts = (opt & OPT.timestamps) !== 0;
-    const wscale = (opt & OPT.wscale) !== 0 ? rx.wscale[i] : -1;
-    const ackTime = rx.time[i] || Date.now();
-    const tsNow = this.tsAt(this.now);
-    return {
-      family,
-      localAddress: formatAddress(rx.daddr, i * 4, family),
-      localPort: rx.dport[i],
-      remoteAddress: formatAddress(rx.saddr, i * 4, family),
-      remotePort: rx.sport[i],
-      iss: rx.cookie[i],
-      irs: (rx.seq[i] - 1) >>> 0,
-      mss: (opt & OPT.mss) !== 0 ? rx.mss[i] : this.defaultMss(family),
-      wscale,
-      ourWscale: wscale < 0 ? -1 : this.config.windowScale,
-      sackPermitted: (opt & OPT.sackPermitted) !== 0,
-      timestamps: ts ? { peerTsval: rx.tsval[i], ourTsval: rx.tsecr[i] } : null,
-      tsNow,
-      window: rx.window[i],
-      viaCookie: true,
-      retransmits: 0,
-      // Our TSval echoed back dates the SYN-ACK; without timestamps it is unknown.
-      synTime: ts ? ackTime - ((tsNow - rx.tsecr[i]) >>> 0) : ackTime,
-      ackTime,
-      payloadLength: rx.payloadLength[i],
-      peerMac: macText(rx.mac, i * 6),
-      vlan: rx.vlan[i],
+      peerMac: fromEntry ? macText(cache.peerMac, e * 6) : macText(rx.mac, i * 6),
+      vlan: fromEntry ? cache.vlan[e] : rx.vlan[i],
       payload: payloadOf(rx, i),
       hold,
     };
