@@ -643,27 +643,36 @@ export class SynEngine {
   /** A send row addressed from entry e's local end to its stored peer (MAC and 802.1Q tag too). */
   private rowToEntryPeer(e: number): number {
     const cache = this.cache as SynCache;
+    return this.addressedRow(cache.family[e], cache.localAddr, cache.peerAddr, e * 4, cache.localPort[e], cache.peerPort[e],
+      cache.peerMac, e * 6, cache.vlan[e]);
+  }
+
+  /** A send row answering received row i: its addresses and ports turned around, back to its MAC and 802.1Q tag. */
+  private rowBackTo(rx: BatchView, i: number): number {
+    return this.addressedRow(rx.family[i], rx.daddr, rx.saddr, i * 4, rx.dport[i], rx.sport[i], rx.mac, i * 6, rx.vlan[i]);
+  }
+
+  /** The next send row, from `local` to `remote` (address words at `at`) and to the MAC at mac[macAt..macAt+6). */
+  private addressedRow(family: number, local: Uint32Array, remote: Uint32Array, at: number, localPort: number, remotePort: number,
+    mac: Uint8Array, macAt: number, vlan: number): number {
     const tx = this.tx;
     const r = this.nextRow();
     const o = r * 4;
-    const eo = e * 4;
-    tx.family[r] = cache.family[e];
+    tx.family[r] = family;
     for (let k = 0; k < 4; k++) {
-      tx.saddr[o + k] = cache.localAddr[eo + k];
-      tx.daddr[o + k] = cache.peerAddr[eo + k];
+      tx.saddr[o + k] = local[at + k];
+      tx.daddr[o + k] = remote[at + k];
     }
-    tx.sport[r] = cache.localPort[e];
-    tx.dport[r] = cache.peerPort[e];
-    for (let k = 0; k < 6; k++) tx.mac[r * 6 + k] = cache.peerMac[e * 6 + k];
-    tx.vlan[r] = cache.vlan[e];
+    tx.sport[r] = localPort;
+    tx.dport[r] = remotePort;
+    for (let k = 0; k < 6; k++) tx.mac[r * 6 + k] = mac[macAt + k];
+    tx.vlan[r] = vlan;
     return r;
   }
 
   /** SYN-ACK straight from a SYN row (cookie, no state). */
   private synAckFromRow(rx: BatchView, i: number, iss: number): void {
-    const tx = this.tx;
-    const r = this.nextRow();
-    this.turnAround(rx, i, tx, r);
+    const r = this.rowBackTo(rx, i);
     const peer = rx.optFlags[i];
     this.synAckBody(r, rx.family[i], iss, rx.seq[i], (peer & OPT.sackPermitted) !== 0,
       (peer & OPT.wscale) !== 0, (peer & OPT.timestamps) !== 0, rx.tsval[i]);
@@ -703,28 +712,13 @@ export class SynEngine {
   /** RST answering a row (seq = its ACK field, RFC 793). */
   private rstForRow(rx: BatchView, i: number): void {
     const tx = this.tx;
-    const r = this.nextRow();
-    this.turnAround(rx, i, tx, r);
+    const r = this.rowBackTo(rx, i);
     tx.kind[r] = K.sendRst;
     tx.seq[r] = rx.ack[i];
     tx.ack[r] = 0;
     tx.window[r] = 0;
     tx.optFlags[r] = 0;
     this.stats[C.rstssent]++;
-  }
-
-  private turnAround(rx: BatchView, i: number, tx: BatchView, r: number): void {
-    const o = r * 4;
-    const io = i * 4;
-    tx.family[r] = rx.family[i];
-    for (let k = 0; k < 4; k++) {
-      tx.saddr[o + k] = rx.daddr[io + k];
-      tx.daddr[o + k] = rx.saddr[io + k];
-    }
-    tx.sport[r] = rx.dport[i];
-    tx.dport[r] = rx.sport[i];
-    for (let k = 0; k < 6; k++) tx.mac[r * 6 + k] = rx.mac[i * 6 + k];
-    tx.vlan[r] = rx.vlan[i];
   }
 
   /**
