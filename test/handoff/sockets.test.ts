@@ -108,7 +108,7 @@ test('the same connection completing again while its socket is made is a duplica
 
 test('a socket the kernel refuses is reported as failed and not remembered: the peer\'s retry is made again', async () => {
   const failing = maker();
-  (failing.shard as unknown as { completeHandoffs: unknown }).completeHandoffs = async (items: ReadonlyArray<unknown>) =>
+  failing.shard.completeHandoffs = async (items) =>
     items.map(() => Object.assign(new Error('TCP_REPAIR: Operation not permitted'), { code: 'EPERM' }));
   failing.sockets.push(handshake(43001, 1));
   await tick();
@@ -122,7 +122,7 @@ test('a socket the kernel refuses is reported as failed and not remembered: the 
 
 test('a batch whose handoff throws fails as a whole: every handshake reported, its hold released, nothing thrown', async () => {
   const m = maker();
-  (m.shard as unknown as { completeHandoffs: unknown }).completeHandoffs = async () => {
+  m.shard.completeHandoffs = async () => {
     throw new Error('the ring is gone');
   };
   m.sockets.push(handshake(44001, 1, { hold: 11 }));
