@@ -1,17 +1,11 @@
-// A connection as the handoff names it: its ends, the flow (its ends and the
-// peer's ISN, enough to mark it handed over) and what finishing its handoff
-// needs. Types and the flow's map key only: the shard, the socket maker,
-// the worker's messages and the native flow words all take these.
+// A connection as the handoff names it: the flow (its ends, FlowEnds, and
+// the peer's ISN: enough to mark it handed over) and what finishing its
+// handoff needs. Types and the flow's map key only: the shard, the socket
+// maker and the worker's messages take these.
 import type { Handshake } from '../engine/engine.js';
+import type { FlowEnds } from '../native/addon.js';
 
-/** A flow's ends, as a Handshake names them. */
-export interface FlowEnds {
-  family: number;
-  remoteAddress: string;
-  remotePort: number;
-  localAddress: string;
-  localPort: number;
-}
+export type { FlowEnds };
 
 /** The flow of a handshake, enough to mark it handed over: its ends and the peer's ISN. */
 export interface FlowOf extends FlowEnds {

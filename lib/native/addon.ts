@@ -220,13 +220,17 @@ export interface FloodResult {
   txRingFull: number;
 }
 
-/** One TCP connection as both ends agreed it in the handshake. */
-export interface Connection {
+/** A flow's ends: its family, our address and port, the peer's. */
+export interface FlowEnds {
   family: 4 | 6;
   localAddress: string;
   localPort: number;
   remoteAddress: string;
   remotePort: number;
+}
+
+/** One TCP connection as both ends agreed it in the handshake. */
+export interface Connection extends FlowEnds {
   /** Our initial sequence number: our next byte is iss + 1. */
   iss: number;
   /** The peer's initial sequence number: its next byte is irs + 1. */

@@ -1,9 +1,8 @@
 // A flow as native code takes it (ring.handOver/takeBack/peek,
 // repairSocketWords): family, peer address x4, local address x4, peer port,
 // local port, as 32-bit words; the layout comes from the addon.
-import { addon } from './addon.js';
+import { addon, type FlowEnds } from './addon.js';
 import { writeAddress } from './address.js';
-import type { FlowEnds } from '../handoff/flow.js';
 
 const L = addon.flowLayout;
 
