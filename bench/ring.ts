@@ -17,18 +17,17 @@
 //               on-link addresses nobody has (every reply unresolved: a
 //               probe per new address, then dropped at a lookup's cost:
 //               the lookup alone, without the TX path).
-//   node dist/bench/ring.js [--seconds N]
+// The table is printed and its record appended to bench/results/ring.jsonl.
+// Run: npm run bench:ring [-- --seconds N]
 import { spawn } from 'node:child_process';
 import { addon, type FloodOptions } from '../lib/native/addon.js';
 import { CookieSecrets } from '../lib/engine/cookie-secrets.js';
 import { BatchView } from '../lib/native/batch.js';
-import { createPairLab, labUnavailableReason } from '../lib/lab/netns.js';
+import { createPairLab } from '../lib/lab/netns.js';
+import { machine, median, requireLab } from './common.js';
+import { saveResult } from './results.js';
 
-const why = labUnavailableReason();
-if (why) {
-  console.error(`bench:ring: cannot run: ${why}`);
-  process.exit(0);
-}
+requireLab('bench:ring');
 const secondsArg = process.argv.indexOf('--seconds');
 const seconds = secondsArg > 0 ? Number(process.argv[secondsArg + 1]) : 2;
 const PORT = 8080;
@@ -64,7 +63,7 @@ function timeSend(r: ReturnType<typeof ring>['r'], count: number, rounds: number
     r.send(count);
     samples.push(Number(process.hrtime.bigint() - t0) / count);
   }
-  return samples.sort((a, b) => a - b)[samples.length >> 1];
+  return median(samples);
 }
 
 // Addresses as the batch holds them: network order in a little-endian word.
@@ -165,7 +164,9 @@ try {
     r.close();
   }
   rows.push(...(await sendFigures()));
+  console.log(machine());
   console.table(rows);
+  console.log(`saved to ${saveResult('ring', { type: 'ring', date: new Date().toISOString(), machine: machine(), seconds, rows })}`);
 } finally {
   pair.lab.destroy();
 }

@@ -2,7 +2,7 @@
 // namespaces whose owning process is gone are touched (for gates: by pid,
 // start time and PID namespace, see lib/gate/owner-process.ts).
 import { readdirSync, existsSync } from 'node:fs';
-import type { Command } from './main.js';
+import type { Command } from './command.js';
 import { requireCapabilities } from './capabilities.js';
 import { foreignGates, sweepGates } from '../gate/nftables.js';
 import { NETNS_PREFIX, sweepStaleNamespaces } from '../lab/netns.js';

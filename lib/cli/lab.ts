@@ -3,7 +3,7 @@
 // spoofed SYNs from the built-in generator, connects legitimate clients with
 // the kernel's TCP stack, and reports what got through. The lab is removed
 // on exit and on Ctrl-C.
-import type { Command } from './main.js';
+import type { Command } from './command.js';
 import { choice, integer, metricsAddress, workersWarning } from './args.js';
 import { requireCapabilities } from './capabilities.js';
 import { MetricsServer } from './metrics-server.js';

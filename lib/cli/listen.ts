@@ -1,5 +1,5 @@
 // syncache listen: answer handshakes on an interface until SIGINT/SIGTERM.
-import type { Command } from './main.js';
+import type { Command } from './command.js';
 import { RESPONDER_FLAGS, metricsAddress, responderNeeds, responderOptions, statsInterval, workersWarning } from './args.js';
 import { requireCapabilities } from './capabilities.js';
 import { MetricsServer } from './metrics-server.js';

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // syncache: the command line. Each command's --help is the truth about it.
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
 import { runListen } from './listen.js';
 import { runLab } from './lab.js';
@@ -9,6 +9,7 @@ import { runServe } from './serve.js';
 
 import { UsageError } from './errors.js';
 import { mergeFlags, readConfigFile, type FlagValues } from './config-file.js';
+import type { Command } from './command.js';
 
 const MAIN_HELP = `syncache: a userspace TCP SYN cache and SYN-cookie responder
 
@@ -34,12 +35,6 @@ sockets): root, or a user given them (see lib/cli/syncache.service).
 Exit codes: 0 done, 1 what it ran into (one line on stderr), 2 how it was
 called (one line naming the flag).
 `;
-
-export interface Command {
-  help: string;
-  options: NonNullable<ParseArgsConfig['options']>;
-  run(values: FlagValues): Promise<number>;
-}
 
 const COMMANDS: Record<string, Command> = { listen: runListen, serve: runServe, lab: runLab, cleanup: runCleanup };
 

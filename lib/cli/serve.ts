@@ -2,7 +2,7 @@
 // each completed connection becomes a kernel socket (protect()), and is piped
 // to the backend both ways, with back-pressure (pipe) and half-close.
 import net from 'node:net';
-import type { Command } from './main.js';
+import type { Command } from './command.js';
 import { RESPONDER_FLAGS, hostPort, metricsAddress, responderNeeds, responderOptions, statsInterval, workersWarning } from './args.js';
 import { requireCapabilities } from './capabilities.js';
 import { MetricsServer } from './metrics-server.js';

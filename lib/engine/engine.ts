@@ -66,7 +66,7 @@
 //   of ours since the SYN, its TSval not older than the SYN's; a cookie ACK's
 //   TSecr, if not 0, no older than a cookie lives and not in the future.
 import { randomFillSync, randomInt } from 'node:crypto';
-import { addon, type Connection } from '../native/addon.js';
+import { addon, type Connection, type CookieMode } from '../native/addon.js';
 import { BatchView } from '../native/batch.js';
 import { formatAddress } from '../native/address.js';
 import type { Clock } from './clock.js';
@@ -150,7 +150,7 @@ export class SynEngine {
   private readonly stats: Float64Array;
   private readonly sendRows: (count: number) => number;
   private readonly onHandshake: HandshakeSink;
-  private readonly mode: number; // 0 off, 1 on, 2 only
+  private readonly mode: CookieMode;
   private readonly tsOffset: number;
   /** How far ahead of ours another host's TSval may be (a fleet's clock skew). */
   private readonly tsSkew: number;
@@ -192,8 +192,8 @@ export class SynEngine {
     this.tx = options.tx ?? new BatchView();
     this.capacity = addon.batchLayout.capacity;
     this.completedRows = new Int32Array(this.capacity);
-    this.mode = options.config.syncookies === 'off' ? 0 : options.config.syncookies === 'on' ? 1 : 2;
-    this.cache = this.mode === 2 ? null : new SynCache(options.config, options.stats);
+    this.mode = options.config.syncookies;
+    this.cache = this.mode === 'only' ? null : new SynCache(options.config, options.stats);
     this.hold = options.hold === true && this.cache !== null;
     this.tsOffset = options.fleetTimestamps === true ? 0 : randomInt(0, 2 ** 32);
     this.tsSkew = options.fleetTimestamps === true ? EPOCH_SKEW_MS : 0;
@@ -267,12 +267,12 @@ export class SynEngine {
       // A retransmit, whatever its ISN: the stored IRS and peer stay (see
       // the header). Only the flow's own SYN again may move ts_recent on.
       if (rx.seq[i] === cache.irs[e] && (rx.optFlags[i] & OPT.timestamps) !== 0
-        && ((rx.tsval[i] - cache.tsRecent[e]) | 0) >= 0) cache.tsRecent[e] = rx.tsval[i];
+        && ((rx.tsval[i] - cache.tsRecent[e]) | 0) >= 0) cache.setTsRecent(e, rx.tsval[i]);
       cache.refresh(e, now);
       this.resendSynAck(e);
       return;
     }
-    if (this.mode === 1 && cookieMade && now < this.pausedUntil) {
+    if (this.mode === 'on' && cookieMade && now < this.pausedUntil) {
       this.lastOverflow = now;
       this.synAckFromRow(rx, i, rx.cookie[i]);
       s[C.sendcookie]++;
@@ -282,9 +282,9 @@ export class SynEngine {
     const bucketOverflows = s[C.bucketoverflow];
     e = cache.allocate(rx.hash[i]);
     if (e === NONE || s[C.zonefail] !== zoneFails || s[C.bucketoverflow] !== bucketOverflows) this.lastOverflow = now;
-    if (s[C.zonefail] !== zoneFails && this.mode === 1 && this.config.pauseMs > 0) this.pause(now);
+    if (s[C.zonefail] !== zoneFails && this.mode === 'on' && this.config.pauseMs > 0) this.pause(now);
     if (e === NONE) {
-      if (this.mode === 1 && cookieMade) {
+      if (this.mode === 'on' && cookieMade) {
         this.synAckFromRow(rx, i, rx.cookie[i]);
         s[C.sendcookie]++;
       } else {
@@ -292,23 +292,16 @@ export class SynEngine {
       }
       return;
     }
-    const useCookie = this.mode === 1 && cookieMade;
+    const useCookie = this.mode === 'on' && cookieMade;
     const iss = useCookie ? rx.cookie[i] : this.randomIss();
     cache.setKey(e, rx.family[i], rx.saddr, i * 4, rx.daddr, i * 4, rx.sport[i], rx.dport[i]);
     cache.setPeerMac(e, rx.mac, i * 6);
-    cache.vlan[e] = rx.vlan[i];
-    cache.iss[e] = iss;
-    cache.irs[e] = rx.seq[i];
     const opt = rx.optFlags[i];
-    cache.peerMss[e] = (opt & OPT.mss) !== 0 ? rx.mss[i] : this.defaultMss(rx.family[i]);
-    cache.peerWscale[e] = (opt & OPT.wscale) !== 0 ? rx.wscale[i] : NO_WSCALE;
     let flags = useCookie ? EntryFlag.cookie : 0;
     if ((opt & OPT.sackPermitted) !== 0) flags |= EntryFlag.sackPermitted;
-    if ((opt & OPT.timestamps) !== 0) {
-      flags |= EntryFlag.timestamps;
-      cache.tsRecent[e] = rx.tsval[i];
-    }
-    cache.flags[e] = flags;
+    if ((opt & OPT.timestamps) !== 0) flags |= EntryFlag.timestamps;
+    cache.setSyn(e, rx.vlan[i], iss, rx.seq[i], (opt & OPT.mss) !== 0 ? rx.mss[i] : this.defaultMss(rx.family[i]),
+      (opt & OPT.wscale) !== 0 ? rx.wscale[i] : NO_WSCALE, flags, (opt & OPT.timestamps) !== 0 ? rx.tsval[i] : 0);
     cache.link(e, now);
     if (useCookie) s[C.sendcookie]++;
     this.resendSynAck(e);
@@ -359,10 +352,10 @@ export class SynEngine {
       if (rx.seq[i] !== ((cache.irs[e] + 1) >>> 0)) { s[C.badseq]++; return; }
       if ((cache.flags[e] & EntryFlag.timestamps) !== 0) {
         if (!this.entryTimestampsOk(e, rx, i)) { s[C.pawsreject]++; return; }
-        cache.tsRecent[e] = rx.tsval[i];
+        cache.setTsRecent(e, rx.tsval[i]);
       }
       if (this.hold) {
-        const handshake = this.handshakeFromEntry(e, rx, i, e);
+        const handshake = this.handshake(rx, i, e, e);
         this.holdEntry(e, rx, i);
         const accepted = this.onHandshake(handshake) !== false;
         if (accepted) {
@@ -370,13 +363,13 @@ export class SynEngine {
           this.completedRows[this.completedCount++] = i;
         } else {
           s[C.aborted]++;
-          cache.flags[e] &= ~EntryFlag.held;
+          cache.unhold(e);
           this.forgetHeld(e); // the retry collects it again
         }
         return;
       }
       cache.unlink(e);
-      const accepted = this.onHandshake(this.handshakeFromEntry(e, rx, i, NONE)) !== false;
+      const accepted = this.onHandshake(this.handshake(rx, i, e, NONE)) !== false;
       if (accepted) {
         s[C.completed]++;
         this.completedRows[this.completedCount++] = i;
@@ -388,12 +381,12 @@ export class SynEngine {
       return;
     }
     if (this.completedCount > 0 && this.repeatOfCompleted(rx, i, false)) { s[C.completedrepeat]++; return; }
-    if (this.mode === 0) { s[C.ackunknown]++; return; }
+    if (this.mode === 'off') { s[C.ackunknown]++; return; }
     if (rx.cookieState[i] !== VERDICT.valid) { s[C.failcookie]++; return; }
-    if (this.mode === 1 && !this.cookiesRecentlyNeeded()) { s[C.spuriouscookie]++; return; }
+    if (this.mode === 'on' && !this.cookiesRecentlyNeeded()) { s[C.spuriouscookie]++; return; }
     if (!this.cookieTimestampsOk(rx, i)) { s[C.pawsreject]++; return; }
     const held = this.hold ? this.entryFromCookie(rx, i) : NONE;
-    const accepted = this.onHandshake(this.handshakeFromCookie(rx, i, held)) !== false;
+    const accepted = this.onHandshake(this.handshake(rx, i, NONE, held)) !== false;
     if (accepted) {
       s[C.recvcookie]++;
       s[C.completed]++;
@@ -493,13 +486,9 @@ export class SynEngine {
   }
 
   private holdEntry(e: number, rx: BatchView, i: number): void {
-    const cache = this.cache as SynCache;
-    cache.flags[e] |= EntryFlag.held;
+    (this.cache as SynCache).hold(e, this.now, HOLD_MS);
     this.forgetHeld(e);
     this.collect(e, rx, i);
-    // No more SYN-ACKs: the next expiry drops it as stale if never released.
-    cache.rexmits[e] = this.config.rexmtLimit;
-    cache.deadline[e] = ((Math.floor(this.now) >>> 0) + HOLD_MS) >>> 0;
   }
 
   /** A held entry for a flow that completed through its cookie. */
@@ -510,9 +499,8 @@ export class SynEngine {
     const e = cache.allocate(rx.hash[i], true);
     if (e === NONE) return NONE;
     cache.setKey(e, rx.family[i], rx.saddr, i * 4, rx.daddr, i * 4, rx.sport[i], rx.dport[i]);
-    cache.iss[e] = rx.cookie[i];
-    cache.irs[e] = (rx.seq[i] - 1) >>> 0;
-    cache.flags[e] = EntryFlag.cookie;
+    // Only what the hold needs: the handshake itself comes from the row.
+    cache.setSyn(e, 0, rx.cookie[i], (rx.seq[i] - 1) >>> 0, 0, NO_WSCALE, EntryFlag.cookie, 0);
     cache.link(e, this.now);
     this.holdEntry(e, rx, i);
     return e;
@@ -579,24 +567,11 @@ export class SynEngine {
       cache.remove(e);
     } else if (offset > this.config.window) {
       this.stats[C.rstignored]++;
-    } else if (this.mayChallenge(e)) {
+    } else if (cache.takeChallenge(e, this.now, CHALLENGE_ACK_LIMIT, CHALLENGE_ACK_WINDOW_MS)) {
       this.challengeAck(e);
     } else {
       this.stats[C.challengeacklimited]++;
     }
-  }
-
-  /** Counts a challenge ACK against entry e's limit; false when it is used up for this window. */
-  private mayChallenge(e: number): boolean {
-    const cache = this.cache as SynCache;
-    const now = Math.floor(this.now) >>> 0;
-    if (cache.challenges[e] === 0 || ((now - cache.challengeAt[e]) >>> 0) >= CHALLENGE_ACK_WINDOW_MS) {
-      cache.challengeAt[e] = now;
-      cache.challenges[e] = 0;
-    }
-    if (cache.challenges[e] >= CHALLENGE_ACK_LIMIT) return false;
-    cache.challenges[e]++;
-    return true;
   }
 
   private unreach(rx: BatchView, i: number): void {
@@ -606,7 +581,7 @@ export class SynEngine {
     // syncache_unreach: the first one only marks; a later one drops the
     // entry once it has been retransmitted enough that the path looks dead.
     if ((cache.flags[e] & EntryFlag.unreach) === 0 || cache.rexmits[e] < 3) {
-      cache.flags[e] |= EntryFlag.unreach;
+      cache.markUnreach(e);
       this.stats[C.unreachmarked]++;
       return;
     }
@@ -643,7 +618,7 @@ export class SynEngine {
     const flags = cache.flags[e];
     const ts = this.synAckBody(r, cache.family[e], cache.iss[e], cache.irs[e], (flags & EntryFlag.sackPermitted) !== 0,
       cache.peerWscale[e] !== NO_WSCALE, (flags & EntryFlag.timestamps) !== 0, cache.tsRecent[e]);
-    if (ts !== NONE) cache.tsval[e] = ts;
+    if (ts !== NONE) cache.setTsval(e, ts);
   }
 
   /** RFC 5961's challenge ACK from entry e: <SEQ=ISS+1><ACK=IRS+1><CTL=ACK>. */
@@ -668,27 +643,36 @@ export class SynEngine {
   /** A send row addressed from entry e's local end to its stored peer (MAC and 802.1Q tag too). */
   private rowToEntryPeer(e: number): number {
     const cache = this.cache as SynCache;
+    return this.addressedRow(cache.family[e], cache.localAddr, cache.peerAddr, e * 4, cache.localPort[e], cache.peerPort[e],
+      cache.peerMac, e * 6, cache.vlan[e]);
+  }
+
+  /** A send row answering received row i: its addresses and ports turned around, back to its MAC and 802.1Q tag. */
+  private rowBackTo(rx: BatchView, i: number): number {
+    return this.addressedRow(rx.family[i], rx.daddr, rx.saddr, i * 4, rx.dport[i], rx.sport[i], rx.mac, i * 6, rx.vlan[i]);
+  }
+
+  /** The next send row, from `local` to `remote` (address words at `at`) and to the MAC at mac[macAt..macAt+6). */
+  private addressedRow(family: number, local: Uint32Array, remote: Uint32Array, at: number, localPort: number, remotePort: number,
+    mac: Uint8Array, macAt: number, vlan: number): number {
     const tx = this.tx;
     const r = this.nextRow();
     const o = r * 4;
-    const eo = e * 4;
-    tx.family[r] = cache.family[e];
+    tx.family[r] = family;
     for (let k = 0; k < 4; k++) {
-      tx.saddr[o + k] = cache.localAddr[eo + k];
-      tx.daddr[o + k] = cache.peerAddr[eo + k];
+      tx.saddr[o + k] = local[at + k];
+      tx.daddr[o + k] = remote[at + k];
     }
-    tx.sport[r] = cache.localPort[e];
-    tx.dport[r] = cache.peerPort[e];
-    for (let k = 0; k < 6; k++) tx.mac[r * 6 + k] = cache.peerMac[e * 6 + k];
-    tx.vlan[r] = cache.vlan[e];
+    tx.sport[r] = localPort;
+    tx.dport[r] = remotePort;
+    for (let k = 0; k < 6; k++) tx.mac[r * 6 + k] = mac[macAt + k];
+    tx.vlan[r] = vlan;
     return r;
   }
 
   /** SYN-ACK straight from a SYN row (cookie, no state). */
   private synAckFromRow(rx: BatchView, i: number, iss: number): void {
-    const tx = this.tx;
-    const r = this.nextRow();
-    this.turnAround(rx, i, tx, r);
+    const r = this.rowBackTo(rx, i);
     const peer = rx.optFlags[i];
     this.synAckBody(r, rx.family[i], iss, rx.seq[i], (peer & OPT.sackPermitted) !== 0,
       (peer & OPT.wscale) !== 0, (peer & OPT.timestamps) !== 0, rx.tsval[i]);
@@ -728,8 +712,7 @@ export class SynEngine {
   /** RST answering a row (seq = its ACK field, RFC 793). */
   private rstForRow(rx: BatchView, i: number): void {
     const tx = this.tx;
-    const r = this.nextRow();
-    this.turnAround(rx, i, tx, r);
+    const r = this.rowBackTo(rx, i);
     tx.kind[r] = K.sendRst;
     tx.seq[r] = rx.ack[i];
     tx.ack[r] = 0;
@@ -738,85 +721,46 @@ export class SynEngine {
     this.stats[C.rstssent]++;
   }
 
-  private turnAround(rx: BatchView, i: number, tx: BatchView, r: number): void {
-    const o = r * 4;
-    const io = i * 4;
-    tx.family[r] = rx.family[i];
-    for (let k = 0; k < 4; k++) {
-      tx.saddr[o + k] = rx.daddr[io + k];
-      tx.daddr[o + k] = rx.saddr[io + k];
-    }
-    tx.sport[r] = rx.dport[i];
-    tx.dport[r] = rx.sport[i];
-    for (let k = 0; k < 6; k++) tx.mac[r * 6 + k] = rx.mac[i * 6 + k];
-    tx.vlan[r] = rx.vlan[i];
-  }
-
-  private handshakeFromEntry(e: number, rx: BatchView, i: number, hold: number): Handshake {
+  /**
+   * The handshake completed by row i's ACK: what was agreed comes from cache
+   * entry e, or with e = -1 from the row itself (a cookie ACK: its fields
+   * and the cookie's MSS). `hold`: the entry held for it, or -1.
+   */
+  private handshake(rx: BatchView, i: number, e: number, hold: number): Handshake {
     const cache = this.cache as SynCache;
-    const flags = cache.flags[e];
-    const family = cache.family[e] === 6 ? 6 : 4;
-    const ts = (flags & EntryFlag.timestamps) !== 0;
-    const wscale = cache.peerWscale[e] === NO_WSCALE ? -1 : cache.peerWscale[e];
+    const fromEntry = e !== NONE;
+    const opt = rx.optFlags[i];
+    const flags = fromEntry ? cache.flags[e] : 0;
+    const family = (fromEntry ? cache.family[e] : rx.family[i]) === 6 ? 6 : 4;
+    const ts = fromEntry ? (flags & EntryFlag.timestamps) !== 0 : (opt & OPT.timestamps) !== 0;
+    const peerWscale = fromEntry ? cache.peerWscale[e] : (opt & OPT.wscale) !== 0 ? rx.wscale[i] : NO_WSCALE;
+    const wscale = peerWscale === NO_WSCALE ? -1 : peerWscale;
     const ackTime = rx.time[i] || Date.now();
-    const ageMs = ((Math.floor(this.now) >>> 0) - cache.arrival[e]) >>> 0;
+    const tsNow = this.tsAt(this.now);
+    // A cookie's SYN is dated by our TSval echoed back; without timestamps it is unknown.
+    const ageMs = fromEntry ? ((Math.floor(this.now) >>> 0) - cache.arrival[e]) >>> 0 : ts ? (tsNow - rx.tsecr[i]) >>> 0 : 0;
     return {
       family,
-      localAddress: formatAddress(cache.localAddr, e * 4, family),
-      localPort: cache.localPort[e],
-      remoteAddress: formatAddress(cache.peerAddr, e * 4, family),
-      remotePort: cache.peerPort[e],
-      iss: cache.iss[e],
-      irs: cache.irs[e],
-      mss: cache.peerMss[e],
+      localAddress: formatAddress(fromEntry ? cache.localAddr : rx.daddr, (fromEntry ? e : i) * 4, family),
+      localPort: fromEntry ? cache.localPort[e] : rx.dport[i],
+      remoteAddress: formatAddress(fromEntry ? cache.peerAddr : rx.saddr, (fromEntry ? e : i) * 4, family),
+      remotePort: fromEntry ? cache.peerPort[e] : rx.sport[i],
+      iss: fromEntry ? cache.iss[e] : rx.cookie[i],
+      irs: fromEntry ? cache.irs[e] : (rx.seq[i] - 1) >>> 0,
+      mss: fromEntry ? cache.peerMss[e] : (opt & OPT.mss) !== 0 ? rx.mss[i] : this.defaultMss(family),
       wscale,
       ourWscale: wscale < 0 ? -1 : this.config.windowScale,
-      sackPermitted: (flags & EntryFlag.sackPermitted) !== 0,
-      timestamps: ts ? { peerTsval: cache.tsRecent[e], ourTsval: cache.tsval[e] } : null,
-      tsNow: this.tsAt(this.now),
+      sackPermitted: fromEntry ? (flags & EntryFlag.sackPermitted) !== 0 : (opt & OPT.sackPermitted) !== 0,
+      timestamps: !ts ? null : fromEntry ? { peerTsval: cache.tsRecent[e], ourTsval: cache.tsval[e] } : { peerTsval: rx.tsval[i], ourTsval: rx.tsecr[i] },
+      tsNow,
       window: rx.window[i],
-      viaCookie: false,
-      retransmits: cache.rexmits[e],
+      viaCookie: !fromEntry,
+      retransmits: fromEntry ? cache.rexmits[e] : 0,
       synTime: ackTime - ageMs,
       ackTime,
       payloadLength: rx.payloadLength[i],
-      peerMac: macText(cache.peerMac, e * 6),
-      vlan: cache.vlan[e],
-      payload: payloadOf(rx, i),
-      hold,
-    };
-  }
-
-  private handshakeFromCookie(rx: BatchView, i: number, hold: number): Handshake {
-    const family = rx.family[i] === 6 ? 6 : 4;
-    const opt = rx.optFlags[i];
-    const ts = (opt & OPT.timestamps) !== 0;
-    const wscale = (opt & OPT.wscale) !== 0 ? rx.wscale[i] : -1;
-    const ackTime = rx.time[i] || Date.now();
-    const tsNow = this.tsAt(this.now);
-    return {
-      family,
-      localAddress: formatAddress(rx.daddr, i * 4, family),
-      localPort: rx.dport[i],
-      remoteAddress: formatAddress(rx.saddr, i * 4, family),
-      remotePort: rx.sport[i],
-      iss: rx.cookie[i],
-      irs: (rx.seq[i] - 1) >>> 0,
-      mss: (opt & OPT.mss) !== 0 ? rx.mss[i] : this.defaultMss(family),
-      wscale,
-      ourWscale: wscale < 0 ? -1 : this.config.windowScale,
-      sackPermitted: (opt & OPT.sackPermitted) !== 0,
-      timestamps: ts ? { peerTsval: rx.tsval[i], ourTsval: rx.tsecr[i] } : null,
-      tsNow,
-      window: rx.window[i],
-      viaCookie: true,
-      retransmits: 0,
-      // Our TSval echoed back dates the SYN-ACK; without timestamps it is unknown.
-      synTime: ts ? ackTime - ((tsNow - rx.tsecr[i]) >>> 0) : ackTime,
-      ackTime,
-      payloadLength: rx.payloadLength[i],
-      peerMac: macText(rx.mac, i * 6),
-      vlan: rx.vlan[i],
+      peerMac: fromEntry ? macText(cache.peerMac, e * 6) : macText(rx.mac, i * 6),
+      vlan: fromEntry ? cache.vlan[e] : rx.vlan[i],
       payload: payloadOf(rx, i),
       hold,
     };

@@ -48,7 +48,6 @@ export const SYNCACHE_COUNTERS = [
 ] as const;
 
 export type SyncacheCounterName = (typeof SYNCACHE_COUNTERS)[number];
-export type NativeCounterName = string;
 
 export const COUNTER_NAMES: readonly string[] = [...SYNCACHE_COUNTERS, ...addon.counterNames];
 
@@ -76,10 +75,6 @@ export class Stats {
   /** Copies a native counters array (BigUint64Array from a ring/pipeline) in. */
   absorbNative(counters: BigUint64Array): void {
     for (let i = 0; i < counters.length; i++) this.values[this.nativeBase + i] = Number(counters[i]);
-  }
-
-  get(name: string): number {
-    return this.values[counterIndex(name)];
   }
 
   /** Every counter by name. */

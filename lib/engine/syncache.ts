@@ -30,7 +30,7 @@
 //
 // syncache_timer: each bucket keeps the earliest deadline of its entries
 // (the seed's sch_nextc). Instead of one callout per bucket there is one
-// coarse timer (CoarseTimer below) over an indexed min-heap of the buckets'
+// coarse timer (CoarseTimer, coarse-timer.ts) over an indexed min-heap of the buckets'
 // deadlines, so a run visits only due buckets. A due entry with fewer than
 // rexmtLimit retransmits is retransmitted and its deadline backed off:
 // deadline = now + rexmtInitialMs << rexmits (1 s, 2 s, 4 s, ...); a due
@@ -46,9 +46,7 @@
 // cacheoverflow, zonefail, stale, retransmitted (when the timer decides to
 // resend; whether the frame left is the engine's synackssent/txdropped).
 // dupsyn, completed, reset, badack, unreach are the engine's.
-import { clearTimeout, setTimeout } from 'node:timers';
 import type { SyncacheConfig } from './config.js';
-import { systemClock, type Clock } from './clock.js';
 import { C, COUNTER_NAMES } from './stats.js';
 
 export const NONE = -1;
@@ -339,6 +337,73 @@ export class SynCache {
     this.localPort[e] = localPort;
   }
 
+  /**
+   * What a new SYN's entry records beyond its key (after allocate() and
+   * setKey(), before link()): its 802.1Q tag, our ISS and the peer's, the
+   * peer's MSS and window-scale shift (NO_WSCALE: none), EntryFlag bits and
+   * the SYN's TSval.
+   */
+  setSyn(e: number, vlan: number, iss: number, irs: number, peerMss: number, peerWscale: number, flags: number, tsRecent: number): void {
+    this.vlan[e] = vlan;
+    this.iss[e] = iss;
+    this.irs[e] = irs;
+    this.peerMss[e] = peerMss;
+    this.peerWscale[e] = peerWscale;
+    this.flags[e] = flags;
+    this.tsRecent[e] = tsRecent;
+  }
+
+  /** The peer's latest TSval, to echo (ts_recent). */
+  setTsRecent(e: number, tsval: number): void {
+    this.tsRecent[e] = tsval;
+  }
+
+  /** The TSval of the SYN-ACK just sent for entry e. */
+  setTsval(e: number, tsval: number): void {
+    this.tsval[e] = tsval;
+  }
+
+  /** An ICMP unreachable quoted our SYN-ACK (syncache_unreach's first step). */
+  markUnreach(e: number): void {
+    this.flags[e] |= EntryFlag.unreach;
+  }
+
+  /**
+   * Holds a linked entry whose handshake completed (flag held: never
+   * evicted) for holdMs: no more SYN-ACKs, and the next run after that drops
+   * it as stale unless release() came first. Its bucket's deadline comes
+   * down with it, so the timer is not late.
+   */
+  hold(e: number, now: number, holdMs: number): void {
+    if (this.state[e] !== LINKED) throw new RangeError(`hold(${e}): entry is not linked`);
+    this.flags[e] |= EntryFlag.held;
+    this.rexmits[e] = this.rexmtLimit;
+    const d = ((now >>> 0) + holdMs) >>> 0;
+    this.deadline[e] = d;
+    this.lowerBucketDeadline(this.chain[2 * e + 1] & this.mask, d);
+  }
+
+  /** Ends a hold without freeing the entry (its handshake was refused; the peer's retry completes it again). */
+  unhold(e: number): void {
+    this.flags[e] &= ~EntryFlag.held;
+  }
+
+  /**
+   * Counts a challenge ACK against entry e's limit: at most `limit` per
+   * `windowMs` (uint32 ms, `now` the clock); false when this window's are
+   * used up.
+   */
+  takeChallenge(e: number, now: number, limit: number, windowMs: number): boolean {
+    const t = now >>> 0;
+    if (this.challenges[e] === 0 || ((t - this.challengeAt[e]) >>> 0) >= windowMs) {
+      this.challengeAt[e] = t;
+      this.challenges[e] = 0;
+    }
+    if (this.challenges[e] >= limit) return false;
+    this.challenges[e]++;
+    return true;
+  }
+
   /** Copies 6 MAC bytes from mac[at..at+6). */
   setPeerMac(e: number, mac: Uint8Array, at: number): void {
     const o = e * 6;
@@ -621,110 +686,4 @@ export class SynCache {
     heap[i] = b;
     this.heapPos[b] = i;
   }
-}
-
-export interface CoarseTimerOptions {
-  clock?: Clock;
-  /** Never fire sooner than this after arming (default 10 ms). */
-  granularityMs?: number;
-  /** Also fire at least this often even with no deadline (e.g. secret rotation). */
-  periodMs?: number;
-}
-
-export type TimerState = 'idle' | 'armed' | 'stopped';
-
-/**
- * One unref'd setTimeout for a whole SYN cache (undici FastTimer style):
- * armed at the earliest deadline `next()` reports, but never sooner than
- * granularityMs from now, and re-armed after every run. tick() is the run
- * (tests call it with a ManualClock instead of waiting). Call notify() after
- * something may have set an earlier deadline (a link()); it costs one
- * comparison while the timer is armed early enough.
- */
-export class CoarseTimer {
-  private handle: NodeJS.Timeout | undefined;
-  private current: TimerState = 'idle';
-  /** When the armed timeout fires (uint32 ms), valid while armed. */
-  armedFor = 0;
-  /** The delay of the last arming, ms. */
-  armedDelay = 0;
-  private readonly clock: Clock;
-  private readonly granularityMs: number;
-  private readonly periodMs: number | undefined;
-  private readonly onTimeout = (): void => {
-    this.handle = undefined;
-    this.tick();
-  };
-
-  constructor(private readonly task: (now: number) => void, private readonly next: () => number, options: CoarseTimerOptions = {}) {
-    this.clock = options.clock ?? systemClock;
-    this.granularityMs = options.granularityMs ?? 10;
-    this.periodMs = options.periodMs;
-    if (!(this.granularityMs >= 1)) throw new RangeError(`granularityMs must be >= 1, got ${this.granularityMs}`);
-    if (this.periodMs !== undefined && !(this.periodMs >= this.granularityMs)) {
-      throw new RangeError(`periodMs must be >= granularityMs (${this.granularityMs}), got ${this.periodMs}`);
-    }
-  }
-
-  get state(): TimerState {
-    return this.current;
-  }
-
-  /** Starts (or keeps) the timer for the current earliest deadline. */
-  notify(): void {
-    if (this.current === 'stopped') return;
-    const d = this.next();
-    if (this.current === 'armed') {
-      if (d === NONE || ((d - this.armedFor) | 0) >= -this.granularityMs) return;
-    } else if (d === NONE && this.periodMs === undefined) {
-      return;
-    }
-    this.arm(d);
-  }
-
-  /** Runs the task now and re-arms. */
-  tick(): void {
-    if (this.current === 'stopped') return;
-    this.disarm();
-    try {
-      this.task(this.clock.now());
-    } finally {
-      if ((this.current as TimerState) !== 'stopped') {
-        const d = this.next();
-        if (d !== NONE || this.periodMs !== undefined) this.arm(d);
-      }
-    }
-  }
-
-  /** Cancels the timer for good; idempotent. */
-  stop(): void {
-    this.disarm();
-    this.current = 'stopped';
-  }
-
-  private arm(deadline: number): void {
-    const now = this.clock.now();
-    let delay = deadline === NONE ? Infinity : (deadline - (now >>> 0)) | 0;
-    if (this.periodMs !== undefined && delay > this.periodMs) delay = this.periodMs;
-    if (delay < this.granularityMs) delay = this.granularityMs;
-    this.disarm();
-    this.armedDelay = delay;
-    this.armedFor = (now + delay) >>> 0;
-    this.handle = setTimeout(this.onTimeout, delay);
-    this.handle.unref();
-    this.current = 'armed';
-  }
-
-  private disarm(): void {
-    if (this.handle !== undefined) {
-      clearTimeout(this.handle);
-      this.handle = undefined;
-    }
-    if (this.current === 'armed') this.current = 'idle';
-  }
-}
-
-/** The CoarseTimer that runs cache.expire(). */
-export function syncacheTimer(cache: SynCache, onRetransmit: EntryCallback, onStale: EntryCallback, options: CoarseTimerOptions = {}): CoarseTimer {
-  return new CoarseTimer((now) => { cache.expire(now, onRetransmit, onStale); }, () => cache.nextDeadline(), options);
 }

@@ -23,6 +23,7 @@ import { Responder, type ResponderOptions } from '../responder/responder.js';
 import type { Handshake } from '../engine/engine.js';
 import { DEFAULT_MARK } from './repair.js';
 import type { Handed } from './sockets.js';
+import type { FlowEnds } from './flow.js';
 
 
 export type ProtectOptions = Omit<ResponderOptions, 'accept' | 'handoff' | 'clock'>;
@@ -78,7 +79,7 @@ export type OwnServer = Server & {
  * emits 'drop' with the connection's addresses, as net.Server does, and the
  * caller closes the socket.
  */
-export function dropsConnection(server: Server, h: Pick<Handshake, 'family' | 'localAddress' | 'localPort' | 'remoteAddress' | 'remotePort'>): boolean {
+export function dropsConnection(server: Server, h: FlowEnds): boolean {
   const own = server as OwnServer;
   if (!own.maxConnections || own._connections < own.maxConnections) return false;
   const family = h.family === 6 ? 'IPv6' : 'IPv4';

@@ -13,8 +13,7 @@
 // processing by about a millisecond at most.
 import type { Handshake } from '../engine/engine.js';
 import { C, type Stats } from '../engine/stats.js';
-import { flowKey, type Shard } from '../responder/shard.js';
-import type { FlowOf } from '../responder/worker.js';
+import { flowKey, type FlowOf, type HandoffFlow } from './flow.js';
 import { repairParams, type RepairParams } from './repair.js';
 
 /** A handshake handed over: its socket's fd and when the socket was done (ms since the epoch), or why there is none. */
@@ -31,6 +30,16 @@ export interface SocketMakerOptions {
   netns?: string;
   /** The most handshakes waiting for or being made into sockets (default HANDOFF_BACKLOG). */
   backlog?: number;
+}
+
+/** What the socket maker needs of the shard whose ring the handshakes completed on (lib/responder/shard.ts). */
+export interface HandoffHost {
+  /** Makes each flow's socket; each result is its fd or the error that stopped it (see Shard.completeHandoffs). */
+  completeHandoffs(items: ReadonlyArray<{ flow: HandoffFlow; params: RepairParams }>, doneAt?: number[]): Promise<Array<number | Error>>;
+  /** A held entry whose handshake is not made into a socket goes back to the cache (see SynEngine.release). */
+  release(hold: number, iss: number): void;
+  /** The flow's socket closed: skip its stragglers for a TIME_WAIT. */
+  linger(flow: FlowOf): void;
 }
 
 const HANDOFFS_PER_TURN = 32;
@@ -57,7 +66,7 @@ export class SocketMaker {
   private readonly flows = new Map<string, number>();
 
   constructor(
-    private readonly shard: Shard,
+    private readonly shard: HandoffHost,
     private readonly stats: Stats,
     private readonly options: SocketMakerOptions,
     private readonly deliver: (handed: Handed[]) => void,
@@ -149,6 +158,6 @@ export class SocketMaker {
   }
 
   private release(h: Handshake): void {
-    if (h.hold >= 0) this.shard.engine.release(h.hold, h.iss);
+    if (h.hold >= 0) this.shard.release(h.hold, h.iss);
   }
 }

@@ -220,13 +220,17 @@ export interface FloodResult {
   txRingFull: number;
 }
 
-/** One TCP connection as both ends agreed it in the handshake. */
-export interface Connection {
+/** A flow's ends: its family, our address and port, the peer's. */
+export interface FlowEnds {
   family: 4 | 6;
   localAddress: string;
   localPort: number;
   remoteAddress: string;
   remotePort: number;
+}
+
+/** One TCP connection as both ends agreed it in the handshake. */
+export interface Connection extends FlowEnds {
   /** Our initial sequence number: our next byte is iss + 1. */
   iss: number;
   /** The peer's initial sequence number: its next byte is irs + 1. */
@@ -250,8 +254,6 @@ export interface RepairParams extends Connection {
   window: number;
   /** The raw window of our SYN-ACK (default 65535). */
   ourWindow?: number;
-  /** Bytes that came with or after the final ACK: put in the receive queue. */
-  payload?: Uint8Array;
   /** SO_MARK, set last before leaving repair (0 or absent: not set). */
   mark?: number;
   /** Stop before the payload, SO_MARK and leaving repair: finishRepair() does those. */
@@ -350,11 +352,11 @@ export interface Addon {
   Ring: new (options: RingOptions) => NativeRing;
   /** Runs a SYN flood on the libuv thread pool. */
   flood(options: FloodOptions): Promise<FloodResult>;
-  /** Builds an ESTABLISHED, non-blocking TCP socket with TCP_REPAIR; returns its fd. */
-  repairSocket(params: RepairParams): number;
-  /** The same on the libuv thread pool. */
-  repairSocketAsync(params: RepairParams): Promise<number>;
-  /** repairSocket from words packed by packRepairParams (lib/native/repair-words.ts); no payload. */
+  /**
+   * Builds an ESTABLISHED, non-blocking TCP socket with TCP_REPAIR from words
+   * packed by packRepairParams (lib/native/repair-words.ts); returns its fd.
+   * With stayInRepair, finishRepair() does the rest (the data, SO_MARK).
+   */
   repairSocketWords(words: Uint32Array, netns: string | undefined): number;
   repairLayout: RepairLayout;
   /** The rest for a socket made with stayInRepair: inject payload, set SO_MARK (0: leave it), leave repair. */

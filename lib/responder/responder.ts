@@ -23,11 +23,12 @@ import { EPOCH_MS, FleetKey } from '../engine/fleet-key.js';
 import type { Handshake } from '../engine/engine.js';
 import { C, COUNTER_NAMES, Stats } from '../engine/stats.js';
 import { installGate, DEFAULT_MARK, type Gate } from '../gate/nftables.js';
-import { Shard, flowKey } from './shard.js';
+import { Shard } from './shard.js';
+import { flowKey, flowOf, type FlowOf } from '../handoff/flow.js';
 import { checkBindAddresses, requireOnInterface } from './bind-addresses.js';
 import { namedNetnsPath, netnsName } from '../native/netns.js';
 import { SocketMaker, type Handed, type SocketMakerOptions } from '../handoff/sockets.js';
-import type { FlowOf, MainMessage, SentError, WorkerInit, WorkerMessage } from './worker.js';
+import type { MainMessage, SentError, WorkerInit, WorkerMessage } from './messages.js';
 import { InFlight } from './in-flight.js';
 
 export interface ResponderOptions extends SyncacheConfigInput {
@@ -111,10 +112,6 @@ function validate(options: ResponderOptions): void {
 /** The path the ring opens for options.netns (a name: the gate needs one). */
 function nsPath(netns: string | undefined): string | undefined {
   return netns === undefined ? undefined : namedNetnsPath(netns);
-}
-
-function flowOf(h: Handshake): FlowOf {
-  return { family: h.family, remoteAddress: h.remoteAddress, remotePort: h.remotePort, localAddress: h.localAddress, localPort: h.localPort, irs: h.irs };
 }
 
 /**

@@ -9,12 +9,13 @@ import { BatchView } from '../native/batch.js';
 import type { Clock } from '../engine/clock.js';
 import type { SyncacheConfig } from '../engine/config.js';
 import { SynEngine, type HandshakeSink } from '../engine/engine.js';
-import type { FlowOf, HandoffFlow } from './worker.js';
+import type { FlowOf, HandoffFlow } from '../handoff/flow.js';
 import type { RepairParams } from '../native/addon.js';
 import { closeSync } from 'node:fs';
-import { CoarseTimer } from '../engine/syncache.js';
+import { CoarseTimer } from '../engine/coarse-timer.js';
 import { C, Stats } from '../engine/stats.js';
 import { LingerQueue } from './linger.js';
+import type { HandoffHost } from '../handoff/sockets.js';
 import { FLOW_WORDS, writeFlowWords } from '../native/flow-words.js';
 import { packRepairParams, REPAIR_WORDS } from '../native/repair-words.js';
 
@@ -57,11 +58,6 @@ function extend(chunks: Uint8Array[], end: number, segments: Segment[], last: nu
 /** Chunks as one buffer (undefined: none). */
 function join(chunks: Uint8Array[]): Uint8Array | undefined {
   return chunks.length === 0 ? undefined : chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
-}
-
-/** A flow's 4-tuple as a map key. */
-export function flowKey(h: FlowOf): string {
-  return `${h.remoteAddress}|${h.remotePort}|${h.localAddress}|${h.localPort}`;
 }
 
 export interface ShardOptions {
@@ -115,7 +111,7 @@ const BATCHES_PER_WAKEUP = 2;
 const POLL_GAP_MS = 0.5;
 const ROWS_PER_BATCH = 512;
 
-export class Shard {
+export class Shard implements HandoffHost {
   readonly ring: NativeRing;
   readonly engine: SynEngine;
   readonly timer: CoarseTimer;
@@ -409,6 +405,11 @@ export class Shard {
     const missing = has < bytes.length ? bytes.subarray(has) : undefined;
     finishRepair(fd, missing, mark, missing !== undefined);
     if (missing !== undefined) this.stats.values[C.lateinjected]++;
+  }
+
+  /** A held entry whose handshake is not made into a socket goes back to the cache. */
+  release(hold: number, iss: number): void {
+    this.engine.release(hold, iss);
   }
 
   /**

@@ -4,54 +4,10 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { systemClock } from '../engine/clock.js';
 import { CookieSecrets } from '../engine/cookie-secrets.js';
 import { C, Stats } from '../engine/stats.js';
-import type { SyncacheConfig } from '../engine/config.js';
 import { Shard } from './shard.js';
-import { SocketMaker, type SocketMakerOptions } from '../handoff/sockets.js';
-import type { Handshake } from '../engine/engine.js';
+import { SocketMaker } from '../handoff/sockets.js';
 import { InFlight } from './in-flight.js';
-
-export interface WorkerInit {
-  iface: string;
-  netns?: string;
-  addrs: string[];
-  ports: number[];
-  config: SyncacheConfig;
-  secrets: SharedArrayBuffer;
-  stats: SharedArrayBuffer;
-  /** Handshakes posted to the main thread and not yet received (see InFlight). */
-  inFlight: SharedArrayBuffer;
-  fanoutGroup: number;
-  qdiscBypass?: boolean;
-  /** Make a kernel socket of each completed handshake here (ResponderOptions.handoff). */
-  handoff?: SocketMakerOptions;
-  lowLatency?: boolean;
-  /** See EngineOptions.fleetTimestamps. */
-  fleetTimestamps?: boolean;
-}
-
-/** The flow of a handshake, enough to mark it handed over. */
-export type FlowOf = Pick<Handshake, 'family' | 'remoteAddress' | 'remotePort' | 'localAddress' | 'localPort' | 'irs'>;
-
-/** What the shard needs to finish a handoff: the flow, its held entry (or -1) and the final ACK's own data. */
-export type HandoffFlow = FlowOf & Pick<Handshake, 'hold' | 'iss' | 'payload'>;
-
-/** An Error as a message carries it. */
-export interface SentError { message: string; code?: string; errno?: number; syscall?: string }
-
-export type MainMessage =
-  | { type: 'close' }
-  | { type: 'socketClosed'; flow: FlowOf }
-  /** These flows are kernel sockets' (handed over by any shard): skip their segments here too. */
-  | { type: 'adopt'; flows: FlowOf[] };
-
-export type WorkerMessage =
-  | { type: 'ready' }
-  | { type: 'error'; message: string; code?: string }
-  | { type: 'handshake'; handshake: Handshake }
-  | { type: 'handed'; handed: Array<{ handshake: Handshake; fd?: number; madeAt?: number; error?: SentError }> }
-  | { type: 'closed' }
-  /** The interface is up again after going down: the fanout group was re-linked. */
-  | { type: 'linkUp' };
+import type { MainMessage, WorkerInit, WorkerMessage } from './messages.js';
 
 const port = parentPort;
 if (port === null) throw new Error('lib/responder/worker.js must run as a worker thread');

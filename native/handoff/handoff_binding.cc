@@ -1,24 +1,20 @@
-// JS face of the handoff (repair.h):
+// JS face of the handoff (repair.h), all on the JS thread:
 //
-//   repairSocket(params): number            on the JS thread
-//   repairSocketAsync(params): Promise<number>  on the libuv thread pool, so
-//                                           the event loop never waits on the
-//                                           ~15 syscalls (or on setns)
+//   repairSocketWords(words, netns?): number   the socket, from RepairWord words
+//   repairLayout                               where each word sits
+//   finishRepair(fd, payload, mark, windowProbe?)
+//   reopenRepair(fd): rcv_nxt
 //   tcpSocketInfo(fd): { maxseg, state, options, sndWscale, ... }
 //
-// Params are checked here (TypeError / RangeError naming the field) before
-// anything touches the kernel; lib/handoff/repair.ts checks them too, with
-// the same words. The async variant copies the payload, so the caller may
-// reuse its buffer at once.
+// The words are checked here (RangeError naming the field) before anything
+// touches the kernel.
 #include <napi.h>
 
 #include <cmath>
 #include <cstring>
 #include <string>
-#include <vector>
 
 #include "boundary/errors.h"
-#include "boundary/ip_text.h"
 #include "boundary/js_args.h"
 #include "handoff/repair.h"
 
@@ -26,133 +22,8 @@ namespace syncache {
 
 namespace {
 
-bool ReadUint(Napi::Env env, Napi::Object o, const char* name, double min, double max,
-              bool optional, uint32_t* out) {
-  return ReadInteger(env, o, "params.", name, min, max, optional, out);
-}
-
-bool ReadShift(Napi::Env env, Napi::Object o, const char* name, int* out) {
-  Napi::Value v = o.Get(name);
-  if (!v.IsNumber()) {
-    ThrowTypeError(env, std::string("params.") + name + " must be a window-scale shift from 0 to 14, or -1 for none");
-    return false;
-  }
-  double d = v.As<Napi::Number>().DoubleValue();
-  if (!(d >= -1 && d <= 14) || d != std::floor(d)) {
-    ThrowRangeError(env, std::string("params.") + name + " must be a window-scale shift from 0 to 14, or -1 for none, got " +
-                             v.ToString().Utf8Value());
-    return false;
-  }
-  *out = static_cast<int>(d);
-  return true;
-}
-
-bool ReadAddress(Napi::Env env, Napi::Object o, const char* name, int family, in6_addr* out) {
-  Napi::Value v = o.Get(name);
-  const char* kind = family == 4 ? "IPv4" : "IPv6";
-  if (!v.IsString()) {
-    ThrowTypeError(env, std::string("params.") + name + " must be an " + kind + " address (string)");
-    return false;
-  }
-  std::string text = v.As<Napi::String>().Utf8Value();
-  if (ParseIp(text, family, out) != family) {
-    ThrowTypeError(env, std::string("params.") + name + " must be an " + kind + " address (family " +
-                            std::to_string(family) + "), got '" + text + "'");
-    return false;
-  }
-  return true;
-}
-
-bool ReadBool(Napi::Env env, Napi::Object o, const char* name, bool optional, bool* out) {
-  return ReadBoolean(env, o, "params.", name, optional, out);
-}
-
-// Fills *p; the payload pointer refers to the caller's Uint8Array.
-bool ReadParams(Napi::Env env, Napi::Value value, RepairParams* p) {
-  if (!value.IsObject()) {
-    ThrowTypeError(env, "params must be an object");
-    return false;
-  }
-  Napi::Object o = value.As<Napi::Object>();
-  Napi::Value family = o.Get("family");
-  if (!family.IsNumber()) {
-    ThrowTypeError(env, "params.family must be 4 or 6");
-    return false;
-  }
-  double f = family.As<Napi::Number>().DoubleValue();
-  if (f != 4 && f != 6) {
-    ThrowRangeError(env, "params.family must be 4 or 6, got " + family.ToString().Utf8Value());
-    return false;
-  }
-  p->family = static_cast<int>(f);
-  uint32_t u = 0;
-  if (!ReadAddress(env, o, "localAddress", p->family, &p->localAddress)) return false;
-  if (!ReadAddress(env, o, "remoteAddress", p->family, &p->remoteAddress)) return false;
-  if (!ReadUint(env, o, "localPort", 1, 65535, false, &u)) return false;
-  p->localPort = static_cast<uint16_t>(u);
-  if (!ReadUint(env, o, "remotePort", 1, 65535, false, &u)) return false;
-  p->remotePort = static_cast<uint16_t>(u);
-  if (!ReadUint(env, o, "iss", 0, 4294967295.0, false, &p->iss)) return false;
-  if (!ReadUint(env, o, "irs", 0, 4294967295.0, false, &p->irs)) return false;
-  if (!ReadUint(env, o, "mss", 1, 65535, false, &p->mss)) return false;
-  if (!ReadShift(env, o, "wscale", &p->wscale)) return false;
-  if (!ReadShift(env, o, "ourWscale", &p->ourWscale)) return false;
-  if (!ReadBool(env, o, "sackPermitted", false, &p->sackPermitted)) return false;
-  Napi::Value ts = o.Get("timestamps");
-  if (ts.IsNull() || ts.IsUndefined()) {
-    p->timestamps = false;
-  } else if (ts.IsObject()) {
-    Napi::Object t = ts.As<Napi::Object>();
-    uint32_t ignored = 0;
-    // The kernel cannot be told the peer's TSval (ts_recent starts at 0 and
-    // is learnt from its next segment); both are checked so a mix-up shows.
-    Napi::Value peer = t.Get("peerTsval");
-    Napi::Value ours = t.Get("ourTsval");
-    if (!peer.IsNumber() || !ours.IsNumber()) {
-      ThrowTypeError(env, "params.timestamps must be null or { peerTsval, ourTsval } (uint32 numbers)");
-      return false;
-    }
-    if (!ReadUint(env, t, "peerTsval", 0, 4294967295.0, false, &ignored)) return false;
-    if (!ReadUint(env, t, "ourTsval", 0, 4294967295.0, false, &ignored)) return false;
-    p->timestamps = true;
-  } else {
-    ThrowTypeError(env, "params.timestamps must be null or { peerTsval, ourTsval }");
-    return false;
-  }
-  if (!ReadUint(env, o, "tsNow", 0, 4294967295.0, !p->timestamps, &p->tsNow)) return false;
-  if (p->timestamps && (p->tsNow & 1) != 0) {
-    ThrowRangeError(env, "params.tsNow must be even (bit 0 of TCP_TIMESTAMP selects a microsecond clock), got " +
-                             std::to_string(p->tsNow));
-    return false;
-  }
-  if (!ReadUint(env, o, "window", 0, 65535, false, &p->window)) return false;
-  if (!ReadUint(env, o, "ourWindow", 1, 65535, true, &p->ourWindow)) return false;
-  if (!ReadUint(env, o, "mark", 0, 4294967295.0, true, &p->mark)) return false;
-  if (!ReadBool(env, o, "windowProbe", true, &p->windowProbe)) return false;
-  if (!ReadBool(env, o, "stayInRepair", true, &p->stayInRepair)) return false;
-  Napi::Value payload = o.Get("payload");
-  if (!payload.IsUndefined()) {
-    if (!payload.IsTypedArray() || payload.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
-      ThrowTypeError(env, "params.payload must be a Uint8Array (or Buffer)");
-      return false;
-    }
-    Napi::Uint8Array bytes = payload.As<Napi::Uint8Array>();
-    p->payload = bytes.Data();
-    p->payloadLength = bytes.ByteLength();
-  }
-  Napi::Value netns = o.Get("netns");
-  if (!netns.IsUndefined()) {
-    if (!netns.IsString() || netns.As<Napi::String>().Utf8Value().empty()) {
-      ThrowTypeError(env, "params.netns must be the path of a network namespace (string, e.g. /run/netns/NAME)");
-      return false;
-    }
-    p->netns = netns.As<Napi::String>().Utf8Value();
-  }
-  return true;
-}
-
-// The same from RepairWord words (no payload: the caller passes stayInRepair
-// and hands the data to finishRepair). Checked as ReadParams checks fields.
+// RepairParams from RepairWord words (no payload: the caller passes
+// stayInRepair and hands the data to finishRepair), each field checked.
 bool ReadParamWords(Napi::Env env, const Napi::CallbackInfo& info, RepairParams* p) {
   if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array ||
       info[0].As<Napi::Uint32Array>().ElementLength() < kRepairWords) {
@@ -253,7 +124,10 @@ Napi::Value ReopenRepairSync(const Napi::CallbackInfo& info) {
 }
 
 // The socket's fd, or undefined with the kernel's error thrown.
-Napi::Value MakeRepairedSocket(Napi::Env env, const RepairParams& params) {
+Napi::Value RepairSocketWordsSync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  RepairParams params;
+  if (!ReadParamWords(env, info, &params)) return env.Undefined();
   SysError error;
   int fd = RepairSocket(params, &error);
   if (fd < 0) {
@@ -261,62 +135,6 @@ Napi::Value MakeRepairedSocket(Napi::Env env, const RepairParams& params) {
     return env.Undefined();
   }
   return Napi::Number::New(env, fd);
-}
-
-Napi::Value RepairSocketSync(const Napi::CallbackInfo& info) {
-  RepairParams params;
-  if (!ReadParams(info.Env(), info[0], &params)) return info.Env().Undefined();
-  return MakeRepairedSocket(info.Env(), params);
-}
-
-Napi::Value RepairSocketWordsSync(const Napi::CallbackInfo& info) {
-  RepairParams params;
-  if (!ReadParamWords(info.Env(), info, &params)) return info.Env().Undefined();
-  return MakeRepairedSocket(info.Env(), params);
-}
-
-class RepairWorker : public Napi::AsyncWorker {
- public:
-  RepairWorker(Napi::Env env, const RepairParams& params)
-      : Napi::AsyncWorker(env, "syncache.repairSocket"),
-        params_(params),
-        payload_(params.payload, params.payload + params.payloadLength),
-        deferred_(Napi::Promise::Deferred::New(env)) {
-    params_.payload = payload_.data();
-  }
-
-  Napi::Promise Promise() { return deferred_.Promise(); }
-
- protected:
-  void Execute() override { fd_ = RepairSocket(params_, &error_); }
-
-  void OnOK() override {
-    Napi::Env env = Env();
-    if (fd_ < 0) {
-      deferred_.Reject(ErrnoError(env, error_.err, error_.syscall, error_.what, error_.hint).Value());
-      return;
-    }
-    deferred_.Resolve(Napi::Number::New(env, fd_));
-  }
-
-  void OnError(const Napi::Error& error) override { deferred_.Reject(error.Value()); }
-
- private:
-  RepairParams params_;
-  std::vector<uint8_t> payload_;
-  Napi::Promise::Deferred deferred_;
-  SysError error_;
-  int fd_ = -1;
-};
-
-Napi::Value RepairSocketAsync(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  RepairParams params;
-  if (!ReadParams(env, info[0], &params)) return env.Undefined();
-  auto* worker = new RepairWorker(env, params);
-  Napi::Promise promise = worker->Promise();
-  worker->Queue();
-  return promise;
 }
 
 Napi::Value TcpSocketInfoOf(const Napi::CallbackInfo& info) {
@@ -354,7 +172,6 @@ Napi::Value TcpSocketInfoOf(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void InitHandoffBinding(Napi::Env env, Napi::Object exports) {
-  exports.Set("repairSocket", Napi::Function::New<RepairSocketSync>(env, "repairSocket"));
   exports.Set("repairSocketWords", Napi::Function::New<RepairSocketWordsSync>(env, "repairSocketWords"));
   exports.Set("repairLayout",
               NumberTable(env, {{"words", kRepairWords}, {"iss", kWordIss}, {"irs", kWordIrs}, {"mss", kWordMss},
@@ -365,7 +182,6 @@ void InitHandoffBinding(Napi::Env env, Napi::Object exports) {
                                 {"stayInRepair", kFlagStayInRepair}}));
   exports.Set("finishRepair", Napi::Function::New<FinishRepairSync>(env, "finishRepair"));
   exports.Set("reopenRepair", Napi::Function::New<ReopenRepairSync>(env, "reopenRepair"));
-  exports.Set("repairSocketAsync", Napi::Function::New<RepairSocketAsync>(env, "repairSocketAsync"));
   exports.Set("tcpSocketInfo", Napi::Function::New<TcpSocketInfoOf>(env, "tcpSocketInfo"));
 }
 

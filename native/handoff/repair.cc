@@ -113,7 +113,7 @@ bool Build(int fd, const RepairParams& p, SysError* error) {
   }
 
   if (p.stayInRepair) return true;
-  return FinishRepair(fd, p.payload, p.payloadLength, p.mark, p.windowProbe, error);
+  return FinishRepair(fd, nullptr, 0, p.mark, p.windowProbe, error);
 }
 
 }  // namespace

@@ -65,11 +65,9 @@ struct RepairParams {
   uint32_t tsNow = 0;     // our timestamp clock now (even)
   uint32_t window = 0;    // the peer's raw window from its ACK
   uint32_t ourWindow = 65535;
-  const uint8_t* payload = nullptr;
-  size_t payloadLength = 0;
   uint32_t mark = 0;      // 0: leave SO_MARK alone
   bool windowProbe = false;  // TCP_REPAIR_OFF instead of OFF_NO_WP
-  bool stayInRepair = false;  // stop before the payload: FinishRepair does the rest
+  bool stayInRepair = false;  // stop before SO_MARK: FinishRepair does the rest (with the data)
   std::string netns;      // empty: the calling thread's namespace
 };
 
@@ -99,6 +97,7 @@ enum RepairFlag : uint32_t {
 
 // Returns a connected, non-blocking, close-on-exec TCP socket, or -1 with
 // *error filled in. Expects validated params (see handoff_binding.cc).
+// Without stayInRepair it also sets SO_MARK and leaves repair (no data).
 int RepairSocket(const RepairParams& params, SysError* error);
 
 // The last step for a socket made with stayInRepair, or put back by

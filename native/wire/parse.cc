@@ -127,6 +127,18 @@ inline void StoreAddress4(uint32_t* words, const uint8_t* addr) {
   words[3] = 0;
 }
 
+// The row's peer (saddr) and local (daddr) address words: 16 bytes each for
+// IPv6, IPv4 in word 0 with the rest zeroed.
+inline void StoreAddresses(PacketBatch* batch, uint32_t row, bool v6, const uint8_t* peer, const uint8_t* local) {
+  if (v6) {
+    std::memcpy(&batch->saddr[row * 4], peer, 16);
+    std::memcpy(&batch->daddr[row * 4], local, 16);
+  } else {
+    StoreAddress4(&batch->saddr[row * 4], peer);
+    StoreAddress4(&batch->daddr[row * 4], local);
+  }
+}
+
 // The ICMP/ICMPv6 error path. `l3` is the outer packet (checked already).
 inline NativeCounter ParseIcmp(const L3& l3, bool v6, const LocalConfig& config,
                                PacketBatch* batch, uint32_t row) {
@@ -181,13 +193,7 @@ inline NativeCounter ParseIcmp(const L3& l3, bool v6, const LocalConfig& config,
   const uint16_t ourPort = Load16(tcp + kTcpSport);
   if (!config.HasPort(ourPort)) return kCounter_dropBadIcmp;
 
-  if (v6) {
-    std::memcpy(&batch->saddr[row * 4], peer, 16);
-    std::memcpy(&batch->daddr[row * 4], us, 16);
-  } else {
-    StoreAddress4(&batch->saddr[row * 4], peer);
-    StoreAddress4(&batch->daddr[row * 4], us);
-  }
+  StoreAddresses(batch, row, v6, peer, us);
   batch->sport[row] = Load16(tcp + kTcpDport);
   batch->dport[row] = ourPort;
   batch->seq[row] = Load32(tcp + kTcpSeq);
@@ -291,15 +297,7 @@ inline NativeCounter ParseTcp(const L3& l3, bool v6, const LocalConfig& config,
   batch->tsecr[row] = 0;
   if (!ParseOptions(tcp + kTcpHeader, tcp + doff, batch, row)) return kCounter_dropBadOptionLength;
 
-  const uint8_t* saddr = v6 ? l3.ip + kIp6Saddr : l3.ip + kIp4Saddr;
-  const uint8_t* daddr = v6 ? l3.ip + kIp6Daddr : l3.ip + kIp4Daddr;
-  if (v6) {
-    std::memcpy(&batch->saddr[row * 4], saddr, 16);
-    std::memcpy(&batch->daddr[row * 4], daddr, 16);
-  } else {
-    StoreAddress4(&batch->saddr[row * 4], saddr);
-    StoreAddress4(&batch->daddr[row * 4], daddr);
-  }
+  StoreAddresses(batch, row, v6, v6 ? l3.ip + kIp6Saddr : l3.ip + kIp4Saddr, v6 ? l3.ip + kIp6Daddr : l3.ip + kIp4Daddr);
   batch->sport[row] = Load16(tcp + kTcpSport);
   batch->dport[row] = dport;
   batch->seq[row] = Load32(tcp + kTcpSeq);

@@ -19,7 +19,7 @@ import { protect, type Protection } from '../../lib/handoff/protect.js';
 import { protectFor } from '../../lib/handoff/split.js';
 import { track } from '../helpers/children.js';
 import { Shard } from '../../lib/responder/shard.js';
-import { Stats } from '../../lib/engine/stats.js';
+import { C, Stats } from '../../lib/engine/stats.js';
 import { resolveConfig } from '../../lib/engine/config.js';
 import { CookieSecrets } from '../../lib/engine/cookie-secrets.js';
 import { systemClock } from '../../lib/engine/clock.js';
@@ -285,7 +285,7 @@ test('the ring\'s set of handed-over flows is bounded: past its size a flow is c
       words[peerAddress] = 0xc6130000 + (i >>> 16); // only keys: nothing is sent to them
       shard.mark(flow, true, words);
     }
-    assert.equal(stats.get('handedoverfull'), 1);
+    assert.equal(stats.values[C.handedoverfull], 1);
   } finally {
     shard.close();
   }

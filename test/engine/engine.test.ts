@@ -741,3 +741,26 @@ test('hold: a handshake refused (the socket makers\' backlog full) drops what it
   assert.equal(c.stat('aborted'), 1);
   assert.equal(c.engine.heldBytes, 0);
 });
+
+test('hold: a held entry goes stale 10 s after its ACK even when its bucket\'s next deadline was later (the timer is not late)', () => {
+  // Four duplicate SYNs back the entry's deadline off to 16 s, and a timer
+  // run at 1 s raises the bucket's deadline to that; the ACK then holds the
+  // entry for 10 s. The bucket's deadline must come down with it, or the
+  // timer (armed at nextDeadline()) wakes 5 s late.
+  const h = harness({ syncookies: 'off' }, true);
+  h.feed({});
+  for (let k = 0; k < 4; k++) h.feed({});
+  assert.equal(h.stat('dupsyn'), 4);
+  const cache = h.engine.cache!;
+  h.clock.advance(1000);
+  h.engine.expire();
+  assert.equal(cache.nextDeadline(), (1_000_000 + 16_000) >>> 0);
+  h.feed({ kind: K.ack, seq: 1001, ack: (h.sent[0].seq + 1) >>> 0 });
+  assert.equal(h.handshakes.length, 1);
+  assert.equal(cache.nextDeadline(), (1_001_000 + 10_000) >>> 0, 'the timer is armed for the hold\'s end');
+  cache.checkInvariants();
+  h.clock.advance(10_000);
+  h.engine.expire();
+  assert.equal(h.stat('stale'), 1, 'dropped at 10 s, not at 16 s');
+  assert.equal(cache.size, 0);
+});

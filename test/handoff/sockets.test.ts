@@ -8,9 +8,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Handshake } from '../../lib/engine/engine.js';
 import { C, Stats } from '../../lib/engine/stats.js';
-import { SocketMaker, type Handed } from '../../lib/handoff/sockets.js';
-import type { Shard } from '../../lib/responder/shard.js';
-import type { FlowOf, HandoffFlow } from '../../lib/responder/worker.js';
+import { SocketMaker, type Handed, type HandoffHost } from '../../lib/handoff/sockets.js';
+import type { FlowOf, HandoffFlow } from '../../lib/handoff/flow.js';
 
 function handshake(remotePort: number, irs: number, extra: Partial<Handshake> = {}): Handshake {
   return {
@@ -26,15 +25,15 @@ function standIn() {
   const made: HandoffFlow[][] = [];
   const released: number[] = [];
   const lingered: FlowOf[] = [];
-  const shard = {
-    completeHandoffs: async (items: ReadonlyArray<{ flow: HandoffFlow }>, doneAt: number[]) => {
+  const shard: HandoffHost = {
+    completeHandoffs: async (items, doneAt = []) => {
       made.push(items.map((it) => it.flow));
       items.forEach((_, i) => { doneAt[i] = performance.timeOrigin + performance.now(); });
       return items.map((it) => 100 + it.flow.remotePort);
     },
-    engine: { release: (hold: number) => { released.push(hold); } },
-    linger: (flow: FlowOf) => { lingered.push(flow); },
-  } as unknown as Shard;
+    release: (hold) => { released.push(hold); },
+    linger: (flow) => { lingered.push(flow); },
+  };
   return { shard, made, released, lingered };
 }
 
@@ -81,7 +80,7 @@ test('the same connection completing again while its socket is made is a duplica
   // In a later read, while the shard is still making the first one's socket.
   let finish = (): void => {};
   const slow = maker();
-  (slow.shard as unknown as { completeHandoffs: unknown }).completeHandoffs = (items: ReadonlyArray<{ flow: HandoffFlow }>, doneAt: number[]) => {
+  slow.shard.completeHandoffs = (items, doneAt = []) => {
     slow.made.push(items.map((it) => it.flow));
     return new Promise((resolve) => {
       finish = () => {
@@ -109,7 +108,7 @@ test('the same connection completing again while its socket is made is a duplica
 
 test('a socket the kernel refuses is reported as failed and not remembered: the peer\'s retry is made again', async () => {
   const failing = maker();
-  (failing.shard as unknown as { completeHandoffs: unknown }).completeHandoffs = async (items: ReadonlyArray<unknown>) =>
+  failing.shard.completeHandoffs = async (items) =>
     items.map(() => Object.assign(new Error('TCP_REPAIR: Operation not permitted'), { code: 'EPERM' }));
   failing.sockets.push(handshake(43001, 1));
   await tick();
@@ -123,7 +122,7 @@ test('a socket the kernel refuses is reported as failed and not remembered: the 
 
 test('a batch whose handoff throws fails as a whole: every handshake reported, its hold released, nothing thrown', async () => {
   const m = maker();
-  (m.shard as unknown as { completeHandoffs: unknown }).completeHandoffs = async () => {
+  m.shard.completeHandoffs = async () => {
     throw new Error('the ring is gone');
   };
   m.sockets.push(handshake(44001, 1, { hold: 11 }));
