@@ -73,6 +73,7 @@ import type { Clock } from './clock.js';
 import type { SyncacheConfig } from './config.js';
 import { EntryFlag, NO_WSCALE, NONE, SynCache } from './syncache.js';
 import { C } from './stats.js';
+import { HeldData } from './held-data.js';
 import { EPOCH_SKEW_MS } from './fleet-key.js';
 
 const K = addon.constants.kinds;
@@ -168,10 +169,8 @@ export class SynEngine {
   /** Rows of the batch being handled that completed a handshake (see repeatOfCompleted). */
   private readonly completedRows: Int32Array;
   private completedCount = 0;
-  /** Per held entry: data not yet taken, the sequence number of its first byte, and of the byte after it. */
-  private readonly heldData = new Map<number, { chunks: Uint8Array[]; seq: number; next: number }>();
-  /** Bytes in heldData's chunks, over every held entry (at most config.holdLimit). */
-  private heldTotal = 0;
+  /** Data behind the final ACKs of held entries, until their sockets take it. */
+  private readonly held: HeldData;
   // While paused, due entries back off and go stale on schedule but send
   // nothing: a client's own SYN retransmit is answered from its entry
   // (dupsyn), and a flood's worth of entries made just before the pause
@@ -181,7 +180,7 @@ export class SynEngine {
     this.resendSynAck(e);
     return true;
   };
-  private readonly onStale = (e: number): void => { this.forgetHeld(e); };
+  private readonly onStale = (e: number): void => { this.held.forget(e); };
 
   constructor(options: EngineOptions) {
     this.config = options.config;
@@ -195,6 +194,7 @@ export class SynEngine {
     this.mode = options.config.syncookies;
     this.cache = this.mode === 'only' ? null : new SynCache(options.config, options.stats);
     this.hold = options.hold === true && this.cache !== null;
+    this.held = new HeldData(options.config.window, options.config.holdLimit, options.stats);
     this.tsOffset = options.fleetTimestamps === true ? 0 : randomInt(0, 2 ** 32);
     this.tsSkew = options.fleetTimestamps === true ? EPOCH_SKEW_MS : 0;
   }
@@ -364,7 +364,7 @@ export class SynEngine {
         } else {
           s[C.aborted]++;
           cache.unhold(e);
-          this.forgetHeld(e); // the retry collects it again
+          this.held.forget(e); // the retry collects it again
         }
         return;
       }
@@ -394,7 +394,7 @@ export class SynEngine {
     } else {
       s[C.aborted]++;
       if (held !== NONE) {
-        this.forgetHeld(held);
+        this.held.forget(held);
         (cache as SynCache).remove(held);
       }
     }
@@ -456,7 +456,7 @@ export class SynEngine {
    */
   release(e: number, iss: number): boolean {
     if (!this.holds(e, iss)) return false;
-    this.forgetHeld(e);
+    this.held.forget(e);
     return (this.cache as SynCache).remove(e);
   }
 
@@ -469,13 +469,7 @@ export class SynEngine {
    */
   takeHeldData(e: number, iss: number): { data: Uint8Array[]; seq: number } | undefined {
     if (!this.holds(e, iss)) return undefined;
-    const held = this.heldData.get(e);
-    if (held === undefined) return { data: [], seq: ((this.cache as SynCache).irs[e] + 1) >>> 0 };
-    const taken = { data: held.chunks, seq: held.seq };
-    for (const c of held.chunks) this.heldTotal -= c.length;
-    held.chunks = [];
-    held.seq = held.next;
-    return taken;
+    return this.held.take(e, ((this.cache as SynCache).irs[e] + 1) >>> 0);
   }
 
   /** True if entry e is held for the flow whose ISS is `iss`. */
@@ -487,7 +481,7 @@ export class SynEngine {
 
   private holdEntry(e: number, rx: BatchView, i: number): void {
     (this.cache as SynCache).hold(e, this.now, HOLD_MS);
-    this.forgetHeld(e);
+    this.held.forget(e);
     this.collect(e, rx, i);
   }
 
@@ -508,50 +502,15 @@ export class SynEngine {
 
   /** Bytes held for the socket of a flow whose handshake completed (all flows). */
   get heldBytes(): number {
-    return this.heldTotal;
+    return this.held.bytes;
   }
 
-  /** Drops what entry e held. */
-  private forgetHeld(e: number): void {
-    const held = this.heldData.get(e);
-    if (held === undefined) return;
-    for (const c of held.chunks) this.heldTotal -= c.length;
-    this.heldData.delete(e);
-  }
-
-  /**
-   * Keeps in-order data of a held flow: what follows what we have, up to
-   * the window our SYN-ACK advertised (the kernel drops what lies past its
-   * receive window too; the peer may not send it) and while the shard
-   * holds less than holdLimit bytes in all. What is not kept the peer
-   * resends to the socket.
-   */
+  /** The segment's data, for held entry e (see HeldData.collect). */
   private collect(e: number, rx: BatchView, i: number): void {
-    let length = rx.payloadLength[i];
+    const length = rx.payloadLength[i];
     const at = rx.payloadOffset[i];
     if (length === 0 || at === BatchView.noPayload) return;
-    const cache = this.cache as SynCache;
-    let held = this.heldData.get(e);
-    const start = (cache.irs[e] + 1) >>> 0;
-    const expected = held?.next ?? start;
-    if (rx.seq[i] !== expected) return; // out of order or repeated: the peer resends it
-    const room = this.config.window - ((expected - start) >>> 0);
-    if (length > room) {
-      this.stats[C.holdoverwindow]++;
-      if (room <= 0) return;
-      length = room;
-    }
-    if (this.heldTotal + length > this.config.holdLimit) {
-      this.stats[C.holdfull]++;
-      return;
-    }
-    if (held === undefined) {
-      held = { chunks: [], seq: expected, next: expected };
-      this.heldData.set(e, held);
-    }
-    held.chunks.push(rx.payload.slice(at, at + length));
-    held.next = (held.next + length) >>> 0;
-    this.heldTotal += length;
+    this.held.collect(e, ((this.cache as SynCache).irs[e] + 1) >>> 0, rx.seq[i], rx.payload.subarray(at, at + length));
   }
 
   private rst(rx: BatchView, i: number): void {
