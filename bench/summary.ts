@@ -1,0 +1,114 @@
+// npm run bench:summary - the README's benchmark summary, made from the
+// latest record of each results file (bench/results/*.jsonl) that the bench
+// scripts write, so that every figure in the README is one a script wrote.
+// Prints the markdown; --write puts it into README.md between its markers
+// (a test checks that the README holds exactly what this prints).
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { RESULTS_DIR } from './results.js';
+
+export const BEGIN = '<!-- bench:summary begin: made by `npm run bench:summary -- --write` from bench/results/ -->';
+export const END = '<!-- bench:summary end -->';
+
+type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+/** The newest record of bench/results/<name>.jsonl, or undefined. */
+export function latest(name: string, dir = RESULTS_DIR): Json | undefined {
+  const path = `${dir}${name}.jsonl`;
+  if (!existsSync(path)) return undefined;
+  const lines = readFileSync(path, 'utf8').split('\n').filter((l) => l.trim() !== '');
+  return lines.length === 0 ? undefined : JSON.parse(lines[lines.length - 1]) as Json;
+}
+
+const int = (n: number): string => Math.round(n).toLocaleString('en-US');
+const fixed = (x: number | null | undefined, digits = 2): string => (typeof x === 'number' && Number.isFinite(x) ? x.toFixed(digits) : 'n/a');
+const when = (r: Json): string => `${String(r.date).slice(0, 16).replace('T', ' ')} UTC on ${r.machine}`;
+
+function flood(r: Json): string[] {
+  const out = [
+    `**Flood** (\`npm run bench:flood\`, ${when(r)}): the built-in generator on one core; first the kernel's own listener (\`tcp_syncookies=2\`) flat out, then every syncache run at the rate the generator managed against it (${int(r.offered)} SYN/s), last syncache flat out. Legit: kernel-stack connects from the client namespace during the flood.`,
+    '',
+    '| target | offered SYN/s | answered SYN/s | ours / kernel | legit connects | p99 connect |',
+    '|---|---:|---:|---:|---:|---:|',
+    ...r.rows.map((x: Json) => `| ${x.target} | ${int(x.offered)} | ${int(x.answered)} | ${fixed(x.ratioToKernel)} | ${x.legitCompleted}/${x.legitAttempted} | ${typeof x.connectP99 === 'number' ? `${x.connectP99.toFixed(1)} ms` : 'n/a'} |`),
+  ];
+  const costs: Json[] = r.costs ?? [];
+  if (costs.length >= 2) {
+    out.push('', 'The responder core\'s CPU (user + system + softirq) per answered SYN, CPUs split, from the same run:', '',
+      '| offered SYN/s | kernel µs | syncache µs | syncache / kernel |', '|---:|---:|---:|---:|');
+    for (let i = 0; i + 1 < costs.length; i += 2) {
+      const k = costs[i].totalUs / costs[i].answered;
+      const s = costs[i + 1].totalUs / costs[i + 1].answered;
+      out.push(`| ${int(costs[i].offered)} | ${fixed(k)} | ${fixed(s)} | ${fixed(s / k)} |`);
+    }
+    if (r.chart) out.push('', '![CPU per answered SYN against offered rate](bench/results/flood-cost.svg)');
+  }
+  return out;
+}
+
+function micro(r: Json): string[] {
+  return [
+    `**Microbenchmarks** (\`npm run bench\`, ${when(r)}):`,
+    '',
+    '| what | measured | target |',
+    '|---|---:|---:|',
+    ...r.rows.map((x: Json) => `| ${x.what} | ${x.value} | ${x.target} |`),
+  ];
+}
+
+function serve(r: Json): string[] {
+  const label = (x: Json): string => (x.mode === 'plain' ? (x.floor ? 'kernel listener, flood dropped on arrival' : 'kernel listener') : 'protect()');
+  const flood = (x: Json): string => (x.flood ? (x.fullSpeed ? `full speed (${int(x.floodOffered)})` : int(x.floodOffered)) : '-');
+  return [
+    `**Serving** (\`npm run bench:serve\`, ${when(r)}): an http.Server behind \`protect()\` against the same server on a kernel listener, wrk with a new connection per request (median of ${r.rounds} round(s) of ${r.seconds} s); under a flood from the generator at the rate shown (SYN/s).`,
+    '',
+    '| server | wrk -c | flood | requests/s | ratio to kernel | p99 | handoff p99 |',
+    '|---|---:|---:|---:|---:|---:|---:|',
+    ...r.rows.map((x: Json) => `| ${label(x)} | ${x.connections} | ${flood(x)} | ${int(x.requestsPerSecond)} | ${fixed(x.ratio)} | ${fixed(x.p99Ms, 1)} ms | ${typeof x.handoffP99Ms === 'number' ? `${x.handoffP99Ms.toFixed(2)} ms` : '-'} |`),
+  ];
+}
+
+function soak(r: Json): string[] {
+  const s: Json[] = r.samples;
+  const mid = s[Math.floor(s.length / 2)];
+  const end = s[s.length - 1];
+  const mib = (k: number): string => (k / 1024).toFixed(1);
+  return [
+    `**Soak** (\`npm run soak\`, ${when(r)}): ${r.seconds} s of a ${int(r.flood?.sent / r.flood?.seconds || r.floodRate)} SYN/s flood, every crafted attack and wrk's clients against \`protect()\`: ${int(r.wrk.requests)} requests, ${r.wrk.errors} errors; RSS ${mib(s[0].rssKiB)} MiB at start, ${mib(mid.rssKiB)} mid-run, ${mib(end.rssKiB)} at end; open fds ${s[0].fds}, ${mid.fds}, ${end.fds}; ${r.ok ? 'passed' : 'FAILED'}.`,
+  ];
+}
+
+/** The summary's markdown, between its markers. */
+export function summaryMarkdown(dir = RESULTS_DIR): string {
+  const parts: string[][] = [];
+  const f = latest('flood', dir);
+  if (f) parts.push(flood(f));
+  const s = latest('serve', dir);
+  if (s) parts.push(serve(s));
+  const m = latest('micro', dir);
+  if (m) parts.push(micro(m));
+  const k = latest('soak', dir);
+  if (k) parts.push(soak(k));
+  if (parts.length === 0) parts.push(['No results yet: run the benches (npm run bench:flood, bench:serve, bench, soak).']);
+  return [BEGIN, '', ...parts.flatMap((p) => [...p, '']), 'Every run of each bench appends its whole record to `bench/results/<bench>.jsonl`; the history is there.', END].join('\n');
+}
+
+/** README text with its summary block replaced. */
+export function withSummary(readme: string, summary: string): string {
+  const a = readme.indexOf(BEGIN);
+  const b = readme.indexOf(END);
+  if (a < 0 || b < a) throw new Error('README.md has no bench:summary markers');
+  return readme.slice(0, a) + summary + readme.slice(b + END.length);
+}
+
+const isMain = process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1];
+if (isMain) {
+  const summary = summaryMarkdown();
+  if (process.argv.includes('--write')) {
+    const path = fileURLToPath(new URL('../../README.md', import.meta.url));
+    writeFileSync(path, withSummary(readFileSync(path, 'utf8'), summary));
+    process.stderr.write(`README.md: summary written from ${RESULTS_DIR}\n`);
+  } else {
+    process.stdout.write(`${summary}\n`);
+  }
+}
