@@ -124,7 +124,7 @@ if (json) {
     console.log(`| ${r.target} | ${r.offered.toLocaleString('en-US')} | ${r.answered.toLocaleString('en-US')} | ${pct(r.answeredShare)} | ${r.ratioToKernel === null ? 'n/a' : r.ratioToKernel.toFixed(2)} | ${r.legitCompleted}/${r.legitAttempted} (${pct(r.legitShare)}) | ${r.connectP99 === null ? 'n/a' : `${r.connectP99.toFixed(1)} ms`} |`);
   }
   if (costs.length > 0) {
-    console.log('\nthe responder core\'s CPU (user + system + softirq) per answered SYN, CPUs split; chart: ' + chart + '\n');
+    console.log('\nthe responder core\'s CPU (user + system + softirq, less its idle floor) per answered SYN, CPUs split; chart: ' + chart + '\n');
     console.log('| offered SYN/s | kernel µs/SYN | syncache µs/SYN | syncache / kernel |');
     console.log('|---:|---:|---:|---:|');
     for (let i = 0; i + 1 < costs.length; i += 2) {

@@ -34,7 +34,7 @@ function flood(r: Json): string[] {
   ];
   const costs: Json[] = r.costs ?? [];
   if (costs.length >= 2) {
-    out.push('', 'The responder core\'s CPU (user + system + softirq) per answered SYN, CPUs split, from the same run:', '',
+    out.push('', 'The responder core\'s CPU (user + system + softirq, less what it spends with the server idle) per answered SYN, CPUs split, from the same run:', '',
       '| offered SYN/s | kernel µs | syncache µs | syncache / kernel |', '|---:|---:|---:|---:|');
     for (let i = 0; i + 1 < costs.length; i += 2) {
       const k = costs[i].totalUs / costs[i].answered;

@@ -3,7 +3,9 @@
 // user, system and softirq time per SYN offered (the kernel's listener
 // answers in softirq; syncache in its process, plus the ring's copy in
 // softirq). Needs the CPUs split (LabOptions.cpus) so that the responder's
-// core does nothing else.
+// core does nothing else; what it does anyway (the idle server, anything else
+// the machine runs there) is measured for as long right before the flood,
+// with the server up and no flood, and taken off (the floor).
 import { addon } from '../lib/native/addon.js';
 import { buildLab } from '../lib/lab/topology.js';
 import { PORT, TICKS_PER_SECOND, cpuTimes, startTarget, type TargetMode } from './target.js';
@@ -25,8 +27,10 @@ export interface CostRow {
   userUs: number;
   systemUs: number;
   softirqUs: number;
-  /** user + system + softirq per SYN offered, µs. */
+  /** user + system + softirq per SYN offered, µs, net of the floor. */
   totalUs: number;
+  /** The floor: the responder core's busy share with the server up and no flood. */
+  floorBusy: number;
   /** The responder core's busy share over the run. */
   busy: number;
 }
@@ -36,6 +40,10 @@ export async function synCost({ mode, rate, seconds, cpus, workers }: CostRun): 
   try {
     if (mode === 'plain') lab.responder.ns.sysctl('net.ipv4.tcp_syncookies', 2);
     const target = await startTarget(lab, mode, { cpu: cpus.responder, workers });
+    const idle0 = cpuTimes(cpus.responder);
+    await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+    const idle1 = cpuTimes(cpus.responder);
+    const floorShare = (k: 'user' | 'system' | 'softirq'): number => (idle1[k] - idle0[k]) / Math.max(1, idle1.total - idle0.total);
     const before = cpuTimes(cpus.responder);
     const f = await addon.flood({
       iface: lab.attacker.iface, netns: lab.attacker.ns.path, dstMac: lab.responder.mac,
@@ -43,13 +51,16 @@ export async function synCost({ mode, rate, seconds, cpus, workers }: CostRun): 
     });
     const after = cpuTimes(cpus.responder);
     await target.stop();
-    const us = (ticks: number): number => (ticks * 1e6) / TICKS_PER_SECOND / f.sent;
-    const userUs = us(after.user - before.user);
-    const systemUs = us(after.system - before.system);
-    const softirqUs = us(after.softirq - before.softirq);
+    // Ticks over the flood, less what the floor's share of them would have been.
+    const span = after.total - before.total;
+    const us = (k: 'user' | 'system' | 'softirq'): number => Math.max(0, ((after[k] - before[k]) - floorShare(k) * span) * 1e6 / TICKS_PER_SECOND / f.sent);
+    const userUs = us('user');
+    const systemUs = us('system');
+    const softirqUs = us('softirq');
     return {
       mode, offered: Math.round(f.sent / f.seconds), answered: f.unique / f.sent,
       userUs, systemUs, softirqUs, totalUs: userUs + systemUs + softirqUs,
+      floorBusy: 1 - (idle1.idle - idle0.idle) / Math.max(1, idle1.total - idle0.total),
       busy: 1 - (after.idle - before.idle) / (after.total - before.total),
     };
   } finally {
