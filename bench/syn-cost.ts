@@ -4,7 +4,7 @@
 // answers in softirq; syncache in its process, plus the ring's copy in
 // softirq). Needs the CPUs split (LabOptions.cpus) so that the responder's
 // core does nothing else.
-import { addon } from '../lib/native/addon.js';
+import { labAddon } from '../lib/lab/lab-addon.js';
 import { buildLab } from '../lib/lab/topology.js';
 import { PORT, TICKS_PER_SECOND, cpuTimes, startTarget, type TargetMode } from './target.js';
 
@@ -37,7 +37,7 @@ export async function synCost({ mode, rate, seconds, cpus, workers }: CostRun): 
     if (mode === 'plain') lab.responder.ns.sysctl('net.ipv4.tcp_syncookies', 2);
     const target = await startTarget(lab, mode, { cpu: cpus.responder, workers });
     const before = cpuTimes(cpus.responder);
-    const f = await addon.flood({
+    const f = await labAddon.flood({
       iface: lab.attacker.iface, netns: lab.attacker.ns.path, dstMac: lab.responder.mac,
       dstAddr: lab.responder.v4, dstPort: PORT, srcNet: lab.spoofV4, rate, seconds, cpu: cpus.network,
     });

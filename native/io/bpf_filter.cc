@@ -1,4 +1,4 @@
-#include "ring/bpf_filter.h"
+#include "io/bpf_filter.h"
 
 #include <arpa/inet.h>
 #include <linux/if_ether.h>
