@@ -3,6 +3,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { labAddon, type FloodOptions } from '../../lib/lab/lab-addon.js';
+import { addon } from '../../lib/native/addon.js';
 import { BatchView } from '../../lib/native/batch.js';
 import { createPairLab, labUnavailableReason, type PairLab } from '../../lib/lab/netns.js';
 import { PORT, counter, openRing, serverIn, stop } from './ring-helpers.js';
@@ -19,6 +20,11 @@ before(() => {
   pair.responder.sysctl('net.ipv4.tcp_syncookies', 2);
 });
 after(() => pair?.lab.destroy());
+
+test('the generator is a lab tool: in the lab addon (syncache_lab.node), not in the product addon', () => {
+  assert.equal(typeof labAddon.flood, 'function');
+  assert.equal('flood' in addon, false);
+});
 
 function options(extra: Partial<FloodOptions> = {}): FloodOptions {
   return {

@@ -1,8 +1,11 @@
-// The native packet path (parser, cookies, builder; the next-hop table) built on its own with
+// The native packet path (parser, cookies, builder; what the handoff does
+// with frames still in the ring; the next-hop table) built on its own with
 // AddressSanitizer, LeakSanitizer and UndefinedBehaviorSanitizer
 // (native/fuzz), then fed the malformed-frame corpus and 300,000 mutations of
 // well-formed SYNs, ACKs and RSTs: no memory error, no undefined behaviour,
-// no leak, and every frame either accepted or counted under a reason.
+// no leak, every frame either accepted or counted under a reason, a
+// handed-over flow's segments taken before a receive and counted, and peeks
+// at flows' data that stay within their buffer.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -41,10 +44,15 @@ test('under ASan, LSan and UBSan the native packet path survives the corpus and 
     const fuzz = run(`${BUILD}/pipeline_fuzz`, ['--corpus', `${dir}/frames.hex`, '--iterations', '300000', '--seed', String(seed)]);
     t.diagnostic(`seed ${seed} (rerun: build/fuzz/pipeline_fuzz --seed ${seed} ...): ${fuzz.out.trim().split('\n').pop()}`);
     assert.equal(fuzz.status, 0, fuzz.out);
-    const summary = JSON.parse(fuzz.out.trim().split('\n').pop()!) as { frames: number; accepted: number; miscounted: number };
+    const summary = JSON.parse(fuzz.out.trim().split('\n').pop()!) as {
+      frames: number; accepted: number; miscounted: number; skipped: number; peeked: number; lookAheadErrors: number;
+    };
     assert.equal(summary.frames, 300_000 + corpus.frames.length + 16);
     assert.equal(summary.miscounted, 0);
     assert.ok(summary.accepted > 16, 'the mutations reach past the first checks');
+    assert.ok(summary.skipped > 0, 'HandedOverSkip takes handed-over segments');
+    assert.ok(summary.peeked > 0, 'PeekSerializer copies data segments out');
+    assert.equal(summary.lookAheadErrors, 0);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
