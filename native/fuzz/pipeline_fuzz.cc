@@ -307,8 +307,14 @@ int main(int argc, char** argv) {
       // skip path and the flow set's growth and removal run too.
       if (mutated && random.Below(16) == 0) {
         const syncache::FlowKey key = syncache::FlowKey::FromRow(*batch, rows);
-        if (random.Below(2) == 0) pipeline.handedOver.Remove(key);
-        else pipeline.handedOver.Add(key, random.Below(2) ? syncache::kFlowKernelSocket : syncache::kFlowReported, random.Below(2) == 0 ? batch->seq[rows] : static_cast<uint32_t>(random.Next()));
+        switch (random.Below(6)) {
+          case 0: pipeline.handedOver.Remove(key); break;
+          case 1: pipeline.handedOver.RemoveIfIsn(key, batch->seq[rows]); break;
+          case 2: pipeline.handedOver.MarkClosed(key, batch->seq[rows]); break;
+          default:
+            pipeline.handedOver.Add(key, random.Below(2) ? syncache::kFlowKernelSocket : syncache::kFlowReported,
+                                    random.Below(2) == 0 ? batch->seq[rows] : static_cast<uint32_t>(random.Next()));
+        }
       }
       if (++rows == syncache::kBatchCapacity) flush();
     } else {

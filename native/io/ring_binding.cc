@@ -354,8 +354,7 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
     if (info.Length() > 1 && !info[1].IsUndefined()) {
       uint32_t isn = 0;
       if (!ReadPeerIsn(info, "takeBack", &isn)) return env.Undefined();
-      uint32_t marked = 0;
-      if (pipeline_.handedOver.Find(key, &marked) == kFlowAbsent || marked != isn) return Napi::Boolean::New(env, false);
+      return Napi::Boolean::New(env, pipeline_.handedOver.RemoveIfIsn(key, isn));
     }
     return Napi::Boolean::New(env, pipeline_.handedOver.Remove(key));
   }
@@ -369,9 +368,7 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
     uint32_t isn = 0;
     if (!CheckOpen(env, "flowClosed") || !ReadFlow(info, &key) || !ReadPeerIsn(info, "flowClosed", &isn))
       return env.Undefined();
-    uint32_t marked = 0;
-    if (pipeline_.handedOver.Find(key, &marked) != kFlowKernelSocket || marked != isn) return Napi::Boolean::New(env, false);
-    return Napi::Boolean::New(env, pipeline_.handedOver.Add(key, kFlowClosed, isn));
+    return Napi::Boolean::New(env, pipeline_.handedOver.MarkClosed(key, isn));
   }
 
   void Start(const Napi::CallbackInfo& info) {
