@@ -79,6 +79,9 @@ std::string Where(const AfPacketConfig& config);
 bool Fail(SysError* error, int err, const char* syscall, std::string what, std::string hint = "");
 // What to do about EPERM/EACCES for `capability`; "" for other errors.
 std::string PermissionHint(int err, const char* capability);
+// A non-blocking AF_PACKET socket made with protocol 0 (it receives nothing
+// until bound) and set to TPACKET `version`; -1 on failure (in *error).
+int OpenSocket(const AfPacketConfig& config, int version, SysError* error);
 
 }  // namespace afpacket
 

@@ -22,15 +22,8 @@ using afpacket::Where;
 
 bool AfPacketRx::Open(const AfPacketConfig& config, int ifindex, SysError* error) {
   Close();
-  fd_ = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd_ < 0) {
-    int err = errno;
-    return Fail(error, err, "socket", "cannot open an AF_PACKET socket on " + Where(config),
-                PermissionHint(err, "CAP_NET_RAW"));
-  }
-  int version = version_;
-  if (setsockopt(fd_, SOL_PACKET, PACKET_VERSION, &version, sizeof(version)) != 0)
-    return Fail(error, errno, "setsockopt", "cannot select the TPACKET version (PACKET_VERSION)");
+  fd_ = afpacket::OpenSocket(config, version_, error);
+  if (fd_ < 0) return false;
   tpacket_req3 req{};
   req.tp_block_size = config.blockSize;
   req.tp_block_nr = config.blockCount;

@@ -36,15 +36,8 @@ using afpacket::Where;
 
 bool AfPacketTx::Open(const AfPacketConfig& config, int ifindex, SysError* error) {
   Close();
-  fd_ = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd_ < 0) {
-    int err = errno;
-    return Fail(error, err, "socket", "cannot open an AF_PACKET socket on " + Where(config),
-                PermissionHint(err, "CAP_NET_RAW"));
-  }
-  int version = TPACKET_V2;
-  if (setsockopt(fd_, SOL_PACKET, PACKET_VERSION, &version, sizeof(version)) != 0)
-    return Fail(error, errno, "setsockopt", "cannot select TPACKET_V2 (PACKET_VERSION)");
+  fd_ = afpacket::OpenSocket(config, TPACKET_V2, error);
+  if (fd_ < 0) return false;
   int one = 1;
   if (setsockopt(fd_, SOL_PACKET, PACKET_LOSS, &one, sizeof(one)) != 0)
     return Fail(error, errno, "setsockopt", "cannot set PACKET_LOSS");
