@@ -45,7 +45,7 @@ bool AfPacketRx::Open(const AfPacketConfig& config, int ifindex, SysError* error
   blockSize_ = config.blockSize;
   blockCount_ = config.blockCount;
   frameCount_ = req.tp_frame_nr;
-  ResetCursor();
+  Attach(map_);
 
   sock_fprog prog{};
   prog.len = static_cast<unsigned short>(config.filter.size());
@@ -88,7 +88,7 @@ bool AfPacketRx::Open(const AfPacketConfig& config, int ifindex, SysError* error
   return true;
 }
 
-void AfPacketRx::Close() {
+void AfPacketRx::Unmap() {
   if (map_ != nullptr) munmap(map_, mapBytes_);
   if (fd_ >= 0) close(fd_);
   map_ = nullptr;

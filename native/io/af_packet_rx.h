@@ -7,12 +7,7 @@
 // PACKET_FANOUT is joined after bind, because the kernel only lets a bound
 // socket join a group; its mode is CBPF, with the steering program of
 // io/bpf_filter.h (a flow's hash, and an ICMP error's by the flow it quotes).
-//
-// Frames a local sender handed over with the TCP checksum left to the device
-// (CHECKSUM_PARTIAL, e.g. over veth) carry TP_STATUS_CSUMNOTREADY and only
-// the pseudo-header sum in the checksum field; wire::CompletePartialChecksum
-// does what the device would (sum from the TCP header to the end, store the
-// complement) in the ring, so the parser can verify every frame alike.
+// The ring's memory is read by io/tpacket_ring.h.
 #pragma once
 
 #include <linux/if_packet.h>
@@ -23,7 +18,6 @@
 #include "boundary/sys_error.h"
 #include "io/af_packet.h"
 #include "io/io_backend.h"
-#include "wire/parse.h"
 
 namespace syncache {
 
@@ -31,13 +25,16 @@ class AfPacketRx : public RxSource {
  public:
   AfPacketRx(const AfPacketRx&) = delete;
   AfPacketRx& operator=(const AfPacketRx&) = delete;
-  ~AfPacketRx() override { Close(); }
+  ~AfPacketRx() override { Unmap(); }
 
   // Opens the socket and maps the ring; call inside the interface's
   // namespace (OpenAfPacket does).
   bool Open(const AfPacketConfig& config, int ifindex, SysError* error);
   // Idempotent: unmaps and closes.
-  void Close();
+  void Close() {
+    Unmap();
+    Attach(nullptr);
+  }
   bool IsOpen() const { return fd_ >= 0; }
 
   int pollFd() const override { return fd_; }
@@ -53,26 +50,12 @@ class AfPacketRx : public RxSource {
 
  protected:
   explicit AfPacketRx(int version) : version_(version) {}
-  // The ring was just mapped: start reading from its beginning.
-  virtual void ResetCursor() = 0;
-
-  // A frame the kernel cut to fit its slot (tp_len > tp_snaplen: a jumbo
-  // frame or a GRO super-packet in a 2 KiB V2 slot): never parsed as if
-  // whole; its sender resends it, and if it never fits, the counter says why.
-  template <typename Hdr>
-  static bool Truncated(const Hdr* hdr) {
-    return hdr->tp_len > hdr->tp_snaplen;
-  }
-  // Hands one frame of either TPACKET version to visit with its VLAN tag and
-  // time, first completing a checksum that was left to the device.
-  template <typename Hdr, typename Visit>
-  static bool Deliver(const Hdr* hdr, uint32_t status, uint16_t vlanTci, uint8_t* frame, Visit& visit) {
-    if (status & TP_STATUS_CSUMNOTREADY) wire::CompletePartialChecksum(frame, hdr->tp_snaplen);
-    const double timeMs = static_cast<double>(hdr->tp_sec) * 1000.0 + hdr->tp_nsec / 1e6;
-    return visit(frame, hdr->tp_snaplen, (status & TP_STATUS_VLAN_VALID) ? vlanTci : 0, timeMs);
-  }
+  // The ring was just mapped at map (nullptr: unmapped): read it from its start.
+  virtual void Attach(uint8_t* map) = 0;
 
   static constexpr uint32_t kFrameSize = afpacket::kRxFrameSize;
+
+  void Unmap();
 
   const int version_;
   int fd_ = -1;

@@ -5,7 +5,8 @@
 // well-formed SYNs, ACKs and RSTs: no memory error, no undefined behaviour,
 // no leak, every frame either accepted or counted under a reason, a
 // handed-over flow's segments taken before a receive and counted, and peeks
-// at flows' data that stay within their buffer.
+// at flows' data that stay within their buffer. And the TPACKET ring walkers
+// (native/io/tpacket_ring.h) over rings a model kernel writes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -71,4 +72,22 @@ test('under ASan, LSan and UBSan the next-hop table agrees with a plain model ov
   assert.equal(summary.mismatches, 0);
   assert.ok(summary.lookups > 100_000);
   assert.ok(summary.neighbours > 3000, 'the table ran nearly full');
+});
+
+test('under ASan and UBSan the TPACKET ring walkers take every frame a model kernel writes once, and stay inside the ring when a header is wrong', { skip, timeout: 300_000 }, (t) => {
+  const configured = run('cmake', ['-S', SOURCE, '-B', BUILD, '-DCMAKE_BUILD_TYPE=Debug']);
+  assert.equal(configured.status, 0, configured.out);
+  const built = run('cmake', ['--build', BUILD, '-j2', '--target', 'tpacket_ring_check']);
+  assert.equal(built.status, 0, built.out);
+  const seed = randomInt(1, 2 ** 31);
+  const check = run(`${BUILD}/tpacket_ring_check`, ['--rounds', '20000', '--seed', String(seed)]);
+  t.diagnostic(`seed ${seed} (rerun: build/fuzz/tpacket_ring_check --seed ${seed}): ${check.out.trim().split('\n').pop()}`);
+  assert.equal(check.status, 0, check.out);
+  const summary = JSON.parse(check.out.trim().split('\n').pop()!) as {
+    v3Taken: number; v3Corrupted: number; v2Received: number; v2Urgent: number; v2Skipped: number; v2Peeked: number; v2Corrupted: number; failures: number;
+  };
+  assert.equal(summary.failures, 0);
+  for (const [name, value] of Object.entries(summary)) {
+    if (name !== 'failures') assert.ok(value > 0, `${name} > 0: every path of the walkers ran`);
+  }
 });
