@@ -5,7 +5,8 @@
 //   io/af_packet_rx_v2.h  RX, TPACKET_V2 (a frame readable the moment it
 //                         lands, and a look ahead: for handoffs)
 //   io/af_packet_tx.h     TX, TPACKET_V2 slots kicked in slices
-// (io/af_packet_rx.h holds what both RX pieces share).
+// (io/af_packet_rx.h holds what both RX pieces share; io/tpacket_ring.h
+// reads the RX rings' memory).
 //
 // Each layout (block size a multiple of the page size, frame size a
 // multiple of TPACKET_ALIGNMENT and large enough for the header, no overflow
