@@ -52,7 +52,8 @@
       "dependencies": ["syncache_core"],
       "sources": [
         "native/lab/lab_addon.cc",
-        "native/lab/flood_binding.cc"
+        "native/lab/flood_binding.cc",
+        "native/lab/reply_filter.cc"
       ]
     }
   ]

@@ -53,7 +53,7 @@
 #include "io/af_packet_args.h"
 #include "io/af_packet_rx_v3.h"
 #include "io/af_packet_tx.h"
-#include "io/bpf_filter.h"
+#include "lab/reply_filter.h"
 #include "wire/checksum.h"
 #include "wire/headers.h"
 #include "wire/parse.h"
