@@ -1,5 +1,5 @@
 // Ring and generator figures, in a lab of their own:
-//   generator   SYN/s of addon.flood flat out, per wall second and per CPU
+//   generator   SYN/s of labAddon.flood flat out, per wall second and per CPU
 //               second of its thread, TX ring vs sendmmsg, with the frames
 //               dropped on arrival (addressed to another MAC) so the figure
 //               is the sender's alone, and against the kernel's listener
@@ -20,7 +20,8 @@
 // The table is printed and its record appended to bench/results/ring.jsonl.
 // Run: npm run bench:ring [-- --seconds N]
 import { spawn } from 'node:child_process';
-import { addon, type FloodOptions } from '../lib/native/addon.js';
+import { addon } from '../lib/native/addon.js';
+import { labAddon, type FloodOptions } from '../lib/lab/lab-addon.js';
 import { CookieSecrets } from '../lib/engine/cookie-secrets.js';
 import { BatchView } from '../lib/native/batch.js';
 import { createPairLab } from '../lib/lab/netns.js';
@@ -39,7 +40,7 @@ const peerMac = pair.peer.macOf(pair.peerIface);
 const count = (c: BigUint64Array, name: string) => Number(c[addon.counterNames.indexOf(name)]);
 
 function flood(extra: Partial<FloodOptions>) {
-  return addon.flood({
+  return labAddon.flood({
     iface: pair.peerIface, netns: pair.peer.path, dstMac: responderMac, dstAddr: pair.responderV4,
     dstPort: PORT, srcNet: '198.19.0.0/16', rate: 0, seconds, ...extra,
   });

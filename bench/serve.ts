@@ -33,7 +33,7 @@
 import { parseArgs } from 'node:util';
 import os from 'node:os';
 import { buildLab, type Lab } from '../lib/lab/topology.js';
-import { addon } from '../lib/native/addon.js';
+import { labAddon } from '../lib/lab/lab-addon.js';
 import { machine as hostLine, median, requireLab } from './common.js';
 import { runWrk, type WrkResult } from './wrk.js';
 import { saveResult } from './results.js';
@@ -134,7 +134,7 @@ async function measure(mode: 'plain' | 'protect', flood: boolean, floodRate = 0,
     lab.client.ns.sysctl('net.ipv4.tcp_tw_reuse', 1);
     const target = await startTarget(lab, mode, { cpu: cpus?.responder, workers });
     if (warmup > 0) await wrk(lab, conns, warmup);
-    const floodRun = flood ? addon.flood({
+    const floodRun = flood ? labAddon.flood({
       iface: lab.attacker.iface, netns: lab.attacker.ns.path, dstMac: lab.responder.mac,
       dstAddr: lab.responder.v4, dstPort: PORT, srcNet: lab.spoofV4, rate: floodRate, seconds: seconds + 1, cpu: cpus?.network,
     }) : undefined;

@@ -16,7 +16,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { buildLab, type Lab } from '../lib/lab/topology.js';
-import { addon } from '../lib/native/addon.js';
+import { labAddon } from '../lib/lab/lab-addon.js';
 import { resolveConfig } from '../lib/engine/config.js';
 import { machine, requireLab } from './common.js';
 import { runWrk } from './wrk.js';
@@ -121,7 +121,7 @@ async function soak(lab: Lab) {
   await runWrk({ ns: lab.client.ns, url: `http://${r.v4}:${PORT}/`, connections, seconds: 2 });
   await sample(0);
   const started = Date.now();
-  const flood = floodRate > 0 ? addon.flood({
+  const flood = floodRate > 0 ? labAddon.flood({
     iface: lab.attacker.iface, netns: lab.attacker.ns.path, dstMac: r.mac,
     dstAddr: r.v4, dstPort: PORT, srcNet: lab.spoofV4, rate: floodRate, seconds,
   }) : Promise.resolve(undefined);

@@ -6,7 +6,7 @@
 // core does nothing else; what it does anyway (the idle server, anything else
 // the machine runs there) is measured for as long right before the flood,
 // with the server up and no flood, and taken off (the floor).
-import { addon } from '../lib/native/addon.js';
+import { labAddon } from '../lib/lab/lab-addon.js';
 import { buildLab } from '../lib/lab/topology.js';
 import { PORT, TICKS_PER_SECOND, cpuTimes, startTarget, type TargetMode } from './target.js';
 
@@ -45,7 +45,7 @@ export async function synCost({ mode, rate, seconds, cpus, workers }: CostRun): 
     const idle1 = cpuTimes(cpus.responder);
     const floorShare = (k: 'user' | 'system' | 'softirq'): number => (idle1[k] - idle0[k]) / Math.max(1, idle1.total - idle0.total);
     const before = cpuTimes(cpus.responder);
-    const f = await addon.flood({
+    const f = await labAddon.flood({
       iface: lab.attacker.iface, netns: lab.attacker.ns.path, dstMac: lab.responder.mac,
       dstAddr: lab.responder.v4, dstPort: PORT, srcNet: lab.spoofV4, rate, seconds, cpu: cpus.network,
     });

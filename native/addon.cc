@@ -16,7 +16,6 @@ namespace syncache {
 
 void InitCookieBinding(Napi::Env env, Napi::Object exports);
 void InitRingBinding(Napi::Env env, Napi::Object exports);
-void InitFloodBinding(Napi::Env env, Napi::Object exports);
 void InitHandoffBinding(Napi::Env env, Napi::Object exports);
 void InitNftSessionBinding(Napi::Env env, Napi::Object exports);
 
@@ -117,7 +116,6 @@ Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   InitPipelineBinding(env, exports);
   InitCookieBinding(env, exports);
   InitRingBinding(env, exports);
-  InitFloodBinding(env, exports);
   InitHandoffBinding(env, exports);
   InitNftSessionBinding(env, exports);
   return exports;

@@ -3,7 +3,8 @@
 // the attacker, the kernel's TCP stack connects from the client, and both
 // sides are counted the same way (SYNs the generator sent, SYN-ACKs that
 // reached the attacker), so the two targets compare as a ratio.
-import { addon, type CookieMode } from '../native/addon.js';
+import type { CookieMode } from '../native/addon.js';
+import { labAddon } from './lab-addon.js';
 import { Responder } from '../responder/responder.js';
 import { buildLab } from './topology.js';
 import { runClients, type ClientSummary } from './clients.js';
@@ -87,7 +88,7 @@ export async function runLabScenario(options: ScenarioOptions): Promise<LabRepor
     if (responder) options.onResponder?.(responder);
 
     const started = performance.now();
-    const flood = addon.flood({
+    const flood = labAddon.flood({
       iface: lab.attacker.iface, netns: lab.attacker.ns.path, dstMac: r.mac,
       dstAddr: r.v4, dstPort: port, srcNet: lab.spoofV4, rate: options.rate, seconds: options.seconds,
     });

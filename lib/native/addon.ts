@@ -185,41 +185,6 @@ export interface NativeRing {
   close(): void;
 }
 
-export interface FloodOptions {
-  iface: string;
-  netns?: string;
-  /** Destination MAC (the responder's interface). */
-  dstMac: Uint8Array;
-  dstAddr: string;
-  dstPort: number;
-  /** Spoofed sources, CIDR, e.g. 198.19.0.0/16. */
-  srcNet: string;
-  /** SYN/s; 0 = as fast as one core goes. */
-  rate: number;
-  seconds: number;
-  /** How frames leave: the TX ring with one kick per batch (default), or sendmmsg from a local buffer. */
-  method?: 'ring' | 'sendmmsg';
-  /** Pin the sending thread to this CPU for the run (see LabOptions.networkCpu). */
-  cpu?: number;
-}
-
-export interface FloodResult {
-  sent: number;
-  /** SYN-ACKs seen arriving on iface for the spoofed sources (retransmits too; counting-ring drops included). */
-  replies: number;
-  /** SYNs of this flood that got at least one SYN-ACK the counting ring saw. */
-  unique: number;
-  /** SYN-ACKs the counting ring itself dropped (counted in replies, not in unique). */
-  replyDrops: number;
-  seconds: number;
-  /** CPU time (user + system) of the sending thread: SYN/s per core = sent / cpuSeconds. */
-  cpuSeconds: number;
-  /** Kicks (or sendmmsg calls) that failed, e.g. ENOBUFS. */
-  txErrors: number;
-  /** Batches cut short because the TX ring had no free slot. */
-  txRingFull: number;
-}
-
 /** A flow's ends: its family, our address and port, the peer's. */
 export interface FlowEnds {
   family: 4 | 6;
@@ -350,8 +315,6 @@ export interface Addon {
   processCookies(batch: ArrayBuffer, count: number, secrets: Uint8Array, mode: CookieMode, counters?: BigUint64Array): void;
   Pipeline: new (options: PipelineOptions) => NativePipeline;
   Ring: new (options: RingOptions) => NativeRing;
-  /** Runs a SYN flood on the libuv thread pool. */
-  flood(options: FloodOptions): Promise<FloodResult>;
   /**
    * Builds an ESTABLISHED, non-blocking TCP socket with TCP_REPAIR from words
    * packed by packRepairParams (lib/native/repair-words.ts); returns its fd.
@@ -373,15 +336,16 @@ export interface Addon {
 const here = path.dirname(fileURLToPath(import.meta.url));
 const require = createRequire(import.meta.url);
 
-function load(): Addon {
+/** Loads build/Release/<file> (an addon binding.gyp builds), or says how to build it. */
+export function loadAddon<T>(file: string): T {
   // dist/lib/native -> package root
   const root = path.resolve(here, '..', '..', '..');
   try {
-    return require(path.join(root, 'build', 'Release', 'syncache.node')) as Addon;
+    return require(path.join(root, 'build', 'Release', file)) as T;
   } catch (error) {
     const e = error as NodeJS.ErrnoException;
-    throw new Error(`syncache: the native addon is not built (${e.message}). Run \`npm install\` (or \`npm run build\`) in ${root}.`);
+    throw new Error(`syncache: the native addon ${file} is not built (${e.message}). Run \`npm install\` (or \`npm run build\`) in ${root}.`);
   }
 }
 
-export const addon: Addon = load();
+export const addon: Addon = loadAddon<Addon>('syncache.node');

@@ -3,7 +3,7 @@
 // worker thread (one shard per worker, rings in one PACKET_FANOUT group
 // steered by a hash of the flow, so a flow's SYN and ACK, and an ICMP error
 // quoting its SYN-ACK, always reach the same shard and no lock is ever taken
-// on the packet path; see native/ring/bpf_filter.h).
+// on the packet path; see native/io/bpf_filter.h).
 import { addon, type NativeRing } from '../native/addon.js';
 import { BatchView } from '../native/batch.js';
 import type { Clock } from '../engine/clock.js';

@@ -4,10 +4,16 @@
 // too), go through Pipeline::Accept and Finish in batches, with flows
 // handed over and taken back now and then, a quarter of the mutations first
 // through wire::CompletePartialChecksum (as the ring completes offloaded
-// checksums), and random send rows through Pipeline::Build. A memory error, undefined behaviour or a
-// leak ends the run with a sanitizer report and a non-zero status; so does a
-// frame that is neither accepted nor counted under a reason, or that is
-// dropped but keeps space in the batch's payload arena.
+// checksums), and random send rows through Pipeline::Build. While flows are
+// handed over, half the mutations first meet HandedOverSkip (as the ring's
+// look-ahead takes a handed-over flow's segments before a receive), and an
+// eighth are also shown to PeekSerializer (pipeline/handoff_frames.h) with
+// an out buffer of random size, and to IsUrgentSegment. A memory error,
+// undefined behaviour or a leak ends the run with a sanitizer report and a
+// non-zero status; so does a frame that is neither accepted nor counted
+// under a reason, or that is dropped but keeps space in the batch's payload
+// arena, a frame HandedOverSkip leaves but counts, or a peek whose records
+// do not add up to what it wrote within its buffer.
 //
 //   pipeline_fuzz [--corpus FILE] [--iterations N] [--seed S]
 //
@@ -30,6 +36,7 @@
 #include "boundary/batch.h"
 #include "boundary/counters.h"
 #include "boundary/secrets.h"
+#include "pipeline/handoff_frames.h"
 #include "pipeline/pipeline.h"
 #include "wire/checksum.h"
 #include "wire/parse.h"
@@ -160,6 +167,24 @@ uint64_t Total(const Counters& c) {
   return sum;
 }
 
+// Walks what a PeekSerializer wrote: true if its records (count first, then
+// flow index < keyCount, seq, length, bytes padded to 4) end exactly where it
+// says it stopped, within the buffer.
+bool PeekAddsUp(const uint8_t* out, size_t used, size_t capacity, size_t keyCount) {
+  if (used > capacity || used < 4) return false;
+  uint32_t records;
+  std::memcpy(&records, out, 4);
+  size_t at = 4;
+  for (uint32_t r = 0; r < records; r++) {
+    if (at + 12 > used) return false;
+    uint32_t head[3];
+    std::memcpy(head, out + at, 12);
+    if (head[0] >= keyCount) return false;
+    at += 12 + ((static_cast<size_t>(head[2]) + 3) & ~static_cast<size_t>(3));
+  }
+  return at == used;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -216,9 +241,25 @@ int main(int argc, char** argv) {
     return 2;
   }
 
+  // The flows of the seeds that carry data, for the peeks, and one no frame has.
+  auto scratch = std::make_unique<PacketBatch>();
+  std::vector<syncache::FlowKey> peekKeys;
+  for (const auto& seed : seeds) {
+    Counters ignored{};
+    scratch->payloadUsed = 0;
+    if (syncache::wire::ParseFrame(seed.data(), static_cast<uint32_t>(seed.size()), 0, 0, pipeline.config, scratch.get(), 0, &ignored) &&
+        scratch->payloadLength[0] > 0) {
+      peekKeys.push_back(syncache::FlowKey::FromRow(*scratch, 0));
+    }
+  }
+  syncache::FlowKey stranger = peekKeys.front();
+  stranger.peerPort = 1;
+  peekKeys.push_back(stranger);
+
   Random random{seed};
   uint32_t rows = 0;
   uint64_t frames = 0, accepted = 0, built = 0, miscounted = 0, arenaLeaks = 0;
+  uint64_t skipped = 0, peeked = 0, urgent = 0, lookAheadErrors = 0;
   std::vector<uint8_t> out(4096);
   auto flush = [&]() {
     if (rows == 0) return;
@@ -231,6 +272,30 @@ int main(int argc, char** argv) {
     std::memcpy(copy.get(), frame.data(), frame.size());
     // As the ring does for a frame marked TP_STATUS_CSUMNOTREADY, now and then.
     if (mutated && random.Below(4) == 0) syncache::wire::CompletePartialChecksum(copy.get(), static_cast<uint32_t>(frame.size()));
+    const uint32_t length = static_cast<uint32_t>(frame.size());
+    if (mutated && random.Below(8) == 0) {
+      // A look ahead: peeked into a buffer of random size, exactly allocated.
+      const size_t capacity = 4 + random.Below(1024);
+      std::unique_ptr<uint8_t[]> out(new uint8_t[capacity]);
+      syncache::PeekSerializer peek(pipeline.config, peekKeys.data(), peekKeys.size(), out.get(), capacity, scratch.get());
+      peek(copy.get(), length, ringVlan, 1.7e12);
+      peeked += peek.records();
+      if (!PeekAddsUp(out.get(), peek.used(), capacity, peekKeys.size())) lookAheadErrors++;
+      if (syncache::IsUrgentSegment(copy.get(), length)) urgent++;
+    }
+    if (mutated && !pipeline.handedOver.empty() && random.Below(2) == 0) {
+      // As before a receive: a handed-over flow's own segment is taken (and
+      // counted as receive() would); anything else is left, uncounted.
+      const uint64_t beforeSkip = Total(*counters);
+      syncache::HandedOverSkip skip(&pipeline, scratch.get());
+      if (skip(copy.get(), length, ringVlan, 1.7e12)) {
+        frames++;
+        skipped++;
+        if (Total(*counters) == beforeSkip) miscounted++;
+        return;
+      }
+      if (Total(*counters) != beforeSkip) lookAheadErrors++;
+    }
     const uint64_t before = Total(*counters);
     const uint32_t arenaBefore = batch->payloadUsed;
     bool ok = pipeline.Accept(copy.get(), static_cast<uint32_t>(frame.size()),
@@ -242,8 +307,14 @@ int main(int argc, char** argv) {
       // skip path and the flow set's growth and removal run too.
       if (mutated && random.Below(16) == 0) {
         const syncache::FlowKey key = syncache::FlowKey::FromRow(*batch, rows);
-        if (random.Below(2) == 0) pipeline.handedOver.Remove(key);
-        else pipeline.handedOver.Add(key, random.Below(2) ? syncache::kFlowKernelSocket : syncache::kFlowReported, random.Below(2) == 0 ? batch->seq[rows] : static_cast<uint32_t>(random.Next()));
+        switch (random.Below(6)) {
+          case 0: pipeline.handedOver.Remove(key); break;
+          case 1: pipeline.handedOver.RemoveIfIsn(key, batch->seq[rows]); break;
+          case 2: pipeline.handedOver.MarkClosed(key, batch->seq[rows]); break;
+          default:
+            pipeline.handedOver.Add(key, random.Below(2) ? syncache::kFlowKernelSocket : syncache::kFlowReported,
+                                    random.Below(2) == 0 ? batch->seq[rows] : static_cast<uint32_t>(random.Next()));
+        }
       }
       if (++rows == syncache::kBatchCapacity) flush();
     } else {
@@ -289,9 +360,12 @@ int main(int argc, char** argv) {
     }
   }
   flush();
-  std::printf("{\"frames\":%llu,\"accepted\":%llu,\"built\":%llu,\"miscounted\":%llu,\"arenaLeaks\":%llu}\n",
+  std::printf("{\"frames\":%llu,\"accepted\":%llu,\"built\":%llu,\"miscounted\":%llu,\"arenaLeaks\":%llu,"
+              "\"skipped\":%llu,\"peeked\":%llu,\"urgent\":%llu,\"lookAheadErrors\":%llu}\n",
               static_cast<unsigned long long>(frames), static_cast<unsigned long long>(accepted),
               static_cast<unsigned long long>(built), static_cast<unsigned long long>(miscounted),
-              static_cast<unsigned long long>(arenaLeaks));
-  return miscounted == 0 && arenaLeaks == 0 ? 0 : 1;
+              static_cast<unsigned long long>(arenaLeaks), static_cast<unsigned long long>(skipped),
+              static_cast<unsigned long long>(peeked), static_cast<unsigned long long>(urgent),
+              static_cast<unsigned long long>(lookAheadErrors));
+  return miscounted == 0 && arenaLeaks == 0 && lookAheadErrors == 0 ? 0 : 1;
 }

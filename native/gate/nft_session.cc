@@ -20,7 +20,7 @@
 #include <string>
 
 #include "boundary/errors.h"
-#include "ring/netns.h"
+#include "io/netns.h"
 
 namespace syncache {
 

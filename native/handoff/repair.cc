@@ -9,7 +9,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "ring/netns.h"
+#include "io/netns.h"
 
 namespace syncache {
 

@@ -106,6 +106,24 @@ class FlowSet {
     return static_cast<FlowFate>(used_[i]);
   }
 
+  // Removes the flow only if it was recorded with peerIsn (a newer
+  // connection on the 4-tuple keeps its record); false if nothing was removed.
+  bool RemoveIfIsn(const FlowKey& key, uint32_t peerIsn) {
+    uint32_t recorded = 0;
+    if (Find(key, &recorded) == kFlowAbsent || recorded != peerIsn) return false;
+    return Remove(key);
+  }
+
+  // The kernel socket of the flow recorded with peerIsn closed: its segments
+  // stay skipped, but a SYN with a new ISN may now open a new connection on
+  // its 4-tuple (see Pipeline::HandedOverFate). False if the flow is not an
+  // open kernel socket's recorded with that ISN.
+  bool MarkClosed(const FlowKey& key, uint32_t peerIsn) {
+    uint32_t recorded = 0;
+    if (Find(key, &recorded) != kFlowKernelSocket || recorded != peerIsn) return false;
+    return Add(key, kFlowClosed, peerIsn);
+  }
+
   // Records (or updates) a flow's fate and the peer's ISN (which tells its
   // own SYN, retransmitted, from a new connection's); false when the set is
   // at kMaxFlows.

@@ -10,7 +10,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "ring/netns.h"
+#include "io/netns.h"
 
 namespace syncache::route {
 

@@ -16,6 +16,7 @@ import { createPairLab, labUnavailableReason, type Namespace, type PairLab } fro
 import { protect, type ProtectOptions, type Protection } from '../../lib/handoff/protect.js';
 import { protectFor, unreadableBy } from '../../lib/handoff/split.js';
 import { addon } from '../../lib/native/addon.js';
+import { labAddon } from '../../lib/lab/lab-addon.js';
 import { track } from '../helpers/children.js';
 
 const skip = labUnavailableReason() ?? (onPath('curl') ? undefined : 'curl is not installed (apt-get install curl)');
@@ -427,7 +428,7 @@ test('keep-alive carries 100 requests on one connection', { skip }, async () => 
 test('during a SYN flood from the built-in generator >= 99% of client requests succeed', { skip }, async () => {
   const server = http.createServer((req, res) => res.end('ok'));
   await withProtection(server, async () => {
-    const flood = addon.flood({
+    const flood = labAddon.flood({
       iface: pair.peerIface, netns: pair.peer.path, dstMac: pair.responder.macOf(pair.responderIface),
       dstAddr: pair.responderV4, dstPort: PORT, srcNet: '198.19.0.0/16', rate: 30_000, seconds: 4,
     });
@@ -462,7 +463,7 @@ test('a flood that keeps the cache full does not cost a request its data: nothin
   // behind its final ACK is lost and resent ~200 ms later.
   const server = http.createServer((req, res) => res.end('ok'));
   await withProtection(server, async (p) => {
-    const flood = addon.flood({
+    const flood = labAddon.flood({
       iface: pair.peerIface, netns: pair.peer.path, dstMac: pair.responder.macOf(pair.responderIface),
       dstAddr: pair.responderV4, dstPort: PORT, srcNet: '198.19.0.0/16', rate: 20_000, seconds: 3,
     });

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
-import { addon } from '../../lib/native/addon.js';
+import { labAddon } from '../../lib/lab/lab-addon.js';
 import { COUNTER_NAMES } from '../../lib/engine/stats.js';
 import { COUNTER_HELP } from '../../lib/metrics/counter-help.js';
 import { metricName, syncacheMetrics } from '../../lib/metrics/prometheus.js';
@@ -68,7 +68,7 @@ test('a scrape during a flood carries every counter, the gauges and the connecti
     curl.stdout!.on('data', (d) => (code += d));
     await new Promise((resolve) => curl.on('close', resolve));
     assert.equal(code, '200');
-    const flood = addon.flood({
+    const flood = labAddon.flood({
       iface: pair.peerIface, netns: pair.peer.path, dstMac: pair.responder.macOf(pair.responderIface),
       dstAddr: pair.responderV4, dstPort: PORT, srcNet: '198.19.0.0/16', rate: 20_000, seconds: 1,
     });

@@ -11,6 +11,7 @@ import { Responder, type ResponderOptions } from '../../lib/responder/responder.
 import { ManualClock } from '../../lib/engine/clock.js';
 import type { Handshake } from '../../lib/engine/engine.js';
 import { addon } from '../../lib/native/addon.js';
+import { labAddon } from '../../lib/lab/lab-addon.js';
 import { track } from '../helpers/children.js';
 
 const skip = labUnavailableReason();
@@ -330,7 +331,7 @@ test('a flood of 10 x cacheLimit distinct SYNs leaves the cache at its limit and
   const cacheLimit = 1024;
   const r = await open({ syncookies: 'off', hashSize: 256, bucketLimit: 4, cacheLimit });
   try {
-    const flood = () => addon.flood({
+    const flood = () => labAddon.flood({
       iface: pair.peerIface, netns: pair.peer.path, dstMac: pair.responder.macOf(pair.responderIface),
       dstAddr: pair.responderV4, dstPort: PORT, srcNet: '198.19.0.0/16', rate: 30 * cacheLimit, seconds: 0.5,
     });
@@ -360,7 +361,7 @@ test('poll() reads the ring while this thread is busy: SYNs that land meanwhile 
     const before = r.stats();
     // The generator sends from a thread-pool thread while this one spins:
     // the ring's own callbacks cannot run, only poll() reads it.
-    const flood = addon.flood({
+    const flood = labAddon.flood({
       iface: pair.peerIface, netns: pair.peer.path, dstMac: pair.responder.macOf(pair.responderIface),
       dstAddr: pair.responderV4, dstPort: PORT, srcNet: '198.19.0.0/16', rate: 20_000, seconds: 0.3,
     });
@@ -383,7 +384,7 @@ test('poll() reads the ring while this thread is busy: SYNs that land meanwhile 
 test('poll() leaves the ring to the event loop while the cache is paused (a flood)', { skip }, async () => {
   const r = await open({ syncookies: 'on', lowLatency: true, cacheLimit: 64, hashSize: 64, bucketLimit: 4 });
   try {
-    const flood = addon.flood({
+    const flood = labAddon.flood({
       iface: pair.peerIface, netns: pair.peer.path, dstMac: pair.responder.macOf(pair.responderIface),
       dstAddr: pair.responderV4, dstPort: PORT, srcNet: '198.19.0.0/16', rate: 20_000, seconds: 0.5,
     });

@@ -1,5 +1,5 @@
 // Classic BPF programs attached to our packet sockets before bind, so the
-// kernel hands the ring only what the responder (or the flood counter) wants.
+// kernel hands the ring only what the responder wants.
 //
 // Responder filter, for the configured addresses A and ports P (frames sent
 // to another host's MAC, PACKET_OTHERHOST, are rejected first):
@@ -28,9 +28,6 @@
 // send it to any shard. IPv6 with extension headers is hashed as if the
 // transport header followed the fixed one (its ports are then noise, but
 // the same noise for every segment with that chain).
-//
-// Flood counter filter: IPv4 TCP from dstAddr:dstPort to srcNet with SYN and
-// ACK set (any VLAN layout as above).
 #pragma once
 
 #include <linux/filter.h>
@@ -47,9 +44,5 @@ namespace syncache {
 bool BuildResponderFilter(const LocalConfig& config, std::vector<sock_filter>* out);
 
 bool BuildFanoutSteering(std::vector<sock_filter>* out);
-
-// Addresses in network byte order, port in host order.
-bool BuildSynAckCounterFilter(uint32_t fromAddr, uint16_t fromPort, uint32_t toNet,
-                              uint32_t toMask, std::vector<sock_filter>* out);
 
 }  // namespace syncache

@@ -1,8 +1,9 @@
-// The built-in SYN flood generator: addon.flood(options) -> Promise<FloodResult>.
+// The built-in SYN flood generator, a lab tool (in the lab's addon,
+// syncache_lab.node): flood(options) -> Promise<FloodResult>.
 //
 // On the JS thread it validates the options and opens, inside options.netns,
-// one PacketRing on the interface: a TX ring with PACKET_QDISC_BYPASS, and an
-// RX ring whose BPF filter passes only IPv4 TCP SYN-ACKs from dstAddr:dstPort
+// the AF_PACKET backend's pieces on the interface (io/af_packet.h): a TX
+// ring with PACKET_QDISC_BYPASS, and a TPACKET_V3 RX ring whose BPF filter passes only IPv4 TCP SYN-ACKs from dstAddr:dstPort
 // to srcNet (snapped to 128 bytes). Then, on a libuv thread-pool thread, it
 // sends SYNs for options.seconds and counts the SYN-ACKs the RX ring sees
 // (plus those the kernel dropped because the ring was full).
@@ -12,9 +13,10 @@
 // window scale 7; 74 bytes) is built once with the per-packet fields zero.
 // Per packet the source address (random in srcNet), source port (random,
 // 1024..65535), IP id, ISN and TSval are written, and both checksums are
-// finished incrementally (RFC 1624): the one's-complement sum of the
-// template with those fields zero is computed once, so each checksum is that
-// sum plus the new fields' 16-bit words, folded and inverted.
+// finished incrementally (RFC 1624) with wire/checksum.h: the
+// one's-complement sum of the template with those fields zero is computed
+// once, so each checksum is that sum plus the new fields' 16-bit words,
+// folded and inverted.
 //
 // Pacing: a token bucket refilled at options.rate per second, spent in
 // batches of up to kBatch frames, each batch sent with one kick (sendto
@@ -41,19 +43,30 @@
 #include <string>
 #include <vector>
 
+#include "lab/flood_binding.h"
+
+#include "boundary/counters.h"
 #include "boundary/errors.h"
 #include "boundary/ip_text.h"
 #include "boundary/js_args.h"
-#include "pipeline/pipeline.h"
-#include "ring/bpf_filter.h"
-#include "ring/packet_ring.h"
+#include "io/af_packet.h"
+#include "io/af_packet_args.h"
+#include "io/af_packet_rx_v3.h"
+#include "io/af_packet_tx.h"
+#include "lab/reply_filter.h"
+#include "wire/checksum.h"
+#include "wire/headers.h"
 #include "wire/parse.h"
 
 namespace syncache {
 
-bool ReadNetnsAndIface(Napi::Env env, Napi::Object options, RingConfig* config);
-
 namespace {
+
+using wire::ChecksumAdd;
+using wire::ChecksumAddBe16;
+using wire::ChecksumStore;
+using wire::Store16;
+using wire::Store32;
 
 constexpr uint32_t kBenchNet = 0xc6120000;   // 198.18.0.0
 constexpr uint32_t kBenchMask = 0xfffe0000;  // /15
@@ -79,25 +92,9 @@ struct Random {
   }
 };
 
-uint32_t Sum16(const uint8_t* p, uint32_t length) {
-  uint32_t sum = 0;
-  for (uint32_t i = 0; i + 1 < length; i += 2) sum += (static_cast<uint32_t>(p[i]) << 8) | p[i + 1];
-  return sum;
-}
-
-uint16_t Fold(uint64_t sum) {
-  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
-  return static_cast<uint16_t>(~sum & 0xffff);
-}
-
-void Put16(uint8_t* p, uint16_t v) {
-  p[0] = static_cast<uint8_t>(v >> 8);
-  p[1] = static_cast<uint8_t>(v);
-}
-
-void Put32(uint8_t* p, uint32_t v) {
-  Put16(p, static_cast<uint16_t>(v >> 16));
-  Put16(p + 2, static_cast<uint16_t>(v));
+// A 32-bit value's two 16-bit words into a checksum sum, as its network-order bytes.
+uint64_t ChecksumAddBe32(uint64_t sum, uint32_t value) {
+  return ChecksumAddBe16(ChecksumAddBe16(sum, static_cast<uint16_t>(value >> 16)), static_cast<uint16_t>(value));
 }
 
 struct FloodPlan {
@@ -127,7 +124,8 @@ class FloodWorker : public Napi::AsyncWorker {
       : Napi::AsyncWorker(env, "syncache.flood"), plan_(plan), deferred_(Napi::Promise::Deferred::New(env)) {}
 
   Napi::Promise Promise() { return deferred_.Promise(); }
-  PacketRing& ring() { return ring_; }
+  // Opens the RX and TX pieces (on the JS thread, before Queue).
+  bool Open(const AfPacketConfig& config, SysError* error) { return OpenAfPacket(config, &rx_, &tx_, &interface_, error); }
 
  protected:
   void Execute() override {
@@ -156,9 +154,8 @@ class FloodWorker : public Napi::AsyncWorker {
     }
     uint8_t frame[kFrameLength];
     BuildTemplate(frame);
-    uint32_t ipBase = Sum16(frame + 14, 20);
-    uint32_t tcpBase = Sum16(frame + 34, 40) + (plan_.dstAddr >> 16) + (plan_.dstAddr & 0xffff) +
-                       IPPROTO_TCP + 40;
+    const uint64_t ipBase = ChecksumAdd(0, frame + 14, 20);
+    const uint64_t tcpBase = ChecksumAddBe16(ChecksumAddBe16(ChecksumAddBe32(ChecksumAdd(0, frame + 34, 40), plan_.dstAddr), IPPROTO_TCP), 40);
     Random random{0};
     if (getrandom(&random.state, sizeof(random.state), 0) != sizeof(random.state))
       random.state = static_cast<uint64_t>(Now() * 1e9);
@@ -170,7 +167,7 @@ class FloodWorker : public Napi::AsyncWorker {
     const uint32_t isnBase = static_cast<uint32_t>(random.Next());
     uint32_t nextIndex = 0;
     auto countReplies = [&]() {
-      replies_ += ring_.Receive(UINT32_MAX, &counters_,
+      replies_ += rx_.Receive(UINT32_MAX, &counters_,
                                 [&](const uint8_t* f, uint32_t len, uint16_t, double) {
                                   CountUnique(f, len, isnBase, nextIndex);
                                   return true;
@@ -185,14 +182,13 @@ class FloodWorker : public Napi::AsyncWorker {
       std::memcpy(slot, frame, kFrameLength);
       uint8_t* ip = slot + 14;
       uint8_t* tcp = slot + 34;
-      Put16(ip + 4, id);
-      Put32(ip + 12, saddr);
-      Put16(ip + 10, Fold(static_cast<uint64_t>(ipBase) + id + (saddr >> 16) + (saddr & 0xffff)));
-      Put16(tcp, sport);
-      Put32(tcp + 4, isn);
-      Put32(tcp + 28, tsval);
-      Put16(tcp + 16, Fold(static_cast<uint64_t>(tcpBase) + (saddr >> 16) + (saddr & 0xffff) + sport +
-                           (isn >> 16) + (isn & 0xffff) + (tsval >> 16) + (tsval & 0xffff)));
+      Store16(ip + 4, id);
+      Store32(ip + 12, saddr);
+      ChecksumStore(ip + 10, ChecksumAddBe32(ChecksumAddBe16(ipBase, id), saddr));
+      Store16(tcp, sport);
+      Store32(tcp + 4, isn);
+      Store32(tcp + 28, tsval);
+      ChecksumStore(tcp + 16, ChecksumAddBe32(ChecksumAddBe32(ChecksumAddBe16(ChecksumAddBe32(tcpBase, saddr), sport), isn), tsval));
     };
     rusage usageStart{};
     getrusage(RUSAGE_THREAD, &usageStart);
@@ -222,7 +218,7 @@ class FloodWorker : public Napi::AsyncWorker {
                                   : SendBatchRing(allowed, fill, tsval);
       sent_ += n;
       tokens -= n;
-      if (n < allowed) ring_.WaitTxSlot(1);
+      if (n < allowed) tx_.WaitSlot(1);
       countReplies();
       now = Now();
     }
@@ -230,7 +226,7 @@ class FloodWorker : public Napi::AsyncWorker {
     rusage usageEnd{};
     getrusage(RUSAGE_THREAD, &usageEnd);
     cpuSeconds_ = CpuSeconds(usageEnd) - CpuSeconds(usageStart);
-    ring_.Kick();
+    tx_.Kick();
     const double graceEnd = Now() + kReplyGraceSeconds;
     while (Now() < graceEnd) {
       countReplies();
@@ -238,7 +234,7 @@ class FloodWorker : public Napi::AsyncWorker {
       nanosleep(&ts, nullptr);
     }
     countReplies();
-    ring_.UpdateKernelStats(&counters_);
+    rx_.UpdateKernelStats(&counters_);
     replyDrops_ = counters_.value[kCounter_kernelDrops];
     replies_ += replyDrops_;
   }
@@ -271,15 +267,15 @@ class FloodWorker : public Napi::AsyncWorker {
     uint32_t n = 0;
     for (; n < allowed; n++) {
       uint32_t capacity = 0;
-      uint8_t* slot = ring_.TxSlot(&capacity);
+      uint8_t* slot = tx_.Slot(&capacity);
       if (slot == nullptr) break;
       fill(slot, tsval);
-      ring_.TxCommit(kFrameLength);
+      tx_.Commit(kFrameLength);
     }
     if (n < allowed) counters_.Bump(kCounter_txRingFull);
     if (n > 0) {
       counters_.Bump(kCounter_txKicks);
-      if (ring_.Kick() != 0) counters_.Bump(kCounter_txErrors);
+      if (tx_.Kick() != 0) counters_.Bump(kCounter_txErrors);
     }
     return n;
   }
@@ -289,7 +285,7 @@ class FloodWorker : public Napi::AsyncWorker {
   uint32_t SendBatchSendmmsg(uint32_t allowed, Fill& fill, uint32_t tsval) {
     for (uint32_t i = 0; i < allowed; i++) fill(buffer_[i], tsval);
     counters_.Bump(kCounter_txKicks);
-    int sent = sendmmsg(ring_.txFd(), msgs_, allowed, MSG_DONTWAIT);
+    int sent = sendmmsg(tx_.fd(), msgs_, allowed, MSG_DONTWAIT);
     if (sent < 0) {
       counters_.Bump(kCounter_txErrors);
       return 0;
@@ -308,40 +304,47 @@ class FloodWorker : public Napi::AsyncWorker {
     result.Set("cpuSeconds", Napi::Number::New(env, cpuSeconds_));
     result.Set("txErrors", Napi::Number::New(env, static_cast<double>(counters_.value[kCounter_txErrors])));
     result.Set("txRingFull", Napi::Number::New(env, static_cast<double>(counters_.value[kCounter_txRingFull])));
-    ring_.Close();
+    Close();
     deferred_.Resolve(result);
   }
 
   void OnError(const Napi::Error& error) override {
-    ring_.Close();
+    Close();
     deferred_.Reject(error.Value());
   }
 
  private:
+  void Close() {
+    rx_.Close();
+    tx_.Close();
+  }
+
   void BuildTemplate(uint8_t* f) {
     std::memset(f, 0, kFrameLength);
     std::memcpy(f, plan_.dstMac, 6);
-    std::memcpy(f + 6, ring_.mac(), 6);
-    Put16(f + 12, 0x0800);
+    std::memcpy(f + 6, interface_.mac, 6);
+    Store16(f + 12, 0x0800);
     uint8_t* ip = f + 14;
     ip[0] = 0x45;
-    Put16(ip + 2, 60);
-    Put16(ip + 6, 0x4000);  // DF
+    Store16(ip + 2, 60);
+    Store16(ip + 6, 0x4000);  // DF
     ip[8] = 64;
     ip[9] = IPPROTO_TCP;
-    Put32(ip + 16, plan_.dstAddr);
+    Store32(ip + 16, plan_.dstAddr);
     uint8_t* tcp = f + 34;
-    Put16(tcp + 2, plan_.dstPort);
+    Store16(tcp + 2, plan_.dstPort);
     tcp[12] = 10 << 4;  // 40-byte header
     tcp[13] = 0x02;     // SYN
-    Put16(tcp + 14, 64240);
+    Store16(tcp + 14, 64240);
     static const uint8_t kOptions[20] = {2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0, 0, 0, 0, 0, 0, 0, 0, 1, 3, 3, 7};
     std::memcpy(tcp + 20, kOptions, sizeof(kOptions));
   }
 
   FloodPlan plan_;
   Napi::Promise::Deferred deferred_;
-  PacketRing ring_;
+  AfPacketRxV3 rx_;
+  AfPacketTx tx_;
+  AfPacketInterface interface_;
   Counters counters_{};
   uint64_t sent_ = 0;
   uint64_t replies_ = 0;
@@ -371,7 +374,7 @@ Napi::Value Flood(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
   Napi::Object options = info[0].As<Napi::Object>();
-  RingConfig config;
+  AfPacketConfig config;
   if (!ReadNetnsAndIface(env, options, &config)) return env.Undefined();
   FloodPlan plan{};
 
@@ -467,7 +470,7 @@ Napi::Value Flood(const Napi::CallbackInfo& info) {
   }
   auto* worker = new FloodWorker(env, plan);
   SysError error;
-  if (!worker->ring().Open(config, &error)) {
+  if (!worker->Open(config, &error)) {
     delete worker;
     ThrowSysError(env, error);
     return env.Undefined();

@@ -1,5 +1,7 @@
-// JS class Ring: a PacketRing on one interface plus the Pipeline that turns
-// its frames into batch rows and send rows into frames.
+// JS class Ring: a packet backend's RX and TX sides on one interface
+// (io/io_backend.h; AF_PACKET's, io/af_packet.h) plus the Pipeline that
+// turns its frames into batch rows and send rows into frames. Glue: the
+// protocol work is in Node-free code (pipeline/, route/).
 //
 //   new Ring({ iface, netns?, addrs, ports, cookies, secrets, rxBatch, txBatch,
 //              fanoutGroup?, qdiscBypass?, blockSize?, blockCount?, retireMs?,
@@ -25,13 +27,9 @@
 // environment cleanup hook closes a ring still open when its environment
 // (process or worker) goes away. After close every method throws.
 //
-// nextHop 'route' (the default): every untagged reply goes to the next hop
-// the namespace's routing and neighbour tables give for its destination
-// (native/route/route_mirror.h), whatever MAC the send row holds; the row's
-// mac is overwritten with it. 'source': the row's mac as TS wrote it (the
-// SYN's source MAC), for benchmarks and labs without neighbours. Rows with
-// an 802.1Q tag keep the row's mac: the mirror knows only the untagged
-// interface.
+// nextHop 'route' (the default): replies go to their next hop
+// (pipeline/reply_writer.h); 'source': the row's mac as TS wrote it (the
+// SYN's source MAC), for benchmarks and labs without neighbours.
 #include <napi.h>
 #include <uv.h>
 
@@ -46,48 +44,27 @@
 #include "boundary/errors.h"
 #include "boundary/flow_words.h"
 #include "boundary/js_args.h"
+#include "io/af_packet.h"
+#include "io/af_packet_args.h"
+#include "io/af_packet_rx_v2.h"
+#include "io/af_packet_rx_v3.h"
+#include "io/af_packet_tx.h"
+#include "io/bpf_filter.h"
+#include "io/io_backend.h"
+#include "pipeline/handoff_frames.h"
 #include "pipeline/pipeline_binding.h"
-#include "ring/bpf_filter.h"
-#include "ring/packet_ring.h"
+#include "pipeline/reply_writer.h"
 #include "route/route_mirror.h"
 #include "wire/build.h"
-#include "wire/parse.h"
 
 namespace syncache {
 
-// Shared with flood_binding.cc.
-bool ReadNetnsAndIface(Napi::Env env, Napi::Object options, RingConfig* config);
+namespace {
 
 bool ReadOptionalUint(Napi::Env env, Napi::Object options, const char* name, uint32_t min,
                       uint32_t max, uint32_t* out) {
   return ReadInteger(env, options, "options.", name, min, max, true, out);
 }
-
-bool ReadNetnsAndIface(Napi::Env env, Napi::Object options, RingConfig* config) {
-  Napi::Value iface = options.Get("iface");
-  if (!iface.IsString()) {
-    ThrowTypeError(env, "options.iface must be an interface name (string)");
-    return false;
-  }
-  config->iface = iface.As<Napi::String>().Utf8Value();
-  if (config->iface.empty() || config->iface.size() >= 16 ||
-      config->iface.find('/') != std::string::npos) {
-    ThrowRangeError(env, "options.iface must be 1 to 15 characters without '/', got '" +
-                             config->iface + "'");
-    return false;
-  }
-  Napi::Value netns = options.Get("netns");
-  if (!netns.IsUndefined()) {
-    if (!netns.IsString() || netns.As<Napi::String>().Utf8Value().empty()) {
-      ThrowTypeError(env, "options.netns must be the path of a network namespace (string)");
-      return false;
-    }
-    config->netns = netns.As<Napi::String>().Utf8Value();
-  }
-  return true;
-}
-
-namespace {
 
 class RingBinding : public Napi::ObjectWrap<RingBinding> {
  public:
@@ -121,7 +98,7 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
       return;
     }
     Napi::Object options = info[0].As<Napi::Object>();
-    RingConfig config;
+    AfPacketConfig config;
     if (!ReadNetnsAndIface(env, options, &config)) return;
     iface_ = config.iface;
     if (!ConfigurePipeline(env, options, &pipeline_, &secretsRef_)) return;
@@ -134,8 +111,9 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
     uint32_t fanout = 0;
     if (!ReadOptionalUint(env, options, "fanoutGroup", 1, 65535, &fanout)) return;
     config.fanoutGroup = static_cast<uint16_t>(fanout);
+    bool lowLatency = false;
     if (!ReadBoolean(env, options, "options.", "qdiscBypass", true, &config.qdiscBypass) ||
-        !ReadBoolean(env, options, "options.", "lowLatency", true, &config.lowLatency))
+        !ReadBoolean(env, options, "options.", "lowLatency", true, &lowLatency))
       return;
     // Answers are small: slots for the largest frame Build writes, and many
     // of them, so a burst (a timer run's retransmits) waits in the ring for
@@ -161,16 +139,23 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
       routeReplies_ = v == "route";
     }
     countersRef_ = Napi::Persistent(NewCountersArray(env, &pipeline_.counters));
+    // RX as TPACKET_V2 (lowLatency: each frame readable as it lands, and a
+    // look ahead for handoffs) or V3 (batches better under a flood).
+    std::unique_ptr<AfPacketRx> rx;
+    if (lowLatency) rx = std::make_unique<AfPacketRxV2>();
+    else rx = std::make_unique<AfPacketRxV3>();
+    auto tx = std::make_unique<AfPacketTx>();
     SysError error;
-    if (!ring_.Open(config, &error)) {
+    if (!OpenAfPacket(config, rx.get(), tx.get(), &interface_, &error)) {
       ThrowSysError(env, error);
       return;
     }
-    if (routeReplies_ && !nextHops_.Open(config.netns, ring_.ifindex(), pipeline_.counters, &error)) {
-      ring_.Close();
+    if (routeReplies_ && !nextHops_.Open(config.netns, interface_.ifindex, pipeline_.counters, &error)) {
       ThrowSysError(env, error);
       return;
     }
+    rx_ = std::move(rx);
+    tx_ = std::move(tx);
     napi_add_env_cleanup_hook(env, &RingBinding::CleanupHook, this);
     hookInstalled_ = true;
   }
@@ -192,7 +177,8 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
   // Without JS: stops polling, unmaps and closes.
   void CloseNative() {
     StopPoll();
-    ring_.Close();
+    rx_.reset();
+    tx_.reset();
     nextHops_.Close();
   }
 
@@ -212,7 +198,7 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
   }
 
   bool CheckOpen(Napi::Env env, const char* method) {
-    if (ring_.IsOpen()) return true;
+    if (rx_ != nullptr) return true;
     Napi::Error::New(env, std::string("Ring.") + method + "(): the ring is closed")
         .ThrowAsJavaScriptException();
     return false;
@@ -225,12 +211,12 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
 
   Napi::Value GetMac(const Napi::CallbackInfo& info) {
     Napi::Uint8Array mac = Napi::Uint8Array::New(info.Env(), 6);
-    std::memcpy(mac.Data(), ring_.mac(), 6);
+    std::memcpy(mac.Data(), interface_.mac, 6);
     return mac;
   }
 
   Napi::Value GetIfindex(const Napi::CallbackInfo& info) {
-    return Napi::Number::New(info.Env(), ring_.ifindex());
+    return Napi::Number::New(info.Env(), interface_.ifindex);
   }
 
   Napi::Value Receive(const Napi::CallbackInfo& info) {
@@ -246,22 +232,16 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
       }
       maxRows = static_cast<uint32_t>(requested);
     }
-    return IntoBatch(env, [&](auto visit) { ring_.Receive(maxRows, pipeline_.counters, visit); });
+    BatchFill fill(&pipeline_, rxBatch_, maxRows);
+    rx_->Receive(fill, pipeline_.counters);
+    return Finished(env, fill);
   }
 
-  // Runs one of the ring's receives (`take` gets the visitor that parses a
-  // frame into the next rxBatch row), then hashes the rows and makes or
+  // After one of the RX side's receives: hashes the rows and makes or
   // checks their cookies; returns the row count.
-  template <typename Take>
-  Napi::Value IntoBatch(Napi::Env env, Take take) {
-    uint32_t row = 0;
-    take([&](const uint8_t* frame, uint32_t length, uint16_t vlan, double timeMs) {
-      if (!pipeline_.Accept(frame, length, vlan, timeMs, rxBatch_, row)) return false;
-      row++;
-      return true;
-    });
-    pipeline_.Finish(rxBatch_, row);
-    return Napi::Number::New(env, row);
+  Napi::Value Finished(Napi::Env env, const BatchFill& fill) {
+    pipeline_.Finish(rxBatch_, fill.rows());
+    return Napi::Number::New(env, fill.rows());
   }
 
   Napi::Value Send(const Napi::CallbackInfo& info) {
@@ -273,54 +253,8 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
                                std::to_string(kBatchCapacity));
       return env.Undefined();
     }
-    uint32_t count = static_cast<uint32_t>(requested);
-    Counters* counters = pipeline_.counters;
-    uint32_t sent = 0;
-    uint32_t unkicked = 0;
-    const double nowMs = routeReplies_ ? MonotonicMs() : 0;
-    if (routeReplies_) nextHops_.Poll(nowMs);
-    for (uint32_t i = 0; i < count; i++) {
-      if (routeReplies_ && !RouteReply(i, nowMs)) continue;
-      uint32_t capacity = 0;
-      uint8_t* slot = ring_.TxSlot(&capacity);
-      if (slot == nullptr) {
-        counters->Add(kCounter_txRingFull, count - i);
-        break;
-      }
-      uint32_t length = pipeline_.Build(*txBatch_, i, ring_.mac(), slot, capacity);
-      if (length == 0) continue;  // Build counted why
-      ring_.TxCommit(length);
-      sent++;
-      // A kick hands every committed frame to the driver in one go; on veth
-      // the peer's per-CPU backlog (netdev_max_backlog, 1000) takes such a
-      // burst whole or drops its tail, so a large batch goes in slices.
-      if (++unkicked == kFramesPerKick) {
-        KickNow(counters);
-        unkicked = 0;
-      }
-    }
-    counters->Add(kCounter_txFrames, sent);
-    if (unkicked > 0 || kickPending_) KickNow(counters);
-    return Napi::Number::New(env, sent);
-  }
-
-  static double MonotonicMs() {
-    timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return static_cast<double>(ts.tv_sec) * 1e3 + static_cast<double>(ts.tv_nsec) / 1e6;
-  }
-
-  // Sets send row i's destination MAC to its next hop; false (counted) if
-  // the reply is not to be sent. Rows Build will refuse pass through.
-  bool RouteReply(uint32_t i, double nowMs) {
-    const uint8_t family = txBatch_->family[i];
-    if ((family != 4 && family != 6) || txBatch_->vlan[i] != 0) return true;
-    switch (nextHops_.Resolve(family, &txBatch_->daddr[i * 4], nowMs, &txBatch_->mac[i * 6])) {
-      case route::NextHopVerdict::kResolved: return true;
-      case route::NextHopVerdict::kUnresolved: pipeline_.counters->Bump(kCounter_replyUnresolved); return false;
-      case route::NextHopVerdict::kNoRoute: pipeline_.counters->Bump(kCounter_replyNoRoute); return false;
-    }
-    return false;
+    ReplyWriter writer(&pipeline_, txBatch_, interface_.mac, routeReplies_ ? &nextHops_ : nullptr);
+    return Napi::Number::New(env, tx_->Send(writer, static_cast<uint32_t>(requested), pipeline_.counters));
   }
 
   // handOver(flow) / takeBack(flow): flow = Uint32Array [family, peer x4,
@@ -338,66 +272,27 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
       ThrowRangeError(env, "flow: family must be 4 or 6 and ports from 0 to 65535");
       return false;
     }
-    *key = KeyFromWords(f.Data());
+    *key = FlowKeyFromWords(f.Data());
     return true;
-  }
-
-  // The flow's words (boundary/flow_words.h) as a FlowKey; ports are taken
-  // modulo 2^16.
-  static FlowKey KeyFromWords(const uint32_t* f) {
-    FlowKey key{};
-    key.family = f[kFlowWordFamily];
-    for (int w = 0; w < 4; w++) {
-      key.peer[w] = f[kFlowWordPeerAddress + w];
-      key.local[w] = f[kFlowWordLocalAddress + w];
-    }
-    key.peerPort = static_cast<uint16_t>(f[kFlowWordPeerPort]);
-    key.localPort = static_cast<uint16_t>(f[kFlowWordLocalPort]);
-    return key;
-  }
-
-  // Where a frame's TCP header starts, if wire::LocateTcp places it and its
-  // ports and flags are within the frame; else 0.
-  static uint32_t TcpOffset(const uint8_t* frame, uint32_t length) {
-    wire::TcpPlace t;
-    return wire::LocateTcp(frame, length, &t) && length >= t.l4 + 14 ? t.l4 : 0;
-  }
-
-  // A quick look before the full parse, so a look past a flood's backlog
-  // costs little: false for a TCP segment that is a SYN or comes from none of
-  // the flows' peer ports (anything it cannot place goes on to the parser).
-  static bool MayCarryDataOf(const uint8_t* frame, uint32_t length, const std::vector<FlowKey>& keys) {
-    const uint32_t l4 = TcpOffset(frame, length);
-    if (l4 == 0) return true;
-    if (frame[l4 + 13] & 0x02) return false;  // SYN: no data of a completed flow
-    const uint16_t sport = static_cast<uint16_t>(frame[l4] << 8 | frame[l4 + 1]);
-    for (const FlowKey& k : keys) {
-      if (k.peerPort == sport) return true;
-    }
-    return false;
   }
 
   // receiveUrgent() -> rows: like receive(), but takes only the segments
   // that are not SYNs (final ACKs, data, RSTs) from among all the frames
-  // waiting, ahead of the SYNs before them (see PacketRing::ReceiveUrgent);
-  // 0 on a ring that is not lowLatency.
+  // waiting, ahead of the SYNs before them (see RxLookAhead::ReceiveUrgent);
+  // 0 on a ring that cannot look ahead (not lowLatency).
   Napi::Value ReceiveUrgent(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!CheckOpen(env, "receiveUrgent")) return env.Undefined();
-    const auto notSyn = [](const uint8_t* frame, uint32_t length) {
-      const uint32_t l4 = TcpOffset(frame, length);
-      return l4 != 0 && (frame[l4 + 13] & 0x02) == 0;
-    };
-    return IntoBatch(env, [&](auto visit) { ring_.ReceiveUrgent(kBatchCapacity, pipeline_.counters, notSyn, visit); });
+    BatchFill fill(&pipeline_, rxBatch_, kBatchCapacity);
+    if (RxLookAhead* ahead = rx_->lookAhead()) ahead->ReceiveUrgent(fill, pipeline_.counters);
+    return Finished(env, fill);
   }
 
   // peek(flows: Uint32Array of 11 x k, start: number, out: Uint8Array) -> next
   // The data segments of these flows among the frames waiting in the ring,
-  // without taking any (see PacketRing::Peek): into out, as a uint32 record
-  // count, then per record uint32 flow index, seq and length and the bytes,
-  // padded to 4 (host byte order). A segment that does not fit is left out
-  // (its sender resends it). Returns the slot to start the next look from,
-  // or -1 if this ring cannot peek (not lowLatency).
+  // without taking any (see RxLookAhead::Peek), serialized into out by
+  // PeekSerializer (pipeline/handoff_frames.h). Returns the slot to start
+  // the next look from, or -1 if this ring cannot peek (not lowLatency).
   Napi::Value Peek(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!CheckOpen(env, "peek")) return env.Undefined();
@@ -411,46 +306,21 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
     Napi::Uint32Array words = info[0].As<Napi::Uint32Array>();
     const size_t flowCount = words.ElementLength() / kFlowWords;
     std::vector<FlowKey> keys(flowCount);
-    for (size_t k = 0; k < flowCount; k++) keys[k] = KeyFromWords(words.Data() + kFlowWords * k);
+    for (size_t k = 0; k < flowCount; k++) keys[k] = FlowKeyFromWords(words.Data() + kFlowWords * k);
     const double start = info[1].As<Napi::Number>().DoubleValue();
     Napi::Uint8Array out = info[2].As<Napi::Uint8Array>();
-    uint8_t* base = out.Data();
-    const size_t capacity = out.ByteLength();
-    size_t used = 4;
-    uint32_t records = 0;
     if (peekBatch_ == nullptr) peekBatch_ = std::make_unique<PacketBatch>();
-    PacketBatch* scratch = peekBatch_.get();
-    Counters ignored{};  // a look, not a receive: its parse is not counted
-    const int64_t next = ring_.Peek(
-        std::isfinite(start) && start >= 0 ? static_cast<int64_t>(start) : -1,
-        [&](const uint8_t* frame, uint32_t length, uint16_t vlan, double timeMs) {
-          if (!MayCarryDataOf(frame, length, keys)) return false;
-          scratch->payloadUsed = 0;
-          if (!wire::ParseFrame(frame, length, vlan, timeMs, pipeline_.config, scratch, 0, &ignored)) return false;
-          if (scratch->kind[0] != kKindAck || scratch->payloadLength[0] == 0 || scratch->payloadOffset[0] == kNoPayload) return false;
-          const FlowKey key = FlowKey::FromRow(*scratch, 0);
-          for (size_t k = 0; k < flowCount; k++) {
-            if (!(keys[k] == key)) continue;
-            const uint32_t n = scratch->payloadLength[0];
-            const size_t need = 12 + ((static_cast<size_t>(n) + 3) & ~static_cast<size_t>(3));
-            if (used + need > capacity) return false;
-            const uint32_t head[3] = {static_cast<uint32_t>(k), scratch->seq[0], n};
-            std::memcpy(base + used, head, 12);
-            std::memcpy(base + used + 12, scratch->payload + scratch->payloadOffset[0], n);
-            used += need;
-            records++;
-            return true;
-          }
-          return false;
-        });
-    std::memcpy(base, &records, 4);
+    PeekSerializer peek(pipeline_.config, keys.data(), flowCount, out.Data(), out.ByteLength(), peekBatch_.get());
+    RxLookAhead* ahead = rx_->lookAhead();
+    const int64_t next =
+        ahead == nullptr ? -1 : ahead->Peek(std::isfinite(start) && start >= 0 ? static_cast<int64_t>(start) : -1, peek);
     return Napi::Number::New(env, static_cast<double>(next));
   }
 
   Napi::Value Pending(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!CheckOpen(env, "pending")) return env.Undefined();
-    return Napi::Number::New(env, ring_.PendingInOpenBlock());
+    return Napi::Number::New(env, rx_->PendingUnreadable());
   }
 
   Napi::Value HandOver(const Napi::CallbackInfo& info) {
@@ -484,8 +354,7 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
     if (info.Length() > 1 && !info[1].IsUndefined()) {
       uint32_t isn = 0;
       if (!ReadPeerIsn(info, "takeBack", &isn)) return env.Undefined();
-      uint32_t marked = 0;
-      if (pipeline_.handedOver.Find(key, &marked) == kFlowAbsent || marked != isn) return Napi::Boolean::New(env, false);
+      return Napi::Boolean::New(env, pipeline_.handedOver.RemoveIfIsn(key, isn));
     }
     return Napi::Boolean::New(env, pipeline_.handedOver.Remove(key));
   }
@@ -499,17 +368,7 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
     uint32_t isn = 0;
     if (!CheckOpen(env, "flowClosed") || !ReadFlow(info, &key) || !ReadPeerIsn(info, "flowClosed", &isn))
       return env.Undefined();
-    uint32_t marked = 0;
-    if (pipeline_.handedOver.Find(key, &marked) != kFlowKernelSocket || marked != isn) return Napi::Boolean::New(env, false);
-    return Napi::Boolean::New(env, pipeline_.handedOver.Add(key, kFlowClosed, isn));
-  }
-
-  void KickNow(Counters* counters) {
-    counters->Bump(kCounter_txKicks);
-    int err = ring_.Kick();
-    // EAGAIN/ENOBUFS leave the slots requested; the next kick sends them.
-    kickPending_ = err != 0;
-    if (err != 0) counters->Bump(kCounter_txErrors);
+    return Napi::Boolean::New(env, pipeline_.handedOver.MarkClosed(key, isn));
   }
 
   void Start(const Napi::CallbackInfo& info) {
@@ -535,7 +394,7 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
       return;
     }
     auto* poll = new uv_poll_t;
-    int err = uv_poll_init(loop, poll, ring_.rxFd());
+    int err = uv_poll_init(loop, poll, rx_->pollFd());
     if (err != 0) {
       delete poll;
       ThrowErrno(env, -err, "uv_poll_init", "cannot watch the RX socket", "");
@@ -576,8 +435,8 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
   // send, and the handed-over flows' frames at the ring's head are skipped
   // (see SkipHandedOver). No syscall unless a kick is pending.
   bool FramesForJs() {
-    if (kickPending_) KickNow(pipeline_.counters);
-    return ring_.Waiting() && SkipHandedOver();
+    if (tx_->Backlogged()) tx_->Flush(pipeline_.counters);
+    return rx_->Waiting() && SkipHandedOver();
   }
 
   // ready() -> boolean: FramesForJs(), for a caller that looks at the ring
@@ -601,9 +460,9 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
 
   // libuv stopped the poll handle on the socket's error (see the header).
   void OnRxError() {
-    ring_.TakeRxError();
+    rx_->TakeError();
     pipeline_.counters->Bump(kCounter_linkErrors);
-    if (ring_.LinkState() == PacketRing::Link::kGone) {
+    if (rx_->Link() == LinkState::kGone) {
       Fail(ENODEV, "getsockname");
       return;
     }
@@ -639,11 +498,11 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
 
   static void OnLinkWatch(uv_timer_t* handle) {
     auto* self = static_cast<RingBinding*>(handle->data);
-    if (self->linkWatch_ != handle || !self->ring_.IsOpen()) return;
-    const PacketRing::Link link = self->ring_.LinkState();
-    if (link == PacketRing::Link::kGone) {
+    if (self->linkWatch_ != handle || self->rx_ == nullptr) return;
+    const LinkState link = self->rx_->Link();
+    if (link == LinkState::kGone) {
       self->Fail(ENODEV, "getsockname");
-    } else if (link == PacketRing::Link::kUp) {
+    } else if (link == LinkState::kUp) {
       self->StopLinkWatch();
       self->CallLinkUp();
     }
@@ -682,27 +541,17 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
   // Before JS is called for a readable ring: the frames at its head that
   // receive() would only skip, because their flow is a kernel socket's now
   // (the peer's ACKs and FIN after a handoff: a wake-up per connection or
-  // so; Pipeline::HandedOverFate decides, as for receive()), are taken here,
-  // with the counts receive() would give them. True
-  // if anything is left for JS. (TPACKET_V2 rings; a V3 ring is left alone.)
+  // so), are taken here by HandedOverSkip (pipeline/handoff_frames.h), with
+  // the counts receive() would give them. They are parsed into row 0 of the
+  // RX batch, which JS is not reading between callbacks. True if anything
+  // is left for JS. (Rings that can look ahead; others are left alone.)
   bool SkipHandedOver() {
     if (pipeline_.handedOver.empty()) return true;
-    Counters* counters = pipeline_.counters;
-    ring_.SkipLeading(counters, [&](const uint8_t* frame, uint32_t length, uint16_t vlan, double timeMs) {
-      // Parsed as receive() would, into row 0 of the RX batch (JS is not
-      // reading it between callbacks), counting aside until it is certain
-      // the frame goes.
-      scratch_ = Counters{};
-      rxBatch_->payloadUsed = 0;
-      if (!wire::ParseFrame(frame, length, vlan, timeMs, pipeline_.config, rxBatch_, 0, &scratch_)) return false;
-      bool own = false;
-      const FlowFate fate = pipeline_.HandedOverFate(FlowKey::FromRow(*rxBatch_, 0), *rxBatch_, 0, &own);
-      if (!own) return false;
-      for (uint32_t c = 0; c < kCounterCount; c++) counters->value[c] += scratch_.value[c];
-      counters->Bump(Pipeline::OwnSegmentCounter(fate, rxBatch_->kind[0]));
-      return true;
-    });
-    return ring_.Waiting();
+    RxLookAhead* ahead = rx_->lookAhead();
+    if (ahead == nullptr) return rx_->Waiting();
+    HandedOverSkip skip(&pipeline_, rxBatch_);
+    ahead->SkipLeading(skip, pipeline_.counters);
+    return rx_->Waiting();
   }
 
   void CallOnReadable() {
@@ -734,7 +583,7 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
   void UpdateKernelStats(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!CheckOpen(env, "updateKernelStats")) return;
-    int err = ring_.UpdateKernelStats(pipeline_.counters);
+    int err = rx_->UpdateKernelStats(pipeline_.counters);
     if (err != 0) ThrowErrno(env, err, "getsockopt", "cannot read PACKET_STATISTICS", "");
   }
 
@@ -750,7 +599,10 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
   }
 
   napi_env env_ = nullptr;
-  PacketRing ring_;
+  // The backend: null once closed.
+  std::unique_ptr<RxSource> rx_;
+  std::unique_ptr<TxSink> tx_;
+  AfPacketInterface interface_;
   Pipeline pipeline_;
   route::RouteMirror nextHops_;
   bool routeReplies_ = true;
@@ -772,9 +624,6 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
   uv_check_t* check_ = nullptr;
   bool hookInstalled_ = false;
   bool referenced_ = false;
-  bool kickPending_ = false;
-  Counters scratch_{};  // SkipHandedOver's counts for a frame until it is taken
-  static constexpr uint32_t kFramesPerKick = 256;
   // A TX slot: the TPACKET_V2 header (32 B), the virtio_net_hdr (10 B) and
   // the largest frame Build writes, in a power of two that divides the block.
   static constexpr uint32_t kTxFrameSize = 256;

@@ -1,4 +1,4 @@
-#include "ring/netns.h"
+#include "io/netns.h"
 
 #include <fcntl.h>
 #include <sched.h>

@@ -1,0 +1,18 @@
+// The lab's addon (build/Release/syncache_lab.node), apart from the
+// product's: tools that only `syncache lab`, the benchmarks and the tests
+// use. It links the same Node-free core (binding.gyp's syncache_core: the
+// wire helpers, the AF_PACKET backend) as the product addon.
+#include <napi.h>
+
+#include "lab/flood_binding.h"
+
+namespace {
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  syncache::InitFloodBinding(env, exports);
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(syncache_lab, Init)
