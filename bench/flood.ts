@@ -11,18 +11,19 @@
 // Offered = SYNs the generator sent; answered = SYN-ACKs that reached the
 // attacker; legitimate = kernel-stack connects from the client namespace
 // that completed within 3 s.
-// Then, with the CPUs split (responder host on one, the rest on the other),
-// what each answered SYN costs the responder's core at a quarter, half,
+// Then what each answered SYN costs the whole machine at a quarter, half,
 // three quarters and all of that offered rate, for the kernel's listener
-// and for syncache (protect(), AF_PACKET): the chart
+// and for syncache (protect(), AF_PACKET), net of the lab's floor (the same
+// flood dropped as it arrives at the responder's interface): the chart
 // bench/results/flood-cost.svg beside the results file (--cost-seconds 0
-// skips it).
+// skips it). CPUs split as in bench:serve (responder host on one, the rest
+// on the other).
 import { parseArgs } from 'node:util';
 import { runLabScenario, type LabReport, type ScenarioOptions } from '../lib/lab/scenario.js';
 import { threads } from '../lib/cli/lab.js';
 import { machine as hostLine, requireLab } from './common.js';
 import { saveResult, RESULTS_DIR } from './results.js';
-import { synCost, type CostRow } from './syn-cost.js';
+import { machineCost, type MachineCostRow } from './syn-cost.js';
 import { lineChartSvg } from './svg-chart.js';
 import { availableParallelism } from 'node:os';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -80,28 +81,33 @@ const rows = [...reports, ...ceilings].map((r, i) => ({
   connectP99: r.clients.p99,
   kernelRingDrops: r.counters.kernelDrops ?? null,
 }));
-// The cost sweep: the responder core's CPU per answered SYN against the offered rate.
-const costs: CostRow[] = [];
+// The cost sweep: the machine's CPU per answered SYN against the offered rate, net of the floor.
+interface CostPoint { offered: number; kernelUs: number; syncacheUs: number; floor: MachineCostRow; kernel: MachineCostRow; syncache: MachineCostRow }
+const costs: CostPoint[] = [];
 let chart: string | null = null;
 if (costSeconds > 0 && availableParallelism() >= 2) {
   const cpus = { responder: 1, network: 0 };
   for (const share of [0.25, 0.5, 0.75, 1]) {
     const rate = Math.max(1000, Math.round((offered * share) / 1000) * 1000);
-    for (const mode of ['plain', 'protect'] as const) {
-      if (!json) process.stderr.write(`  cost: ${mode === 'plain' ? 'kernel' : 'syncache'} at ${rate} SYN/s for ${costSeconds} s...\n`);
-      costs.push(await synCost({ mode, rate, seconds: costSeconds, cpus }));
-    }
+    const run = (mode: MachineCostRow['mode']): Promise<MachineCostRow> => {
+      if (!json) process.stderr.write(`  cost: ${mode === 'plain' ? 'kernel' : mode === 'protect' ? 'syncache' : 'floor'} at ${rate} SYN/s for ${costSeconds} s...\n`);
+      return machineCost({ mode, rate, seconds: costSeconds, cpus });
+    };
+    const floor = await run('floor');
+    const kernel = await run('plain');
+    const syncache = await run('protect');
+    const net = (r: MachineCostRow): number => (r.answered > 0 ? Math.max(0, r.busyUs - floor.busyUs) / r.answered : NaN);
+    costs.push({ offered: kernel.offered, kernelUs: net(kernel), syncacheUs: net(syncache), floor, kernel, syncache });
   }
-  const perAnswered = (c: CostRow): [number, number] => [c.offered, c.answered > 0 ? c.totalUs / c.answered : NaN];
   mkdirSync(RESULTS_DIR, { recursive: true });
   chart = `${RESULTS_DIR}flood-cost.svg`;
   writeFileSync(chart, lineChartSvg({
-    title: `Responder core's CPU per answered SYN (${new Date().toISOString().slice(0, 10)}, ${hostLine().split(',')[0]})`,
+    title: `CPU per answered SYN, whole machine less the lab's floor (${new Date().toISOString().slice(0, 10)}, ${hostLine().split(',')[0]})`,
     xLabel: 'offered SYN/s (one generator core)',
     yLabel: 'µs of CPU per answered SYN',
     series: [
-      { name: 'kernel (syncookies=2)', points: costs.filter((c) => c.mode === 'plain').map(perAnswered) },
-      { name: 'syncache (AF_PACKET)', points: costs.filter((c) => c.mode === 'protect').map(perAnswered) },
+      { name: 'kernel (syncookies=2)', points: costs.map((c) => [c.offered, c.kernelUs]) },
+      { name: 'syncache (AF_PACKET)', points: costs.map((c) => [c.offered, c.syncacheUs]) },
     ],
   }));
 } else if (costSeconds > 0 && !json) {
@@ -124,13 +130,9 @@ if (json) {
     console.log(`| ${r.target} | ${r.offered.toLocaleString('en-US')} | ${r.answered.toLocaleString('en-US')} | ${pct(r.answeredShare)} | ${r.ratioToKernel === null ? 'n/a' : r.ratioToKernel.toFixed(2)} | ${r.legitCompleted}/${r.legitAttempted} (${pct(r.legitShare)}) | ${r.connectP99 === null ? 'n/a' : `${r.connectP99.toFixed(1)} ms`} |`);
   }
   if (costs.length > 0) {
-    console.log('\nthe responder core\'s CPU (user + system + softirq, less its idle floor) per answered SYN, CPUs split; chart: ' + chart + '\n');
-    console.log('| offered SYN/s | kernel µs/SYN | syncache µs/SYN | syncache / kernel |');
+    console.log('\nCPU per answered SYN, whole machine less the lab\'s floor (the same flood dropped on arrival); chart: ' + chart + '\n');
+    console.log('| offered SYN/s | kernel µs | syncache µs | syncache / kernel |');
     console.log('|---:|---:|---:|---:|');
-    for (let i = 0; i + 1 < costs.length; i += 2) {
-      const k = costs[i].totalUs / costs[i].answered;
-      const o = costs[i + 1].totalUs / costs[i + 1].answered;
-      console.log(`| ${costs[i].offered.toLocaleString('en-US')} | ${k.toFixed(2)} | ${o.toFixed(2)} | ${(o / k).toFixed(2)} |`);
-    }
+    for (const c of costs) console.log(`| ${c.offered.toLocaleString('en-US')} | ${c.kernelUs.toFixed(2)} | ${c.syncacheUs.toFixed(2)} | ${(c.syncacheUs / c.kernelUs).toFixed(2)} |`);
   }
 }

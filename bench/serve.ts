@@ -37,7 +37,7 @@ import { labAddon } from '../lib/lab/lab-addon.js';
 import { machine as hostLine, median, requireLab } from './common.js';
 import { runWrk, type WrkResult } from './wrk.js';
 import { saveResult } from './results.js';
-import { PORT, TICKS_PER_SECOND, cpuTimes, startTarget } from './target.js';
+import { PORT, TICKS_PER_SECOND, cpuTimes, dropFloodOnArrival, startTarget } from './target.js';
 import { synCost, type CostRow } from './syn-cost.js';
 
 const { values } = parseArgs({ options: {
@@ -96,26 +96,6 @@ function wrk(lab: Lab, conns: number, duration = seconds): Promise<WrkResult> {
 function handoffTimes(stats: Record<string, number>) {
   const t = (k: string): number | null => (typeof stats[k] === 'number' ? stats[k] : null);
   return { handoffP50Ms: t('handoffP50Ms'), handoffP99Ms: t('handoffP99Ms'), connectionP50Ms: t('connectionP50Ms'), connectionP99Ms: t('connectionP99Ms') };
-}
-
-/**
- * The lab's floor under a flood: an nftables table in the responder's
- * namespace (made by this run, gone with it) drops the flood's SYNs as they
- * arrive on its interface, at netdev ingress, before anything answers them.
- * Whatever a flood still does to the plain listener's p99 then is the cost of
- * carrying it: the generator on wrk's and the switch's core, the frames on
- * the server's receive path. No responder, however cheap, gets below it.
- */
-function dropFloodOnArrival(lab: Lab): void {
-  const r = lab.responder;
-  r.ns.exec('nft', ['-f', '-'], [
-    'table netdev bench_floor {',
-    `  chain arrival { type filter hook ingress device "${r.iface}" priority -500;`,
-    `    ip saddr ${lab.spoofV4} drop`,
-    '  }',
-    '}',
-    '',
-  ].join('\n'));
 }
 
 async function measure(mode: 'plain' | 'protect', flood: boolean, floodRate = 0, conns = connections, floor = false) {

@@ -8,7 +8,7 @@
 // with the server up and no flood, and taken off (the floor).
 import { labAddon } from '../lib/lab/lab-addon.js';
 import { buildLab } from '../lib/lab/topology.js';
-import { PORT, TICKS_PER_SECOND, cpuTimes, startTarget, type TargetMode } from './target.js';
+import { PORT, TICKS_PER_SECOND, cpuTimes, dropFloodOnArrival, startTarget, type TargetMode } from './target.js';
 
 export interface CostRun {
   mode: TargetMode;
@@ -62,6 +62,48 @@ export async function synCost({ mode, rate, seconds, cpus, workers }: CostRun): 
       userUs, systemUs, softirqUs, totalUs: userUs + systemUs + softirqUs,
       floorBusy: 1 - (idle1.idle - idle0.idle) / Math.max(1, idle1.total - idle0.total),
       busy: 1 - (after.idle - before.idle) / (after.total - before.total),
+    };
+  } finally {
+    lab.destroy();
+  }
+}
+
+export type MachineCostMode = TargetMode | 'floor';
+
+export interface MachineCostRow {
+  mode: MachineCostMode;
+  offered: number;
+  /** Share of SYNs answered (0 for the floor, whose SYNs are dropped on arrival). */
+  answered: number;
+  /** Every CPU's busy time (user, system, irq, softirq) per SYN offered, µs. */
+  busyUs: number;
+}
+
+/**
+ * The whole machine's CPU while the generator floods one server at `rate`:
+ * the kernel's listener ('plain'), syncache ('protect'), or the lab's floor
+ * ('floor': the same flood dropped as it arrives at the responder's
+ * interface, so what is left is the generator, the switch and the receive
+ * path that any responder pays for). The kernel answers SYNs in softirq on
+ * whichever core delivers them (on veth, often the sender's), so only the
+ * whole machine, less the floor, compares it fairly with a process.
+ */
+export async function machineCost({ mode, rate, seconds, cpus }: { mode: MachineCostMode; rate: number; seconds: number; cpus: { responder: number; network: number } }): Promise<MachineCostRow> {
+  const lab = buildLab({ tag: 'mcost', cpus });
+  try {
+    if (mode !== 'protect') lab.responder.ns.sysctl('net.ipv4.tcp_syncookies', 2);
+    if (mode === 'floor') dropFloodOnArrival(lab);
+    const target = await startTarget(lab, mode === 'floor' ? 'plain' : mode, { cpu: cpus.responder });
+    const before = cpuTimes();
+    const f = await labAddon.flood({
+      iface: lab.attacker.iface, netns: lab.attacker.ns.path, dstMac: lab.responder.mac,
+      dstAddr: lab.responder.v4, dstPort: PORT, srcNet: lab.spoofV4, rate, seconds, cpu: cpus.network,
+    });
+    const after = cpuTimes();
+    await target.stop();
+    return {
+      mode, offered: Math.round(f.sent / f.seconds), answered: mode === 'floor' ? 0 : f.unique / f.sent,
+      busyUs: ((after.busy - before.busy) * 1e6) / TICKS_PER_SECOND / f.sent,
     };
   } finally {
     lab.destroy();

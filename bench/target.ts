@@ -57,13 +57,33 @@ export async function startTarget(lab: Lab, mode: TargetMode, options: { cpu?: n
 
 export interface CpuTimes { user: number; system: number; softirq: number; idle: number; busy: number; total: number }
 
-/** One CPU's times from /proc/stat, in clock ticks. */
-export function cpuTimes(cpu: number): CpuTimes {
-  const line = readFileSync('/proc/stat', 'utf8').split('\n').find((l) => l.startsWith(`cpu${cpu} `))!;
+/** One CPU's times from /proc/stat, in clock ticks; every CPU's together without `cpu`. */
+export function cpuTimes(cpu?: number): CpuTimes {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n').find((l) => l.startsWith(`cpu${cpu ?? ''} `))!;
   // user nice system idle iowait irq softirq steal
   const v = line.trim().split(/\s+/).slice(1).map(Number);
   return {
     user: v[0] + v[1], system: v[2], softirq: v[6], idle: v[3] + v[4],
     busy: v[0] + v[1] + v[2] + v[5] + v[6], total: v.slice(0, 8).reduce((a, b) => a + b, 0),
   };
+}
+
+/**
+ * The lab's floor under a flood: an nftables table in the responder's
+ * namespace (made by this run, gone with it) drops the flood's SYNs as they
+ * arrive on its interface, at netdev ingress, before anything answers them.
+ * Whatever a flood still does to the plain listener's p99 then is the cost of
+ * carrying it: the generator on wrk's and the switch's core, the frames on
+ * the server's receive path. No responder, however cheap, gets below it.
+ */
+export function dropFloodOnArrival(lab: Lab): void {
+  const r = lab.responder;
+  r.ns.exec('nft', ['-f', '-'], [
+    'table netdev bench_floor {',
+    `  chain arrival { type filter hook ingress device "${r.iface}" priority -500;`,
+    `    ip saddr ${lab.spoofV4} drop`,
+    '  }',
+    '}',
+    '',
+  ].join('\n'));
 }
