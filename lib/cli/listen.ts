@@ -1,10 +1,8 @@
 // syncache listen: answer handshakes on an interface until SIGINT/SIGTERM.
 import type { Command } from './command.js';
-import { RESPONDER_FLAGS, metricsAddress, responderNeeds, responderOptions, statsInterval, workersWarning } from './args.js';
-import { requireCapabilities } from './capabilities.js';
+import { RESPONDER_FLAGS } from './args.js';
 import { MetricsServer } from './metrics-server.js';
-import { KeyReloader } from './key-reload.js';
-import { catchStopSignals } from './stop-signals.js';
+import { prepareRun } from './run-setup.js';
 import { Responder } from '../responder/responder.js';
 import { syncacheMetrics } from '../metrics/prometheus.js';
 import { jsonLine, reportUntilSignal, viewFacts } from './view.js';
@@ -62,16 +60,8 @@ export const runListen: Command = {
     'no-gate': { type: 'boolean' },
   },
   async run(v) {
-    const options = responderOptions(v);
-    const intervalS = statsInterval(v);
-    const metricsAt = metricsAddress(v);
     const gate = v['no-gate'] !== true;
-    requireCapabilities('syncache listen', responderNeeds({ netns: options.netns, gate: gate ? 'optional' : 'off', handoff: false }));
-    const warning = workersWarning(options.workers);
-    if (warning) process.stderr.write(warning);
-    const json = v.json === true;
-    const stops = catchStopSignals();
-    const hangups = new KeyReloader(options.secrets?.keyFile, json);
+    const { options, intervalS, metricsAt, json, stops, hangups } = prepareRun('syncache listen', v, { gate: gate ? 'optional' : 'off', handoff: false });
     try {
       const metrics = metricsAt && await MetricsServer.listen(metricsAt.host, metricsAt.port);
       let responder: Responder;

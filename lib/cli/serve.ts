@@ -3,11 +3,9 @@
 // to the backend both ways, with back-pressure (pipe) and half-close.
 import net from 'node:net';
 import type { Command } from './command.js';
-import { RESPONDER_FLAGS, hostPort, metricsAddress, responderNeeds, responderOptions, statsInterval, workersWarning } from './args.js';
-import { requireCapabilities } from './capabilities.js';
+import { RESPONDER_FLAGS, hostPort } from './args.js';
 import { MetricsServer } from './metrics-server.js';
-import { KeyReloader } from './key-reload.js';
-import { catchStopSignals } from './stop-signals.js';
+import { prepareRun } from './run-setup.js';
 import { protect, type Protection } from '../handoff/protect.js';
 import { syncacheMetrics } from '../metrics/prometheus.js';
 import { reportUntilSignal, viewFacts } from './view.js';
@@ -60,16 +58,8 @@ export const runServe: Command = {
     forward: { type: 'string' },
   },
   async run(v) {
-    const options = responderOptions(v);
     const backend = hostPort('forward', v.forward);
-    const intervalS = statsInterval(v);
-    const metricsAt = metricsAddress(v);
-    requireCapabilities('syncache serve', responderNeeds({ netns: options.netns, gate: 'required', handoff: true }));
-    const warning = workersWarning(options.workers);
-    if (warning) process.stderr.write(warning);
-    const json = v.json === true;
-    const stops = catchStopSignals();
-    const hangups = new KeyReloader(options.secrets?.keyFile, json);
+    const { options, intervalS, metricsAt, json, stops, hangups } = prepareRun('syncache serve', v, { gate: 'required', handoff: true });
     try {
       const metrics = metricsAt && await MetricsServer.listen(metricsAt.host, metricsAt.port);
       let forwarded = 0;
