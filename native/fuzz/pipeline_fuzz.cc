@@ -33,6 +33,7 @@
 #include <string>
 #include <vector>
 
+#include "fuzz/splitmix.h"
 #include "boundary/batch.h"
 #include "boundary/counters.h"
 #include "boundary/secrets.h"
@@ -52,17 +53,6 @@ constexpr uint8_t kPeerV4[4] = {198, 18, 0, 2};
 constexpr uint8_t kLocalV6[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
 constexpr uint8_t kPeerV6[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2};
 constexpr uint16_t kPort = 80;
-
-struct Random {
-  uint64_t state;
-  uint64_t Next() {  // splitmix64
-    uint64_t z = (state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  }
-  uint32_t Below(uint32_t n) { return static_cast<uint32_t>(Next() % n); }
-};
 
 void Put16(uint8_t* p, uint16_t v) { p[0] = v >> 8; p[1] = v & 0xff; }
 void Put32(uint8_t* p, uint32_t v) { Put16(p, v >> 16); Put16(p + 2, v & 0xffff); }

@@ -28,23 +28,13 @@
 #include <string>
 #include <vector>
 
+#include "fuzz/splitmix.h"
 #include "boundary/counters.h"
 #include "io/tpacket_ring.h"
 
 namespace {
 
 using syncache::Counters;
-
-struct Random {
-  uint64_t state;
-  uint64_t Next() {  // splitmix64
-    uint64_t z = (state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  }
-  uint32_t Below(uint32_t n) { return static_cast<uint32_t>(Next() % n); }
-};
 
 int failures = 0;
 void Check(bool ok, const char* what, uint64_t detail = 0) {
