@@ -11,7 +11,7 @@
 // last, RSS grew by at most 10% + 8 MiB and fds by at most 16, and the cache
 // stayed within its limit.
 //   node dist/bench/soak.js [--seconds N] [--flood-rate N] [--connections N] [--every N] [--workers N] [--json]
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -21,6 +21,7 @@ import { resolveConfig } from '../lib/engine/config.js';
 import { machine, requireLab } from './common.js';
 import { runWrk } from './wrk.js';
 import { saveResult } from './results.js';
+import { PORT, startTarget } from './target.js';
 
 const { values } = parseArgs({ options: {
   seconds: { type: 'string', default: '60' },
@@ -53,23 +54,12 @@ if (spawnSync(PYTHON, ['-c', 'import scapy.all'], { stdio: 'ignore' }).status !=
   console.error('soak: cannot run: Debian\'s python3-scapy is not installed (apt-get install python3-scapy tcpdump)');
   process.exit(1);
 }
-const PORT = 80;
-const TARGET = fileURLToPath(new URL('./serve-target.js', import.meta.url));
 const ATTACKER = fileURLToPath(new URL('../../bench/soak-attacker.py', import.meta.url));
 const CACHE_LIMIT = resolveConfig().cacheLimit; // serve-target runs protect() with the defaults
 
 interface Sample { second: number; rssKiB: number; fds: number; cacheSize: number }
 
 const log = (line: string): void => { if (!json) process.stderr.write(`${line}\n`); };
-
-function lines(child: ChildProcess, onLine: (l: string) => void): void {
-  let buffer = '';
-  child.stdout!.on('data', (d) => {
-    buffer += d;
-    let i;
-    while ((i = buffer.indexOf('\n')) >= 0) { onLine(buffer.slice(0, i)); buffer = buffer.slice(i + 1); }
-  });
-}
 
 function rssKiB(pid: number): number {
   const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -87,32 +77,12 @@ async function soak(lab: Lab) {
     '',
   ].join('\n'));
   lab.client.ns.sysctl('net.ipv4.tcp_tw_reuse', 1);
-  const [cmd, args] = r.ns.wrap(process.execPath, [TARGET, 'protect', String(PORT), r.iface, r.v4, String(workers)]);
-  const server = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
-  let exit: string | undefined;
-  let stopping = false;
-  let last: Record<string, unknown> = {};
-  let onStats: (() => void) | undefined;
-  const ready = new Promise<void>((resolve, reject) => {
-    lines(server, (l) => {
-      if (l === 'ready') resolve();
-      else if (l.startsWith('{')) { last = JSON.parse(l); onStats?.(); }
-    });
-    server.once('exit', (code, signal) => {
-      if (!stopping) exit = `exited with ${code ?? signal}`;
-      reject(new Error(`server exited with ${code ?? signal}`));
-    });
-  });
-  await ready;
-  const pid = server.pid!;
-  const statsNow = (): Promise<Record<string, unknown>> => new Promise((resolve) => {
-    onStats = () => { onStats = undefined; resolve(last); };
-    server.kill('SIGUSR2');
-  });
+  const server = await startTarget(lab, 'protect', { workers });
+  const pid = server.pid;
   const samples: Sample[] = [];
   const sample = async (second: number): Promise<void> => {
-    if (exit) return;
-    const s = await statsNow();
+    if (server.died) return;
+    const s = await server.stats();
     samples.push({ second, rssKiB: rssKiB(pid), fds: readdirSync(`/proc/${pid}/fd`).length, cacheSize: Number(s.cacheSize ?? 0) });
     const x = samples.at(-1)!;
     log(`  ${String(second).padStart(5)} s  RSS ${(x.rssKiB / 1024).toFixed(1)} MiB  fds ${x.fds}  cache ${x.cacheSize}`);
@@ -137,13 +107,9 @@ async function soak(lab: Lab) {
   const [wrk, floodResult, attacks] = await Promise.all([clients, flood, attacked]);
   clearInterval(timer);
   await sample(Math.round((Date.now() - started) / 1000));
-  const counters = exit ? {} : await new Promise<Record<string, unknown>>((resolve) => {
-    onStats = () => resolve(last);
-    stopping = true;
-    server.kill('SIGTERM');
-  });
-  await new Promise((resolve) => (server.exitCode !== null || server.signalCode !== null ? resolve(undefined) : server.once('exit', resolve)));
-  return { samples, wrk, flood: floodResult ? { sent: floodResult.sent, seconds: floodResult.seconds } : null, attacks, counters, serverExit: exit ?? null };
+  const died = server.died;
+  const counters = died ? {} : await server.stop();
+  return { samples, wrk, flood: floodResult ? { sent: floodResult.sent, seconds: floodResult.seconds } : null, attacks, counters, serverExit: died ?? null };
 }
 
 log(`soak: ${seconds} s of a ${floodRate} SYN/s flood, crafted attacks and ${connections} wrk connections against protect() (workers ${workers}) on ${machine()}`);

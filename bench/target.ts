@@ -15,6 +15,11 @@ const TARGET = fileURLToPath(new URL('./serve-target.js', import.meta.url));
 export type TargetMode = 'plain' | 'protect';
 
 export interface RunningTarget {
+  pid: number;
+  /** How it ended on its own ("exited with 1", "exited with SIGSEGV"), if it did before stop(). */
+  readonly died: string | undefined;
+  /** Its stats now (SIGUSR2); the last ones it printed if it is gone. */
+  stats(): Promise<Record<string, number>>;
   /** Stops the server; resolves with the stats it printed. */
   stop(): Promise<Record<string, number>>;
 }
@@ -39,19 +44,39 @@ export async function startTarget(lab: Lab, mode: TargetMode, options: { cpu?: n
   const [cmd, args] = r.ns.wrap(...pinned(options.cpu, process.execPath, [TARGET, mode, String(PORT), r.iface, r.v4, String(options.workers ?? 0)]));
   const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   let stats: Record<string, number> = {};
-  const ready = new Promise<void>((resolve, reject) => {
+  let onStats: (() => void) | undefined;
+  let stopping = false;
+  let died: string | undefined;
+  const gone = new Promise<void>((resolve) => child.once('exit', (code, signal) => {
+    if (!stopping) died = `exited with ${code ?? signal}`;
+    onStats?.();
+    resolve();
+  }));
+  await new Promise<void>((resolve, reject) => {
     lines(child, (l) => {
       if (l === 'ready') resolve();
-      else if (l.startsWith('{')) stats = JSON.parse(l);
+      else if (l.startsWith('{')) { stats = JSON.parse(l); onStats?.(); }
     });
-    child.once('exit', (code) => reject(new Error(`${mode} server exited with ${code}`)));
+    void gone.then(() => reject(new Error(`${mode} server ${died ?? 'exited'}`)));
   });
-  await ready;
+  const next = (): Promise<Record<string, number>> => new Promise((resolve) => { onStats = () => { onStats = undefined; resolve(stats); }; });
   return {
-    stop: () => new Promise((resolve) => {
-      child.once('exit', () => resolve(stats));
-      child.kill('SIGTERM');
-    }),
+    pid: child.pid!,
+    get died() { return died; },
+    stats: () => {
+      if (died !== undefined || stopping) return Promise.resolve(stats);
+      const got = next();
+      child.kill('SIGUSR2');
+      return got;
+    },
+    stop: async () => {
+      if (died === undefined && !stopping) {
+        stopping = true;
+        child.kill('SIGTERM');
+      }
+      await gone;
+      return stats;
+    },
   };
 }
 
