@@ -9,19 +9,18 @@
 //   client only, and the real client's request is served.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import http from 'node:http';
 import net from 'node:net';
-import { createPairLab, labUnavailableReason, type PairLab } from '../../lib/lab/netns.js';
+import { createPairLab, type PairLab } from '../../lib/lab/netns.js';
 import { protect, type Protection } from '../../lib/handoff/protect.js';
 import { CHALLENGE_ACK_LIMIT, CHALLENGE_ACK_WINDOW_MS } from '../../lib/engine/engine.js';
 import { track } from '../helpers/children.js';
+import { PYTHON, craftedFramesUnavailableReason } from '../helpers/scapy.js';
 
-const PYTHON = '/usr/bin/python3';
-const hasScapy = spawnSync(PYTHON, ['-c', 'import scapy.all'], { stdio: 'ignore' }).status === 0;
-const skip = labUnavailableReason() ?? (hasScapy ? undefined : 'scapy is not installed (apt-get install python3-scapy)');
+const skip = craftedFramesUnavailableReason();
 const PORT = 80;
 const CLIENT = fileURLToPath(new URL('../handoff/client.js', import.meta.url));
 const SPOOF_MAC = '02:5c:00:00:00:66';

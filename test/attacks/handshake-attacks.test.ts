@@ -4,19 +4,18 @@
 // counted, and what the real client saw.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import http from 'node:http';
 import net from 'node:net';
-import { createPairLab, labUnavailableReason, type PairLab } from '../../lib/lab/netns.js';
+import { createPairLab, type PairLab } from '../../lib/lab/netns.js';
 import { protect, type Protection } from '../../lib/handoff/protect.js';
 import { track } from '../helpers/children.js';
+import { PYTHON, craftedFramesUnavailableReason } from '../helpers/scapy.js';
 
 // Debian's python3 with python3-scapy (a pyenv python3 earlier on PATH may lack it).
-const PYTHON = '/usr/bin/python3';
-const hasScapy = spawnSync(PYTHON, ['-c', 'import scapy.all'], { stdio: 'ignore' }).status === 0;
-const skip = labUnavailableReason() ?? (hasScapy ? undefined : 'scapy is not installed (apt-get install python3-scapy)');
+const skip = craftedFramesUnavailableReason();
 const PORT = 80;
 const CLIENT = fileURLToPath(new URL('../handoff/client.js', import.meta.url));
 let pair: PairLab;

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import http from 'node:http';
 import net from 'node:net';
-import { createPairLab, labUnavailableReason, type PairLab } from '../../lib/lab/netns.js';
+import { createPairLab, type PairLab } from '../../lib/lab/netns.js';
 import { protect, type Protection } from '../../lib/handoff/protect.js';
 import { protectFor } from '../../lib/handoff/split.js';
 import { track } from '../helpers/children.js';
@@ -25,11 +25,10 @@ import { CookieSecrets } from '../../lib/engine/cookie-secrets.js';
 import { systemClock } from '../../lib/engine/clock.js';
 import { addon } from '../../lib/native/addon.js';
 import { writeFlowWords } from '../../lib/native/flow-words.js';
+import { PYTHON, craftedFramesUnavailableReason } from '../helpers/scapy.js';
 
 // Debian's python3 with python3-scapy (a pyenv python3 earlier on PATH may lack it).
-const PYTHON = '/usr/bin/python3';
-const hasScapy = spawnSync(PYTHON, ['-c', 'import scapy.all'], { stdio: 'ignore' }).status === 0;
-const skip = labUnavailableReason() ?? (hasScapy ? undefined : 'scapy is not installed (apt-get install python3-scapy)');
+const skip = craftedFramesUnavailableReason();
 const PORT = 80;
 let pair: PairLab;
 let dir: string;

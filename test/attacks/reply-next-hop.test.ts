@@ -11,16 +11,13 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
-import { labUnavailableReason } from '../../lib/lab/netns.js';
 import { createRoutedLab, type RoutedHost, type RoutedLab } from '../../lib/lab/routed.js';
 import { protect, type Protection } from '../../lib/handoff/protect.js';
 import { track } from '../helpers/children.js';
+import { PYTHON, craftedFramesUnavailableReason } from '../helpers/scapy.js';
 
-const PYTHON = '/usr/bin/python3';
-const hasScapy = spawnSync(PYTHON, ['-c', 'import scapy.all'], { stdio: 'ignore' }).status === 0;
 const hasCurl = spawnSync('curl', ['--version'], { stdio: 'ignore' }).status === 0;
-const skip = labUnavailableReason() ??
-  (hasScapy ? undefined : 'scapy is not installed (apt-get install python3-scapy)') ??
+const skip = craftedFramesUnavailableReason() ??
   (hasCurl ? undefined : 'curl is not installed');
 const PORT = 80;
 let lab: RoutedLab;

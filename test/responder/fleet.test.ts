@@ -8,21 +8,20 @@
 //           clb0 ── hb0  host B
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { NetnsLab, labUnavailableReason, type Namespace } from '../../lib/lab/netns.js';
+import { NetnsLab, type Namespace } from '../../lib/lab/netns.js';
 import { Responder } from '../../lib/responder/responder.js';
 import { protect } from '../../lib/handoff/protect.js';
 import type { Handshake } from '../../lib/engine/engine.js';
 import { track } from '../helpers/children.js';
+import { PYTHON, craftedFramesUnavailableReason } from '../helpers/scapy.js';
 
-const PYTHON = '/usr/bin/python3';
-const hasScapy = spawnSync(PYTHON, ['-c', 'import scapy.all'], { stdio: 'ignore' }).status === 0;
-const skip = labUnavailableReason() ?? (hasScapy ? undefined : 'scapy is not installed (apt-get install python3-scapy)');
+const skip = craftedFramesUnavailableReason();
 const SERVICE = '198.18.46.1';
 const CLIENT = '198.18.46.2';
 const PORT = 80;

@@ -8,15 +8,14 @@
 // (unreachmarked), none may be ignored for want of an entry.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
-import { createPairLab, labUnavailableReason, type PairLab } from '../../lib/lab/netns.js';
+import { spawn } from 'node:child_process';
+import { createPairLab, type PairLab } from '../../lib/lab/netns.js';
 import { Responder } from '../../lib/responder/responder.js';
 import { track } from '../helpers/children.js';
+import { PYTHON, craftedFramesUnavailableReason } from '../helpers/scapy.js';
 
 // Debian's python3 with python3-scapy (a pyenv python3 earlier on PATH may lack it).
-const PYTHON = '/usr/bin/python3';
-const hasScapy = spawnSync(PYTHON, ['-c', 'import scapy.all'], { stdio: 'ignore' }).status === 0;
-const skip = labUnavailableReason() ?? (hasScapy ? undefined : 'scapy is not installed (apt-get install python3-scapy)');
+const skip = craftedFramesUnavailableReason();
 const PORT = 80;
 const FLOWS = 12;
 const FIRST_PORT = 42001;
