@@ -37,17 +37,7 @@ export function syncacheMetrics(target: Responder | Protection, options: Metrics
   const responder = protection ? protection.responder : (target as Responder);
   const registers = [registry];
 
-  // One stats() per scrape, whichever metric asks first.
-  let snapshot: Record<string, number> = {};
-  let takenAt = -Infinity;
-  const stats = (): Record<string, number> => {
-    const now = performance.now();
-    if (now - takenAt > 100) {
-      snapshot = responder.stats();
-      takenAt = now;
-    }
-    return snapshot;
-  };
+  const stats = oncePerScrape(() => responder.stats());
 
   for (const name of Responder.counterNames) {
     const help = COUNTER_HELP[name];
@@ -77,21 +67,36 @@ export function syncacheMetrics(target: Responder | Protection, options: Metrics
   return registry;
 }
 
+/** `read` at most once per scrape (whichever metric asks first; a scrape takes well under 100 ms). */
+function oncePerScrape<T>(read: () => T): () => T {
+  let value: T | undefined;
+  let takenAt = -Infinity;
+  return () => {
+    const now = performance.now();
+    if (value === undefined || now - takenAt > 100) {
+      value = read();
+      takenAt = now;
+    }
+    return value;
+  };
+}
+
 function protectionMetrics(protection: Protection, registers: Registry[]): void {
+  const stats = oncePerScrape(() => protection.stats());
   new Counter({
     name: 'syncache_handoffs_total', help: 'Connections handed to the server as kernel sockets', registers,
-    collect() { this.reset(); this.inc(protection.stats().handoffs); },
+    collect() { this.reset(); this.inc(stats().handoffs); },
   });
   new Counter({
     name: 'syncache_handoff_failures_total', help: 'Handshakes whose socket could not be made, by reason (errno code)', labelNames: ['reason'], registers,
     collect() {
       this.reset();
-      for (const [reason, n] of Object.entries(protection.stats().handoffFailedBy)) this.inc({ reason }, n);
+      for (const [reason, n] of Object.entries(stats().handoffFailedBy)) this.inc({ reason }, n);
     },
   });
   new Gauge({
     name: 'syncache_open_sockets', help: 'Handed-over sockets still open', registers,
-    collect() { this.set(protection.stats().open); },
+    collect() { this.set(stats().open); },
   });
   const connection = new Histogram({
     name: 'syncache_connection_seconds', help: 'From a handshake\'s final ACK to the server\'s \'connection\' event',
