@@ -1,25 +1,31 @@
 // The flood benchmark: in the lab, the same built-in generator against the
 // kernel's own listener (net.ipv4.tcp_syncookies=2) and against syncache
-// (syncookies on and only, on the main thread and in 2 worker threads), one fresh lab per run, all in
-// one process so every ratio compares figures of the same run.
+// (syncookies on and only, on the main thread and in 2 worker threads), one
+// fresh lab per run, all in one process so every ratio compares figures of
+// the same run; in both lab profiles (--profile both|pair|switch): 'pair',
+// the generator's veth straight into the responder's, and 'switch', through
+// a bridge as behind a switch.
 //
-// First the kernel is flooded flat out: the rate the one-core generator then
-// manages is the offered load for every other run (unless --rate is given),
-// so ours / kernel compares answers to the same offered load. Last, each
-// syncache mode is flooded flat out too, to show its own ceiling.
-//   node dist/bench/flood.js [--seconds N] [--rate PPS] [--clients CPS] [--json]
+// In each profile the kernel is flooded flat out first: the rate the one-core
+// generator then manages is the offered load for every other run there
+// (unless --rate is given), so ours / kernel compares answers to the same
+// offered load. Last, each syncache mode is flooded flat out too, to show
+// its own ceiling.
+//   node dist/bench/flood.js [--seconds N] [--rate PPS] [--clients CPS] [--profile P]
+//                            [--cost-seconds N] [--cost-runs N] [--json]
 // Offered = SYNs the generator sent; answered = SYN-ACKs that reached the
 // attacker; legitimate = kernel-stack connects from the client namespace
 // that completed within 3 s.
-// Then what each answered SYN costs the whole machine at a quarter, half,
-// three quarters and all of that offered rate, for the kernel's listener
-// and for syncache (protect(), AF_PACKET), net of the lab's floor (the same
-// flood dropped as it arrives at the responder's interface): the chart
-// bench/results/flood-cost.svg beside the results file (--cost-seconds 0
-// skips it). CPUs split as in bench:serve (responder host on one, the rest
-// on the other).
+// Then, in the pair lab, what each answered SYN costs the whole machine at
+// 50k, 100k, 200k SYN/s and at full speed, for the kernel's listener and for
+// syncache (protect(), AF_PACKET), net of the lab's floor (the same flood
+// dropped as it arrives at the responder's interface), median of
+// --cost-runs interleaved rounds: the chart bench/results/flood-cost.svg
+// beside the results file (--cost-seconds 0 skips it). CPUs split as in
+// bench:serve (responder host on one, the rest on the other).
 import { parseArgs } from 'node:util';
 import { runLabScenario, type LabReport, type ScenarioOptions } from '../lib/lab/scenario.js';
+import type { LabProfile } from '../lib/lab/topology.js';
 import { threads } from '../lib/cli/lab.js';
 import { machine as hostLine, requireLab } from './common.js';
 import { saveResult, RESULTS_DIR } from './results.js';
@@ -34,9 +40,15 @@ const { values } = parseArgs({
     rate: { type: 'string', default: '0' },
     clients: { type: 'string', default: '50' },
     'cost-seconds': { type: 'string', default: '3' },
+    'cost-runs': { type: 'string', default: '5' },
+    profile: { type: 'string', default: 'both' },
     json: { type: 'boolean', default: false },
   },
 });
+if (!['both', 'switch', 'pair'].includes(values.profile)) {
+  console.error(`bench:flood: --profile must be switch, pair or both, got ${JSON.stringify(values.profile)}`);
+  process.exit(2);
+}
 const seconds = Number(values.seconds);
 const rate = Number(values.rate);
 const clientRate = Number(values.clients);
@@ -45,35 +57,50 @@ if (!Number.isFinite(costSeconds) || costSeconds < 0 || costSeconds > 60) {
   console.error(`bench:flood: --cost-seconds must be a number of seconds from 0 (no cost sweep) to 60, got ${JSON.stringify(values['cost-seconds'])}`);
   process.exit(2);
 }
+const costRuns = Number(values['cost-runs']);
+if (!Number.isInteger(costRuns) || costRuns < 1 || costRuns > 20) {
+  console.error(`bench:flood: --cost-runs must be an integer from 1 to 20, got ${JSON.stringify(values['cost-runs'])}`);
+  process.exit(2);
+}
 const json = values.json === true;
 
 requireLab('bench:flood');
 
-type Run = Pick<ScenarioOptions, 'target' | 'syncookies' | 'workers'> & { rate?: number };
+type Run = Pick<ScenarioOptions, 'target' | 'syncookies' | 'workers'> & { rate?: number; profile: LabProfile };
 
 async function run(r: Run): Promise<LabReport> {
-  const label = `${r.target}${r.syncookies ? ` syncookies=${r.syncookies} workers=${r.workers}` : ' (tcp_syncookies=2)'} at ${r.rate ? `${r.rate} SYN/s` : 'full speed'}`;
+  const label = `${r.profile} lab: ${r.target}${r.syncookies ? ` syncookies=${r.syncookies} workers=${r.workers}` : ' (tcp_syncookies=2)'} at ${r.rate ? `${r.rate} SYN/s` : 'full speed'}`;
   if (!json) process.stderr.write(`  running ${label} for ${seconds} s...\n`);
   return runLabScenario({ ...r, rate: r.rate ?? 0, seconds, clientRate, tag: 'bench' });
 }
 
+// Each profile (see LabOptions.profile) gets its own kernel flat-out run, and
+// so its own offered rate: 'switch' floods through a bridge, 'pair' from a
+// veth straight into the responder's, where full speed measures the responder.
+const profiles: LabProfile[] = values.profile === 'both' ? ['pair', 'switch'] : [values.profile as LabProfile];
 const reports: LabReport[] = [];
-const kernelFlat = await run({ target: 'kernel' });
-const offered = rate > 0 ? rate : Math.round(kernelFlat.offeredPerSecond / 1000) * 1000;
-const kernel = rate > 0 ? await run({ target: 'kernel', rate: offered }) : kernelFlat;
-reports.push(kernel);
-for (const workers of [0, 2]) {
-  for (const syncookies of ['on', 'only'] as const) reports.push(await run({ target: 'syncache', syncookies, workers, rate: offered }));
-}
 const ceilings: LabReport[] = [];
-for (const syncookies of ['on', 'only'] as const) ceilings.push(await run({ target: 'syncache', syncookies, workers: 2 }));
+const offeredBy: Partial<Record<LabProfile, number>> = {};
+for (const profile of profiles) {
+  const kernelFlat = await run({ target: 'kernel', profile });
+  const offered = rate > 0 ? rate : Math.round(kernelFlat.offeredPerSecond / 1000) * 1000;
+  offeredBy[profile] = offered;
+  reports.push(rate > 0 ? await run({ target: 'kernel', rate: offered, profile }) : kernelFlat);
+  for (const workers of [0, 2]) {
+    for (const syncookies of ['on', 'only'] as const) reports.push(await run({ target: 'syncache', syncookies, workers, rate: offered, profile }));
+  }
+  for (const syncookies of ['on', 'only'] as const) ceilings.push(await run({ target: 'syncache', syncookies, workers: 2, profile }));
+}
+const kernelOf = (profile: LabProfile): LabReport => reports.find((r) => r.target === 'kernel' && r.profile === profile)!;
+const offered = offeredBy[profiles[0]]!;
 
-const rows = [...reports, ...ceilings].map((r, i) => ({
-  target: `${r.target === 'kernel' ? 'kernel (tcp_syncookies=2)' : `syncache ${r.syncookies}, ${threads(r.workers)}`}${i >= reports.length ? ', full speed' : ''}`,
+const rows = [...reports, ...ceilings].map((r) => ({
+  profile: r.profile,
+  target: `${r.target === 'kernel' ? 'kernel (tcp_syncookies=2)' : `syncache ${r.syncookies}, ${threads(r.workers)}`}${ceilings.includes(r) ? ', full speed' : ''}`,
   offered: Math.round(r.offeredPerSecond),
   answered: Math.round(r.answeredPerSecond),
   answeredShare: r.answeredShare,
-  ratioToKernel: kernel.answeredPerSecond > 0 ? r.answeredPerSecond / kernel.answeredPerSecond : null,
+  ratioToKernel: kernelOf(r.profile).answeredPerSecond > 0 ? r.answeredPerSecond / kernelOf(r.profile).answeredPerSecond : null,
   legitCompleted: r.clients.completed,
   legitAttempted: r.clients.attempted,
   legitShare: r.clients.attempted > 0 ? r.clients.completed / r.clients.attempted : null,
@@ -81,29 +108,46 @@ const rows = [...reports, ...ceilings].map((r, i) => ({
   connectP99: r.clients.p99,
   kernelRingDrops: r.counters.kernelDrops ?? null,
 }));
-// The cost sweep: the machine's CPU per answered SYN against the offered rate, net of the floor.
-interface CostPoint { offered: number; kernelUs: number; syncacheUs: number; floor: MachineCostRow; kernel: MachineCostRow; syncache: MachineCostRow }
+// The cost sweep, in the pair lab: the machine's CPU per answered SYN at
+// fixed offered rates and at the generator's full speed (rate 0), net of the
+// floor; --cost-runs rounds, each visiting every rate and target in turn
+// (interleaved, so drift hits all alike); the median of the rounds is the figure.
+const COST_RATES = [50_000, 100_000, 200_000, 0];
+const COST_MODES = ['floor', 'plain', 'protect'] as const;
+interface CostPoint { rate: number; offered: number; kernelUs: number; syncacheUs: number; runs: Array<Record<(typeof COST_MODES)[number], MachineCostRow>> }
 const costs: CostPoint[] = [];
 let chart: string | null = null;
+const median = (xs: number[]): number => {
+  const v = xs.filter((x) => Number.isFinite(x)).sort((p, q) => p - q);
+  return v.length === 0 ? NaN : v.length % 2 === 1 ? v[v.length >> 1] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
+};
 if (costSeconds > 0 && availableParallelism() >= 2) {
   const cpus = { responder: 1, network: 0 };
-  for (const share of [0.25, 0.5, 0.75, 1]) {
-    const rate = Math.max(1000, Math.round((offered * share) / 1000) * 1000);
-    const run = (mode: MachineCostRow['mode']): Promise<MachineCostRow> => {
-      if (!json) process.stderr.write(`  cost: ${mode === 'plain' ? 'kernel' : mode === 'protect' ? 'syncache' : 'floor'} at ${rate} SYN/s for ${costSeconds} s...\n`);
-      return machineCost({ mode, rate, seconds: costSeconds, cpus });
-    };
-    const floor = await run('floor');
-    const kernel = await run('plain');
-    const syncache = await run('protect');
-    const net = (r: MachineCostRow): number => (r.answered > 0 ? Math.max(0, r.busyUs - floor.busyUs) / r.answered : NaN);
-    costs.push({ offered: kernel.offered, kernelUs: net(kernel), syncacheUs: net(syncache), floor, kernel, syncache });
+  const runs = new Map<number, CostPoint['runs']>(COST_RATES.map((r) => [r, []]));
+  for (let round = 0; round < costRuns; round++) {
+    for (const rate of COST_RATES) {
+      const row = {} as Record<(typeof COST_MODES)[number], MachineCostRow>;
+      for (const mode of COST_MODES) {
+        if (!json) process.stderr.write(`  cost ${round + 1}/${costRuns}: ${mode === 'plain' ? 'kernel' : mode === 'protect' ? 'syncache' : 'floor'} at ${rate > 0 ? `${rate} SYN/s` : 'full speed'} for ${costSeconds} s...\n`);
+        row[mode] = await machineCost({ mode, rate, seconds: costSeconds, cpus, profile: 'pair' });
+      }
+      runs.get(rate)!.push(row);
+    }
+  }
+  for (const rate of COST_RATES) {
+    const rs = runs.get(rate)!;
+    const net = (r: Record<(typeof COST_MODES)[number], MachineCostRow>, mode: 'plain' | 'protect'): number =>
+      (r[mode].answered > 0 ? Math.max(0, r[mode].busyUs - r.floor.busyUs) / r[mode].answered : NaN);
+    costs.push({
+      rate, offered: median(rs.map((r) => r.plain.offered)),
+      kernelUs: median(rs.map((r) => net(r, 'plain'))), syncacheUs: median(rs.map((r) => net(r, 'protect'))), runs: rs,
+    });
   }
   mkdirSync(RESULTS_DIR, { recursive: true });
   chart = `${RESULTS_DIR}flood-cost.svg`;
   writeFileSync(chart, lineChartSvg({
     title: `CPU per answered SYN, whole machine less the lab's floor (${new Date().toISOString().slice(0, 10)}, ${hostLine().split(',')[0]})`,
-    xLabel: 'offered SYN/s (one generator core)',
+    xLabel: 'offered SYN/s (one generator core, pair lab)',
     yLabel: 'µs of CPU per answered SYN',
     series: [
       { name: 'kernel (syncookies=2)', points: costs.map((c) => [c.offered, c.kernelUs]) },
@@ -115,7 +159,7 @@ if (costSeconds > 0 && availableParallelism() >= 2) {
 }
 
 const machine = hostLine();
-const record = { type: 'flood', date: new Date().toISOString(), machine, seconds, offered, clientRate, rows, reports: [...reports, ...ceilings], costs, chart };
+const record = { type: 'flood', date: new Date().toISOString(), machine, seconds, offered, offeredBy, clientRate, rows, reports: [...reports, ...ceilings], costs, chart };
 const saved = saveResult('flood', record);
 if (json) {
   console.log(JSON.stringify(record));
@@ -123,16 +167,18 @@ if (json) {
   process.stderr.write(`  (appended to ${saved})\n`);
   const pct = (x: number | null) => (x === null ? '  n/a' : `${(100 * x).toFixed(1)}%`);
   console.log(`\nflood benchmark ${new Date().toISOString()} on ${machine}`);
-  console.log(`generator: one core; offered ${offered.toLocaleString('en-US')} SYN/s (${rate > 0 ? 'as asked' : 'what it managed against the kernel flat out'}), then full speed; ${seconds} s per run; ${clientRate} legitimate connects/s\n`);
-  console.log('| target | offered SYN/s | answered SYN/s | answered | ours / kernel | legit connects | p99 connect |');
-  console.log('|---|---:|---:|---:|---:|---:|---:|');
+  const offers = profiles.map((p) => `${offeredBy[p]!.toLocaleString('en-US')} SYN/s in the ${p} lab`).join(', ');
+  console.log(`generator: one core; offered ${offers} (${rate > 0 ? 'as asked' : 'what it managed against the kernel flat out'}), then full speed; ${seconds} s per run; ${clientRate} legitimate connects/s\n`);
+  console.log('| lab | target | offered SYN/s | answered SYN/s | answered | ours / kernel | legit connects | p99 connect |');
+  console.log('|---|---|---:|---:|---:|---:|---:|---:|');
   for (const r of rows) {
-    console.log(`| ${r.target} | ${r.offered.toLocaleString('en-US')} | ${r.answered.toLocaleString('en-US')} | ${pct(r.answeredShare)} | ${r.ratioToKernel === null ? 'n/a' : r.ratioToKernel.toFixed(2)} | ${r.legitCompleted}/${r.legitAttempted} (${pct(r.legitShare)}) | ${r.connectP99 === null ? 'n/a' : `${r.connectP99.toFixed(1)} ms`} |`);
+    console.log(`| ${r.profile} | ${r.target} | ${r.offered.toLocaleString('en-US')} | ${r.answered.toLocaleString('en-US')} | ${pct(r.answeredShare)} | ${r.ratioToKernel === null ? 'n/a' : r.ratioToKernel.toFixed(2)} | ${r.legitCompleted}/${r.legitAttempted} (${pct(r.legitShare)}) | ${r.connectP99 === null ? 'n/a' : `${r.connectP99.toFixed(1)} ms`} |`);
   }
   if (costs.length > 0) {
     console.log('\nCPU per answered SYN, whole machine less the lab\'s floor (the same flood dropped on arrival); chart: ' + chart + '\n');
-    console.log('| offered SYN/s | kernel µs | syncache µs | syncache / kernel |');
-    console.log('|---:|---:|---:|---:|');
-    for (const c of costs) console.log(`| ${c.offered.toLocaleString('en-US')} | ${c.kernelUs.toFixed(2)} | ${c.syncacheUs.toFixed(2)} | ${(c.syncacheUs / c.kernelUs).toFixed(2)} |`);
+    console.log(`median of ${costRuns} interleaved runs, pair lab\n`);
+    console.log('| rate | offered SYN/s | kernel µs | syncache µs | syncache / kernel |');
+    console.log('|---|---:|---:|---:|---:|');
+    for (const c of costs) console.log(`| ${c.rate > 0 ? c.rate.toLocaleString('en-US') : 'full speed'} | ${Math.round(c.offered).toLocaleString('en-US')} | ${c.kernelUs.toFixed(2)} | ${c.syncacheUs.toFixed(2)} | ${(c.syncacheUs / c.kernelUs).toFixed(2)} |`);
   }
 }

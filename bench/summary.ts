@@ -25,20 +25,22 @@ const fixed = (x: number | null | undefined, digits = 2): string => (typeof x ==
 const when = (r: Json): string => `${String(r.date).slice(0, 16).replace('T', ' ')} UTC on ${r.machine}`;
 
 function flood(r: Json): string[] {
+  const offers = r.offeredBy === undefined ? `${int(r.offered)} SYN/s`
+    : Object.entries(r.offeredBy as Record<string, number>).map(([p, o]) => `${int(o)} SYN/s in the ${p} lab`).join(', ');
   const out = [
-    `**Flood** (\`npm run bench:flood\`, ${when(r)}): the built-in generator on one core; first the kernel's own listener (\`tcp_syncookies=2\`) flat out, then every syncache run at the rate the generator managed against it (${int(r.offered)} SYN/s), last syncache flat out. Legit: kernel-stack connects from the client namespace during the flood.`,
+    `**Flood** (\`npm run bench:flood\`, ${when(r)}): the built-in generator on one core; in each lab profile (pair: the generator's veth straight into the responder's; switch: through a bridge) first the kernel's own listener (\`tcp_syncookies=2\`) flat out, then every syncache run at the rate the generator managed against it (${offers}), last syncache flat out. Legit: kernel-stack connects from the client namespace during the flood.`,
     '',
-    '| target | offered SYN/s | answered SYN/s | ours / kernel | legit connects | p99 connect |',
-    '|---|---:|---:|---:|---:|---:|',
-    ...r.rows.map((x: Json) => `| ${x.target} | ${int(x.offered)} | ${int(x.answered)} | ${fixed(x.ratioToKernel)} | ${x.legitCompleted}/${x.legitAttempted} | ${typeof x.connectP99 === 'number' ? `${x.connectP99.toFixed(1)} ms` : 'n/a'} |`),
+    '| lab | target | offered SYN/s | answered SYN/s | ours / kernel | legit connects | p99 connect |',
+    '|---|---|---:|---:|---:|---:|---:|',
+    ...r.rows.map((x: Json) => `| ${x.profile ?? 'switch'} | ${x.target} | ${int(x.offered)} | ${int(x.answered)} | ${fixed(x.ratioToKernel)} | ${x.legitCompleted}/${x.legitAttempted} | ${typeof x.connectP99 === 'number' ? `${x.connectP99.toFixed(1)} ms` : 'n/a'} |`),
   ];
   const costs: Json[] = (r.costs ?? []).filter((c: Json) => typeof c.kernelUs === 'number');
   if (costs.length > 0) {
-    out.push('', 'CPU per answered SYN, the whole machine less the lab\'s floor (the same flood dropped as it reaches the responder), from the same run:', '',
-      '| offered SYN/s | kernel µs | syncache µs | syncache / kernel |', '|---:|---:|---:|---:|');
-    for (const c of costs) out.push(`| ${int(c.offered)} | ${fixed(c.kernelUs)} | ${fixed(c.syncacheUs)} | ${fixed(c.syncacheUs / c.kernelUs)} |`);
+    const runs = costs[0].runs?.length;
+    out.push('', `CPU per answered SYN, the whole machine less the lab's floor (the same flood dropped as it reaches the responder), pair lab, ${runs === undefined ? 'one run' : `median of ${runs} interleaved runs`}, from the same run:`, '',
+      '| rate | offered SYN/s | kernel µs | syncache µs | syncache / kernel |', '|---|---:|---:|---:|---:|');
+    for (const c of costs) out.push(`| ${c.rate === undefined ? '' : c.rate > 0 ? int(c.rate) : 'full speed'} | ${int(c.offered)} | ${fixed(c.kernelUs)} | ${fixed(c.syncacheUs)} | ${fixed(c.syncacheUs / c.kernelUs)} |`);
     if (r.chart) out.push('', '![CPU per answered SYN against offered rate](bench/results/flood-cost.svg)');
-    out.push('', 'Each point is one 3 s run less another (the floor): at the lower rates the machine\'s own run-to-run noise is much of the figure.');
   }
   return out;
 }

@@ -7,7 +7,7 @@
 // the machine runs there) is measured for as long right before the flood,
 // with the server up and no flood, and taken off (the floor).
 import { labAddon } from '../lib/lab/lab-addon.js';
-import { buildLab } from '../lib/lab/topology.js';
+import { buildLab, type LabProfile } from '../lib/lab/topology.js';
 import { PORT, TICKS_PER_SECOND, cpuTimes, dropFloodOnArrival, startTarget, type TargetMode } from './target.js';
 
 export interface CostRun {
@@ -83,13 +83,13 @@ export interface MachineCostRow {
  * The whole machine's CPU while the generator floods one server at `rate`:
  * the kernel's listener ('plain'), syncache ('protect'), or the lab's floor
  * ('floor': the same flood dropped as it arrives at the responder's
- * interface, so what is left is the generator, the switch and the receive
+ * interface; rate 0: the generator's full speed, so what is left is the generator, the switch and the receive
  * path that any responder pays for). The kernel answers SYNs in softirq on
  * whichever core delivers them (on veth, often the sender's), so only the
  * whole machine, less the floor, compares it fairly with a process.
  */
-export async function machineCost({ mode, rate, seconds, cpus }: { mode: MachineCostMode; rate: number; seconds: number; cpus: { responder: number; network: number } }): Promise<MachineCostRow> {
-  const lab = buildLab({ tag: 'mcost', cpus });
+export async function machineCost({ mode, rate, seconds, cpus, profile }: { mode: MachineCostMode; rate: number; seconds: number; cpus: { responder: number; network: number }; profile?: LabProfile }): Promise<MachineCostRow> {
+  const lab = buildLab({ tag: 'mcost', cpus, profile });
   try {
     if (mode !== 'protect') lab.responder.ns.sysctl('net.ipv4.tcp_syncookies', 2);
     if (mode === 'floor') dropFloodOnArrival(lab);

@@ -6,7 +6,7 @@
 import type { CookieMode } from '../native/addon.js';
 import { labAddon } from './lab-addon.js';
 import { Responder } from '../responder/responder.js';
-import { buildLab } from './topology.js';
+import { buildLab, type LabProfile } from './topology.js';
 import { runClients, type ClientSummary } from './clients.js';
 import { counterDelta, readKernelCounters, startKernelListener, type KernelCounters } from './kernel-listener.js';
 
@@ -26,6 +26,8 @@ export interface ScenarioOptions {
   port?: number;
   /** Lab namespace tag (1-8 lowercase letters/digits). */
   tag?: string;
+  /** The lab's shape (see LabOptions.profile; default 'switch'). */
+  profile?: LabProfile;
   onProgress?: (p: Progress) => void;
   /** Called once syncache's responder is open (target syncache), e.g. to serve its metrics. */
   onResponder?: (r: Responder) => void;
@@ -41,6 +43,7 @@ export interface Progress {
 
 export interface LabReport {
   target: 'syncache' | 'kernel';
+  profile: LabProfile;
   syncookies: CookieMode | 'kernel-2';
   workers: number;
   seconds: number;
@@ -67,7 +70,7 @@ export async function runLabScenario(options: ScenarioOptions): Promise<LabRepor
   const port = options.port ?? 80;
   const workers = options.workers ?? 0;
   const syncookies = options.syncookies ?? 'on';
-  const lab = buildLab({ tag: options.tag ?? 'lab' });
+  const lab = buildLab({ tag: options.tag ?? 'lab', profile: options.profile });
   let responder: Responder | undefined;
   let listener: Awaited<ReturnType<typeof startKernelListener>> | undefined;
   const stopSignals = installSignalCleanup(() => lab.destroy());
@@ -130,6 +133,7 @@ export async function runLabScenario(options: ScenarioOptions): Promise<LabRepor
     const seconds = floodResult.seconds;
     return {
       target: options.target,
+      profile: lab.profile,
       syncookies: options.target === 'kernel' ? 'kernel-2' : syncookies,
       workers: options.target === 'kernel' ? 0 : workers,
       seconds,

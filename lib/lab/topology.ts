@@ -1,9 +1,17 @@
-// The lab that `syncache lab`, tests and benchmarks share: three hosts on a
-// switch (a bridge in a fourth namespace), all addresses from the benchmarking ranges.
+// The lab that `syncache lab`, tests and benchmarks share, all addresses
+// from the benchmarking ranges. Two profiles:
+//
+// 'switch' (the default): three hosts on a switch (a bridge in a fourth namespace).
 //
 //   attacker   sca0 198.18.0.3 / 2001:db8::3 ── scsa0 ┐
 //   client     scc0 198.18.0.2 / 2001:db8::2 ── scsc0 ├ scbr0 (switch namespace)
 //   responder  scr0 198.18.0.1 / 2001:db8::1 ── scsr0 ┘
+//
+// 'pair': one peer host, the generator and the clients together, whose veth
+// goes straight into the responder's; no bridge, no forwarding, so a flood's
+// full-speed rows measure the responder rather than the switch.
+//
+//   peer       scp0 198.18.0.2 + .3 / 2001:db8::2 + ::3 ── scr0 198.18.0.1 / 2001:db8::1  responder
 //
 // The responder sees both the flood and the legitimate clients on its one
 // interface (scr0), as a host behind a switch does. Spoofed flood sources come from 198.19.0.0/16 and
@@ -39,8 +47,9 @@ export interface Lab {
   attacker: LabHost;
   client: LabHost;
   responder: LabHost;
-  /** The switch: a bridge with one port towards each host. */
-  switch: { ns: Namespace; bridge: string; ports: { attacker: string; client: string; responder: string } };
+  /** The switch: a bridge with one port towards each host (profile 'switch' only). */
+  switch?: { ns: Namespace; bridge: string; ports: { attacker: string; client: string; responder: string } };
+  profile: LabProfile;
   spoofV4: string;
   spoofV6: string;
   /** What was done about offloads ('off', or why they were left on). */
@@ -48,9 +57,13 @@ export interface Lab {
   destroy(): void;
 }
 
+export type LabProfile = 'switch' | 'pair';
+
 export interface LabOptions {
   /** Names the lab's namespaces (sc-<pid>-<tag>-...). */
   tag: string;
+  /** 'switch' (default): attacker, client and responder on a bridge; 'pair': the attacker and client are one peer host whose veth goes straight into the responder's. */
+  profile?: LabProfile;
   /**
    * Split the machine's CPUs between the responder host and the rest, as if
    * they were separate machines (needs 2 CPUs; ignored on one): frames the
@@ -66,7 +79,9 @@ export interface LabOptions {
   cpus?: { responder: number; network: number };
 }
 
-export function buildLab({ tag, cpus }: LabOptions): Lab {
+export function buildLab({ tag, cpus, profile = 'switch' }: LabOptions): Lab {
+  if (profile === 'pair') return buildPairLab(tag, cpus);
+  if (profile !== 'switch') throw new RangeError(`lab profile: ${JSON.stringify(profile)} is not 'switch' or 'pair'`);
   const lab = new NetnsLab(tag);
   try {
     const attacker = lab.add('attacker');
@@ -87,13 +102,6 @@ export function buildLab({ tag, cpus }: LabOptions): Lab {
     for (const port of Object.values(ports)) sw.ip(['link', 'set', port, 'master', bridge]);
     sw.ip(['link', 'set', bridge, 'up']);
 
-    const host = (ns: Namespace, iface: string, n: number): LabHost => {
-      const v4 = `198.18.0.${n}`;
-      const v6 = `2001:db8::${n}`;
-      ns.ip(['addr', 'add', `${v4}/${LAB_V4_PREFIX}`, 'dev', iface]);
-      ns.ip(['-6', 'addr', 'add', `${v6}/${LAB_V6_PREFIX}`, 'dev', iface, 'nodad']);
-      return { ns, iface, mac: ns.macOf(iface), v4, v6 };
-    };
     const r = host(responder, 'scr0', 1);
     const c = host(client, 'scc0', 2);
     const a = host(attacker, 'sca0', 3);
@@ -121,9 +129,48 @@ export function buildLab({ tag, cpus }: LabOptions): Lab {
       client: c,
       responder: r,
       switch: { ns: sw, bridge, ports },
+      profile: 'switch',
       spoofV4: SPOOF_V4,
       spoofV6: SPOOF_V6,
       offloads,
+      destroy: () => lab.destroy(),
+    };
+  } catch (error) {
+    lab.destroy();
+    throw error;
+  }
+}
+
+/** Gives a host its lab address number n on iface (198.18.0.n, 2001:db8::n). */
+function host(ns: Namespace, iface: string, n: number): LabHost {
+  const v4 = `198.18.0.${n}`;
+  const v6 = `2001:db8::${n}`;
+  ns.ip(['addr', 'add', `${v4}/${LAB_V4_PREFIX}`, 'dev', iface]);
+  ns.ip(['-6', 'addr', 'add', `${v6}/${LAB_V6_PREFIX}`, 'dev', iface, 'nodad']);
+  return { ns, iface, mac: ns.macOf(iface), v4, v6 };
+}
+
+/** The 'pair' profile: one peer (attacker and client, .3 and .2) straight into the responder. */
+function buildPairLab(tag: string, cpus: LabOptions['cpus']): Lab {
+  const lab = new NetnsLab(tag);
+  try {
+    const peer = lab.add('peer');
+    const responder = lab.add('responder');
+    for (const ns of [peer, responder]) quiet(ns);
+    lab.link(peer, 'scp0', responder, 'scr0');
+    const r = host(responder, 'scr0', 1);
+    const c = host(peer, 'scp0', 2);
+    const a = host(peer, 'scp0', 3);
+    responder.ip(['route', 'add', SPOOF_V4, 'via', a.v4, 'dev', r.iface]);
+    responder.ip(['-6', 'route', 'add', SPOOF_V6, 'via', a.v6, 'dev', r.iface]);
+    if (cpus !== undefined && availableParallelism() >= 2) {
+      steer(peer, ['scp0'], cpus.network);
+      steer(responder, ['scr0'], cpus.responder);
+    }
+    const offloads = offloadsOff([[peer, 'scp0'], [responder, 'scr0']]);
+    return {
+      lab, attacker: a, client: c, responder: r, profile: 'pair',
+      spoofV4: SPOOF_V4, spoofV6: SPOOF_V6, offloads,
       destroy: () => lab.destroy(),
     };
   } catch (error) {

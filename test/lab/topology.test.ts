@@ -34,7 +34,7 @@ describe('lab topology', { skip }, () => {
       assert.ok(existsSync(host.ns.path), host.ns.name);
       assert.equal(host.mac.length, 6);
     }
-    const sw = lab.switch;
+    const sw = lab.switch!;
     const ports = JSON.parse(sw.ns.ip(['-j', 'link', 'show', 'master', sw.bridge])) as Array<{ ifname: string }>;
     assert.deepEqual(ports.map((p) => p.ifname).sort(), Object.values(sw.ports).sort());
     assert.match(responder.ns.ip(['route', 'get', '198.19.1.2']), /via 198\.18\.0\.3 dev scr0/);
@@ -112,13 +112,37 @@ describe('lab topology', { skip }, () => {
       assert.equal(rps(split.responder.ns, split.responder.iface), '2');
       assert.equal(rps(split.client.ns, split.client.iface), '1');
       assert.equal(rps(split.attacker.ns, split.attacker.iface), '1');
-      for (const port of Object.values(split.switch.ports)) assert.equal(rps(split.switch.ns, port), '1', port);
+      for (const port of Object.values(split.switch!.ports)) assert.equal(rps(split.switch!.ns, port), '1', port);
       assert.equal(rps(lab.responder.ns, lab.responder.iface), '0', 'without cpus nothing is steered');
     } finally {
       split.destroy();
     }
     assert.throws(() => buildLab({ tag: 'topo5', cpus: { responder: 1, network: 4096 } }), { name: 'RangeError', message: /4096 is not a CPU/ });
     assert.ok(!ip(['netns', 'list']).includes('topo5'), 'a failed build leaves nothing');
+  });
+
+  it("profile 'pair': the peer (attacker .3 and client .2 on one veth) goes straight into the responder; kernel clients and the generator reach it", async () => {
+    const pair = buildLab({ tag: 'topo6', profile: 'pair' });
+    try {
+      assert.equal(pair.profile, 'pair');
+      assert.equal(pair.switch, undefined);
+      assert.equal(pair.attacker.ns, pair.client.ns);
+      assert.deepEqual([pair.responder.v4, pair.client.v4, pair.attacker.v4], ['198.18.0.1', '198.18.0.2', '198.18.0.3']);
+      const links = JSON.parse(pair.responder.ns.ip(['-j', 'link', 'show', 'dev', 'scr0'])) as Array<{ link_netnsid?: number }>;
+      assert.ok(links[0].link_netnsid !== undefined, 'scr0 is a veth into another namespace');
+      assert.match(pair.responder.ns.ip(['route', 'get', '198.19.1.2']), /via 198\.18\.0\.3 dev scr0/);
+      const listener = await startKernelListener({ ns: pair.responder.ns, port: 8080, syncookies: 2 });
+      try {
+        const summary = await runClients({ ns: pair.client.ns, addr: [pair.responder.v4, pair.responder.v6], port: 8080, rate: 100, seconds: 0.3, timeoutMs: 3000 });
+        assert.equal(summary.completed, summary.attempted, JSON.stringify(summary));
+      } finally {
+        await listener.stop();
+      }
+    } finally {
+      pair.destroy();
+    }
+    assert.ok(!ip(['netns', 'list']).includes('topo6'), 'nothing left');
+    assert.throws(() => buildLab({ tag: 'topo7', profile: 'ring' as never }), { name: 'RangeError', message: /'switch' or 'pair'/ });
   });
 
   it('destroys cleanly and idempotently', () => {
