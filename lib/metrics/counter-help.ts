@@ -92,10 +92,11 @@ export const COUNTER_HELP: Readonly<Record<string, string>> = {
   cookiesInvalid: 'ACKs that carried no valid SYN cookie',
   cookiesNoSecret: 'SYNs not given a cookie: the active secret was being rewritten',
   linkErrors: 'Receive socket errors (the interface went down); the ring was re-armed',
-  replyUnresolved: 'Replies dropped because the next hop had no link-layer address yet (resolution asked)',
+  replyUnresolved: 'Replies dropped because the next hop had no link-layer address yet and the kernel path was over its rate (resolution asked)',
   replyNoRoute: 'Replies dropped because routing sends them through another interface or nowhere',
   nextHopProbes: 'Neighbour resolutions asked of the kernel for a reply\'s next hop',
   nextHopReloads: 'Reloads of the route and neighbour mirror from the kernel',
   nextHopTableFull: 'Routes or neighbours not mirrored because the table was full',
   truncatedFrames: 'Frames longer than their ring slot (jumbo, GRO), dropped',
+  replyViaKernel: 'Replies whose next hop had no link-layer address yet, sent through the kernel\'s IP output (which resolves it and holds the reply meanwhile)',
 };

@@ -103,8 +103,9 @@ export interface RingOptions extends PipelineOptions {
   /**
    * Where replies go. 'route' (default): to the next hop the namespace's
    * routing and neighbour tables give for the destination, mirrored over
-   * rtnetlink (a reply whose neighbour is not resolved yet is dropped,
-   * counted `replyUnresolved`, and the kernel asked to resolve it; one that
+   * rtnetlink (a reply whose neighbour is not resolved yet goes out through
+   * the kernel's IP output, which resolves it, counted `replyViaKernel`, at
+   * most 2000/s: past that it is dropped, counted `replyUnresolved`; one that
    * routing sends out of another interface or rejects: `replyNoRoute`).
    * 'source': the send row's mac as written (the SYN's source MAC).
    * 802.1Q-tagged rows always keep the row's mac.
@@ -125,7 +126,7 @@ export interface NativeRing {
    * before them; receive() skips what it took. 0 unless lowLatency.
    */
   receiveUrgent(): number;
-  /** Builds rows [0, count) of txBatch and sends them with one kick; returns frames sent. */
+  /** Builds rows [0, count) of txBatch and sends them with one kick; returns frames sent (through the ring, or the kernel's output for an unresolved next hop). */
   send(count: number): number;
   /**
    * The data segments of these flows (11 words each, as handOver takes them)

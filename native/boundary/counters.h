@@ -63,7 +63,8 @@ namespace syncache {
   X(nextHopProbes)       /* neighbour resolutions asked of the kernel */    \
   X(nextHopReloads)      /* route + neighbour mirror reloaded from dumps */ \
   X(nextHopTableFull)    /* a route or neighbour not mirrored: table full */\
-  X(truncatedFrames)     /* frame longer than its ring slot (jumbo, GRO): dropped */
+  X(truncatedFrames)     /* frame longer than its ring slot (jumbo, GRO): dropped */\
+  X(replyViaKernel)      /* next hop unresolved: reply sent through the kernel's IP output */
 
 enum NativeCounter : uint32_t {
 #define SYNCACHE_COUNTER_ENUM(name) kCounter_##name,

@@ -254,7 +254,8 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
       return env.Undefined();
     }
     ReplyWriter writer(&pipeline_, txBatch_, interface_.mac, routeReplies_ ? &nextHops_ : nullptr);
-    return Napi::Number::New(env, tx_->Send(writer, static_cast<uint32_t>(requested), pipeline_.counters));
+    const uint32_t sent = tx_->Send(writer, static_cast<uint32_t>(requested), pipeline_.counters);
+    return Napi::Number::New(env, sent + writer.viaKernel());
   }
 
   // handOver(flow) / takeBack(flow): flow = Uint32Array [family, peer x4,

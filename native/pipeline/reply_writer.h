@@ -6,7 +6,10 @@
 // and neighbour tables give for its destination, whatever MAC the row holds;
 // the row's mac is overwritten with it. Without a mirror, the row's mac as
 // TS wrote it (the SYN's source MAC). Rows with an 802.1Q tag keep the
-// row's mac: the mirror knows only the untagged interface.
+// row's mac: the mirror knows only the untagged interface. A reply whose
+// next hop is unresolved is built here and handed to the kernel's IP output
+// instead (RouteMirror::SendViaKernel), which resolves it and holds the
+// reply meanwhile; it takes no slot.
 #pragma once
 
 #include <time.h>
@@ -40,11 +43,14 @@ class ReplyWriter {
     if ((family != 4 && family != 6) || batch_->vlan[row] != 0) return true;
     switch (nextHops_->Resolve(family, &batch_->daddr[row * 4], nowMs_, &batch_->mac[row * 6])) {
       case route::NextHopVerdict::kResolved: return true;
-      case route::NextHopVerdict::kUnresolved: pipeline_->counters->Bump(kCounter_replyUnresolved); return false;
+      case route::NextHopVerdict::kUnresolved: SendViaKernel(row, family); return false;
       case route::NextHopVerdict::kNoRoute: pipeline_->counters->Bump(kCounter_replyNoRoute); return false;
     }
     return false;
   }
+
+  // Replies this writer sent through the kernel rather than a slot.
+  uint32_t viaKernel() const { return viaKernel_; }
 
   // Row `row` into `out`; its length, or 0 if it is not buildable (counted).
   uint32_t Write(uint32_t row, uint8_t* out, uint32_t capacity) {
@@ -52,6 +58,21 @@ class ReplyWriter {
   }
 
  private:
+  void SendViaKernel(uint32_t row, uint8_t family) {
+    uint8_t frame[kMaxReplyFrame];
+    uint32_t length = 0;
+    if (nextHops_->KernelSendAllowed(nowMs_)) length = Write(row, frame, sizeof frame);
+    if (length > kEthernetHeader && nextHops_->SendViaKernel(family, &batch_->daddr[row * 4], frame + kEthernetHeader, length - kEthernetHeader, nowMs_)) {
+      pipeline_->counters->Bump(kCounter_replyViaKernel);
+      viaKernel_++;
+    } else {
+      pipeline_->counters->Bump(kCounter_replyUnresolved);
+    }
+  }
+
+  static constexpr uint32_t kMaxReplyFrame = 256;  // a SYN-ACK, RST or ACK: headers and options only
+  static constexpr uint32_t kEthernetHeader = 14;  // untagged rows only come here
+
   static double MonotonicMs() {
     timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -63,6 +84,7 @@ class ReplyWriter {
   const uint8_t* srcMac_;
   route::RouteMirror* nextHops_;
   double nowMs_ = 0;
+  uint32_t viaKernel_ = 0;
 };
 
 }  // namespace syncache

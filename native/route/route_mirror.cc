@@ -1,6 +1,7 @@
 #include "route/route_mirror.h"
 
 #include <linux/neighbour.h>
+#include <netinet/in.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <sys/socket.h>
@@ -108,6 +109,10 @@ bool RouteMirror::Open(const std::string& netns, int ifindex, Counters* counters
   eventFd_ = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_ROUTE);
   dumpFd_ = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
   const int socketErr = errno;
+  // IPPROTO_RAW: the packet carries its own IP header (IPv6 included). Not
+  // fatal if refused (no CAP_NET_RAW here): unresolved replies then drop.
+  rawV4Fd_ = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, IPPROTO_RAW);
+  rawV6Fd_ = socket(AF_INET6, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, IPPROTO_RAW);
   if (int err = scope.Leave()) {
     Close();
     return Fail(error, err, "setns", "cannot return to the original network namespace");
@@ -139,7 +144,35 @@ bool RouteMirror::Open(const std::string& netns, int ifindex, Counters* counters
 void RouteMirror::Close() {
   if (eventFd_ >= 0) close(eventFd_);
   if (dumpFd_ >= 0) close(dumpFd_);
-  eventFd_ = dumpFd_ = -1;
+  if (rawV4Fd_ >= 0) close(rawV4Fd_);
+  if (rawV6Fd_ >= 0) close(rawV6Fd_);
+  eventFd_ = dumpFd_ = rawV4Fd_ = rawV6Fd_ = -1;
+}
+
+bool RouteMirror::KernelSendAllowed(double nowMs) {
+  if (rawV4Fd_ < 0 && rawV6Fd_ < 0) return false;
+  const double refill = (nowMs - kernelTokensAtMs_) * (kKernelSendsPerSecond / 1000.0);
+  kernelTokensAtMs_ = nowMs;
+  if (refill > 0) kernelTokens_ = kernelTokens_ + refill > kKernelSendBurst ? kKernelSendBurst : kernelTokens_ + refill;
+  return kernelTokens_ >= 1;
+}
+
+bool RouteMirror::SendViaKernel(uint8_t family, const uint32_t addr[4], const uint8_t* packet, uint32_t length, double nowMs) {
+  if (!KernelSendAllowed(nowMs)) return false;
+  kernelTokens_ -= 1;
+  ssize_t sent = -1;
+  if (family == 4 && rawV4Fd_ >= 0) {
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    std::memcpy(&to.sin_addr, addr, 4);
+    sent = sendto(rawV4Fd_, packet, length, MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&to), sizeof to);
+  } else if (family == 6 && rawV6Fd_ >= 0) {
+    sockaddr_in6 to{};
+    to.sin6_family = AF_INET6;
+    std::memcpy(&to.sin6_addr, addr, 16);
+    sent = sendto(rawV6Fd_, packet, length, MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&to), sizeof to);
+  }
+  return sent == static_cast<ssize_t>(length);
 }
 
 bool RouteMirror::Dump(uint16_t type, uint8_t family, std::vector<Route>* routes) {

@@ -11,13 +11,21 @@
 // kReloadMs anyway, so nothing in it is older than that. A reload is the
 // only blocking work here: a few dump round trips, never one per reply.
 //
-// A reply whose next hop has no link-layer address is dropped (counted
-// replyUnresolved) and the kernel is asked to resolve it as its own output
-// would: RTM_NEWNEIGH with NTF_USE (neigh_event_send: ARP or neighbour
-// solicitation), once a second per neighbour; the peer's retransmitted SYN
-// then finds it. A STALE next hop is used and asked to be confirmed the same
-// way. Asking needs CAP_NET_ADMIN in the namespace; without it the kernel
-// resolves neighbours only for its own traffic.
+// A reply whose next hop has no link-layer address goes out through the
+// kernel's own IP output instead (SendViaKernel: a raw socket in the ring's
+// namespace, counted replyViaKernel), which resolves the neighbour (ARP or
+// neighbour solicitation) and holds the reply until it answers, as it does
+// for its own SYN-ACKs: a client whose stack already knows our MAC, so that
+// no ARP request of its taught us its own, is answered at once rather than
+// after its SYN retransmit a second later. At most kKernelSendsPerSecond
+// (bursts of kKernelSendBurst): past that, as when the raw sockets could not
+// be opened, the reply is dropped (counted replyUnresolved), so a flood of
+// spoofed on-link sources costs a syscall per SYN only up to that rate. The
+// kernel is also asked to resolve the neighbour directly: RTM_NEWNEIGH with
+// NTF_USE (neigh_event_send), once a second per neighbour; the peer's
+// retransmitted SYN then finds it. A STALE next hop is used and asked to be
+// confirmed the same way. Asking needs CAP_NET_ADMIN in the namespace;
+// without it the kernel resolves neighbours only for its own traffic.
 #pragma once
 
 #include <cstdint>
@@ -49,12 +57,20 @@ class RouteMirror {
   // The destination MAC for a reply to `addr` (as a batch row holds it).
   NextHopVerdict Resolve(uint8_t family, const uint32_t addr[4], double nowMs, uint8_t mac[6]);
 
+  // Sends a built IP packet (no Ethernet header) through the kernel's IP
+  // output in the ring's namespace; false if over the rate or it failed.
+  bool SendViaKernel(uint8_t family, const uint32_t addr[4], const uint8_t* packet, uint32_t length, double nowMs);
+  // Whether SendViaKernel would try now (sockets open, under the rate).
+  bool KernelSendAllowed(double nowMs);
+
   const NextHopTable& table() const { return table_; }
 
   static constexpr double kReloadMs = 60000;
   static constexpr double kPollIntervalMs = 1;
   static constexpr double kMissPollIntervalMs = 0.05;
   static constexpr double kMinReloadIntervalMs = 100;
+  static constexpr double kKernelSendsPerSecond = 2000;
+  static constexpr double kKernelSendBurst = 64;
 
  private:
   bool Reload();
@@ -64,6 +80,10 @@ class RouteMirror {
 
   int eventFd_ = -1;  // subscribed to changes; also sends probes
   int dumpFd_ = -1;   // dumps only, blocking with a timeout
+  int rawV4Fd_ = -1;  // IPPROTO_RAW: replies through the kernel's output
+  int rawV6Fd_ = -1;
+  double kernelTokens_ = kKernelSendBurst;
+  double kernelTokensAtMs_ = 0;
   uint32_t seq_ = 1;
   Counters* counters_ = nullptr;
   NextHopTable table_;

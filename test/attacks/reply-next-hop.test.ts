@@ -101,7 +101,7 @@ async function spoof(src: string, sport: number, observers: RoutedHost[]): Promi
 
 function routeStats(p: Protection): string {
   const s = p.responder.stats() as unknown as Record<string, number>;
-  const names = ['parsedSyn', 'added', 'sendcookie', 'txFrames', 'replyUnresolved', 'replyNoRoute', 'nextHopProbes', 'nextHopReloads'];
+  const names = ['parsedSyn', 'added', 'sendcookie', 'txFrames', 'replyUnresolved', 'replyViaKernel', 'replyNoRoute', 'nextHopProbes', 'nextHopReloads'];
   return JSON.stringify(Object.fromEntries(names.map((n) => [n, s[n]])));
 }
 
@@ -136,16 +136,16 @@ for (const family of [4, 6] as const) {
 
   test(`IPv${family}: a SYN spoofing an off-link source is answered through the gateway, not to the spoofer's MAC`, { skip }, async () => {
     await withServer(async (p) => {
-      // Nothing known about the gateway: the first SYN-ACK waits for it to
-      // be resolved (dropped, counted, the kernel asked), the peer's
-      // retransmitted SYN is answered.
+      // Nothing known about the gateway: the first SYN-ACK goes out through
+      // the kernel's IP output, which resolves the gateway and holds the
+      // reply meanwhile (counted); the kernel is asked to resolve it too.
       lab.responder.ns.ip(['neigh', 'flush', 'dev', lab.responder.iface]);
       const far = family === 4 ? lab.farUnusedV4 : lab.farUnusedV6;
       const [atPeer, atGateway] = await spoof(far, 41000 + family, [lab.peer, lab.gateway]);
       assert.equal(atPeer[macText(lab.peer.mac)] ?? 0, 0, `the spoofer received the SYN-ACK (and its cookie): ${JSON.stringify(atPeer)}`);
       assert.ok((atGateway[macText(lab.gateway.mac)] ?? 0) >= 1, `no SYN-ACK reached the gateway: ${JSON.stringify(atGateway)} ${routeStats(p)}`);
       const s = p.responder.stats();
-      assert.ok(s.replyUnresolved >= 1 && s.nextHopProbes >= 1, routeStats(p));
+      assert.ok(s.replyViaKernel >= 1 && s.nextHopProbes >= 1, routeStats(p));
     });
   });
 
@@ -191,3 +191,50 @@ for (const family of [4, 6] as const) {
     });
   });
 }
+
+test("a client that already knows our MAC, and that we know nothing of, is answered at once through the kernel's output", { skip }, async () => {
+  await withServer(async (p) => {
+    // The peer's stack has our MAC (as after we resolved it earlier), so it
+    // sends no ARP request that would teach us its own; we have no entry.
+    lab.peer.ns.ip(['neigh', 'replace', lab.responder.v4, 'lladdr', macText(lab.responder.mac), 'nud', 'permanent', 'dev', lab.peer.iface]);
+    lab.responder.ns.ip(['neigh', 'flush', 'dev', lab.responder.iface]);
+    const synRetrans = (): number => Number(/TcpExtTCPSynRetrans\s+(\d+)/.exec(lab.peer.ns.exec('nstat', ['-asz', 'TcpExtTCPSynRetrans']))?.[1] ?? 0);
+    try {
+      const retransBefore = synRetrans();
+      const before = p.responder.stats().replyViaKernel;
+      assert.equal(await curl(lab.peer, lab.responder.v4), '200');
+      assert.ok(p.responder.stats().replyViaKernel > before, routeStats(p));
+      assert.equal(synRetrans() - retransBefore, 0, 'the client had to retransmit its SYN');
+    } finally {
+      lab.peer.ns.ip(['neigh', 'del', lab.responder.v4, 'dev', lab.peer.iface]);
+    }
+  });
+});
+
+test("spoofed on-link sources: the kernel's output takes at most its rate of unresolved replies, the rest are counted and dropped", { skip }, async () => {
+  await withServer(async (p) => {
+    lab.responder.ns.ip(['neigh', 'flush', 'dev', lab.responder.iface]);
+    const before = p.responder.stats();
+    const burst = `
+import sys
+from scapy.all import Ether, IP, TCP, sendp, conf
+conf.verb = 0
+frames = [Ether(src=sys.argv[1], dst=sys.argv[2])/IP(src='198.18.40.%d' % (100 + i % 100), dst=sys.argv[3])/TCP(sport=42000 + i, dport=${PORT}, flags='S', seq=i) for i in range(400)]
+sendp(frames, iface=sys.argv[4])
+`;
+    const child = track(spawn(...lab.peer.ns.wrap(PYTHON, ['-c', burst, macText(lab.peer.mac), macText(lab.responder.mac), lab.responder.v4, lab.peer.iface]), { stdio: 'inherit' }));
+    await new Promise((r) => child.on('close', r));
+    const deadline = Date.now() + 5000;
+    const answered = (): number => {
+      const s = p.responder.stats();
+      return (s.replyViaKernel - before.replyViaKernel) + (s.replyUnresolved - before.replyUnresolved) + (s.txFrames - before.txFrames);
+    };
+    while (answered() < 400 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    const s = p.responder.stats();
+    const viaKernel = s.replyViaKernel - before.replyViaKernel;
+    const dropped = s.replyUnresolved - before.replyUnresolved;
+    assert.ok(answered() >= 400, `every SYN's reply is accounted for: ${routeStats(p)}`);
+    assert.ok(viaKernel >= 1, routeStats(p));
+    assert.ok(dropped >= 1, `the rate held: ${viaKernel} through the kernel, ${dropped} dropped`);
+  });
+});
