@@ -80,65 +80,81 @@ export interface LabOptions {
 }
 
 export function buildLab({ tag, cpus, profile = 'switch' }: LabOptions): Lab {
-  if (profile === 'pair') return buildPairLab(tag, cpus);
-  if (profile !== 'switch') throw new RangeError(`lab profile: ${JSON.stringify(profile)} is not 'switch' or 'pair'`);
+  if (profile !== 'switch' && profile !== 'pair') throw new RangeError(`lab profile: ${JSON.stringify(profile)} is not 'switch' or 'pair'`);
   const lab = new NetnsLab(tag);
   try {
-    const attacker = lab.add('attacker');
-    const client = lab.add('client');
-    const responder = lab.add('responder');
-    const sw = lab.add('switch');
-    for (const ns of [attacker, client, responder, sw]) quiet(ns);
-
-    // The responder has one NIC of its own: a packet socket on a bridge
-    // device does not see frames that an nftables prerouting hook in the
-    // bridge's namespace drops, so the bridge lives in a switch namespace.
-    const bridge = 'scbr0';
-    const ports = { attacker: 'scsa0', client: 'scsc0', responder: 'scsr0' };
-    sw.ip(['link', 'add', bridge, 'type', 'bridge', 'stp_state', '0', 'forward_delay', '0', 'mcast_snooping', '0']);
-    lab.link(attacker, 'sca0', sw, ports.attacker);
-    lab.link(client, 'scc0', sw, ports.client);
-    lab.link(responder, 'scr0', sw, ports.responder);
-    for (const port of Object.values(ports)) sw.ip(['link', 'set', port, 'master', bridge]);
-    sw.ip(['link', 'set', bridge, 'up']);
-
-    const r = host(responder, 'scr0', 1);
-    const c = host(client, 'scc0', 2);
-    const a = host(attacker, 'sca0', 3);
-    responder.ip(['route', 'add', SPOOF_V4, 'via', a.v4, 'dev', r.iface]);
-    responder.ip(['-6', 'route', 'add', SPOOF_V6, 'via', a.v6, 'dev', r.iface]);
-
+    const shape = profile === 'pair' ? pairShape(lab) : switchShape(lab);
+    const { responder: r, attacker: a } = shape;
+    r.ns.ip(['route', 'add', SPOOF_V4, 'via', a.v4, 'dev', r.iface]);
+    r.ns.ip(['-6', 'route', 'add', SPOOF_V6, 'via', a.v6, 'dev', r.iface]);
     if (cpus !== undefined && availableParallelism() >= 2) {
-      steer(sw, Object.values(ports), cpus.network);
-      steer(attacker, ['sca0'], cpus.network);
-      steer(client, ['scc0'], cpus.network);
-      steer(responder, ['scr0'], cpus.responder);
+      for (const [ns, iface] of shape.network) steer(ns, [iface], cpus.network);
+      steer(r.ns, [r.iface], cpus.responder);
     }
-
-    const offloads = offloadsOff([
-      [attacker, 'sca0'],
-      [client, 'scc0'],
-      [responder, 'scr0'],
-      ...Object.values(ports).map((p): [Namespace, string] => [sw, p]),
-      [sw, bridge],
-    ]);
-
+    const offloads = offloadsOff([...shape.network, [r.ns, r.iface], ...shape.bridges]);
     return {
-      lab,
-      attacker: a,
-      client: c,
-      responder: r,
-      switch: { ns: sw, bridge, ports },
-      profile: 'switch',
-      spoofV4: SPOOF_V4,
-      spoofV6: SPOOF_V6,
-      offloads,
+      lab, attacker: a, client: shape.client, responder: r, switch: shape.switch, profile,
+      spoofV4: SPOOF_V4, spoofV6: SPOOF_V6, offloads,
       destroy: () => lab.destroy(),
     };
   } catch (error) {
     lab.destroy();
     throw error;
   }
+}
+
+/** The hosts of one profile, and the interfaces on the network's side of the responder. */
+interface Shape {
+  attacker: LabHost;
+  client: LabHost;
+  responder: LabHost;
+  switch?: Lab['switch'];
+  /** Interfaces that receive on the network's CPU (RPS) and lose their offloads. */
+  network: Array<[Namespace, string]>;
+  /** Interfaces that only lose their offloads. */
+  bridges: Array<[Namespace, string]>;
+}
+
+function switchShape(lab: NetnsLab): Shape {
+  const attacker = lab.add('attacker');
+  const client = lab.add('client');
+  const responder = lab.add('responder');
+  const sw = lab.add('switch');
+  for (const ns of [attacker, client, responder, sw]) quiet(ns);
+  // The responder has one NIC of its own: a packet socket on a bridge
+  // device does not see frames that an nftables prerouting hook in the
+  // bridge's namespace drops, so the bridge lives in a switch namespace.
+  const bridge = 'scbr0';
+  const ports = { attacker: 'scsa0', client: 'scsc0', responder: 'scsr0' };
+  sw.ip(['link', 'add', bridge, 'type', 'bridge', 'stp_state', '0', 'forward_delay', '0', 'mcast_snooping', '0']);
+  lab.link(attacker, 'sca0', sw, ports.attacker);
+  lab.link(client, 'scc0', sw, ports.client);
+  lab.link(responder, 'scr0', sw, ports.responder);
+  for (const port of Object.values(ports)) sw.ip(['link', 'set', port, 'master', bridge]);
+  sw.ip(['link', 'set', bridge, 'up']);
+  return {
+    responder: host(responder, 'scr0', 1),
+    client: host(client, 'scc0', 2),
+    attacker: host(attacker, 'sca0', 3),
+    switch: { ns: sw, bridge, ports },
+    network: [[attacker, 'sca0'], [client, 'scc0'], ...Object.values(ports).map((p): [Namespace, string] => [sw, p])],
+    bridges: [[sw, bridge]],
+  };
+}
+
+/** One peer (attacker .3 and client .2 on one veth) straight into the responder. */
+function pairShape(lab: NetnsLab): Shape {
+  const peer = lab.add('peer');
+  const responder = lab.add('responder');
+  for (const ns of [peer, responder]) quiet(ns);
+  lab.link(peer, 'scp0', responder, 'scr0');
+  return {
+    responder: host(responder, 'scr0', 1),
+    client: host(peer, 'scp0', 2),
+    attacker: host(peer, 'scp0', 3),
+    network: [[peer, 'scp0']],
+    bridges: [],
+  };
 }
 
 /** Gives a host its lab address number n on iface (198.18.0.n, 2001:db8::n). */
@@ -148,35 +164,6 @@ function host(ns: Namespace, iface: string, n: number): LabHost {
   ns.ip(['addr', 'add', `${v4}/${LAB_V4_PREFIX}`, 'dev', iface]);
   ns.ip(['-6', 'addr', 'add', `${v6}/${LAB_V6_PREFIX}`, 'dev', iface, 'nodad']);
   return { ns, iface, mac: ns.macOf(iface), v4, v6 };
-}
-
-/** The 'pair' profile: one peer (attacker and client, .3 and .2) straight into the responder. */
-function buildPairLab(tag: string, cpus: LabOptions['cpus']): Lab {
-  const lab = new NetnsLab(tag);
-  try {
-    const peer = lab.add('peer');
-    const responder = lab.add('responder');
-    for (const ns of [peer, responder]) quiet(ns);
-    lab.link(peer, 'scp0', responder, 'scr0');
-    const r = host(responder, 'scr0', 1);
-    const c = host(peer, 'scp0', 2);
-    const a = host(peer, 'scp0', 3);
-    responder.ip(['route', 'add', SPOOF_V4, 'via', a.v4, 'dev', r.iface]);
-    responder.ip(['-6', 'route', 'add', SPOOF_V6, 'via', a.v6, 'dev', r.iface]);
-    if (cpus !== undefined && availableParallelism() >= 2) {
-      steer(peer, ['scp0'], cpus.network);
-      steer(responder, ['scr0'], cpus.responder);
-    }
-    const offloads = offloadsOff([[peer, 'scp0'], [responder, 'scr0']]);
-    return {
-      lab, attacker: a, client: c, responder: r, profile: 'pair',
-      spoofV4: SPOOF_V4, spoofV6: SPOOF_V6, offloads,
-      destroy: () => lab.destroy(),
-    };
-  } catch (error) {
-    lab.destroy();
-    throw error;
-  }
 }
 
 /** RPS: frames arriving on these interfaces are processed on `cpu`. */
