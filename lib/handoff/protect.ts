@@ -8,7 +8,7 @@
 //               shard's worker), right after the batch: a TCP_REPAIR socket
 //               with ISS/IRS/MSS/wscale/SACK/timestamps, the flow's data into
 //               its receive queue, SO_MARK (the gate lets it through), repair
-//               off (see SocketMaker, Shard.completeHandoffs)
+//               off (see SocketMaker, Handover)
 //            ─> 'handed' { fd } -> new net.Socket({ fd }) -> server.emit('connection', socket)
 //
 // With syncookies 'only' there is no entry to hold: data after the final

@@ -28,6 +28,7 @@ import { flowKey, flowOf, type FlowOf } from '../handoff/flow.js';
 import { checkBindAddresses, requireOnInterface } from './bind-addresses.js';
 import { namedNetnsPath, netnsName } from '../native/netns.js';
 import { SocketMaker, type Handed, type SocketMakerOptions } from '../handoff/sockets.js';
+import { Handover } from '../handoff/handover.js';
 import type { MainMessage, SentError, WorkerInit, WorkerMessage } from './messages.js';
 import { InFlight } from './in-flight.js';
 
@@ -228,7 +229,7 @@ export class Responder extends EventEmitter<ResponderEvents> {
         },
       });
       if (o.handoff === true) {
-        this.sockets = new SocketMaker(this.shard, stats, this.socketOptions(netnsPath), (handed) => {
+        this.sockets = new SocketMaker(new Handover(this.shard, stats, this.config.window), stats, this.socketOptions(netnsPath), (handed) => {
           for (const item of handed) this.hand(item);
         });
       }
