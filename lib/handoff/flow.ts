@@ -1,6 +1,6 @@
 // A connection as the handoff names it: the flow (its ends, FlowEnds, and
 // the peer's ISN: enough to mark it handed over) and what finishing its
-// handoff needs. Types and the flow's map key only: the shard, the socket
+// handoff needs. Types and the flow's map key only: the handover, the socket
 // maker and the worker's messages take these.
 import type { Handshake } from '../engine/engine.js';
 import type { FlowEnds } from '../native/addon.js';

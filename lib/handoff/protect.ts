@@ -8,7 +8,7 @@
 //               shard's worker), right after the batch: a TCP_REPAIR socket
 //               with ISS/IRS/MSS/wscale/SACK/timestamps, the flow's data into
 //               its receive queue, SO_MARK (the gate lets it through), repair
-//               off (see SocketMaker, Shard.completeHandoffs)
+//               off (see SocketMaker, Handover)
 //            ─> 'handed' { fd } -> new net.Socket({ fd }) -> server.emit('connection', socket)
 //
 // With syncookies 'only' there is no entry to hold: data after the final
@@ -26,7 +26,8 @@ import type { Handed } from './sockets.js';
 import type { FlowEnds } from './flow.js';
 
 
-export type ProtectOptions = Omit<ResponderOptions, 'accept' | 'handoff' | 'clock'>;
+/** A Responder's options but those the handoff sets itself (its ring always looks ahead: lowLatency). */
+export type ProtectOptions = Omit<ResponderOptions, 'accept' | 'handoff' | 'clock' | 'lowLatency'>;
 
 export interface HandoffStats {
   /** Connections handed to the server. */
@@ -266,6 +267,6 @@ export async function protect(server: Server, options: ProtectOptions): Promise<
   if (server === null || typeof server !== 'object' || typeof (server as Server).emit !== 'function') {
     throw new TypeError('protect(server, options): server must be a net.Server, http.Server or https.Server');
   }
-  const responder = await Responder.open({ lowLatency: true, ...options, mark: options.mark ?? DEFAULT_MARK, handoff: true });
+  const responder = await Responder.open({ ...options, mark: options.mark ?? DEFAULT_MARK, handoff: true });
   return new Protection(server, responder);
 }

@@ -4,7 +4,7 @@
 // finished fd travels on (as a number: fds belong to the process).
 //
 //   final ACK ─> engine: entry held (never evicted), data that follows is collected
-//            ─> (after the batch, Shard.completeHandoffs) a TCP_REPAIR socket,
+//            ─> (after the batch, Handover.completeHandoffs) a TCP_REPAIR socket,
 //               the data into its receive queue, SO_MARK, repair off
 //            ─> deliver({ handshake, fd, madeAt })
 //
@@ -32,9 +32,9 @@ export interface SocketMakerOptions {
   backlog?: number;
 }
 
-/** What the socket maker needs of the shard whose ring the handshakes completed on (lib/responder/shard.ts). */
-export interface HandoffHost {
-  /** Makes each flow's socket; each result is its fd or the error that stopped it (see Shard.completeHandoffs). */
+/** Where the socket maker's sockets come from: the handover of the shard whose ring the handshakes completed on (lib/handoff/handover.ts). */
+export interface SocketSource {
+  /** Makes each flow's socket; each result is its fd or the error that stopped it (see Handover.completeHandoffs). */
   completeHandoffs(items: ReadonlyArray<{ flow: HandoffFlow; params: RepairParams }>, doneAt?: number[]): Promise<Array<number | Error>>;
   /** A held entry whose handshake is not made into a socket goes back to the cache (see SynEngine.release). */
   release(hold: number, iss: number): void;
@@ -66,7 +66,7 @@ export class SocketMaker {
   private readonly flows = new Map<string, number>();
 
   constructor(
-    private readonly shard: HandoffHost,
+    private readonly source: SocketSource,
     private readonly stats: Stats,
     private readonly options: SocketMakerOptions,
     private readonly deliver: (handed: Handed[]) => void,
@@ -102,7 +102,7 @@ export class SocketMaker {
   };
 
   private async make(batch: Handshake[]): Promise<void> {
-    // A handshake is its own HandoffFlow: the shard reads its fields as they are.
+    // A handshake is its own HandoffFlow: the handover reads its fields as they are.
     const items: Array<{ flow: Handshake; params: RepairParams }> = [];
     const keys: string[] = [];
     const failed: Handed[] = [];
@@ -135,7 +135,7 @@ export class SocketMaker {
       let results: Array<number | Error>;
       const doneAt: number[] = [];
       try {
-        results = await this.shard.completeHandoffs(items, doneAt);
+        results = await this.source.completeHandoffs(items, doneAt);
       } catch (error) {
         // Not one of a socket's own errors (those are results): the batch
         // fails as a whole, and each peer's next segment retries.
@@ -154,10 +154,10 @@ export class SocketMaker {
 
   /** The flow's socket closed: its stragglers stay skipped for a TIME_WAIT (a new handshake on it, with a new ISN, is a new connection). */
   socketClosed(flow: FlowOf): void {
-    this.shard.linger(flow);
+    this.source.linger(flow);
   }
 
   private release(h: Handshake): void {
-    if (h.hold >= 0) this.shard.release(h.hold, h.iss);
+    if (h.hold >= 0) this.source.release(h.hold, h.iss);
   }
 }

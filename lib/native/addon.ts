@@ -162,8 +162,6 @@ export interface NativeRing {
    * port], addresses as words in network byte order (see address.ts).
    */
   handOver(flow: Uint32Array, peerIsn: number, kernelSocket?: boolean): boolean;
-  /** Frames in the block the kernel is still filling (a hint: they become readable when it retires, 4-8 ms at HZ=250). */
-  pending(): number;
   /**
    * Whether receive() would find a frame now (a memory read; frames of
    * handed-over flows at the ring's head are skipped first, as before a

@@ -28,6 +28,7 @@ import { flowKey, flowOf, type FlowOf } from '../handoff/flow.js';
 import { checkBindAddresses, requireOnInterface } from './bind-addresses.js';
 import { namedNetnsPath, netnsName } from '../native/netns.js';
 import { SocketMaker, type Handed, type SocketMakerOptions } from '../handoff/sockets.js';
+import { Handover } from '../handoff/handover.js';
 import type { MainMessage, SentError, WorkerInit, WorkerMessage } from './messages.js';
 import { InFlight } from './in-flight.js';
 
@@ -48,7 +49,8 @@ export interface ResponderOptions extends SyncacheConfigInput {
   mark?: number;
   /**
    * A TPACKET_V2 ring: frames readable at once rather than in blocks that
-   * retire every few ms; for handing connections over (protect() sets it).
+   * retire every few ms. Always on with handoff, which looks into the ring
+   * for a flow's data (false is refused there).
    */
   lowLatency?: boolean;
   /** PACKET_QDISC_BYPASS for our frames (faster; hides them from local captures). */
@@ -104,6 +106,9 @@ function validate(options: ResponderOptions): void {
   if (workers > 0 && options.clock !== undefined) throw new TypeError('clock can only be injected with workers: 0 (the shard on this thread)');
   if (workers > 0 && options.accept !== undefined) throw new TypeError('accept can only be used with workers: 0 (workers report handshakes asynchronously)');
   if (options.handoff === true && options.accept !== undefined) throw new TypeError('accept cannot be used with handoff: every completed handshake becomes a socket');
+  if (options.handoff === true && options.lowLatency === false) {
+    throw new TypeError('lowLatency: false cannot be used with handoff (protect() and syncache serve hand off): a handoff looks into a TPACKET_V2 ring for each flow\'s data; leave lowLatency out');
+  }
   if (options.secrets !== undefined && (options.secrets === null || typeof options.secrets !== 'object' || typeof options.secrets.keyFile !== 'string' || options.secrets.keyFile === '')) {
     throw new TypeError('secrets must be { keyFile: PATH } (a fleet\'s shared key file), or left out for random secrets');
   }
@@ -228,7 +233,7 @@ export class Responder extends EventEmitter<ResponderEvents> {
         },
       });
       if (o.handoff === true) {
-        this.sockets = new SocketMaker(this.shard, stats, this.socketOptions(netnsPath), (handed) => {
+        this.sockets = new SocketMaker(new Handover(this.shard, stats, this.config.window), stats, this.socketOptions(netnsPath), (handed) => {
           for (const item of handed) this.hand(item);
         });
       }

@@ -6,6 +6,7 @@ import { CookieSecrets } from '../engine/cookie-secrets.js';
 import { C, Stats } from '../engine/stats.js';
 import { Shard } from './shard.js';
 import { SocketMaker } from '../handoff/sockets.js';
+import { Handover } from '../handoff/handover.js';
 import { InFlight } from './in-flight.js';
 import type { MainMessage, WorkerInit, WorkerMessage } from './messages.js';
 
@@ -44,7 +45,7 @@ try {
   });
   if (init.handoff !== undefined) {
     // Sockets made here, right after the batch; only the fd goes to the main thread.
-    sockets = new SocketMaker(shard, stats, init.handoff, (handed) => {
+    sockets = new SocketMaker(new Handover(shard, stats, init.config.window), stats, init.handoff, (handed) => {
       inFlight.posted(handed.length);
       port.postMessage({
         type: 'handed',

@@ -27,7 +27,6 @@ class AfPacketRxV3 final : public AfPacketRx {
     return ring_.Receive(fill.capacity(), counters, fill);
   }
   bool Waiting() const override { return ring_.Waiting(); }
-  uint32_t PendingUnreadable() const override { return ring_.PendingUnreadable(); }
 
  private:
   void Attach(uint8_t* map) override { ring_.Attach(map, blockSize_, blockCount_); }

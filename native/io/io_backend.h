@@ -73,8 +73,6 @@ class RxSource {
   virtual int pollFd() const = 0;
   // Whether Receive would find a frame now, without a syscall.
   virtual bool Waiting() const = 0;
-  // Frames that arrived but are not readable yet (a hint; 0 if none wait so).
-  virtual uint32_t PendingUnreadable() const { return 0; }
   // Fills the batch from the frames waiting, up to fill.capacity() rows;
   // never blocks. Counts rxFrames, rxBlocks, rxBatchFull, rxBadFrame,
   // truncatedFrames. Returns the rows accepted.

@@ -77,7 +77,6 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
         InstanceMethod<&RingBinding::UpdateKernelStats>("updateKernelStats"),
         InstanceMethod<&RingBinding::Close>("close"),
         InstanceMethod<&RingBinding::HandOver>("handOver"),
-        InstanceMethod<&RingBinding::Pending>("pending"),
         InstanceMethod<&RingBinding::Ready>("ready"),
         InstanceMethod<&RingBinding::TakeBack>("takeBack"),
         InstanceMethod<&RingBinding::FlowClosed>("flowClosed"),
@@ -316,12 +315,6 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
     const int64_t next =
         ahead == nullptr ? -1 : ahead->Peek(std::isfinite(start) && start >= 0 ? static_cast<int64_t>(start) : -1, peek);
     return Napi::Number::New(env, static_cast<double>(next));
-  }
-
-  Napi::Value Pending(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    if (!CheckOpen(env, "pending")) return env.Undefined();
-    return Napi::Number::New(env, rx_->PendingUnreadable());
   }
 
   Napi::Value HandOver(const Napi::CallbackInfo& info) {

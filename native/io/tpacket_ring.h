@@ -75,14 +75,6 @@ class TpacketV3Ring {
 
   // Whether Receive would find a frame now (a read of one status word).
   bool Waiting() const { return map_ != nullptr && (framesLeft_ > 0 || UserMayRead(Block(block_))); }
-  // Frames the kernel has put in the block it is still filling (not yet
-  // retired, so not readable): a hint, read without the kernel's lock.
-  uint32_t PendingUnreadable() const {
-    if (map_ == nullptr) return 0;
-    tpacket_block_desc* block = Block(block_);
-    if (UserMayRead(block)) return 0;  // retired: Receive reads it
-    return __atomic_load_n(&block->hdr.bh1.num_pkts, __ATOMIC_RELAXED);
-  }
 
  private:
   // Block ownership: the kernel sets TP_STATUS_USER when it retires a block;

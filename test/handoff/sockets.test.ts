@@ -1,4 +1,4 @@
-// SocketMaker's bookkeeping on its own thread, over a stand-in shard that
+// SocketMaker's bookkeeping on its own thread, over a stand-in handover that
 // records what it was asked (the sockets themselves: protect.test.ts, on
 // real packets): each completed handshake is made after the batch, in turns
 // of at most 32; the same connection completing twice is counted and
@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Handshake } from '../../lib/engine/engine.js';
 import { C, Stats } from '../../lib/engine/stats.js';
-import { SocketMaker, type Handed, type HandoffHost } from '../../lib/handoff/sockets.js';
+import { SocketMaker, type Handed, type SocketSource } from '../../lib/handoff/sockets.js';
 import type { FlowOf, HandoffFlow } from '../../lib/handoff/flow.js';
 
 function handshake(remotePort: number, irs: number, extra: Partial<Handshake> = {}): Handshake {
@@ -20,12 +20,12 @@ function handshake(remotePort: number, irs: number, extra: Partial<Handshake> = 
   };
 }
 
-/** A shard that "makes" fd 100 + remotePort for each flow, and records releases and lingers. */
+/** A handover that "makes" fd 100 + remotePort for each flow, and records releases and lingers. */
 function standIn() {
   const made: HandoffFlow[][] = [];
   const released: number[] = [];
   const lingered: FlowOf[] = [];
-  const shard: HandoffHost = {
+  const source: SocketSource = {
     completeHandoffs: async (items, doneAt = []) => {
       made.push(items.map((it) => it.flow));
       items.forEach((_, i) => { doneAt[i] = performance.timeOrigin + performance.now(); });
@@ -34,7 +34,7 @@ function standIn() {
     release: (hold) => { released.push(hold); },
     linger: (flow) => { lingered.push(flow); },
   };
-  return { shard, made, released, lingered };
+  return { source, made, released, lingered };
 }
 
 const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
@@ -43,7 +43,7 @@ function maker() {
   const s = standIn();
   const stats = new Stats();
   const handed: Handed[] = [];
-  const sockets = new SocketMaker(s.shard, stats, { mark: 0x5ca, ourWindow: 65535 }, (batch) => handed.push(...batch));
+  const sockets = new SocketMaker(s.source, stats, { mark: 0x5ca, ourWindow: 65535 }, (batch) => handed.push(...batch));
   return { ...s, stats, handed, sockets };
 }
 
@@ -77,10 +77,10 @@ test('the same connection completing again while its socket is made is a duplica
   assert.equal(m.made.length, 1);
   assert.equal(m.stats.values[C.handoffduplicate], 1);
   assert.deepEqual(m.released, [9]);
-  // In a later read, while the shard is still making the first one's socket.
+  // In a later read, while the handover is still making the first one's socket.
   let finish = (): void => {};
   const slow = maker();
-  slow.shard.completeHandoffs = (items, doneAt = []) => {
+  slow.source.completeHandoffs = (items, doneAt = []) => {
     slow.made.push(items.map((it) => it.flow));
     return new Promise((resolve) => {
       finish = () => {
@@ -108,7 +108,7 @@ test('the same connection completing again while its socket is made is a duplica
 
 test('a socket the kernel refuses is reported as failed and not remembered: the peer\'s retry is made again', async () => {
   const failing = maker();
-  failing.shard.completeHandoffs = async (items) =>
+  failing.source.completeHandoffs = async (items) =>
     items.map(() => Object.assign(new Error('TCP_REPAIR: Operation not permitted'), { code: 'EPERM' }));
   failing.sockets.push(handshake(43001, 1));
   await tick();
@@ -122,7 +122,7 @@ test('a socket the kernel refuses is reported as failed and not remembered: the 
 
 test('a batch whose handoff throws fails as a whole: every handshake reported, its hold released, nothing thrown', async () => {
   const m = maker();
-  m.shard.completeHandoffs = async () => {
+  m.source.completeHandoffs = async () => {
     throw new Error('the ring is gone');
   };
   m.sockets.push(handshake(44001, 1, { hold: 11 }));
@@ -136,7 +136,7 @@ test('past its backlog a handshake is refused and counted (handoffqueuefull); ro
   const s = standIn();
   const stats = new Stats();
   const handed: Handed[] = [];
-  const sockets = new SocketMaker(s.shard, stats, { mark: 0x5ca, ourWindow: 65535, backlog: 40 }, (batch) => handed.push(...batch));
+  const sockets = new SocketMaker(s.source, stats, { mark: 0x5ca, ourWindow: 65535, backlog: 40 }, (batch) => handed.push(...batch));
   const taken: boolean[] = [];
   for (let port = 1; port <= 50; port++) taken.push(sockets.push(handshake(port, port)));
   assert.equal(taken.filter(Boolean).length, 40);

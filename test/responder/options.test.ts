@@ -29,6 +29,7 @@ const cases: Array<[string, Partial<ResponderOptions> & Record<string, unknown>,
   ['a clock with workers', { workers: 1, clock: new ManualClock(0) }, TypeError, /^clock can only be injected with workers: 0/],
   ['accept with workers', { workers: 1, accept: () => true }, TypeError, /^accept can only be used with workers: 0/],
   ['accept with handoff', { handoff: true, accept: () => true }, TypeError, /^accept cannot be used with handoff/],
+  ['a ring that cannot look ahead with handoff', { handoff: true, lowLatency: false }, TypeError, /^lowLatency: false cannot be used with handoff .*looks into a TPACKET_V2 ring/],
   ['a hash size that is not a power of 2', { hashSize: 1000 }, RangeError, /^hashSize must be a power of 2/],
   ['an unknown cache field', { hashsize: 1024 }, TypeError, /^unknown config field "hashsize"/],
   ['syncookies misspelt', { syncookies: 'yes' as never }, TypeError, /^syncookies must be 'off', 'on' or 'only', got "yes"/],
@@ -49,4 +50,5 @@ test('protect refuses what is not a server, and bad options the same way', async
   const server = { emit: () => true } as never;
   await assert.rejects(protect(server, { ...good, ports: [70000] }), /ports: 70000 is not a port from 1 to 65535/);
   await assert.rejects(protect(server, { ...good, addrs: ['0.0.0.0'], netns: NO_NETNS }), /addrs: 0\.0\.0\.0 is the wildcard/);
+  await assert.rejects(protect(server, { ...good, lowLatency: false } as never), /lowLatency: false cannot be used with handoff \(protect\(\)/);
 });
