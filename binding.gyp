@@ -27,6 +27,7 @@
         "native/route/route_mirror.cc",
         "native/io/netns.cc",
         "native/io/bpf_filter.cc",
+        "native/io/ring_socket.cc",
         "native/io/af_packet.cc",
         "native/io/af_packet_rx.cc",
         "native/io/af_packet_tx.cc",

@@ -44,21 +44,6 @@ std::string PermissionHint(int err, const char* capability) {
          capability + "+ep on the node binary)";
 }
 
-int OpenSocket(const AfPacketConfig& config, int version, SysError* error) {
-  const int fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd < 0) {
-    const int err = errno;
-    Fail(error, err, "socket", "cannot open an AF_PACKET socket on " + Where(config), PermissionHint(err, "CAP_NET_RAW"));
-    return -1;
-  }
-  if (setsockopt(fd, SOL_PACKET, PACKET_VERSION, &version, sizeof(version)) != 0) {
-    Fail(error, errno, "setsockopt", "cannot select TPACKET_V" + std::to_string(version + 1) + " (PACKET_VERSION)");
-    close(fd);
-    return -1;
-  }
-  return fd;
-}
-
 }  // namespace afpacket
 
 using afpacket::Fail;

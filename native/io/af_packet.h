@@ -5,8 +5,9 @@
 //   io/af_packet_rx_v2.h  RX, TPACKET_V2 (a frame readable the moment it
 //                         lands, and a look ahead: for handoffs)
 //   io/af_packet_tx.h     TX, TPACKET_V2 slots kicked in slices
-// (io/af_packet_rx.h holds what both RX pieces share; io/tpacket_ring.h
-// reads the RX rings' memory).
+// (io/af_packet_rx.h holds what both RX pieces share; io/ring_socket.h owns
+// each piece's socket and mapped ring; io/tpacket_ring.h reads the RX rings'
+// memory).
 //
 // Each layout (block size a multiple of the page size, frame size a
 // multiple of TPACKET_ALIGNMENT and large enough for the header, no overflow
@@ -80,9 +81,6 @@ std::string Where(const AfPacketConfig& config);
 bool Fail(SysError* error, int err, const char* syscall, std::string what, std::string hint = "");
 // What to do about EPERM/EACCES for `capability`; "" for other errors.
 std::string PermissionHint(int err, const char* capability);
-// A non-blocking AF_PACKET socket made with protocol 0 (it receives nothing
-// until bound) and set to TPACKET `version`; -1 on failure (in *error).
-int OpenSocket(const AfPacketConfig& config, int version, SysError* error);
 
 }  // namespace afpacket
 

@@ -18,6 +18,7 @@
 #include "boundary/sys_error.h"
 #include "io/af_packet.h"
 #include "io/io_backend.h"
+#include "io/ring_socket.h"
 
 namespace syncache {
 
@@ -25,19 +26,19 @@ class AfPacketRx : public RxSource {
  public:
   AfPacketRx(const AfPacketRx&) = delete;
   AfPacketRx& operator=(const AfPacketRx&) = delete;
-  ~AfPacketRx() override { Unmap(); }
+  ~AfPacketRx() override = default;
 
   // Opens the socket and maps the ring; call inside the interface's
   // namespace (OpenAfPacket does).
   bool Open(const AfPacketConfig& config, int ifindex, SysError* error);
   // Idempotent: unmaps and closes.
   void Close() {
-    Unmap();
+    socket_.Close();
     Attach(nullptr);
   }
-  bool IsOpen() const { return fd_ >= 0; }
+  bool IsOpen() const { return socket_.fd >= 0; }
 
-  int pollFd() const override { return fd_; }
+  int pollFd() const override { return socket_.fd; }
   // The interface going down sets the socket's error (ENETDOWN) and the
   // kernel stops feeding it until the interface comes up again, when it
   // feeds the same socket, ring and fanout group as before.
@@ -55,12 +56,8 @@ class AfPacketRx : public RxSource {
 
   static constexpr uint32_t kFrameSize = afpacket::kRxFrameSize;
 
-  void Unmap();
-
   const int version_;
-  int fd_ = -1;
-  uint8_t* map_ = nullptr;
-  size_t mapBytes_ = 0;
+  RingSocket socket_;
   uint32_t blockSize_ = 0;
   uint32_t blockCount_ = 0;
   uint32_t frameCount_ = 0;

@@ -2,9 +2,7 @@
 
 #include <linux/if_packet.h>
 #include <poll.h>
-#include <sys/mman.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -36,10 +34,9 @@ using afpacket::Where;
 
 bool AfPacketTx::Open(const AfPacketConfig& config, int ifindex, SysError* error) {
   Close();
-  fd_ = afpacket::OpenSocket(config, TPACKET_V2, error);
-  if (fd_ < 0) return false;
+  if (!socket_.Open(config, TPACKET_V2, error)) return false;
   int one = 1;
-  if (setsockopt(fd_, SOL_PACKET, PACKET_LOSS, &one, sizeof(one)) != 0)
+  if (setsockopt(socket_.fd, SOL_PACKET, PACKET_LOSS, &one, sizeof(one)) != 0)
     return Fail(error, errno, "setsockopt", "cannot set PACKET_LOSS");
   // A sent frame's skb counts against the socket's send buffer until the
   // receiver frees it. The default (wmem_default, ~208 KiB) admits a few
@@ -50,26 +47,22 @@ bool AfPacketTx::Open(const AfPacketConfig& config, int ifindex, SysError* error
   // small frame) is what counts, however small the slot.
   uint64_t perFrame = std::max<uint64_t>(config.txFrameSize, 2048);
   int sndbuf = static_cast<int>(std::min<uint64_t>(static_cast<uint64_t>(config.txFrames) * perFrame, INT32_MAX / 2));
-  if (setsockopt(fd_, SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf, sizeof(sndbuf)) != 0)
-    setsockopt(fd_, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+  if (setsockopt(socket_.fd, SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf, sizeof(sndbuf)) != 0)
+    setsockopt(socket_.fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
   if (config.qdiscBypass &&
-      setsockopt(fd_, SOL_PACKET, PACKET_QDISC_BYPASS, &one, sizeof(one)) != 0) {
+      setsockopt(socket_.fd, SOL_PACKET, PACKET_QDISC_BYPASS, &one, sizeof(one)) != 0) {
     int err = errno;
     return Fail(error, err, "setsockopt", "cannot set PACKET_QDISC_BYPASS",
                 PermissionHint(err, "CAP_NET_ADMIN"));
   }
   if (config.txRing && config.linearTx) {
-    if (setsockopt(fd_, SOL_PACKET, PACKET_VNET_HDR, &one, sizeof(one)) != 0)
+    if (setsockopt(socket_.fd, SOL_PACKET, PACKET_VNET_HDR, &one, sizeof(one)) != 0)
       return Fail(error, errno, "setsockopt", "cannot set PACKET_VNET_HDR on the TX socket");
     vnetBytes_ = sizeof(VnetHeader);
   }
   if (config.txRing && !Map(config, error)) return false;
-  sockaddr_ll addr{};
-  addr.sll_family = AF_PACKET;
-  addr.sll_protocol = 0;  // send only: no receive hook
-  addr.sll_ifindex = ifindex;
-  if (bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0)
-    return Fail(error, errno, "bind", "cannot bind the TX socket to " + Where(config));
+  if (int err = socket_.Bind(ifindex, 0); err != 0)  // send only: no receive hook
+    return Fail(error, err, "bind", "cannot bind the TX socket to " + Where(config));
   return true;
 }
 
@@ -79,16 +72,9 @@ bool AfPacketTx::Map(const AfPacketConfig& config, SysError* error) {
   req.tp_frame_size = config.txFrameSize;
   req.tp_frame_nr = config.txFrames;
   req.tp_block_nr = config.txFrames / (afpacket::kTxBlockSize / config.txFrameSize);
-  if (setsockopt(fd_, SOL_PACKET, PACKET_TX_RING, &req, sizeof(req)) != 0)
-    return Fail(error, errno, "setsockopt", "cannot create the TX ring (PACKET_TX_RING)",
-                "try fewer txFrames");
-  mapBytes_ = static_cast<size_t>(req.tp_block_size) * req.tp_block_nr;
-  void* map = mmap(nullptr, mapBytes_, PROT_READ | PROT_WRITE, MAP_SHARED, fd_, 0);
-  if (map == MAP_FAILED) {
-    mapBytes_ = 0;
-    return Fail(error, errno, "mmap", "cannot map the TX ring");
-  }
-  map_ = static_cast<uint8_t*>(map);
+  if (!socket_.MapRing(PACKET_TX_RING, &req, sizeof(req), static_cast<size_t>(req.tp_block_size) * req.tp_block_nr,
+                       "try fewer txFrames", error))
+    return false;
   frameSize_ = config.txFrameSize;
   frameCount_ = config.txFrames;
   head_ = 0;
@@ -96,18 +82,14 @@ bool AfPacketTx::Map(const AfPacketConfig& config, SysError* error) {
 }
 
 void AfPacketTx::Close() {
-  if (map_ != nullptr) munmap(map_, mapBytes_);
-  if (fd_ >= 0) close(fd_);
-  map_ = nullptr;
-  mapBytes_ = 0;
-  fd_ = -1;
+  socket_.Close();
   vnetBytes_ = 0;
   kickPending_ = false;
 }
 
 uint8_t* AfPacketTx::Slot(uint32_t* capacity) {
-  if (map_ == nullptr) return nullptr;
-  auto* hdr = reinterpret_cast<tpacket2_hdr*>(map_ + static_cast<size_t>(head_) * frameSize_);
+  if (socket_.map == nullptr) return nullptr;
+  auto* hdr = reinterpret_cast<tpacket2_hdr*>(socket_.map + static_cast<size_t>(head_) * frameSize_);
   uint32_t status = __atomic_load_n(&hdr->tp_status, __ATOMIC_ACQUIRE);
   // Ours to fill: available, or rejected by the kernel (with PACKET_LOSS it
   // marks those available itself; without, reusing the slot unblocks the ring).
@@ -118,7 +100,7 @@ uint8_t* AfPacketTx::Slot(uint32_t* capacity) {
 }
 
 void AfPacketTx::Commit(uint32_t length) {
-  auto* hdr = reinterpret_cast<tpacket2_hdr*>(map_ + static_cast<size_t>(head_) * frameSize_);
+  auto* hdr = reinterpret_cast<tpacket2_hdr*>(socket_.map + static_cast<size_t>(head_) * frameSize_);
   if (vnetBytes_ != 0) {
     // No checksum or segmentation offload; the whole frame is "header", so
     // the kernel copies all of it into the skb's linear part.
@@ -134,14 +116,14 @@ void AfPacketTx::Commit(uint32_t length) {
 }
 
 int AfPacketTx::Kick() {
-  if (fd_ < 0) return EBADF;
-  if (sendto(fd_, nullptr, 0, MSG_DONTWAIT, nullptr, 0) < 0) return errno;
+  if (socket_.fd < 0) return EBADF;
+  if (sendto(socket_.fd, nullptr, 0, MSG_DONTWAIT, nullptr, 0) < 0) return errno;
   return 0;
 }
 
 void AfPacketTx::WaitSlot(int timeoutMs) {
-  if (fd_ < 0) return;
-  pollfd p{fd_, POLLOUT, 0};
+  if (socket_.fd < 0) return;
+  pollfd p{socket_.fd, POLLOUT, 0};
   poll(&p, 1, timeoutMs);
 }
 

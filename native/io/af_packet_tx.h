@@ -18,6 +18,7 @@
 #include "boundary/sys_error.h"
 #include "io/af_packet.h"
 #include "io/io_backend.h"
+#include "io/ring_socket.h"
 
 namespace syncache {
 
@@ -33,7 +34,7 @@ class AfPacketTx final : public TxSink {
   bool Open(const AfPacketConfig& config, int ifindex, SysError* error);
   // Idempotent: unmaps and closes.
   void Close();
-  int fd() const { return fd_; }
+  int fd() const { return socket_.fd; }
 
   // The next free slot's data area (capacity in *capacity), or nullptr if
   // the ring is full.
@@ -60,9 +61,7 @@ class AfPacketTx final : public TxSink {
   bool Map(const AfPacketConfig& config, SysError* error);
   void KickCounted(Counters* counters);
 
-  int fd_ = -1;
-  uint8_t* map_ = nullptr;
-  size_t mapBytes_ = 0;
+  RingSocket socket_;
   uint32_t frameSize_ = 0;
   uint32_t frameCount_ = 0;
   uint32_t head_ = 0;
