@@ -81,12 +81,28 @@ void EmitV6(Asm& a, const LocalConfig& config, uint32_t l3) {
 // The fanout steering program (see bpf_filter.h). Loads are relative to the
 // network header (SKF_NET_OFF): the fanout runs before the MAC header is
 // pushed back. Scratch: M[0] the running hash, M[1] the offset of the
-// hashed IP header from the network header, M[2]/M[3] temporaries.
+// hashed IP header from the network header, M[2] a temporary.
 constexpr uint32_t kNet = static_cast<uint32_t>(SKF_NET_OFF);
 constexpr uint32_t kGolden = 0x9e3779b1u;  // Fibonacci hashing: the top bits mix all of them
 
-// Into M[0]: the XOR of both IPv4 addresses and both ports (so the same for
-// either direction) of the header at X + l3; then returns the mixed hash.
+// With A a transport header's first word (source port << 16 | destination
+// port) and X the XOR of the addresses: XORs both ports into X (so the hash
+// is the same for either direction), mixes and returns the hash.
+void EmitFoldPortsAndReturn(Asm& a) {
+  a.St(2);
+  a.Alu(BPF_RSH, 16);
+  a.AluX(BPF_XOR);
+  a.Tax();
+  a.LdM(2);
+  a.And(0xffff);
+  a.AluX(BPF_XOR);
+  a.Alu(BPF_MUL, kGolden);
+  a.Alu(BPF_RSH, 16);
+  a.RetA();
+}
+
+// Returns the hash of the IPv4 header at X + l3: the XOR of both addresses
+// (kept in M[0] while X finds the transport header) and both ports, mixed.
 void EmitHashV4At(Asm& a, uint32_t l3) {
   a.Txa();
   a.St(1);
@@ -103,18 +119,8 @@ void EmitHashV4At(Asm& a, uint32_t l3) {
   a.AluX(BPF_ADD);
   a.Tax();                    // X: the transport header's offset - l3
   a.LdInd(BPF_W, kNet + l3);  // source port << 16 | destination port
-  a.St(2);
-  a.Alu(BPF_RSH, 16);
-  a.St(3);
-  a.LdM(2);
-  a.And(0xffff);
-  a.LdxM(3);
-  a.AluX(BPF_XOR);
   a.LdxM(0);
-  a.AluX(BPF_XOR);
-  a.Alu(BPF_MUL, kGolden);
-  a.Alu(BPF_RSH, 16);
-  a.RetA();
+  EmitFoldPortsAndReturn(a);
 }
 
 // The same for IPv6: both addresses (four words each) and the ports of a
@@ -127,16 +133,7 @@ void EmitHashV6At(Asm& a, uint32_t l3) {
     a.Tax();
   }
   a.Ld(BPF_W, kNet + l3 + 40);
-  a.St(2);
-  a.Alu(BPF_RSH, 16);
-  a.AluX(BPF_XOR);
-  a.Tax();
-  a.LdM(2);
-  a.And(0xffff);
-  a.AluX(BPF_XOR);
-  a.Alu(BPF_MUL, kGolden);
-  a.Alu(BPF_RSH, 16);
-  a.RetA();
+  EmitFoldPortsAndReturn(a);
 }
 
 void EmitSteerV4(Asm& a, uint32_t l3) {
