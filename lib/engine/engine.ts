@@ -75,6 +75,7 @@ import { EntryFlag, NO_WSCALE, NONE, SynCache } from './syncache.js';
 import { C } from './stats.js';
 import { HeldData } from './held-data.js';
 import { EPOCH_SKEW_MS } from './fleet-key.js';
+import { type FlowKeyColumns, writeFlowKey } from './flow-key.js';
 
 const K = addon.constants.kinds;
 const OPT = addon.constants.optFlags;
@@ -145,6 +146,8 @@ const RANDOM_POOL = 4096;
 export class SynEngine {
   readonly cache: SynCache | null;
   readonly tx: BatchView;
+  /** The send batch's columns by the flow's ends (we send from local to peer). */
+  private readonly txKey: FlowKeyColumns;
   private txCount = 0;
   private readonly config: SyncacheConfig;
   private readonly clock: Clock;
@@ -189,6 +192,8 @@ export class SynEngine {
     this.sendRows = options.send;
     this.onHandshake = options.onHandshake;
     this.tx = options.tx ?? new BatchView();
+    const tx = this.tx;
+    this.txKey = { family: tx.family, localAddr: tx.saddr, peerAddr: tx.daddr, localPort: tx.sport, peerPort: tx.dport };
     this.capacity = addon.batchLayout.capacity;
     this.completedRows = new Int32Array(this.capacity);
     this.mode = options.config.syncookies;
@@ -616,14 +621,7 @@ export class SynEngine {
     mac: Uint8Array, macAt: number, vlan: number): number {
     const tx = this.tx;
     const r = this.nextRow();
-    const o = r * 4;
-    tx.family[r] = family;
-    for (let k = 0; k < 4; k++) {
-      tx.saddr[o + k] = local[at + k];
-      tx.daddr[o + k] = remote[at + k];
-    }
-    tx.sport[r] = localPort;
-    tx.dport[r] = remotePort;
+    writeFlowKey(this.txKey, r, family, local, at, remote, at, localPort, remotePort);
     for (let k = 0; k < 6; k++) tx.mac[r * 6 + k] = mac[macAt + k];
     tx.vlan[r] = vlan;
     return r;

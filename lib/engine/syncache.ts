@@ -48,6 +48,7 @@
 // dupsyn, completed, reset, badack, unreach are the engine's.
 import type { SyncacheConfig } from './config.js';
 import { C, COUNTER_NAMES } from './stats.js';
+import { writeFlowKey } from './flow-key.js';
 
 export const NONE = -1;
 
@@ -327,14 +328,7 @@ export class SynCache {
   /** Copies the flow key (same arguments as lookup) into entry e. */
   setKey(e: number, family: number, addrWords: Uint32Array, at: number, localWords: Uint32Array, localAt: number,
     peerPort: number, localPort: number): void {
-    const o = e * 4;
-    this.family[e] = family;
-    for (let k = 0; k < 4; k++) {
-      this.peerAddr[o + k] = addrWords[at + k];
-      this.localAddr[o + k] = localWords[localAt + k];
-    }
-    this.peerPort[e] = peerPort;
-    this.localPort[e] = localPort;
+    writeFlowKey(this, e, family, localWords, localAt, addrWords, at, localPort, peerPort);
   }
 
   /**
