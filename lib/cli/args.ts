@@ -36,19 +36,19 @@ export function ports(flag: string, value: FlagValue): number[] {
 }
 
 export function integer(flag: string, value: FlagValue, min: number, max: number): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (typeof value !== 'string' || !Number.isInteger(n) || n < min || n > max) {
-    throw new UsageError(`--${flag} must be an integer from ${min} to ${max}, got '${String(value)}'`, flag);
-  }
-  return n;
+  return inRange(flag, value, min, max, 'an integer', Number.isInteger);
 }
 
 export function number(flag: string, value: FlagValue, min: number, max: number): number | undefined {
+  return inRange(flag, value, min, max, 'a number', Number.isFinite);
+}
+
+function inRange(flag: string, value: FlagValue, min: number, max: number, kind: string,
+  isKind: (n: number) => boolean): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
-  if (typeof value !== 'string' || !Number.isFinite(n) || n < min || n > max) {
-    throw new UsageError(`--${flag} must be a number from ${min} to ${max}, got '${String(value)}'`, flag);
+  if (typeof value !== 'string' || !isKind(n) || n < min || n > max) {
+    throw new UsageError(`--${flag} must be ${kind} from ${min} to ${max}, got '${String(value)}'`, flag);
   }
   return n;
 }
