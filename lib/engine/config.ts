@@ -17,9 +17,8 @@ export interface SyncacheConfig {
   /**
    * Buckets in the hash table; a power of 2 (FreeBSD hashsize; default 8192).
    * The seed's 512 buckets hold chains of 30 once a flood fills the cache,
-   * and every new SYN walks its whole chain looking for a duplicate: a tenth
-   * of the responder's core at 80k SYN/s. 8192 buckets keep them near 2
-   * for the same 15,360 entries.
+   * and every new SYN walks its whole chain looking for a duplicate; 8192
+   * buckets keep them near 2 for the same 15,360 entries.
    */
   readonly hashSize: number;
   /** Entries per bucket before the oldest is evicted (bucketlimit, default 30). */

@@ -1,6 +1,6 @@
 // RepairParams packed into 32-bit words for addon.repairSocketWords: the
-// handoff's hot path, where reading ~20 named properties of an object in
-// native code cost more than the socket() call itself. The flow's words
+// handoff's hot path, where native code would otherwise read some 20 named
+// properties of an object, one lookup each, per socket. The flow's words
 // come first (flow-words.ts; the shard has them already); the layout comes
 // from the addon.
 import { addon, type RepairParams } from './addon.js';

@@ -10,13 +10,11 @@
 // MD5's steps form one serial dependency chain, so a single message leaves
 // most of a modern core idle; lanes fill it. kMd5Lanes = 16 is two 256-bit
 // AVX2 operations per step (four 128-bit ones with SSE2): two independent
-// chains per core, which hides the latency of each step. On the 2-core AMD
-// EPYC (AVX2) this was written on, per block: 8 lanes ~23 ns, 16 lanes
-// ~14 ns, 32 lanes no better; one message at a time 4-7x slower than 16
-// lanes (bench/cookie.ts measures it). The vector code is compiled twice,
-// for the x86-64 baseline (SSE2) and with target("avx2"), and the AVX2 copy
-// is chosen once at load time when the CPU has it (SYNCACHE_NO_AVX2 in the
-// environment forces the baseline, for tests).
+// chains per core, which hides the latency of each step (bench/cookie.ts
+// compares the lanes with one message at a time). The vector code is
+// compiled twice, for the x86-64 baseline (SSE2) and with target("avx2"),
+// and the AVX2 copy is chosen once at load time when the CPU has it
+// (SYNCACHE_NO_AVX2 in the environment forces the baseline, for tests).
 //
 // Step functions use the usual equivalent forms with fewer operations:
 // F = d ^ (b & (c ^ d)), G = c ^ (d & (b ^ c)), H = b ^ c ^ d, I = c ^ (b | ~d).

@@ -44,8 +44,8 @@ struct AfPacketConfig {
   // page must be copied again, into a freshly allocated page, wherever the
   // frame crosses into another namespace or is queued for another socket
   // (skb_copy_ubufs on veth): for frames of a few dozen bytes, copying them
-  // once up front is the cheaper way. Off for the flood generator, whose
-  // rate figures predate it.
+  // once up front is the cheaper way. Off for the flood generator, so its
+  // offered rates stay comparable along bench/results/.
   bool linearTx = true;
   std::vector<sock_filter> filter;  // attached to the RX socket before bind
 };

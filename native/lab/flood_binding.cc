@@ -457,8 +457,8 @@ Napi::Value Flood(const Napi::CallbackInfo& info) {
   config.linearTx = false;
   // Replies are counted between send batches; a block retires 1 ms after it
   // opens however empty, so the ring rides out count/retireMs ms between two
-  // reads. 4 blocks were too few for a responder that answers in bursts: up
-  // to 5% of its answers were lost here, in the measuring, not on the wire.
+  // reads: enough blocks that a responder answering in bursts loses none of
+  // its answers here, in the measuring, rather than on the wire.
   config.blockSize = 256u << 10;
   config.blockCount = 64;
   config.retireMs = 1;
