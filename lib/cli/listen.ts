@@ -33,8 +33,8 @@ stack out of those handshakes while it runs; it is removed on exit.
   --cache-limit N          entries in all (default hash-size x bucket-limit if either is set, else 15360)
   --rexmt-limit N          SYN-ACK retransmits before an entry is dropped (default 3)
   --workers N              worker threads, one ring and cache shard each, in one
-                           PACKET_FANOUT_HASH group (default 0: one shard on
-                           the main thread; more than the cores warns)
+                           PACKET_FANOUT group steered by flow (default 0: one
+                           shard on the main thread; more than the cores warns)
   --key-file PATH          a fleet's shared cookie key (32+ bytes, mode 0600):
                            every host with it validates the others' cookies;
                            SIGHUP rereads it (default: random secrets per host)

@@ -82,7 +82,7 @@ export interface RingOptions extends PipelineOptions {
   netns?: string;
   rxBatch: ArrayBuffer;
   txBatch: ArrayBuffer;
-  /** Join this PACKET_FANOUT_HASH group (1..65535). */
+  /** Join this PACKET_FANOUT group (1..65535), steered by flow (io/bpf_filter.h). */
   fanoutGroup?: number;
   /**
    * RX as TPACKET_V2: each frame readable as soon as it lands, where a V3
