@@ -23,12 +23,14 @@ export function latest(name: string, dir = RESULTS_DIR): Json | undefined {
 const int = (n: number): string => Math.round(n).toLocaleString('en-US');
 const fixed = (x: number | null | undefined, digits = 2): string => (typeof x === 'number' && Number.isFinite(x) ? x.toFixed(digits) : 'n/a');
 const when = (r: Json): string => `${String(r.date).slice(0, 16).replace('T', ' ')} UTC on ${r.machine}`;
+/** The results file a bench appends every run to, as a link from the README. */
+const history = (name: string): string => `every run: [bench/results/${name}.jsonl](bench/results/${name}.jsonl)`;
 
 function flood(r: Json): string[] {
   const offers = r.offeredBy === undefined ? `${int(r.offered)} SYN/s`
     : Object.entries(r.offeredBy as Record<string, number>).map(([p, o]) => `${int(o)} SYN/s in the ${p} lab`).join(', ');
   const out = [
-    `**Flood** (\`npm run bench:flood\`, ${when(r)}): the built-in generator on one core; in each lab profile (pair: the generator's veth straight into the responder's; switch: through a bridge) first the kernel's own listener (\`tcp_syncookies=2\`) flat out, then every syncache run at the rate the generator managed against it (${offers}), last syncache flat out. Legit: kernel-stack connects from the client namespace during the flood.`,
+    `**Flood** (\`npm run bench:flood\`, ${when(r)}; ${history('flood')}): the built-in generator on one core; in each lab profile (pair: the generator's veth straight into the responder's; switch: through a bridge) first the kernel's own listener (\`tcp_syncookies=2\`) flat out, then every syncache run at the rate the generator managed against it (${offers}), last syncache flat out. Legit: kernel-stack connects from the client namespace during the flood.`,
     '',
     '| lab | target | offered SYN/s | answered SYN/s | ours / kernel | legit connects | p99 connect |',
     '|---|---|---:|---:|---:|---:|---:|',
@@ -37,21 +39,18 @@ function flood(r: Json): string[] {
   const costs: Json[] = (r.costs ?? []).filter((c: Json) => typeof c.kernelUs === 'number');
   if (costs.length > 0) {
     const runs = costs[0].runs?.length;
-    out.push('', `CPU per answered SYN, the whole machine less the lab's floor (the same flood dropped as it reaches the responder), pair lab, ${runs === undefined ? 'one run' : `median of ${runs} interleaved runs`}, from the same run:`, '',
-      '| rate | offered SYN/s | kernel µs | syncache µs | syncache / kernel |', '|---|---:|---:|---:|---:|');
-    for (const c of costs) out.push(`| ${c.rate === undefined ? '' : c.rate > 0 ? int(c.rate) : 'full speed'} | ${int(c.offered)} | ${fixed(c.kernelUs)} | ${fixed(c.syncacheUs)} | ${fixed(c.syncacheUs / c.kernelUs)} |`);
-    if (r.chart) out.push('', '![CPU per answered SYN against offered rate](bench/results/flood-cost.svg)');
+    const at = (c: Json): string => (c.rate === 0 ? 'full speed' : `${int(c.rate ?? c.offered)} SYN/s`);
+    const points = costs.map((c) => `${fixed(c.syncacheUs / c.kernelUs)} at ${at(c)} (${int(c.offered)} offered; ${fixed(c.syncacheUs)} µs against ${fixed(c.kernelUs)})`);
+    const chart = r.chart ? ' ([chart](bench/results/flood-cost.svg))' : '';
+    out.push('', `CPU per answered SYN, syncache's over the kernel's (the whole machine less the lab's floor, the same flood dropped as it reaches the responder; pair lab, ${runs === undefined ? 'one run' : `median of ${runs} interleaved runs`}): ${points.join(', ')}${chart}.`);
   }
   return out;
 }
 
 function micro(r: Json): string[] {
+  const target = (t: string): string => (t === '' ? '' : t.startsWith('(') ? ` ${t}` : ` (target ${t})`);
   return [
-    `**Microbenchmarks** (\`npm run bench\`, ${when(r)}):`,
-    '',
-    '| what | measured | target |',
-    '|---|---:|---:|',
-    ...r.rows.map((x: Json) => `| ${x.what} | ${x.value} | ${x.target} |`),
+    `**Microbenchmarks** (\`npm run bench\`, ${when(r)}; ${history('micro')}): ${r.rows.map((x: Json) => `${x.what}: ${x.value}${target(x.target)}`).join('; ')}.`,
   ];
 }
 
@@ -59,7 +58,7 @@ function serve(r: Json): string[] {
   const label = (x: Json): string => (x.mode === 'plain' ? (x.floor ? 'kernel listener, flood dropped on arrival' : 'kernel listener') : 'protect()');
   const flood = (x: Json): string => (x.flood ? (x.fullSpeed ? `full speed (${int(x.floodOffered)})` : int(x.floodOffered)) : '-');
   return [
-    `**Serving** (\`npm run bench:serve\`, ${when(r)}): an http.Server behind \`protect()\` against the same server on a kernel listener, wrk with a new connection per request (median of ${r.rounds} round(s) of ${r.seconds} s); under a flood from the generator at the rate shown (SYN/s).`,
+    `**Serving** (\`npm run bench:serve\`, ${when(r)}; ${history('serve')}): an http.Server behind \`protect()\` against the same server on a kernel listener, wrk with a new connection per request (median of ${r.rounds} round(s) of ${r.seconds} s); under a flood from the generator at the rate shown (SYN/s).`,
     '',
     '| server | wrk -c | flood | requests/s | ratio to kernel | p99 | handoff p99 |',
     '|---|---:|---:|---:|---:|---:|---:|',
@@ -73,7 +72,7 @@ function soak(r: Json): string[] {
   const end = s[s.length - 1];
   const mib = (k: number): string => (k / 1024).toFixed(1);
   return [
-    `**Soak** (\`npm run soak\`, ${when(r)}): ${r.seconds} s of a ${int(r.flood?.sent / r.flood?.seconds || r.floodRate)} SYN/s flood, every crafted attack and wrk's clients against \`protect()\`: ${int(r.wrk.requests)} requests, ${r.wrk.errors} errors; RSS ${mib(s[0].rssKiB)} MiB at start, ${mib(mid.rssKiB)} mid-run, ${mib(end.rssKiB)} at end; open fds ${s[0].fds}, ${mid.fds}, ${end.fds}; ${r.ok ? 'passed' : 'FAILED'}.`,
+    `**Soak** (\`npm run soak\`, ${when(r)}; ${history('soak')}): ${r.seconds} s of a ${int(r.flood?.sent / r.flood?.seconds || r.floodRate)} SYN/s flood, every crafted attack and wrk's clients against \`protect()\`: ${int(r.wrk.requests)} requests, ${r.wrk.errors} errors; RSS ${mib(s[0].rssKiB)} MiB at start, ${mib(mid.rssKiB)} mid-run, ${mib(end.rssKiB)} at end; open fds ${s[0].fds}, ${mid.fds}, ${end.fds}; ${r.ok ? 'passed' : 'FAILED'}.`,
   ];
 }
 
@@ -89,7 +88,7 @@ export function summaryMarkdown(dir = RESULTS_DIR): string {
   const k = latest('soak', dir);
   if (k) parts.push(soak(k));
   if (parts.length === 0) parts.push(['No results yet: run the benches (npm run bench:flood, bench:serve, bench, soak).']);
-  return [BEGIN, '', ...parts.flatMap((p) => [...p, '']), 'Every run of each bench appends its whole record to `bench/results/<bench>.jsonl`; the history is there.', END].join('\n');
+  return [BEGIN, '', ...parts.flatMap((p) => [...p, '']), END].join('\n');
 }
 
 /** README text with its summary block replaced. */
