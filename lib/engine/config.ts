@@ -40,7 +40,7 @@ export interface SyncacheConfig {
   readonly syncookies: CookieMode;
   /**
    * With syncookies 'on': once the cache's zone runs out, new flows get
-   * cookies without entries for this long, doubled (up to 64 times) while it
+   * cookies without entries for this long, doubled (to 64 times at most) while it
    * keeps running out (FreeBSD's syncache pause). 0: never pause, every SYN
    * evicts another entry, as in the seed (default 15000 ms).
    */
