@@ -271,7 +271,7 @@ test('a ring left open in a worker is closed when the worker ends (cleanup hook)
     worker.once('message', resolve);
     worker.once('error', reject);
   });
-  assert.equal(socketFds(), before + 4, 'the worker\'s ring holds two packet sockets and two netlink sockets (its route mirror)');
+  assert.equal(socketFds(), before + 6, 'the worker\'s ring holds two packet sockets, and its route mirror two netlink and two raw sockets');
   await worker.terminate();
   assert.equal(socketFds(), before, 'every socket closed by the cleanup hook');
 });
@@ -292,14 +292,14 @@ test('a process that exits with a ring open exits cleanly', { skip }, () => {
   assert.equal(r.stderr, '');
 });
 
-test("options.nextHop is 'route' (the default: a route mirror, two netlink sockets) or 'source'", { skip }, () => {
+test("options.nextHop is 'route' (the default: a route mirror, two netlink sockets and two raw ones for unresolved next hops) or 'source'", { skip }, () => {
   assert.throws(() => openRing(pair, { nextHop: 'mac' as 'route' }), { name: 'TypeError', message: /options\.nextHop must be 'route' or 'source'/ });
   const before = socketFds();
   const source = openRing(pair, { nextHop: 'source' });
   assert.equal(socketFds(), before + 2, 'no netlink sockets without routing');
   source.close();
   const routed = openRing(pair);
-  assert.equal(socketFds(), before + 4);
+  assert.equal(socketFds(), before + 6);
   assert.equal(counter(routed.counters, 'nextHopReloads'), 1, 'the mirror was loaded once at open');
   routed.close();
   assert.equal(socketFds(), before);
