@@ -6,9 +6,8 @@
 //      waiting there (peek, on a TPACKET_V2 ring: nothing is taken, so under
 //      a flood the SYNs before it wait for the next drain instead of holding
 //      up this turn for as long as answering them takes).
-//   2. Per flow, each done before the next is begun (at 16 connections one
-//      turn completes 5-16 handshakes, and the first waits for none of the
-//      others): a TCP_REPAIR socket from its params; into its receive queue
+//   2. Per flow, each done before the next is begun (one turn may complete
+//      many handshakes, and the first waits for none of the others): a TCP_REPAIR socket from its params; into its receive queue
 //      the data that came with and after the final ACK - what the engine
 //      held for it (lib/engine/held-data.ts), then what the look found right
 //      after that, never past the window our SYN-ACK gave; SO_MARK (the gate
@@ -22,9 +21,8 @@
 //      once more, and inject what the socket lacks (from its rcv_nxt on: what
 //      arrived while the gate was open it has already), then open the gate
 //      and leave repair with a window probe, whose ACK tells the peer the
-//      data arrived (lateinjected). About 1 handoff in 8,000 needs it; under
-//      a flood, with batches of sockets finished one after another since the
-//      look, 60-170 in 5 s of wrk at 16 connections.
+//      data arrived (lateinjected). Rare alone; more frequent under a flood,
+//      with batches of sockets finished one after another since the look.
 import { closeSync } from 'node:fs';
 import { addon, type RepairParams } from '../native/addon.js';
 import { FLOW_WORDS, writeFlowWords } from '../native/flow-words.js';

@@ -8,9 +8,9 @@
 //               the data into its receive queue, SO_MARK, repair off
 //            ─> deliver({ handshake, fd, madeAt })
 //
-// Making a socket takes ~30-50 µs of syscalls; at most HANDOFFS_PER_TURN are
-// made between two reads of the ring, so a burst of completions holds up SYN
-// processing by about a millisecond at most.
+// Making a socket takes tens of microseconds of syscalls; at most
+// HANDOFFS_PER_TURN are made between two reads of the ring, so a burst of
+// completions holds up SYN processing only briefly.
 import type { Handshake } from '../engine/engine.js';
 import { C, type Stats } from '../engine/stats.js';
 import { flowKey, type FlowOf, type HandoffFlow } from './flow.js';

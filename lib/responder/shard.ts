@@ -57,12 +57,11 @@ const RING_BLOCKS = 256;
  */
 const BATCHES_PER_WAKEUP = 2;
 /**
- * poll() drains at most once per POLL_GAP_MS (any drain counts): on a
- * saturated HTTP server at 16 connections, a look after every request cost
- * a quarter of the request rate (each drain a few frames, each SYN-ACK its
- * own kick, each handoff its own batch); one in 0.5 ms cost about a tenth
- * and took the handoff p99 from 3-4.5 ms to 1.1-1.6 ms (1 ms: no cost
- * measurable, p99 1.9-2.2 ms).
+ * poll() drains at most once per POLL_GAP_MS (any drain counts): a look
+ * after every request of a saturated HTTP server costs much of its request
+ * rate (each drain a few frames, each SYN-ACK its own kick, each handoff its
+ * own batch); a gap bounds that cost while keeping the handoff's latency
+ * low (bench:serve measures both).
  */
 const POLL_GAP_MS = 0.5;
 const ROWS_PER_BATCH = 512;
@@ -153,8 +152,8 @@ export class Shard implements HandoverHost {
    * a frame would otherwise wait for the end of the event loop's poll phase.
    * Otherwise a clock read and at most a memory read. Not while the cache is
    * paused (a flood): the ring always holds SYNs then, and reading them in
-   * 0.5 ms slices instead of whole turns cost a tenth of an HTTP server's
-   * request rate at 40k SYN/s (4 interleaved rounds).
+   * 0.5 ms slices instead of whole turns would take the server's thread
+   * from its own requests.
    */
   poll(): number {
     if (this.closed || performance.now() - this.drainedAt < POLL_GAP_MS || this.engine.paused) return 0;

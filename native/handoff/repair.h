@@ -72,8 +72,7 @@ struct RepairParams {
 };
 
 // RepairParams as 32-bit words, for the handoff's hot path: one typed array
-// read in one call, where an object costs ~20 named-property reads (several
-// µs a socket). The flow's words come first (boundary/flow_words.h), as the
+// read in one call, where an object costs ~20 named-property reads a socket. The flow's words come first (boundary/flow_words.h), as the
 // ring's flow set takes them; the peer is the remote end.
 enum RepairWord : size_t {
   kWordIss = kFlowWords,  // then one word each, in this order
