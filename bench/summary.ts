@@ -42,7 +42,7 @@ function flood(r: Json): string[] {
     const at = (c: Json): string => (c.rate === 0 ? 'full speed' : `${int(c.rate ?? c.offered)} SYN/s`);
     const points = costs.map((c) => `${fixed(c.syncacheUs / c.kernelUs)} at ${at(c)} (${int(c.offered)} offered; ${fixed(c.syncacheUs)} µs against ${fixed(c.kernelUs)})`);
     const chart = r.chart ? ' ([chart](bench/results/flood-cost.svg))' : '';
-    out.push('', `CPU per answered SYN, syncache's over the kernel's (the whole machine less the lab's floor, the same flood dropped as it reaches the responder; pair lab, ${runs === undefined ? 'one run' : `median of ${runs} interleaved runs`}): ${points.join(', ')}${chart}.`);
+    out.push('', `CPU per answered SYN, syncache's over the kernel's (the whole machine less the lab's floor, the same flood dropped as it reaches the responder; ${runs === undefined ? 'switch lab, one run' : `pair lab, median of ${runs} interleaved runs`}): ${points.join(', ')}${chart}.`);
   }
   return out;
 }
