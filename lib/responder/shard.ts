@@ -60,6 +60,14 @@ function join(chunks: Uint8Array[]): Uint8Array | undefined {
   return chunks.length === 0 ? undefined : chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
 }
 
+/** An AF_XDP ring instead of AF_PACKET (see RingOptions.io). */
+export interface XdpOptions {
+  /** The fd of the XSKMAP the interface's XDP program redirects through. */
+  xskMap: number;
+  /** The RX queue (default 0). */
+  queue?: number;
+}
+
 export interface ShardOptions {
   iface: string;
   netns?: string;
@@ -78,6 +86,8 @@ export interface ShardOptions {
   fleetTimestamps?: boolean;
   /** See RingOptions.lowLatency. */
   lowLatency?: boolean;
+  /** Read through AF_XDP (see RingOptions.io). */
+  xdp?: XdpOptions;
   onHandshake: HandshakeSink;
 }
 
@@ -139,14 +149,18 @@ export class Shard implements HandoffHost {
       secrets: options.secrets,
       rxBatch: this.rx.buffer,
       txBatch: tx.buffer,
-      fanoutGroup: options.fanoutGroup,
-      qdiscBypass: options.qdiscBypass,
       lowLatency: options.lowLatency,
-      // Blocks retire every retireMs however full they are, so under load the
-      // ring holds blockCount x retireMs of traffic: many small blocks ride
-      // out a pause of the event loop (GC, a burst of handshakes).
-      blockSize: RING_BLOCK_BYTES,
-      blockCount: RING_BLOCKS,
+      ...(options.xdp !== undefined
+        ? { io: 'xdp', xskMap: options.xdp.xskMap, queue: options.xdp.queue }
+        : {
+          fanoutGroup: options.fanoutGroup,
+          qdiscBypass: options.qdiscBypass,
+          // Blocks retire every retireMs however full they are, so under load the
+          // ring holds blockCount x retireMs of traffic: many small blocks ride
+          // out a pause of the event loop (GC, a burst of handshakes).
+          blockSize: RING_BLOCK_BYTES,
+          blockCount: RING_BLOCKS,
+        }),
     });
     const ring = this.ring;
     this.engine = new SynEngine({

@@ -18,6 +18,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "boundary/sys_error.h"
@@ -77,9 +78,10 @@ constexpr uint32_t TxDataOffset() { return TPACKET2_HDRLEN - sizeof(sockaddr_ll)
 // "interface X in ...", for messages.
 std::string Where(const AfPacketConfig& config);
 // Fills *error; returns false.
-bool Fail(SysError* error, int err, const char* syscall, std::string what, std::string hint = "");
-// What to do about EPERM/EACCES for `capability`; "" for other errors.
-std::string PermissionHint(int err, const char* capability);
+inline bool Fail(SysError* error, int err, const char* syscall, std::string what, std::string hint = "") {
+  return ReportSysError(error, err, syscall, std::move(what), std::move(hint));
+}
+using syncache::PermissionHint;
 // A non-blocking AF_PACKET socket made with protocol 0 (it receives nothing
 // until bound) and set to TPACKET `version`; -1 on failure (in *error).
 int OpenSocket(const AfPacketConfig& config, int version, SysError* error);
