@@ -21,6 +21,9 @@
 #ifndef SOL_XDP
 #define SOL_XDP 283
 #endif
+#ifndef XDP_MAX_TX_SKB_BUDGET
+#define XDP_MAX_TX_SKB_BUDGET 9  // Linux 6.17
+#endif
 
 namespace syncache {
 
@@ -29,6 +32,9 @@ namespace {
 // The kernel's "not supported" from inside a driver (ENOTSUPP), which a
 // bind asking for zero-copy may pass up as is.
 constexpr int kKernelNotSupported = 524;
+
+// Frames a copy-mode sendto may send (io/af_xdp_tx.h kicks in slices of 256).
+constexpr uint32_t kTxBudget = 256;
 
 bool IsPowerOfTwo(uint64_t v) { return v != 0 && (v & (v - 1)) == 0; }
 
@@ -126,6 +132,11 @@ bool XskSocket::Open(const AfXdpConfig& config, int ifindex, SysError* error) {
   if (setsockopt(fd_, SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf, sizeof(sndbuf)) != 0)
     setsockopt(fd_, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
   if (!MapRings(config, error)) return false;
+  // Copy mode sends at most this many frames per sendto (32 by default,
+  // then EAGAIN): as many as a kick's slice, where the kernel allows it
+  // (from 6.17, up to the TX ring's size). Without it kicks just repeat.
+  const uint32_t budget = std::min<uint32_t>(config.txFrames, kTxBudget);
+  setsockopt(fd_, SOL_XDP, XDP_MAX_TX_SKB_BUDGET, &budget, sizeof(budget));
   // The RX frames go on the fill ring before bind, so the first frame has
   // somewhere to land.
   Counters unused{};

@@ -38,7 +38,11 @@
 //               consumed. Each descriptor is read once into a local copy.
 //   a           the start of a TX frame that the kernel owns; otherwise
 //   completion  txBadCompletion and it is dropped, so a frame is never on
-//               the free list twice.
+//               the free list twice. (Not whether the kernel has taken its
+//               descriptor yet: in copy mode a completion may be published
+//               before the TX consumer index that took it.)
+// Likewise an RX descriptor naming a frame we posted again since cannot be
+// told from a real one; either way nothing outside the frame is read.
 //
 // RX reads as TPACKET_V2's (io/tpacket_ring.h): a frame is readable the
 // moment its descriptor is published, so the ring can look ahead: take the
