@@ -6,9 +6,10 @@
 // stamps its frames with the clock (CLOCK_REALTIME, as TPACKET's tp_sec).
 //
 // The link: a deleted interface unbinds the socket and sets its error
-// (ENETDOWN), which polls as an error; an interface going down stops the
-// frames without an error. Link() asks the namespace about the bound
-// ifindex by name and flags.
+// (ENETDOWN), but an XDP socket's poll reports no errors (and nothing at all
+// once unbound); an interface going down only stops the frames. So the
+// caller watches Link() (PollsLinkErrors() is false), which asks the
+// namespace about the bound ifindex by name and flags.
 #pragma once
 
 #include <linux/if_xdp.h>
@@ -35,6 +36,7 @@ class AfXdpRx final : public RxSource, public RxLookAhead {
   }
   int TakeError() override;
   LinkState Link() override;
+  bool PollsLinkErrors() const override { return false; }
   // Adds what XDP_STATISTICS (running totals) gained since the last read
   // into the kernel* counters.
   int UpdateKernelStats(Counters* counters) override;

@@ -25,7 +25,10 @@
 // interface is up. While it is down, a coarse timer looks whether it still
 // exists, and says when it is up again (onLinkUp: a fanout group's members
 // are re-linked then, in an order of the kernel's); an interface that is gone (ENODEV) stops the ring and goes to
-// onError (uncaught without one), as does a poll that cannot be re-armed. close() is idempotent, and an
+// onError (uncaught without one), as does a poll that cannot be re-armed.
+// An AF_XDP socket polls no errors (the interface going down only stops its
+// frames): the timer looks from start() on, for the interface going away
+// only. close() is idempotent, and an
 // environment cleanup hook closes a ring still open when its environment
 // (process or worker) goes away. After close every method throws.
 //
@@ -393,6 +396,7 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
     uv_check_start(check, &RingBinding::OnCheck);
     uv_unref(reinterpret_cast<uv_handle_t*>(check));
     check_ = check;
+    if (!rx_->PollsLinkErrors()) StartLinkWatch(false);
     if (asyncContext_ == nullptr) asyncContext_ = new Napi::AsyncContext(env, "syncache.Ring");
     Ref();
     referenced_ = true;
@@ -445,13 +449,16 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
       Fail(-err, "uv_poll_start");
       return;
     }
-    StartLinkWatch();
+    StartLinkWatch(true);
   }
 
   // While the interface is down: a look every kLinkWatchMs whether it is
-  // gone (-> onError) or up again (-> the watch ends, onLinkUp).
-  void StartLinkWatch() {
+  // gone (-> onError) or up again (-> the watch ends, onLinkUp). For an RX
+  // side whose poll reports no link errors, from start() on and only for
+  // the interface going away (untilUp false).
+  void StartLinkWatch(bool untilUp) {
     if (linkWatch_ != nullptr) return;
+    linkWatchUntilUp_ = untilUp;
     uv_loop_t* loop = nullptr;
     if (napi_get_uv_event_loop(env_, &loop) != napi_ok || loop == nullptr) return;
     auto* timer = new uv_timer_t;
@@ -476,7 +483,7 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
     const LinkState link = self->rx_->Link();
     if (link == LinkState::kGone) {
       self->Fail(ENODEV, "getsockname");
-    } else if (link == LinkState::kUp) {
+    } else if (link == LinkState::kUp && self->linkWatchUntilUp_) {
       self->StopLinkWatch();
       self->CallLinkUp();
     }
@@ -594,6 +601,7 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
   Napi::FunctionReference linkUpCallback_;
   std::string iface_;
   uv_timer_t* linkWatch_ = nullptr;
+  bool linkWatchUntilUp_ = true;
   static constexpr uint64_t kLinkWatchMs = 250;
   Napi::AsyncContext* asyncContext_ = nullptr;
   uv_poll_t* poll_ = nullptr;

@@ -341,3 +341,34 @@ test('a process killed -9 with the program attached and a ring open leaves nothi
   program.close();
   await stop(child);
 });
+
+test('the interface going down only pauses the ring; the interface going away is an ENODEV error (an XDP socket polls none)', { skip }, async () => {
+  const own = createPairLab('xdplink', 66);
+  try {
+    own.peer.exec('ethtool', ['-K', own.peerIface, 'tx', 'off']);
+    const program = new labAddon.XdpRedirect({ iface: own.responderIface, netns: own.responder.path });
+    const ring = openRing(own, { io: 'xdp', xskMap: program.xskMap, nextHop: 'source' });
+    try {
+      let rows = 0;
+      let error: NodeJS.ErrnoException | undefined;
+      ring.start(() => { rows += ring.receive(); }, (e) => { error = e; });
+      assert.equal(await connectFrom(own.peer, own.responderV4, PORT, 300), 'timeout');
+      assert.ok(await waitFor(() => rows >= 1), 'a SYN before');
+      own.responder.ip(['link', 'set', own.responderIface, 'down']);
+      own.responder.ip(['link', 'set', own.responderIface, 'up']);
+      const before = rows;
+      assert.equal(await connectFrom(own.peer, own.responderV4, PORT, 300), 'timeout');
+      assert.ok(await waitFor(() => rows > before), 'a SYN after down and up');
+      assert.equal(error, undefined);
+      own.responder.ip(['link', 'del', own.responderIface]);
+      assert.ok(await waitFor(() => error !== undefined), 'onError was called');
+      assert.equal(error!.code, 'ENODEV');
+      assert.match(error!.message, /interface scr0 is gone/);
+    } finally {
+      ring.close();
+      program.close();
+    }
+  } finally {
+    own.lab.destroy();
+  }
+});
