@@ -396,9 +396,9 @@ export class Responder extends EventEmitter<ResponderEvents> {
     return this.shard?.engine.paused ?? false;
   }
 
-  /** The I/O path packets take: 'packet', AF_PACKET rings (the only one so far). */
-  get backend(): 'packet' {
-    return 'packet';
+  /** The I/O path packets take: 'packet' (AF_PACKET rings) or 'xdp' (an AF_XDP socket, options.xdp). */
+  get backend(): 'packet' | 'xdp' {
+    return this.options.xdp !== undefined ? 'xdp' : 'packet';
   }
 
   /** Worker threads running a shard each (0: the one shard is on this thread). */

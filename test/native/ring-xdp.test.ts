@@ -205,6 +205,7 @@ test("a kernel client's connect completes against the responder in mode 'only', 
   const handshakes: Handshake[] = [];
   r.on('handshake', (h) => handshakes.push(h));
   try {
+    assert.equal(r.backend, 'xdp');
     assert.equal(await connectFrom(pair.peer, pair.responderV4, PORT, 3000), 'connected');
     assert.equal(await connectFrom(pair.peer, pair.responderV6, PORT, 3000), 'connected');
     assert.ok(await waitFor(() => handshakes.length >= 2), `handshakes: ${handshakes.length}`);
