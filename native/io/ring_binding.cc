@@ -48,7 +48,6 @@
 
 #include "boundary/errors.h"
 #include "boundary/flow_words.h"
-#include "boundary/js_args.h"
 #include "io/backend_args.h"
 #include "io/backend_factory.h"
 #include "io/io_backend.h"
