@@ -31,7 +31,11 @@
         "native/io/af_packet.cc",
         "native/io/af_packet_rx.cc",
         "native/io/af_packet_tx.cc",
-        "native/io/af_packet_args.cc"
+        "native/io/af_packet_args.cc",
+        "native/io/af_xdp.cc",
+        "native/io/af_xdp_rx.cc",
+        "native/io/af_xdp_tx.cc",
+        "native/io/backend_factory.cc"
       ]
     },
     {
@@ -42,6 +46,7 @@
         "native/pipeline/pipeline_binding.cc",
         "native/cookie/cookie_binding.cc",
         "native/io/ring_binding.cc",
+        "native/io/backend_args.cc",
         "native/handoff/repair.cc",
         "native/handoff/handoff_binding.cc",
         "native/gate/nft_session.cc"
@@ -54,7 +59,9 @@
       "sources": [
         "native/lab/lab_addon.cc",
         "native/lab/flood_binding.cc",
-        "native/lab/reply_filter.cc"
+        "native/lab/reply_filter.cc",
+        "native/lab/xdp_redirect.cc",
+        "native/lab/xdp_redirect_binding.cc"
       ]
     }
   ]

@@ -7,7 +7,10 @@
 //   ring drain  frames/s receive() takes out of a full ring (parse + cookie
 //               pass into the batch), timed on the JS thread;
 //   ring live   a started ring reading a flat-out flood: frames taken and
-//               kernel drops;
+//               kernel drops; AF_PACKET (the responder's kernel sees each
+//               SYN too and resets it: no listener) and AF_XDP behind the
+//               lab's redirect program (copy mode on veth; the kernel never
+//               sees the SYNs);
 //   ring send   send() of a full batch of SYN-ACKs, ns per frame, with the
 //               row's MAC as written (nextHop 'source') and with the routed
 //               next hop (nextHop 'route': route scan + neighbour lookup per
@@ -163,6 +166,22 @@ try {
     r.updateKernelStats();
     rows.push({ case: 'ring live (started, flood flat out)', perSecond: Math.round(count(r.counters, 'rxFrames') / res.seconds), sent: res.sent, kernelDrops: count(r.counters, 'kernelDrops') });
     r.close();
+  }
+  {
+    const program = new labAddon.XdpRedirect({ iface: pair.responderIface, netns: pair.responder.path });
+    try {
+      const { r, rx } = ring({ io: 'xdp', xskMap: program.xskMap, rxFrames: 16384 });
+      r.start(() => { while (r.receive() === rx.kind.length); });
+      const res = await flood({});
+      r.updateKernelStats();
+      rows.push({
+        case: `ring live, AF_XDP ${r.zeroCopy ? 'zero-copy' : 'copy mode'} (started, flood flat out)`,
+        perSecond: Math.round(count(r.counters, 'rxFrames') / res.seconds), sent: res.sent, kernelDrops: count(r.counters, 'kernelDrops'),
+      });
+      r.close();
+    } finally {
+      program.close();
+    }
   }
   rows.push(...(await sendFigures()));
   console.log(machine());

@@ -1,6 +1,8 @@
 // The lab's addon (build/Release/syncache_lab.node, built by `npm install`
 // beside the product's): the SYN flood generator that `syncache lab`, the
-// benchmarks and the tests drive. Not part of the product's packet path.
+// benchmarks and the tests drive, and an XDP program that redirects TCP to
+// AF_XDP rings (until the door's program lands). Not part of the product's
+// packet path.
 import { loadAddon } from '../native/addon.js';
 
 export interface FloodOptions {
@@ -38,7 +40,32 @@ export interface FloodResult {
   txRingFull: number;
 }
 
+export interface XdpRedirectOptions {
+  iface: string;
+  netns?: string;
+  /** XSKMAP entries: RX queues 0 .. queues-1 (default 1). */
+  queues?: number;
+  /** Generic (skb) XDP instead of the driver's own (default false). */
+  generic?: boolean;
+}
+
+/**
+ * The lab's XDP program on an interface: every IPv4/IPv6 TCP segment goes
+ * to the AF_XDP socket at its RX queue's key in `xskMap` (if none is there,
+ * to the kernel), everything else (ARP, neighbour discovery, ICMP, UDP) to
+ * the kernel. Attached with a bpf_link: close() or the process's death
+ * detaches it.
+ */
+export interface XdpRedirect {
+  /** The XSKMAP's fd, for RingOptions.xskMap. */
+  readonly xskMap: number;
+  readonly ifindex: number;
+  /** Idempotent. */
+  close(): void;
+}
+
 export interface LabAddon {
+  XdpRedirect: new (options: XdpRedirectOptions) => XdpRedirect;
   /**
    * Runs a SYN flood on the libuv thread pool (dstAddr and srcNet must lie
    * in 198.18.0.0/15, the benchmarking range).

@@ -82,24 +82,48 @@ export interface RingOptions extends PipelineOptions {
   netns?: string;
   rxBatch: ArrayBuffer;
   txBatch: ArrayBuffer;
-  /** Join this PACKET_FANOUT group (1..65535), steered by flow (io/bpf_filter.h). */
+  /**
+   * The packet backend. 'packet' (default): AF_PACKET rings with a classic
+   * BPF filter. 'xdp': one AF_XDP socket on queue `queue` of iface, put into
+   * the XSKMAP `xskMap` for an XDP program there to redirect frames into
+   * (its own choice of frames); zero-copy where the driver has it, else
+   * copy mode. The options marked 'packet' or 'xdp' belong to one backend
+   * (a TypeError with the other).
+   */
+  io?: 'packet' | 'xdp';
+  /** 'packet': join this PACKET_FANOUT group (1..65535), steered by flow (io/bpf_filter.h). */
   fanoutGroup?: number;
   /**
-   * RX as TPACKET_V2: each frame readable as soon as it lands, where a V3
-   * block waits to fill or retire (4-8 ms at HZ=250). For handoffs; V3
-   * (the default) batches better under a flood.
+   * 'packet': RX as TPACKET_V2: each frame readable as soon as it lands,
+   * where a V3 block waits to fill or retire (4-8 ms at HZ=250). For
+   * handoffs; V3 (the default) batches better under a flood. ('xdp' reads
+   * so always, and can look ahead.)
    */
   lowLatency?: boolean;
-  /** PACKET_QDISC_BYPASS on the TX socket (hides our frames from local captures). */
+  /** 'packet': PACKET_QDISC_BYPASS on the TX socket (hides our frames from local captures). */
   qdiscBypass?: boolean;
-  /** RX ring block size in bytes: a power of two multiple of the page size (default 1 MiB). */
+  /** 'packet': RX ring block size in bytes: a power of two multiple of the page size (default 1 MiB). */
   blockSize?: number;
-  /** RX ring blocks, 1..1024 (default 8); blockSize x blockCount at most 1 GiB. */
+  /** 'packet': RX ring blocks, 1..1024 (default 8); blockSize x blockCount at most 1 GiB. */
   blockCount?: number;
-  /** A block is handed over when full or after this many ms, 1..60000 (default 1). */
+  /** 'packet': a block is handed over when full or after this many ms, 1..60000 (default 1). */
   retireMs?: number;
-  /** TX ring slots of 2 KiB: a multiple of 32 (the slots in a 64 KiB block), 32..65536 (default 4096). */
+  /**
+   * TX slots. 'packet': slots of 256 B, a multiple of 256 (the slots in a
+   * 64 KiB block), 256..65536 (default 16384). 'xdp': UMEM frames for TX,
+   * a power of two from 64 to 65536 (default 4096).
+   */
   txFrames?: number;
+  /** 'xdp': the fd of the XSKMAP the interface's XDP program redirects through (key: the RX queue). */
+  xskMap?: number;
+  /** 'xdp': the RX queue to bind (default 0), also the socket's key in xskMap. */
+  queue?: number;
+  /** 'xdp': UMEM frame size, 2048 (default) or 4096. */
+  frameSize?: number;
+  /** 'xdp': UMEM frames for RX (fill and RX rings), a power of two from 64 to 65536 (default 4096). */
+  rxFrames?: number;
+  /** 'xdp': try zero-copy before copy mode (default true). */
+  zeroCopy?: boolean;
   /**
    * Where replies go. 'route' (default): to the next hop the namespace's
    * routing and neighbour tables give for the destination, mirrored over
@@ -118,12 +142,14 @@ export interface NativeRing {
   /** The interface's MAC, the source of every frame we send. */
   readonly mac: Uint8Array;
   readonly ifindex: number;
+  /** An AF_XDP ring bound in zero-copy mode (false: copy mode, or AF_PACKET). */
+  readonly zeroCopy: boolean;
   /** Fills rxBatch from the ring, maxRows rows at most (default: the batch's capacity); never blocks. Returns rows accepted. */
   receive(maxRows?: number): number;
   /**
    * Like receive(), but takes only the segments that are not SYNs (final
    * ACKs, data, RSTs) from among every frame waiting, ahead of the SYNs
-   * before them; receive() skips what it took. 0 unless lowLatency.
+   * before them; receive() skips what it took. 0 on a TPACKET_V3 ring (not lowLatency).
    */
   receiveUrgent(): number;
   /** Builds rows [0, count) of txBatch and sends them with one kick; returns frames sent (through the ring, or the kernel's output for an unresolved next hop). */
@@ -134,7 +160,7 @@ export interface NativeRing {
    * `start` (-1: the read cursor): into out as a uint32 record count, then
    * per record uint32 flow index, seq, length and the bytes padded to 4.
    * Returns the slot to look from next time (valid while nothing is
-   * received in between), or -1 if the ring cannot look ahead (TPACKET_V3).
+   * received in between; AF_XDP: a ring index), or -1 if the ring cannot look ahead (TPACKET_V3).
    */
   peek(flows: Uint32Array, start: number, out: Uint8Array): number;
   /**
@@ -150,7 +176,7 @@ export interface NativeRing {
    */
   start(onReadable: () => void, onError?: (error: NodeJS.ErrnoException) => void, onLinkUp?: () => void): void;
   stop(): void;
-  /** Adds PACKET_STATISTICS (which resets on read) into the counters. */
+  /** Adds what the kernel counted since the last call (PACKET_STATISTICS, or XDP_STATISTICS) into the counters. */
   updateKernelStats(): void;
   /**
    * Marks a flow as no longer ours: its segments are skipped before they

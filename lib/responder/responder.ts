@@ -23,7 +23,7 @@ import { EPOCH_MS, FleetKey } from '../engine/fleet-key.js';
 import type { Handshake } from '../engine/engine.js';
 import { C, COUNTER_NAMES, Stats } from '../engine/stats.js';
 import { installGate, DEFAULT_MARK, type Gate } from '../gate/nftables.js';
-import { Shard } from './shard.js';
+import { Shard, type XdpOptions } from './shard.js';
 import { flowKey, flowOf, type FlowOf } from '../handoff/flow.js';
 import { checkBindAddresses, requireOnInterface } from './bind-addresses.js';
 import { namedNetnsPath, netnsName } from '../native/netns.js';
@@ -55,6 +55,14 @@ export interface ResponderOptions extends SyncacheConfigInput {
   lowLatency?: boolean;
   /** PACKET_QDISC_BYPASS for our frames (faster; hides them from local captures). */
   qdiscBypass?: boolean;
+  /**
+   * Read and answer through an AF_XDP socket instead of AF_PACKET rings:
+   * `xskMap` is the fd of the XSKMAP that the XDP program on iface redirects
+   * through (key: the RX queue), `queue` the RX queue to bind (default 0).
+   * What reaches the socket is that program's choice. One queue: workers
+   * must be 0.
+   */
+  xdp?: XdpOptions;
   /** Clock for timers (tests inject a ManualClock; only with workers: 0). With a fleet key it stands for the wall clock too. */
   clock?: Clock;
   /**
@@ -103,6 +111,12 @@ function validate(options: ResponderOptions): void {
   if (!Number.isInteger(workers) || workers < 0 || workers > WORKERS_MAX) {
     throw new RangeError(`workers must be an integer from 0 (this thread) to ${WORKERS_MAX}, got ${JSON.stringify(options.workers)}`);
   }
+  if (options.xdp !== undefined) {
+    if (options.xdp === null || typeof options.xdp !== 'object' || !Number.isInteger(options.xdp.xskMap) || options.xdp.xskMap < 0) {
+      throw new TypeError('xdp must be { xskMap: FD, queue?: N }: the fd of the XSKMAP the interface\'s XDP program redirects through');
+    }
+    if (workers > 0) throw new TypeError('xdp reads one queue: workers must be 0');
+  }
   if (workers > 0 && options.clock !== undefined) throw new TypeError('clock can only be injected with workers: 0 (the shard on this thread)');
   if (workers > 0 && options.accept !== undefined) throw new TypeError('accept can only be used with workers: 0 (workers report handshakes asynchronously)');
   if (options.handoff === true && options.accept !== undefined) throw new TypeError('accept cannot be used with handoff: every completed handshake becomes a socket');
@@ -137,7 +151,7 @@ function revive(e: SentError): Error {
 }
 
 function splitOptions(options: ResponderOptions): SyncacheConfigInput {
-  const { iface, addrs, ports, netns, workers, gate, mark, qdiscBypass, clock, accept, handoff, lowLatency, secrets, ...config } = options;
+  const { iface, addrs, ports, netns, workers, gate, mark, qdiscBypass, clock, accept, handoff, lowLatency, secrets, xdp, ...config } = options;
   return config;
 }
 
@@ -224,7 +238,7 @@ export class Responder extends EventEmitter<ResponderEvents> {
       this.shard = new Shard({
         iface: o.iface, netns: netnsPath, addrs: o.addrs, ports: o.ports, config: this.config,
         secrets: this.secrets.view, clock: this.clock, stats, qdiscBypass: o.qdiscBypass, hold: o.handoff, lowLatency: o.lowLatency,
-        fleetTimestamps: this.secrets.epoch !== null,
+        xdp: o.xdp, fleetTimestamps: this.secrets.epoch !== null,
         onHandshake: (h) => {
           if (this.sockets !== undefined) return this.sockets.push(h);
           if (o.accept !== undefined && o.accept(h) === false) return false;
@@ -387,9 +401,9 @@ export class Responder extends EventEmitter<ResponderEvents> {
     return this.shard?.engine.paused ?? false;
   }
 
-  /** The I/O path packets take: 'packet', AF_PACKET rings (the only one so far). */
-  get backend(): 'packet' {
-    return 'packet';
+  /** The I/O path packets take: 'packet' (AF_PACKET rings) or 'xdp' (an AF_XDP socket, options.xdp). */
+  get backend(): 'packet' | 'xdp' {
+    return this.options.xdp !== undefined ? 'xdp' : 'packet';
   }
 
   /** Worker threads running a shard each (0: the one shard is on this thread). */

@@ -18,6 +18,14 @@ import { C, Stats } from '../engine/stats.js';
 import { LingerQueue } from './linger.js';
 import { FLOW_WORDS, writeFlowWords } from '../native/flow-words.js';
 
+/** An AF_XDP ring instead of AF_PACKET (see RingOptions.io). */
+export interface XdpOptions {
+  /** The fd of the XSKMAP the interface's XDP program redirects through. */
+  xskMap: number;
+  /** The RX queue (default 0). */
+  queue?: number;
+}
+
 export interface ShardOptions {
   iface: string;
   netns?: string;
@@ -40,6 +48,8 @@ export interface ShardOptions {
   fleetTimestamps?: boolean;
   /** See RingOptions.lowLatency. */
   lowLatency?: boolean;
+  /** Read through AF_XDP (see RingOptions.io). */
+  xdp?: XdpOptions;
   onHandshake: HandshakeSink;
 }
 
@@ -92,14 +102,19 @@ export class Shard implements HandoverHost {
       secrets: options.secrets,
       rxBatch: this.rx.buffer,
       txBatch: tx.buffer,
-      fanoutGroup: options.fanoutGroup,
-      qdiscBypass: options.qdiscBypass,
-      lowLatency: options.lowLatency === true || options.hold === true,
-      // Blocks retire every retireMs however full they are, so under load the
-      // ring holds blockCount x retireMs of traffic: many small blocks ride
-      // out a pause of the event loop (GC, a burst of handshakes).
-      blockSize: RING_BLOCK_BYTES,
-      blockCount: RING_BLOCKS,
+      ...(options.xdp !== undefined
+        ? { io: 'xdp', xskMap: options.xdp.xskMap, queue: options.xdp.queue }
+        : {
+          fanoutGroup: options.fanoutGroup,
+          qdiscBypass: options.qdiscBypass,
+          // The handoff looks into the ring (peek): only a TPACKET_V2 ring can.
+          lowLatency: options.lowLatency === true || options.hold === true,
+          // Blocks retire every retireMs however full they are, so under load the
+          // ring holds blockCount x retireMs of traffic: many small blocks ride
+          // out a pause of the event loop (GC, a burst of handshakes).
+          blockSize: RING_BLOCK_BYTES,
+          blockCount: RING_BLOCKS,
+        }),
     });
     const ring = this.ring;
     this.engine = new SynEngine({

@@ -13,14 +13,14 @@ namespace syncache {
   X(rxBlocks)            /* ring blocks walked */                            \
   X(rxBatchFull)         /* receive() stopped because the batch was full */  \
   X(kernelPackets)       /* PACKET_STATISTICS tp_packets, accumulated */     \
-  X(kernelDrops)         /* PACKET_STATISTICS tp_drops, accumulated */       \
+  X(kernelDrops)         /* PACKET_STATISTICS tp_drops (AF_XDP: rx_dropped + rx_ring_full), accumulated */\
   X(kernelQueueFreezes)  /* PACKET_STATISTICS tp_freeze_q_cnt */             \
   X(txFrames)            /* frames handed to the TX ring */                  \
   X(txKicks)             /* send() calls that kicked the ring */             \
   X(txRingFull)          /* frames not sent: no free TX slot */              \
   X(txErrors)            /* kick failed */                                   \
   X(txBadRow)            /* send row with an unknown kind or family */       \
-  X(rxBadFrame)          /* ring frame whose offsets run past its block */   \
+  X(rxBadFrame)          /* ring frame whose offsets run past its block (AF_XDP: outside an RX frame the kernel held) */\
   /* parse: accepted */                                                      \
   X(parsedSyn)                                                               \
   X(parsedAck)                                                               \
@@ -64,7 +64,13 @@ namespace syncache {
   X(nextHopReloads)      /* route + neighbour mirror reloaded from dumps */ \
   X(nextHopTableFull)    /* a route or neighbour not mirrored: table full */\
   X(truncatedFrames)     /* frame longer than its ring slot (jumbo, GRO): dropped */\
-  X(replyViaKernel)      /* next hop unresolved: reply sent through the kernel's IP output */
+  X(replyViaKernel)      /* next hop unresolved: reply sent through the kernel's IP output */\
+  /* AF_XDP rings (io/xsk_ring.h) and XDP_STATISTICS, appended */            \
+  X(ringBadIndex)        /* a kernel-written ring index out of range: not followed */\
+  X(txBadCompletion)     /* a completion naming no frame in flight: dropped */\
+  X(kernelRxRingFull)    /* XDP_STATISTICS rx_ring_full: RX ring full, dropped */\
+  X(kernelFillRingEmpty) /* XDP_STATISTICS rx_fill_ring_empty_descs */       \
+  X(kernelInvalidDescs)  /* XDP_STATISTICS rx_ + tx_invalid_descs */
 
 enum NativeCounter : uint32_t {
 #define SYNCACHE_COUNTER_ENUM(name) kCounter_##name,

@@ -5,7 +5,9 @@
 // itself was wrong (a ring layout, say).
 #pragma once
 
+#include <cerrno>
 #include <string>
+#include <utility>
 
 namespace syncache {
 
@@ -15,5 +17,21 @@ struct SysError {
   std::string what;
   std::string hint;
 };
+
+// Fills *error; returns false, for `return ReportSysError(...)`.
+inline bool ReportSysError(SysError* error, int err, const char* syscall, std::string what, std::string hint = "") {
+  error->err = err;
+  error->syscall = syscall;
+  error->what = std::move(what);
+  error->hint = std::move(hint);
+  return false;
+}
+
+// What to do about EPERM/EACCES for `capability`; "" for other errors.
+inline std::string PermissionHint(int err, const char* capability) {
+  if (err != EPERM && err != EACCES) return "";
+  return std::string(capability) + " is missing: run as root or grant it (e.g. setcap " + capability +
+         "+ep on the node binary)";
+}
 
 }  // namespace syncache

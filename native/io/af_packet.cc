@@ -30,20 +30,6 @@ std::string Where(const AfPacketConfig& config) {
                                : " in network namespace " + config.netns);
 }
 
-bool Fail(SysError* error, int err, const char* syscall, std::string what, std::string hint) {
-  error->err = err;
-  error->syscall = syscall;
-  error->what = std::move(what);
-  error->hint = std::move(hint);
-  return false;
-}
-
-std::string PermissionHint(int err, const char* capability) {
-  if (err != EPERM && err != EACCES) return "";
-  return std::string(capability) + " is missing: run as root or grant it (e.g. setcap " +
-         capability + "+ep on the node binary)";
-}
-
 }  // namespace afpacket
 
 using afpacket::Fail;

@@ -19,6 +19,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "boundary/sys_error.h"
@@ -78,9 +79,10 @@ constexpr uint32_t TxDataOffset() { return TPACKET2_HDRLEN - sizeof(sockaddr_ll)
 // "interface X in ...", for messages.
 std::string Where(const AfPacketConfig& config);
 // Fills *error; returns false.
-bool Fail(SysError* error, int err, const char* syscall, std::string what, std::string hint = "");
-// What to do about EPERM/EACCES for `capability`; "" for other errors.
-std::string PermissionHint(int err, const char* capability);
+inline bool Fail(SysError* error, int err, const char* syscall, std::string what, std::string hint = "") {
+  return ReportSysError(error, err, syscall, std::move(what), std::move(hint));
+}
+using syncache::PermissionHint;
 
 }  // namespace afpacket
 

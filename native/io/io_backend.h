@@ -80,6 +80,10 @@ class RxSource {
   // The error the link set on the RX side (ENETDOWN), read and cleared; 0 if none.
   virtual int TakeError() = 0;
   virtual LinkState Link() = 0;
+  // Whether pollFd() polls with an error when the interface goes down or
+  // away (AF_PACKET). If not (AF_XDP: the kernel unbinds the socket without
+  // waking it), the caller looks at Link() itself.
+  virtual bool PollsLinkErrors() const { return true; }
   // Adds the kernel's (or device's) own counts into the kernel* counters.
   virtual int UpdateKernelStats(Counters* counters) = 0;
   // nullptr if this RX side cannot look ahead.

@@ -1,12 +1,14 @@
 // JS class Ring: a packet backend's RX and TX sides on one interface
-// (io/io_backend.h; AF_PACKET's, io/af_packet.h) plus the Pipeline that
-// turns its frames into batch rows and send rows into frames. Glue: the
-// protocol work is in Node-free code (pipeline/, route/).
+// (io/io_backend.h: AF_PACKET's, io/af_packet.h, or AF_XDP's, io/af_xdp.h,
+// opened by io/backend_factory.h) plus the Pipeline that turns its frames
+// into batch rows and send rows into frames. Glue: the protocol work is in
+// Node-free code (pipeline/, route/).
 //
 //   new Ring({ iface, netns?, addrs, ports, cookies, secrets, rxBatch, txBatch,
-//              fanoutGroup?, qdiscBypass?, blockSize?, blockCount?, retireMs?,
-//              txFrames?, nextHop? })
-//   .counters .mac .ifindex
+//              nextHop?, lowLatency?, txFrames?,
+//              io?: 'packet', fanoutGroup?, qdiscBypass?, blockSize?, blockCount?, retireMs?,
+//              io: 'xdp', xskMap, queue?, frameSize?, rxFrames?, zeroCopy? })
+//   .counters .mac .ifindex .zeroCopy
 //   .receive(maxRows?) -> rows       .send(count) -> frames queued
 //   .start(onReadable, onError?, onLinkUp?) .stop() .ready() .updateKernelStats() .close()
 //
@@ -23,7 +25,10 @@
 // interface is up. While it is down, a coarse timer looks whether it still
 // exists, and says when it is up again (onLinkUp: a fanout group's members
 // are re-linked then, in an order of the kernel's); an interface that is gone (ENODEV) stops the ring and goes to
-// onError (uncaught without one), as does a poll that cannot be re-armed. close() is idempotent, and an
+// onError (uncaught without one), as does a poll that cannot be re-armed.
+// An AF_XDP socket polls no errors (the interface going down only stops its
+// frames): the timer looks from start() on, for the interface going away
+// only. close() is idempotent, and an
 // environment cleanup hook closes a ring still open when its environment
 // (process or worker) goes away. After close every method throws.
 //
@@ -43,28 +48,17 @@
 
 #include "boundary/errors.h"
 #include "boundary/flow_words.h"
-#include "boundary/js_args.h"
-#include "io/af_packet.h"
-#include "io/af_packet_args.h"
-#include "io/af_packet_rx_v2.h"
-#include "io/af_packet_rx_v3.h"
-#include "io/af_packet_tx.h"
-#include "io/bpf_filter.h"
+#include "io/backend_args.h"
+#include "io/backend_factory.h"
 #include "io/io_backend.h"
 #include "pipeline/handoff_frames.h"
 #include "pipeline/pipeline_binding.h"
 #include "pipeline/reply_writer.h"
 #include "route/route_mirror.h"
-#include "wire/build.h"
 
 namespace syncache {
 
 namespace {
-
-bool ReadOptionalUint(Napi::Env env, Napi::Object options, const char* name, uint32_t min,
-                      uint32_t max, uint32_t* out) {
-  return ReadInteger(env, options, "options.", name, min, max, true, out);
-}
 
 class RingBinding : public Napi::ObjectWrap<RingBinding> {
  public:
@@ -85,6 +79,7 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
         InstanceAccessor<&RingBinding::GetCounters>("counters"),
         InstanceAccessor<&RingBinding::GetMac>("mac"),
         InstanceAccessor<&RingBinding::GetIfindex>("ifindex"),
+        InstanceAccessor<&RingBinding::GetZeroCopy>("zeroCopy"),
     });
     exports.Set("Ring", ctor);
   }
@@ -97,8 +92,8 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
       return;
     }
     Napi::Object options = info[0].As<Napi::Object>();
-    AfPacketConfig config;
-    if (!ReadNetnsAndIface(env, options, &config)) return;
+    BackendConfig config;
+    if (!ReadBackendOptions(env, options, &config)) return;
     iface_ = config.iface;
     if (!ConfigurePipeline(env, options, &pipeline_, &secretsRef_)) return;
     rxBatch_ = BatchFromValue(env, options.Get("rxBatch"), "options.rxBatch");
@@ -107,27 +102,6 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
     if (txBatch_ == nullptr) return;
     rxBatchRef_ = Napi::Persistent(options.Get("rxBatch").As<Napi::Object>());
     txBatchRef_ = Napi::Persistent(options.Get("txBatch").As<Napi::Object>());
-    uint32_t fanout = 0;
-    if (!ReadOptionalUint(env, options, "fanoutGroup", 1, 65535, &fanout)) return;
-    config.fanoutGroup = static_cast<uint16_t>(fanout);
-    bool lowLatency = false;
-    if (!ReadBoolean(env, options, "options.", "qdiscBypass", true, &config.qdiscBypass) ||
-        !ReadBoolean(env, options, "options.", "lowLatency", true, &lowLatency))
-      return;
-    // Answers are small: slots for the largest frame Build writes, and many
-    // of them, so a burst (a timer run's retransmits) waits in the ring for
-    // the next kicks instead of being dropped. 16384 x 256 B = 4 MiB.
-    config.txFrameSize = kTxFrameSize;
-    config.txFrames = 16384;
-    if (!ReadOptionalUint(env, options, "blockSize", 1, 1u << 30, &config.blockSize) ||
-        !ReadOptionalUint(env, options, "blockCount", 1, 1024, &config.blockCount) ||
-        !ReadOptionalUint(env, options, "retireMs", 1, 60000, &config.retireMs) ||
-        !ReadOptionalUint(env, options, "txFrames", 1, 65536, &config.txFrames))
-      return;
-    if (!BuildResponderFilter(pipeline_.config, &config.filter)) {
-      ThrowRangeError(env, "options.addrs and options.ports: too many for one BPF filter");
-      return;
-    }
     Napi::Value nextHop = options.Get("nextHop");
     if (!nextHop.IsUndefined()) {
       const std::string v = nextHop.IsString() ? nextHop.As<Napi::String>().Utf8Value() : "";
@@ -138,23 +112,21 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
       routeReplies_ = v == "route";
     }
     countersRef_ = Napi::Persistent(NewCountersArray(env, &pipeline_.counters));
-    // RX as TPACKET_V2 (lowLatency: each frame readable as it lands, and a
-    // look ahead for handoffs) or V3 (batches better under a flood).
-    std::unique_ptr<AfPacketRx> rx;
-    if (lowLatency) rx = std::make_unique<AfPacketRxV2>();
-    else rx = std::make_unique<AfPacketRxV3>();
-    auto tx = std::make_unique<AfPacketTx>();
+    Backend backend;
     SysError error;
-    if (!OpenAfPacket(config, rx.get(), tx.get(), &interface_, &error)) {
+    if (!OpenBackend(config, pipeline_.config, &backend, &error)) {
       ThrowSysError(env, error);
       return;
     }
-    if (routeReplies_ && !nextHops_.Open(config.netns, interface_.ifindex, pipeline_.counters, &error)) {
+    if (routeReplies_ && !nextHops_.Open(config.netns, backend.ifindex, pipeline_.counters, &error)) {
       ThrowSysError(env, error);
       return;
     }
-    rx_ = std::move(rx);
-    tx_ = std::move(tx);
+    rx_ = std::move(backend.rx);
+    tx_ = std::move(backend.tx);
+    ifindex_ = backend.ifindex;
+    std::memcpy(mac_, backend.mac, 6);
+    zeroCopy_ = backend.zeroCopy;
     napi_add_env_cleanup_hook(env, &RingBinding::CleanupHook, this);
     hookInstalled_ = true;
   }
@@ -210,12 +182,16 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
 
   Napi::Value GetMac(const Napi::CallbackInfo& info) {
     Napi::Uint8Array mac = Napi::Uint8Array::New(info.Env(), 6);
-    std::memcpy(mac.Data(), interface_.mac, 6);
+    std::memcpy(mac.Data(), mac_, 6);
     return mac;
   }
 
   Napi::Value GetIfindex(const Napi::CallbackInfo& info) {
-    return Napi::Number::New(info.Env(), interface_.ifindex);
+    return Napi::Number::New(info.Env(), ifindex_);
+  }
+
+  Napi::Value GetZeroCopy(const Napi::CallbackInfo& info) {
+    return Napi::Boolean::New(info.Env(), zeroCopy_);
   }
 
   Napi::Value Receive(const Napi::CallbackInfo& info) {
@@ -252,7 +228,7 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
                                std::to_string(kBatchCapacity));
       return env.Undefined();
     }
-    ReplyWriter writer(&pipeline_, txBatch_, interface_.mac, routeReplies_ ? &nextHops_ : nullptr);
+    ReplyWriter writer(&pipeline_, txBatch_, mac_, routeReplies_ ? &nextHops_ : nullptr);
     const uint32_t sent = tx_->Send(writer, static_cast<uint32_t>(requested), pipeline_.counters);
     return Napi::Number::New(env, sent + writer.viaKernel());
   }
@@ -413,6 +389,7 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
     uv_check_start(check, &RingBinding::OnCheck);
     uv_unref(reinterpret_cast<uv_handle_t*>(check));
     check_ = check;
+    if (!rx_->PollsLinkErrors()) StartLinkWatch(false);
     if (asyncContext_ == nullptr) asyncContext_ = new Napi::AsyncContext(env, "syncache.Ring");
     Ref();
     referenced_ = true;
@@ -465,13 +442,16 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
       Fail(-err, "uv_poll_start");
       return;
     }
-    StartLinkWatch();
+    StartLinkWatch(true);
   }
 
   // While the interface is down: a look every kLinkWatchMs whether it is
-  // gone (-> onError) or up again (-> the watch ends, onLinkUp).
-  void StartLinkWatch() {
+  // gone (-> onError) or up again (-> the watch ends, onLinkUp). For an RX
+  // side whose poll reports no link errors, from start() on and only for
+  // the interface going away (untilUp false).
+  void StartLinkWatch(bool untilUp) {
     if (linkWatch_ != nullptr) return;
+    linkWatchUntilUp_ = untilUp;
     uv_loop_t* loop = nullptr;
     if (napi_get_uv_event_loop(env_, &loop) != napi_ok || loop == nullptr) return;
     auto* timer = new uv_timer_t;
@@ -496,7 +476,7 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
     const LinkState link = self->rx_->Link();
     if (link == LinkState::kGone) {
       self->Fail(ENODEV, "getsockname");
-    } else if (link == LinkState::kUp) {
+    } else if (link == LinkState::kUp && self->linkWatchUntilUp_) {
       self->StopLinkWatch();
       self->CallLinkUp();
     }
@@ -578,7 +558,7 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
     Napi::Env env = info.Env();
     if (!CheckOpen(env, "updateKernelStats")) return;
     int err = rx_->UpdateKernelStats(pipeline_.counters);
-    if (err != 0) ThrowErrno(env, err, "getsockopt", "cannot read PACKET_STATISTICS", "");
+    if (err != 0) ThrowErrno(env, err, "getsockopt", "cannot read the kernel's ring statistics", "");
   }
 
   void Close(const Napi::CallbackInfo& info) {
@@ -596,7 +576,9 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
   // The backend: null once closed.
   std::unique_ptr<RxSource> rx_;
   std::unique_ptr<TxSink> tx_;
-  AfPacketInterface interface_;
+  int ifindex_ = 0;
+  uint8_t mac_[6] = {};
+  bool zeroCopy_ = false;
   Pipeline pipeline_;
   route::RouteMirror nextHops_;
   bool routeReplies_ = true;
@@ -612,17 +594,13 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
   Napi::FunctionReference linkUpCallback_;
   std::string iface_;
   uv_timer_t* linkWatch_ = nullptr;
+  bool linkWatchUntilUp_ = true;
   static constexpr uint64_t kLinkWatchMs = 250;
   Napi::AsyncContext* asyncContext_ = nullptr;
   uv_poll_t* poll_ = nullptr;
   uv_check_t* check_ = nullptr;
   bool hookInstalled_ = false;
   bool referenced_ = false;
-  // A TX slot: the TPACKET_V2 header (32 B), the virtio_net_hdr (10 B) and
-  // the largest frame Build writes, in a power of two that divides the block.
-  static constexpr uint32_t kTxFrameSize = 256;
-  static_assert(TPACKET_ALIGN(sizeof(tpacket2_hdr)) + 10 + wire::kMaxBuiltFrame <= kTxFrameSize,
-                "a built frame must fit a TX slot");
 };
 
 }  // namespace

@@ -5,8 +5,9 @@
 // well-formed SYNs, ACKs and RSTs: no memory error, no undefined behaviour,
 // no leak, every frame either accepted or counted under a reason, a
 // handed-over flow's segments taken before a receive and counted, and peeks
-// at flows' data that stay within their buffer. And the TPACKET ring walkers
-// (native/io/tpacket_ring.h) over rings a model kernel writes.
+// at flows' data that stay within their buffer. And the TPACKET and AF_XDP
+// ring walkers (native/io/tpacket_ring.h, xsk_ring.h) over rings a model
+// kernel writes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -86,6 +87,22 @@ test('under ASan and UBSan the TPACKET ring walkers take every frame a model ker
   const summary = JSON.parse(check.out.trim().split('\n').pop()!) as {
     v3Taken: number; v3Corrupted: number; v2Received: number; v2Urgent: number; v2Skipped: number; v2Peeked: number; v2Corrupted: number; failures: number;
   };
+  assert.equal(summary.failures, 0);
+  for (const [name, value] of Object.entries(summary)) {
+    if (name !== 'failures') assert.ok(value > 0, `${name} > 0: every path of the walkers ran`);
+  }
+});
+
+test('under ASan and UBSan the AF_XDP ring walkers take every frame a model kernel writes once, and follow no bad descriptor, completion or index', { skip, timeout: 300_000 }, (t) => {
+  const configured = run('cmake', ['-S', SOURCE, '-B', BUILD, '-DCMAKE_BUILD_TYPE=Debug']);
+  assert.equal(configured.status, 0, configured.out);
+  const built = run('cmake', ['--build', BUILD, '-j2', '--target', 'xsk_ring_check']);
+  assert.equal(built.status, 0, built.out);
+  const seed = randomInt(1, 2 ** 31);
+  const check = run(`${BUILD}/xsk_ring_check`, ['--rounds', '20000', '--seed', String(seed)]);
+  t.diagnostic(`seed ${seed} (rerun: build/fuzz/xsk_ring_check --seed ${seed}): ${check.out.trim().split('\n').pop()}`);
+  assert.equal(check.status, 0, check.out);
+  const summary = JSON.parse(check.out.trim().split('\n').pop()!) as Record<string, number>;
   assert.equal(summary.failures, 0);
   for (const [name, value] of Object.entries(summary)) {
     if (name !== 'failures') assert.ok(value > 0, `${name} > 0: every path of the walkers ran`);
