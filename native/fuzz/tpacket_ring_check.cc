@@ -343,22 +343,13 @@ void RunV2(Random* random, uint32_t rounds, V2Stats* stats) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  uint32_t rounds = 20000;
-  uint64_t seed = 1;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string flag = argv[i];
-    if (flag == "--rounds") rounds = static_cast<uint32_t>(std::strtoul(argv[i + 1], nullptr, 10));
-    else if (flag == "--seed") seed = std::strtoull(argv[i + 1], nullptr, 10);
-    else {
-      std::fprintf(stderr, "tpacket_ring_check: unknown flag %s\n", argv[i]);
-      return 2;
-    }
-  }
-  Random random{seed};
+  RunFlags flags;
+  if (!ReadRunFlags(argc, argv, "tpacket_ring_check", &flags)) return 2;
+  Random random{flags.seed};
   V3Stats v3;
   V2Stats v2;
-  RunV3(&random, rounds, &v3);
-  RunV2(&random, rounds, &v2);
+  RunV3(&random, flags.rounds, &v3);
+  RunV2(&random, flags.rounds, &v2);
   std::printf("{\"v3Written\":%llu,\"v3Taken\":%llu,\"v3Corrupted\":%llu,\"v2Written\":%llu,\"v2Received\":%llu,"
               "\"v2Urgent\":%llu,\"v2Skipped\":%llu,\"v2Peeked\":%llu,\"v2Corrupted\":%llu,\"failures\":%d}\n",
               static_cast<unsigned long long>(v3.written), static_cast<unsigned long long>(v3.taken),

@@ -523,21 +523,12 @@ class Model {
 }  // namespace
 
 int main(int argc, char** argv) {
-  uint32_t rounds = 20000;
-  uint64_t seed = 1;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string flag = argv[i];
-    if (flag == "--rounds") rounds = static_cast<uint32_t>(std::strtoul(argv[i + 1], nullptr, 10));
-    else if (flag == "--seed") seed = std::strtoull(argv[i + 1], nullptr, 10);
-    else {
-      std::fprintf(stderr, "xsk_ring_check: unknown flag %s\n", argv[i]);
-      return 2;
-    }
-  }
-  Random random{seed};
+  RunFlags flags;
+  if (!ReadRunFlags(argc, argv, "xsk_ring_check", &flags)) return 2;
+  Random random{flags.seed};
   Stats stats;
   Model model(&random, &stats);
-  for (uint32_t round = 0; round < rounds; round++) model.Round();
+  for (uint32_t round = 0; round < flags.rounds; round++) model.Round();
   model.Drain();
   std::printf("{\"written\":%llu,\"received\":%llu,\"urgent\":%llu,\"skipped\":%llu,\"peeked\":%llu,\"badDescs\":%llu,"
               "\"sent\":%llu,\"completed\":%llu,\"badCompletions\":%llu,\"badIndices\":%llu,\"failures\":%d}\n",

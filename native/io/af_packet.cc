@@ -85,20 +85,9 @@ bool OpenAfPacket(const AfPacketConfig& config, AfPacketRx* rx, AfPacketTx* tx, 
   const bool wantTx = config.tx && tx != nullptr;
 
   NetnsScope netns;
-  const char* syscall = "";
-  int err = netns.Enter(config.netns, &syscall);
-  if (err != 0) {
-    std::string hint = PermissionHint(err, "CAP_SYS_ADMIN");
-    if (err == ENOENT) hint = "no namespace is mounted at that path (see `ip netns list`)";
-    return Fail(error, err, syscall, "cannot enter network namespace " + config.netns, hint);
-  }
-  const int ifindex = static_cast<int>(if_nametoindex(config.iface.c_str()));
-  if (ifindex == 0) {
-    err = errno == ENXIO ? ENODEV : errno;
-    return Fail(error, err, "if_nametoindex", "no " + Where(config),
-                "check the name with `ip link`" +
-                    (config.netns.empty() ? std::string() : " inside that namespace"));
-  }
+  int ifindex = 0;
+  if (!netns.EnterAndFind(config.netns, config.iface, Where(config), &ifindex, error)) return false;
+  int err = 0;
   auto closeAll = [&]() {
     if (rx != nullptr) rx->Close();
     if (tx != nullptr) tx->Close();

@@ -262,19 +262,9 @@ bool OpenAfXdp(const AfXdpConfig& config, std::shared_ptr<XskSocket>* socket, Af
     return ReportSysError(error, 0, "", why);
 
   NetnsScope netns;
-  const char* syscall = "";
-  int err = netns.Enter(config.netns, &syscall);
-  if (err != 0) {
-    std::string hint = PermissionHint(err, "CAP_SYS_ADMIN");
-    if (err == ENOENT) hint = "no namespace is mounted at that path (see `ip netns list`)";
-    return ReportSysError(error, err, syscall, "cannot enter network namespace " + config.netns, hint);
-  }
-  const int ifindex = static_cast<int>(if_nametoindex(config.iface.c_str()));
-  if (ifindex == 0) {
-    err = errno == ENXIO ? ENODEV : errno;
-    return ReportSysError(error, err, "if_nametoindex", "no " + Where(config),
-                          "check the name with `ip link`" + (config.netns.empty() ? std::string() : " inside that namespace"));
-  }
+  int ifindex = 0;
+  if (!netns.EnterAndFind(config.netns, config.iface, Where(config), &ifindex, error)) return false;
+  int err = 0;
   auto opened = std::make_shared<XskSocket>();
   if (!opened->Open(config, ifindex, error)) return false;
   ifreq ifr{};

@@ -1,6 +1,7 @@
 #include "io/netns.h"
 
 #include <fcntl.h>
+#include <net/if.h>
 #include <sched.h>
 #include <unistd.h>
 
@@ -40,6 +41,24 @@ int NetnsScope::Leave() {
   close(origFd_);
   origFd_ = -1;
   return err;
+}
+
+bool NetnsScope::EnterAndFind(const std::string& netns, const std::string& iface, const std::string& where,
+                              int* ifindex, SysError* error) {
+  const char* syscall = "";
+  int err = Enter(netns, &syscall);
+  if (err != 0) {
+    std::string hint = PermissionHint(err, "CAP_SYS_ADMIN");
+    if (err == ENOENT) hint = "no namespace is mounted at that path (see `ip netns list`)";
+    return ReportSysError(error, err, syscall, "cannot enter network namespace " + netns, hint);
+  }
+  *ifindex = static_cast<int>(if_nametoindex(iface.c_str()));
+  if (*ifindex == 0) {
+    err = errno == ENXIO ? ENODEV : errno;
+    return ReportSysError(error, err, "if_nametoindex", "no " + where,
+                          "check the name with `ip link`" + (netns.empty() ? std::string() : " inside that namespace"));
+  }
+  return true;
 }
 
 }  // namespace syncache

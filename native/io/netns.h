@@ -6,6 +6,8 @@
 
 #include <string>
 
+#include "boundary/sys_error.h"
+
 namespace syncache {
 
 class NetnsScope {
@@ -18,6 +20,11 @@ class NetnsScope {
   // Enters the namespace at `path` (empty: stays where it is). Returns 0 or
   // an errno; `*syscall` names the call that failed.
   int Enter(const std::string& path, const char** syscall);
+  // Enters `netns` (as Enter) and finds `iface` there: its index in
+  // *ifindex, or false with *error filled (`where` names the interface in
+  // messages; ENODEV for a name that is not there).
+  bool EnterAndFind(const std::string& netns, const std::string& iface, const std::string& where, int* ifindex,
+                    SysError* error);
   // Returns to the original namespace. Returns 0 or an errno (the thread is
   // then still in the target namespace: the caller must report it).
   int Leave();
