@@ -9,6 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { onTeardown, pidAlive } from './teardown.js';
 import { NETNS_DIR } from '../native/netns.js';
+import { passOnPeer } from './veth-xdp.js';
 
 export const NETNS_PREFIX = 'sc-';
 
@@ -162,6 +163,9 @@ export function labUnavailableReason(): string | undefined {
 /**
  * Two namespaces joined by one veth pair, addressed from 198.18.0.0/15 and
  * 2001:db8::/32: `peer` (.2 / ::2) and `responder` (.1 / ::1). Used by tests.
+ * With `xdp`, the peer's veth passes every frame through an XDP program of
+ * its own, so that what an XDP program on the responder's veth sends back
+ * with XDP_TX arrives (veth-xdp.ts).
  */
 export interface PairLab {
   lab: NetnsLab;
@@ -175,7 +179,7 @@ export interface PairLab {
   peerV6: string;
 }
 
-export function createPairLab(tag: string, subnet = 1): PairLab {
+export function createPairLab(tag: string, subnet = 1, { xdp = false }: { xdp?: boolean } = {}): PairLab {
   const lab = new NetnsLab(tag);
   try {
     const peer = lab.add('p');
@@ -189,6 +193,7 @@ export function createPairLab(tag: string, subnet = 1): PairLab {
     responder.ip(['addr', 'add', `${v4(1)}/24`, 'dev', responderIface]);
     peer.ip(['-6', 'addr', 'add', `${v6(2)}/64`, 'dev', peerIface, 'nodad']);
     responder.ip(['-6', 'addr', 'add', `${v6(1)}/64`, 'dev', responderIface, 'nodad']);
+    if (xdp) passOnPeer(peer, peerIface);
     return {
       lab, peer, responder, peerIface, responderIface,
       responderV4: v4(1), peerV4: v4(2), responderV6: v6(1), peerV6: v6(2),

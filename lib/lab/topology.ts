@@ -24,9 +24,17 @@
 // tentative addresses, link-locals included), router solicitations, rp_filter;
 // and, when ethtool is installed, checksum/segmentation offloads on the veths,
 // so that a packet socket sees full checksums and wire-sized frames.
+//
+// With `xdp`, the veth pair that ends in the responder's interface is readied
+// for an XDP program there (veth-xdp.ts): the other end (the peer's scp0, or
+// the switch's port scsr0) gets a program that passes every frame, without
+// which veth drops what the responder sends with XDP_TX; and, with `cpus`,
+// the responder's veth gets a NAPI thread on the responder's CPU, where its
+// XDP program then runs instead of on the sender's.
 import { execFileSync } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { Namespace, NetnsLab } from './netns.js';
+import { napiThread, passOnPeer, vethXdpUnavailableReason } from './veth-xdp.js';
 
 export const LAB_V4_PREFIX = 24;
 export const LAB_V6_PREFIX = 64;
@@ -54,6 +62,12 @@ export interface Lab {
   spoofV6: string;
   /** What was done about offloads ('off', or why they were left on). */
   offloads: string;
+  /**
+   * With LabOptions.xdp: the responder veth's other end, which got the pass
+   * program (its tx_dropped counts frames the responder's receive ring had
+   * no room for), and the responder veth's NAPI thread (with cpus).
+   */
+  xdp?: { passOn: { ns: Namespace; iface: string }; napiThread?: { pid: number; cpu: number } };
   destroy(): void;
 }
 
@@ -77,24 +91,43 @@ export interface LabOptions {
    * pin the server to `responder` and the clients and the generator to `network`.
    */
   cpus?: { responder: number; network: number };
+  /**
+   * Ready the responder's interface for an XDP program (which the lab does
+   * not attach): its veth's other end passes every frame through an XDP
+   * program of its own, so that frames the responder sends with XDP_TX or
+   * XDP_REDIRECT arrive; with `cpus`, the responder veth's NAPI, where its
+   * XDP program runs, becomes a thread on the responder's CPU. Needs clang
+   * and ethtool (vethXdpUnavailableReason in veth-xdp.ts).
+   */
+  xdp?: boolean;
 }
 
-export function buildLab({ tag, cpus, profile = 'switch' }: LabOptions): Lab {
+export function buildLab({ tag, cpus, profile = 'switch', xdp = false }: LabOptions): Lab {
   if (profile !== 'switch' && profile !== 'pair') throw new RangeError(`lab profile: ${JSON.stringify(profile)} is not 'switch' or 'pair'`);
+  const xdpMissing = xdp ? vethXdpUnavailableReason() : undefined;
+  if (xdpMissing !== undefined) throw new Error(xdpMissing);
   const lab = new NetnsLab(tag);
   try {
     const shape = profile === 'pair' ? pairShape(lab) : switchShape(lab);
     const { responder: r, attacker: a } = shape;
     r.ns.ip(['route', 'add', SPOOF_V4, 'via', a.v4, 'dev', r.iface]);
     r.ns.ip(['-6', 'route', 'add', SPOOF_V6, 'via', a.v6, 'dev', r.iface]);
-    if (cpus !== undefined && availableParallelism() >= 2) {
+    const split = cpus !== undefined && availableParallelism() >= 2;
+    if (split) {
       for (const [ns, iface] of shape.network) steer(ns, [iface], cpus.network);
       steer(r.ns, [r.iface], cpus.responder);
     }
     const offloads = offloadsOff([...shape.network, [r.ns, r.iface], ...shape.bridges]);
+    let xdpReady: Lab['xdp'];
+    if (xdp) {
+      const [ns, iface] = shape.responderPeer;
+      passOnPeer(ns, iface);
+      xdpReady = { passOn: { ns, iface } };
+      if (split) xdpReady.napiThread = { pid: napiThread(r.ns, r.iface, cpus.responder), cpu: cpus.responder };
+    }
     return {
       lab, attacker: a, client: shape.client, responder: r, switch: shape.switch, profile,
-      spoofV4: SPOOF_V4, spoofV6: SPOOF_V6, offloads,
+      spoofV4: SPOOF_V4, spoofV6: SPOOF_V6, offloads, xdp: xdpReady,
       destroy: () => lab.destroy(),
     };
   } catch (error) {
@@ -109,6 +142,8 @@ interface Shape {
   client: LabHost;
   responder: LabHost;
   switch?: Lab['switch'];
+  /** The other end of the responder's veth. */
+  responderPeer: [Namespace, string];
   /** Interfaces that receive on the network's CPU (RPS) and lose their offloads. */
   network: Array<[Namespace, string]>;
   /** Interfaces that only lose their offloads. */
@@ -137,6 +172,7 @@ function switchShape(lab: NetnsLab): Shape {
     client: host(client, 'scc0', 2),
     attacker: host(attacker, 'sca0', 3),
     switch: { ns: sw, bridge, ports },
+    responderPeer: [sw, ports.responder],
     network: [[attacker, 'sca0'], [client, 'scc0'], ...Object.values(ports).map((p): [Namespace, string] => [sw, p])],
     bridges: [[sw, bridge]],
   };
@@ -152,6 +188,7 @@ function pairShape(lab: NetnsLab): Shape {
     responder: host(responder, 'scr0', 1),
     client: host(peer, 'scp0', 2),
     attacker: host(peer, 'scp0', 3),
+    responderPeer: [peer, 'scp0'],
     network: [[peer, 'scp0']],
     bridges: [],
   };
