@@ -32,7 +32,7 @@
   X(dropBadIpLength)                                                          \
   X(dropBadIpChecksum)                                                        \
   X(dropFragment)                                                             \
-  X(dropBadExtensionHeader)                                                   \
+  X(dropBadExtensionHeader)                                                    \
   X(dropBadSource)                                                            \
   X(dropTruncatedTcp)                                                         \
   X(dropBadDataOffset)                                                        \
