@@ -12,16 +12,12 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { closeSync, readFileSync } from 'node:fs';
 import { addon } from '../../lib/native/addon.js';
-import { BatchView } from '../../lib/native/batch.js';
 import { Door, doorUnavailableReason } from '../../lib/door/door.js';
 import { CookieSecrets } from '../../lib/engine/cookie-secrets.js';
-import { SynEngine } from '../../lib/engine/engine.js';
-import { resolveConfig } from '../../lib/engine/config.js';
-import { ManualClock } from '../../lib/engine/clock.js';
 import { COUNTER_NAMES } from '../../lib/engine/stats.js';
 import { OUR_MAC, OUR_PORT, OUR_V4, OUR_V6, PEER_MAC, PEER_V4, PEER_V6, TCP, fromHex, opt, tcpFrame, toHex } from '../fixtures/frames.js';
 import { corpusPath, type MalformedCorpus } from '../fixtures/make-malformed-frames.js';
-import { run } from '../fixtures/wire-harness.js';
+import { UserspacePath, be32, tcpAt, tsvalOf } from './userspace-path.js';
 
 const skip = doorUnavailableReason() ?? (process.getuid?.() !== 0 ? 'loading an XDP program needs root' : undefined);
 if (skip) console.log(`# skipped: ${skip}`);
@@ -46,69 +42,6 @@ after(() => {
   door?.close();
   if (xsk >= 0) closeSync(xsk);
 });
-
-/** The userspace path: parse + cookie (native), the engine's SYN-ACK row, the native builder. */
-class UserspacePath {
-  private readonly pipeline = new addon.Pipeline({ addrs: [OUR_V4, OUR_V6], ports: [OUR_PORT], cookies: 'only', secrets: secrets.view });
-  private readonly rx = new BatchView();
-  private readonly engine: SynEngine;
-  private built: Uint8Array | null = null;
-  /** The TSval the built SYN-ACK carries (the door's, so the frames compare whole). */
-  tsval = 0;
-
-  constructor() {
-    const stats = new Float64Array(COUNTER_NAMES.length);
-    this.engine = new SynEngine({
-      config: resolveConfig({ syncookies: 'only' }),
-      clock: new ManualClock(1_000_000),
-      stats,
-      onHandshake: () => true,
-      fleetTimestamps: true,
-      send: (count) => {
-        const tx = this.engine.tx;
-        tx.tsval[0] = this.tsval;
-        const out = new Uint8Array(4096);
-        const offsets = new Uint32Array(count);
-        const lengths = new Uint32Array(count);
-        this.pipeline.build(tx.buffer, count, Uint8Array.from(OUR_MAC), out, offsets, lengths);
-        this.built = out.slice(offsets[0], offsets[0] + lengths[0]);
-        return count;
-      },
-    });
-  }
-
-  /** The cookie the native pass makes for a SYN frame, and the SYN-ACK the engine sends for it. */
-  answer(frame: Uint8Array, tsval: number): { cookie: number; synAck: Uint8Array | null } {
-    this.built = null;
-    this.tsval = tsval;
-    const r = run(this.pipeline, [frame], undefined, this.rx);
-    assert.equal(r.rows, 1, 'the parser takes the SYN');
-    const cookie = this.rx.cookie[0];
-    this.engine.handle(this.rx, r.rows);
-    return { cookie, synAck: this.built };
-  }
-}
-
-const be32 = (f: Uint8Array, at: number): number => ((f[at] << 24) | (f[at + 1] << 16) | (f[at + 2] << 8) | f[at + 3]) >>> 0;
-
-/** Where the TCP header of a frame we built starts (no IP options, no extension headers). */
-function tcpAt(frame: Uint8Array): number {
-  const l2 = frame[12] === 0x81 && frame[13] === 0x00 ? 18 : 14;
-  return l2 + (frame[l2] >> 4 === 4 ? 20 : 40);
-}
-
-/** Our TSval in a SYN-ACK, or undefined without timestamps. */
-function tsvalOf(frame: Uint8Array): number | undefined {
-  const t = tcpAt(frame);
-  const end = t + (frame[t + 12] >> 4) * 4;
-  for (let p = t + 20; p < end;) {
-    if (frame[p] === 1) { p++; continue; }
-    if (frame[p] === 0) break;
-    if (frame[p] === 8) return be32(frame, p + 2);
-    p += frame[p + 1];
-  }
-  return undefined;
-}
 
 function counters(): Record<string, number> {
   return door0().stats();
@@ -149,7 +82,7 @@ const MSS = [undefined, 0, 50, 215, 216, 535, 536, 1219, 1220, 1359, 1360, 1399,
 const WSCALE = [undefined, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 14, 15];
 
 test('SYN: the door\'s cookie and SYN-ACK are the userspace path\'s, byte for byte', { skip }, () => {
-  const user = new UserspacePath();
+  const user = new UserspacePath([OUR_V4, OUR_V6], [OUR_PORT], secrets);
   const before = counters();
   let n = 0;
   for (const family of [4, 6] as const) {
@@ -295,6 +228,13 @@ test('malformed corpus: dropped under the parser\'s own counter, or left to the 
   for (const reason of ['dropBadIpLength', 'dropBadIpChecksum', 'dropFragment', 'dropBadSource', 'dropTruncatedTcp',
     'dropBadDataOffset', 'dropBadTcpChecksum', 'dropBadFlags', 'dropBadOptionLength']) {
     assert.ok(dropped.includes(reason), `the door drops some corpus frame under ${reason}`);
+  }
+});
+
+test('the door counts under today\'s names; only what the door alone does is door*', () => {
+  if (!addon.door.available) return;
+  for (const name of addon.door.counterNames) {
+    assert.ok(name.startsWith('door') || COUNTER_NAMES.includes(name), `${name} is one of lib/engine/stats.ts's names`);
   }
 });
 
