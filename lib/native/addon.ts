@@ -284,6 +284,8 @@ export interface DoorTestRun {
   verdict: number;
   /** Bytes of the frame as the program left it, in `out`. */
   length: number;
+  /** The kernel's mean time a run, ns. */
+  durationNs: number;
 }
 
 /** The door's XDP program, loaded (native/door/door_loader.h); lib/door/ decides what to write. */
@@ -308,8 +310,8 @@ export interface NativeDoor {
   /** Every CPU's counters summed, in counterNames order. */
   readCounters(out: BigUint64Array): void;
   info(): { id: number; xlatedInsns: number; jitedBytes: number; verifiedInsns: number };
-  /** One run of the program on `frame` (BPF_PROG_TEST_RUN, rx queue 0): the verdict and the frame it left in `out`. */
-  testRun(frame: Uint8Array, out: Uint8Array): DoorTestRun;
+  /** `repeat` (default 1) runs of the program on `frame` (BPF_PROG_TEST_RUN, rx queue 0): the verdict and the frame it left in `out`. */
+  testRun(frame: Uint8Array, out: Uint8Array, repeat?: number): DoorTestRun;
   /** Detaches and frees everything (idempotent). */
   close(): void;
 }

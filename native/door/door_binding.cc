@@ -10,7 +10,7 @@
 //   .setPorts(ports: Uint16Array) .setAddresses(words: Uint32Array, 5 a address)
 //   .handOver(flow: Uint32Array(11), peerIsn) .takeBack(flow) -> found
 //   .setSocket(queue, fd) .clearSocket(queue)
-//   .readCounters(out: BigUint64Array) .info() .testRun(frame, out) .close()
+//   .readCounters(out: BigUint64Array) .info() .testRun(frame, out, repeat?) .close()
 //
 // openUnboundXdpSocket() makes an AF_XDP socket bound to nothing, for tests
 // that need a socket in `xsks` to see the XDP_REDIRECT verdict (the kernel
@@ -290,14 +290,23 @@ class DoorBinding : public Napi::ObjectWrap<DoorBinding> {
       ThrowTypeError(env, "testRun(frame, out): frame and out must be Uint8Arrays");
       return env.Undefined();
     }
+    uint32_t repeat = 1;
+    if (!info[2].IsUndefined()) {
+      const double r = info[2].IsNumber() ? info[2].As<Napi::Number>().DoubleValue() : 0;
+      if (!(r >= 1 && r <= 100000000) || r != static_cast<uint32_t>(r)) {
+        ThrowRangeError(env, "testRun(frame, out, repeat): repeat must be an integer from 1 to 100000000");
+        return env.Undefined();
+      }
+      repeat = static_cast<uint32_t>(r);
+    }
     Napi::Uint8Array frame = info[0].As<Napi::Uint8Array>();
     Napi::Uint8Array out = info[1].As<Napi::Uint8Array>();
     door::TestRunResult result;
     SysError error;
     if (!loader_.TestRun(frame.Data(), static_cast<uint32_t>(frame.ByteLength()), out.Data(),
-                         static_cast<uint32_t>(out.ByteLength()), &result, &error))
+                         static_cast<uint32_t>(out.ByteLength()), repeat, &result, &error))
       return Done(env, false, error);
-    return NumberTable(env, {{"verdict", result.verdict}, {"length", result.length}});
+    return NumberTable(env, {{"verdict", result.verdict}, {"length", result.length}, {"durationNs", result.durationNs}});
   }
 
   Napi::Value Close(const Napi::CallbackInfo& info) {

@@ -238,15 +238,16 @@ bool DoorLoader::Info(ProgramInfo* info, SysError* error) {
   return true;
 }
 
-bool DoorLoader::TestRun(const uint8_t* frame, uint32_t length, uint8_t* out, uint32_t capacity,
+bool DoorLoader::TestRun(const uint8_t* frame, uint32_t length, uint8_t* out, uint32_t capacity, uint32_t repeat,
                          TestRunResult* result, SysError* error) {
   LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = frame, .data_out = out, .data_size_in = length,
-              .data_size_out = capacity, .repeat = 1);
+              .data_size_out = capacity, .repeat = static_cast<int>(repeat));
   if (bpf_prog_test_run_opts(programFd_, &opts) != 0)
     return Fail(error, errno, "bpf_prog_test_run_opts", "cannot run the door on a test frame",
                 errno == ENOSPC ? "the output buffer is too small" : "");
   result->verdict = opts.retval;
   result->length = opts.data_size_out;
+  result->durationNs = opts.duration;
   return true;
 }
 

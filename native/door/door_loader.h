@@ -36,6 +36,7 @@ struct ProgramInfo {
 struct TestRunResult {
   uint32_t verdict = 0;
   uint32_t length = 0;
+  uint32_t durationNs = 0;  // the kernel's mean time a run
 };
 
 class DoorLoader {
@@ -72,9 +73,10 @@ class DoorLoader {
   // Sums every CPU's counters into out[DOOR_COUNTER_COUNT].
   bool ReadCounters(uint64_t* out, SysError* error);
   bool Info(ProgramInfo* info, SysError* error);
-  // Runs the program once on `frame` (rx queue 0 of this namespace's
-  // loopback); `out` (capacity bytes) receives the frame it leaves.
-  bool TestRun(const uint8_t* frame, uint32_t length, uint8_t* out, uint32_t capacity,
+  // Runs the program `repeat` times on `frame` (rx queue 0 of this
+  // namespace's loopback); `out` (capacity bytes) receives the frame it
+  // leaves.
+  bool TestRun(const uint8_t* frame, uint32_t length, uint8_t* out, uint32_t capacity, uint32_t repeat,
                TestRunResult* result, SysError* error);
 
   void Close();
