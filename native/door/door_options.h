@@ -38,9 +38,9 @@ struct door_options {
  * walk the rest of the loop once for every position it could be at. A
  * value read back from map memory is one the verifier does not know, and
  * masked to 6 bits it is "somewhere in 0..63" on every turn, so the turns'
- * states prune instead of multiplying (the verifier walks ~300,000
- * instructions the other way, and per-option bpf_xdp_load_bytes calls,
- * which keep the position out of pointer arithmetic, cost 0.8 us a SYN). */
+ * states prune instead of multiplying. (Reading each option with its own
+ * bpf_xdp_load_bytes also keeps the position unknown to the verifier, at
+ * two or three helper calls an option.) */
 struct {
   __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
   __uint(max_entries, 1);
