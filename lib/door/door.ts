@@ -39,7 +39,7 @@ export const DOOR_OBJECT = builtFile('door.bpf.o');
 export function doorUnavailableReason(): string | undefined {
   const door = addon.door;
   if (!door.available) {
-    return `the XDP door is not built: the addon was built without ${door.missing}; install them (apt-get install clang libbpf-dev) and run npm install`;
+    return `the XDP door is not built: the addon was built without ${door.missing}: install it (apt-get install clang libbpf-dev) and run npm install`;
   }
   if (!existsSync(DOOR_OBJECT)) return `the XDP door's program ${DOOR_OBJECT} is missing: run npm run build`;
   return undefined;
