@@ -234,16 +234,6 @@ static __always_inline __u64 pseudo_header(__u64 addresses, __u32 length)
 static __always_inline int answer_syn(struct xdp_md *ctx, const struct segment *s, const struct door_config *cfg,
                                       const struct door_options *o, __u32 isn, __u32 cookie)
 {
-  void *data = (void *)(long)ctx->data;
-  void *end = (void *)(long)ctx->data_end;
-  __u8 *eth = data;
-  if ((void *)(eth + 12) > end)
-    return XDP_PASS;
-  __u8 mac[6];
-  __builtin_memcpy(mac, eth, 6);
-  __builtin_memcpy(eth, eth + 6, 6);
-  __builtin_memcpy(eth + 6, mac, 6);
-
   const int v6 = s->flow.family == 6;
   const int ts = o->flags & DOOR_OPT_TIMESTAMPS;
   const int sack = o->flags & DOOR_OPT_SACK_PERMITTED;
@@ -255,8 +245,17 @@ static __always_inline int answer_syn(struct xdp_md *ctx, const struct segment *
   if (delta != 0 && bpf_xdp_adjust_tail(ctx, delta) != 0)
     return hand_on(ctx); /* no room to grow it here: userspace answers */
 
-  data = (void *)(long)ctx->data;
-  end = (void *)(long)ctx->data_end;
+  /* The frame was sized for what follows: the bounds checks below are the
+   * verifier's, none fails. */
+  void *data = (void *)(long)ctx->data;
+  void *end = (void *)(long)ctx->data_end;
+  __u8 *eth = data;
+  if ((void *)(eth + 12) > end)
+    return XDP_DROP;
+  __u8 mac[6];
+  __builtin_memcpy(mac, eth, 6);
+  __builtin_memcpy(eth, eth + 6, 6);
+  __builtin_memcpy(eth + 6, mac, 6);
   __u8 *ip = data + l2;
   if ((void *)(ip + 20) > end)
     return XDP_DROP;

@@ -13,7 +13,8 @@
  *   handed     door_flow -> door_handed: flows a kernel socket owns
  *   admitted   door_flow -> 1 (LRU): flows whose cookie ACK passed, written
  *              by the program so the segments behind that ACK follow it to
- *              userspace until the owner hands the flow over
+ *              userspace until the owner hands the flow over (which
+ *              removes it)
  *   counters   per-CPU door_counters, which the loader sums
  *   xsks       XSKMAP, rx queue -> AF_XDP socket
  */

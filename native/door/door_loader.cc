@@ -48,7 +48,7 @@ bool Fail(SysError* error, int err, const char* syscall, std::string what, std::
   return false;
 }
 
-constexpr const char* kMapNames[] = {"config", "secrets", "ports", "addrs", "handed", "counters", "xsks"};
+constexpr const char* kMapNames[] = {"config", "secrets", "ports", "addrs", "handed", "admitted", "counters", "xsks"};
 
 }  // namespace
 
@@ -87,7 +87,7 @@ bool DoorLoader::Load(const std::string& objectPath, SysError* error) {
                 "rebuild the addon (npm run build)");
   }
   programFd_ = bpf_program__fd(program);
-  int* fds[] = {&config_, &secrets_, &ports_, &addrs_, &handed_, &counters_, &xsks_};
+  int* fds[] = {&config_, &secrets_, &ports_, &addrs_, &handed_, &admitted_, &counters_, &xsks_};
   for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
     if (!MapFd(kMapNames[i], fds[i], error)) {
       Close();
@@ -187,6 +187,10 @@ bool DoorLoader::HandOver(const door_flow& flow, uint32_t peerIsn, SysError* err
   if (bpf_map_update_elem(handed_, &flow, &value, BPF_ANY) != 0)
     return Fail(error, errno, "bpf_map_update_elem", "cannot mark a flow handed over in the door",
                 errno == E2BIG || errno == ENOMEM ? "the door's handed-over map is full" : "");
+  // Its segments pass as the socket's from now on; the admission would only
+  // outlive the socket (a later connection on the 4-tuple).
+  if (bpf_map_delete_elem(admitted_, &flow) != 0 && errno != ENOENT)
+    return Fail(error, errno, "bpf_map_delete_elem", "cannot forget a handed-over flow's cookie admission");
   return true;
 }
 
@@ -256,7 +260,7 @@ void DoorLoader::Close() {
   if (object_ != nullptr) bpf_object__close(object_);
   object_ = nullptr;
   programFd_ = -1;
-  config_ = secrets_ = ports_ = addrs_ = handed_ = counters_ = xsks_ = -1;
+  config_ = secrets_ = ports_ = addrs_ = handed_ = admitted_ = counters_ = xsks_ = -1;
 }
 
 }  // namespace syncache::door

@@ -152,6 +152,16 @@ test('ACK: a cookie\'s ACK goes on to userspace, a forged one is dropped and cou
     // The data behind it (seq moved on) follows the admitted flow, not the MAC.
     const data = door0().testRun(ackFrame(s, isn + 1 + 100, (cookie + 1) >>> 0, sport, [1, 2, 3]));
     assert.equal(data.verdict, 'redirect', `${what}: data behind the cookie ACK`);
+    // Handed over, and its socket closed since: a later segment of the
+    // 4-tuple is checked again.
+    const flow = {
+      family: s.family, localAddress: s.family === 4 ? OUR_V4 : OUR_V6, localPort: OUR_PORT,
+      remoteAddress: s.family === 4 ? PEER_V4 : PEER_V6, remotePort: sport,
+    };
+    door0().handOver(flow, isn);
+    assert.equal(door0().takeBack(flow), true);
+    assert.equal(door0().testRun(ackFrame(s, isn + 1 + 100, (cookie + 1) >>> 0, sport, [1, 2, 3])).verdict, 'drop',
+      `${what}: the admission went with the handover`);
   }
 });
 
