@@ -1,4 +1,7 @@
 {
+  "variables": {
+    "door_missing%": "<!(sh native/door/probe.sh)"
+  },
   "target_defaults": {
     "include_dirs": [
       "<!(node -p \"require('node-addon-api').include_dir\")",
@@ -51,7 +54,26 @@
         "native/handoff/handoff_binding.cc",
         "native/gate/nft_session.cc"
       ],
-      "libraries": ["-ldl"]
+      "libraries": ["-ldl"],
+      "conditions": [
+        ["door_missing==''", {
+          "sources": ["native/door/door_loader.cc", "native/door/door_binding.cc"],
+          "libraries": ["-lbpf"],
+          "actions": [{
+            "action_name": "door_bpf_object",
+            "inputs": [
+              "native/door/build-bpf.sh", "native/door/door.bpf.c", "native/door/door_abi.h",
+              "native/door/door_cookie.h", "native/door/door_md5.h", "native/door/door_options.h",
+              "native/door/door_sum.h"
+            ],
+            "outputs": ["<(PRODUCT_DIR)/door.bpf.o"],
+            "action": ["sh", "native/door/build-bpf.sh", "<(PRODUCT_DIR)/door.bpf.o"]
+          }]
+        }, {
+          "sources": ["native/door/door_unavailable.cc"],
+          "defines": ["SYNCACHE_DOOR_MISSING=\"<(door_missing)\""]
+        }]
+      ]
     },
     {
       "target_name": "syncache_lab",

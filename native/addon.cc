@@ -18,6 +18,7 @@ void InitCookieBinding(Napi::Env env, Napi::Object exports);
 void InitRingBinding(Napi::Env env, Napi::Object exports);
 void InitHandoffBinding(Napi::Env env, Napi::Object exports);
 void InitNftSessionBinding(Napi::Env env, Napi::Object exports);
+void InitDoorBinding(Napi::Env env, Napi::Object exports);
 
 namespace {
 
@@ -118,6 +119,7 @@ Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   InitRingBinding(env, exports);
   InitHandoffBinding(env, exports);
   InitNftSessionBinding(env, exports);
+  InitDoorBinding(env, exports);
   return exports;
 }
 

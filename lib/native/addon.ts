@@ -301,7 +301,66 @@ export interface TcpSocketInfo {
   keepAlive: boolean;
 }
 
+/** What the kernel did with a frame (XDP_* actions). */
+export interface XdpVerdicts { aborted: number; drop: number; pass: number; tx: number; redirect: number }
+
+/** Frames of the door's program: what BPF_PROG_TEST_RUN says it did with one. */
+export interface DoorTestRun {
+  verdict: number;
+  /** Bytes of the frame as the program left it, in `out`. */
+  length: number;
+  /** The kernel's mean time a run, ns. */
+  durationNs: number;
+}
+
+/** The door's XDP program, loaded (native/door/door_loader.h); lib/door/ decides what to write. */
+export interface NativeDoor {
+  readonly attached: boolean;
+  readonly ifindex: number;
+  /** Attaches through a bpf_link (gone with the process) to iface in netns (a path). */
+  attach(options: { iface: string; netns?: string }): void;
+  detach(): void;
+  configure(config: { flags: number; activeSlot: number; wscale: number; window: number; mss4: number; mss6: number; tsOffset: number }): void;
+  /** A cookie secret slot (0 or 1): 16 bytes, or null to leave it invalid. */
+  setSecret(slot: number, key: Uint8Array | null): void;
+  setPorts(ports: Uint16Array): void;
+  /** Exactly these addresses: 5 words each (family, address x4 as address.ts writes them). */
+  setAddresses(words: Uint32Array): void;
+  /** flow: FLOW_WORDS words (flow-words.ts). */
+  handOver(flow: Uint32Array, peerIsn: number): void;
+  takeBack(flow: Uint32Array): boolean;
+  /** An AF_XDP socket's fd for frames of rx queue `queue` (0..xsksMax-1). */
+  setSocket(queue: number, fd: number): void;
+  clearSocket(queue: number): void;
+  /** Every CPU's counters summed, in counterNames order. */
+  readCounters(out: BigUint64Array): void;
+  info(): { id: number; xlatedInsns: number; jitedBytes: number; verifiedInsns: number };
+  /** `repeat` (default 1) runs of the program on `frame` (BPF_PROG_TEST_RUN, rx queue 0): the verdict and the frame it left in `out`. */
+  testRun(frame: Uint8Array, out: Uint8Array, repeat?: number): DoorTestRun;
+  /** Detaches and frees everything (idempotent). */
+  close(): void;
+}
+
+export type DoorAddon =
+  | {
+    available: true;
+    counterNames: string[];
+    verdicts: XdpVerdicts;
+    /** config flags: answer SYNs with cookies, check ACKs' cookies. */
+    flags: { answerSyns: number; checkAcks: number };
+    xsksMax: number;
+    Door: new (objectPath: string) => NativeDoor;
+    /** For tests: an AF_XDP socket bound to nothing (its fd), to stand in `xsks`. */
+    openUnboundXdpSocket(): number;
+  }
+  | {
+    available: false;
+    /** The packages the build lacked (e.g. "clang libbpf-dev"). */
+    missing: string;
+  };
+
 export interface Addon {
+  door: DoorAddon;
   NftSession: new (netnsPath?: string) => NftSession;
   batchLayout: BatchLayout;
   secretsLayout: SecretsLayout;
@@ -361,12 +420,18 @@ export interface Addon {
 const here = path.dirname(fileURLToPath(import.meta.url));
 const require = createRequire(import.meta.url);
 
+// dist/lib/native -> package root
+const root = path.resolve(here, '..', '..', '..');
+
+/** Where binding.gyp puts what it builds (the addons, the door's BPF object). */
+export function builtFile(file: string): string {
+  return path.join(root, 'build', 'Release', file);
+}
+
 /** Loads build/Release/<file> (an addon binding.gyp builds), or says how to build it. */
 export function loadAddon<T>(file: string): T {
-  // dist/lib/native -> package root
-  const root = path.resolve(here, '..', '..', '..');
   try {
-    return require(path.join(root, 'build', 'Release', file)) as T;
+    return require(builtFile(file)) as T;
   } catch (error) {
     const e = error as NodeJS.ErrnoException;
     throw new Error(`syncache: the native addon ${file} is not built (${e.message}). Run \`npm install\` (or \`npm run build\`) in ${root}.`);

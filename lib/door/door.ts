@@ -1,0 +1,238 @@
+// The door's owner: loads the XDP program (native/door/door.bpf.c) through
+// the addon, writes what it answers for and how, and reads its counters.
+// Every decision is made here; native code only loads, writes maps and sums.
+//
+// What the owner writes, and when:
+//   addresses, ports   at open: the frames that are ours (the rest pass to
+//                      the kernel untouched)
+//   cookie state       setCookieState(): the door answers SYNs with cookies
+//                      when no SYN may take a cache entry (mode 'only', or
+//                      'on' while paused), and refuses invalid cookie ACKs
+//                      itself when no entry can exist for them ('only', or
+//                      'on' while paused with an empty cache). While paused
+//                      with entries, a flow's retransmitted SYN gets the
+//                      door's cookie, not its entry's ISS: the same number
+//                      unless the secrets rotated in between.
+//   secrets            followSecrets(): the cookie secrets' two slots as the
+//                      engine's CookieSecrets holds them; a slot the door
+//                      does not use now is written before the active slot
+//                      flips to it, so a SYN never reads a slot mid-write
+//   timestamps         setTimestampClock(): the door's TSval is monotonic ms
+//                      plus an offset, set so it reads as the engine's
+//   handed-over flows  handOver()/takeBack(): a kernel socket's flow passes
+//                      to the kernel untouched
+//   AF_XDP sockets     setSocket()/clearSocket(): where the rest of ours goes
+//
+// The program leaves the interface when close() runs or the process ends
+// (a bpf_link, so kill -9 included).
+import { existsSync } from 'node:fs';
+import { randomInt } from 'node:crypto';
+import { addon, builtFile, type CookieMode, type FlowEnds, type NativeDoor } from '../native/addon.js';
+import { writeAddress } from '../native/address.js';
+import { writeFlowWords, FLOW_WORDS } from '../native/flow-words.js';
+import type { CookieSecrets } from '../engine/cookie-secrets.js';
+
+/** Where binding.gyp puts the door's compiled program. */
+export const DOOR_OBJECT = builtFile('door.bpf.o');
+
+/** Why the door cannot be used here (one line), or undefined if it can. */
+export function doorUnavailableReason(): string | undefined {
+  const door = addon.door;
+  if (!door.available) {
+    return `the XDP door is not built: the addon was built without ${door.missing}: install it (apt-get install clang libbpf-dev) and run npm install`;
+  }
+  if (!existsSync(DOOR_OBJECT)) return `the XDP door's program ${DOOR_OBJECT} is missing: run npm run build`;
+  return undefined;
+}
+
+export interface DoorOptions {
+  /** Local addresses the door answers for. */
+  addrs: string[];
+  /** Local TCP ports it answers for. */
+  ports: number[];
+  /** Our SYN-ACK's MSS (IPv4), its IPv6 MSS, window shift and raw window (the engine's config defaults). */
+  mss?: number;
+  mss6?: number;
+  windowScale?: number;
+  window?: number;
+}
+
+/** What the owner knows of its own cookie use (see the header). */
+export interface CookieState {
+  mode: CookieMode;
+  /** syncookies 'on' and the cache's pause is on. */
+  paused: boolean;
+  /** The cache holds no entry (nothing an ACK could complete through). */
+  cacheEmpty: boolean;
+}
+
+/** The door's config flags for a cookie state. */
+export function doorFlags(state: CookieState): number {
+  const { answerSyns, checkAcks } = doorConstants().flags;
+  const cookiesOnly = state.mode === 'only' || (state.mode === 'on' && state.paused);
+  let flags = cookiesOnly ? answerSyns : 0;
+  if (state.mode === 'only' || (cookiesOnly && state.cacheEmpty)) flags |= checkAcks;
+  return flags;
+}
+
+/** CLOCK_MONOTONIC in ms, the clock the program's TSval counts (bpf_ktime_get_ns). */
+function monotonicMs(): number {
+  return Number(process.hrtime.bigint() / 1_000_000n);
+}
+
+function doorConstants(): Extract<typeof addon.door, { available: true }> {
+  const reason = doorUnavailableReason();
+  if (reason !== undefined) throw Object.assign(new Error(reason), { code: 'ENOSYS' });
+  return addon.door as Extract<typeof addon.door, { available: true }>;
+}
+
+function checkedInteger(name: string, value: number | undefined, min: number, max: number, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new RangeError(`options.${name} must be an integer from ${min} to ${max}, got ${value}`);
+  }
+  return value;
+}
+
+/** XDP verdicts by name. */
+export type DoorVerdict = 'aborted' | 'drop' | 'pass' | 'tx' | 'redirect';
+
+export class Door {
+  private readonly native: NativeDoor;
+  private readonly names: readonly string[];
+  private readonly counts: BigUint64Array;
+  private readonly verdictNames: Map<number, DoorVerdict>;
+  private readonly flowWords = new Uint32Array(FLOW_WORDS);
+  private readonly config = { flags: 0, activeSlot: 0, wscale: 7, window: 65535, mss4: 1460, mss6: 1440, tsOffset: 0 };
+  /** The secret last written to each slot (null: invalid). */
+  private readonly slots: [Uint8Array | null, Uint8Array | null] = [null, null];
+  private closed = false;
+
+  /** Loads the program and writes what it answers for; attach() puts it on an interface. */
+  constructor(options: DoorOptions) {
+    const door = doorConstants();
+    if (!Array.isArray(options.addrs) || options.addrs.length === 0) throw new TypeError('options.addrs must be a non-empty array of addresses');
+    if (!Array.isArray(options.ports) || options.ports.length === 0) throw new TypeError('options.ports must be a non-empty array of ports');
+    const ports = Uint16Array.from(options.ports.map((p) => checkedInteger('ports[]', p, 1, 65535, 0)));
+    const words = new Uint32Array(options.addrs.length * 5);
+    options.addrs.forEach((text, i) => { words[i * 5] = writeAddress(text, words, i * 5 + 1); });
+    const mss = checkedInteger('mss', options.mss, 536, 65495, 1460);
+    this.config.mss4 = mss;
+    this.config.mss6 = checkedInteger('mss6', options.mss6, 1220, 65475, Math.min(65475, Math.max(1220, mss - 20)));
+    this.config.wscale = checkedInteger('windowScale', options.windowScale, 0, 14, 7);
+    this.config.window = checkedInteger('window', options.window, 1, 65535, 65535);
+    this.config.tsOffset = randomInt(0, 2 ** 32);
+    this.names = door.counterNames;
+    this.counts = new BigUint64Array(door.counterNames.length);
+    this.verdictNames = new Map(Object.entries(door.verdicts).map(([name, value]) => [value, name as DoorVerdict]));
+    this.native = new door.Door(DOOR_OBJECT);
+    try {
+      this.native.setPorts(ports);
+      this.native.setAddresses(words);
+      this.native.configure(this.config);
+    } catch (error) {
+      this.native.close();
+      throw error;
+    }
+  }
+
+  /** Puts the program on `iface` (in the namespace at path `netns`). */
+  attach(iface: string, netns?: string): void {
+    this.native.attach(netns === undefined ? { iface } : { iface, netns });
+  }
+
+  get attached(): boolean {
+    return this.native.attached;
+  }
+
+  setCookieState(state: CookieState): void {
+    const flags = doorFlags(state);
+    if (flags === this.config.flags) return;
+    this.config.flags = flags;
+    this.native.configure(this.config);
+  }
+
+  /**
+   * Copies the engine's two secrets in: a changed slot the door does not
+   * use now first, then the active slot flips, then the slot it used until
+   * then. A slot being rewritten right now keeps what the door has (call
+   * again after the rotation). Only a slot that stays active and changes
+   * (a fleet's key reloaded) is written where SYNs read it: a SYN in that
+   * moment may get a cookie nothing validates, and its client resends.
+   */
+  followSecrets(secrets: CookieSecrets): void {
+    const wanted = [secrets.secret(0), secrets.secret(1)];
+    const active = secrets.activeSlot;
+    const changed = (slot: number): boolean => {
+      const have = this.slots[slot];
+      const want = wanted[slot];
+      return want !== null && (have === null || Buffer.compare(have, want) !== 0);
+    };
+    const write = (slot: number): void => {
+      this.native.setSecret(slot, wanted[slot]);
+      this.slots[slot] = wanted[slot];
+    };
+    const inUse = this.config.activeSlot;
+    if (changed(1 - inUse)) write(1 - inUse);
+    if (active !== inUse && this.slots[active] !== null) {
+      this.config.activeSlot = active;
+      this.native.configure(this.config);
+    }
+    if (changed(inUse)) write(inUse);
+  }
+
+  /** Our timestamp clock's value now (the engine's tsNow()): the door's TSvals read on from it. */
+  setTimestampClock(tsNow: number): void {
+    this.config.tsOffset = (tsNow - monotonicMs()) >>> 0;
+    this.native.configure(this.config);
+  }
+
+  /** A kernel socket owns this flow now: its segments pass to the kernel. */
+  handOver(flow: FlowEnds, peerIsn: number): void {
+    this.native.handOver(writeFlowWords(flow, this.flowWords), peerIsn >>> 0);
+  }
+
+  /** Undoes handOver (the socket closed); false if the flow was not handed over. */
+  takeBack(flow: FlowEnds): boolean {
+    return this.native.takeBack(writeFlowWords(flow, this.flowWords));
+  }
+
+  /** The AF_XDP socket (fd) that takes our frames arriving on rx queue `queue`. */
+  setSocket(queue: number, fd: number): void {
+    this.native.setSocket(queue, fd);
+  }
+
+  clearSocket(queue: number): void {
+    this.native.clearSocket(queue);
+  }
+
+  /** Every counter by name, summed over the CPUs. */
+  stats(): Record<string, number> {
+    this.native.readCounters(this.counts);
+    const out: Record<string, number> = {};
+    this.names.forEach((name, i) => { out[name] = Number(this.counts[i]); });
+    return out;
+  }
+
+  /** The loaded program: its id, instruction counts and JIT size. */
+  info(): ReturnType<NativeDoor['info']> {
+    return this.native.info();
+  }
+
+  /**
+   * `repeat` runs (default 1) of the program on `frame` (BPF_PROG_TEST_RUN):
+   * its verdict, the frame as it left it and the mean time a run took.
+   */
+  testRun(frame: Uint8Array, repeat = 1): { verdict: DoorVerdict; frame: Uint8Array; durationNs: number } {
+    const out = new Uint8Array(4096);
+    const r = this.native.testRun(frame, out, repeat);
+    return { verdict: this.verdictNames.get(r.verdict) ?? 'aborted', frame: out.slice(0, r.length), durationNs: r.durationNs };
+  }
+
+  /** Takes the program off its interface and frees it (idempotent). */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.native.close();
+  }
+}

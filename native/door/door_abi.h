@@ -1,0 +1,119 @@
+/* The door's contract between its XDP program (door.bpf.c) and its loader
+ * (door_loader.cc): the maps, their keys and values, and the counters. Plain
+ * C on <linux/types.h>, so clang -target bpf and the addon's C++ compiler
+ * read the same bytes.
+ *
+ * Who writes what (every map is written by the owner in userspace and only
+ * read by the program, but the counters and `admitted`):
+ *   config     one door_config: cookie flags, the SYN-ACK's own fields
+ *   secrets    two door_secret slots; config.active_slot names the one new
+ *              cookies use (write the inactive slot, then flip the byte)
+ *   ports      one door_ports bitmap: the local ports we answer for
+ *   addrs      door_addr -> 1: the local addresses we answer for
+ *   handed     door_flow -> door_handed: flows a kernel socket owns
+ *   admitted   door_flow -> 1 (LRU): flows whose cookie ACK passed, written
+ *              by the program so the segments behind that ACK follow it to
+ *              userspace until the owner hands the flow over (which
+ *              removes it)
+ *   counters   per-CPU door_counters, which the loader sums
+ *   xsks       XSKMAP, rx queue -> AF_XDP socket
+ */
+#ifndef SYNCACHE_DOOR_ABI_H
+#define SYNCACHE_DOOR_ABI_H
+
+#include <linux/types.h>
+
+/* Counters: the names of native/boundary/counters.h and lib/engine/stats.ts
+ * for the same events, so userspace adds them to its own; door* for what
+ * only the door does. The door counts what it finishes itself (drops, SYNs
+ * it answers, ACKs it refuses); what it hands on, userspace counts. */
+#define DOOR_COUNTERS(X)                                                      \
+  X(parsedSyn)                                                                \
+  X(parsedAck)                                                                \
+  X(dropBadIpLength)                                                          \
+  X(dropBadIpChecksum)                                                        \
+  X(dropFragment)                                                             \
+  X(dropBadExtensionHeader)                                                    \
+  X(dropBadSource)                                                            \
+  X(dropTruncatedTcp)                                                         \
+  X(dropBadDataOffset)                                                        \
+  X(dropBadTcpChecksum)                                                       \
+  X(dropBadFlags)                                                             \
+  X(dropBadOptionLength)                                                      \
+  X(skippedHandedOver)                                                        \
+  X(cookiesMade)                                                              \
+  X(cookiesChecked)                                                           \
+  X(cookiesInvalid)                                                           \
+  X(sendcookie)                                                               \
+  X(synackssent)                                                              \
+  X(failcookie)                                                               \
+  X(doorRedirected) /* handed to the AF_XDP socket of its rx queue */        \
+  X(doorNoSocket)   /* no AF_XDP socket on its rx queue: passed to the kernel */
+
+enum door_counter {
+#define DOOR_COUNTER_ENUM(name) DOOR_C_##name,
+  DOOR_COUNTERS(DOOR_COUNTER_ENUM)
+#undef DOOR_COUNTER_ENUM
+  DOOR_COUNTER_COUNT
+};
+
+struct door_counters {
+  __u64 value[DOOR_COUNTER_COUNT];
+};
+
+/* door_config.flags */
+#define DOOR_ANSWER_SYNS 1u /* answer SYNs with a cookie SYN-ACK (XDP_TX) */
+#define DOOR_CHECK_ACKS 2u  /* check ACKs' cookies: invalid dropped, valid on */
+
+/* One element; only the bytes that change are rewritten when the owner
+ * writes it whole again (flags, active_slot, ts_offset), and each of those
+ * is read once per frame, so a torn read mixes two consistent values. */
+struct door_config {
+  __u8 flags;        /* DOOR_ANSWER_SYNS | DOOR_CHECK_ACKS */
+  __u8 active_slot;  /* 0 or 1: the secret new cookies use */
+  __u8 wscale;       /* our window shift, sent when the peer offers one */
+  __u8 reserved;
+  __u16 window;      /* the SYN-ACK's raw window */
+  __u16 mss4;        /* our MSS option, IPv4 */
+  __u16 mss6;        /* IPv6 */
+  __u16 reserved2;
+  __u32 ts_offset;   /* TSval = (CLOCK_MONOTONIC ms + ts_offset) & ~1 */
+};
+
+struct door_secret {
+  __u32 valid;       /* 1 when key holds a live secret */
+  __u32 key[4];      /* 16 bytes, as native/boundary/secrets.h holds them */
+};
+
+#define DOOR_PORT_WORDS 1024 /* 65536 bits */
+struct door_ports {
+  __u64 bits[DOOR_PORT_WORDS]; /* bit (port & 63) of word (port >> 6) */
+};
+
+struct door_addr {
+  __u32 family;      /* 4 or 6 */
+  __u32 addr[4];     /* network order; IPv4 in addr[0], the rest 0 */
+};
+
+/* A flow as native/boundary/flow_words.h lays it out, in fewer bytes. */
+struct door_flow {
+  __u8 family;       /* 4 or 6 */
+  __u8 pad;
+  __u16 peer_port;   /* host order */
+  __u16 local_port;  /* host order */
+  __u16 pad2;
+  __u32 peer[4];     /* network order; IPv4 in [0], the rest 0 */
+  __u32 local[4];
+};
+
+struct door_handed {
+  __u32 peer_isn;    /* the peer's ISN when it was handed over */
+  __u32 reserved;
+};
+
+#define DOOR_XSKS_MAX 64
+#define DOOR_HANDED_MAX (1u << 20)
+#define DOOR_ADMITTED_MAX 65536
+#define DOOR_ADDRS_MAX 1024
+
+#endif
