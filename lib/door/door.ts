@@ -24,7 +24,8 @@
 //   AF_XDP sockets     setSocket()/clearSocket(): where the rest of ours goes
 //
 // The program leaves the interface when close() runs or the process ends
-// (a bpf_link, so kill -9 included).
+// (a bpf_link, so kill -9 included), and when a Door is garbage collected:
+// keep a reference for as long as it should stand.
 import { existsSync } from 'node:fs';
 import { randomInt } from 'node:crypto';
 import { addon, builtFile, type CookieMode, type FlowEnds, type NativeDoor } from '../native/addon.js';

@@ -33,7 +33,7 @@
   X(dropBadIpLength)                                                          \
   X(dropBadIpChecksum)                                                        \
   X(dropFragment)                                                             \
-  X(dropBadExtensionHeader)                                                    \
+  X(dropBadExtensionHeader)                                                   \
   X(dropBadSource)                                                            \
   X(dropTruncatedTcp)                                                         \
   X(dropBadDataOffset)                                                        \
@@ -47,7 +47,7 @@
   X(sendcookie)                                                               \
   X(synackssent)                                                              \
   X(failcookie)                                                               \
-  X(doorRedirected) /* handed to the AF_XDP socket of its rx queue */        \
+  X(doorRedirected) /* handed to the AF_XDP socket of its rx queue */         \
   X(doorNoSocket)   /* no AF_XDP socket on its rx queue: passed to the kernel */
 
 enum door_counter {

@@ -15,7 +15,9 @@ import { addon } from '../../lib/native/addon.js';
 import { Door, doorUnavailableReason } from '../../lib/door/door.js';
 import { CookieSecrets } from '../../lib/engine/cookie-secrets.js';
 import { COUNTER_NAMES } from '../../lib/engine/stats.js';
-import { OUR_MAC, OUR_PORT, OUR_V4, OUR_V6, PEER_MAC, PEER_V4, PEER_V6, TCP, fromHex, opt, tcpFrame, toHex } from '../fixtures/frames.js';
+import {
+  OUR_MAC, OUR_PORT, OUR_V4, OUR_V6, PEER_MAC, PEER_V4, PEER_V6, TCP, fromHex, icmpFrame, opt, quotedSegment, tcpFrame, toHex,
+} from '../fixtures/frames.js';
 import { corpusPath, type MalformedCorpus } from '../fixtures/make-malformed-frames.js';
 import { UserspacePath, be32, tcpAt, tsvalOf } from './userspace-path.js';
 
@@ -214,6 +216,25 @@ test('not ours, and a handed-over flow, pass untouched; a SYN while cookies are 
     assert.equal(door0().testRun(synFrame({ family: 6, sack: true, timestamps: true }, 7, 41001)).verdict, 'redirect');
   } finally {
     door0().setCookieState({ mode: 'only', paused: false, cacheEmpty: true });
+  }
+});
+
+test('an ICMP unreachable quoting our segment goes on; one about a handed-over flow passes', { skip }, () => {
+  for (const v6 of [false, true]) {
+    const us = v6 ? OUR_V6 : OUR_V4;
+    const peer = v6 ? PEER_V6 : PEER_V4;
+    const router = v6 ? '2001:db8:9::1' : '198.19.9.1';
+    const frame = (dport: number): Uint8Array =>
+      icmpFrame(router, us, v6 ? 1 : 3, v6 ? 3 : 1, quotedSegment(us, peer, 0x11111111, 20, { dport }));
+    let before = counters();
+    assert.equal(door0().testRun(frame(43000)).verdict, 'redirect', `${v6 ? 'ICMPv6' : 'ICMP'} unreachable`);
+    assert.deepEqual(moved(before), { doorRedirected: 1 });
+    const flow = { family: v6 ? 6 as const : 4 as const, localAddress: us, localPort: OUR_PORT, remoteAddress: peer, remotePort: 43001 };
+    door0().handOver(flow, 1);
+    before = counters();
+    assert.equal(door0().testRun(frame(43001)).verdict, 'pass', 'about a kernel socket\'s flow');
+    assert.deepEqual(moved(before), { skippedHandedOver: 1 });
+    door0().takeBack(flow);
   }
 });
 

@@ -187,13 +187,16 @@ test('kill -9 of the owning process takes the program off the interface', { skip
   const holder = fileURLToPath(new URL('../fixtures/door-holder.js', import.meta.url));
   const options = { addrs: [pair.responderV4], ports: [PORT], iface: pair.responderIface, netns: pair.responder.path };
   const child = track(spawn(process.execPath, [holder, JSON.stringify(options)], { stdio: ['ignore', 'pipe', 'inherit'] }));
-  const id = await new Promise<string>((resolve, reject) => {
-    child.stdout!.on('data', (d: Buffer) => { const m = /attached (\d+)/.exec(String(d)); if (m) resolve(m[1]); });
-    child.once('exit', (code) => reject(new Error(`the holder exited (${code}) before attaching`)));
-  });
-  assert.match(pair.responder.ip(['link', 'show', 'dev', pair.responderIface]), new RegExp(`prog/xdp id ${id} `), 'on while it lives');
   const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGKILL');
-  await exited;
+  try {
+    const id = await new Promise<string>((resolve, reject) => {
+      child.stdout!.on('data', (d: Buffer) => { const m = /attached (\d+)/.exec(String(d)); if (m) resolve(m[1]); });
+      child.once('exit', (code) => reject(new Error(`the holder exited (${code}) before attaching`)));
+    });
+    assert.match(pair.responder.ip(['link', 'show', 'dev', pair.responderIface]), new RegExp(`prog/xdp id ${id} `), 'on while it lives');
+  } finally {
+    child.kill('SIGKILL');
+    await exited;
+  }
   await waitFor('the program to leave', () => !/xdp/.test(pair.responder.ip(['link', 'show', 'dev', pair.responderIface])));
 });
