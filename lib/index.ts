@@ -7,3 +7,5 @@ export { resolveConfig, type SyncacheConfig, type SyncacheConfigInput } from './
 export { COUNTER_NAMES } from './engine/stats.js';
 export type { CookieMode } from './native/addon.js';
 export { syncacheMetrics, metricName, type MetricsOptions } from './metrics/prometheus.js';
+export type { IoChoice } from './responder/io-choice.js';
+export { Door, doorUnavailableReason, type DoorOptions } from './door/door.js';

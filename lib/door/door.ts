@@ -142,6 +142,11 @@ export class Door {
     this.native.attach(netns === undefined ? { iface } : { iface, netns });
   }
 
+  /** The XSKMAP the program redirects through: a Ring opened with io 'xdp' and this xskMap takes our frames. */
+  get xskMap(): number {
+    return this.native.xskMap;
+  }
+
   get attached(): boolean {
     return this.native.attached;
   }
@@ -188,14 +193,23 @@ export class Door {
     this.native.configure(this.config);
   }
 
-  /** A kernel socket owns this flow now: its segments pass to the kernel. */
-  handOver(flow: FlowEnds, peerIsn: number): void {
-    this.native.handOver(writeFlowWords(flow, this.flowWords), peerIsn >>> 0);
+  /** A kernel socket owns this flow now: its segments pass to the kernel (`flow`: its ends, or its writeFlowWords). */
+  handOver(flow: FlowEnds | Uint32Array, peerIsn: number): void {
+    this.native.handOver(this.words(flow), peerIsn >>> 0);
   }
 
-  /** Undoes handOver (the socket closed); false if the flow was not handed over. */
-  takeBack(flow: FlowEnds): boolean {
-    return this.native.takeBack(writeFlowWords(flow, this.flowWords));
+  /** The flow's socket closed: its stragglers still pass to the kernel, a SYN goes to userspace (which may reopen the 4-tuple). */
+  flowClosed(flow: FlowEnds | Uint32Array): boolean {
+    return this.native.flowClosed(this.words(flow));
+  }
+
+  /** Undoes handOver (the socket's TIME_WAIT is over); false if the flow was not handed over. */
+  takeBack(flow: FlowEnds | Uint32Array): boolean {
+    return this.native.takeBack(this.words(flow));
+  }
+
+  private words(flow: FlowEnds | Uint32Array): Uint32Array {
+    return flow instanceof Uint32Array ? flow : writeFlowWords(flow, this.flowWords);
   }
 
   /** The AF_XDP socket (fd) that takes our frames arriving on rx queue `queue`. */

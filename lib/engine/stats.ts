@@ -49,7 +49,10 @@ export const SYNCACHE_COUNTERS = [
 
 export type SyncacheCounterName = (typeof SYNCACHE_COUNTERS)[number];
 
-export const COUNTER_NAMES: readonly string[] = [...SYNCACHE_COUNTERS, ...addon.counterNames];
+/** What only the XDP door counts (lib/door/; its other counters carry the names above). */
+export const DOOR_COUNTERS = ['doorRedirected', 'doorNoSocket'] as const;
+
+export const COUNTER_NAMES: readonly string[] = [...SYNCACHE_COUNTERS, ...addon.counterNames, ...DOOR_COUNTERS];
 
 const index = new Map<string, number>(COUNTER_NAMES.map((name, i) => [name, i]));
 

@@ -44,6 +44,12 @@ export interface HandoverHost {
   takeHeldData(hold: number, iss: number): { data: Uint8Array[]; seq: number } | undefined;
   /** A held entry goes back to the cache (see SynEngine.release). */
   release(hold: number, iss: number): void;
+  /**
+   * The socket has left repair: the flow's segments go to it from now on.
+   * Behind the nftables gate its SO_MARK did that already; the XDP door
+   * passes the flow to the kernel from here (`words`: its writeFlowWords).
+   */
+  opened(flow: FlowOf, words: Uint32Array): void;
   /** The flow is a kernel socket's now: its segments are skipped natively (`words`: its writeFlowWords). */
   mark(flow: FlowOf, kernelSocket: boolean, words: Uint32Array): void;
   /** The flow's socket closed: skip its stragglers for a TIME_WAIT. */
@@ -146,6 +152,7 @@ export class Handover {
         }
         try {
           finishRepair(fd, join(data), params.mark ?? 0, params.windowProbe === true);
+          this.host.opened(flow, words);
           if (held !== undefined && params.mark) this.injectLate(fd, words, params.mark, end, last, look.next);
         } catch (error) {
           closeSync(fd); // in repair, or its data incomplete: nothing more goes on the wire

@@ -104,4 +104,6 @@ export const COUNTER_HELP: Readonly<Record<string, string>> = {
   kernelRxRingFull: 'Frames the kernel dropped because the AF_XDP RX ring was full (XDP_STATISTICS)',
   kernelFillRingEmpty: 'Times the kernel found no frame on the AF_XDP fill ring (XDP_STATISTICS)',
   kernelInvalidDescs: 'AF_XDP descriptors the kernel refused as invalid, RX and TX (XDP_STATISTICS)',
+  doorRedirected: 'Frames the XDP door handed to the AF_XDP ring',
+  doorNoSocket: 'Frames of ours the XDP door found no AF_XDP socket for on their receive queue (passed to the kernel)',
 };

@@ -317,6 +317,8 @@ export interface DoorTestRun {
 export interface NativeDoor {
   readonly attached: boolean;
   readonly ifindex: number;
+  /** The XSKMAP fd the program redirects through (a Ring's options.xskMap). */
+  readonly xskMap: number;
   /** Attaches through a bpf_link (gone with the process) to iface in netns (a path). */
   attach(options: { iface: string; netns?: string }): void;
   detach(): void;
@@ -329,6 +331,7 @@ export interface NativeDoor {
   /** flow: FLOW_WORDS words (flow-words.ts). */
   handOver(flow: Uint32Array, peerIsn: number): void;
   takeBack(flow: Uint32Array): boolean;
+  flowClosed(flow: Uint32Array): boolean;
   /** An AF_XDP socket's fd for frames of rx queue `queue` (0..xsksMax-1). */
   setSocket(queue: number, fd: number): void;
   clearSocket(queue: number): void;

@@ -31,6 +31,8 @@ import { SocketMaker, type Handed, type SocketMakerOptions } from '../handoff/so
 import { Handover } from '../handoff/handover.js';
 import type { MainMessage, SentError, WorkerInit, WorkerMessage } from './messages.js';
 import { InFlight } from './in-flight.js';
+import { chooseIo, type IoChoice, type IoPath } from './io-choice.js';
+import { Door } from '../door/door.js';
 
 export interface ResponderOptions extends SyncacheConfigInput {
   /** Interface to answer on. */
@@ -63,6 +65,16 @@ export interface ResponderOptions extends SyncacheConfigInput {
    * must be 0.
    */
   xdp?: XdpOptions;
+  /**
+   * The I/O path. 'packet' (default): AF_PACKET rings, with the nftables
+   * gate. 'xdp': the XDP door (lib/door/) in front of an AF_XDP ring: it
+   * answers cookie SYNs in the driver while cookies are all there is and
+   * hands the rest of ours to the ring; no gate (the kernel never sees a
+   * protected handshake). Needs the door built (clang, libbpf-dev), CAP_BPF
+   * and CAP_NET_ADMIN (or root), one receive queue, workers 0. 'auto': the
+   * door where it can be had, else 'packet'. See Responder.io.
+   */
+  io?: IoChoice;
   /** Clock for timers (tests inject a ManualClock; only with workers: 0). With a fleet key it stands for the wall clock too. */
   clock?: Clock;
   /**
@@ -116,6 +128,10 @@ function validate(options: ResponderOptions): void {
       throw new TypeError('xdp must be { xskMap: FD, queue?: N }: the fd of the XSKMAP the interface\'s XDP program redirects through');
     }
     if (workers > 0) throw new TypeError('xdp reads one queue: workers must be 0');
+    if (options.io !== undefined && options.io !== 'packet') throw new TypeError(`xdp (your own XDP program) cannot be used with io: ${JSON.stringify(options.io)} (the door is one); leave io out`);
+  }
+  if (options.io !== undefined && options.io !== 'packet' && options.io !== 'xdp' && options.io !== 'auto') {
+    throw new TypeError(`io must be 'packet', 'xdp' or 'auto', got ${JSON.stringify(options.io)}`);
   }
   if (workers > 0 && options.clock !== undefined) throw new TypeError('clock can only be injected with workers: 0 (the shard on this thread)');
   if (workers > 0 && options.accept !== undefined) throw new TypeError('accept can only be used with workers: 0 (workers report handshakes asynchronously)');
@@ -151,7 +167,7 @@ function revive(e: SentError): Error {
 }
 
 function splitOptions(options: ResponderOptions): SyncacheConfigInput {
-  const { iface, addrs, ports, netns, workers, gate, mark, qdiscBypass, clock, accept, handoff, lowLatency, secrets, xdp, ...config } = options;
+  const { iface, addrs, ports, netns, workers, gate, mark, qdiscBypass, clock, accept, handoff, lowLatency, secrets, xdp, io, ...config } = options;
   return config;
 }
 
@@ -182,6 +198,11 @@ export class Responder extends EventEmitter<ResponderEvents> {
   /** Which worker made a handed socket (its flow is that worker's). */
   private readonly origin = new WeakMap<Handshake, Worker>();
   private gate: Gate | undefined;
+  /** The XDP door (io 'xdp', or 'auto' where it could be had). */
+  private door: Door | undefined;
+  private ioPath: IoPath = 'packet';
+  /** The door's counters as last read (kept once it is closed). */
+  private doorCounts: Record<string, number> | undefined;
   private rotation: NodeJS.Timeout | undefined;
   private closed = false;
   /** The instance failed ('error' was emitted once; the shards say the same thing again). */
@@ -232,13 +253,21 @@ export class Responder extends EventEmitter<ResponderEvents> {
     const o = this.options;
     const workers = o.workers ?? 0;
     const netnsPath = nsPath(o.netns);
+    this.ioPath = chooseIo(o, netnsPath === undefined ? undefined : netnsName(netnsPath));
+    if (this.ioPath === 'door') {
+      const c = this.config;
+      this.door = new Door({ addrs: o.addrs, ports: o.ports, mss: c.mss, mss6: c.mss6, windowScale: c.windowScale, window: c.window });
+      this.door.followSecrets(this.secrets);
+      this.door.attach(o.iface, netnsPath);
+    }
+    const xdp = this.door !== undefined ? { xskMap: this.door.xskMap, queue: 0 } : o.xdp;
     if (workers === 0) {
       const stats = new Stats();
       this.shardStats.push(stats);
       this.shard = new Shard({
         iface: o.iface, netns: netnsPath, addrs: o.addrs, ports: o.ports, config: this.config,
         secrets: this.secrets.view, clock: this.clock, stats, qdiscBypass: o.qdiscBypass, hold: o.handoff, lowLatency: o.lowLatency,
-        xdp: o.xdp, fleetTimestamps: this.secrets.epoch !== null,
+        xdp, door: this.door, fleetTimestamps: this.secrets.epoch !== null,
         onHandshake: (h) => {
           if (this.sockets !== undefined) return this.sockets.push(h);
           if (o.accept !== undefined && o.accept(h) === false) return false;
@@ -260,7 +289,8 @@ export class Responder extends EventEmitter<ResponderEvents> {
     // only, for addresses it has.
     const netns = netnsPath === undefined ? undefined : netnsName(netnsPath);
     requireOnInterface(o.iface, netns, o.addrs);
-    if (o.gate !== false) {
+    // Behind the door the kernel never sees a protected handshake: no gate.
+    if (o.gate !== false && this.door === undefined) {
       this.gate = installGate({ netns, iface: o.iface, addrs: o.addrs, ports: o.ports, mark: o.mark ?? DEFAULT_MARK });
     }
     this.shard?.start((error) => this.fail(error));
@@ -379,14 +409,25 @@ export class Responder extends EventEmitter<ResponderEvents> {
   /** Every counter by its name, summed over the shards. */
   stats(): Record<string, number> {
     this.shard?.syncStats();
-    return Stats.sum(this.shardStats);
+    return this.withDoor(Stats.sum(this.shardStats));
   }
 
   /** Every counter by its name, per shard (this thread's, or one per worker in start order). */
   statsByShard(): Array<Record<string, number>> {
     this.shard?.syncStats();
-    return this.shardStats.map((s) => s.snapshot());
+    return this.shardStats.map((s, i) => (i === 0 ? this.withDoor(s.snapshot()) : s.snapshot()));
   }
+
+  /** What the door finished itself, under the names userspace counts the same events by (one shard: workers 0). */
+  private withDoor(counts: Record<string, number>): Record<string, number> {
+    if (this.door === undefined) return counts;
+    this.doorCounts = this.closed ? this.doorCounts : this.door.stats();
+    for (const [name, n] of Object.entries(this.doorCounts ?? {})) {
+      if (name in counts) counts[name] += n;
+    }
+    return counts;
+  }
+
 
   /** Counter names in the order stats() reports them. */
   static readonly counterNames: readonly string[] = COUNTER_NAMES;
@@ -401,9 +442,9 @@ export class Responder extends EventEmitter<ResponderEvents> {
     return this.shard?.engine.paused ?? false;
   }
 
-  /** The I/O path packets take: 'packet' (AF_PACKET rings) or 'xdp' (an AF_XDP socket, options.xdp). */
+  /** The I/O path packets take: 'packet' (AF_PACKET rings and the gate) or 'xdp' (the XDP door, io 'xdp', or options.xdp: an AF_XDP socket). */
   get backend(): 'packet' | 'xdp' {
-    return this.options.xdp !== undefined ? 'xdp' : 'packet';
+    return this.ioPath === 'door' || this.options.xdp !== undefined ? 'xdp' : 'packet';
   }
 
   /** Worker threads running a shard each (0: the one shard is on this thread). */
@@ -461,6 +502,7 @@ export class Responder extends EventEmitter<ResponderEvents> {
 
   private rotateIfDue(): void {
     this.secrets.maybeRotate(this.secrets.epoch === null ? this.clock.now() : this.wallNow());
+    this.door?.followSecrets(this.secrets);
   }
 
   /** Stops answering, closes the rings, removes the gate. Idempotent. */
@@ -477,5 +519,7 @@ export class Responder extends EventEmitter<ResponderEvents> {
       setTimeout(() => void w.terminate(), 2000).unref();
     })));
     this.gate?.remove();
+    if (this.door !== undefined) this.doorCounts = this.door.stats();
+    this.door?.close();
   }
 }

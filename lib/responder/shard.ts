@@ -13,6 +13,7 @@ import type { SyncacheConfig } from '../engine/config.js';
 import { SynEngine, type HandshakeSink } from '../engine/engine.js';
 import type { FlowOf } from '../handoff/flow.js';
 import type { HandoverHost } from '../handoff/handover.js';
+import type { Door } from '../door/door.js';
 import { CoarseTimer } from '../engine/coarse-timer.js';
 import { C, Stats } from '../engine/stats.js';
 import { LingerQueue } from './linger.js';
@@ -50,6 +51,12 @@ export interface ShardOptions {
   lowLatency?: boolean;
   /** Read through AF_XDP (see RingOptions.io). */
   xdp?: XdpOptions;
+  /**
+   * The XDP door in front of this shard's AF_XDP ring (options.xdp is its
+   * xskMap): told the cookie state after every drain and tick, and which
+   * flows kernel sockets own.
+   */
+  door?: Door;
   onHandshake: HandshakeSink;
 }
 
@@ -84,6 +91,8 @@ export class Shard implements HandoverHost {
   private readonly clock: Clock;
   private readonly lingerTimer: NodeJS.Timeout;
   private readonly stats: Stats;
+  private readonly door: Door | undefined;
+  private readonly mode: SyncacheConfig['syncookies'];
   private closed = false;
   /** When drain() last ran (performance.now()). */
   private drainedAt = 0;
@@ -93,6 +102,7 @@ export class Shard implements HandoverHost {
   constructor(options: ShardOptions) {
     const tx = new BatchView();
     this.stats = options.stats;
+    this.mode = options.config.syncookies;
     this.ring = new addon.Ring({
       iface: options.iface,
       netns: options.netns,
@@ -141,8 +151,10 @@ export class Shard implements HandoverHost {
     this.lingerTimer = setInterval(() => this.expireLingering(), 1000);
     this.lingerTimer.unref();
     const cache = this.engine.cache;
+    this.door = options.door;
+    this.door?.setTimestampClock(this.engine.tsNow());
     this.timer = new CoarseTimer(
-      () => this.engine.expire(),
+      () => { this.engine.expire(); this.tellDoor(); },
       () => (cache === null ? -1 : cache.nextDeadline()),
       { clock: options.clock },
     );
@@ -197,8 +209,22 @@ export class Shard implements HandoverHost {
       // not wait behind the next batch of SYNs.
       if (this.handshakes !== handshakes) break;
     }
-    if (rows > 0) this.timer.notify();
+    if (rows > 0) {
+      this.timer.notify();
+      this.tellDoor();
+    }
     return rows;
+  }
+
+  /**
+   * The door answers SYNs itself while no SYN may take an entry, and refuses
+   * forged cookie ACKs while no entry can exist (see lib/door/door.ts);
+   * a write only when that changes.
+   */
+  private tellDoor(): void {
+    if (this.door === undefined || this.closed) return;
+    const cache = this.engine.cache;
+    this.door.setCookieState({ mode: this.mode, paused: this.engine.paused, cacheEmpty: cache === null || cache.size === 0 });
   }
 
   /** Whether close() has run (the ring is gone). */
@@ -219,6 +245,11 @@ export class Shard implements HandoverHost {
   /** What a held entry collected since the last take (see SynEngine.takeHeldData). */
   takeHeldData(hold: number, iss: number): { data: Uint8Array[]; seq: number } | undefined {
     return this.engine.takeHeldData(hold, iss);
+  }
+
+  /** The socket left repair: behind the door, the flow's segments pass to the kernel from now on. */
+  opened(h: FlowOf, words: Uint32Array): void {
+    if (!this.closed) this.door?.handOver(words, h.irs);
   }
 
   /** A held entry whose handshake is not made into a socket goes back to the cache. */
@@ -251,6 +282,7 @@ export class Shard implements HandoverHost {
     if (this.closed) return;
     const words = writeFlowWords(h, this.flow);
     this.ring.flowClosed(words, h.irs);
+    this.door?.flowClosed(words);
     if (this.lingering.push(this.clock.now(), words, h.irs, this.takeBack)) this.stats.values[C.lingerfull]++;
   }
 
@@ -260,7 +292,8 @@ export class Shard implements HandoverHost {
 
   /** A lingering flow's stragglers are no longer skipped. */
   private readonly takeBack = (flow: Uint32Array, peerIsn: number): void => {
-    this.ring.takeBack(flow, peerIsn);
+    // Only if it is still this connection's (not a new one on the 4-tuple).
+    if (this.ring.takeBack(flow, peerIsn)) this.door?.takeBack(flow);
   };
 
   private readonly flow = new Uint32Array(FLOW_WORDS);

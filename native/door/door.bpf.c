@@ -8,6 +8,10 @@
  *     do not walk cannot be shown to be ours). ICMP is ours only as an
  *     unreachable quoting a segment from our address and port.
  *   a flow a kernel socket owns    XDP_PASS  skippedHandedOver (`handed`)
+ *     but a SYN on one whose socket closed goes to userspace, whose flow set
+ *     decides whether it may open a new connection there (RFC 6191), and
+ *     the flow leaves `handed` (the kernel's TIME_WAIT socket would answer
+ *     it with a RST: there is no listener)
  *   malformed                      XDP_DROP  the drop* counter that
  *     native/wire/parse.cc bumps for it, checked in its order from where
  *     the frame became ours (IP length, IP checksum, fragment, source;
@@ -216,6 +220,20 @@ static __always_inline int address_ours(__u32 family, const __u32 *addr)
 static __always_inline int handed_over(const struct door_flow *flow)
 {
   return bpf_map_lookup_elem(&handed, flow) != NULL;
+}
+
+/* Whether `flow` is handed over and this segment (TCP flags at `flags`) is
+ * not a SYN on it after its socket closed; such a SYN takes the flow out. */
+static __always_inline int handed_over_segment(const struct door_flow *flow, const __u8 *flags, void *end)
+{
+  struct door_handed *h = bpf_map_lookup_elem(&handed, flow);
+  if (!h)
+    return 0;
+  if (h->closed && (void *)(flags + 1) <= end && (*flags & 0x02)) {
+    bpf_map_delete_elem(&handed, flow);
+    return 0;
+  }
+  return 1;
 }
 
 /* A 16-bit value in network order, added as the native load of its bytes. */
@@ -537,7 +555,7 @@ static __always_inline int door_v4(struct xdp_md *ctx, __u32 l2)
   s.flow.local[0] = *(__u32 *)(ip + 16);
   if (!address_ours(4, s.flow.local))
     return XDP_PASS;
-  if (handed_over(&s.flow)) {
+  if (handed_over_segment(&s.flow, tcp + 13, end)) {
     bump(DOOR_C_skippedHandedOver);
     return XDP_PASS;
   }
@@ -628,7 +646,7 @@ static __always_inline int door_v6(struct xdp_md *ctx, __u32 l2)
   __builtin_memcpy(s.flow.local, ip + 24, 16);
   if (!address_ours(6, s.flow.local))
     return XDP_PASS;
-  if (handed_over(&s.flow)) {
+  if (handed_over_segment(&s.flow, tcp + 13, end)) {
     bump(DOOR_C_skippedHandedOver);
     return XDP_PASS;
   }

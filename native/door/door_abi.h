@@ -108,7 +108,7 @@ struct door_flow {
 
 struct door_handed {
   __u32 peer_isn;    /* the peer's ISN when it was handed over */
-  __u32 reserved;
+  __u32 closed;      /* 1 once its socket closed (TIME_WAIT): a SYN goes to userspace */
 };
 
 #define DOOR_XSKS_MAX 64

@@ -74,6 +74,7 @@ class DoorBinding : public Napi::ObjectWrap<DoorBinding> {
         InstanceMethod<&DoorBinding::SetAddresses>("setAddresses"),
         InstanceMethod<&DoorBinding::HandOver>("handOver"),
         InstanceMethod<&DoorBinding::TakeBack>("takeBack"),
+        InstanceMethod<&DoorBinding::FlowClosed>("flowClosed"),
         InstanceMethod<&DoorBinding::SetSocket>("setSocket"),
         InstanceMethod<&DoorBinding::ClearSocket>("clearSocket"),
         InstanceMethod<&DoorBinding::ReadCounters>("readCounters"),
@@ -82,6 +83,7 @@ class DoorBinding : public Napi::ObjectWrap<DoorBinding> {
         InstanceMethod<&DoorBinding::Close>("close"),
         InstanceAccessor<&DoorBinding::GetAttached>("attached"),
         InstanceAccessor<&DoorBinding::GetIfindex>("ifindex"),
+        InstanceAccessor<&DoorBinding::GetXskMap>("xskMap"),
     });
   }
 
@@ -229,6 +231,17 @@ class DoorBinding : public Napi::ObjectWrap<DoorBinding> {
     return Done(env, loader_.HandOver(flow, info[1].As<Napi::Number>().Uint32Value(), &error), error);
   }
 
+  Napi::Value FlowClosed(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!CheckOpen(env, "flowClosed")) return env.Undefined();
+    door_flow flow;
+    if (!ReadFlow(env, info[0], &flow)) return env.Undefined();
+    SysError error;
+    bool found = false;
+    if (!loader_.FlowClosed(flow, &found, &error)) return Done(env, false, error);
+    return Napi::Boolean::New(env, found);
+  }
+
   Napi::Value TakeBack(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!CheckOpen(env, "takeBack")) return env.Undefined();
@@ -317,6 +330,7 @@ class DoorBinding : public Napi::ObjectWrap<DoorBinding> {
 
   Napi::Value GetAttached(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), loader_.attached()); }
   Napi::Value GetIfindex(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), loader_.ifindex()); }
+  Napi::Value GetXskMap(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), loader_.xskMapFd()); }
 
   door::DoorLoader loader_;
   bool open_ = false;

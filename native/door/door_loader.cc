@@ -194,6 +194,18 @@ bool DoorLoader::HandOver(const door_flow& flow, uint32_t peerIsn, SysError* err
   return true;
 }
 
+bool DoorLoader::FlowClosed(const door_flow& flow, bool* found, SysError* error) {
+  door_handed value{};
+  *found = bpf_map_lookup_elem(handed_, &flow, &value) == 0;
+  if (!*found) return errno == ENOENT ? true : Fail(error, errno, "bpf_map_lookup_elem", "cannot read a handed-over flow in the door");
+  value.closed = 1;
+  if (bpf_map_update_elem(handed_, &flow, &value, BPF_EXIST) != 0) {
+    *found = false;
+    if (errno != ENOENT) return Fail(error, errno, "bpf_map_update_elem", "cannot mark a handed-over flow closed in the door");
+  }
+  return true;
+}
+
 bool DoorLoader::TakeBack(const door_flow& flow, bool* found, SysError* error) {
   *found = bpf_map_delete_elem(handed_, &flow) == 0;
   if (!*found && errno != ENOENT)

@@ -66,9 +66,15 @@ class DoorLoader {
   bool SetAddresses(const door_addr* addrs, uint32_t count, SysError* error);
   // Marks the flow handed over, and forgets that its cookie ACK passed.
   bool HandOver(const door_flow& flow, uint32_t peerIsn, SysError* error);
+  // The flow's socket closed: its segments still pass (to the TIME_WAIT
+  // socket), but a SYN goes to userspace; false (no error) if not handed over.
+  bool FlowClosed(const door_flow& flow, bool* found, SysError* error);
   // False (and no error) when the flow was not handed over.
   bool TakeBack(const door_flow& flow, bool* found, SysError* error);
   bool SetSocket(uint32_t queue, int fd, SysError* error);
+  // The XSKMAP the program redirects through (an AF_XDP ring puts its socket
+  // there itself); -1 before Load.
+  int xskMapFd() const { return xsks_; }
   bool ClearSocket(uint32_t queue, SysError* error);
 
   // Sums every CPU's counters into out[DOOR_COUNTER_COUNT].

@@ -1,0 +1,46 @@
+// Which I/O path a Responder takes (ResponderOptions.io): the AF_PACKET
+// rings behind the nftables gate ('packet'), or the XDP door in front of an
+// AF_XDP ring ('door'). 'xdp' insists on the door and says in one line what
+// is missing when it cannot be had; 'auto' takes the door where it can.
+import { execFileSync } from 'node:child_process';
+import { doorUnavailableReason } from '../door/door.js';
+/** What ResponderOptions.io asks for. */
+export type IoChoice = 'packet' | 'xdp' | 'auto';
+
+/** What a Responder then takes. */
+export type IoPath = 'packet' | 'door';
+
+/** Receive queues iface has in use (in the namespace named netns: sysfs there), or undefined if that cannot be read. */
+function receiveQueues(iface: string, netns: string | undefined): number | undefined {
+  if (!/^[\w.:-]+$/.test(iface)) return undefined;
+  try {
+    const list = ['sh', '-c', `ls /sys/class/net/${iface}/queues`];
+    const out = execFileSync(netns === undefined ? list[0] : 'ip', netns === undefined ? list.slice(1) : ['netns', 'exec', netns, ...list], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    return out.split(/\s+/).filter((q) => q.startsWith('rx-')).length || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Why the door cannot serve this Responder (one line), or undefined if it can. */
+export function doorRefusal(options: { iface: string; workers?: number; xdp?: unknown }, netns: string | undefined): string | undefined {
+  const built = doorUnavailableReason();
+  if (built !== undefined) return built;
+  if ((options.workers ?? 0) > 0) return 'the door feeds one AF_XDP ring: workers must be 0';
+  if (options.xdp !== undefined) return 'options.xdp names an XDP program of your own';
+  const queues = receiveQueues(options.iface, netns);
+  if (queues !== undefined && queues > 1) {
+    return `the door reads one receive queue and ${options.iface} has ${queues}: reduce them (ethtool -L ${options.iface} combined 1) or use io 'packet'`;
+  }
+  return undefined;
+}
+
+/** The path to take; throws (code ENOTSUP) for io 'xdp' when the door cannot be had. */
+export function chooseIo(options: { iface: string; workers?: number; xdp?: unknown; io?: IoChoice }, netns: string | undefined): IoPath {
+  const io = options.io ?? 'packet';
+  if (io === 'packet') return 'packet';
+  const refusal = doorRefusal(options, netns);
+  if (refusal === undefined) return 'door';
+  if (io === 'auto') return 'packet';
+  throw Object.assign(new Error(`io 'xdp': ${refusal}`), { code: 'ENOTSUP' });
+}
