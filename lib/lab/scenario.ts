@@ -7,6 +7,7 @@ import type { CookieMode } from '../native/addon.js';
 import { labAddon } from './lab-addon.js';
 import { Responder } from '../responder/responder.js';
 import { buildLab, type LabProfile } from './topology.js';
+import type { IoChoice } from '../responder/io-choice.js';
 import { runClients, type ClientSummary } from './clients.js';
 import { counterDelta, readKernelCounters, startKernelListener, type KernelCounters } from './kernel-listener.js';
 
@@ -28,6 +29,8 @@ export interface ScenarioOptions {
   tag?: string;
   /** The lab's shape (see LabOptions.profile; default 'switch'). */
   profile?: LabProfile;
+  /** syncache's I/O path (ResponderOptions.io; default 'packet'); the lab readies its veths for XDP unless 'packet'. */
+  io?: IoChoice;
   onProgress?: (p: Progress) => void;
   /** Called once syncache's responder is open (target syncache), e.g. to serve its metrics. */
   onResponder?: (r: Responder) => void;
@@ -46,6 +49,8 @@ export interface LabReport {
   profile: LabProfile;
   syncookies: CookieMode | 'kernel-2';
   workers: number;
+  /** The I/O path syncache took ('packet' or 'xdp'; the kernel's target: 'kernel'). */
+  io: 'packet' | 'xdp' | 'kernel';
   seconds: number;
   synsSent: number;
   /** SYN-ACKs that reached the attacker, retransmits included. */
@@ -70,7 +75,8 @@ export async function runLabScenario(options: ScenarioOptions): Promise<LabRepor
   const port = options.port ?? 80;
   const workers = options.workers ?? 0;
   const syncookies = options.syncookies ?? 'on';
-  const lab = buildLab({ tag: options.tag ?? 'lab', profile: options.profile });
+  const io = options.io ?? 'packet';
+  const lab = buildLab({ tag: options.tag ?? 'lab', profile: options.profile, xdp: options.target === 'syncache' && io !== 'packet' });
   let responder: Responder | undefined;
   let listener: Awaited<ReturnType<typeof startKernelListener>> | undefined;
   const stopSignals = installSignalCleanup(() => lab.destroy());
@@ -80,7 +86,7 @@ export async function runLabScenario(options: ScenarioOptions): Promise<LabRepor
     if (options.target === 'syncache') {
       responder = await Responder.open({
         iface: r.iface, netns: r.ns.path, addrs: [r.v4, r.v6], ports: [port], syncookies, workers,
-        pauseMs: options.pauseMs, qdiscBypass: options.qdiscBypass,
+        pauseMs: options.pauseMs, qdiscBypass: options.qdiscBypass, io,
       });
     } else {
       listener = await startKernelListener({ ns: r.ns, port, syncookies: 2, backlog: 1024 });
@@ -136,6 +142,7 @@ export async function runLabScenario(options: ScenarioOptions): Promise<LabRepor
       profile: lab.profile,
       syncookies: options.target === 'kernel' ? 'kernel-2' : syncookies,
       workers: options.target === 'kernel' ? 0 : workers,
+      io: responder?.backend ?? 'kernel',
       seconds,
       synsSent: floodResult.sent,
       synAcksSeen: floodResult.replies,
