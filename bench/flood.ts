@@ -29,7 +29,8 @@ import type { LabProfile } from '../lib/lab/topology.js';
 import { threads } from '../lib/cli/lab.js';
 import { machine as hostLine, requireLab } from './common.js';
 import { saveResult, RESULTS_DIR } from './results.js';
-import { machineCost, type MachineCostRow } from './syn-cost.js';
+import { machineCost, type MachineCostMode, type MachineCostRow } from './syn-cost.js';
+import { doorUnavailableReason } from '../lib/door/door.js';
 import { lineChartSvg } from './svg-chart.js';
 import { availableParallelism } from 'node:os';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -66,10 +67,10 @@ const json = values.json === true;
 
 requireLab('bench:flood');
 
-type Run = Pick<ScenarioOptions, 'target' | 'syncookies' | 'workers'> & { rate?: number; profile: LabProfile };
+type Run = Pick<ScenarioOptions, 'target' | 'syncookies' | 'workers' | 'io'> & { rate?: number; profile: LabProfile };
 
 async function run(r: Run): Promise<LabReport> {
-  const label = `${r.profile} lab: ${r.target}${r.syncookies ? ` syncookies=${r.syncookies} workers=${r.workers}` : ' (tcp_syncookies=2)'} at ${r.rate ? `${r.rate} SYN/s` : 'full speed'}`;
+  const label = `${r.profile} lab: ${r.target}${r.syncookies ? ` syncookies=${r.syncookies} workers=${r.workers}${r.io === 'xdp' ? ' door' : ''}` : ' (tcp_syncookies=2)'} at ${r.rate ? `${r.rate} SYN/s` : 'full speed'}`;
   if (!json) process.stderr.write(`  running ${label} for ${seconds} s...\n`);
   return runLabScenario({ ...r, rate: r.rate ?? 0, seconds, clientRate, tag: 'bench' });
 }
@@ -89,14 +90,22 @@ for (const profile of profiles) {
   for (const workers of [0, 2]) {
     for (const syncookies of ['on', 'only'] as const) reports.push(await run({ target: 'syncache', syncookies, workers, rate: offered, profile }));
   }
+  // The door: one AF_XDP ring, so workers 0.
+  if (doorUnavailableReason() === undefined) {
+    for (const syncookies of ['on', 'only'] as const) reports.push(await run({ target: 'syncache', syncookies, workers: 0, io: 'xdp', rate: offered, profile }));
+  }
   for (const syncookies of ['on', 'only'] as const) ceilings.push(await run({ target: 'syncache', syncookies, workers: 2, profile }));
+  if (doorUnavailableReason() === undefined) {
+    for (const syncookies of ['on', 'only'] as const) ceilings.push(await run({ target: 'syncache', syncookies, workers: 0, io: 'xdp', profile }));
+  }
 }
 const kernelOf = (profile: LabProfile): LabReport => reports.find((r) => r.target === 'kernel' && r.profile === profile)!;
 const offered = offeredBy[profiles[0]]!;
 
 const rows = [...reports, ...ceilings].map((r) => ({
   profile: r.profile,
-  target: `${r.target === 'kernel' ? 'kernel (tcp_syncookies=2)' : `syncache ${r.syncookies}, ${threads(r.workers)}`}${ceilings.includes(r) ? ', full speed' : ''}`,
+  target: `${r.target === 'kernel' ? 'kernel (tcp_syncookies=2)' : `syncache ${r.syncookies}, ${r.io === 'xdp' ? 'door' : threads(r.workers)}`}${ceilings.includes(r) ? ', full speed' : ''}`,
+  io: r.io,
   offered: Math.round(r.offeredPerSecond),
   answered: Math.round(r.answeredPerSecond),
   answeredShare: r.answeredShare,
@@ -108,13 +117,23 @@ const rows = [...reports, ...ceilings].map((r) => ({
   connectP99: r.clients.p99,
   kernelRingDrops: r.counters.kernelDrops ?? null,
 }));
-// The cost sweep, in the pair lab: the machine's CPU per answered SYN at
-// fixed offered rates and at the generator's full speed (rate 0), net of the
-// floor; --cost-runs rounds, each visiting every rate and target in turn
-// (interleaved, so drift hits all alike); the median of the rounds is the figure.
+// The cost sweep, in the pair lab readied for XDP (every row in the same
+// lab): the machine's CPU per answered SYN at fixed offered rates and at the
+// generator's full speed (rate 0), net of the floor; --cost-runs rounds,
+// each visiting every rate and target in turn (interleaved, so drift hits
+// all alike); the median of the rounds is the figure. Targets: the kernel;
+// protect() on the packet backend and behind the XDP door, each with the
+// default cache (a flood fills it: cookies) and with a cache no flood here
+// fills (every SYN an entry: the cache path). Without the door (no clang or
+// libbpf at build time) its rows are left out, and say why.
 const COST_RATES = [50_000, 100_000, 200_000, 0];
-const COST_MODES = ['floor', 'plain', 'protect'] as const;
-interface CostPoint { rate: number; offered: number; kernelUs: number; syncacheUs: number; runs: Array<Record<(typeof COST_MODES)[number], MachineCostRow>> }
+const doorMissing = doorUnavailableReason();
+const COST_MODES: MachineCostMode[] = ['floor', 'plain', 'protect', 'protect-cache', ...(doorMissing === undefined ? ['door', 'door-cache'] as const : [])];
+const COST_LABELS: Record<string, string> = {
+  plain: 'kernel (syncookies=2)', protect: 'packet backend', 'protect-cache': 'packet backend, cache path',
+  door: 'door, answered in the driver', 'door-cache': 'door, cache path (AF_XDP)',
+};
+interface CostPoint { rate: number; offered: number; us: Record<string, number>; runs: Array<Record<string, MachineCostRow>> }
 const costs: CostPoint[] = [];
 let chart: string | null = null;
 const median = (xs: number[]): number => {
@@ -122,26 +141,26 @@ const median = (xs: number[]): number => {
   return v.length === 0 ? NaN : v.length % 2 === 1 ? v[v.length >> 1] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
 };
 if (costSeconds > 0 && availableParallelism() >= 2) {
+  if (doorMissing !== undefined && !json) process.stderr.write(`  cost: no door rows: ${doorMissing}\n`);
   const cpus = { responder: 1, network: 0 };
   const runs = new Map<number, CostPoint['runs']>(COST_RATES.map((r) => [r, []]));
   for (let round = 0; round < costRuns; round++) {
     for (const rate of COST_RATES) {
-      const row = {} as Record<(typeof COST_MODES)[number], MachineCostRow>;
+      const row: Record<string, MachineCostRow> = {};
       for (const mode of COST_MODES) {
-        if (!json) process.stderr.write(`  cost ${round + 1}/${costRuns}: ${mode === 'plain' ? 'kernel' : mode === 'protect' ? 'syncache' : 'floor'} at ${rate > 0 ? `${rate} SYN/s` : 'full speed'} for ${costSeconds} s...\n`);
-        row[mode] = await machineCost({ mode, rate, seconds: costSeconds, cpus, profile: 'pair' });
+        if (!json) process.stderr.write(`  cost ${round + 1}/${costRuns}: ${COST_LABELS[mode] ?? 'floor'} at ${rate > 0 ? `${rate} SYN/s` : 'full speed'} for ${costSeconds} s...\n`);
+        row[mode] = await machineCost({ mode, rate, seconds: costSeconds, cpus, profile: 'pair', xdp: true });
       }
       runs.get(rate)!.push(row);
     }
   }
   for (const rate of COST_RATES) {
     const rs = runs.get(rate)!;
-    const net = (r: Record<(typeof COST_MODES)[number], MachineCostRow>, mode: 'plain' | 'protect'): number =>
+    const net = (r: Record<string, MachineCostRow>, mode: string): number =>
       (r[mode].answered > 0 ? Math.max(0, r[mode].busyUs - r.floor.busyUs) / r[mode].answered : NaN);
-    costs.push({
-      rate, offered: median(rs.map((r) => r.plain.offered)),
-      kernelUs: median(rs.map((r) => net(r, 'plain'))), syncacheUs: median(rs.map((r) => net(r, 'protect'))), runs: rs,
-    });
+    const us: Record<string, number> = {};
+    for (const mode of COST_MODES) if (mode !== 'floor') us[mode] = median(rs.map((r) => net(r, mode)));
+    costs.push({ rate, offered: median(rs.map((r) => r.plain.offered)), us, runs: rs });
   }
   mkdirSync(RESULTS_DIR, { recursive: true });
   chart = `${RESULTS_DIR}flood-cost.svg`;
@@ -149,10 +168,7 @@ if (costSeconds > 0 && availableParallelism() >= 2) {
     title: `CPU per answered SYN, whole machine less the lab's floor (${new Date().toISOString().slice(0, 10)}, ${hostLine().split(',')[0]})`,
     xLabel: 'offered SYN/s (one generator core, pair lab)',
     yLabel: 'µs of CPU per answered SYN',
-    series: [
-      { name: 'kernel (syncookies=2)', points: costs.map((c) => [c.offered, c.kernelUs]) },
-      { name: 'syncache (AF_PACKET)', points: costs.map((c) => [c.offered, c.syncacheUs]) },
-    ],
+    series: COST_MODES.filter((m) => m !== 'floor').map((m) => ({ name: COST_LABELS[m], points: costs.map((c): [number, number] => [c.offered, c.us[m]]) })),
   }));
 } else if (costSeconds > 0 && !json) {
   process.stderr.write('  cost sweep skipped: it needs two CPUs (one for the responder host)\n');
@@ -176,9 +192,10 @@ if (json) {
   }
   if (costs.length > 0) {
     console.log('\nCPU per answered SYN, whole machine less the lab\'s floor (the same flood dropped on arrival); chart: ' + chart + '\n');
-    console.log(`median of ${costRuns} interleaved runs, pair lab\n`);
-    console.log('| rate | offered SYN/s | kernel µs | syncache µs | syncache / kernel |');
-    console.log('|---|---:|---:|---:|---:|');
-    for (const c of costs) console.log(`| ${c.rate > 0 ? c.rate.toLocaleString('en-US') : 'full speed'} | ${Math.round(c.offered).toLocaleString('en-US')} | ${c.kernelUs.toFixed(2)} | ${c.syncacheUs.toFixed(2)} | ${(c.syncacheUs / c.kernelUs).toFixed(2)} |`);
+    console.log(`median of ${costRuns} interleaved runs, pair lab; ratios to the kernel's\n`);
+    const targets = COST_MODES.filter((m) => m !== 'floor' && m !== 'plain');
+    console.log(`| rate | offered SYN/s | kernel µs | ${targets.map((m) => `${COST_LABELS[m]} µs (ratio)`).join(' | ')} |`);
+    console.log(`|---|---:|---:|${targets.map(() => '---:').join('|')}|`);
+    for (const c of costs) console.log(`| ${c.rate > 0 ? c.rate.toLocaleString('en-US') : 'full speed'} | ${Math.round(c.offered).toLocaleString('en-US')} | ${c.us.plain.toFixed(2)} | ${targets.map((m) => `${c.us[m].toFixed(2)} (${(c.us[m] / c.us.plain).toFixed(2)})`).join(' | ')} |`);
   }
 }

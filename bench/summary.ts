@@ -36,6 +36,17 @@ function flood(r: Json): string[] {
     '|---|---|---:|---:|---:|---:|---:|',
     ...r.rows.map((x: Json) => `| ${x.profile ?? 'switch'} | ${x.target} | ${int(x.offered)} | ${int(x.answered)} | ${fixed(x.ratioToKernel)} | ${x.legitCompleted}/${x.legitAttempted} | ${typeof x.connectP99 === 'number' ? `${x.connectP99.toFixed(1)} ms` : 'n/a'} |`),
   ];
+  const table: Json[] = (r.costs ?? []).filter((c: Json) => c.us !== undefined);
+  if (table.length > 0) {
+    const labels: Record<string, string> = {
+      protect: 'packet backend', 'protect-cache': 'packet, cache path', door: 'door, in the driver', 'door-cache': 'door, cache path',
+    };
+    const targets = Object.keys(table[0].us).filter((m) => m !== 'plain');
+    out.push('', `CPU per answered SYN, the whole machine less the lab's floor (the same flood dropped as it reaches the responder), pair lab readied for XDP, median of ${table[0].runs.length} interleaved runs; in brackets, over the kernel's${r.chart ? ' ([chart](bench/results/flood-cost.svg))' : ''}:`, '',
+      `| rate | offered SYN/s | kernel µs | ${targets.map((m) => labels[m] ?? m).join(' | ')} |`,
+      `|---|---:|---:|${targets.map(() => '---:').join('|')}|`,
+      ...table.map((c) => `| ${c.rate === 0 ? 'full speed' : int(c.rate)} | ${int(c.offered)} | ${fixed(c.us.plain)} | ${targets.map((m) => `${fixed(c.us[m])} (${fixed(c.us[m] / c.us.plain)})`).join(' | ')} |`));
+  }
   const costs: Json[] = (r.costs ?? []).filter((c: Json) => typeof c.kernelUs === 'number');
   if (costs.length > 0) {
     const runs = costs[0].runs?.length;

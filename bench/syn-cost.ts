@@ -81,17 +81,17 @@ export interface MachineCostRow {
 
 /**
  * The whole machine's CPU while the generator floods one server at `rate`:
- * the kernel's listener ('plain'), syncache ('protect'), or the lab's floor
+ * the kernel's listener ('plain'), syncache (the other TargetModes), or the lab's floor
  * ('floor': the same flood dropped as it arrives at the responder's
  * interface; rate 0: the generator's full speed, so what is left is the generator, the switch and the receive
  * path that any responder pays for). The kernel answers SYNs in softirq on
  * whichever core delivers them (on veth, often the sender's), so only the
  * whole machine, less the floor, compares it fairly with a process.
  */
-export async function machineCost({ mode, rate, seconds, cpus, profile }: { mode: MachineCostMode; rate: number; seconds: number; cpus: { responder: number; network: number }; profile?: LabProfile }): Promise<MachineCostRow> {
-  const lab = buildLab({ tag: 'mcost', cpus, profile });
+export async function machineCost({ mode, rate, seconds, cpus, profile, xdp }: { mode: MachineCostMode; rate: number; seconds: number; cpus: { responder: number; network: number }; profile?: LabProfile; xdp?: boolean }): Promise<MachineCostRow> {
+  const lab = buildLab({ tag: 'mcost', cpus, profile, xdp });
   try {
-    if (mode !== 'protect') lab.responder.ns.sysctl('net.ipv4.tcp_syncookies', 2);
+    if (mode === 'plain' || mode === 'floor') lab.responder.ns.sysctl('net.ipv4.tcp_syncookies', 2);
     if (mode === 'floor') dropFloodOnArrival(lab);
     const target = await startTarget(lab, mode === 'floor' ? 'plain' : mode, { cpu: cpus.responder });
     const before = cpuTimes();

@@ -12,7 +12,13 @@ export const PORT = 80;
 export const TICKS_PER_SECOND = 100;
 const TARGET = fileURLToPath(new URL('./serve-target.js', import.meta.url));
 
-export type TargetMode = 'plain' | 'protect';
+/**
+ * plain: the kernel's listener; protect: protect() on the packet backend;
+ * door: protect() behind the XDP door (io 'xdp'); the -cache variants with
+ * a cache no flood here fills, so every SYN takes the cache path (an entry,
+ * its SYN-ACK from userspace) instead of cookies.
+ */
+export type TargetMode = 'plain' | 'protect' | 'protect-cache' | 'door' | 'door-cache';
 
 export interface RunningTarget {
   pid: number;
@@ -41,7 +47,10 @@ function lines(child: ChildProcess, onLine: (l: string) => void): void {
 /** Starts the server in the lab's responder namespace; resolves once it is ready. */
 export async function startTarget(lab: Lab, mode: TargetMode, options: { cpu?: number; workers?: number } = {}): Promise<RunningTarget> {
   const r = lab.responder;
-  const [cmd, args] = r.ns.wrap(...pinned(options.cpu, process.execPath, [TARGET, mode, String(PORT), r.iface, r.v4, String(options.workers ?? 0)]));
+  const io = mode.startsWith('door') ? 'xdp' : 'packet';
+  const cache = mode.endsWith('-cache') ? 'big' : 'default';
+  const serverMode = mode === 'plain' ? 'plain' : 'protect';
+  const [cmd, args] = r.ns.wrap(...pinned(options.cpu, process.execPath, [TARGET, serverMode, String(PORT), r.iface, r.v4, String(options.workers ?? 0), io, cache]));
   const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   let stats: Record<string, number> = {};
   let onStats: (() => void) | undefined;
