@@ -206,6 +206,13 @@ export interface NativeRing {
    * its 4-tuple (while the socket is open, such a SYN is left to it).
    */
   flowClosed(flow: Uint32Array, peerIsn: number): boolean;
+  /**
+   * The link-layer addresses of the gateways that the mirrored routes out
+   * of this interface name, those resolved, 6 bytes each, each once (the
+   * route mirror's changes applied first; an unresolved gateway is asked of
+   * the kernel, at most once a second). Empty with nextHop 'source'.
+   */
+  gatewayMacs(): Uint8Array;
   /** Idempotent. */
   close(): void;
 }
