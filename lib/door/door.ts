@@ -19,6 +19,12 @@
 //                      flips to it, so a SYN never reads a slot mid-write
 //   timestamps         setTimestampClock(): the door's TSval is monotonic ms
 //                      plus an offset, set so it reads as the engine's
+//   reply MACs         setReplyMacs(), from the Ring's gatewayMacs() about
+//                      once a second: a SYN is answered in the driver, back
+//                      to its source MAC, only when that MAC is a gateway's
+//                      that routing sends replies through; any other goes
+//                      to userspace, which routes its reply (none, the
+//                      default: every SYN goes there)
 //   handed-over flows  handOver()/takeBack(): a kernel socket's flow passes
 //                      to the kernel untouched
 //   AF_XDP sockets     setSocket()/clearSocket(): where the rest of ours goes
@@ -95,6 +101,8 @@ function checkedInteger(name: string, value: number | undefined, min: number, ma
   return value;
 }
 
+const MAC_BYTES = 6;
+
 /** XDP verdicts by name. */
 export type DoorVerdict = 'aborted' | 'drop' | 'pass' | 'tx' | 'redirect';
 
@@ -105,6 +113,8 @@ export class Door {
   private readonly verdictNames: Map<number, DoorVerdict>;
   private readonly flowWords = new Uint32Array(FLOW_WORDS);
   private readonly config = { flags: 0, activeSlot: 0, wscale: 7, window: 65535, mss4: 1460, mss6: 1440, tsOffset: 0 };
+  /** The reply MACs last written, as sorted hex (the map starts empty). */
+  private replyMacs = '';
   /** The secret last written to each slot (null: invalid). */
   private readonly slots: [Uint8Array | null, Uint8Array | null] = [null, null];
   private closed = false;
@@ -191,6 +201,28 @@ export class Door {
   setTimestampClock(tsNow: number): void {
     this.config.tsOffset = (tsNow - monotonicMs()) >>> 0;
     this.native.configure(this.config);
+  }
+
+  /**
+   * The MACs, 6 bytes each, whose SYNs the door answers itself (the Ring's
+   * gatewayMacs()); replaces the set. A SYN from any other MAC goes to
+   * userspace, which routes its reply. Unchanged sets are not written again.
+   */
+  setReplyMacs(macs: Uint8Array): void {
+    if (!(macs instanceof Uint8Array) || macs.length % MAC_BYTES !== 0) {
+      throw new TypeError('macs must be a Uint8Array of 6 bytes a MAC');
+    }
+    const distinct = new Set<string>();
+    for (let at = 0; at < macs.length; at += MAC_BYTES) {
+      distinct.add(Buffer.from(macs.buffer, macs.byteOffset + at, MAC_BYTES).toString('hex'));
+    }
+    const max = doorConstants().replyMacsMax;
+    if (distinct.size > max) throw new RangeError(`macs: at most ${max} distinct MACs, got ${distinct.size}`);
+    const sorted = [...distinct].sort();
+    const key = sorted.join(',');
+    if (key === this.replyMacs) return;
+    this.native.setReplyMacs(Buffer.from(sorted.join(''), 'hex'));
+    this.replyMacs = key;
   }
 
   /** A kernel socket owns this flow now: its segments pass to the kernel (`flow`: its ends, or its writeFlowWords). */

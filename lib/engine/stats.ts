@@ -50,7 +50,7 @@ export const SYNCACHE_COUNTERS = [
 export type SyncacheCounterName = (typeof SYNCACHE_COUNTERS)[number];
 
 /** What only the XDP door counts (lib/door/; its other counters carry the names above). */
-export const DOOR_COUNTERS = ['doorRedirected', 'doorNoSocket'] as const;
+export const DOOR_COUNTERS = ['doorRedirected', 'doorNoSocket', 'doorSynNotViaGateway'] as const;
 
 export const COUNTER_NAMES: readonly string[] = [...SYNCACHE_COUNTERS, ...addon.counterNames, ...DOOR_COUNTERS];
 

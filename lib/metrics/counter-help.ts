@@ -1,6 +1,7 @@
 // What each counter counts, in a sentence: the help text of its Prometheus
 // metric. The seed's counters keep FreeBSD's meaning (tcps_sc_*); the rest
-// are the packet path's. A test checks that every counter has one.
+// are the packet path's, and the XDP door's. A test checks that every
+// counter has one.
 
 export const COUNTER_HELP: Readonly<Record<string, string>> = {
   // The SYN cache (the seed's names).
@@ -104,6 +105,9 @@ export const COUNTER_HELP: Readonly<Record<string, string>> = {
   kernelRxRingFull: 'Frames the kernel dropped because the AF_XDP RX ring was full (XDP_STATISTICS)',
   kernelFillRingEmpty: 'Times the kernel found no frame on the AF_XDP fill ring (XDP_STATISTICS)',
   kernelInvalidDescs: 'AF_XDP descriptors the kernel refused as invalid, RX and TX (XDP_STATISTICS)',
-  doorRedirected: 'Frames the XDP door handed to the AF_XDP ring',
-  doorNoSocket: 'Frames of ours the XDP door found no AF_XDP socket for on their receive queue (passed to the kernel)',
+  // The XDP door's own (native/door/door_abi.h); what it shares with
+  // userspace has the names above.
+  doorRedirected: 'Frames of ours the XDP door handed to the AF_XDP socket of their receive queue',
+  doorNoSocket: 'Frames of ours the XDP door passed to the kernel: no AF_XDP socket on their receive queue',
+  doorSynNotViaGateway: 'SYNs the XDP door did not answer itself because their source MAC is no gateway\'s that replies are routed through (handed on; userspace routes the reply)',
 };

@@ -206,6 +206,13 @@ export interface NativeRing {
    * its 4-tuple (while the socket is open, such a SYN is left to it).
    */
   flowClosed(flow: Uint32Array, peerIsn: number): boolean;
+  /**
+   * The link-layer addresses of the gateways that the mirrored routes out
+   * of this interface name, those resolved, 6 bytes each, each once (the
+   * route mirror's changes applied first; an unresolved gateway is asked of
+   * the kernel, at most once a second). Empty with nextHop 'source'.
+   */
+  gatewayMacs(): Uint8Array;
   /** Idempotent. */
   close(): void;
 }
@@ -328,6 +335,8 @@ export interface NativeDoor {
   setPorts(ports: Uint16Array): void;
   /** Exactly these addresses: 5 words each (family, address x4 as address.ts writes them). */
   setAddresses(words: Uint32Array): void;
+  /** Exactly these reply MACs: 6 bytes each, at most replyMacsMax. */
+  setReplyMacs(macs: Uint8Array): void;
   /** flow: FLOW_WORDS words (flow-words.ts). */
   handOver(flow: Uint32Array, peerIsn: number): void;
   takeBack(flow: Uint32Array): boolean;
@@ -352,6 +361,8 @@ export type DoorAddon =
     /** config flags: answer SYNs with cookies, check ACKs' cookies. */
     flags: { answerSyns: number; checkAcks: number };
     xsksMax: number;
+    /** How many reply MACs the door holds. */
+    replyMacsMax: number;
     Door: new (objectPath: string) => NativeDoor;
     /** For tests: an AF_XDP socket bound to nothing (its fd), to stand in `xsks`. */
     openUnboundXdpSocket(): number;

@@ -81,6 +81,8 @@ const BATCHES_PER_WAKEUP = 2;
  * low (bench:serve measures both).
  */
 const POLL_GAP_MS = 0.5;
+/** The most gateway MACs the door takes (addon.door.replyMacsMax). */
+const REPLY_MACS_MAX = addon.door.available ? addon.door.replyMacsMax : 0;
 const ROWS_PER_BATCH = 512;
 
 export class Shard implements HandoverHost {
@@ -225,7 +227,16 @@ export class Shard implements HandoverHost {
     if (this.door === undefined || this.closed) return;
     const cache = this.engine.cache;
     this.door.setCookieState({ mode: this.mode, paused: this.engine.paused, cacheEmpty: cache === null || cache.size === 0 });
+    // The gateways replies are routed through: the door answers SYNs that
+    // came from them itself (their MAC is the reply's next hop), and hands
+    // the others to the ring, whose replies follow routing. Once a second.
+    const now = this.clock.now();
+    if (now - this.replyMacsAt >= 1000) {
+      this.replyMacsAt = now;
+      this.door.setReplyMacs(this.ring.gatewayMacs().subarray(0, 6 * REPLY_MACS_MAX));
+    }
   }
+  private replyMacsAt = -Infinity;
 
   /** Whether close() has run (the ring is gone). */
   get isClosed(): boolean {

@@ -16,10 +16,12 @@
  *     native/wire/parse.cc bumps for it, checked in its order from where
  *     the frame became ours (IP length, IP checksum, fragment, source;
  *     TCP length, data offset, source port)
- *   SYN, config DOOR_ANSWER_SYNS   XDP_TX    the cookie SYN-ACK, built in
- *     place: TCP checksum (dropBadTcpChecksum), flags (dropBadFlags),
- *     options (dropBadOptionLength) first; parsedSyn cookiesMade
- *     sendcookie synackssent
+ *   SYN, config DOOR_ANSWER_SYNS,  XDP_TX    the cookie SYN-ACK, built in
+ *   from a MAC in `reply_macs`     place: TCP checksum (dropBadTcpChecksum),
+ *     flags (dropBadFlags), options (dropBadOptionLength) first; parsedSyn
+ *     cookiesMade sendcookie synackssent
+ *   such a SYN from another MAC    doorSynNotViaGateway, and on to
+ *     userspace as everything else ours (below), which routes its reply
  *   ACK, config DOOR_CHECK_ACKS    (owner's choice: no entry can exist)
  *     a flow whose cookie ACK passed already (`admitted`): on to userspace;
  *     else the same checksum/flags/options checks, then the cookie:
@@ -41,8 +43,25 @@
  * mss6), SACK-permitted and timestamps as the SYN offered them (TSval =
  * monotonic ms + config.ts_offset, even; TSecr = the SYN's TSval), window
  * scale (config.wscale) if the SYN had one. Ethernet addresses are swapped
- * and an 802.1Q tag stays: the reply goes back to the SYN's source MAC, not
- * to the next hop routing would pick (bpf_fib_lookup wants forwarding on).
+ * and an 802.1Q tag stays: the reply goes back to the SYN's source MAC.
+ *
+ * Which is why a SYN is answered here only from a reply MAC: the MAC of a
+ * gateway that routing sends replies through on this interface (the owner
+ * writes the resolved next hops of the namespace's routes via a gateway;
+ * bpf_fib_lookup would route each reply, but wants forwarding on). The
+ * userspace path sends every reply to the next hop routing and neighbours
+ * give for the client's address, never to the source MAC: a host on the
+ * segment that spoofs another's address, or an off-link one, must not get
+ * the SYN-ACK and its cookie. A SYN from an on-link host's MAC (or one we
+ * do not know) therefore goes to userspace, whose reply goes where the
+ * kernel's would. A SYN from a gateway's MAC has come through that router:
+ * for an off-link source behind it, its MAC is the next hop routing gives
+ * (the common flood case, answered here); where routing would pick another
+ * gateway or the source's own MAC (an on-link address, asymmetric routes),
+ * the reply still goes to a router the host already routes through, which
+ * forwards it to the address's owner, not to whoever sent the SYN. (A host
+ * that takes over the gateway's MAC on the switch gets what the kernel
+ * sends the gateway as well.)
  *
  * Secrets: config.active_slot names the slot new cookies use; the owner
  * writes the inactive slot, then flips that one byte, so a SYN never reads a
@@ -93,6 +112,13 @@ struct {
   __type(key, struct door_addr);
   __type(value, __u8);
 } addrs SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, DOOR_REPLY_MACS_MAX);
+  __type(key, struct door_mac);
+  __type(value, __u8);
+} reply_macs SEC(".maps");
 
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
@@ -215,6 +241,20 @@ static __always_inline int address_ours(__u32 family, const __u32 *addr)
   key.addr[2] = addr[2];
   key.addr[3] = addr[3];
   return bpf_map_lookup_elem(&addrs, &key) != NULL;
+}
+
+/* Whether the frame's source MAC is a gateway's that routing sends replies
+ * through (see the header). */
+static __always_inline int from_reply_mac(struct xdp_md *ctx)
+{
+  void *data = (void *)(long)ctx->data;
+  void *end = (void *)(long)ctx->data_end;
+  __u8 *eth = data;
+  if ((void *)(eth + 12) > end)
+    return 0;
+  struct door_mac source;
+  __builtin_memcpy(source.addr, eth + 6, 6);
+  return bpf_map_lookup_elem(&reply_macs, &source) != NULL;
 }
 
 static __always_inline int handed_over(const struct door_flow *flow)
@@ -408,6 +448,10 @@ static __always_inline int door_tcp(struct xdp_md *ctx, struct segment *s)
   const __u32 ack = load32(tcp + 8);
   const int syn = flags & TCP_SYN;
   const int answer = syn && (cfg->flags & DOOR_ANSWER_SYNS);
+  if (answer && !from_reply_mac(ctx)) {
+    bump(DOOR_C_doorSynNotViaGateway);
+    return hand_on(ctx); /* userspace routes its reply */
+  }
   const int check = !syn && !(flags & TCP_RST) && (cfg->flags & DOOR_CHECK_ACKS);
   if (!answer && !check)
     return hand_on(ctx);

@@ -10,6 +10,10 @@
  *              cookies use (write the inactive slot, then flip the byte)
  *   ports      one door_ports bitmap: the local ports we answer for
  *   addrs      door_addr -> 1: the local addresses we answer for
+ *   reply_macs door_mac -> 1: the link-layer addresses of the gateways
+ *              routing sends replies through on this interface; a SYN is
+ *              answered in place only when it came from one (door.bpf.c
+ *              says why); empty, every SYN goes on to userspace
  *   handed     door_flow -> door_handed: flows a kernel socket owns
  *   admitted   door_flow -> 1 (LRU): flows whose cookie ACK passed, written
  *              by the program so the segments behind that ACK follow it to
@@ -47,8 +51,9 @@
   X(sendcookie)                                                               \
   X(synackssent)                                                              \
   X(failcookie)                                                               \
-  X(doorRedirected) /* handed to the AF_XDP socket of its rx queue */         \
-  X(doorNoSocket)   /* no AF_XDP socket on its rx queue: passed to the kernel */
+  X(doorRedirected)       /* to the AF_XDP socket of its rx queue */          \
+  X(doorNoSocket)         /* no AF_XDP socket there: passed to the kernel */  \
+  X(doorSynNotViaGateway) /* a SYN from no reply MAC: handed on, unanswered */
 
 enum door_counter {
 #define DOOR_COUNTER_ENUM(name) DOOR_C_##name,
@@ -90,6 +95,10 @@ struct door_ports {
   __u64 bits[DOOR_PORT_WORDS]; /* bit (port & 63) of word (port >> 6) */
 };
 
+struct door_mac {
+  __u8 addr[6];      /* an Ethernet address as the frame carries it */
+};
+
 struct door_addr {
   __u32 family;      /* 4 or 6 */
   __u32 addr[4];     /* network order; IPv4 in addr[0], the rest 0 */
@@ -115,5 +124,6 @@ struct door_handed {
 #define DOOR_HANDED_MAX (1u << 20)
 #define DOOR_ADMITTED_MAX 65536
 #define DOOR_ADDRS_MAX 1024
+#define DOOR_REPLY_MACS_MAX 64
 
 #endif

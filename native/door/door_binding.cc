@@ -2,12 +2,13 @@
 // decision (what to write, when) is lib/door/'s.
 //
 //   addon.door = { available: true, counterNames, verdicts, flags, xsksMax,
-//                  Door, openUnboundXdpSocket }
+//                  replyMacsMax, Door, openUnboundXdpSocket }
 //   new Door(objectPath)                       open + load (verifier runs)
 //   .attach({ iface, netns? }) .detach() .attached .ifindex
 //   .configure({ flags, activeSlot, wscale, window, mss4, mss6, tsOffset })
 //   .setSecret(slot, key: Uint8Array(16) | null)
 //   .setPorts(ports: Uint16Array) .setAddresses(words: Uint32Array, 5 a address)
+//   .setReplyMacs(macs: Uint8Array, 6 bytes a MAC, at most replyMacsMax)
 //   .handOver(flow: Uint32Array(11), peerIsn) .takeBack(flow) -> found
 //   .setSocket(queue, fd) .clearSocket(queue)
 //   .readCounters(out: BigUint64Array) .info() .testRun(frame, out, repeat?) .close()
@@ -72,6 +73,7 @@ class DoorBinding : public Napi::ObjectWrap<DoorBinding> {
         InstanceMethod<&DoorBinding::SetSecret>("setSecret"),
         InstanceMethod<&DoorBinding::SetPorts>("setPorts"),
         InstanceMethod<&DoorBinding::SetAddresses>("setAddresses"),
+        InstanceMethod<&DoorBinding::SetReplyMacs>("setReplyMacs"),
         InstanceMethod<&DoorBinding::HandOver>("handOver"),
         InstanceMethod<&DoorBinding::TakeBack>("takeBack"),
         InstanceMethod<&DoorBinding::FlowClosed>("flowClosed"),
@@ -218,6 +220,23 @@ class DoorBinding : public Napi::ObjectWrap<DoorBinding> {
     return Done(env, loader_.SetAddresses(addrs.data(), static_cast<uint32_t>(addrs.size()), &error), error);
   }
 
+  Napi::Value SetReplyMacs(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!CheckOpen(env, "setReplyMacs")) return env.Undefined();
+    constexpr size_t kMacBytes = sizeof(door_mac);
+    if (!IsTyped(info[0], napi_uint8_array) || info[0].As<Napi::Uint8Array>().ByteLength() % kMacBytes != 0 ||
+        info[0].As<Napi::Uint8Array>().ByteLength() / kMacBytes > DOOR_REPLY_MACS_MAX) {
+      ThrowTypeError(env, "setReplyMacs(macs): macs must be a Uint8Array of 6 bytes a MAC, at most " +
+                              std::to_string(DOOR_REPLY_MACS_MAX));
+      return env.Undefined();
+    }
+    Napi::Uint8Array bytes = info[0].As<Napi::Uint8Array>();
+    std::vector<door_mac> macs(bytes.ByteLength() / kMacBytes);
+    for (size_t i = 0; i < macs.size(); i++) std::memcpy(macs[i].addr, bytes.Data() + i * kMacBytes, kMacBytes);
+    SysError error;
+    return Done(env, loader_.SetReplyMacs(macs.data(), static_cast<uint32_t>(macs.size()), &error), error);
+  }
+
   Napi::Value HandOver(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!CheckOpen(env, "handOver")) return env.Undefined();
@@ -360,6 +379,7 @@ void InitDoorBinding(Napi::Env env, Napi::Object exports) {
                                          {"tx", XDP_TX}, {"redirect", XDP_REDIRECT}}));
   door.Set("flags", NumberTable(env, {{"answerSyns", DOOR_ANSWER_SYNS}, {"checkAcks", DOOR_CHECK_ACKS}}));
   door.Set("xsksMax", Napi::Number::New(env, DOOR_XSKS_MAX));
+  door.Set("replyMacsMax", Napi::Number::New(env, DOOR_REPLY_MACS_MAX));
   door.Set("Door", DoorBinding::Define(env));
   door.Set("openUnboundXdpSocket", Napi::Function::New<OpenUnboundXdpSocket>(env, "openUnboundXdpSocket"));
   exports.Set("door", door);

@@ -48,7 +48,36 @@ bool Fail(SysError* error, int err, const char* syscall, std::string what, std::
   return false;
 }
 
-constexpr const char* kMapNames[] = {"config", "secrets", "ports", "addrs", "handed", "admitted", "counters", "xsks"};
+constexpr const char* kMapNames[] = {"config", "secrets", "ports", "addrs", "reply_macs",
+                                     "handed", "admitted", "counters", "xsks"};
+
+// Makes the hash map `fd` hold exactly `keys` (value 1): the new ones are
+// added first, then the ones no longer given removed, so a key both before
+// and after is never missing meanwhile.
+template <typename Key>
+bool ReplaceKeys(int fd, const Key* keys, uint32_t count, const char* what, SysError* error) {
+  const uint8_t one = 1;
+  for (uint32_t i = 0; i < count; i++) {
+    if (bpf_map_update_elem(fd, &keys[i], &one, BPF_ANY) != 0)
+      return Fail(error, errno, "bpf_map_update_elem", std::string("cannot write the door's ") + what);
+  }
+  std::vector<Key> stale;
+  Key key{};
+  Key next{};
+  const Key* previous = nullptr;
+  while (bpf_map_get_next_key(fd, previous, &next) == 0) {
+    bool keep = false;
+    for (uint32_t i = 0; i < count && !keep; i++) keep = std::memcmp(&keys[i], &next, sizeof(next)) == 0;
+    if (!keep) stale.push_back(next);
+    key = next;
+    previous = &key;
+  }
+  for (const Key& k : stale) {
+    if (bpf_map_delete_elem(fd, &k) != 0 && errno != ENOENT)
+      return Fail(error, errno, "bpf_map_delete_elem", std::string("cannot remove one of the door's ") + what);
+  }
+  return true;
+}
 
 }  // namespace
 
@@ -87,7 +116,7 @@ bool DoorLoader::Load(const std::string& objectPath, SysError* error) {
                 "rebuild the addon (npm run build)");
   }
   programFd_ = bpf_program__fd(program);
-  int* fds[] = {&config_, &secrets_, &ports_, &addrs_, &handed_, &admitted_, &counters_, &xsks_};
+  int* fds[] = {&config_, &secrets_, &ports_, &addrs_, &replyMacs_, &handed_, &admitted_, &counters_, &xsks_};
   for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
     if (!MapFd(kMapNames[i], fds[i], error)) {
       Close();
@@ -156,29 +185,11 @@ bool DoorLoader::SetPorts(const door_ports& ports, SysError* error) {
 }
 
 bool DoorLoader::SetAddresses(const door_addr* addrs, uint32_t count, SysError* error) {
-  const uint8_t one = 1;
-  for (uint32_t i = 0; i < count; i++) {
-    if (bpf_map_update_elem(addrs_, &addrs[i], &one, BPF_ANY) != 0)
-      return Fail(error, errno, "bpf_map_update_elem", "cannot write the door's addresses");
-  }
-  // Then the ones no longer given go (added first: an address both before
-  // and after is never missing meanwhile).
-  std::vector<door_addr> stale;
-  door_addr key{};
-  door_addr next{};
-  const door_addr* previous = nullptr;
-  while (bpf_map_get_next_key(addrs_, previous, &next) == 0) {
-    bool keep = false;
-    for (uint32_t i = 0; i < count && !keep; i++) keep = std::memcmp(&addrs[i], &next, sizeof(next)) == 0;
-    if (!keep) stale.push_back(next);
-    key = next;
-    previous = &key;
-  }
-  for (const door_addr& a : stale) {
-    if (bpf_map_delete_elem(addrs_, &a) != 0 && errno != ENOENT)
-      return Fail(error, errno, "bpf_map_delete_elem", "cannot remove an address from the door");
-  }
-  return true;
+  return ReplaceKeys(addrs_, addrs, count, "addresses", error);
+}
+
+bool DoorLoader::SetReplyMacs(const door_mac* macs, uint32_t count, SysError* error) {
+  return ReplaceKeys(replyMacs_, macs, count, "reply MACs", error);
 }
 
 bool DoorLoader::HandOver(const door_flow& flow, uint32_t peerIsn, SysError* error) {
@@ -272,7 +283,7 @@ void DoorLoader::Close() {
   if (object_ != nullptr) bpf_object__close(object_);
   object_ = nullptr;
   programFd_ = -1;
-  config_ = secrets_ = ports_ = addrs_ = handed_ = admitted_ = counters_ = xsks_ = -1;
+  config_ = secrets_ = ports_ = addrs_ = replyMacs_ = handed_ = admitted_ = counters_ = xsks_ = -1;
 }
 
 }  // namespace syncache::door

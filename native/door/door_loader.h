@@ -64,6 +64,8 @@ class DoorLoader {
   bool SetPorts(const door_ports& ports, SysError* error);
   // Makes `addrs` exactly the `count` addresses given.
   bool SetAddresses(const door_addr* addrs, uint32_t count, SysError* error);
+  // Makes `reply_macs` exactly the `count` MACs given.
+  bool SetReplyMacs(const door_mac* macs, uint32_t count, SysError* error);
   // Marks the flow handed over, and forgets that its cookie ACK passed.
   bool HandOver(const door_flow& flow, uint32_t peerIsn, SysError* error);
   // The flow's socket closed: its segments still pass (to the TIME_WAIT
@@ -95,7 +97,8 @@ class DoorLoader {
   bpf_link* link_ = nullptr;
   int programFd_ = -1;
   uint32_t ifindex_ = 0;
-  int config_ = -1, secrets_ = -1, ports_ = -1, addrs_ = -1, handed_ = -1, admitted_ = -1, counters_ = -1, xsks_ = -1;
+  int config_ = -1, secrets_ = -1, ports_ = -1, addrs_ = -1, replyMacs_ = -1, handed_ = -1, admitted_ = -1,
+      counters_ = -1, xsks_ = -1;
 };
 
 }  // namespace syncache::door

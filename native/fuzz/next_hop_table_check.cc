@@ -4,16 +4,20 @@
 // enough to fill the table. Every lookup's verdict and MAC must be the
 // model's: the longest matching prefix, then the lowest metric; a reject
 // route or another interface: no route; the gateway's or the peer's own
-// neighbour, usable or not.
+// neighbour, usable or not. GatewayMacs() must list the model's usable
+// gateways of the routes out of our interface, each MAC once.
 //   next_hop_table_check [--iterations N] [--seed S]
-// Prints one JSON line {"ops":..,"lookups":..,"mismatches":..}; exits 1 on
+// Prints one JSON line {"ops":..,"lookups":..,"gatewayListings":..,"mismatches":..}; exits 1 on
 // a mismatch.
+#include <algorithm>
+#include <array>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <map>
 #include <random>
+#include <set>
 #include <vector>
 
 #include "route/next_hop_table.h"
@@ -104,7 +108,7 @@ int main(int argc, char** argv) {
   std::map<Key, ModelNeighbour> model;
   std::vector<Route> routes = randomRoutes();
   table.SetRoutes(routes);
-  uint64_t lookups = 0, mismatches = 0;
+  uint64_t lookups = 0, gatewayListings = 0, mismatches = 0;
   double now = 0;
   auto mismatch = [&](const char* what) {
     if (mismatches++ < 5) std::fprintf(stderr, "mismatch: %s\n", what);
@@ -127,6 +131,35 @@ int main(int argc, char** argv) {
     } else if (kind < 70) {
       table.RemoveNeighbour(a);
       model.erase(KeyOf(a));
+    } else if (kind < 72) {
+      gatewayListings++;
+      // The model's: the table's route order (most specific, then lowest
+      // metric), each gateway once; one without an entry gets a
+      // placeholder while they take under half the table, as in Resolve.
+      std::vector<Route> ordered = routes;
+      std::stable_sort(ordered.begin(), ordered.end(), [](const Route& x, const Route& y) {
+        return x.prefixLength != y.prefixLength ? x.prefixLength > y.prefixLength : x.priority < y.priority;
+      });
+      std::set<Key> seen;
+      std::set<std::array<uint8_t, 6>> want;
+      std::vector<Address> placeholders;
+      for (const Route& r : ordered) {
+        if (r.reject || !r.hasGateway || r.oif != kIfindex || !seen.insert(KeyOf(r.gateway)).second) continue;
+        auto it = model.find(KeyOf(r.gateway));
+        if (it != model.end() && it->second.usable) {
+          std::array<uint8_t, 6> mac;
+          std::memcpy(mac.data(), it->second.mac, 6);
+          want.insert(mac);
+        } else if (it == model.end() && model.size() + placeholders.size() < syncache::route::kMaxNeighbours / 2) {
+          placeholders.push_back(r.gateway);
+        }
+      }
+      std::vector<std::array<uint8_t, 6>> macs;
+      std::vector<Address> probes;
+      table.GatewayMacs(now, &macs, &probes);
+      if (std::set<std::array<uint8_t, 6>>(macs.begin(), macs.end()) != want || macs.size() != want.size())
+        mismatch("gateway macs");
+      for (const Address& p : placeholders) model[KeyOf(p)] = ModelNeighbour{false, {}};
     } else {
       lookups++;
       // The model's answer.
@@ -165,8 +198,9 @@ int main(int argc, char** argv) {
       break;
     }
   }
-  std::printf("{\"ops\":%llu,\"lookups\":%llu,\"neighbours\":%u,\"mismatches\":%llu}\n",
+  std::printf("{\"ops\":%llu,\"lookups\":%llu,\"gatewayListings\":%llu,\"neighbours\":%u,\"mismatches\":%llu}\n",
               static_cast<unsigned long long>(iterations), static_cast<unsigned long long>(lookups),
-              table.neighbourCount(), static_cast<unsigned long long>(mismatches));
+              static_cast<unsigned long long>(gatewayListings), table.neighbourCount(),
+              static_cast<unsigned long long>(mismatches));
   return mismatches == 0 ? 0 : 1;
 }

@@ -11,6 +11,7 @@
 //   .counters .mac .ifindex .zeroCopy
 //   .receive(maxRows?) -> rows       .send(count) -> frames queued
 //   .start(onReadable, onError?, onLinkUp?) .stop() .ready() .updateKernelStats() .close()
+//   .gatewayMacs() -> Uint8Array, 6 bytes a MAC (route/route_mirror.h)
 //
 // start() watches the RX socket with a uv_poll_t on the calling thread's
 // event loop (the main thread's or a worker's) and calls onReadable from it,
@@ -38,6 +39,7 @@
 #include <napi.h>
 #include <uv.h>
 
+#include <array>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
@@ -76,6 +78,7 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
         InstanceMethod<&RingBinding::FlowClosed>("flowClosed"),
         InstanceMethod<&RingBinding::Peek>("peek"),
         InstanceMethod<&RingBinding::ReceiveUrgent>("receiveUrgent"),
+        InstanceMethod<&RingBinding::GatewayMacs>("gatewayMacs"),
         InstanceAccessor<&RingBinding::GetCounters>("counters"),
         InstanceAccessor<&RingBinding::GetMac>("mac"),
         InstanceAccessor<&RingBinding::GetIfindex>("ifindex"),
@@ -291,6 +294,19 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
     const int64_t next =
         ahead == nullptr ? -1 : ahead->Peek(std::isfinite(start) && start >= 0 ? static_cast<int64_t>(start) : -1, peek);
     return Napi::Number::New(env, static_cast<double>(next));
+  }
+
+  // gatewayMacs() -> Uint8Array: the resolved MACs of the gateways of the
+  // mirrored routes out of this interface, 6 bytes each, each once; empty
+  // without a mirror (nextHop 'source').
+  Napi::Value GatewayMacs(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!CheckOpen(env, "gatewayMacs")) return env.Undefined();
+    std::vector<std::array<uint8_t, 6>> macs;
+    if (routeReplies_) nextHops_.GatewayMacs(ReplyWriter::MonotonicMs(), &macs);
+    Napi::Uint8Array out = Napi::Uint8Array::New(env, macs.size() * 6);
+    for (size_t i = 0; i < macs.size(); i++) std::memcpy(out.Data() + i * 6, macs[i].data(), 6);
+    return out;
   }
 
   Napi::Value HandOver(const Napi::CallbackInfo& info) {

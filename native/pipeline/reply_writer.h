@@ -52,6 +52,13 @@ class ReplyWriter {
   // Replies this writer sent through the kernel rather than a slot.
   uint32_t viaKernel() const { return viaKernel_; }
 
+  // The clock a mirror is polled and asked with here (CLOCK_MONOTONIC, ms).
+  static double MonotonicMs() {
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<double>(ts.tv_sec) * 1e3 + static_cast<double>(ts.tv_nsec) / 1e6;
+  }
+
   // Row `row` into `out`; its length, or 0 if it is not buildable (counted).
   uint32_t Write(uint32_t row, uint8_t* out, uint32_t capacity) {
     return pipeline_->Build(*batch_, row, srcMac_, out, capacity);
@@ -72,12 +79,6 @@ class ReplyWriter {
 
   static constexpr uint32_t kMaxReplyFrame = 256;  // a SYN-ACK, RST or ACK: headers and options only
   static constexpr uint32_t kEthernetHeader = 14;  // untagged rows only come here
-
-  static double MonotonicMs() {
-    timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return static_cast<double>(ts.tv_sec) * 1e3 + static_cast<double>(ts.tv_nsec) / 1e6;
-  }
 
   Pipeline* pipeline_;
   PacketBatch* batch_;

@@ -130,7 +130,12 @@ NextHopVerdict NextHopTable::Resolve(const Address& peer, double nowMs, uint8_t 
   *wantProbe = false;
   const Route* r = Lookup(peer);
   if (r == nullptr || r->reject || r->oif != ifindex_) return NextHopVerdict::kNoRoute;
-  const Address& hop = r->hasGateway ? r->gateway : peer;
+  return ResolveHop(r->hasGateway ? r->gateway : peer, nowMs, mac, probe, wantProbe);
+}
+
+NextHopVerdict NextHopTable::ResolveHop(const Address& hop, double nowMs, uint8_t mac[6], Address* probe,
+                                        bool* wantProbe) {
+  *wantProbe = false;
   Neighbour* n = Find(hop);
   const bool due = n == nullptr || nowMs - n->probedAt >= kProbeIntervalMs;
   if (n != nullptr && n->usable) {
@@ -153,6 +158,25 @@ NextHopVerdict NextHopTable::Resolve(const Address& peer, double nowMs, uint8_t 
     *wantProbe = n != nullptr;
   }
   return NextHopVerdict::kUnresolved;
+}
+
+void NextHopTable::GatewayMacs(double nowMs, std::vector<std::array<uint8_t, 6>>* macs,
+                               std::vector<Address>* probes) {
+  macs->clear();
+  probes->clear();
+  std::vector<Address> seen;
+  for (const Route& r : routes_) {
+    if (r.reject || !r.hasGateway || r.oif != ifindex_) continue;
+    if (std::find(seen.begin(), seen.end(), r.gateway) != seen.end()) continue;
+    seen.push_back(r.gateway);
+    std::array<uint8_t, 6> mac;
+    Address probe;
+    bool wantProbe = false;
+    if (ResolveHop(r.gateway, nowMs, mac.data(), &probe, &wantProbe) == NextHopVerdict::kResolved &&
+        std::find(macs->begin(), macs->end(), mac) == macs->end())
+      macs->push_back(mac);
+    if (wantProbe) probes->push_back(probe);
+  }
 }
 
 }  // namespace syncache::route

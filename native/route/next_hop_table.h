@@ -14,12 +14,17 @@
 // per-table random key, so the neighbours an attacker can make the kernel
 // create (spoofed on-link sources) cannot line up on one chain.
 //
+// GatewayMacs() lists the gateways' resolved addresses: the XDP door
+// (native/door/door.bpf.c) answers a SYN in the driver, back to its source
+// MAC, only when that MAC is one of them.
+//
 // Not mirrored: policy routing (ip rule), nexthop objects, multipath beyond
 // its first hop, VRFs. A route through another interface, a reject route or
 // none: the reply is not sent from this ring (the kernel would send it
 // elsewhere or not at all).
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <vector>
 
@@ -81,6 +86,12 @@ class NextHopTable {
   NextHopVerdict Resolve(const Address& peer, double nowMs, uint8_t mac[6], Address* probe,
                          bool* wantProbe);
 
+  // The link-layer addresses of the gateways that the routes out of our
+  // interface name (each once), those resolved: the next hops of every
+  // reply to an off-link address. An unresolved gateway goes into *probes,
+  // asked for as Resolve asks (at most once per kProbeIntervalMs).
+  void GatewayMacs(double nowMs, std::vector<std::array<uint8_t, 6>>* macs, std::vector<Address>* probes);
+
   static constexpr double kProbeIntervalMs = 1000;
 
  private:
@@ -92,6 +103,8 @@ class NextHopTable {
     double probedAt = -1e300;
   };
   const Route* Lookup(const Address& peer) const;
+  // Resolve's second half: the neighbour `hop` on our interface.
+  NextHopVerdict ResolveHop(const Address& hop, double nowMs, uint8_t mac[6], Address* probe, bool* wantProbe);
   uint32_t Slot(const Address& addr) const;
   Neighbour* Find(const Address& addr);
   Neighbour* Insert(const Address& addr);  // nullptr when full

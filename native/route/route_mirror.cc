@@ -348,6 +348,13 @@ void RouteMirror::Probe(const Address& addr) {
     counters_->Bump(kCounter_nextHopProbes);
 }
 
+void RouteMirror::GatewayMacs(double nowMs, std::vector<std::array<uint8_t, 6>>* macs) {
+  Poll(nowMs);
+  std::vector<Address> probes;
+  table_.GatewayMacs(nowMs, macs, &probes);
+  for (const Address& a : probes) Probe(a);
+}
+
 NextHopVerdict RouteMirror::Resolve(uint8_t family, const uint32_t addr[4], double nowMs, uint8_t mac[6]) {
   Address peer;
   peer.family = family;

@@ -28,6 +28,7 @@
 // without it the kernel resolves neighbours only for its own traffic.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -56,6 +57,12 @@ class RouteMirror {
   void Poll(double nowMs);
   // The destination MAC for a reply to `addr` (as a batch row holds it).
   NextHopVerdict Resolve(uint8_t family, const uint32_t addr[4], double nowMs, uint8_t mac[6]);
+
+  // Applies the kernel's changes (Poll), then the resolved link-layer
+  // addresses of the gateways of the routes out of the ring's interface,
+  // each once (NextHopTable::GatewayMacs); an unresolved one is asked of
+  // the kernel, as for a reply.
+  void GatewayMacs(double nowMs, std::vector<std::array<uint8_t, 6>>* macs);
 
   // Sends a built IP packet (no Ethernet header) through the kernel's IP
   // output in the ring's namespace; false if over the rate or it failed.

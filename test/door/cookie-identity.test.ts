@@ -4,8 +4,10 @@
 // engine's cookie SYN-ACK (SynEngine, syncookies 'only') and the native
 // builder. The cookie ISN, and the whole SYN-ACK frame, must be the same
 // bytes for every MSS table entry, window shift, SACK and timestamps
-// combination, IPv4 and IPv6, untagged and 802.1Q-tagged; ACKs of those
-// cookies are handed on, forged ones dropped and counted; the malformed
+// combination, IPv4 and IPv6, untagged and 802.1Q-tagged; a SYN is
+// answered so only from a reply MAC (a gateway's), any other goes to
+// userspace; ACKs of those cookies are handed on, forged ones dropped and
+// counted; the malformed
 // corpus is dropped under the parser's own counter or left to the path
 // that counts it.
 import { test, after } from 'node:test';
@@ -33,6 +35,7 @@ if (!skip) {
   door = new Door({ addrs: [OUR_V4, OUR_V6], ports: [OUR_PORT] });
   door.followSecrets(secrets);
   door.setCookieState({ mode: 'only', paused: false, cacheEmpty: true });
+  door.setReplyMacs(Uint8Array.from(PEER_MAC)); // the SYNs below come through a gateway
   const native = addon.door;
   if (native.available) {
     xsk = native.openUnboundXdpSocket();
@@ -58,7 +61,7 @@ function moved(before: Record<string, number>): Record<string, number> {
 
 interface Syn { family: 4 | 6; vlan?: number; mss?: number; wscale?: number; sack: boolean; timestamps: boolean }
 
-function synFrame(s: Syn, isn: number, sport: number): Uint8Array {
+function synFrame(s: Syn, isn: number, sport: number, srcMac = PEER_MAC): Uint8Array {
   const options: number[] = [];
   if (s.mss !== undefined) options.push(...opt.mss(s.mss));
   if (s.sack) options.push(...opt.sackPermitted());
@@ -66,7 +69,7 @@ function synFrame(s: Syn, isn: number, sport: number): Uint8Array {
   if (s.wscale !== undefined) options.push(...opt.nop(), ...opt.wscale(s.wscale));
   return tcpFrame({
     src: s.family === 4 ? PEER_V4 : PEER_V6, dst: s.family === 4 ? OUR_V4 : OUR_V6,
-    sport, seq: isn, flags: TCP.SYN, options, vlan: s.vlan, dstMac: OUR_MAC, srcMac: PEER_MAC,
+    sport, seq: isn, flags: TCP.SYN, options, vlan: s.vlan, dstMac: OUR_MAC, srcMac,
   });
 }
 
@@ -122,6 +125,77 @@ test('SYN: TSval is the owner\'s clock, even', { skip }, () => {
   const ts = tsvalOf(d.frame) as number;
   assert.equal(ts & 1, 0, 'bit 0 clear');
   assert.ok(((ts - tsNow) >>> 0) <= 1000, `TSval ${ts} within a second of ${tsNow}`);
+});
+
+// An on-link host (or one spoofing an off-link address from the segment),
+// and a second gateway.
+const HOST_MAC = [0x02, 0x00, 0x00, 0x00, 0x00, 0x09];
+const OTHER_GATEWAY_MAC = [0x02, 0x00, 0x00, 0x00, 0x00, 0xfe];
+const macs = (...list: number[][]): Uint8Array => Uint8Array.from(list.flat());
+
+test('SYN: answered in the driver only from a reply MAC; from any other it goes to userspace, counted', { skip }, () => {
+  const cases: Syn[] = [
+    { family: 4, sack: true, timestamps: true, mss: 1460, wscale: 7 },
+    { family: 6, sack: false, timestamps: false },
+    { family: 4, vlan: 7, sack: true, timestamps: false },
+  ];
+  try {
+    for (const s of cases) {
+      const what = JSON.stringify(s);
+      assert.equal(door0().testRun(synFrame(s, 1, 46000)).verdict, 'tx', `${what}: from the gateway`);
+      const fromHost = synFrame(s, 2, 46001, HOST_MAC);
+      const before = counters();
+      const d = door0().testRun(fromHost);
+      assert.equal(d.verdict, 'redirect', `${what}: from an on-link host`);
+      assert.equal(toHex(d.frame), toHex(fromHost), `${what}: handed on untouched`);
+      assert.deepEqual(moved(before), { doorSynNotViaGateway: 1, doorRedirected: 1 }, what);
+    }
+    // The set is replaced, not added to.
+    door0().setReplyMacs(macs(OTHER_GATEWAY_MAC));
+    assert.equal(door0().testRun(synFrame(cases[0], 3, 46002)).verdict, 'redirect', 'the old gateway is no reply MAC now');
+    assert.equal(door0().testRun(synFrame(cases[0], 4, 46003, OTHER_GATEWAY_MAC)).verdict, 'tx', 'the new one is');
+    door0().setReplyMacs(macs(PEER_MAC, OTHER_GATEWAY_MAC, PEER_MAC));
+    for (const mac of [PEER_MAC, OTHER_GATEWAY_MAC]) {
+      assert.equal(door0().testRun(synFrame(cases[1], 5, 46004, mac)).verdict, 'tx', `both gateways: ${mac}`);
+    }
+    // No gateway known (none resolved yet): no SYN is answered in the driver.
+    door0().setReplyMacs(new Uint8Array(0));
+    const before = counters();
+    for (const s of cases) {
+      for (const mac of [PEER_MAC, OTHER_GATEWAY_MAC, HOST_MAC]) {
+        assert.equal(door0().testRun(synFrame(s, 6, 46005, mac)).verdict, 'redirect', `${JSON.stringify(s)} from ${mac}, no reply MACs`);
+      }
+    }
+    assert.deepEqual(moved(before), { doorSynNotViaGateway: 9, doorRedirected: 9 });
+  } finally {
+    door0().setReplyMacs(macs(PEER_MAC));
+  }
+});
+
+test('SYN: without a socket on the rx queue, one from no reply MAC passes to the kernel', { skip }, () => {
+  door0().clearSocket(0);
+  try {
+    const before = counters();
+    assert.equal(door0().testRun(synFrame({ family: 4, sack: false, timestamps: false }, 7, 46006, HOST_MAC)).verdict, 'pass');
+    assert.deepEqual(moved(before), { doorSynNotViaGateway: 1, doorNoSocket: 1 });
+  } finally {
+    door0().setSocket(0, xsk);
+  }
+});
+
+test('setReplyMacs() takes 6 bytes a MAC, at most replyMacsMax distinct ones', { skip }, () => {
+  assert.throws(() => door0().setReplyMacs(new Uint8Array(5)), TypeError);
+  assert.throws(() => door0().setReplyMacs([1, 2, 3, 4, 5, 6] as unknown as Uint8Array), TypeError);
+  const native = addon.door;
+  assert.ok(native.available);
+  const many = new Uint8Array((native.replyMacsMax + 1) * 6);
+  for (let i = 0; i <= native.replyMacsMax; i++) many.set([0x02, 0, 0, 0, i >> 8, i & 0xff], i * 6);
+  assert.throws(() => door0().setReplyMacs(many), RangeError);
+  const syn = synFrame({ family: 4, sack: false, timestamps: false }, 8, 46007, HOST_MAC);
+  door0().setReplyMacs(many.subarray(6)); // exactly replyMacsMax, HOST_MAC among them
+  assert.equal(door0().testRun(syn).verdict, 'tx');
+  door0().setReplyMacs(macs(PEER_MAC));
+  assert.equal(door0().testRun(syn).verdict, 'redirect', 'the set is what was last given');
 });
 
 test('ACK: a cookie\'s ACK goes on to userspace, a forged one is dropped and counted', { skip }, () => {

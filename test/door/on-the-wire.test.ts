@@ -1,6 +1,8 @@
 // The door on a veth in a pair lab (198.18.60.0/24, 2001:db8:3c::/64): a
 // SYN that scapy sends from the peer gets the userspace path's cookie
-// SYN-ACK back over the wire (XDP_TX); a ping to the responder passes; a
+// SYN-ACK back over the wire (XDP_TX) while the peer's MAC is a reply MAC
+// (the peer stands for the gateway a flood comes through), and is not
+// answered by the door once it is not; a ping to the responder passes; a
 // malformed segment and a forged cookie ACK are dropped before the
 // responder's kernel sees them (its own counters stay still, where a valid
 // cookie ACK reaches it); and the program leaves the interface with the
@@ -41,6 +43,7 @@ before(() => {
   door = new Door({ addrs: [pair.responderV4, pair.responderV6], ports: [PORT] });
   door.followSecrets(secrets);
   door.setCookieState({ mode: 'only', paused: false, cacheEmpty: true });
+  door.setReplyMacs(Uint8Array.from(peerMac));
   door.attach(pair.responderIface, pair.responder.path);
   peerDoor = new Door({ addrs: ['198.18.60.99'], ports: [9] });
   peerDoor.attach(pair.peerIface, pair.peer.path);
@@ -128,6 +131,21 @@ for (const v6 of [false, true]) {
     assert.equal(toHex(reply), toHex(expected.synAck as Uint8Array), 'the whole SYN-ACK');
   });
 }
+
+test('a SYN from a MAC that is no reply MAC goes on: here, with no AF_XDP socket, to the kernel', { skip, timeout: 60_000 }, async () => {
+  door.setReplyMacs(new Uint8Array(0));
+  try {
+    const before = door.stats();
+    // No listener on the port: the kernel answers with a RST, routed by it.
+    const replies = await fromPeer([syn(false, 41008, 0x0badcafe)], 1);
+    await waitFor('doorNoSocket', () => door.stats().doorNoSocket === before.doorNoSocket + 1);
+    assert.equal(door.stats().doorSynNotViaGateway, before.doorSynNotViaGateway + 1);
+    assert.equal(door.stats().synackssent, before.synackssent, 'the door answered nothing');
+    assert.ok(replies.length > 0 && replies.every((r) => r[tcpAt(r) + 13] === (TCP.RST | TCP.ACK)), 'the kernel\'s RST came back, no SYN-ACK');
+  } finally {
+    door.setReplyMacs(Uint8Array.from(peerMac));
+  }
+});
 
 // An echo request to each address (no ping binary needed); prints the
 // replies' count.

@@ -12,6 +12,8 @@ import { BatchView } from '../../lib/native/batch.js';
 import { formatAddress } from '../../lib/native/address.js';
 import { FLOW_WORDS, writeFlowWords } from '../../lib/native/flow-words.js';
 import { createPairLab, labUnavailableReason, type PairLab } from '../../lib/lab/netns.js';
+import { createRoutedLab } from '../../lib/lab/routed.js';
+import { CookieSecrets } from '../../lib/engine/cookie-secrets.js';
 import { PORT, counter, openRing, waitFor, connectFrom, serverIn, stop, runIn } from './ring-helpers.js';
 
 const skip = labUnavailableReason();
@@ -543,4 +545,50 @@ test('receiveUrgent() takes what is not a SYN ahead of the SYNs before it; recei
     v3.close();
     await stop(server);
   }
+});
+
+test('gatewayMacs() gives the resolved MACs of the gateways that routes out of the interface name, each once', { skip }, async () => {
+  const routed = createRoutedLab('ringgw', 76);
+  const r = routed.responder;
+  const ring = new addon.Ring({
+    iface: r.iface, netns: r.ns.path, addrs: [r.v4, r.v6], ports: [PORT], cookies: 'on', secrets: CookieSecrets.create(0).view,
+    rxBatch: new ArrayBuffer(addon.batchLayout.byteLength), txBatch: new ArrayBuffer(addon.batchLayout.byteLength),
+  });
+  const hex = (macs: Uint8Array): string[] =>
+    Array.from({ length: macs.length / 6 }, (_, i) => Buffer.from(macs.subarray(i * 6, i * 6 + 6)).toString('hex')).sort();
+  const gateway = Buffer.from(routed.gateway.mac).toString('hex');
+  try {
+    // Routes to the far network via the gateway (IPv4 and IPv6, one MAC);
+    // nothing has resolved it yet: none, and the kernel is asked.
+    assert.deepEqual(hex(ring.gatewayMacs()), []);
+    assert.ok(counter(ring.counters, 'nextHopProbes') >= 1, 'the gateway\'s resolution was asked for');
+    assert.ok(await waitFor(() => hex(ring.gatewayMacs()).length > 0), 'resolved');
+    assert.deepEqual(hex(ring.gatewayMacs()), [gateway]);
+
+    // An on-link host the responder has a neighbour entry for is no gateway.
+    const mac = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex').match(/../g)!.join(':');
+    r.ns.ip(['neigh', 'replace', routed.peer.v4, 'lladdr', mac(routed.peer.mac), 'dev', r.iface, 'nud', 'permanent']);
+    assert.deepEqual(hex(ring.gatewayMacs()), [gateway]);
+
+    // The kernel's neighbour table is followed: the IPv4 gateway moves.
+    const moved = '02aabbccdd01';
+    r.ns.ip(['neigh', 'replace', routed.gateway.v4, 'lladdr', mac(Buffer.from(moved, 'hex')), 'dev', r.iface, 'nud', 'permanent']);
+    assert.ok(await waitFor(() => hex(ring.gatewayMacs()).includes(moved)), 'the new MAC');
+    assert.deepEqual(hex(ring.gatewayMacs()), [gateway, moved].sort());
+
+    // And its routes: without the routes via the gateway, no gateway.
+    r.ns.ip(['route', 'del', routed.farV4]);
+    r.ns.ip(['-6', 'route', 'del', routed.farV6]);
+    assert.ok(await waitFor(() => ring.gatewayMacs().length === 0), 'no route names a gateway');
+  } finally {
+    ring.close();
+    routed.lab.destroy();
+  }
+  const source = openRing(pair, { nextHop: 'source' });
+  try {
+    assert.equal(source.gatewayMacs().length, 0, 'no mirror with nextHop \'source\'');
+  } finally {
+    source.close();
+  }
+  assert.throws(() => source.gatewayMacs(), /closed/);
 });
