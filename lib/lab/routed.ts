@@ -30,6 +30,8 @@ export interface RoutedHost {
 
 export interface RoutedLab {
   lab: NetnsLab;
+  /** The switch (bridge scbr0); the responder's port on it is scsr0. */
+  switchNs: Namespace;
   responder: RoutedHost;
   peer: RoutedHost;
   owner: RoutedHost;
@@ -120,6 +122,7 @@ export function createRoutedLab(tag: string, subnet: number): RoutedLab {
     responder.ns.ip(['route', 'add', farV4, 'via', gateway.v4, 'dev', responder.iface]);
     responder.ns.ip(['-6', 'route', 'add', farV6, 'via', gateway.v6, 'dev', responder.iface]);
     return {
+      switchNs: sw,
       lab, responder, peer, owner, gateway, ingress, remote, farV4, farV6,
       farUnusedV4: far4(99), farUnusedV6: far6(0x99), remoteViaIngressV4: far4(3), remoteViaIngressV6: far6(3),
     };

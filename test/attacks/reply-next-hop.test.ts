@@ -15,6 +15,8 @@ import { createRoutedLab, type RoutedHost, type RoutedLab } from '../../lib/lab/
 import { protect, type Protection } from '../../lib/handoff/protect.js';
 import { track } from '../helpers/children.js';
 import { PYTHON, craftedFramesUnavailableReason } from '../helpers/scapy.js';
+import { doorUnavailableReason } from '../../lib/door/door.js';
+import { passOnPeer, vethXdpUnavailableReason } from '../../lib/lab/veth-xdp.js';
 
 const hasCurl = spawnSync('curl', ['--version'], { stdio: 'ignore' }).status === 0;
 const skip = craftedFramesUnavailableReason() ??
@@ -115,11 +117,11 @@ function curl(from: RoutedHost, host: string, source?: string): Promise<string> 
   return new Promise((resolve) => child.on('close', () => resolve(out.trim())));
 }
 
-async function withServer(body: (p: Protection) => Promise<void>): Promise<void> {
+async function withServer(body: (p: Protection) => Promise<void>, door = false): Promise<void> {
   const server = http.createServer((req, res) => res.end('ok'));
   const p = await protect(server, {
     iface: lab.responder.iface, netns: lab.responder.ns.path, addrs: [lab.responder.v4, lab.responder.v6],
-    ports: [PORT], syncookies: 'on',
+    ports: [PORT], ...(door ? { syncookies: 'only', io: 'xdp' } : { syncookies: 'on' }),
   });
   const errors: Error[] = [];
   p.on('error', (e) => errors.push(e));
@@ -237,4 +239,23 @@ sendp(frames, iface=sys.argv[4])
     assert.ok(viaKernel >= 1, routeStats(p));
     assert.ok(dropped >= 1, `the rate held: ${viaKernel} through the kernel, ${dropped} dropped`);
   });
+});
+
+test("the XDP door (io 'xdp', cookies only): a SYN spoofing an off-link source from an on-link host's MAC is answered through the gateway, not to the spoofer", { skip: skip ?? doorUnavailableReason() ?? vethXdpUnavailableReason() }, async () => {
+  // XDP_TX frames from the responder's veth reach the switch only through a program there.
+  passOnPeer(lab.switchNs, 'scsr0');
+  try {
+    await withServer(async (p) => {
+      assert.equal(p.responder.backend, 'xdp');
+      for (const family of [4, 6] as const) {
+        const far = family === 4 ? lab.farUnusedV4 : lab.farUnusedV6;
+        const [atPeer, atGateway] = await spoof(far, 41040 + family, [lab.peer, lab.gateway]);
+        assert.equal(atPeer[macText(lab.peer.mac)] ?? 0, 0, `IPv${family}: the spoofer received the door's SYN-ACK (and its cookie): ${JSON.stringify(atPeer)}`);
+        assert.ok((atGateway[macText(lab.gateway.mac)] ?? 0) >= 1, `IPv${family}: no SYN-ACK reached the gateway: ${JSON.stringify(atGateway)} ${routeStats(p)}`);
+      }
+      assert.ok(p.responder.stats().doorSynNotViaGateway >= 2, routeStats(p));
+    }, true);
+  } finally {
+    lab.switchNs.ip(['link', 'set', 'dev', 'scsr0', 'xdp', 'off']);
+  }
 });
