@@ -38,6 +38,7 @@ import { machine as hostLine, median, requireLab } from './common.js';
 import { runWrk, type WrkResult } from './wrk.js';
 import { saveResult } from './results.js';
 import { PORT, TICKS_PER_SECOND, cpuTimes, dropFloodOnArrival, startTarget } from './target.js';
+import { doorUnavailableReason } from '../lib/door/door.js';
 import { synCost, type CostRow } from './syn-cost.js';
 
 const { values } = parseArgs({ options: {
@@ -48,6 +49,7 @@ const { values } = parseArgs({ options: {
   workers: { type: 'string', default: '0' },
   cpus: { type: 'string', default: '1,0' },
   'flood-rate': { type: 'string', default: '40000' },
+  door: { type: 'string', default: 'auto' },
   json: { type: 'boolean', default: false },
 } });
 const seconds = Number(values.seconds);
@@ -86,6 +88,18 @@ function parseCpus(text: string): { responder: number; network: number } | undef
 
 const json = values.json === true;
 requireLab('bench:serve');
+// protect() behind the XDP door too (--door auto: where it is built; off:
+// the packet backend alone, in a lab without XDP on its veths, as before
+// the door existed). Every row runs in the same kind of lab.
+if (!['auto', 'off'].includes(values.door as string)) {
+  console.error(`bench:serve: --door must be auto or off, got ${JSON.stringify(values.door)}`);
+  process.exit(2);
+}
+const doorMissing = values.door === 'off' ? 'asked off (--door off)' : doorUnavailableReason();
+const door = doorMissing === undefined;
+if (!door && !json) process.stderr.write(`  no door rows: ${doorMissing}\n`);
+type Mode = 'plain' | 'protect' | 'door';
+const servers: Mode[] = door ? ['protect', 'door'] : ['protect'];
 const COST_RATE = 80_000;
 
 function wrk(lab: Lab, conns: number, duration = seconds): Promise<WrkResult> {
@@ -98,8 +112,8 @@ function handoffTimes(stats: Record<string, number>) {
   return { handoffP50Ms: t('handoffP50Ms'), handoffP99Ms: t('handoffP99Ms'), connectionP50Ms: t('connectionP50Ms'), connectionP99Ms: t('connectionP99Ms') };
 }
 
-async function measure(mode: 'plain' | 'protect', flood: boolean, floodRate = 0, conns = connections, floor = false) {
-  const lab = buildLab({ tag: 'serve', cpus });
+async function measure(mode: Mode, flood: boolean, floodRate = 0, conns = connections, floor = false) {
+  const lab = buildLab({ tag: 'serve', cpus, xdp: door });
   try {
     if (mode === 'plain') lab.responder.ns.sysctl('net.ipv4.tcp_syncookies', 2);
     if (floor) dropFloodOnArrival(lab);
@@ -162,39 +176,41 @@ const rows: Row[] = [];
 // gives the handoff's own time, without the queueing of a saturated server thread.
 for (const conns of [1, connections]) {
   const plain: Row[] = [];
-  const prot: Row[] = [];
+  const prot: Record<string, Row[]> = { protect: [], door: [] };
   for (let round = 1; round <= rounds; round++) {
-    if (!json) process.stderr.write(`  wrk -c${conns}, round ${round} of ${rounds}: plain, protect...\n`);
+    if (!json) process.stderr.write(`  wrk -c${conns}, round ${round} of ${rounds}: plain, ${servers.join(', ')}...\n`);
     plain.push(await measure('plain', false, 0, conns));
-    prot.push(await measure('protect', false, 0, conns));
+    for (const m of servers) prot[m].push(await measure(m, false, 0, conns));
   }
-  rows.push({ ...combine(plain), ratio: 1 }, ratioRow(prot, plain));
+  rows.push({ ...combine(plain), ratio: 1 }, ...servers.map((m) => ratioRow(prot[m], plain)));
 }
 // Under flood, --rounds rounds too: first the plain listener at the
 // generator's full speed; the rate the generator then manages is offered to
 // syncache (same load), and last syncache at full speed, to show where it
 // gives. Each row's ratio is to the same round's plain listener.
-const floodRows: { fixedPlain: Row[]; fixedProtect: Row[]; plain: Row[]; floor: Row[]; same: Row[]; full: Row[] } = { fixedPlain: [], fixedProtect: [], plain: [], floor: [], same: [], full: [] };
+const floodRows = { fixedPlain: [] as Row[], plain: [] as Row[], floor: [] as Row[], fixed: { protect: [] as Row[], door: [] as Row[] }, same: { protect: [] as Row[], door: [] as Row[] }, full: { protect: [] as Row[], door: [] as Row[] } };
 for (let round = 1; round <= rounds; round++) {
   if (fixedRate > 0) {
-    if (!json) process.stderr.write(`  under a flood, round ${round} of ${rounds}: plain and protect at ${fixedRate} SYN/s...\n`);
+    if (!json) process.stderr.write(`  under a flood, round ${round} of ${rounds}: plain and ${servers.join(', ')} at ${fixedRate} SYN/s...\n`);
     floodRows.fixedPlain.push(await measure('plain', true, fixedRate));
-    floodRows.fixedProtect.push(await measure('protect', true, fixedRate));
+    for (const m of servers) floodRows.fixed[m as 'protect' | 'door'].push(await measure(m, true, fixedRate));
   }
   if (!json) process.stderr.write(`  under a flood, round ${round} of ${rounds}: plain at full speed...\n`);
   const plainFlood: Row = await measure('plain', true);
   const offered = Math.round(plainFlood.floodOffered / 1000) * 1000;
-  if (!json) process.stderr.write(`  protect at ${offered} SYN/s, protect at full speed...\n`);
   floodRows.plain.push(plainFlood);
   if (!json) process.stderr.write(`  the lab's floor: plain with the flood dropped on arrival, at full speed...\n`);
   floodRows.floor.push(await measure('plain', true, 0, connections, true));
-  floodRows.same.push(await measure('protect', true, offered));
-  floodRows.full.push(await measure('protect', true));
+  for (const m of servers) {
+    if (!json) process.stderr.write(`  ${m} at ${offered} SYN/s, ${m} at full speed...\n`);
+    floodRows.same[m as 'protect' | 'door'].push(await measure(m, true, offered));
+    floodRows.full[m as 'protect' | 'door'].push(await measure(m, true));
+  }
 }
-if (fixedRate > 0) rows.push({ ...combine(floodRows.fixedPlain), ratio: 1 }, ratioRow(floodRows.fixedProtect, floodRows.fixedPlain));
+if (fixedRate > 0) rows.push({ ...combine(floodRows.fixedPlain), ratio: 1 }, ...servers.map((m) => ratioRow(floodRows.fixed[m as 'protect' | 'door'], floodRows.fixedPlain)));
 rows.push({ ...combine(floodRows.plain), fullSpeed: true, ratio: 1 });
 rows.push({ ...ratioRow(floodRows.floor, floodRows.plain), fullSpeed: true });
-rows.push(ratioRow(floodRows.same, floodRows.plain), ratioRow(floodRows.full, floodRows.plain, true));
+for (const m of servers) rows.push(ratioRow(floodRows.same[m as 'protect' | 'door'], floodRows.plain), ratioRow(floodRows.full[m as 'protect' | 'door'], floodRows.plain, true));
 // The responder core's cost per SYN, both at one rate, when the CPUs are split.
 const costs: CostRow[] = [];
 if (cpus !== undefined) {
@@ -204,7 +220,7 @@ if (cpus !== undefined) {
   }
 }
 const machine = hostLine();
-const record = { type: 'serve', date: new Date().toISOString(), machine, seconds, warmup, connections, rounds, workers, cpus: cpus ?? null, floodRate: fixedRate, rows, costs };
+const record = { type: 'serve', date: new Date().toISOString(), machine, seconds, warmup, connections, rounds, workers, cpus: cpus ?? null, floodRate: fixedRate, door: door ? 'on' : doorMissing, rows, costs };
 const saved = saveResult('serve', record);
 if (json) {
   console.log(JSON.stringify(record));
@@ -223,7 +239,7 @@ if (json) {
     const times = base ? `${(r.p99Ms / base.p99Ms).toFixed(1)}x` : '-';
     const full = r.fullSpeed === true ? ' (full speed)' : '';
     const spread = r.ratios ? ` (${Math.min(...r.ratios).toFixed(2)}-${Math.max(...r.ratios).toFixed(2)})` : '';
-    const server = r.floor ? 'floor: plain, flood dropped on arrival' : r.mode === 'plain' ? 'plain listener' : 'syncache protect()';
+    const server = r.floor ? 'floor: plain, flood dropped on arrival' : r.mode === 'plain' ? 'plain listener' : r.mode === 'door' ? 'syncache protect(), door' : 'syncache protect()';
     console.log(`| ${server} | ${r.connections} | ${r.flood ? `${r.floodOffered.toLocaleString('en-US')} SYN/s${full}` : 'none'} | ${Math.round(r.requestsPerSecond).toLocaleString('en-US')} | ${(r.ratio ?? 1).toFixed(2)}${spread} | ${r.p50Ms.toFixed(2)} ms | ${r.p99Ms.toFixed(2)} ms | ${times} | ${(100 * r.successShare).toFixed(2)}% | ${pair(r.handoffP50Ms, r.handoffP99Ms)} | ${pair(r.connectionP50Ms, r.connectionP99Ms)} | ${r.coreUsPerRequest === null ? '-' : `${Math.round(r.coreUsPerRequest)} µs`} |`);
   }
   if (costs.length > 0) {
