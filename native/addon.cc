@@ -10,6 +10,7 @@
 #include "boundary/flow_words.h"
 #include "boundary/js_args.h"
 #include "boundary/secrets.h"
+#include "io/af_xdp.h"
 #include "pipeline/pipeline_binding.h"
 
 namespace syncache {
@@ -90,6 +91,10 @@ Napi::Object Constants(Napi::Env env) {
   constants.Set("cookieVerdicts", NumberTable(env, {{"notChecked", kCookieNotChecked}, {"valid", kCookieValid},
                                                     {"invalid", kCookieInvalid}, {"made", kCookieMade}}));
   constants.Set("handedOverFlowsMax", Napi::Number::New(env, FlowSet::kMaxFlows));
+  // What an AF_XDP ring of the default layout pins (XDP_UMEM_REG counts it
+  // against RLIMIT_MEMLOCK unless the process has CAP_IPC_LOCK).
+  const AfXdpConfig xdp;
+  constants.Set("xdpUmemBytes", Napi::Number::New(env, static_cast<double>(xdp.frameSize) * (xdp.rxFrames + xdp.txFrames)));
   return constants;
 }
 

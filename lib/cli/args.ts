@@ -4,9 +4,11 @@ import { availableParallelism } from 'node:os';
 import { UsageError } from './errors.js';
 import type { FlagValue, FlagValues } from './config-file.js';
 import type { Need } from './capabilities.js';
+import { doorNeeds, packetNeeds, type IoRun } from './io-needs.js';
 import { namedNetnsPath } from '../native/netns.js';
 import { LIMITS, resolveConfig } from '../engine/config.js';
 import { WORKERS_MAX } from '../responder/responder.js';
+import type { IoChoice } from '../responder/io-choice.js';
 import { bindAddressProblem } from '../responder/bind-addresses.js';
 
 /** Every value of a flag that may repeat (--port 80 --port 81,82): all of them, in order, each once. */
@@ -83,10 +85,9 @@ export function workersWarning(workers: number | undefined, cores = availablePar
   return `syncache: warning: --workers ${workers} is more than the ${cores} core${cores === 1 ? '' : 's'} this process may use: shards will share cores and answer slower, not faster\n`;
 }
 
-/** What `listen` and `serve` ask of the kernel, for the capability check. */
-export function responderNeeds(options: { netns?: string; gate: 'optional' | 'required' | 'off'; handoff: boolean }): Need[] {
-  const needs: Need[] = [{ capability: 'CAP_NET_RAW', for: 'the packet ring' }];
-  if (options.gate !== 'off') needs.push({ capability: 'CAP_NET_ADMIN', for: `the nftables gate${options.gate === 'optional' ? '; --no-gate goes without' : ''}` });
+/** What `listen` and `serve` ask of the kernel on `path`, for the capability check. */
+export function responderNeeds(options: { netns?: string; gate: 'optional' | 'required' | 'off'; handoff: boolean; path: IoRun }): Need[] {
+  const needs = options.path === 'xdp' ? doorNeeds() : packetNeeds(options.gate);
   if (options.handoff) needs.push({ capability: 'CAP_NET_ADMIN', for: 'TCP_REPAIR, which makes the kernel sockets' });
   if (options.netns !== undefined) needs.push({ capability: 'CAP_SYS_ADMIN', for: '--netns, entering the namespace' });
   return needs;
@@ -98,6 +99,7 @@ export const RESPONDER_FLAGS = {
   addr: { type: 'string', multiple: true },
   port: { type: 'string', multiple: true },
   syncookies: { type: 'string' },
+  io: { type: 'string' },
   'hash-size': { type: 'string' },
   'bucket-limit': { type: 'string' },
   'cache-limit': { type: 'string' },
@@ -158,15 +160,28 @@ export function responderOptions(v: Values) {
   checkConfig(config);
   if (v['key-file'] !== undefined && (typeof v['key-file'] !== 'string' || v['key-file'] === '')) throw new UsageError('--key-file needs the path of a key file', 'key-file');
   const keyFile = v['key-file'] as string | undefined;
+  const workers = integer('workers', v.workers, 0, WORKERS_MAX);
   return {
     iface: v.iface,
     addrs: addresses('addr', v.addr),
     ports: ports('port', v.port),
     netns,
     ...config,
-    workers: integer('workers', v.workers, 0, WORKERS_MAX),
+    io: ioFlag(v, workers),
+    workers,
     secrets: keyFile === undefined ? undefined : { keyFile },
   };
+}
+
+export const IO_CHOICES: readonly IoChoice[] = ['packet', 'xdp', 'auto'];
+
+/** --io (default packet); 'xdp' with --workers above 0 is refused naming --workers (the door feeds one ring). */
+export function ioFlag(v: Values, workers: number | undefined): IoChoice {
+  const io = choice('io', v.io, IO_CHOICES) ?? 'packet';
+  if (io === 'xdp' && workers !== undefined && workers > 0) {
+    throw new UsageError(`--workers must be 0 with --io xdp (the XDP door feeds one AF_XDP ring), got '${workers}'`, 'workers');
+  }
+  return io;
 }
 
 /** --stats-interval in seconds (default 1). */

@@ -2,6 +2,7 @@
 import type { Command } from './command.js';
 import { RESPONDER_FLAGS } from './args.js';
 import { MetricsServer } from './metrics-server.js';
+import { DOOR_RING_SIZE } from './io-needs.js';
 import { prepareRun } from './run-setup.js';
 import { Responder } from '../responder/responder.js';
 import { syncacheMetrics } from '../metrics/prometheus.js';
@@ -12,7 +13,8 @@ const HELP = `Usage: syncache listen --iface IF --addr IP[,IP] --port P[,P] [opt
 Answers TCP handshakes to the given addresses and ports on IF from a packet
 ring, keeps half-open connections in a SYN cache (or none, with cookies), and
 reports each completed handshake. An nftables table keeps this host's own TCP
-stack out of those handshakes while it runs; it is removed on exit.
+stack out of those handshakes while it runs (with --io xdp the XDP door does,
+without one); it is removed on exit.
 
   --config FILE            JSON object of these flags without the dashes, e.g.
                            {"iface":"eth0","addr":["198.18.0.1"],"port":[80]};
@@ -25,6 +27,11 @@ stack out of those handshakes while it runs; it is removed on exit.
   --syncookies MODE        off | on | only (default on): off = cache only,
                            on = every ISS a cookie, cache kept for retransmits,
                            only = cookies and no state at all
+  --io PATH                packet | xdp | auto (default packet): packet = an
+                           AF_PACKET ring behind the nftables gate; xdp = the
+                           XDP door in the driver (answers cookie SYNs there)
+                           in front of an AF_XDP ring, one receive queue,
+                           --workers 0; auto = the door where it can be had
   --pause-ms N             with 'on': once the whole cache ran out, new flows
                            get cookies without entries for N ms, doubling
                            while it recurs (default 15000; 0: never)
@@ -41,16 +48,24 @@ stack out of those handshakes while it runs; it is removed on exit.
   --metrics HOST:PORT      serve Prometheus metrics at http://HOST:PORT/metrics
   --netns NAME             open the ring in network namespace NAME (ip netns)
   --json                   JSON lines on stdout: {"type":"stats",...} every
-                           interval and at exit, {"type":"handshake",...} each,
+                           interval and at exit, {"type":"handshake",...} each
+                           (both with "io" and "backend", below),
                            {"type":"reload",...} on SIGHUP
   --stats-interval S       seconds between stats (default 1)
-  --no-gate                do not install the nftables gate
+  --no-gate                do not install the nftables gate (the door has
+                           none: with --io xdp it warns and does nothing)
 
 Needs CAP_NET_RAW, and CAP_NET_ADMIN unless --no-gate (CAP_SYS_ADMIN too
-with --netns). On a terminal without --json: a live one-screen view. SIGINT
-or SIGTERM print the final stats and exit 0; SIGHUP rereads --key-file. If
-it fails while running (its interface deleted): the final stats, one line on
-stderr, exit 1.
+with --netns). --io xdp needs CAP_NET_RAW, CAP_NET_ADMIN, CAP_BPF and
+CAP_PERFMON (CAP_SYS_ADMIN does for these two), and CAP_IPC_LOCK where
+RLIMIT_MEMLOCK is below the AF_XDP ring's ${DOOR_RING_SIZE}; --io auto takes the packet
+path, saying why, where it lacks them. The live view and each JSON line give
+"io" (as asked) and "backend" (the path taken: packet or xdp).
+
+On a terminal without --json: a live one-screen view. SIGINT or SIGTERM
+print the final stats and exit 0; SIGHUP rereads --key-file. If it fails
+while running (its interface deleted): the final stats, one line on stderr,
+exit 1.
 `;
 
 export const runListen: Command = {
@@ -75,7 +90,8 @@ export const runListen: Command = {
       hangups.attach(responder);
       const out = process.stdout;
       if (json) {
-        responder.on('handshake', (h) => out.write(`${jsonLine('handshake', { ...h })}\n`));
+        const io = { io: responder.options.io ?? 'packet', backend: responder.backend };
+        responder.on('handshake', (h) => out.write(`${jsonLine('handshake', { ...io, ...h })}\n`));
       } else if (out.isTTY !== true) {
         responder.on('handshake', (h) => {
           out.write(`handshake ${h.remoteAddress}:${h.remotePort} -> ${h.localAddress}:${h.localPort} mss ${h.mss} wscale ${h.wscale} sack ${h.sackPermitted} ts ${h.timestamps !== null}${h.viaCookie ? ' cookie' : ''}\n`);

@@ -26,12 +26,16 @@ Usage:
   syncache COMMAND --help    options of a command
   syncache --version
 
-listen, serve and lab take --config FILE (JSON; keys are the long flags) and
---metrics HOST:PORT (Prometheus, GET /metrics); listen and serve take
---key-file PATH (a fleet's shared cookie key, reread on SIGHUP).
+listen, serve and lab take --config FILE (JSON; keys are the long flags),
+--metrics HOST:PORT (Prometheus, GET /metrics) and --io packet|xdp|auto (the
+I/O path: an AF_PACKET ring behind an nftables gate, the XDP door in front
+of an AF_XDP ring, or the door where it can be had; default packet); listen
+and serve take --key-file PATH (a fleet's shared cookie key, reread on SIGHUP).
 
 Needs CAP_NET_RAW (the packet ring) and CAP_NET_ADMIN (the gate, the kernel
-sockets): root, or a user given them (see lib/cli/syncache.service).
+sockets): root, or a user given them (see lib/cli/syncache.service); --io
+xdp also CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN), and CAP_IPC_LOCK or a
+big enough RLIMIT_MEMLOCK.
 Exit codes: 0 done, 1 what it ran into (one line on stderr), 2 how it was
 called (one line naming the flag).
 `;

@@ -5,6 +5,7 @@ import net from 'node:net';
 import type { Command } from './command.js';
 import { RESPONDER_FLAGS, hostPort } from './args.js';
 import { MetricsServer } from './metrics-server.js';
+import { DOOR_RING_SIZE } from './io-needs.js';
 import { prepareRun } from './run-setup.js';
 import { protect, type Protection } from '../handoff/protect.js';
 import { syncacheMetrics } from '../metrics/prometheus.js';
@@ -16,7 +17,7 @@ Shields a TCP service from SYN floods: syncache answers the handshakes to
 IP:P on IF, turns each completed one into a kernel socket (TCP_REPAIR) and
 pipes it to HOST:PORT both ways, with back-pressure and half-close. An
 nftables table keeps this host's own TCP stack out of the handshakes while it
-runs; it is removed on exit.
+runs (with --io xdp the XDP door does, without one); it is removed on exit.
 
   --config FILE            JSON object of these flags without the dashes, e.g.
                            {"iface":"eth0","addr":["198.18.0.1"],"port":[80],
@@ -30,6 +31,9 @@ runs; it is removed on exit.
   --forward HOST:PORT      the backend each connection is piped to (required;
                            [v6]:port for an IPv6 address)
   --syncookies MODE        off | on | only (default on)
+  --io PATH                packet | xdp | auto (default packet): the AF_PACKET
+                           ring and gate, the XDP door and an AF_XDP ring, or
+                           the door where it can be had; as for 'syncache listen'
   --hash-size N, --bucket-limit N, --cache-limit N, --rexmt-limit N, --pause-ms N
                            SYN cache tunables, as for 'syncache listen'
   --workers N              worker threads for the SYN path (default 0: the main
@@ -41,14 +45,17 @@ runs; it is removed on exit.
   --metrics HOST:PORT      serve Prometheus metrics at http://HOST:PORT/metrics
   --netns NAME             work in network namespace NAME (ip netns)
   --json                   JSON lines: {"type":"stats",...} every interval and
-                           at exit, with handoff counters and latency;
+                           at exit, with handoff counters and latency, "io"
+                           (as asked) and "backend" (the path taken);
                            {"type":"reload",...} on SIGHUP
   --stats-interval S       seconds between stats (default 1)
 
-Needs CAP_NET_RAW and CAP_NET_ADMIN (CAP_SYS_ADMIN too with --netns); the
-unit lib/cli/syncache.service runs it as a service. SIGINT or SIGTERM print
-the final stats and exit 0; SIGHUP rereads --key-file. If it fails while
-running (its interface deleted): the final stats, one line on stderr, exit 1.
+Needs CAP_NET_RAW and CAP_NET_ADMIN (CAP_SYS_ADMIN too with --netns); --io
+xdp also CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN), and CAP_IPC_LOCK where
+RLIMIT_MEMLOCK is below ${DOOR_RING_SIZE}. The unit lib/cli/syncache.service runs
+it as a service. SIGINT or SIGTERM print the final stats and exit 0; SIGHUP
+rereads --key-file. If it fails while running (its interface deleted): the
+final stats, one line on stderr, exit 1.
 `;
 
 export const runServe: Command = {

@@ -4,7 +4,7 @@
 //
 //   syncache listen veth0 198.18.55.1 port 80 (syncookies on)        10:15:27
 //   SYN/s 12.3k   answered/s 12.3k   completed/s 1.2k   cookies/s 12.3k
-//   backend packet   cache 1234   paused no   key epoch 117603811
+//   io xdp   cache 1234   paused no   key epoch 117603811   (io auto: packet)
 //   handoff p50 0.21 ms   p99 1.40 ms   handoffs 1234   open 3        (serve)
 //   forwarded 1234   active 3                        (other facts, packed)
 //
@@ -34,7 +34,7 @@ export interface ViewFrame {
   prev?: Counters;
   /** Seconds since the previous frame. */
   seconds: number;
-  /** backend, paused, cacheSize, keyEpoch, workers; for serve the handoff stats; anything else is listed. */
+  /** io, backend, paused, cacheSize, keyEpoch, workers; for serve the handoff stats; anything else is listed. */
   facts?: Facts;
   /** The clock shown in the title (default: now). */
   time?: Date;
@@ -58,7 +58,7 @@ const HANDOFF_RATE = ['handoffs/s', 'handoffs'] as const;
 
 /** Facts given a place of their own; the rest are listed after them. */
 const PLACED_FACTS = new Set([
-  'backend', 'paused', 'cacheSize', 'keyEpoch', 'workers',
+  'io', 'backend', 'paused', 'cacheSize', 'keyEpoch', 'workers',
   'handoffs', 'handoffP50Ms', 'handoffP99Ms', 'connectionP50Ms', 'connectionP99Ms', 'open', 'handoffFailed', 'handoffFailedBy',
 ]);
 
@@ -134,10 +134,18 @@ function pack(fields: string[], width: number, gap = '   '): string[] {
   return lines.map((l) => cut(l, width));
 }
 
-/** The responder's state: backend, cache, pause, fleet key epoch, workers. */
+/** `io xdp` (the path asked for and taken), `io auto: packet` (asked, taken), or `backend packet` if only that is known. */
+function ioField(facts: Facts): string | undefined {
+  const { io, backend } = facts;
+  if (io == null) return backend == null ? undefined : `backend ${backend}`;
+  return backend == null || backend === io ? `io ${io}` : `io ${io}: ${backend}`;
+}
+
+/** The responder's state: io, cache, pause, fleet key epoch, workers. */
 function statusFields(facts: Facts): string[] {
   const fields: string[] = [];
-  if (facts.backend != null) fields.push(`backend ${facts.backend}`);
+  const io = ioField(facts);
+  if (io !== undefined) fields.push(io);
   if (facts.cacheSize != null) fields.push(`cache ${formatCount(Number(facts.cacheSize))}`);
   if (facts.paused != null) fields.push(facts.paused === true ? 'PAUSED' : 'paused no');
   if (facts.keyEpoch != null) fields.push(`key epoch ${facts.keyEpoch}`);

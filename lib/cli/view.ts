@@ -8,9 +8,16 @@ import type { Responder } from '../responder/responder.js';
 
 export type { Counters } from './view-layout.js';
 
-/** The responder's state beside its counters: backend, pause, the fleet key's epoch (null: random secrets), workers. */
+/**
+ * The responder's state beside its counters: io (the option it was opened
+ * with: packet, xdp or auto) and backend (the path it took: packet or xdp),
+ * pause, the fleet key's epoch (null: random secrets), workers.
+ */
 export function viewFacts(responder: Responder): Facts {
-  return { backend: responder.backend, paused: responder.paused, keyEpoch: responder.secrets.epoch, workers: responder.workerCount };
+  return {
+    io: responder.options.io ?? 'packet', backend: responder.backend,
+    paused: responder.paused, keyEpoch: responder.secrets.epoch, workers: responder.workerCount,
+  };
 }
 
 export function jsonLine(type: string, fields: Record<string, unknown>): string {

@@ -7,9 +7,10 @@
 // Every counter of stats() becomes syncache_<name>_total (camelCase names in
 // snake_case), read from the counters when Prometheus scrapes, never copied
 // per packet. Gauges: the cache's entries, the pause, the workers, the
-// backend. With a Protection also the handoffs, their failures by reason,
-// the open sockets, and how long a connection took from its final ACK to the
-// server's 'connection' as a histogram.
+// backend (the path taken) with the io option asked for. With a Protection
+// also the handoffs, their failures by reason, the open sockets, and how
+// long a connection took from its final ACK to the server's 'connection' as
+// a histogram.
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { Responder } from '../responder/responder.js';
 import { Protection } from '../handoff/protect.js';
@@ -60,8 +61,10 @@ export function syncacheMetrics(target: Responder | Protection, options: Metrics
     collect() { this.set(responder.workerCount); },
   });
   new Gauge({
-    name: 'syncache_backend_info', help: 'The I/O path packets take (label backend)', labelNames: ['backend'], registers,
-    collect() { this.reset(); this.set({ backend: responder.backend }, 1); },
+    name: 'syncache_backend_info',
+    help: 'The I/O path packets take (label backend: packet or xdp) and the io option it was opened with (label io: packet, xdp or auto)',
+    labelNames: ['backend', 'io'], registers,
+    collect() { this.reset(); this.set({ backend: responder.backend, io: responder.options.io ?? 'packet' }, 1); },
   });
   if (protection) protectionMetrics(protection, registers);
   return registry;

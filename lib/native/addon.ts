@@ -42,6 +42,8 @@ export interface Constants {
   cookieVerdicts: { notChecked: number; valid: number; invalid: number; made: number };
   /** The most flows a ring marks handed over at once (handOver() returns false past it). */
   handedOverFlowsMax: number;
+  /** Bytes an AF_XDP ring of the default layout pins (its UMEM): counted against RLIMIT_MEMLOCK without CAP_IPC_LOCK. */
+  xdpUmemBytes: number;
 }
 
 export interface CookieLayout {

@@ -70,9 +70,10 @@ export interface ResponderOptions extends SyncacheConfigInput {
    * gate. 'xdp': the XDP door (lib/door/) in front of an AF_XDP ring: it
    * answers cookie SYNs in the driver while cookies are all there is and
    * hands the rest of ours to the ring; no gate (the kernel never sees a
-   * protected handshake). Needs the door built (clang, libbpf-dev), CAP_BPF
-   * and CAP_NET_ADMIN (or root), one receive queue, workers 0. 'auto': the
-   * door where it can be had, else 'packet'. See Responder.io.
+   * protected handshake). Needs the door built (clang, libbpf-dev), CAP_BPF,
+   * CAP_PERFMON, CAP_NET_ADMIN and CAP_NET_RAW (or root; lib/cli/io-needs.ts
+   * says why each), one receive queue, workers 0. 'auto': the door where it
+   * can be had, else 'packet'. See Responder.backend.
    */
   io?: IoChoice;
   /** Clock for timers (tests inject a ManualClock; only with workers: 0). With a fleet key it stands for the wall clock too. */

@@ -106,7 +106,7 @@ bool DoorLoader::Load(const std::string& objectPath, SysError* error) {
     if (err != 0) {
       Close();
       return Fail(error, err, "bpf_object__load", "the kernel refused the door's XDP program: " + Tail(log, 1500),
-                  "loading BPF needs CAP_BPF and CAP_NET_ADMIN (or root)");
+                  "loading the door needs CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN (or root)");
     }
   }
   bpf_program* program = bpf_object__find_program_by_name(object_, "door");

@@ -1,8 +1,9 @@
 // How listen and serve read their options: repeated --port/--addr add up
 // (main kept only the last), --config FILE gives the same keys as the flags
 // and a flag replaces the file's value, and a bad file or key is one line
-// with exit 2 (1 for a file it cannot read). Checked on the wire: the
-// kernel's TCP stack in the peer namespace connects to what was asked for.
+// with exit 2 (1 for a file it cannot read); --io takes packet, xdp or auto.
+// Checked on the wire: the kernel's TCP stack in the peer namespace
+// connects to what was asked for.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -12,7 +13,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createPairLab, labUnavailableReason, type PairLab } from '../../lib/lab/netns.js';
 import { readConfigFile, mergeFlags } from '../../lib/cli/config-file.js';
-import { RESPONDER_FLAGS, list } from '../../lib/cli/args.js';
+import { RESPONDER_FLAGS, list, responderOptions } from '../../lib/cli/args.js';
 import { UsageError } from '../../lib/cli/errors.js';
 import { unreadableBy } from '../../lib/handoff/split.js';
 import { CLI, cliIn, runIn } from '../helpers/cli-child.js';
@@ -81,7 +82,7 @@ test('a bad config file: exit 2 and one line naming the file and the key (1 if i
   const lab = cli(['lab', '--config', file('lab.json', '{"seconds":-1,"rate":1000}')]);
   assert.equal(lab.code, 2, lab.stderr);
   assert.match(lab.stderr, /^syncache: --seconds must be an integer from 1 to 3600, got '-1' \(key "seconds" in .*lab\.json\)/);
-  assert.match(cli(['lab', '--config', file('lab2.json', '{"iface":"eth0"}')]).stderr, /unknown key "iface" \(known: seconds, rate, clients, syncookies, pause-ms, workers, metrics, json\)/);
+  assert.match(cli(['lab', '--config', file('lab2.json', '{"iface":"eth0"}')]).stderr, /unknown key "iface" \(known: seconds, rate, clients, syncookies, io, pause-ms, workers, metrics, json\)/);
   const missing = cli([...base, join(dir, 'nope.json')]);
   assert.equal(missing.code, 2);
   assert.match(missing.stderr, /--config .*nope\.json: no such file/);
@@ -137,6 +138,37 @@ test('listen --config FILE runs from the file, and --port on the command line re
   } finally {
     run.child.kill('SIGTERM');
     assert.equal(await run.exited, 0, run.stderr());
+  }
+});
+
+test('--io packet|xdp|auto, on the command line or as the key "io" (default packet); another value, or xdp with workers, exits 2 naming the flag', async () => {
+  const { runLab } = await import('../../lib/cli/lab.js');
+  const { runServe } = await import('../../lib/cli/serve.js');
+  const where = { iface: 'eth0', addr: '198.18.86.1', port: '80' };
+  assert.equal(responderOptions(where).io, 'packet');
+  for (const io of ['packet', 'xdp', 'auto']) assert.equal(responderOptions({ ...where, io }).io, io);
+  assert.equal(responderOptions({ ...where, io: 'auto', workers: '2' }).io, 'auto', 'auto with workers: the packet path, decided later');
+  assert.throws(() => responderOptions({ ...where, io: 'XDP' }), (e: UsageError) => e.flag === 'io' && /^--io must be one of packet, xdp, auto, got 'XDP'$/.test(e.message));
+  assert.throws(() => responderOptions({ ...where, io: 'xdp', workers: '2' }), (e: UsageError) => e.flag === 'workers' && /--workers must be 0 with --io xdp/.test(e.message));
+  for (const options of [RESPONDER_FLAGS, runServe.options, runLab.options]) {
+    assert.deepEqual(readConfigFile(file('io.json', '{"io":"xdp"}'), options), { io: 'xdp' });
+  }
+
+  const listen = ['listen', '--iface', 'x', '--addr', '198.18.86.1', '--port', '80'];
+  for (const [args, message] of [
+    [[...listen, '--io', 'bpf'], /^syncache: --io must be one of packet, xdp, auto, got 'bpf'\. See/],
+    [['serve', ...listen.slice(1), '--forward', '127.0.0.1:81', '--io', ''], /^syncache: --io must be one of packet, xdp, auto, got ''/],
+    [['lab', '--io', 'door'], /^syncache: --io must be one of packet, xdp, auto, got 'door'/],
+    [[...listen, '--io'], /^syncache: --io needs a value/],
+    [[...listen, '--io', 'xdp', '--workers', '2'], /^syncache: --workers must be 0 with --io xdp \(the XDP door feeds one AF_XDP ring\), got '2'/],
+    [['lab', '--io', 'xdp', '--workers', '1'], /^syncache: --workers must be 0 with --io xdp/],
+    [['listen', '--config', file('io-bad.json', JSON.stringify({ ...where, io: 'fast' }))], /^syncache: --io must be one of packet, xdp, auto, got 'fast' \(key "io" in .*io-bad\.json\)/],
+    [['listen', '--config', file('io-num.json', JSON.stringify({ ...where, io: ['xdp'] }))], /key "io" \(--io\) must be a string or a number/],
+  ] as const) {
+    const r = cli([...args]);
+    assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, message);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
   }
 });
 

@@ -24,7 +24,7 @@ const second = counters({
   parsedSyn: 1_000_000, synackssent: 1_000_000, sendcookie: 1_000_000, completed: 4000, recvcookie: 3000,
   failcookie: 10, rxFrames: 1_000_000, txFrames: 1_000_000, kernelDrops: 7, dropBadTcpChecksum: 3,
 });
-const listenFacts: Facts = { cacheSize: 15_360, backend: 'packet', paused: true, keyEpoch: 117_603_811, workers: 2 };
+const listenFacts: Facts = { cacheSize: 15_360, io: 'auto', backend: 'xdp', paused: true, keyEpoch: 117_603_811, workers: 2 };
 const serveFacts: Facts = {
   ...listenFacts, handoffs: 5000, handoffFailed: 0, handoffFailedBy: '-', handoffDuplicate: 0, relayQueueFull: 0, open: 3,
   handoffP50Ms: 0.213, handoffP99Ms: 1.5, connectionP50Ms: 0.4, connectionP99Ms: 2.25, forwarded: 5000, active: 3, backendErrors: 0, handoffErrors: 0,
@@ -60,7 +60,7 @@ for (const size of [{ columns: 80, rows: 24 }, { columns: 60, rows: 20 }]) {
     assert.doesNotMatch(top, /handoffs\/s/, 'listen makes no handoffs');
 
     const text = lines.join('\n');
-    assert.match(text, /backend packet/);
+    assert.match(text, /io auto: xdp   cache 15360/, 'the io asked for, and the path it took');
     assert.match(text, /cache 15360/);
     assert.match(text, /PAUSED/);
     assert.match(text, /key epoch 117603811/);
@@ -95,6 +95,14 @@ for (const size of [{ columns: 80, rows: 24 }, { columns: 60, rows: 20 }]) {
     assert.equal(counterRows(lines).size + missing, Object.values(flood).filter((n) => n !== 0).length + 1, 'every non-zero counter shown or counted');
   });
 }
+
+test('io: one word where the path taken is the one asked for, both where auto chose; backend alone if io is not known', () => {
+  const status = (facts: Facts): string => renderView({ title: LISTEN_TITLE, counters: flood, seconds: 0, facts }, { columns: 80, rows: 24 })[2];
+  assert.match(status({ ...listenFacts, io: 'xdp', backend: 'xdp' }), /^io xdp   cache/);
+  assert.match(status({ ...listenFacts, io: 'packet', backend: 'packet' }), /^io packet   cache/);
+  assert.match(status({ ...listenFacts, io: 'auto', backend: 'packet' }), /^io auto: packet   cache/);
+  assert.match(status({ ...listenFacts, io: null, backend: 'packet' }), /^backend packet   cache/);
+});
 
 test('without a fleet key no epoch is shown; running is "paused no"; the first frame has no rates yet', () => {
   const lines = renderView({ title: LISTEN_TITLE, counters: flood, seconds: 0, facts: { ...listenFacts, paused: false, keyEpoch: null, workers: 0 } }, { columns: 80, rows: 24 });

@@ -142,7 +142,7 @@ test('syncache listen on an 80x24 terminal: redrawn in place, fits, follows a re
 
     const withHandshake = all.find((f) => f.lines.some((l) => /^completed +1 /.test(l)))!.lines;
     const text = withHandshake.join('\n');
-    assert.match(text, /backend packet +cache \d+ +paused no/);
+    assert.match(text, /io packet +cache \d+ +paused no/);
     assert.match(withHandshake[withHandshake.length - 1], /^\d+ zero counters hidden/);
     for (const line of withHandshake.slice(3)) {
       for (const m of line.matchAll(/(\w+) +(\d+) +\+\d+\/s/g)) {
@@ -188,7 +188,7 @@ test('syncache serve on a 60x20 terminal: handoffs/s among the rates, the handof
     const frame = all.find((f) => f.lines.some((l) => /^handoffs 1 /.test(l)))!.lines;
     assert.match(frame.slice(1, 3).join('\n'), /handoffs\/s \d+/);
     assert.match(frame.join('\n'), /^handoffs 1 +handoff p50\/p99 \d+\.\d+\/\d+\.\d+ ms/m);
-    assert.match(frame.join('\n'), /backend packet +cache \d+ +paused no/);
+    assert.match(frame.join('\n'), /io packet +cache \d+ +paused no/);
   } finally {
     run.kill();
     backend.kill('SIGTERM');

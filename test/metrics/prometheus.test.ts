@@ -94,7 +94,8 @@ test('a scrape during a flood carries every counter, the gauges and the connecti
     assert.equal(type.get('syncache_cache_entries'), 'gauge');
     assert.equal(type.get('syncache_paused'), 'gauge');
     assert.equal(value('syncache_workers'), 0);
-    assert.ok(samples.some((s) => s.name === 'syncache_backend_info' && /backend="packet"/.test(s.labels)));
+    assert.ok(samples.some((s) => s.name === 'syncache_backend_info' && /backend="packet"/.test(s.labels) && /io="packet"/.test(s.labels)),
+      'the path taken and the io option (default packet)');
     assert.equal(type.get('syncache_connection_seconds'), 'histogram');
     assert.equal(samples.find((s) => s.name === 'syncache_connection_seconds_count')?.value, 1);
     assert.ok(samples.every((s) => /iface="scr0"/.test(s.labels)), 'the default label is on every sample');
