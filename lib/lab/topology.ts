@@ -109,9 +109,19 @@ export function buildLab({ tag, cpus, profile = 'switch', xdp = false }: LabOpti
   const lab = new NetnsLab(tag);
   try {
     const shape = profile === 'pair' ? pairShape(lab) : switchShape(lab);
-    const { responder: r, attacker: a } = shape;
+    const { responder: r, attacker: a, client: c } = shape;
     r.ns.ip(['route', 'add', SPOOF_V4, 'via', a.v4, 'dev', r.iface]);
     r.ns.ip(['-6', 'route', 'add', SPOOF_V6, 'via', a.v6, 'dev', r.iface]);
+    // The responder knows its neighbours from the start: under a full-speed
+    // flood the responder's receive queue is full most of the time, and an
+    // ARP or neighbour reply lost there would leave every answer to the
+    // attacker's range unsent, whoever the target - a lab artifact, not a
+    // measurement.
+    for (const h of [a, c]) {
+      const mac = Array.from(h.mac, (b) => b.toString(16).padStart(2, '0')).join(':');
+      r.ns.ip(['neigh', 'replace', h.v4, 'lladdr', mac, 'nud', 'permanent', 'dev', r.iface]);
+      r.ns.ip(['-6', 'neigh', 'replace', h.v6, 'lladdr', mac, 'nud', 'permanent', 'dev', r.iface]);
+    }
     const split = cpus !== undefined && availableParallelism() >= 2;
     if (split) {
       for (const [ns, iface] of shape.network) steer(ns, [iface], cpus.network);
