@@ -570,6 +570,36 @@ static __always_inline int door_icmp6(struct xdp_md *ctx, __u32 l2, __u32 l4)
   return door_unreach(ctx, 6, us, peer, quote + 40);
 }
 
+/* The flow of a TCP segment at `tcp` between `peer` and `local` (4 or 16
+ * bytes, already within the packet): XDP_PASS unless it is ours and no
+ * kernel socket's, in which case -1 and s->flow is filled in. */
+static __always_inline int our_flow(struct segment *s, __u32 family, const __u8 *tcp, void *end,
+                                    const __u8 *peer, const __u8 *local)
+{
+  if ((void *)(tcp + 4) > end)
+    return XDP_PASS;
+  const __u16 dport = load16(tcp + 2);
+  if (!port_ours(dport))
+    return XDP_PASS;
+  s->flow.family = family;
+  s->flow.peer_port = load16(tcp);
+  s->flow.local_port = dport;
+  if (family == 4) {
+    s->flow.peer[0] = *(const __u32 *)peer;
+    s->flow.local[0] = *(const __u32 *)local;
+  } else {
+    __builtin_memcpy(s->flow.peer, peer, 16);
+    __builtin_memcpy(s->flow.local, local, 16);
+  }
+  if (!address_ours(family, s->flow.local))
+    return XDP_PASS;
+  if (handed_over_segment(&s->flow, tcp + 13, end)) {
+    bump(DOOR_C_skippedHandedOver);
+    return XDP_PASS;
+  }
+  return -1;
+}
+
 static __always_inline int door_v4(struct xdp_md *ctx, __u32 l2)
 {
   void *data = (void *)(long)ctx->data;
@@ -585,24 +615,10 @@ static __always_inline int door_v4(struct xdp_md *ctx, __u32 l2)
     return door_icmp4(ctx, l2, ihl);
   if (ip[9] != IPPROTO_TCP || (fragment & 0x1fff))
     return XDP_PASS; /* a later fragment shows no port */
-  __u8 *tcp = ip + ihl;
-  if ((void *)(tcp + 4) > end)
-    return XDP_PASS;
-  const __u16 dport = load16(tcp + 2);
-  if (!port_ours(dport))
-    return XDP_PASS;
   struct segment s = {};
-  s.flow.family = 4;
-  s.flow.peer_port = load16(tcp);
-  s.flow.local_port = dport;
-  s.flow.peer[0] = *(__u32 *)(ip + 12);
-  s.flow.local[0] = *(__u32 *)(ip + 16);
-  if (!address_ours(4, s.flow.local))
-    return XDP_PASS;
-  if (handed_over_segment(&s.flow, tcp + 13, end)) {
-    bump(DOOR_C_skippedHandedOver);
-    return XDP_PASS;
-  }
+  const int verdict = our_flow(&s, 4, ip + ihl, end, ip + 12, ip + 16);
+  if (verdict >= 0)
+    return verdict;
 
   const __u32 total = load16(ip + 2);
   if (total < ihl || (void *)(ip + total) > end)
@@ -676,24 +692,10 @@ static __always_inline int door_v6(struct xdp_md *ctx, __u32 l2)
     return door_icmp6(ctx, l2, l4);
   if (next != IPPROTO_TCP)
     return XDP_PASS;
-  __u8 *tcp = data + l4;
-  if ((void *)(tcp + 4) > end)
-    return XDP_PASS;
-  const __u16 dport = load16(tcp + 2);
-  if (!port_ours(dport))
-    return XDP_PASS;
   struct segment s = {};
-  s.flow.family = 6;
-  s.flow.peer_port = load16(tcp);
-  s.flow.local_port = dport;
-  __builtin_memcpy(s.flow.peer, ip + 8, 16);
-  __builtin_memcpy(s.flow.local, ip + 24, 16);
-  if (!address_ours(6, s.flow.local))
-    return XDP_PASS;
-  if (handed_over_segment(&s.flow, tcp + 13, end)) {
-    bump(DOOR_C_skippedHandedOver);
-    return XDP_PASS;
-  }
+  const int verdict = our_flow(&s, 6, (__u8 *)data + l4, end, ip + 8, ip + 24);
+  if (verdict >= 0)
+    return verdict;
 
   const __u32 payload = load16(ip + 4);
   if (payload == 0 || (void *)(ip + 40 + payload) > end)
