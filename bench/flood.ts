@@ -27,7 +27,7 @@ import { parseArgs } from 'node:util';
 import { runLabScenario, type LabReport, type ScenarioOptions } from '../lib/lab/scenario.js';
 import type { LabProfile } from '../lib/lab/topology.js';
 import { threads } from '../lib/cli/lab.js';
-import { machine as hostLine, requireLab } from './common.js';
+import { machine as hostLine, median, requireLab } from './common.js';
 import { saveResult, RESULTS_DIR } from './results.js';
 import { machineCost, type MachineCostMode, type MachineCostRow } from './syn-cost.js';
 import { doorUnavailableReason } from '../lib/door/door.js';
@@ -136,10 +136,8 @@ const COST_LABELS: Record<string, string> = {
 interface CostPoint { rate: number; offered: number; us: Record<string, number>; runs: Array<Record<string, MachineCostRow>> }
 const costs: CostPoint[] = [];
 let chart: string | null = null;
-const median = (xs: number[]): number => {
-  const v = xs.filter((x) => Number.isFinite(x)).sort((p, q) => p - q);
-  return v.length === 0 ? NaN : v.length % 2 === 1 ? v[v.length >> 1] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
-};
+/** The median of the runs that answered at all (NaN if none did). */
+const finiteMedian = (xs: number[]): number => median(xs.filter((x) => Number.isFinite(x)));
 if (costSeconds > 0 && availableParallelism() >= 2) {
   if (doorMissing !== undefined && !json) process.stderr.write(`  cost: no door rows: ${doorMissing}\n`);
   const cpus = { responder: 1, network: 0 };
@@ -159,8 +157,8 @@ if (costSeconds > 0 && availableParallelism() >= 2) {
     const net = (r: Record<string, MachineCostRow>, mode: string): number =>
       (r[mode].answered > 0 ? Math.max(0, r[mode].busyUs - r.floor.busyUs) / r[mode].answered : NaN);
     const us: Record<string, number> = {};
-    for (const mode of COST_MODES) if (mode !== 'floor') us[mode] = median(rs.map((r) => net(r, mode)));
-    costs.push({ rate, offered: median(rs.map((r) => r.plain.offered)), us, runs: rs });
+    for (const mode of COST_MODES) if (mode !== 'floor') us[mode] = finiteMedian(rs.map((r) => net(r, mode)));
+    costs.push({ rate, offered: finiteMedian(rs.map((r) => r.plain.offered)), us, runs: rs });
   }
   mkdirSync(RESULTS_DIR, { recursive: true });
   chart = `${RESULTS_DIR}flood-cost.svg`;
