@@ -10,7 +10,7 @@ import { CookieSecrets } from '../lib/engine/cookie-secrets.js';
 import { resolveConfig } from '../lib/engine/config.js';
 import { ManualClock } from '../lib/engine/clock.js';
 import { SynEngine } from '../lib/engine/engine.js';
-import { COUNTER_NAMES } from '../lib/engine/stats.js';
+import { SHARD_COUNTER_NAMES } from '../lib/engine/stats.js';
 import { TCP, tcpFrame, OUR_V4 } from '../test/fixtures/frames.js';
 
 const timeArg = process.argv.indexOf('--time');
@@ -46,7 +46,7 @@ function setup(mode: 'on' | 'only') {
   const clock = new ManualClock(1e6);
   const engine = new SynEngine({
     config: resolveConfig({ syncookies: mode, hashSize: 65536, bucketLimit: 30 }), clock,
-    stats: new Float64Array(COUNTER_NAMES.length), tx,
+    stats: new Float64Array(SHARD_COUNTER_NAMES.length), tx,
     send: (count) => pipeline.build(tx.buffer, count, srcMac, out, outOffsets, outLengths),
     onHandshake: () => true,
   });

@@ -49,14 +49,22 @@ export const SYNCACHE_COUNTERS = [
 
 export type SyncacheCounterName = (typeof SYNCACHE_COUNTERS)[number];
 
-/** What only the XDP door counts (lib/door/; its other counters carry the names above). */
+/**
+ * What only the XDP door counts (lib/door/; its other counters carry the
+ * names above). The door's own map holds them: the Responder reads them
+ * from there into stats(), so a shard's Stats has no slot for them.
+ */
 export const DOOR_COUNTERS = ['doorRedirected', 'doorNoSocket', 'doorSynNotViaGateway'] as const;
 
-export const COUNTER_NAMES: readonly string[] = [...SYNCACHE_COUNTERS, ...addon.counterNames, ...DOOR_COUNTERS];
+/** What a shard counts, in its Stats array's order. */
+export const SHARD_COUNTER_NAMES: readonly string[] = [...SYNCACHE_COUNTERS, ...addon.counterNames];
 
-const index = new Map<string, number>(COUNTER_NAMES.map((name, i) => [name, i]));
+/** Every name the Responder's stats() reports: the shards' counters, then the door's own. */
+export const COUNTER_NAMES: readonly string[] = [...SHARD_COUNTER_NAMES, ...DOOR_COUNTERS];
 
-/** The position of a counter in a Stats array (throws on an unknown name). */
+const index = new Map<string, number>(SHARD_COUNTER_NAMES.map((name, i) => [name, i]));
+
+/** The position of a counter in a Stats array (throws on an unknown name, or a door's own). */
 export function counterIndex(name: string): number {
   const i = index.get(name);
   if (i === undefined) throw new RangeError(`unknown counter ${JSON.stringify(name)}`);
@@ -67,7 +75,7 @@ export class Stats {
   readonly values: Float64Array;
   private readonly nativeBase = SYNCACHE_COUNTERS.length;
 
-  constructor(buffer: SharedArrayBuffer | ArrayBuffer = new SharedArrayBuffer(COUNTER_NAMES.length * 8)) {
+  constructor(buffer: SharedArrayBuffer | ArrayBuffer = new SharedArrayBuffer(SHARD_COUNTER_NAMES.length * 8)) {
     this.values = new Float64Array(buffer);
   }
 
@@ -83,17 +91,17 @@ export class Stats {
   /** Every counter by name. */
   snapshot(): Record<string, number> {
     const out: Record<string, number> = {};
-    for (let i = 0; i < COUNTER_NAMES.length; i++) out[COUNTER_NAMES[i]] = this.values[i];
+    for (let i = 0; i < SHARD_COUNTER_NAMES.length; i++) out[SHARD_COUNTER_NAMES[i]] = this.values[i];
     return out;
   }
 
   /** Sums several shards' stats into one record. */
   static sum(shards: readonly Stats[]): Record<string, number> {
     const out: Record<string, number> = {};
-    for (let i = 0; i < COUNTER_NAMES.length; i++) {
+    for (let i = 0; i < SHARD_COUNTER_NAMES.length; i++) {
       let total = 0;
       for (const s of shards) total += s.values[i];
-      out[COUNTER_NAMES[i]] = total;
+      out[SHARD_COUNTER_NAMES[i]] = total;
     }
     return out;
   }

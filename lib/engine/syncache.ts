@@ -47,7 +47,7 @@
 // resend; whether the frame left is the engine's synackssent/txdropped).
 // dupsyn, completed, reset, badack, unreach are the engine's.
 import type { SyncacheConfig } from './config.js';
-import { C, COUNTER_NAMES } from './stats.js';
+import { C, SHARD_COUNTER_NAMES } from './stats.js';
 import { writeFlowKey } from './flow-key.js';
 
 export const NONE = -1;
@@ -146,7 +146,7 @@ export class SynCache {
   /** Buckets walked by expire() so far (a run visits only due buckets). */
   bucketRuns = 0;
 
-  constructor(config: CacheGeometry, stats: Float64Array = new Float64Array(COUNTER_NAMES.length)) {
+  constructor(config: CacheGeometry, stats: Float64Array = new Float64Array(SHARD_COUNTER_NAMES.length)) {
     const { hashSize, bucketLimit, cacheLimit, rexmtLimit, rexmtInitialMs } = config;
     if (!Number.isInteger(hashSize) || hashSize < 1 || (hashSize & (hashSize - 1)) !== 0) {
       throw new RangeError(`hashSize must be a power of 2 from 1 to 2^24, got ${hashSize} (use resolveConfig)`);
@@ -157,7 +157,7 @@ export class SynCache {
     }
     if (!Number.isInteger(rexmtInitialMs) || rexmtInitialMs < 1) throw new RangeError(`rexmtInitialMs must be a positive integer, got ${rexmtInitialMs} (use resolveConfig)`);
     if (!Number.isInteger(rexmtLimit) || rexmtLimit < 0 || rexmtLimit > 254) throw new RangeError(`rexmtLimit must be an integer from 0 to 254, got ${rexmtLimit} (use resolveConfig)`);
-    if (stats.length < COUNTER_NAMES.length) throw new RangeError(`stats must hold ${COUNTER_NAMES.length} counters, got ${stats.length}`);
+    if (stats.length < SHARD_COUNTER_NAMES.length) throw new RangeError(`stats must hold ${SHARD_COUNTER_NAMES.length} counters, got ${stats.length}`);
     this.hashSize = hashSize;
     this.mask = hashSize - 1;
     this.bucketLimit = bucketLimit;

@@ -21,7 +21,7 @@ import { resolveConfig, type SyncacheConfig, type SyncacheConfigInput } from '..
 import { CookieSecrets } from '../engine/cookie-secrets.js';
 import { EPOCH_MS, FleetKey } from '../engine/fleet-key.js';
 import type { Handshake } from '../engine/engine.js';
-import { C, COUNTER_NAMES, Stats } from '../engine/stats.js';
+import { C, COUNTER_NAMES, DOOR_COUNTERS, Stats } from '../engine/stats.js';
 import { installGate, DEFAULT_MARK, type Gate } from '../gate/nftables.js';
 import { Shard, type XdpOptions } from './shard.js';
 import { flowKey, flowOf, type FlowOf } from '../handoff/flow.js';
@@ -416,12 +416,18 @@ export class Responder extends EventEmitter<ResponderEvents> {
   /** Every counter by its name, per shard (this thread's, or one per worker in start order). */
   statsByShard(): Array<Record<string, number>> {
     this.shard?.syncStats();
-    return this.shardStats.map((s, i) => (i === 0 ? this.withDoor(s.snapshot()) : s.snapshot()));
+    return this.shardStats.map((s, i) => (i === 0 ? this.withDoor(s.snapshot()) : this.withDoor(s.snapshot(), false)));
   }
 
-  /** What the door finished itself, under the names userspace counts the same events by (one shard: workers 0). */
-  private withDoor(counts: Record<string, number>): Record<string, number> {
-    if (this.door === undefined) return counts;
+  /**
+   * What the door finished itself, under the names userspace counts the
+   * same events by (one shard: workers 0), and the door's own counters
+   * (DOOR_COUNTERS, 0 without a door), which only its map holds. A shard
+   * the door does not feed (`feeds` false) gets the door's names as 0.
+   */
+  private withDoor(counts: Record<string, number>, feeds = true): Record<string, number> {
+    for (const name of DOOR_COUNTERS) counts[name] = 0;
+    if (this.door === undefined || !feeds) return counts;
     this.doorCounts = this.closed ? this.doorCounts : this.door.stats();
     for (const [name, n] of Object.entries(this.doorCounts ?? {})) {
       if (name in counts) counts[name] += n;

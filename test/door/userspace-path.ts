@@ -9,7 +9,7 @@ import type { CookieSecrets } from '../../lib/engine/cookie-secrets.js';
 import { SynEngine } from '../../lib/engine/engine.js';
 import { resolveConfig } from '../../lib/engine/config.js';
 import { ManualClock } from '../../lib/engine/clock.js';
-import { COUNTER_NAMES } from '../../lib/engine/stats.js';
+import { SHARD_COUNTER_NAMES } from '../../lib/engine/stats.js';
 import { run } from '../fixtures/wire-harness.js';
 
 export class UserspacePath {
@@ -25,7 +25,7 @@ export class UserspacePath {
     this.engine = new SynEngine({
       config: resolveConfig({ syncookies: 'only' }),
       clock: new ManualClock(1_000_000),
-      stats: new Float64Array(COUNTER_NAMES.length),
+      stats: new Float64Array(SHARD_COUNTER_NAMES.length),
       onHandshake: () => true,
       fleetTimestamps: true,
       send: (count) => {

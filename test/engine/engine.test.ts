@@ -8,7 +8,7 @@ import { writeAddress } from '../../lib/native/address.js';
 import { ManualClock } from '../../lib/engine/clock.js';
 import { resolveConfig, type SyncacheConfigInput } from '../../lib/engine/config.js';
 import { CHALLENGE_ACK_LIMIT, CHALLENGE_ACK_WINDOW_MS, SynEngine, type Handshake } from '../../lib/engine/engine.js';
-import { COUNTER_NAMES, counterIndex } from '../../lib/engine/stats.js';
+import { SHARD_COUNTER_NAMES, counterIndex } from '../../lib/engine/stats.js';
 
 const K = addon.constants.kinds;
 const OPT = addon.constants.optFlags;
@@ -41,7 +41,7 @@ interface Row {
 
 function harness(config: SyncacheConfigInput = {}, hold = false, fleetTimestamps = false): Harness {
   const clock = new ManualClock(1_000_000);
-  const stats = new Float64Array(COUNTER_NAMES.length);
+  const stats = new Float64Array(SHARD_COUNTER_NAMES.length);
   const sent: SentRow[] = [];
   const handshakes: Handshake[] = [];
   const rx = new BatchView();

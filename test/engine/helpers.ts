@@ -2,7 +2,7 @@
 import { writeAddress } from '../../lib/native/address.js';
 import { resolveConfig, type SyncacheConfigInput } from '../../lib/engine/config.js';
 import { SynCache } from '../../lib/engine/syncache.js';
-import { C, COUNTER_NAMES } from '../../lib/engine/stats.js';
+import { C, SHARD_COUNTER_NAMES } from '../../lib/engine/stats.js';
 
 export { C };
 
@@ -47,6 +47,6 @@ export class Flows {
 }
 
 export function makeCache(input: SyncacheConfigInput = {}): { cache: SynCache; stats: Float64Array } {
-  const stats = new Float64Array(COUNTER_NAMES.length);
+  const stats = new Float64Array(SHARD_COUNTER_NAMES.length);
   return { cache: new SynCache(resolveConfig(input), stats), stats };
 }
