@@ -26,7 +26,11 @@
 //                      to userspace, which routes its reply (none, the
 //                      default: every SYN goes there)
 //   handed-over flows  handOver()/takeBack(): a kernel socket's flow passes
-//                      to the kernel untouched
+//                      to the kernel untouched; flowClosed() once its socket
+//                      closed: a SYN on it goes to userspace, the rest still
+//                      to the socket's TIME_WAIT, until takeBack() (the
+//                      lingering is over, or userspace let a SYN reopen the
+//                      4-tuple by RFC 6191)
 //   AF_XDP sockets     setSocket()/clearSocket(): where the rest of ours goes
 //
 // The program leaves the interface when close() runs or the process ends
@@ -230,12 +234,16 @@ export class Door {
     this.native.handOver(this.words(flow), peerIsn >>> 0);
   }
 
-  /** The flow's socket closed: its stragglers still pass to the kernel, a SYN goes to userspace (which may reopen the 4-tuple). */
+  /**
+   * The flow's socket closed: its stragglers still pass to the kernel, a
+   * SYN goes to userspace, which may reopen the 4-tuple (RFC 6191) and then
+   * takes the flow back; a SYN it refuses leaves the flow as it is.
+   */
   flowClosed(flow: FlowEnds | Uint32Array): boolean {
     return this.native.flowClosed(this.words(flow));
   }
 
-  /** Undoes handOver (the socket's TIME_WAIT is over); false if the flow was not handed over. */
+  /** Undoes handOver (the socket's TIME_WAIT is over, or a SYN reopened the 4-tuple); false if the flow was not handed over. */
   takeBack(flow: FlowEnds | Uint32Array): boolean {
     return this.native.takeBack(this.words(flow));
   }

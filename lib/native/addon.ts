@@ -209,6 +209,13 @@ export interface NativeRing {
    */
   flowClosed(flow: Uint32Array, peerIsn: number): boolean;
   /**
+   * The closed flows a SYN reopened (RFC 6191, see flowClosed) since the
+   * last call, FLOW_WORDS each into `out` (as many as fit); the ring keeps
+   * them from the first call on. The XDP door's owner takes them out of the
+   * door, which passes a closed flow's stragglers to the kernel until then.
+   */
+  takeReopened(out: Uint32Array): number;
+  /**
    * The link-layer addresses of the gateways that the mirrored routes out
    * of this interface name, those resolved, 6 bytes each, each once (the
    * route mirror's changes applied first; an unresolved gateway is asked of

@@ -84,6 +84,8 @@ const POLL_GAP_MS = 0.5;
 /** The most gateway MACs the door takes (addon.door.replyMacsMax). */
 const REPLY_MACS_MAX = addon.door.available ? addon.door.replyMacsMax : 0;
 const ROWS_PER_BATCH = 512;
+/** The ring's count of closed flows a SYN reopened (see reopenInDoor). */
+const REOPENED = addon.counterNames.indexOf('handedOverReopened');
 
 export class Shard implements HandoverHost {
   readonly ring: NativeRing;
@@ -155,6 +157,8 @@ export class Shard implements HandoverHost {
     const cache = this.engine.cache;
     this.door = options.door;
     this.door?.setTimestampClock(this.engine.tsNow());
+    // From here on the ring keeps the flows it reopens, for reopenInDoor.
+    if (this.door !== undefined) ring.takeReopened(this.reopenedFlows);
     this.timer = new CoarseTimer(
       () => { this.engine.expire(); this.tellDoor(); },
       () => (cache === null ? -1 : cache.nextDeadline()),
@@ -206,6 +210,7 @@ export class Shard implements HandoverHost {
       const n = this.ring.receive(ROWS_PER_BATCH);
       if (n === 0) break;
       rows += n;
+      if (this.door !== undefined) this.reopenInDoor();
       this.engine.handle(this.rx, n);
       // A handshake completed: yield now, so its handoff (a microtask) does
       // not wait behind the next batch of SYNs.
@@ -237,6 +242,25 @@ export class Shard implements HandoverHost {
     }
   }
   private replyMacsAt = -Infinity;
+
+  /**
+   * The closed flows a SYN in this batch reopened (RFC 6191, which the
+   * ring's flow set decides) leave the door before that SYN is answered, so
+   * the new connection's final ACK comes here and not to the old
+   * connection's TIME_WAIT socket. Until then the door keeps a closed flow,
+   * so after a SYN refused here the old connection's stragglers (a
+   * retransmitted FIN) still reach that socket. A counter read per batch;
+   * the ring is asked only when it moved.
+   */
+  private reopenInDoor(): void {
+    const seen = this.ring.counters[REOPENED];
+    if (seen === this.reopenedSeen) return;
+    this.reopenedSeen = seen;
+    const count = this.ring.takeReopened(this.reopenedFlows);
+    for (let i = 0; i < count; i++) this.door!.takeBack(this.reopenedFlows.subarray(i * FLOW_WORDS, (i + 1) * FLOW_WORDS));
+  }
+  private reopenedSeen = 0n;
+  private readonly reopenedFlows = new Uint32Array(FLOW_WORDS * ROWS_PER_BATCH);
 
   /** Whether close() has run (the ring is gone). */
   get isClosed(): boolean {

@@ -7,11 +7,13 @@
  *     (a truncated header, a later fragment, an extension-header chain we
  *     do not walk cannot be shown to be ours). ICMP is ours only as an
  *     unreachable quoting a segment from our address and port.
- *   a flow a kernel socket owns    XDP_PASS  skippedHandedOver (`handed`)
+ *   a flow a kernel socket owns    XDP_PASS  skippedHandedOver (`handed`),
+ *     a SYN on it while its socket is open synOnLiveFlow
  *     but a SYN on one whose socket closed goes to userspace, whose flow set
- *     decides whether it may open a new connection there (RFC 6191), and
- *     the flow leaves `handed` (the kernel's TIME_WAIT socket would answer
- *     it with a RST: there is no listener)
+ *     decides whether it may open a new connection there (RFC 6191; the
+ *     kernel's TIME_WAIT socket would answer it with a RST: there is no
+ *     listener); the flow stays in `handed` until the owner takes it out
+ *     for the reopen, so a refused SYN leaves the stragglers the kernel's
  *   malformed                      XDP_DROP  the drop* counter that
  *     native/wire/parse.cc bumps for it, checked in its order from where
  *     the frame became ours (IP length, IP checksum, fragment, source;
@@ -263,16 +265,21 @@ static __always_inline int handed_over(const struct door_flow *flow)
 }
 
 /* Whether `flow` is handed over and this segment (TCP flags at `flags`) is
- * not a SYN on it after its socket closed; such a SYN takes the flow out. */
+ * not a SYN on it after its socket closed. Such a SYN goes to userspace and
+ * the flow stays: only the owner takes it out, once userspace has let the
+ * SYN reopen the 4-tuple (RFC 6191); until then, and for good if it does
+ * not, the old connection's stragglers still reach its TIME_WAIT socket. */
 static __always_inline int handed_over_segment(const struct door_flow *flow, const __u8 *flags, void *end)
 {
   struct door_handed *h = bpf_map_lookup_elem(&handed, flow);
   if (!h)
     return 0;
-  if (h->closed && (void *)(flags + 1) <= end && (*flags & 0x02)) {
-    bpf_map_delete_elem(&handed, flow);
+  const int syn = (void *)(flags + 1) <= end && (*flags & 0x02);
+  if (syn && h->closed)
     return 0;
-  }
+  /* A SYN on an open connection (RFC 5961 4: the socket answers it with a
+   * challenge ACK), counted as userspace counts it. */
+  bump(syn && (*flags & 0x17) == 0x02 ? DOOR_C_synOnLiveFlow : DOOR_C_skippedHandedOver);
   return 1;
 }
 
@@ -593,10 +600,8 @@ static __always_inline int our_flow(struct segment *s, __u32 family, const __u8 
   }
   if (!address_ours(family, s->flow.local))
     return XDP_PASS;
-  if (handed_over_segment(&s->flow, tcp + 13, end)) {
-    bump(DOOR_C_skippedHandedOver);
+  if (handed_over_segment(&s->flow, tcp + 13, end))
     return XDP_PASS;
-  }
   return -1;
 }
 

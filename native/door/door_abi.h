@@ -45,6 +45,7 @@
   X(dropBadFlags)                                                             \
   X(dropBadOptionLength)                                                      \
   X(skippedHandedOver)                                                        \
+  X(synOnLiveFlow)        /* a SYN on an open socket's flow: left to it */    \
   X(cookiesMade)                                                              \
   X(cookiesChecked)                                                           \
   X(cookiesInvalid)                                                           \

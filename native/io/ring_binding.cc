@@ -39,6 +39,7 @@
 #include <napi.h>
 #include <uv.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cmath>
@@ -76,6 +77,7 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
         InstanceMethod<&RingBinding::Ready>("ready"),
         InstanceMethod<&RingBinding::TakeBack>("takeBack"),
         InstanceMethod<&RingBinding::FlowClosed>("flowClosed"),
+        InstanceMethod<&RingBinding::TakeReopened>("takeReopened"),
         InstanceMethod<&RingBinding::Peek>("peek"),
         InstanceMethod<&RingBinding::ReceiveUrgent>("receiveUrgent"),
         InstanceMethod<&RingBinding::GatewayMacs>("gatewayMacs"),
@@ -355,6 +357,25 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
     if (!CheckOpen(env, "flowClosed") || !ReadFlow(info, &key) || !ReadPeerIsn(info, "flowClosed", &isn))
       return env.Undefined();
     return Napi::Boolean::New(env, pipeline_.handedOver.MarkClosed(key, isn));
+  }
+
+  // takeReopened(out: Uint32Array) -> count: the closed flows a SYN has
+  // reopened since the last call, 11 words each into out (at most as many
+  // as fit; the rest are forgotten), as handOver takes them. The ring keeps
+  // them only from the first call on.
+  Napi::Value TakeReopened(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!CheckOpen(env, "takeReopened")) return env.Undefined();
+    if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array) {
+      ThrowTypeError(env, "takeReopened(out): out must be a Uint32Array");
+      return env.Undefined();
+    }
+    Napi::Uint32Array out = info[0].As<Napi::Uint32Array>();
+    pipeline_.recordReopened = true;
+    const size_t count = std::min(pipeline_.reopened.size(), out.ElementLength() / kFlowWords);
+    for (size_t i = 0; i < count; i++) FlowKeyToWords(pipeline_.reopened[i], out.Data() + kFlowWords * i);
+    pipeline_.reopened.clear();
+    return Napi::Number::New(env, static_cast<double>(count));
   }
 
   void Start(const Napi::CallbackInfo& info) {

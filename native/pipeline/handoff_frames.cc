@@ -31,6 +31,16 @@ FlowKey FlowKeyFromWords(const uint32_t* f) {
   return key;
 }
 
+void FlowKeyToWords(const FlowKey& key, uint32_t* f) {
+  f[kFlowWordFamily] = key.family;
+  for (int w = 0; w < 4; w++) {
+    f[kFlowWordPeerAddress + w] = key.peer[w];
+    f[kFlowWordLocalAddress + w] = key.local[w];
+  }
+  f[kFlowWordPeerPort] = key.peerPort;
+  f[kFlowWordLocalPort] = key.localPort;
+}
+
 bool IsUrgentSegment(const uint8_t* frame, uint32_t length) {
   const uint32_t l4 = TcpOffset(frame, length);
   return l4 != 0 && (frame[l4 + 13] & kTcpSyn) == 0;

@@ -32,6 +32,8 @@ namespace syncache {
 // A flow's words (boundary/flow_words.h) as a FlowKey; ports are taken
 // modulo 2^16.
 FlowKey FlowKeyFromWords(const uint32_t* words);
+// The other way: `words` gets kFlowWords.
+void FlowKeyToWords(const FlowKey& key, uint32_t* words);
 
 bool IsUrgentSegment(const uint8_t* frame, uint32_t length);
 

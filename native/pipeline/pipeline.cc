@@ -43,6 +43,7 @@ bool Pipeline::Accept(const uint8_t* frame, uint32_t length, uint16_t ringVlan,
       }
       handedOver.Remove(key);
       counters->Bump(kCounter_handedOverReopened);
+      if (recordReopened && reopened.size() < kReopenedMax) reopened.push_back(key);
     }
   }
   return true;

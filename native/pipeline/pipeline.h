@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "boundary/batch.h"
 #include "boundary/counters.h"
@@ -20,6 +21,12 @@ class Pipeline {
   LocalConfig config;
   const CookieSecrets* secrets = nullptr;
   FlowSet handedOver;  // flows now served by kernel sockets: skipped
+  // Once recordReopened is set, the closed flows a SYN reopened (RFC 6191),
+  // until their owner takes them (at most kReopenedMax; the XDP door keeps
+  // a closed flow's stragglers the kernel's until told of its reopen).
+  static constexpr size_t kReopenedMax = kBatchCapacity;
+  bool recordReopened = false;
+  std::vector<FlowKey> reopened;
 
   // One frame into row `row`; true if it was accepted.
   bool Accept(const uint8_t* frame, uint32_t length, uint16_t ringVlan,
