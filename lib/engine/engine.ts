@@ -317,6 +317,21 @@ export class SynEngine {
     return this.clock.now() < this.pausedUntil;
   }
 
+  /**
+   * When the timer must run next (uint32 clock ms, as SynCache.nextDeadline),
+   * or -1: the cache's earliest deadline, or the pause's end if that comes
+   * first. The end of a pause changes nothing in the cache, but the XDP
+   * door, which answers every SYN itself while paused, hears of it only
+   * from the shard, after a drain or a tick: with the end as a deadline the
+   * tick comes on time even when nothing reaches userspace.
+   */
+  nextDeadline(): number {
+    const due = this.cache === null ? NONE : this.cache.nextDeadline();
+    if (!this.paused) return due;
+    const end = Math.ceil(this.pausedUntil) >>> 0;
+    return due === NONE || ((end - due) | 0) < 0 ? end : due;
+  }
+
   /** The zone ran out: cookies only for a while (FreeBSD's syncache_pause). */
   private pause(now: number): void {
     if (now < this.pausedUntil) return;

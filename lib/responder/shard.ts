@@ -154,14 +154,14 @@ export class Shard implements HandoverHost {
     this.clock = options.clock;
     this.lingerTimer = setInterval(() => this.expireLingering(), 1000);
     this.lingerTimer.unref();
-    const cache = this.engine.cache;
     this.door = options.door;
     this.door?.setTimestampClock(this.engine.tsNow());
     // From here on the ring keeps the flows it reopens, for reopenInDoor.
     if (this.door !== undefined) ring.takeReopened(this.reopenedFlows);
     this.timer = new CoarseTimer(
       () => { this.engine.expire(); this.tellDoor(); },
-      () => (cache === null ? -1 : cache.nextDeadline()),
+      // The pause's end too: the door hears of it from this tick.
+      () => this.engine.nextDeadline(),
       { clock: options.clock },
     );
   }

@@ -9,6 +9,7 @@ import { ManualClock } from '../../lib/engine/clock.js';
 import { resolveConfig, type SyncacheConfigInput } from '../../lib/engine/config.js';
 import { CHALLENGE_ACK_LIMIT, CHALLENGE_ACK_WINDOW_MS, SynEngine, type Handshake } from '../../lib/engine/engine.js';
 import { SHARD_COUNTER_NAMES, counterIndex } from '../../lib/engine/stats.js';
+import { CoarseTimer } from '../../lib/engine/coarse-timer.js';
 
 const K = addon.constants.kinds;
 const OPT = addon.constants.optFlags;
@@ -516,6 +517,32 @@ test('while paused the timer sends no retransmits: entries back off and go stale
   assert.equal(h.stat('retransmitted'), 2);
   assert.equal(h.sent.length, sent + 2);
   h.engine.cache?.checkInvariants();
+});
+
+test("the pause's end is the timer's deadline, even with no entry left: the door, told the cookie state at each tick, hears of it on time", () => {
+  // The entry goes stale after 15 s (retransmits at 1, 3 and 7 s), 5 s before the pause ends.
+  const h = harness({ syncookies: 'on', hashSize: 4, bucketLimit: 4, cacheLimit: 1, pauseMs: 20_000 });
+  h.feed({ sport: 1, hash: 0, cookie: 0x1000, cookieState: V.made });
+  h.feed({ sport: 2, hash: 0, cookie: 0x2000, cookieState: V.made }); // the zone runs out: paused for 20 s
+  const pauseEnd = h.clock.now() + 20_000;
+  assert.equal(h.engine.paused, true);
+  const told: Array<{ at: number; paused: boolean }> = [];
+  const timer = new CoarseTimer(() => { h.engine.expire(); told.push({ at: h.clock.now(), paused: h.engine.paused }); }, () => h.engine.nextDeadline(), { clock: h.clock });
+  try {
+    timer.notify();
+    // Run each tick when it is armed for: the entry's backoff until it goes
+    // stale, then, with the cache empty, the pause's end.
+    for (let i = 0; i < 20 && timer.state === 'armed'; i++) {
+      h.clock.advance(Math.max(0, (timer.armedFor - h.clock.now()) | 0));
+      timer.tick();
+    }
+    assert.equal(h.engine.cache?.size, 0, 'the entry went stale while paused');
+    assert.equal(timer.state, 'idle', 'nothing due once the pause is over');
+    assert.deepEqual(told.at(-1), { at: pauseEnd, paused: false }, JSON.stringify(told));
+    assert.ok(told.slice(0, -1).every((t) => t.paused), 'every earlier tick was within the pause');
+  } finally {
+    timer.stop();
+  }
 });
 
 test('pauseMs sets the first pause; 0 never pauses (every SYN evicts, as in the seed)', () => {
