@@ -1,8 +1,11 @@
 // The privilege split: a small privileged process owns what needs
 // capabilities (the packet ring: CAP_NET_RAW; TCP_REPAIR and the gate:
-// CAP_NET_ADMIN) and passes each finished socket to an unprivileged Node
-// server through Node's documented IPC handle passing (subprocess.send with
-// a net.Socket). The server process needs no capability at all.
+// CAP_NET_ADMIN; with io 'xdp' the door and its AF_XDP ring instead of the
+// ring and the gate, with what lib/cli/io-needs.ts doorNeeds() names) and
+// passes each finished socket to an unprivileged Node server through Node's
+// documented IPC handle passing (subprocess.send with a net.Socket). The
+// server process needs no capability at all: it only serves sockets, which
+// behind the door are as ordinary as behind the gate.
 //
 //   privileged:    const child = fork('server.js', { uid, gid, serialization: 'json' });
 //                  await protectFor(child, { iface, addrs, ports });
