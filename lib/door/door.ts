@@ -237,10 +237,13 @@ export class Door {
   /**
    * The flow's socket closed: its stragglers still pass to the kernel, a
    * SYN goes to userspace, which may reopen the 4-tuple (RFC 6191) and then
-   * takes the flow back; a SYN it refuses leaves the flow as it is.
+   * takes the flow back; a SYN it refuses leaves the flow as it is. `seen`
+   * (3 words) gets what the peer sent while the door passed its segments
+   * to the socket: its sequence end, newest TSval, 1 if it sent timestamps
+   * (ring.flowClosed takes them, for RFC 6191). False if not handed over.
    */
-  flowClosed(flow: FlowEnds | Uint32Array): boolean {
-    return this.native.flowClosed(this.words(flow));
+  flowClosed(flow: FlowEnds | Uint32Array, seen: Uint32Array = new Uint32Array(3)): boolean {
+    return this.native.flowClosed(this.words(flow), seen);
   }
 
   /** Undoes handOver (the socket's TIME_WAIT is over, or a SYN reopened the 4-tuple); false if the flow was not handed over. */

@@ -207,7 +207,7 @@ export interface NativeRing {
    * stay skipped, but a SYN with a new ISN may now open a new connection on
    * its 4-tuple (while the socket is open, such a SYN is left to it).
    */
-  flowClosed(flow: Uint32Array, peerIsn: number): boolean;
+  flowClosed(flow: Uint32Array, peerIsn: number, seen?: Uint32Array): boolean;
   /**
    * The closed flows a SYN reopened (RFC 6191, see flowClosed) since the
    * last call, FLOW_WORDS each into `out` (as many as fit); the ring keeps
@@ -349,7 +349,8 @@ export interface NativeDoor {
   /** flow: FLOW_WORDS words (flow-words.ts). */
   handOver(flow: Uint32Array, peerIsn: number): void;
   takeBack(flow: Uint32Array): boolean;
-  flowClosed(flow: Uint32Array): boolean;
+  /** seen: Uint32Array(3), filled when found: the peer's sequence end, newest TSval, 1 if it sent timestamps. */
+  flowClosed(flow: Uint32Array, seen: Uint32Array): boolean;
   /** An AF_XDP socket's fd for frames of rx queue `queue` (0..xsksMax-1). */
   setSocket(queue: number, fd: number): void;
   clearSocket(queue: number): void;

@@ -316,8 +316,10 @@ export class Shard implements HandoverHost {
   linger(h: FlowOf): void {
     if (this.closed) return;
     const words = writeFlowWords(h, this.flow);
-    this.ring.flowClosed(words, h.irs);
-    this.door?.flowClosed(words);
+    // Behind the door the ring never saw the peer's segments: what the door
+    // saw of them goes into the ring's flow set, for RFC 6191.
+    if (this.door?.flowClosed(words, this.peerSeen) === true) this.ring.flowClosed(words, h.irs, this.peerSeen);
+    else this.ring.flowClosed(words, h.irs);
     if (this.lingering.push(this.clock.now(), words, h.irs, this.takeBack)) this.stats.values[C.lingerfull]++;
   }
 
@@ -332,6 +334,8 @@ export class Shard implements HandoverHost {
   };
 
   private readonly flow = new Uint32Array(FLOW_WORDS);
+  /** What the door saw a closing flow's peer send (Door.flowClosed). */
+  private readonly peerSeen = new Uint32Array(3);
   /** Closed flows, skipped for LINGER_MS more. */
   private readonly lingering = new LingerQueue();
 

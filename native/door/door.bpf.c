@@ -8,7 +8,10 @@
  *     do not walk cannot be shown to be ours). ICMP is ours only as an
  *     unreachable quoting a segment from our address and port.
  *   a flow a kernel socket owns    XDP_PASS  skippedHandedOver (`handed`),
- *     a SYN on it while its socket is open synOnLiveFlow
+ *     a SYN on it while its socket is open synOnLiveFlow (once it closed,
+ *     the SYN goes to userspace, unanswered here: see below); its ACKs and RSTs
+ *     move what the peer has sent (highest sequence, newest timestamp),
+ *     which the owner gives the ring's flow set when the socket closes
  *     but a SYN on one whose socket closed goes to userspace, whose flow set
  *     decides whether it may open a new connection there (RFC 6191; the
  *     kernel's TIME_WAIT socket would answer it with a RST: there is no
@@ -181,6 +184,7 @@ struct segment {
   __u32 l2;              /* 14, or 18 with an 802.1Q tag */
   __u32 l4;              /* where the TCP header starts */
   __u32 l4_length;       /* TCP bytes by the IP header's lengths */
+  __u32 reopen;          /* a SYN on a handed-over flow whose socket closed */
 };
 
 static __always_inline void bump(enum door_counter c)
@@ -264,23 +268,69 @@ static __always_inline int handed_over(const struct door_flow *flow)
   return bpf_map_lookup_elem(&handed, flow) != NULL;
 }
 
-/* Whether `flow` is handed over and this segment (TCP flags at `flags`) is
- * not a SYN on it after its socket closed. Such a SYN goes to userspace and
- * the flow stays: only the owner takes it out, once userspace has let the
- * SYN reopen the 4-tuple (RFC 6191); until then, and for good if it does
- * not, the old connection's stragglers still reach its TIME_WAIT socket. */
-static __always_inline int handed_over_segment(const struct door_flow *flow, const __u8 *flags, void *end)
+/* How far from the highest sequence a peer's segment may lie and still move
+ * it (native/pipeline/flow_set.h, PeerProgress::kPlausible). */
+#define DOOR_PLAUSIBLE (1 << 20)
+
+/* A handed-over flow's ACK or RST (TCP header at `tcp`, `l4_length` TCP
+ * bytes by the IP lengths) moves what its peer has sent (door_handed), as
+ * PeerProgress::Observe does in the ring for the packet backend: a segment
+ * further than DOOR_PLAUSIBLE from the highest sequence so far is not taken
+ * in (a blind spoofer must not move the old connection's clock). The
+ * timestamp is read where every stack puts it after the SYN (NOP, NOP,
+ * TS at the options' start); a segment with another layout moves only the
+ * sequence. */
+static __always_inline void observe(struct door_handed *h, const __u8 *tcp, void *end, __u32 l4_length)
+{
+  if ((void *)(tcp + 20) > end)
+    return;
+  const __u8 flags = tcp[13];
+  if (!(flags & 0x14))
+    return;
+  const __u32 doff = (tcp[12] >> 4) * 4;
+  if (doff < 20 || doff > l4_length)
+    return;
+  const __u32 seq = load32(tcp + 4);
+  const __s32 offset = (__s32)(seq - h->seq_end);
+  if (offset > DOOR_PLAUSIBLE || offset < -DOOR_PLAUSIBLE)
+    return;
+  const __u32 seq_end = seq + (l4_length - doff) + (flags & 0x01);
+  if ((__s32)(seq_end - h->seq_end) > 0)
+    h->seq_end = seq_end;
+  if (doff < 32 || (void *)(tcp + 32) > end)
+    return;
+  if (tcp[20] != 1 || tcp[21] != 1 || tcp[22] != 8 || tcp[23] != 10)
+    return;
+  const __u32 tsval = load32(tcp + 24);
+  if (!h->timestamps || (__s32)(tsval - h->ts_recent) > 0)
+    h->ts_recent = tsval;
+  h->timestamps = 1;
+}
+
+/* What a segment of `flow` (TCP header at `tcp`) is to the handed-over
+ * flows: NOT_HANDED; HANDED, the socket's own; or REOPEN, a SYN on one whose
+ * socket closed. Such a SYN goes to userspace, never answered here, and the
+ * flow stays: only the owner takes it out, once userspace has let the SYN
+ * reopen the 4-tuple (RFC 6191); until then, and for good if it does not,
+ * the old connection's stragglers still reach its TIME_WAIT socket. */
+enum { NOT_HANDED, HANDED, REOPEN };
+static __always_inline int handed_over_segment(const struct door_flow *flow, const __u8 *tcp, void *end, __u32 l4_length)
 {
   struct door_handed *h = bpf_map_lookup_elem(&handed, flow);
   if (!h)
-    return 0;
-  const int syn = (void *)(flags + 1) <= end && (*flags & 0x02);
+    return NOT_HANDED;
+  const int syn = (void *)(tcp + 14) <= end && (tcp[13] & 0x02);
   if (syn && h->closed)
-    return 0;
-  /* A SYN on an open connection (RFC 5961 4: the socket answers it with a
-   * challenge ACK), counted as userspace counts it. */
-  bump(syn && (*flags & 0x17) == 0x02 ? DOOR_C_synOnLiveFlow : DOOR_C_skippedHandedOver);
-  return 1;
+    return REOPEN;
+  if (syn) {
+    /* A SYN on an open connection (RFC 5961 4: the socket answers it with
+     * a challenge ACK), counted as userspace counts it. */
+    bump((tcp[13] & 0x17) == 0x02 ? DOOR_C_synOnLiveFlow : DOOR_C_skippedHandedOver);
+    return HANDED;
+  }
+  bump(DOOR_C_skippedHandedOver);
+  observe(h, tcp, end, l4_length);
+  return HANDED;
 }
 
 /* A 16-bit value in network order, added as the native load of its bytes. */
@@ -454,7 +504,8 @@ static __always_inline int door_tcp(struct xdp_md *ctx, struct segment *s)
   const __u32 seq = load32(tcp + 4);
   const __u32 ack = load32(tcp + 8);
   const int syn = flags & TCP_SYN;
-  const int answer = syn && (cfg->flags & DOOR_ANSWER_SYNS);
+  /* A SYN that may reopen a closed flow is userspace's to judge (RFC 6191). */
+  const int answer = syn && !s->reopen && (cfg->flags & DOOR_ANSWER_SYNS);
   if (answer && !from_reply_mac(ctx)) {
     bump(DOOR_C_doorSynNotViaGateway);
     return hand_on(ctx); /* userspace routes its reply */
@@ -577,11 +628,12 @@ static __always_inline int door_icmp6(struct xdp_md *ctx, __u32 l2, __u32 l4)
   return door_unreach(ctx, 6, us, peer, quote + 40);
 }
 
-/* The flow of a TCP segment at `tcp` between `peer` and `local` (4 or 16
- * bytes, already within the packet): XDP_PASS unless it is ours and no
- * kernel socket's, in which case -1 and s->flow is filled in. */
+/* The flow of a TCP segment at `tcp` (`l4_length` bytes by the IP lengths,
+ * unchecked) between `peer` and `local` (4 or 16 bytes, already within the
+ * packet): XDP_PASS unless it is ours and no kernel socket's, in which case
+ * -1 and s->flow is filled in. */
 static __always_inline int our_flow(struct segment *s, __u32 family, const __u8 *tcp, void *end,
-                                    const __u8 *peer, const __u8 *local)
+                                    const __u8 *peer, const __u8 *local, __u32 l4_length)
 {
   if ((void *)(tcp + 4) > end)
     return XDP_PASS;
@@ -600,8 +652,10 @@ static __always_inline int our_flow(struct segment *s, __u32 family, const __u8 
   }
   if (!address_ours(family, s->flow.local))
     return XDP_PASS;
-  if (handed_over_segment(&s->flow, tcp + 13, end))
+  const int handed = handed_over_segment(&s->flow, tcp, end, l4_length);
+  if (handed == HANDED)
     return XDP_PASS;
+  s->reopen = handed == REOPEN;
   return -1;
 }
 
@@ -621,11 +675,11 @@ static __always_inline int door_v4(struct xdp_md *ctx, __u32 l2)
   if (ip[9] != IPPROTO_TCP || (fragment & 0x1fff))
     return XDP_PASS; /* a later fragment shows no port */
   struct segment s = {};
-  const int verdict = our_flow(&s, 4, ip + ihl, end, ip + 12, ip + 16);
+  const __u32 total = load16(ip + 2);
+  const int verdict = our_flow(&s, 4, ip + ihl, end, ip + 12, ip + 16, total > ihl ? total - ihl : 0);
   if (verdict >= 0)
     return verdict;
 
-  const __u32 total = load16(ip + 2);
   if (total < ihl || (void *)(ip + total) > end)
     return drop(DOOR_C_dropBadIpLength);
   if (door_sum(ctx, l2, ihl, 0) != 0xffff)
@@ -698,11 +752,12 @@ static __always_inline int door_v6(struct xdp_md *ctx, __u32 l2)
   if (next != IPPROTO_TCP)
     return XDP_PASS;
   struct segment s = {};
-  const int verdict = our_flow(&s, 6, (__u8 *)data + l4, end, ip + 8, ip + 24);
+  const __u32 payload = load16(ip + 4);
+  const __u32 headers = l4 - (l2 + 40);
+  const int verdict = our_flow(&s, 6, (__u8 *)data + l4, end, ip + 8, ip + 24, payload > headers ? payload - headers : 0);
   if (verdict >= 0)
     return verdict;
 
-  const __u32 payload = load16(ip + 4);
   if (payload == 0 || (void *)(ip + 40 + payload) > end)
     return drop(DOOR_C_dropBadIpLength);
   const __u32 extensions = l4 - (l2 + 40);

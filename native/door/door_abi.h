@@ -119,6 +119,11 @@ struct door_flow {
 struct door_handed {
   __u32 peer_isn;    /* the peer's ISN when it was handed over */
   __u32 closed;      /* 1 once its socket closed (TIME_WAIT): a SYN goes to userspace */
+  /* What the peer has sent since (RFC 6191's inputs, which the ring's flow
+   * set never sees for a flow the door passes to its socket): */
+  __u32 seq_end;     /* just past its highest sequence (peer_isn + 1 at first) */
+  __u32 ts_recent;   /* its newest TSval, valid once timestamps is 1 */
+  __u32 timestamps;  /* 1 once one of its segments carried a timestamp */
 };
 
 #define DOOR_XSKS_MAX 64

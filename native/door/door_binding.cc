@@ -250,14 +250,29 @@ class DoorBinding : public Napi::ObjectWrap<DoorBinding> {
     return Done(env, loader_.HandOver(flow, info[1].As<Napi::Number>().Uint32Value(), &error), error);
   }
 
+  // flowClosed(flow, seen: Uint32Array(3)) -> boolean: seen gets what the
+  // peer has sent (highest sequence end, newest TSval, 1 if it sent
+  // timestamps) when the flow was handed over.
   Napi::Value FlowClosed(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!CheckOpen(env, "flowClosed")) return env.Undefined();
     door_flow flow;
     if (!ReadFlow(env, info[0], &flow)) return env.Undefined();
+    if (!info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array ||
+        info[1].As<Napi::Uint32Array>().ElementLength() != 3) {
+      ThrowTypeError(env, "flowClosed(flow, seen): seen must be a Uint32Array of 3");
+      return env.Undefined();
+    }
     SysError error;
     bool found = false;
-    if (!loader_.FlowClosed(flow, &found, &error)) return Done(env, false, error);
+    door_handed entry{};
+    if (!loader_.FlowClosed(flow, &found, &entry, &error)) return Done(env, false, error);
+    if (found) {
+      Napi::Uint32Array seen = info[1].As<Napi::Uint32Array>();
+      seen[0] = entry.seq_end;
+      seen[1] = entry.ts_recent;
+      seen[2] = entry.timestamps;
+    }
     return Napi::Boolean::New(env, found);
   }
 

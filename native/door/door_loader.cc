@@ -195,6 +195,7 @@ bool DoorLoader::SetReplyMacs(const door_mac* macs, uint32_t count, SysError* er
 bool DoorLoader::HandOver(const door_flow& flow, uint32_t peerIsn, SysError* error) {
   door_handed value{};
   value.peer_isn = peerIsn;
+  value.seq_end = peerIsn + 1;
   if (bpf_map_update_elem(handed_, &flow, &value, BPF_ANY) != 0)
     return Fail(error, errno, "bpf_map_update_elem", "cannot mark a flow handed over in the door",
                 errno == E2BIG || errno == ENOMEM ? "the door's handed-over map is full" : "");
@@ -205,8 +206,9 @@ bool DoorLoader::HandOver(const door_flow& flow, uint32_t peerIsn, SysError* err
   return true;
 }
 
-bool DoorLoader::FlowClosed(const door_flow& flow, bool* found, SysError* error) {
-  door_handed value{};
+bool DoorLoader::FlowClosed(const door_flow& flow, bool* found, door_handed* seen, SysError* error) {
+  door_handed& value = *seen;
+  value = door_handed{};
   *found = bpf_map_lookup_elem(handed_, &flow, &value) == 0;
   if (!*found) return errno == ENOENT ? true : Fail(error, errno, "bpf_map_lookup_elem", "cannot read a handed-over flow in the door");
   value.closed = 1;

@@ -69,8 +69,9 @@ class DoorLoader {
   // Marks the flow handed over, and forgets that its cookie ACK passed.
   bool HandOver(const door_flow& flow, uint32_t peerIsn, SysError* error);
   // The flow's socket closed: its segments still pass (to the TIME_WAIT
-  // socket), but a SYN goes to userspace; false (no error) if not handed over.
-  bool FlowClosed(const door_flow& flow, bool* found, SysError* error);
+  // socket), but a SYN goes to userspace; *found false (no error) if not
+  // handed over. *seen: its entry, with what the peer has sent.
+  bool FlowClosed(const door_flow& flow, bool* found, door_handed* seen, SysError* error);
   // False (and no error) when the flow was not handed over.
   bool TakeBack(const door_flow& flow, bool* found, SysError* error);
   bool SetSocket(uint32_t queue, int fd, SysError* error);

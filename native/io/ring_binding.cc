@@ -347,15 +347,30 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
     return Napi::Boolean::New(env, pipeline_.handedOver.Remove(key));
   }
 
-  // flowClosed(flow, peerIsn) -> boolean: the kernel socket of the flow
-  // marked with peerIsn was closed; from now on a SYN with a new ISN may
-  // open a new connection on its 4-tuple (see Pipeline::Accept).
+  // flowClosed(flow, peerIsn[, seen]) -> boolean: the kernel socket of the
+  // flow marked with peerIsn was closed; from now on a SYN with a new ISN
+  // may open a new connection on its 4-tuple (see Pipeline::Accept). seen,
+  // a Uint32Array of 3 (sequence end, TSval, 1 if timestamps): what the
+  // peer sent past this ring (the XDP door's count), for RFC 6191.
   Napi::Value FlowClosed(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     FlowKey key;
     uint32_t isn = 0;
     if (!CheckOpen(env, "flowClosed") || !ReadFlow(info, &key) || !ReadPeerIsn(info, "flowClosed", &isn))
       return env.Undefined();
+    if (info.Length() > 2 && !info[2].IsUndefined()) {
+      if (!info[2].IsTypedArray() || info[2].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array ||
+          info[2].As<Napi::Uint32Array>().ElementLength() != 3) {
+        ThrowTypeError(env, "flowClosed(flow, peerIsn, seen): seen must be a Uint32Array of 3");
+        return env.Undefined();
+      }
+      Napi::Uint32Array words = info[2].As<Napi::Uint32Array>();
+      PeerProgress seen;
+      seen.seqEnd = words[0];
+      seen.tsRecent = words[1];
+      seen.timestamps = words[2] != 0;
+      return Napi::Boolean::New(env, pipeline_.handedOver.MarkClosed(key, isn, &seen));
+    }
     return Napi::Boolean::New(env, pipeline_.handedOver.MarkClosed(key, isn));
   }
 

@@ -70,6 +70,14 @@ struct PeerProgress {
     timestamps = timestamps || hasTs;
   }
 
+  // What another observer of the same peer saw, taken in: the further
+  // sequence end, the newer timestamp.
+  void Merge(const PeerProgress& other) {
+    if (static_cast<int32_t>(other.seqEnd - seqEnd) > 0) seqEnd = other.seqEnd;
+    if (other.timestamps && (!timestamps || static_cast<int32_t>(other.tsRecent - tsRecent) > 0)) tsRecent = other.tsRecent;
+    timestamps = timestamps || other.timestamps;
+  }
+
   // RFC 6191 2: may a SYN (isn, and its timestamp if any) open a new
   // connection on the 4-tuple of this one, closed and maybe in TIME_WAIT?
   // With timestamps on the old connection, only a newer timestamp may;
@@ -118,9 +126,13 @@ class FlowSet {
   // stay skipped, but a SYN with a new ISN may now open a new connection on
   // its 4-tuple (see Pipeline::HandedOverFate). False if the flow is not an
   // open kernel socket's recorded with that ISN.
-  bool MarkClosed(const FlowKey& key, uint32_t peerIsn) {
+  // `seen`, if given: what the peer sent that this set did not see (the XDP
+  // door passed it to the socket), taken in as well.
+  bool MarkClosed(const FlowKey& key, uint32_t peerIsn, const PeerProgress* seen = nullptr) {
     uint32_t recorded = 0;
-    if (Find(key, &recorded) != kFlowKernelSocket || recorded != peerIsn) return false;
+    PeerProgress* progress = nullptr;
+    if (Find(key, &recorded, &progress) != kFlowKernelSocket || recorded != peerIsn) return false;
+    if (seen != nullptr) progress->Merge(*seen);
     return Add(key, kFlowClosed, peerIsn);
   }
 

@@ -293,6 +293,39 @@ test('not ours, and a handed-over flow, pass untouched; a SYN while cookies are 
   }
 });
 
+test("a handed-over flow's segments pass and move what its peer sent (RFC 6191's inputs): a SYN on it passes while its socket is open, goes up once it closed, and the flow stays", { skip }, () => {
+  for (const v6 of [false, true]) {
+    const us = v6 ? OUR_V6 : OUR_V4;
+    const peer = v6 ? PEER_V6 : PEER_V4;
+    const flow = { family: v6 ? 6 as const : 4 as const, localAddress: us, localPort: OUR_PORT, remoteAddress: peer, remotePort: 41100 };
+    const isn = 0xfffffff0; // the sequence wraps on the way
+    door0().handOver(flow, isn);
+    const seg = (flags: number, seq: number, o: { tsval?: number; payload?: number } = {}): Uint8Array => tcpFrame({
+      src: peer, dst: us, sport: 41100, flags, seq, ack: 5,
+      options: o.tsval === undefined ? [] : [1, 1, 8, 10, o.tsval >>> 24, (o.tsval >>> 16) & 0xff, (o.tsval >>> 8) & 0xff, o.tsval & 0xff, 0, 0, 0, 0],
+      payload: o.payload === undefined ? undefined : new Array<number>(o.payload).fill(0x61),
+    });
+    const before = counters();
+    const sent = [
+      seg(TCP.ACK, isn + 1, { tsval: 1000, payload: 100 }),
+      seg(TCP.ACK | TCP.FIN, (isn + 101) >>> 0, { tsval: 1010 }),
+      seg(TCP.ACK, (isn + 102) >>> 0, { tsval: 900 }), // an older timestamp: not taken in
+      seg(TCP.ACK, (isn + 2 ** 24) >>> 0, { tsval: 5000 }), // far out of the window: not taken in
+      seg(TCP.SYN, 7), // a SYN while its socket is open: the socket's
+    ];
+    for (const f of sent) assert.equal(door0().testRun(f).verdict, 'pass');
+    assert.deepEqual(moved(before), { skippedHandedOver: 4, synOnLiveFlow: 1 });
+    const seen = new Uint32Array(3);
+    assert.equal(door0().flowClosed(flow, seen), true);
+    assert.deepEqual([...seen], [(isn + 102) >>> 0, 1010, 1], 'sequence end past the FIN, newest timestamp, timestamps seen');
+    // Closed: a SYN goes up, unanswered even while the door answers SYNs
+    // (userspace decides the reopen), the stragglers still pass, the flow stays.
+    assert.equal(door0().testRun(seg(TCP.SYN, 9)).verdict, 'redirect');
+    assert.equal(door0().testRun(seg(TCP.ACK | TCP.FIN, (isn + 101) >>> 0, { tsval: 1010 })).verdict, 'pass');
+    assert.equal(door0().takeBack(flow), true);
+  }
+});
+
 test('an ICMP unreachable quoting our segment goes on; one about a handed-over flow passes', { skip }, () => {
   for (const v6 of [false, true]) {
     const us = v6 ? OUR_V6 : OUR_V4;
