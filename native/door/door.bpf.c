@@ -7,16 +7,16 @@
  *     (a truncated header, a later fragment, an extension-header chain we
  *     do not walk cannot be shown to be ours). ICMP is ours only as an
  *     unreachable quoting a segment from our address and port.
- *   a flow a kernel socket owns    XDP_PASS  skippedHandedOver (`handed`),
- *     a SYN on it while its socket is open synOnLiveFlow (once it closed,
- *     the SYN goes to userspace, unanswered here: see below); its ACKs and RSTs
- *     move what the peer has sent (highest sequence, newest timestamp),
- *     which the owner gives the ring's flow set when the socket closes
- *     but a SYN on one whose socket closed goes to userspace, whose flow set
- *     decides whether it may open a new connection there (RFC 6191; the
- *     kernel's TIME_WAIT socket would answer it with a RST: there is no
- *     listener); the flow stays in `handed` until the owner takes it out
- *     for the reopen, so a refused SYN leaves the stragglers the kernel's
+ *   a flow a kernel socket owns    XDP_PASS  skippedHandedOver (`handed`);
+ *     a SYN on it while its socket is open: synOnLiveFlow. Its ACKs and
+ *     RSTs move what the peer has sent (highest sequence, newest
+ *     timestamp), which the owner gives the ring's flow set when the socket
+ *     closes. A SYN on one whose socket closed goes on to userspace (never
+ *     answered here), whose flow set decides whether it may open a new
+ *     connection there (RFC 6191; the kernel's TIME_WAIT socket would
+ *     answer it with a RST: there is no listener); the flow stays in
+ *     `handed` until the owner takes it out for the reopen, so after a
+ *     refused SYN the stragglers are still the kernel's
  *   malformed                      XDP_DROP  the drop* counter that
  *     native/wire/parse.cc bumps for it, checked in its order from where
  *     the frame became ours (IP length, IP checksum, fragment, source;

@@ -348,25 +348,27 @@ test('in a worker too, the handoff gets a ring it can look into (protect() asks 
 });
 
 /**
- * A Python client script: `requests` times, connect (from local port `port`
- * if given; with TCP_DEFER_ACCEPT the request rides on the final ACK), GET
+ * A Python client script in `lab` (default the pair): `requests` times,
+ * connect (from local port `port` if given; with TCP_DEFER_ACCEPT the
+ * request rides on the final ACK), GET
  * /<path><i> and read to the end; prints each status line, or 'timeout'.
  * With `retrans`, also a line 'retrans <n> <body>': the segments this
  * connection's socket retransmitted (tcp_info.tcpi_total_retrans), counted
  * for this flow alone - the namespace's counters also take FINs that earlier
  * tests' connections still resend.
  */
-function pythonGet(o: { requests?: number; port?: number; deferAccept?: boolean; path?: string; retrans?: boolean; timeoutS: number }): string {
+function pythonGet(o: { lab?: PairLab; requests?: number; port?: number; deferAccept?: boolean; path?: string; retrans?: boolean; timeoutS: number }): string {
+  const lab = o.lab ?? pair;
   return `
 import socket, struct
 for i in range(${o.requests ?? 1}):
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    ${o.port !== undefined ? `s.bind((${JSON.stringify(pair.peerV4)}, ${o.port}))` : 'pass'}
+    ${o.port !== undefined ? `s.bind((${JSON.stringify(lab.peerV4)}, ${o.port}))` : 'pass'}
     ${o.deferAccept ? 's.setsockopt(socket.IPPROTO_TCP, socket.TCP_DEFER_ACCEPT, 1)' : 'pass'}
     s.settimeout(${o.timeoutS})
     try:
-        s.connect((${JSON.stringify(pair.responderV4)}, ${PORT}))
+        s.connect((${JSON.stringify(lab.responderV4)}, ${PORT}))
         s.sendall(b'GET /${o.path ?? ''}%d HTTP/1.1\\r\\nHost: x\\r\\nConnection: close\\r\\n\\r\\n' % i)
         data = b''
         while True:
@@ -601,57 +603,30 @@ test('privilege split: an unprivileged server process (uid 65534) serves sockets
   }
 });
 
-test('privilege split: the child reports each close, so its flow is freed and a new connection on the same 4-tuple is served', { skip: splitSkip }, async () => {
-  const child = forkHandedServer();
-  await firstLine(child, /ready/);
-  const p = await protectFor(child, {
-    iface: pair.responderIface, netns: pair.responder.path, addrs: [pair.responderV4], ports: [PORT],
-  });
-  try {
-    const port = 40125;
-    for (let i = 0; i < 3; i++) {
-      assert.equal((await run(pair.peer, 'python3', ['-c', pythonGet({ port, timeoutS: 5 })])).stdout.trim(), 'HTTP/1.1 200 OK', `connection ${i + 1} from port ${port}`);
-      await waitUntil(() => p.stats().open === 0, 'the child reported the close');
+for (const io of ['packet', 'xdp'] as const) {
+  const behind = io === 'xdp' ? " behind the XDP door (io 'xdp': the privileged process holds the door, its AF_XDP ring and TCP_REPAIR)" : '';
+  test(`privilege split${behind}: the child reports each close, so its flow is freed and a new connection on the same 4-tuple is served`, { skip: io === 'xdp' ? splitSkip ?? doorSkip : splitSkip }, async () => {
+    const lab = io === 'xdp' ? doorPair! : pair;
+    const child = forkHandedServer();
+    await firstLine(child, /ready/);
+    const p = await protectFor(child, {
+      iface: lab.responderIface, netns: lab.responder.path, addrs: [lab.responderV4], ports: [PORT], io,
+    });
+    try {
+      assert.equal(p.responder.backend, io);
+      const port = 40125;
+      for (let i = 0; i < 3; i++) {
+        assert.equal((await run(lab.peer, 'python3', ['-c', pythonGet({ lab, port, timeoutS: 5 })])).stdout.trim(), 'HTTP/1.1 200 OK', `connection ${i + 1} from port ${port}`);
+        await waitUntil(() => p.stats().open === 0, 'the child reported the close');
+      }
+      assert.equal(p.stats().handoffs, 3);
+      assert.equal(p.responder.stats().synOnLiveFlow, 0);
+    } finally {
+      await p.close();
+      child.kill('SIGTERM');
     }
-    assert.equal(p.stats().handoffs, 3);
-    assert.equal(p.responder.stats().synOnLiveFlow, 0);
-  } finally {
-    await p.close();
-    child.kill('SIGTERM');
-  }
-});
-
-test("privilege split behind the XDP door (io 'xdp'): the privileged process holds the door, its AF_XDP ring and TCP_REPAIR; the unprivileged server serves; each reported close lets the 4-tuple open anew", { skip: splitSkip ?? doorSkip }, async () => {
-  const lab = doorPair!;
-  const child = forkHandedServer();
-  await firstLine(child, /ready/);
-  const p = await protectFor(child, {
-    iface: lab.responderIface, netns: lab.responder.path, addrs: [lab.responderV4], ports: [PORT], io: 'xdp',
   });
-  try {
-    assert.equal(p.responder.backend, 'xdp');
-    // Each request from source port 40126; the client ends with a RST, so no
-    // TIME_WAIT of its own keeps the port from the next.
-    const request = async (): Promise<string> => {
-      const script = `
-        const s = require('node:net').connect({ host: ${JSON.stringify(lab.responderV4)}, port: ${PORT}, localPort: 40126 }, () => s.write('GET / HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n'));
-        let got = '';
-        s.on('data', (d) => { got += d; if (/allowHalfOpen \\w+$/.test(got)) { console.log(got.split('\\r\\n\\r\\n')[1]); s.resetAndDestroy(); } });
-        s.on('error', (e) => console.log(e.message));
-        s.setTimeout(5000, () => { console.log('timeout'); s.destroy(); });`;
-      return (await run(lab.peer, process.execPath, ['-e', script])).stdout.trim();
-    };
-    for (let i = 0; i < 3; i++) {
-      assert.match(await request(), /^served by uid 65534, connections 1, allowHalfOpen true$/, `connection ${i + 1}`);
-      await waitUntil(() => p.stats().open === 0, 'the child reported the close');
-    }
-    assert.equal(p.stats().handoffs, 3);
-    assert.equal(p.responder.stats().synOnLiveFlow, 0);
-  } finally {
-    await p.close();
-    child.kill('SIGTERM');
-  }
-});
+}
 
 test('privilege split: when the server process dies the Protection says so on error, closes and leaves no gate', { skip: splitSkip }, async () => {
   const child = forkHandedServer();
