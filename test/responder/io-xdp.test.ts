@@ -14,6 +14,7 @@ import { doorUnavailableReason } from '../../lib/door/door.js';
 import { Responder } from '../../lib/responder/responder.js';
 import { protect } from '../../lib/handoff/protect.js';
 import { track } from '../helpers/children.js';
+import { pythonGet, retransReport } from '../helpers/python-get.js';
 
 const skip = labUnavailableReason() ?? doorUnavailableReason() ?? vethXdpUnavailableReason();
 const PORT = 8080;
@@ -99,6 +100,28 @@ test("io 'xdp': protect() serves kernel sockets with no gate; a second connectio
     await p.close();
   }
 });
+
+for (const syncookies of ['on', 'only'] as const) {
+  test(`io 'xdp', syncookies '${syncookies}': a request sent right behind the final ACK reaches the server without a retransmit`, { skip }, async () => {
+    const server = http.createServer((req, res) => res.end('ok'));
+    const p = await protect(server, {
+      iface: pair.responderIface, netns: pair.responder.path, addrs: [pair.responderV4], ports: [PORT], syncookies, io: 'xdp',
+    });
+    try {
+      const script = pythonGet({ from: pair.peerV4, to: pair.responderV4, port: PORT }, { requests: 20, retrans: true, timeoutS: 5 });
+      const child = track(spawn(...pair.peer.wrap('python3', ['-c', script]), { stdio: ['ignore', 'pipe', 'inherit'] }));
+      let out = '';
+      child.stdout!.on('data', (d) => (out += d));
+      await new Promise((resolve) => child.on('close', resolve));
+      const report = retransReport(out);
+      assert.deepEqual(report.bodies, Array.from({ length: 20 }, () => 'ok'), out);
+      assert.equal(report.retransmitted, 0, 'the client retransmitted nothing');
+      assert.equal(p.stats().handoffs, 20);
+    } finally {
+      await p.close();
+    }
+  });
+}
 
 test("io: 'xdp' with workers refuses in one line; 'auto' takes the door here; a bad io is a TypeError", { skip }, async () => {
   const base = { iface: pair.responderIface, netns: pair.responder.path, addrs: [pair.responderV4], ports: [PORT] };
