@@ -6,16 +6,19 @@
 // engines answer) and 'only' (the door answers the SYNs in the driver, for
 // every shard); through protect(), as kernel sockets made on the workers'
 // threads, opened in the door from there (no gate), and a second connection
-// on a closed 4-tuple opens anew on whichever shard it reaches.
+// on a closed 4-tuple opens anew on whichever shard it reaches; and so
+// through the privilege split, to an unprivileged server process.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { spawn } from 'node:child_process';
+import { fork, spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { createPairLab, labUnavailableReason, type PairLab } from '../../lib/lab/netns.js';
 import { vethXdpUnavailableReason } from '../../lib/lab/veth-xdp.js';
 import { doorUnavailableReason } from '../../lib/door/door.js';
 import { Responder } from '../../lib/responder/responder.js';
 import { protect } from '../../lib/handoff/protect.js';
+import { protectFor, unreadableBy } from '../../lib/handoff/split.js';
 import { track } from '../helpers/children.js';
 
 const skip = labUnavailableReason() ?? doorUnavailableReason() ?? vethXdpUnavailableReason();
@@ -61,6 +64,27 @@ function connectFromPeer(host: string, count: number): Promise<string> {
     next(0);`);
 }
 
+/**
+ * `count` HTTP requests from the peer, each on a connection of its own (its
+ * socket's hash picks its queue), from `localPort` if given; each ends with
+ * a RST, so no TIME_WAIT of the client's keeps the port. Prints how many
+ * answers ended with `body`.
+ */
+function requests(host: string, count: number, body: string, localPort?: number): Promise<string> {
+  return inPeer(`
+    const net = require('node:net');
+    let ok = 0;
+    const next = (i) => {
+      if (i === ${count}) return console.log(ok);
+      const s = net.connect({ host: ${JSON.stringify(host)}, port: ${PORT}${localPort === undefined ? '' : `, localPort: ${localPort}`} }, () => s.write('GET / HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n'));
+      let got = '';
+      s.on('data', (d) => { got += d; if (got.endsWith(${JSON.stringify(body)})) { ok++; s.resetAndDestroy(); next(i + 1); } });
+      s.on('error', () => next(i + 1));
+      s.setTimeout(5000, () => { s.destroy(); next(i + 1); });
+    };
+    next(0);`);
+}
+
 for (const syncookies of ['on', 'only'] as const) {
   test(`io 'xdp', workers ${QUEUES}, syncookies '${syncookies}': kernel clients complete on both shards`, { skip }, async () => {
     const r = await Responder.open({
@@ -100,25 +124,11 @@ test(`io 'xdp', workers ${QUEUES}: protect() serves kernel sockets made on both 
   try {
     assert.equal(p.responder.backend, 'xdp');
     assert.equal(pair.responder.exec('nft', ['list', 'tables']).trim(), '', 'no gate behind the door');
-    // Requests, each on a connection of its own (its socket's hash picks its
-    // queue), over both families; then two from source port 45000: the
-    // client ends each with a RST, so no TIME_WAIT of its own keeps the port.
-    const requests = (host: string, count: number, localPort?: number): Promise<string> => inPeer(`
-      const net = require('node:net');
-      let ok = 0;
-      const next = (i) => {
-        if (i === ${count}) return console.log(ok);
-        const s = net.connect({ host: ${JSON.stringify(host)}, port: ${PORT}${localPort === undefined ? '' : `, localPort: ${localPort}`} }, () => s.write('GET / HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n'));
-        let got = '';
-        s.on('data', (d) => { got += d; if (got.endsWith('door')) { ok++; s.resetAndDestroy(); next(i + 1); } });
-        s.on('error', () => next(i + 1));
-        s.setTimeout(5000, () => { s.destroy(); next(i + 1); });
-      };
-      next(0);`);
-    assert.equal(await requests(pair.responderV4, 16), '16');
-    assert.equal(await requests(pair.responderV6, 16), '16');
-    assert.equal(await requests(pair.responderV4, 1, 45000), '1');
-    assert.equal(await requests(pair.responderV4, 1, 45000), '1', 'the same 4-tuple again, its first socket closed: a new connection');
+    // Requests over both families; then two from source port 45000.
+    assert.equal(await requests(pair.responderV4, 16, 'door'), '16');
+    assert.equal(await requests(pair.responderV6, 16, 'door'), '16');
+    assert.equal(await requests(pair.responderV4, 1, 'door', 45000), '1');
+    assert.equal(await requests(pair.responderV4, 1, 'door', 45000), '1', 'the same 4-tuple again, its first socket closed: a new connection');
     await new Promise((resolve) => setTimeout(resolve, 300)); // the workers' counters are copied every 250 ms
     const shards = p.responder.statsByShard();
     assert.equal(p.stats().handoffs, 34);
@@ -126,5 +136,33 @@ test(`io 'xdp', workers ${QUEUES}: protect() serves kernel sockets made on both 
     for (const [i, shard] of shards.entries()) assert.ok(shard.completed > 0, `worker ${i} completed handshakes for its sockets: ${shards.map((x) => x.completed).join(', ')}`);
   } finally {
     await p.close();
+  }
+});
+
+/** The unprivileged server's files: it cannot start (EACCES) from a checkout its uid cannot read. */
+const HANDED_SERVER = fileURLToPath(new URL('../fixtures/handed-server.js', import.meta.url));
+const splitSkip = skip ?? unreadableBy([HANDED_SERVER, fileURLToPath(new URL('../../lib/handoff/split.js', import.meta.url))], 65534, 65534);
+
+test(`io 'xdp', workers ${QUEUES}, privilege split: an unprivileged server process serves the sockets both workers made`, { skip: splitSkip }, async () => {
+  const child = track(fork(HANDED_SERVER, [], { uid: 65534, gid: 65534, stdio: ['ignore', 'pipe', 'inherit', 'ipc'] }));
+  await new Promise((resolve) => child.stdout!.once('data', resolve));
+  const p = await protectFor(child, {
+    iface: pair.responderIface, netns: pair.responder.path, addrs: [pair.responderV4], ports: [PORT], io: 'xdp', workers: QUEUES,
+  });
+  try {
+    assert.equal(p.responder.backend, 'xdp');
+    assert.equal(await requests(pair.responderV4, 12, 'allowHalfOpen true', undefined), '12');
+    assert.equal(await requests(pair.responderV4, 1, 'allowHalfOpen true', 45001), '1');
+    const until = Date.now() + 5000;
+    while (p.stats().open > 0 && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.equal(p.stats().open, 0, 'the child reported every close');
+    assert.equal(await requests(pair.responderV4, 1, 'allowHalfOpen true', 45001), '1', 'the same 4-tuple again once the child closed it');
+    await new Promise((resolve) => setTimeout(resolve, 300)); // the workers' counters are copied every 250 ms
+    const shards = p.responder.statsByShard();
+    assert.equal(p.stats().handoffs, 14);
+    for (const [i, shard] of shards.entries()) assert.ok(shard.completed > 0, `worker ${i} completed handshakes: ${shards.map((x) => x.completed).join(', ')}`);
+  } finally {
+    await p.close();
+    child.kill('SIGTERM');
   }
 });
