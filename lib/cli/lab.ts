@@ -38,7 +38,8 @@ IPv6, and prints a summary. Everything it creates is removed on exit.
                        entries once the cache ran out (default 15000; 0: never)
   --workers N          responder worker threads, one ring and cache shard each
                        (default 0: one shard on the main thread; more than
-                       the cores warns)
+                       the cores warns); with --io xdp the responder's veth
+                       gets a queue a shard
   --metrics HOST:PORT  serve the responder's Prometheus metrics at
                        http://HOST:PORT/metrics while the lab runs (in the
                        namespace syncache lab itself runs in)

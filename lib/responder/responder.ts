@@ -10,8 +10,10 @@
 // with its fd.
 //
 // It owns the cookie secrets (rotating them), the nftables gate that keeps
-// this host's kernel out of those handshakes, and one shard per worker (or
-// one on this thread). Stats from every shard add up.
+// this host's kernel out of those handshakes (or, with io 'xdp', the XDP
+// door in front of the shards' AF_XDP rings, told what its shards say; see
+// DESIGN.md "The door (XDP)"), and one shard per worker (or one on this
+// thread). Stats from every shard add up.
 import { EventEmitter } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import { randomInt } from 'node:crypto';

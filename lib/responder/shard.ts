@@ -3,7 +3,8 @@
 // worker thread (one shard per worker, rings in one PACKET_FANOUT group
 // steered by a hash of the flow, so a flow's SYN and ACK, and an ICMP error
 // quoting its SYN-ACK, always reach the same shard and no lock is ever taken
-// on the packet path; see native/io/bpf_filter.h). With hold it is the host
+// on the packet path; see native/io/bpf_filter.h; behind the XDP door, an
+// AF_XDP ring on a receive queue of its own, the queue's hash doing that). With hold it is the host
 // of a handoff (lib/handoff/handover.ts): the ring looked into, the engine's
 // held data and entries, flows marked handed over.
 import { addon, type NativeRing } from '../native/addon.js';

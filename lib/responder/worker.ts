@@ -1,5 +1,7 @@
 // Worker-thread entry: one shard per worker. Handshakes go to the main
 // thread as messages; counters are in a SharedArrayBuffer it reads directly.
+// Behind the XDP door (init.door) the ring is an AF_XDP socket on this
+// worker's receive queue, and the door is reached through a WorkerDoor.
 import { parentPort, workerData } from 'node:worker_threads';
 import { systemClock } from '../engine/clock.js';
 import { CookieSecrets } from '../engine/cookie-secrets.js';
