@@ -7,7 +7,9 @@
 // every shard); through protect(), as kernel sockets made on the workers'
 // threads, opened in the door from there (no gate), and a second connection
 // on a closed 4-tuple opens anew on whichever shard it reaches; and so
-// through the privilege split, to an unprivileged server process.
+// through the privilege split, to an unprivileged server process. A worker
+// that dies is replaced on its queue. The door's cookie flags for several
+// shards are what all of them agree on.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
@@ -15,7 +17,8 @@ import { fork, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { createPairLab, labUnavailableReason, type PairLab } from '../../lib/lab/netns.js';
 import { vethXdpUnavailableReason } from '../../lib/lab/veth-xdp.js';
-import { doorUnavailableReason } from '../../lib/door/door.js';
+import { allShardsCookieState, doorFlags, doorUnavailableReason, type CookieState } from '../../lib/door/door.js';
+import { addon } from '../../lib/native/addon.js';
 import { Responder } from '../../lib/responder/responder.js';
 import { protect } from '../../lib/handoff/protect.js';
 import { protectFor, unreadableBy } from '../../lib/handoff/split.js';
@@ -84,6 +87,16 @@ function requests(host: string, count: number, body: string, localPort?: number)
     };
     next(0);`);
 }
+
+test('the door acts on what every shard agrees on: SYNs answered while all are cookies-only, ACKs checked while none holds an entry', { skip: doorUnavailableReason() }, () => {
+  const { answerSyns, checkAcks } = (addon.door as Extract<typeof addon.door, { available: true }>).flags;
+  const on = (paused: boolean, cacheEmpty: boolean): CookieState => ({ mode: 'on', paused, cacheEmpty });
+  assert.equal(doorFlags(allShardsCookieState([on(true, true), on(true, true)])), answerSyns | checkAcks);
+  assert.equal(doorFlags(allShardsCookieState([on(true, true), on(true, false)])), answerSyns, 'one shard holds entries: its ACKs are its own to judge');
+  assert.equal(doorFlags(allShardsCookieState([on(true, true), on(false, true)])), 0, 'one shard takes entries: SYNs reach the shards');
+  assert.equal(doorFlags(allShardsCookieState([{ mode: 'only', paused: false, cacheEmpty: true }, { mode: 'only', paused: false, cacheEmpty: true }])), answerSyns | checkAcks);
+  assert.equal(doorFlags(allShardsCookieState([])), 0);
+});
 
 for (const syncookies of ['on', 'only'] as const) {
   test(`io 'xdp', workers ${QUEUES}, syncookies '${syncookies}': kernel clients complete on both shards`, { skip }, async () => {
@@ -164,5 +177,26 @@ test(`io 'xdp', workers ${QUEUES}, privilege split: an unprivileged server proce
   } finally {
     await p.close();
     child.kill('SIGTERM');
+  }
+});
+
+test(`io 'xdp', workers ${QUEUES}: a worker that dies is replaced on its receive queue, and that queue's clients complete again`, { skip, timeout: 60_000 }, async () => {
+  const r = await Responder.open({
+    iface: pair.responderIface, netns: pair.responder.path, addrs: [pair.responderV4], ports: [PORT], syncookies: 'on', io: 'xdp', workers: QUEUES,
+  });
+  const errors: Error[] = [];
+  r.on('error', (e) => errors.push(e));
+  try {
+    await (r as unknown as { workers: Array<{ terminate(): Promise<number> }> }).workers[1].terminate();
+    const until = Date.now() + 15_000;
+    while (r.stats().workerrestarts === 0 && errors.length === 0 && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.equal(errors.length, 0, errors.map((e) => e.message).join('; '));
+    assert.equal(r.stats().workerrestarts, 1);
+    assert.equal(await connectFromPeer(pair.responderV4, 20), '20');
+    await new Promise((resolve) => setTimeout(resolve, 300)); // the workers' counters are copied every 250 ms
+    const shards = r.statsByShard();
+    assert.ok(shards.at(-1)!.completed > 0, `the replacement (on rx queue 1) completed some: ${shards.map((x) => x.completed).join(', ')}`);
+  } finally {
+    await r.close();
   }
 });
