@@ -104,8 +104,9 @@ export interface LabOptions {
    * Receive and transmit queues of the responder's veth and its other end
    * (default 1): behind the XDP door, one a shard. A frame arrives on the
    * queue its sender's transmit queue picked: a flow's hash for what the
-   * switch forwards or a packet socket sends, a socket's own hash for the
-   * peer's TCP (the NAPI thread of `cpus` is made only with one queue).
+   * switch forwards, the sending CPU for the generator's bypassing packet
+   * socket, a socket's own hash for the peer's TCP (the NAPI thread of
+   * `cpus` is made only with one queue).
    */
   queues?: number;
 }
