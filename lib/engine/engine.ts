@@ -130,6 +130,18 @@ export interface EngineOptions {
    * another host's SYN-ACK reads right here (clocks within EPOCH_SKEW_MS).
    */
   fleetTimestamps?: boolean;
+  /**
+   * Our timestamps' offset (uint32; default random): one drawn per
+   * Responder lets every shard and the XDP door in front of them read one
+   * clock, so a SYN-ACK one of them sent and an ACK another sees agree.
+   * Ignored with fleetTimestamps.
+   */
+  tsOffset?: number;
+}
+
+/** Our timestamp clock at clock ms `now` with offset `offset` (uint32, ms, bit 0 clear). */
+export function timestampAt(now: number, offset: number): number {
+  return ((Math.floor(now) + offset) & ~1) >>> 0;
 }
 
 /** How long a held entry may wait for release() before it goes stale. */
@@ -204,7 +216,7 @@ export class SynEngine {
     this.hold = options.hold === true;
     this.cache = this.mode === 'only' && !this.hold ? null : new SynCache(options.config, options.stats);
     this.held = new HeldData(options.config.window, options.config.holdLimit, options.stats);
-    this.tsOffset = options.fleetTimestamps === true ? 0 : randomInt(0, 2 ** 32);
+    this.tsOffset = options.fleetTimestamps === true ? 0 : (options.tsOffset ?? randomInt(0, 2 ** 32)) >>> 0;
     this.tsSkew = options.fleetTimestamps === true ? EPOCH_SKEW_MS : 0;
   }
 
@@ -214,7 +226,7 @@ export class SynEngine {
   }
 
   private tsAt(now: number): number {
-    return ((Math.floor(now) + this.tsOffset) & ~1) >>> 0;
+    return timestampAt(now, this.tsOffset);
   }
 
   /** Handles rows [0, count) of a received batch; sends every response. */

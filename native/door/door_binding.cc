@@ -11,7 +11,12 @@
 //   .setReplyMacs(macs: Uint8Array, 6 bytes a MAC, at most replyMacsMax)
 //   .handOver(flow: Uint32Array(11), peerIsn) .takeBack(flow) -> found
 //   .setSocket(queue, fd) .clearSocket(queue)
+//   .flowMaps -> { handed, admitted }: the flow maps' fds, for a DoorFlows
 //   .readCounters(out: BigUint64Array) .info() .testRun(frame, out, repeat?) .close()
+//
+//   new DoorFlows({ handed, admitted })       the flow maps alone (door_flows.h),
+//   .handOver(flow, peerIsn) .flowClosed(flow) .takeBack(flow) .close()
+//                                             for a shard on another thread
 //
 // openUnboundXdpSocket() makes an AF_XDP socket bound to nothing, for tests
 // that need a socket in `xsks` to see the XDP_REDIRECT verdict (the kernel
@@ -86,6 +91,7 @@ class DoorBinding : public Napi::ObjectWrap<DoorBinding> {
         InstanceAccessor<&DoorBinding::GetAttached>("attached"),
         InstanceAccessor<&DoorBinding::GetIfindex>("ifindex"),
         InstanceAccessor<&DoorBinding::GetXskMap>("xskMap"),
+        InstanceAccessor<&DoorBinding::GetFlowMaps>("flowMaps"),
     });
   }
 
@@ -350,9 +356,83 @@ class DoorBinding : public Napi::ObjectWrap<DoorBinding> {
   Napi::Value GetAttached(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), loader_.attached()); }
   Napi::Value GetIfindex(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), loader_.ifindex()); }
   Napi::Value GetXskMap(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), loader_.xskMapFd()); }
+  Napi::Value GetFlowMaps(const Napi::CallbackInfo& info) {
+    return NumberTable(info.Env(), {{"handed", loader_.handedFd()}, {"admitted", loader_.admittedFd()}});
+  }
 
   door::DoorLoader loader_;
   bool open_ = false;
+};
+
+class DoorFlowsBinding : public Napi::ObjectWrap<DoorFlowsBinding> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "DoorFlows", {
+        InstanceMethod<&DoorFlowsBinding::HandOver>("handOver"),
+        InstanceMethod<&DoorFlowsBinding::FlowClosed>("flowClosed"),
+        InstanceMethod<&DoorFlowsBinding::TakeBack>("takeBack"),
+        InstanceMethod<&DoorFlowsBinding::Close>("close"),
+    });
+  }
+
+  explicit DoorFlowsBinding(const Napi::CallbackInfo& info) : Napi::ObjectWrap<DoorFlowsBinding>(info) {
+    Napi::Env env = info.Env();
+    if (!info[0].IsObject() || !info[0].As<Napi::Object>().Get("handed").IsNumber() ||
+        !info[0].As<Napi::Object>().Get("admitted").IsNumber()) {
+      ThrowTypeError(env, "new DoorFlows(maps): maps must be { handed, admitted }, a door's flowMaps");
+      return;
+    }
+    Napi::Object maps = info[0].As<Napi::Object>();
+    SysError error;
+    if (!flows_.Open(maps.Get("handed").As<Napi::Number>().Int32Value(), maps.Get("admitted").As<Napi::Number>().Int32Value(), &error))
+      ThrowSysError(env, error);
+  }
+
+ private:
+  bool CheckOpen(Napi::Env env, const char* method) {
+    if (flows_.open()) return true;
+    ThrowErrno(env, EBADF, method, std::string("doorFlows.") + method + "()", "closed");
+    return false;
+  }
+
+  Napi::Value HandOver(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!CheckOpen(env, "handOver")) return env.Undefined();
+    door_flow flow;
+    if (!ReadFlow(env, info[0], &flow)) return env.Undefined();
+    if (!info[1].IsNumber()) {
+      ThrowTypeError(env, "handOver(flow, peerIsn): peerIsn must be a number");
+      return env.Undefined();
+    }
+    SysError error;
+    if (!flows_.HandOver(flow, info[1].As<Napi::Number>().Uint32Value(), &error)) ThrowSysError(env, error);
+    return env.Undefined();
+  }
+
+  Napi::Value FlowClosed(const Napi::CallbackInfo& info) { return Found(info, "flowClosed", &door::DoorFlows::FlowClosed); }
+  Napi::Value TakeBack(const Napi::CallbackInfo& info) { return Found(info, "takeBack", &door::DoorFlows::TakeBack); }
+
+  Napi::Value Found(const Napi::CallbackInfo& info, const char* method,
+                    bool (door::DoorFlows::*op)(const door_flow&, bool*, SysError*)) {
+    Napi::Env env = info.Env();
+    if (!CheckOpen(env, method)) return env.Undefined();
+    door_flow flow;
+    if (!ReadFlow(env, info[0], &flow)) return env.Undefined();
+    SysError error;
+    bool found = false;
+    if (!(flows_.*op)(flow, &found, &error)) {
+      ThrowSysError(env, error);
+      return env.Undefined();
+    }
+    return Napi::Boolean::New(env, found);
+  }
+
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    flows_.Close();
+    return info.Env().Undefined();
+  }
+
+  door::DoorFlows flows_;
 };
 
 Napi::Value OpenUnboundXdpSocket(const Napi::CallbackInfo& info) {
@@ -381,6 +461,7 @@ void InitDoorBinding(Napi::Env env, Napi::Object exports) {
   door.Set("xsksMax", Napi::Number::New(env, DOOR_XSKS_MAX));
   door.Set("replyMacsMax", Napi::Number::New(env, DOOR_REPLY_MACS_MAX));
   door.Set("Door", DoorBinding::Define(env));
+  door.Set("DoorFlows", DoorFlowsBinding::Define(env));
   door.Set("openUnboundXdpSocket", Napi::Function::New<OpenUnboundXdpSocket>(env, "openUnboundXdpSocket"));
   exports.Set("door", door);
 }

@@ -3,7 +3,8 @@
 // clients complete handshakes as events in 'only' (the door answers their
 // SYNs in the driver) and 'on' (the ring's engine answers); protect() serves
 // them as kernel sockets with no gate; the door's counters add into stats();
-// 'auto' takes it, 'xdp' with workers refuses in one line.
+// 'auto' takes it, also with one worker on the one queue; 'xdp' with more
+// workers than receive queues refuses in one line.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
@@ -123,9 +124,11 @@ for (const syncookies of ['on', 'only'] as const) {
   });
 }
 
-test("io: 'xdp' with workers refuses in one line; 'auto' takes the door here; a bad io is a TypeError", { skip }, async () => {
+test("io: 'xdp' with more workers than receive queues refuses in one line; 'auto' takes the door here (one worker too); a bad io is a TypeError", { skip }, async () => {
   const base = { iface: pair.responderIface, netns: pair.responder.path, addrs: [pair.responderV4], ports: [PORT] };
-  await assert.rejects(Responder.open({ ...base, io: 'xdp', workers: 2 }), { code: 'ENOTSUP', message: /^io 'xdp': the door feeds one AF_XDP ring: workers must be 0$/ });
+  await assert.rejects(Responder.open({ ...base, io: 'xdp', workers: 2 }), {
+    code: 'ENOTSUP', message: /^io 'xdp': the door gives each worker one receive queue and scr0 has 1: use workers 1, set the queues \(ethtool -L scr0 combined 2\) or use io 'packet'$/,
+  });
   await assert.rejects(Responder.open({ ...base, io: 'fast' as never }), { name: 'TypeError', message: /io must be 'packet', 'xdp' or 'auto'/ });
   const r = await Responder.open({ ...base, io: 'auto' });
   try {
@@ -133,7 +136,13 @@ test("io: 'xdp' with workers refuses in one line; 'auto' takes the door here; a 
   } finally {
     await r.close();
   }
-  const w = await Responder.open({ ...base, io: 'auto', workers: 1 });
+  const one = await Responder.open({ ...base, io: 'auto', workers: 1 });
+  try {
+    assert.equal(one.backend, 'xdp', 'one worker reads the one queue');
+  } finally {
+    await one.close();
+  }
+  const w = await Responder.open({ ...base, io: 'auto', workers: 2 });
   try {
     assert.equal(w.backend, 'packet', "'auto' falls back to the packet backend where the door cannot serve");
   } finally {
