@@ -57,7 +57,7 @@
       "libraries": ["-ldl"],
       "conditions": [
         ["door_missing==''", {
-          "sources": ["native/door/door_loader.cc", "native/door/door_binding.cc"],
+          "sources": ["native/door/door_loader.cc", "native/door/door_flows.cc", "native/door/door_binding.cc"],
           "libraries": ["-lbpf"],
           "actions": [{
             "action_name": "door_bpf_object",

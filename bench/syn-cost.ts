@@ -75,8 +75,30 @@ export interface MachineCostRow {
   offered: number;
   /** Share of SYNs answered (0 for the floor, whose SYNs are dropped on arrival). */
   answered: number;
-  /** Every CPU's busy time (user, system, irq, softirq) per SYN offered, µs. */
+  /** Every CPU's busy time (user, system, irq, softirq) per SYN offered, µs, less the background's. */
   busyUs: number;
+  /** The machine's busy share just before the flood, with the server up (taken off busyUs). */
+  background: number;
+}
+
+/** The whole machine's busy share over `ms`. */
+async function busyShare(ms: number): Promise<number> {
+  const a = cpuTimes();
+  await new Promise((resolve) => setTimeout(resolve, ms));
+  const b = cpuTimes();
+  return (b.busy - a.busy) / Math.max(1, b.total - a.total);
+}
+
+/**
+ * Waits (up to 10 s) until the machine is nearly idle - a network
+ * namespace's teardown, the previous row's, goes on in the kernel for a
+ * while after `ip netns del` returns - then returns its busy share over one
+ * more second: what the run would have cost without the flood.
+ */
+async function quietBackground(): Promise<number> {
+  const QUIET = 0.05;
+  for (let waited = 0; waited < 10_000 && (await busyShare(250)) > QUIET; waited += 250);
+  return busyShare(1000);
 }
 
 /**
@@ -86,7 +108,9 @@ export interface MachineCostRow {
  * interface; rate 0: the generator's full speed, so what is left is the generator, the switch and the receive
  * path that any responder pays for). The kernel answers SYNs in softirq on
  * whichever core delivers them (on veth, often the sender's), so only the
- * whole machine, less the floor, compares it fairly with a process.
+ * whole machine, less the floor, compares it fairly with a process. Each
+ * run starts on a quiet machine, and what the machine does anyway (the
+ * background, measured right before the flood) is taken off.
  */
 export async function machineCost({ mode, rate, seconds, cpus, profile, xdp }: { mode: MachineCostMode; rate: number; seconds: number; cpus: { responder: number; network: number }; profile?: LabProfile; xdp?: boolean }): Promise<MachineCostRow> {
   const lab = buildLab({ tag: 'mcost', cpus, profile, xdp });
@@ -94,6 +118,7 @@ export async function machineCost({ mode, rate, seconds, cpus, profile, xdp }: {
     if (mode === 'plain' || mode === 'floor') lab.responder.ns.sysctl('net.ipv4.tcp_syncookies', 2);
     if (mode === 'floor') dropFloodOnArrival(lab);
     const target = await startTarget(lab, mode === 'floor' ? 'plain' : mode, { cpu: cpus.responder });
+    const background = await quietBackground();
     const before = cpuTimes();
     const f = await labAddon.flood({
       iface: lab.attacker.iface, netns: lab.attacker.ns.path, dstMac: lab.responder.mac,
@@ -101,9 +126,10 @@ export async function machineCost({ mode, rate, seconds, cpus, profile, xdp }: {
     });
     const after = cpuTimes();
     await target.stop();
+    const busy = Math.max(0, (after.busy - before.busy) - background * (after.total - before.total));
     return {
       mode, offered: Math.round(f.sent / f.seconds), answered: mode === 'floor' ? 0 : f.unique / f.sent,
-      busyUs: ((after.busy - before.busy) * 1e6) / TICKS_PER_SECOND / f.sent,
+      busyUs: (busy * 1e6) / TICKS_PER_SECOND / f.sent, background,
     };
   } finally {
     lab.destroy();

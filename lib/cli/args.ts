@@ -167,7 +167,7 @@ export function responderOptions(v: Values) {
     ports: ports('port', v.port),
     netns,
     ...config,
-    io: ioFlag(v, workers),
+    io: ioFlag(v),
     workers,
     secrets: keyFile === undefined ? undefined : { keyFile },
   };
@@ -175,13 +175,9 @@ export function responderOptions(v: Values) {
 
 export const IO_CHOICES: readonly IoChoice[] = ['packet', 'xdp', 'auto'];
 
-/** --io (default packet); 'xdp' with --workers above 0 is refused naming --workers (the door feeds one ring). */
-export function ioFlag(v: Values, workers: number | undefined): IoChoice {
-  const io = choice('io', v.io, IO_CHOICES) ?? 'packet';
-  if (io === 'xdp' && workers !== undefined && workers > 0) {
-    throw new UsageError(`--workers must be 0 with --io xdp (the XDP door feeds one AF_XDP ring), got '${workers}'`, 'workers');
-  }
-  return io;
+/** --io (default packet); whether the door can be had (its build, receive queues against --workers) is the Responder's to say. */
+export function ioFlag(v: Values): IoChoice {
+  return choice('io', v.io, IO_CHOICES) ?? 'packet';
 }
 
 /** --stats-interval in seconds (default 1). */

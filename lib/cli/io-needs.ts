@@ -16,7 +16,7 @@
 //                  only where that limit is below the ring's size
 //
 // 'auto' is the door where nothing speaks against it (doorRefusal: the
-// build, workers, receive queues) and this process has all of the above;
+// build, receive queues against workers) and this process has all of the above;
 // else the packet path, and the caller says why in one line.
 import { addon } from '../native/addon.js';
 import { missing, describeNeed, lockedMemoryLimit, type Need } from './capabilities.js';

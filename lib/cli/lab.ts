@@ -38,7 +38,8 @@ IPv6, and prints a summary. Everything it creates is removed on exit.
                        entries once the cache ran out (default 15000; 0: never)
   --workers N          responder worker threads, one ring and cache shard each
                        (default 0: one shard on the main thread; more than
-                       the cores warns)
+                       the cores warns); with --io xdp the responder's veth
+                       gets a queue a shard
   --metrics HOST:PORT  serve the responder's Prometheus metrics at
                        http://HOST:PORT/metrics while the lab runs (in the
                        namespace syncache lab itself runs in)
@@ -71,11 +72,11 @@ export const runLab: Command = {
     const clientRate = integer('clients', v.clients, 1, 10_000) ?? 50;
     const syncookies = choice('syncookies', v.syncookies, ['off', 'on', 'only'] as const) ?? 'on';
     const workers = integer('workers', v.workers, 0, 64) ?? 0;
-    const asked = ioFlag(v, workers);
+    const asked = ioFlag(v);
     const pauseMs = integer('pause-ms', v['pause-ms'], 0, LIMITS.pauseMsMax);
     const metricsAt = metricsAddress(v);
     const effective = effectiveCapabilities();
-    // The lab's veths do not exist yet: the door's own refusals are its build and workers.
+    // The lab's veths do not exist yet (it makes them with a queue a shard): the door's own refusal is its build.
     const decision = decideIo(asked, () => doorRefusal({ iface: '', workers }, undefined), effective);
     requireCapabilities('syncache lab', [
       { capability: 'CAP_SYS_ADMIN', for: 'network namespaces' },

@@ -30,8 +30,9 @@ without one); it is removed on exit.
   --io PATH                packet | xdp | auto (default packet): packet = an
                            AF_PACKET ring behind the nftables gate; xdp = the
                            XDP door in the driver (answers cookie SYNs there)
-                           in front of an AF_XDP ring, one receive queue,
-                           --workers 0; auto = the door where it can be had
+                           in front of an AF_XDP ring a receive queue, as many
+                           queues as shards (--workers 0: one; N: N, worker i
+                           queue i); auto = the door where it can be had
   --pause-ms N             with 'on': once the whole cache ran out, new flows
                            get cookies without entries for N ms, doubling
                            while it recurs (default 15000; 0: never)
@@ -40,8 +41,9 @@ without one); it is removed on exit.
   --cache-limit N          entries in all (default hash-size x bucket-limit if either is set, else 15360)
   --rexmt-limit N          SYN-ACK retransmits before an entry is dropped (default 3)
   --workers N              worker threads, one ring and cache shard each, in one
-                           PACKET_FANOUT group steered by flow (default 0: one
-                           shard on the main thread; more than the cores warns)
+                           PACKET_FANOUT group steered by flow, or behind the
+                           door one receive queue each (default 0: one shard
+                           on the main thread; more than the cores warns)
   --key-file PATH          a fleet's shared cookie key (32+ bytes, mode 0600):
                            every host with it validates the others' cookies;
                            SIGHUP rereads it (default: random secrets per host)

@@ -32,13 +32,19 @@
 //                      lingering is over, or userspace let a SYN reopen the
 //                      4-tuple by RFC 6191)
 //   AF_XDP sockets     setSocket()/clearSocket(): where the rest of ours goes
+//                      (or a Ring opened with xskMap puts its own there)
+//
+// Shards on worker threads reach the door through their Responder, its
+// owner: the cookie state and gateways' MACs as messages (the owner writes
+// allShardsCookieState() of them), handed-over flows through a DoorFlows
+// (lib/door/flows.ts) over flowMaps, written on the shard's own thread.
 //
 // The program leaves the interface when close() runs or the process ends
 // (a bpf_link, so kill -9 included), and when a Door is garbage collected:
 // keep a reference for as long as it should stand.
 import { existsSync } from 'node:fs';
 import { randomInt } from 'node:crypto';
-import { addon, builtFile, type CookieMode, type FlowEnds, type NativeDoor } from '../native/addon.js';
+import { addon, builtFile, type CookieMode, type DoorFlowMaps, type FlowEnds, type NativeDoor } from '../native/addon.js';
 import { writeAddress } from '../native/address.js';
 import { writeFlowWords, FLOW_WORDS } from '../native/flow-words.js';
 import type { CookieSecrets } from '../engine/cookie-secrets.js';
@@ -75,6 +81,20 @@ export interface CookieState {
   paused: boolean;
   /** The cache holds no entry (nothing an ACK could complete through). */
   cacheEmpty: boolean;
+}
+
+/**
+ * The cookie state the door may act on for shards that each have their
+ * own: SYNs answered with cookies only while every shard would answer its
+ * own that way, and ACKs checked only while no shard could hold an entry
+ * (the door does not know which shard a flow's ACK reaches).
+ */
+export function allShardsCookieState(states: readonly CookieState[]): CookieState {
+  return {
+    mode: states[0]?.mode ?? 'off',
+    paused: states.length > 0 && states.every((s) => s.paused),
+    cacheEmpty: states.every((s) => s.cacheEmpty),
+  };
 }
 
 /** The door's config flags for a cookie state. */
@@ -159,6 +179,11 @@ export class Door {
   /** The XSKMAP the program redirects through: a Ring opened with io 'xdp' and this xskMap takes our frames. */
   get xskMap(): number {
     return this.native.xskMap;
+  }
+
+  /** The fds of the handed-over flow maps, for a DoorFlows (lib/door/flows.ts) on a shard's worker thread; valid until close(). */
+  get flowMaps(): DoorFlowMaps {
+    return this.native.flowMaps;
   }
 
   get attached(): boolean {

@@ -60,7 +60,7 @@
 //   an ACK whose entry is gone (stale, reset, evicted) would complete
 //   through it; that is accepted only within two secret rotations (a
 //   cookie's whole life) of the cache last refusing or evicting for a new
-//   SYN, or of the pause. 'only' has no cache: always.
+//   SYN, or of the pause. 'only' needs no recent overflow: always.
 // - Timestamps (RFC 7323 5.3, PAWS): an entry that negotiated them wants
 //   them in the ACK, its TSecr 0 (broken stacks, as FreeBSD allows) or one
 //   of ours since the SYN, its TSval not older than the SYN's; a cookie ACK's
@@ -120,7 +120,8 @@ export interface EngineOptions {
   /**
    * Keep each completed handshake's entry (flagged held) until release(), and
    * collect the data that follows the final ACK meanwhile (takeHeldData), so
-   * a kernel socket made from it loses nothing. Needs a cache (not 'only').
+   * a kernel socket made from it loses nothing. With 'only' the cache holds
+   * these entries alone (a SYN still leaves no state).
    */
   hold?: boolean;
   /**
@@ -129,6 +130,18 @@ export interface EngineOptions {
    * another host's SYN-ACK reads right here (clocks within EPOCH_SKEW_MS).
    */
   fleetTimestamps?: boolean;
+  /**
+   * Our timestamps' offset (uint32; default random): one drawn per
+   * Responder lets every shard and the XDP door in front of them read one
+   * clock, so a SYN-ACK one of them sent and an ACK another sees agree.
+   * Ignored with fleetTimestamps.
+   */
+  tsOffset?: number;
+}
+
+/** Our timestamp clock at clock ms `now` with offset `offset` (uint32, ms, bit 0 clear). */
+export function timestampAt(now: number, offset: number): number {
+  return ((Math.floor(now) + offset) & ~1) >>> 0;
 }
 
 /** How long a held entry may wait for release() before it goes stale. */
@@ -197,10 +210,13 @@ export class SynEngine {
     this.capacity = addon.batchLayout.capacity;
     this.completedRows = new Int32Array(this.capacity);
     this.mode = options.config.syncookies;
-    this.cache = this.mode === 'only' ? null : new SynCache(options.config, options.stats);
-    this.hold = options.hold === true && this.cache !== null;
+    // 'only' keeps no state for SYNs; with hold, a cache still keeps each
+    // completed flow until its socket exists, so the data right behind its
+    // final ACK is not lost (the peer would resend it only after its RTO).
+    this.hold = options.hold === true;
+    this.cache = this.mode === 'only' && !this.hold ? null : new SynCache(options.config, options.stats);
     this.held = new HeldData(options.config.window, options.config.holdLimit, options.stats);
-    this.tsOffset = options.fleetTimestamps === true ? 0 : randomInt(0, 2 ** 32);
+    this.tsOffset = options.fleetTimestamps === true ? 0 : (options.tsOffset ?? randomInt(0, 2 ** 32)) >>> 0;
     this.tsSkew = options.fleetTimestamps === true ? EPOCH_SKEW_MS : 0;
   }
 
@@ -210,7 +226,7 @@ export class SynEngine {
   }
 
   private tsAt(now: number): number {
-    return ((Math.floor(now) + this.tsOffset) & ~1) >>> 0;
+    return timestampAt(now, this.tsOffset);
   }
 
   /** Handles rows [0, count) of a received batch; sends every response. */
@@ -256,7 +272,10 @@ export class SynEngine {
     const cache = this.cache;
     const cookieMade = rx.cookieState[i] === VERDICT.made;
     if (this.completedCount > 0 && this.repeatOfCompleted(rx, i, true)) { s[C.completedrepeat]++; return; }
-    if (cache === null) {
+    if (cache === null || this.mode === 'only') {
+      // 'only' keeps entries solely for completed flows waiting for their
+      // socket (hold): the same flow's SYN again changes nothing there.
+      if (cache !== null && cache.size > 0 && this.lookup(rx, i) !== NONE) { s[C.dupsyn]++; return; }
       if (!cookieMade) { s[C.dropped]++; return; }
       this.synAckFromRow(rx, i, rx.cookie[i]);
       s[C.sendcookie]++;

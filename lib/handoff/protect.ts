@@ -11,9 +11,8 @@
 //               off (see SocketMaker, Handover)
 //            ─> 'handed' { fd } -> new net.Socket({ fd }) -> server.emit('connection', socket)
 //
-// With syncookies 'only' there is no entry to hold: data after the final
-// ACK's own is dropped by the gate until the socket exists, and the peer
-// resends it as after any loss.
+// With syncookies 'only' a SYN leaves no state, but a valid cookie ACK takes
+// an entry that is held the same way.
 import { EventEmitter } from 'node:events';
 import { closeSync } from 'node:fs';
 import { Socket, type Server, type SocketConstructorOpts } from 'node:net';

@@ -118,9 +118,14 @@ export class NetnsLab {
     return ns;
   }
 
-  /** A veth pair: `ifA` in `a`, `ifB` in `b`, both up. */
-  link(a: Namespace, ifA: string, b: Namespace, ifB: string): void {
-    a.ip(['link', 'add', ifA, 'type', 'veth', 'peer', 'name', ifB, 'netns', b.name]);
+  /**
+   * A veth pair: `ifA` in `a`, `ifB` in `b`, both up, each end with
+   * `queues` receive and transmit queues (a frame arrives on the receive
+   * queue numbered as the transmit queue the other end's sender picked).
+   */
+  link(a: Namespace, ifA: string, b: Namespace, ifB: string, queues = 1): void {
+    const q = queues === 1 ? [] : ['numtxqueues', String(queues), 'numrxqueues', String(queues)];
+    a.ip(['link', 'add', ifA, ...q, 'type', 'veth', 'peer', 'name', ifB, ...q, 'netns', b.name]);
     a.ip(['link', 'set', ifA, 'up']);
     b.ip(['link', 'set', ifB, 'up']);
   }
@@ -165,7 +170,8 @@ export function labUnavailableReason(): string | undefined {
  * 2001:db8::/32: `peer` (.2 / ::2) and `responder` (.1 / ::1). Used by tests.
  * With `xdp`, the peer's veth passes every frame through an XDP program of
  * its own, so that what an XDP program on the responder's veth sends back
- * with XDP_TX arrives (veth-xdp.ts).
+ * with XDP_TX arrives (veth-xdp.ts). With `queues`, both ends of the veth
+ * have that many receive and transmit queues.
  */
 export interface PairLab {
   lab: NetnsLab;
@@ -179,14 +185,14 @@ export interface PairLab {
   peerV6: string;
 }
 
-export function createPairLab(tag: string, subnet = 1, { xdp = false }: { xdp?: boolean } = {}): PairLab {
+export function createPairLab(tag: string, subnet = 1, { xdp = false, queues = 1 }: { xdp?: boolean; queues?: number } = {}): PairLab {
   const lab = new NetnsLab(tag);
   try {
     const peer = lab.add('p');
     const responder = lab.add('r');
     const peerIface = 'scp0';
     const responderIface = 'scr0';
-    lab.link(peer, peerIface, responder, responderIface);
+    lab.link(peer, peerIface, responder, responderIface, queues);
     const v4 = (host: number) => `198.18.${subnet}.${host}`;
     const v6 = (host: number) => (subnet === 0 ? `2001:db8::${host}` : `2001:db8:${subnet.toString(16)}::${host}`);
     peer.ip(['addr', 'add', `${v4(2)}/24`, 'dev', peerIface]);

@@ -76,7 +76,9 @@ export async function runLabScenario(options: ScenarioOptions): Promise<LabRepor
   const workers = options.workers ?? 0;
   const syncookies = options.syncookies ?? 'on';
   const io = options.io ?? 'packet';
-  const lab = buildLab({ tag: options.tag ?? 'lab', profile: options.profile, xdp: options.target === 'syncache' && io !== 'packet' });
+  const xdp = options.target === 'syncache' && io !== 'packet';
+  // Behind the door each shard reads a receive queue of its own.
+  const lab = buildLab({ tag: options.tag ?? 'lab', profile: options.profile, xdp, queues: xdp ? Math.max(1, workers) : 1 });
   let responder: Responder | undefined;
   let listener: Awaited<ReturnType<typeof startKernelListener>> | undefined;
   const stopSignals = installSignalCleanup(() => lab.destroy());

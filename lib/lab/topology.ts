@@ -100,15 +100,24 @@ export interface LabOptions {
    * and ethtool (vethXdpUnavailableReason in veth-xdp.ts).
    */
   xdp?: boolean;
+  /**
+   * Receive and transmit queues of the responder's veth and its other end
+   * (default 1): behind the XDP door, one a shard. A frame arrives on the
+   * queue its sender's transmit queue picked: a flow's hash for what the
+   * switch forwards, the sending CPU for the generator's bypassing packet
+   * socket, a socket's own hash for the peer's TCP (the NAPI thread of
+   * `cpus` is made only with one queue).
+   */
+  queues?: number;
 }
 
-export function buildLab({ tag, cpus, profile = 'switch', xdp = false }: LabOptions): Lab {
+export function buildLab({ tag, cpus, profile = 'switch', xdp = false, queues = 1 }: LabOptions): Lab {
   if (profile !== 'switch' && profile !== 'pair') throw new RangeError(`lab profile: ${JSON.stringify(profile)} is not 'switch' or 'pair'`);
   const xdpMissing = xdp ? vethXdpUnavailableReason() : undefined;
   if (xdpMissing !== undefined) throw new Error(xdpMissing);
   const lab = new NetnsLab(tag);
   try {
-    const shape = profile === 'pair' ? pairShape(lab) : switchShape(lab);
+    const shape = profile === 'pair' ? pairShape(lab, queues) : switchShape(lab, queues);
     const { responder: r, attacker: a, client: c } = shape;
     r.ns.ip(['route', 'add', SPOOF_V4, 'via', a.v4, 'dev', r.iface]);
     r.ns.ip(['-6', 'route', 'add', SPOOF_V6, 'via', a.v6, 'dev', r.iface]);
@@ -133,7 +142,7 @@ export function buildLab({ tag, cpus, profile = 'switch', xdp = false }: LabOpti
       const [ns, iface] = shape.responderPeer;
       passOnPeer(ns, iface);
       xdpReady = { passOn: { ns, iface } };
-      if (split) xdpReady.napiThread = { pid: napiThread(r.ns, r.iface, cpus.responder), cpu: cpus.responder };
+      if (split && queues === 1) xdpReady.napiThread = { pid: napiThread(r.ns, r.iface, cpus.responder), cpu: cpus.responder };
     }
     return {
       lab, attacker: a, client: shape.client, responder: r, switch: shape.switch, profile,
@@ -160,7 +169,7 @@ interface Shape {
   bridges: Array<[Namespace, string]>;
 }
 
-function switchShape(lab: NetnsLab): Shape {
+function switchShape(lab: NetnsLab, queues: number): Shape {
   const attacker = lab.add('attacker');
   const client = lab.add('client');
   const responder = lab.add('responder');
@@ -174,7 +183,7 @@ function switchShape(lab: NetnsLab): Shape {
   sw.ip(['link', 'add', bridge, 'type', 'bridge', 'stp_state', '0', 'forward_delay', '0', 'mcast_snooping', '0']);
   lab.link(attacker, 'sca0', sw, ports.attacker);
   lab.link(client, 'scc0', sw, ports.client);
-  lab.link(responder, 'scr0', sw, ports.responder);
+  lab.link(responder, 'scr0', sw, ports.responder, queues);
   for (const port of Object.values(ports)) sw.ip(['link', 'set', port, 'master', bridge]);
   sw.ip(['link', 'set', bridge, 'up']);
   return {
@@ -189,11 +198,11 @@ function switchShape(lab: NetnsLab): Shape {
 }
 
 /** One peer (attacker .3 and client .2 on one veth) straight into the responder. */
-function pairShape(lab: NetnsLab): Shape {
+function pairShape(lab: NetnsLab, queues: number): Shape {
   const peer = lab.add('peer');
   const responder = lab.add('responder');
   for (const ns of [peer, responder]) quiet(ns);
-  lab.link(peer, 'scp0', responder, 'scr0');
+  lab.link(peer, 'scp0', responder, 'scr0', queues);
   return {
     responder: host(responder, 'scr0', 1),
     client: host(peer, 'scp0', 2),

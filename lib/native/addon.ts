@@ -335,6 +335,8 @@ export interface NativeDoor {
   readonly ifindex: number;
   /** The XSKMAP fd the program redirects through (a Ring's options.xskMap). */
   readonly xskMap: number;
+  /** The flow maps' fds, for a NativeDoorFlows on another thread (-1 once closed). */
+  readonly flowMaps: DoorFlowMaps;
   /** Attaches through a bpf_link (gone with the process) to iface in netns (a path). */
   attach(options: { iface: string; netns?: string }): void;
   detach(): void;
@@ -363,6 +365,21 @@ export interface NativeDoor {
   close(): void;
 }
 
+/** The fds of the door's two flow maps (handed over, cookie admitted), valid while its door is open. */
+export interface DoorFlowMaps {
+  handed: number;
+  admitted: number;
+}
+
+/** The door's flow maps alone (native/door/door_flows.h), over duplicates of a door's fds: any thread may hold one. */
+export interface NativeDoorFlows {
+  /** flow: FLOW_WORDS words (flow-words.ts). */
+  handOver(flow: Uint32Array, peerIsn: number): void;
+  flowClosed(flow: Uint32Array, seen: Uint32Array): boolean;
+  takeBack(flow: Uint32Array): boolean;
+  close(): void;
+}
+
 export type DoorAddon =
   | {
     available: true;
@@ -374,6 +391,7 @@ export type DoorAddon =
     /** How many reply MACs the door holds. */
     replyMacsMax: number;
     Door: new (objectPath: string) => NativeDoor;
+    DoorFlows: new (maps: DoorFlowMaps) => NativeDoorFlows;
     /** For tests: an AF_XDP socket bound to nothing (its fd), to stand in `xsks`. */
     openUnboundXdpSocket(): number;
   }

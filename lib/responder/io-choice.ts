@@ -22,17 +22,24 @@ function receiveQueues(iface: string, netns: string | undefined): number | undef
   }
 }
 
-/** Why the door cannot serve this Responder (one line), or undefined if it can. */
+/**
+ * Why the door cannot serve this Responder (one line), or undefined if it
+ * can. Each shard reads one receive queue (worker i queue i, the main
+ * thread's shard queue 0), so the shards must be as many as the queues in
+ * use: workers 0 with one queue, or workers N with N. (Where the queues
+ * cannot be read, the rings' binds say what is missing.)
+ */
 export function doorRefusal(options: { iface: string; workers?: number; xdp?: unknown }, netns: string | undefined): string | undefined {
   const built = doorUnavailableReason();
   if (built !== undefined) return built;
-  if ((options.workers ?? 0) > 0) return 'the door feeds one AF_XDP ring: workers must be 0';
   if (options.xdp !== undefined) return 'options.xdp names an XDP program of your own';
+  const workers = options.workers ?? 0;
   const queues = receiveQueues(options.iface, netns);
-  if (queues !== undefined && queues > 1) {
-    return `the door reads one receive queue and ${options.iface} has ${queues}: reduce them (ethtool -L ${options.iface} combined 1) or use io 'packet'`;
+  if (queues === undefined || queues === Math.max(1, workers)) return undefined;
+  if (workers === 0) {
+    return `the door gives each shard one receive queue and ${options.iface} has ${queues}: use workers ${queues}, reduce the queues (ethtool -L ${options.iface} combined 1) or use io 'packet'`;
   }
-  return undefined;
+  return `the door gives each worker one receive queue and ${options.iface} has ${queues}: use workers ${queues}, set the queues (ethtool -L ${options.iface} combined ${workers}) or use io 'packet'`;
 }
 
 /** The path to take; throws (code ENOTSUP) for io 'xdp' when the door cannot be had. */

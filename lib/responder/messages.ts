@@ -5,6 +5,8 @@ import type { SyncacheConfig } from '../engine/config.js';
 import type { Handshake } from '../engine/engine.js';
 import type { FlowOf } from '../handoff/flow.js';
 import type { SocketMakerOptions } from '../handoff/sockets.js';
+import type { CookieState } from '../door/door.js';
+import type { DoorFlowMaps } from '../native/addon.js';
 
 export interface WorkerInit {
   iface: string;
@@ -18,6 +20,14 @@ export interface WorkerInit {
   inFlight: SharedArrayBuffer;
   fanoutGroup: number;
   qdiscBypass?: boolean;
+  /**
+   * Behind the XDP door (the main thread owns it): this worker's AF_XDP
+   * ring reads rx queue `queue` through the door's XSKMAP, and writes
+   * handed-over flows into its flow maps.
+   */
+  door?: { xskMap: number; queue: number; flowMaps: DoorFlowMaps };
+  /** See EngineOptions.tsOffset. */
+  tsOffset?: number;
   /** Make a kernel socket of each completed handshake here (ResponderOptions.handoff). */
   handoff?: SocketMakerOptions;
   lowLatency?: boolean;
@@ -40,5 +50,9 @@ export type WorkerMessage =
   | { type: 'handshake'; handshake: Handshake }
   | { type: 'handed'; handed: Array<{ handshake: Handshake; fd?: number; madeAt?: number; error?: SentError }> }
   | { type: 'closed' }
+  /** Behind the door: this shard's cookie state changed (see WorkerDoor). */
+  | { type: 'doorState'; state: CookieState }
+  /** Behind the door: the gateways' MACs this shard's route mirror resolved changed. */
+  | { type: 'replyMacs'; macs: Uint8Array }
   /** The interface is up again after going down: the fanout group was re-linked. */
   | { type: 'linkUp' };

@@ -10,8 +10,10 @@
 // with its fd.
 //
 // It owns the cookie secrets (rotating them), the nftables gate that keeps
-// this host's kernel out of those handshakes, and one shard per worker (or
-// one on this thread). Stats from every shard add up.
+// this host's kernel out of those handshakes (or, with io 'xdp', the XDP
+// door in front of the shards' AF_XDP rings, told what its shards say; see
+// DESIGN.md "The door (XDP)"), and one shard per worker (or one on this
+// thread). Stats from every shard add up.
 import { EventEmitter } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import { randomInt } from 'node:crypto';
@@ -20,7 +22,7 @@ import { systemClock, type Clock } from '../engine/clock.js';
 import { resolveConfig, type SyncacheConfig, type SyncacheConfigInput } from '../engine/config.js';
 import { CookieSecrets } from '../engine/cookie-secrets.js';
 import { EPOCH_MS, FleetKey } from '../engine/fleet-key.js';
-import type { Handshake } from '../engine/engine.js';
+import { timestampAt, type Handshake } from '../engine/engine.js';
 import { C, COUNTER_NAMES, DOOR_COUNTERS, Stats } from '../engine/stats.js';
 import { installGate, DEFAULT_MARK, type Gate } from '../gate/nftables.js';
 import { Shard, type XdpOptions } from './shard.js';
@@ -32,7 +34,7 @@ import { Handover } from '../handoff/handover.js';
 import type { MainMessage, SentError, WorkerInit, WorkerMessage } from './messages.js';
 import { InFlight } from './in-flight.js';
 import { chooseIo, type IoChoice, type IoPath } from './io-choice.js';
-import { Door } from '../door/door.js';
+import { allShardsCookieState, Door, type CookieState } from '../door/door.js';
 
 export interface ResponderOptions extends SyncacheConfigInput {
   /** Interface to answer on. */
@@ -62,7 +64,7 @@ export interface ResponderOptions extends SyncacheConfigInput {
    * `xskMap` is the fd of the XSKMAP that the XDP program on iface redirects
    * through (key: the RX queue), `queue` the RX queue to bind (default 0).
    * What reaches the socket is that program's choice. One queue: workers
-   * must be 0.
+   * must be 0 (io 'xdp', the door, takes workers).
    */
   xdp?: XdpOptions;
   /**
@@ -72,8 +74,9 @@ export interface ResponderOptions extends SyncacheConfigInput {
    * hands the rest of ours to the ring; no gate (the kernel never sees a
    * protected handshake). Needs the door built (clang, libbpf-dev), CAP_BPF,
    * CAP_PERFMON, CAP_NET_ADMIN and CAP_NET_RAW (or root; lib/cli/io-needs.ts
-   * says why each), one receive queue, workers 0. 'auto': the door where it
-   * can be had, else 'packet'. See Responder.backend.
+   * says why each), and one receive queue per shard: workers 0 and one
+   * queue, or workers N and N queues (worker i reads queue i). 'auto': the
+   * door where it can be had, else 'packet'. See Responder.backend.
    */
   io?: IoChoice;
   /** Clock for timers (tests inject a ManualClock; only with workers: 0). With a fleet key it stands for the wall clock too. */
@@ -202,6 +205,14 @@ export class Responder extends EventEmitter<ResponderEvents> {
   /** The XDP door (io 'xdp', or 'auto' where it could be had). */
   private door: Door | undefined;
   private ioPath: IoPath = 'packet';
+  /** Behind the door with workers: each worker's last cookie state (see allShardsCookieState). */
+  private readonly doorStates: CookieState[] = [];
+  /**
+   * Our timestamps' offset, one for every shard and the door (see
+   * EngineOptions.tsOffset): behind the door a SYN-ACK it sent is ACKed to
+   * a shard, and with workers to any shard's queue.
+   */
+  private readonly tsOffset = randomInt(0, 2 ** 32);
   /** The door's counters as last read (kept once it is closed). */
   private doorCounts: Record<string, number> | undefined;
   private rotation: NodeJS.Timeout | undefined;
@@ -259,6 +270,7 @@ export class Responder extends EventEmitter<ResponderEvents> {
       const c = this.config;
       this.door = new Door({ addrs: o.addrs, ports: o.ports, mss: c.mss, mss6: c.mss6, windowScale: c.windowScale, window: c.window });
       this.door.followSecrets(this.secrets);
+      this.door.setTimestampClock(timestampAt(this.clock.now(), this.secrets.epoch !== null ? 0 : this.tsOffset));
       this.door.attach(o.iface, netnsPath);
     }
     const xdp = this.door !== undefined ? { xskMap: this.door.xskMap, queue: 0 } : o.xdp;
@@ -268,7 +280,7 @@ export class Responder extends EventEmitter<ResponderEvents> {
       this.shard = new Shard({
         iface: o.iface, netns: netnsPath, addrs: o.addrs, ports: o.ports, config: this.config,
         secrets: this.secrets.view, clock: this.clock, stats, qdiscBypass: o.qdiscBypass, hold: o.handoff, lowLatency: o.lowLatency,
-        xdp, door: this.door, fleetTimestamps: this.secrets.epoch !== null,
+        xdp, door: this.door, fleetTimestamps: this.secrets.epoch !== null, tsOffset: this.tsOffset,
         onHandshake: (h) => {
           if (this.sockets !== undefined) return this.sockets.push(h);
           if (o.accept !== undefined && o.accept(h) === false) return false;
@@ -284,6 +296,8 @@ export class Responder extends EventEmitter<ResponderEvents> {
     } else {
       this.fanoutGroup = randomInt(1, 65536);
       await Promise.all(Array.from({ length: workers }, (_, i) => this.startWorker(i)));
+      // Until they say otherwise, every shard is as it started (in 'only', the door answers SYNs from now on).
+      this.door?.setCookieState(allShardsCookieState(this.doorStates));
     }
     // The ring is open (so the interface exists and we may use it): only now
     // take the handshakes away from this host's kernel, on that interface
@@ -312,7 +326,11 @@ export class Responder extends EventEmitter<ResponderEvents> {
       handoff: o.handoff === true ? this.socketOptions(nsPath(o.netns)) : undefined,
       lowLatency: o.lowLatency,
       fleetTimestamps: this.secrets.epoch !== null,
+      tsOffset: this.tsOffset,
+      // Behind the door worker i reads rx queue i (io-choice: as many workers as queues).
+      door: this.door === undefined ? undefined : { xskMap: this.door.xskMap, queue: index, flowMaps: this.door.flowMaps },
     };
+    this.doorStates[index] = { mode: this.config.syncookies, paused: false, cacheEmpty: true };
     const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: init });
     this.workers[index] = worker;
     return new Promise((resolve, reject) => {
@@ -322,6 +340,11 @@ export class Responder extends EventEmitter<ResponderEvents> {
         else if (m.type === 'error') {
           const error = Object.assign(new Error(m.message), { code: m.code });
           if (ready) this.fail(error); else reject(error);
+        } else if (m.type === 'doorState') {
+          this.doorStates[index] = m.state;
+          if (!this.closed) this.door?.setCookieState(allShardsCookieState(this.doorStates));
+        } else if (m.type === 'replyMacs') {
+          if (!this.closed) this.door?.setReplyMacs(m.macs);
         } else if (m.type === 'linkUp') {
           // Every worker says so; the group was re-linked once, when the link came up.
           if (!this.adoptPending && !this.closed) {
@@ -421,13 +444,13 @@ export class Responder extends EventEmitter<ResponderEvents> {
 
   /**
    * What the door finished itself, under the names userspace counts the
-   * same events by (one shard: workers 0), and the door's own counters
-   * (DOOR_COUNTERS, 0 without a door), which only its map holds. A shard
-   * the door does not feed (`feeds` false) gets the door's names as 0.
+   * same events by (added to the first shard's), and the door's own
+   * counters (DOOR_COUNTERS, 0 without a door), which only its map holds.
+   * The other shards (`first` false) get the door's names as 0.
    */
-  private withDoor(counts: Record<string, number>, feeds = true): Record<string, number> {
+  private withDoor(counts: Record<string, number>, first = true): Record<string, number> {
     for (const name of DOOR_COUNTERS) counts[name] = 0;
-    if (this.door === undefined || !feeds) return counts;
+    if (this.door === undefined || !first) return counts;
     this.doorCounts = this.closed ? this.doorCounts : this.door.stats();
     for (const [name, n] of Object.entries(this.doorCounts ?? {})) {
       if (name in counts) counts[name] += n;

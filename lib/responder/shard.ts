@@ -3,7 +3,8 @@
 // worker thread (one shard per worker, rings in one PACKET_FANOUT group
 // steered by a hash of the flow, so a flow's SYN and ACK, and an ICMP error
 // quoting its SYN-ACK, always reach the same shard and no lock is ever taken
-// on the packet path; see native/io/bpf_filter.h). With hold it is the host
+// on the packet path; see native/io/bpf_filter.h; behind the XDP door, an
+// AF_XDP ring on a receive queue of its own, the queue's hash doing that). With hold it is the host
 // of a handoff (lib/handoff/handover.ts): the ring looked into, the engine's
 // held data and entries, flows marked handed over.
 import { addon, type NativeRing } from '../native/addon.js';
@@ -13,7 +14,7 @@ import type { SyncacheConfig } from '../engine/config.js';
 import { SynEngine, type HandshakeSink } from '../engine/engine.js';
 import type { FlowOf } from '../handoff/flow.js';
 import type { HandoverHost } from '../handoff/handover.js';
-import type { Door } from '../door/door.js';
+import type { CookieState } from '../door/door.js';
 import { CoarseTimer } from '../engine/coarse-timer.js';
 import { C, Stats } from '../engine/stats.js';
 import { LingerQueue } from './linger.js';
@@ -25,6 +26,20 @@ export interface XdpOptions {
   xskMap: number;
   /** The RX queue (default 0). */
   queue?: number;
+}
+
+/**
+ * What a shard tells the XDP door in front of its AF_XDP ring: the Door
+ * itself on its owner's thread; in a worker, a stand-in (worker-door.ts)
+ * that writes flows through a DoorFlows and sends the rest to the owner.
+ */
+export interface ShardDoor {
+  setCookieState(state: CookieState): void;
+  setReplyMacs(macs: Uint8Array): void;
+  handOver(flow: Uint32Array, peerIsn: number): void;
+  /** seen: what the door saw the peer send (see Door.flowClosed). */
+  flowClosed(flow: Uint32Array, seen: Uint32Array): boolean;
+  takeBack(flow: Uint32Array): boolean;
 }
 
 export interface ShardOptions {
@@ -47,6 +62,8 @@ export interface ShardOptions {
   hold?: boolean;
   /** See EngineOptions.fleetTimestamps. */
   fleetTimestamps?: boolean;
+  /** See EngineOptions.tsOffset. */
+  tsOffset?: number;
   /** See RingOptions.lowLatency. */
   lowLatency?: boolean;
   /** Read through AF_XDP (see RingOptions.io). */
@@ -54,9 +71,10 @@ export interface ShardOptions {
   /**
    * The XDP door in front of this shard's AF_XDP ring (options.xdp is its
    * xskMap): told the cookie state after every drain and tick, and which
-   * flows kernel sockets own.
+   * flows kernel sockets own. Its TSval clock is the owner's to set (from
+   * tsOffset).
    */
-  door?: Door;
+  door?: ShardDoor;
   onHandshake: HandshakeSink;
 }
 
@@ -95,7 +113,7 @@ export class Shard implements HandoverHost {
   private readonly clock: Clock;
   private readonly lingerTimer: NodeJS.Timeout;
   private readonly stats: Stats;
-  private readonly door: Door | undefined;
+  private readonly door: ShardDoor | undefined;
   private readonly mode: SyncacheConfig['syncookies'];
   private closed = false;
   /** When drain() last ran (performance.now()). */
@@ -150,12 +168,12 @@ export class Shard implements HandoverHost {
       },
       hold: options.hold,
       fleetTimestamps: options.fleetTimestamps,
+      tsOffset: options.tsOffset,
     });
     this.clock = options.clock;
     this.lingerTimer = setInterval(() => this.expireLingering(), 1000);
     this.lingerTimer.unref();
     this.door = options.door;
-    this.door?.setTimestampClock(this.engine.tsNow());
     // From here on the ring keeps the flows it reopens, for reopenInDoor.
     if (this.door !== undefined) ring.takeReopened(this.reopenedFlows);
     this.timer = new CoarseTimer(

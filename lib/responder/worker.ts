@@ -1,5 +1,7 @@
 // Worker-thread entry: one shard per worker. Handshakes go to the main
 // thread as messages; counters are in a SharedArrayBuffer it reads directly.
+// Behind the XDP door (init.door) the ring is an AF_XDP socket on this
+// worker's receive queue, and the door is reached through a WorkerDoor.
 import { parentPort, workerData } from 'node:worker_threads';
 import { systemClock } from '../engine/clock.js';
 import { CookieSecrets } from '../engine/cookie-secrets.js';
@@ -8,6 +10,7 @@ import { Shard } from './shard.js';
 import { SocketMaker } from '../handoff/sockets.js';
 import { Handover } from '../handoff/handover.js';
 import { InFlight } from './in-flight.js';
+import { WorkerDoor } from './worker-door.js';
 import type { MainMessage, WorkerInit, WorkerMessage } from './messages.js';
 
 const port = parentPort;
@@ -17,7 +20,9 @@ const stats = new Stats(init.stats);
 const inFlight = new InFlight(init.inFlight);
 let shard: Shard | undefined;
 let sockets: SocketMaker | undefined;
+let door: WorkerDoor | undefined;
 try {
+  door = init.door === undefined ? undefined : new WorkerDoor(init.door.flowMaps, port);
   shard = new Shard({
     iface: init.iface,
     netns: init.netns,
@@ -27,11 +32,13 @@ try {
     secrets: CookieSecrets.attach(init.secrets).view,
     clock: systemClock,
     stats,
-    fanoutGroup: init.fanoutGroup,
-    qdiscBypass: init.qdiscBypass,
+    ...(init.door === undefined
+      ? { fanoutGroup: init.fanoutGroup, qdiscBypass: init.qdiscBypass }
+      : { xdp: { xskMap: init.door.xskMap, queue: init.door.queue }, door }),
     hold: init.handoff !== undefined,
     lowLatency: init.lowLatency,
     fleetTimestamps: init.fleetTimestamps,
+    tsOffset: init.tsOffset,
     onHandshake: (handshake) => {
       if (inFlight.full) {
         stats.values[C.workerqueuefull]++;
@@ -77,6 +84,7 @@ port.on('message', (message: MainMessage) => {
   if (message.type === 'close') {
     clearInterval(statsTimer);
     shard?.close();
+    door?.close();
     port.postMessage({ type: 'closed' } satisfies WorkerMessage);
     port.close();
   }

@@ -11,7 +11,12 @@
 //   .setReplyMacs(macs: Uint8Array, 6 bytes a MAC, at most replyMacsMax)
 //   .handOver(flow: Uint32Array(11), peerIsn) .takeBack(flow) -> found
 //   .setSocket(queue, fd) .clearSocket(queue)
+//   .flowMaps -> { handed, admitted }: the flow maps' fds, for a DoorFlows
 //   .readCounters(out: BigUint64Array) .info() .testRun(frame, out, repeat?) .close()
+//
+//   new DoorFlows({ handed, admitted })       the flow maps alone (door_flows.h),
+//   .handOver(flow, peerIsn) .flowClosed(flow, seen) .takeBack(flow) .close()
+//                                             for a shard on another thread
 //
 // openUnboundXdpSocket() makes an AF_XDP socket bound to nothing, for tests
 // that need a socket in `xsks` to see the XDP_REDIRECT verdict (the kernel
@@ -63,6 +68,22 @@ bool ReadFlow(Napi::Env env, const Napi::Value& v, door_flow* flow) {
   return true;
 }
 
+// flowClosed(flow, seen)'s `seen`: a Uint32Array of 3 (else a pending TypeError).
+bool CheckSeen(Napi::Env env, const Napi::Value& v) {
+  if (IsTyped(v, napi_uint32_array) && v.As<Napi::Uint32Array>().ElementLength() == 3) return true;
+  ThrowTypeError(env, "flowClosed(flow, seen): seen must be a Uint32Array of 3");
+  return false;
+}
+
+// What a closed flow's entry says the peer sent: sequence end, newest TSval,
+// 1 if it sent timestamps (the ring's flowClosed takes these three).
+void WriteSeen(const Napi::Value& v, const door_handed& entry) {
+  Napi::Uint32Array seen = v.As<Napi::Uint32Array>();
+  seen[0] = entry.seq_end;
+  seen[1] = entry.ts_recent;
+  seen[2] = entry.timestamps;
+}
+
 class DoorBinding : public Napi::ObjectWrap<DoorBinding> {
  public:
   static Napi::Function Define(Napi::Env env) {
@@ -86,6 +107,7 @@ class DoorBinding : public Napi::ObjectWrap<DoorBinding> {
         InstanceAccessor<&DoorBinding::GetAttached>("attached"),
         InstanceAccessor<&DoorBinding::GetIfindex>("ifindex"),
         InstanceAccessor<&DoorBinding::GetXskMap>("xskMap"),
+        InstanceAccessor<&DoorBinding::GetFlowMaps>("flowMaps"),
     });
   }
 
@@ -257,22 +279,12 @@ class DoorBinding : public Napi::ObjectWrap<DoorBinding> {
     Napi::Env env = info.Env();
     if (!CheckOpen(env, "flowClosed")) return env.Undefined();
     door_flow flow;
-    if (!ReadFlow(env, info[0], &flow)) return env.Undefined();
-    if (!info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array ||
-        info[1].As<Napi::Uint32Array>().ElementLength() != 3) {
-      ThrowTypeError(env, "flowClosed(flow, seen): seen must be a Uint32Array of 3");
-      return env.Undefined();
-    }
+    if (!ReadFlow(env, info[0], &flow) || !CheckSeen(env, info[1])) return env.Undefined();
     SysError error;
     bool found = false;
     door_handed entry{};
     if (!loader_.FlowClosed(flow, &found, &entry, &error)) return Done(env, false, error);
-    if (found) {
-      Napi::Uint32Array seen = info[1].As<Napi::Uint32Array>();
-      seen[0] = entry.seq_end;
-      seen[1] = entry.ts_recent;
-      seen[2] = entry.timestamps;
-    }
+    if (found) WriteSeen(info[1], entry);
     return Napi::Boolean::New(env, found);
   }
 
@@ -365,9 +377,98 @@ class DoorBinding : public Napi::ObjectWrap<DoorBinding> {
   Napi::Value GetAttached(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), loader_.attached()); }
   Napi::Value GetIfindex(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), loader_.ifindex()); }
   Napi::Value GetXskMap(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), loader_.xskMapFd()); }
+  Napi::Value GetFlowMaps(const Napi::CallbackInfo& info) {
+    return NumberTable(info.Env(), {{"handed", loader_.handedFd()}, {"admitted", loader_.admittedFd()}});
+  }
 
   door::DoorLoader loader_;
   bool open_ = false;
+};
+
+class DoorFlowsBinding : public Napi::ObjectWrap<DoorFlowsBinding> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "DoorFlows", {
+        InstanceMethod<&DoorFlowsBinding::HandOver>("handOver"),
+        InstanceMethod<&DoorFlowsBinding::FlowClosed>("flowClosed"),
+        InstanceMethod<&DoorFlowsBinding::TakeBack>("takeBack"),
+        InstanceMethod<&DoorFlowsBinding::Close>("close"),
+    });
+  }
+
+  explicit DoorFlowsBinding(const Napi::CallbackInfo& info) : Napi::ObjectWrap<DoorFlowsBinding>(info) {
+    Napi::Env env = info.Env();
+    if (!info[0].IsObject() || !info[0].As<Napi::Object>().Get("handed").IsNumber() ||
+        !info[0].As<Napi::Object>().Get("admitted").IsNumber()) {
+      ThrowTypeError(env, "new DoorFlows(maps): maps must be { handed, admitted }, a door's flowMaps");
+      return;
+    }
+    Napi::Object maps = info[0].As<Napi::Object>();
+    SysError error;
+    if (!flows_.Open(maps.Get("handed").As<Napi::Number>().Int32Value(), maps.Get("admitted").As<Napi::Number>().Int32Value(), &error))
+      ThrowSysError(env, error);
+  }
+
+ private:
+  bool CheckOpen(Napi::Env env, const char* method) {
+    if (flows_.open()) return true;
+    ThrowErrno(env, EBADF, method, std::string("doorFlows.") + method + "()", "closed");
+    return false;
+  }
+
+  Napi::Value HandOver(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!CheckOpen(env, "handOver")) return env.Undefined();
+    door_flow flow;
+    if (!ReadFlow(env, info[0], &flow)) return env.Undefined();
+    if (!info[1].IsNumber()) {
+      ThrowTypeError(env, "handOver(flow, peerIsn): peerIsn must be a number");
+      return env.Undefined();
+    }
+    SysError error;
+    if (!flows_.HandOver(flow, info[1].As<Napi::Number>().Uint32Value(), &error)) ThrowSysError(env, error);
+    return env.Undefined();
+  }
+
+  // flowClosed(flow, seen) as Door's.
+  Napi::Value FlowClosed(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!CheckOpen(env, "flowClosed")) return env.Undefined();
+    door_flow flow;
+    if (!ReadFlow(env, info[0], &flow) || !CheckSeen(env, info[1])) return env.Undefined();
+    SysError error;
+    bool found = false;
+    door_handed entry{};
+    if (!flows_.FlowClosed(flow, &found, &entry, &error)) {
+      ThrowSysError(env, error);
+      return env.Undefined();
+    }
+    if (found) WriteSeen(info[1], entry);
+    return Napi::Boolean::New(env, found);
+  }
+  Napi::Value TakeBack(const Napi::CallbackInfo& info) { return Found(info, "takeBack", &door::DoorFlows::TakeBack); }
+
+  Napi::Value Found(const Napi::CallbackInfo& info, const char* method,
+                    bool (door::DoorFlows::*op)(const door_flow&, bool*, SysError*)) {
+    Napi::Env env = info.Env();
+    if (!CheckOpen(env, method)) return env.Undefined();
+    door_flow flow;
+    if (!ReadFlow(env, info[0], &flow)) return env.Undefined();
+    SysError error;
+    bool found = false;
+    if (!(flows_.*op)(flow, &found, &error)) {
+      ThrowSysError(env, error);
+      return env.Undefined();
+    }
+    return Napi::Boolean::New(env, found);
+  }
+
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    flows_.Close();
+    return info.Env().Undefined();
+  }
+
+  door::DoorFlows flows_;
 };
 
 Napi::Value OpenUnboundXdpSocket(const Napi::CallbackInfo& info) {
@@ -396,6 +497,7 @@ void InitDoorBinding(Napi::Env env, Napi::Object exports) {
   door.Set("xsksMax", Napi::Number::New(env, DOOR_XSKS_MAX));
   door.Set("replyMacsMax", Napi::Number::New(env, DOOR_REPLY_MACS_MAX));
   door.Set("Door", DoorBinding::Define(env));
+  door.Set("DoorFlows", DoorFlowsBinding::Define(env));
   door.Set("openUnboundXdpSocket", Napi::Function::New<OpenUnboundXdpSocket>(env, "openUnboundXdpSocket"));
   exports.Set("door", door);
 }

@@ -123,6 +123,10 @@ bool DoorLoader::Load(const std::string& objectPath, SysError* error) {
       return false;
     }
   }
+  if (!flows_.Open(handed_, admitted_, error)) {
+    Close();
+    return false;
+  }
   return true;
 }
 
@@ -193,37 +197,18 @@ bool DoorLoader::SetReplyMacs(const door_mac* macs, uint32_t count, SysError* er
 }
 
 bool DoorLoader::HandOver(const door_flow& flow, uint32_t peerIsn, SysError* error) {
-  door_handed value{};
-  value.peer_isn = peerIsn;
-  value.seq_end = peerIsn + 1;
-  if (bpf_map_update_elem(handed_, &flow, &value, BPF_ANY) != 0)
-    return Fail(error, errno, "bpf_map_update_elem", "cannot mark a flow handed over in the door",
-                errno == E2BIG || errno == ENOMEM ? "the door's handed-over map is full" : "");
-  // Its segments pass as the socket's from now on; the admission would only
-  // outlive the socket (a later connection on the 4-tuple).
-  if (bpf_map_delete_elem(admitted_, &flow) != 0 && errno != ENOENT)
-    return Fail(error, errno, "bpf_map_delete_elem", "cannot forget a handed-over flow's cookie admission");
-  return true;
+  if (!flows_.open()) return Fail(error, EBADF, "bpf_map_update_elem", "the door is closed");
+  return flows_.HandOver(flow, peerIsn, error);
 }
 
 bool DoorLoader::FlowClosed(const door_flow& flow, bool* found, door_handed* seen, SysError* error) {
-  door_handed& value = *seen;
-  value = door_handed{};
-  *found = bpf_map_lookup_elem(handed_, &flow, &value) == 0;
-  if (!*found) return errno == ENOENT ? true : Fail(error, errno, "bpf_map_lookup_elem", "cannot read a handed-over flow in the door");
-  value.closed = 1;
-  if (bpf_map_update_elem(handed_, &flow, &value, BPF_EXIST) != 0) {
-    *found = false;
-    if (errno != ENOENT) return Fail(error, errno, "bpf_map_update_elem", "cannot mark a handed-over flow closed in the door");
-  }
-  return true;
+  if (!flows_.open()) return Fail(error, EBADF, "bpf_map_lookup_elem", "the door is closed");
+  return flows_.FlowClosed(flow, found, seen, error);
 }
 
 bool DoorLoader::TakeBack(const door_flow& flow, bool* found, SysError* error) {
-  *found = bpf_map_delete_elem(handed_, &flow) == 0;
-  if (!*found && errno != ENOENT)
-    return Fail(error, errno, "bpf_map_delete_elem", "cannot unmark a handed-over flow in the door");
-  return true;
+  if (!flows_.open()) return Fail(error, EBADF, "bpf_map_delete_elem", "the door is closed");
+  return flows_.TakeBack(flow, found, error);
 }
 
 bool DoorLoader::SetSocket(uint32_t queue, int fd, SysError* error) {
@@ -285,6 +270,7 @@ void DoorLoader::Close() {
   if (object_ != nullptr) bpf_object__close(object_);
   object_ = nullptr;
   programFd_ = -1;
+  flows_.Close();
   config_ = secrets_ = ports_ = addrs_ = replyMacs_ = handed_ = admitted_ = counters_ = xsks_ = -1;
 }
 

@@ -18,6 +18,7 @@
 
 #include "boundary/sys_error.h"
 #include "door/door_abi.h"
+#include "door/door_flows.h"
 
 struct bpf_object;
 struct bpf_link;
@@ -78,6 +79,9 @@ class DoorLoader {
   // The XSKMAP the program redirects through (an AF_XDP ring puts its socket
   // there itself); -1 before Load.
   int xskMapFd() const { return xsks_; }
+  // The flow maps' fds, for a DoorFlows of another thread; -1 before Load.
+  int handedFd() const { return handed_; }
+  int admittedFd() const { return admitted_; }
   bool ClearSocket(uint32_t queue, SysError* error);
 
   // Sums every CPU's counters into out[DOOR_COUNTER_COUNT].
@@ -98,6 +102,7 @@ class DoorLoader {
   bpf_link* link_ = nullptr;
   int programFd_ = -1;
   uint32_t ifindex_ = 0;
+  DoorFlows flows_;
   int config_ = -1, secrets_ = -1, ports_ = -1, addrs_ = -1, replyMacs_ = -1, handed_ = -1, admitted_ = -1,
       counters_ = -1, xsks_ = -1;
 };

@@ -158,8 +158,9 @@ test('the door\'s needs: CAP_BPF and CAP_PERFMON, each or CAP_SYS_ADMIN; CAP_IPC
   assert.deepEqual(decideIo('packet', no, 0n), { io: 'packet', path: 'packet' });
   assert.deepEqual(decideIo('xdp', no, 0n), { io: 'xdp', path: 'xdp' }, 'xdp as asked: the capability check says what is missing');
   assert.deepEqual(decideIo('auto', no, every, 0), { io: 'auto', path: 'xdp' });
-  assert.deepEqual(decideIo('auto', () => 'the door feeds one AF_XDP ring: workers must be 0', every, 0),
-    { io: 'auto', path: 'packet', why: 'the door feeds one AF_XDP ring: workers must be 0' }, 'the Responder falls back on its own');
+  const refusal = "the door gives each worker one receive queue and eth0 has 1: use workers 1, set the queues (ethtool -L eth0 combined 2) or use io 'packet'";
+  assert.deepEqual(decideIo('auto', () => refusal, every, 0),
+    { io: 'auto', path: 'packet', why: refusal }, 'the Responder falls back on its own');
   const lacking = decideIo('auto', no, netOnly, Infinity);
   assert.equal(lacking.io, 'packet', 'the door would not load: the packet path, not a failure');
   assert.match(lacking.why ?? '', /^the door needs CAP_BPF or CAP_SYS_ADMIN \(.*\) and CAP_PERFMON or CAP_SYS_ADMIN \(.*\), which this process does not have$/);

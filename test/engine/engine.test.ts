@@ -615,6 +615,32 @@ test('hold: a completed entry stays until released and collects the data that fo
   assert.equal(h.engine.cache?.size, 0);
 });
 
+test("hold with syncookies=only: SYNs leave no state, a completed flow is held and collects its data until released", () => {
+  const h = harness({ syncookies: 'only' }, true);
+  h.feed({ sport: 1, cookie: 0x11111100, cookieState: V.made });
+  assert.equal(h.engine.cache?.size, 0, 'a SYN leaves nothing');
+  assert.equal(h.sent[0].seq, 0x11111100);
+  h.feed({ kind: K.ack, sport: 1, seq: 1001, ack: 0x11111101, cookie: 0x11111100, cookieState: V.valid });
+  const hs = h.handshakes[0];
+  assert.equal(hs.viaCookie, true);
+  assert.ok(hs.hold >= 0, 'held');
+  // The request right behind the final ACK, in the next batch.
+  h.feed({ kind: K.ack, sport: 1, seq: 1001, ack: 0x11111101, cookieState: V.valid, data: [1, 2] });
+  assert.equal(h.stat('completed'), 1, 'its data is not another handshake');
+  // The flow's SYN again (a retransmit crossing the SYN-ACK) changes nothing and is not answered.
+  const sent = h.sent.length;
+  h.feed({ sport: 1, cookie: 0x11111100, cookieState: V.made });
+  assert.equal(h.sent.length, sent);
+  assert.equal(h.stat('dupsyn'), 1);
+  assert.deepEqual(h.engine.takeHeldData(hs.hold, 0x11111100)?.data.map((c) => [...c]), [[1, 2]]);
+  assert.equal(h.engine.release(hs.hold, 0x11111100), true);
+  assert.equal(h.engine.cache?.size, 0);
+  // Another flow's SYN still gets its cookie and no entry.
+  h.feed({ sport: 2, cookie: 0x22222200, cookieState: V.made });
+  assert.equal(h.sent.at(-1)?.seq, 0x22222200);
+  assert.equal(h.engine.cache?.size, 0);
+});
+
 test('hold: a cookie completion gets a held entry too', () => {
   const h = harness({ syncookies: 'on', hashSize: 1, bucketLimit: 1 }, true);
   h.feed({ sport: 1, cookie: 0x11111100, cookieState: V.made });

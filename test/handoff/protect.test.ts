@@ -20,6 +20,7 @@ import { labAddon } from '../../lib/lab/lab-addon.js';
 import { vethXdpUnavailableReason } from '../../lib/lab/veth-xdp.js';
 import { doorUnavailableReason } from '../../lib/door/door.js';
 import { track } from '../helpers/children.js';
+import { pythonGet as getScript, retransReport } from '../helpers/python-get.js';
 
 const skip = labUnavailableReason() ?? (onPath('curl') ? undefined : 'curl is not installed (apt-get install curl)');
 const PORT = 80;
@@ -325,16 +326,19 @@ test('data sent on the final ACK is not retransmitted: one copy on the wire', { 
   }
 });
 
-test('a request sent right behind the final ACK is not retransmitted either', { skip }, async () => {
-  const server = http.createServer((req, res) => res.end('ok'));
-  await withProtection(server, async () => {
-    // Each request is sent the moment connect() returns, right behind the final ACK.
-    const r = await run(pair.peer, 'python3', ['-c', pythonGet({ requests: 20, retrans: true, timeoutS: 5 })]);
-    const report = retransReport(r.stdout);
-    assert.deepEqual(report.bodies, Array.from({ length: 20 }, () => 'ok'), r.stdout + r.stderr);
-    assert.equal(report.retransmitted, 0, 'the client retransmitted nothing');
+for (const syncookies of ['on', 'only'] as const) {
+  test(`a request sent right behind the final ACK is not retransmitted either (syncookies ${syncookies})`, { skip }, async () => {
+    const server = http.createServer((req, res) => res.end('ok'));
+    await withProtection(server, async (p) => {
+      // Each request is sent the moment connect() returns, right behind the final ACK.
+      const r = await run(pair.peer, 'python3', ['-c', pythonGet({ requests: 20, retrans: true, timeoutS: 5 })]);
+      const report = retransReport(r.stdout);
+      assert.deepEqual(report.bodies, Array.from({ length: 20 }, () => 'ok'), r.stdout + r.stderr);
+      assert.equal(report.retransmitted, 0, 'the client retransmitted nothing');
+      if (syncookies === 'only') assert.equal(p.responder.stats().recvcookie, 20, 'every handshake completed through its cookie');
+    }, { syncookies });
   });
-});
+}
 
 test('in a worker too, the handoff gets a ring it can look into (protect() asks for none): a request right behind the final ACK is not retransmitted', { skip }, async () => {
   const server = http.createServer((req, res) => res.end('ok'));
@@ -347,49 +351,10 @@ test('in a worker too, the handoff gets a ring it can look into (protect() asks 
   }, { workers: 1 });
 });
 
-/**
- * A Python client script in `lab` (default the pair): `requests` times,
- * connect (from local port `port` if given; with TCP_DEFER_ACCEPT the
- * request rides on the final ACK), GET
- * /<path><i> and read to the end; prints each status line, or 'timeout'.
- * With `retrans`, also a line 'retrans <n> <body>': the segments this
- * connection's socket retransmitted (tcp_info.tcpi_total_retrans), counted
- * for this flow alone - the namespace's counters also take FINs that earlier
- * tests' connections still resend.
- */
-function pythonGet(o: { lab?: PairLab; requests?: number; port?: number; deferAccept?: boolean; path?: string; retrans?: boolean; timeoutS: number }): string {
+/** pythonGet() from the peer to the protected port, in `lab` (default the pair). */
+function pythonGet(o: Parameters<typeof getScript>[1] & { lab?: PairLab }): string {
   const lab = o.lab ?? pair;
-  return `
-import socket, struct
-for i in range(${o.requests ?? 1}):
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    ${o.port !== undefined ? `s.bind((${JSON.stringify(lab.peerV4)}, ${o.port}))` : 'pass'}
-    ${o.deferAccept ? 's.setsockopt(socket.IPPROTO_TCP, socket.TCP_DEFER_ACCEPT, 1)' : 'pass'}
-    s.settimeout(${o.timeoutS})
-    try:
-        s.connect((${JSON.stringify(lab.responderV4)}, ${PORT}))
-        s.sendall(b'GET /${o.path ?? ''}%d HTTP/1.1\\r\\nHost: x\\r\\nConnection: close\\r\\n\\r\\n' % i)
-        data = b''
-        while True:
-            d = s.recv(4096)
-            if not d: break
-            data += d
-        print(data.split(b'\\r\\n')[0].decode())
-        ${o.retrans ? `print('retrans %d %s' % (struct.unpack_from('I', s.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 104), 100)[0], data.split(b'\\r\\n\\r\\n', 1)[-1].decode()))` : 'pass'}
-    except socket.timeout:
-        print('timeout')
-    s.close()
-`;
-}
-
-/** The 'retrans <n> <body>' lines of a pythonGet({ retrans: true }) run: bodies and the sum of n. */
-function retransReport(stdout: string): { bodies: string[]; retransmitted: number } {
-  const lines = stdout.split('\n').filter((l) => l.startsWith('retrans '));
-  return {
-    bodies: lines.map((l) => l.split(' ').slice(2).join(' ')),
-    retransmitted: lines.reduce((sum, l) => sum + Number(l.split(' ')[1]), 0),
-  };
+  return getScript({ from: lab.peerV4, to: lab.responderV4, port: PORT }, o);
 }
 
 /** Whether the server's socket to the peer's `port` reaches TIME_WAIT within 2 s (ss in the responder's namespace). */

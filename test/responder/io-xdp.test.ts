@@ -3,7 +3,8 @@
 // clients complete handshakes as events in 'only' (the door answers their
 // SYNs in the driver) and 'on' (the ring's engine answers); protect() serves
 // them as kernel sockets with no gate; the door's counters add into stats();
-// 'auto' takes it, 'xdp' with workers refuses in one line.
+// 'auto' takes it, also with one worker on the one queue; 'xdp' with more
+// workers than receive queues refuses in one line.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
@@ -14,6 +15,7 @@ import { doorUnavailableReason } from '../../lib/door/door.js';
 import { Responder } from '../../lib/responder/responder.js';
 import { protect } from '../../lib/handoff/protect.js';
 import { track } from '../helpers/children.js';
+import { pythonGet, retransReport } from '../helpers/python-get.js';
 
 const skip = labUnavailableReason() ?? doorUnavailableReason() ?? vethXdpUnavailableReason();
 const PORT = 8080;
@@ -100,9 +102,33 @@ test("io 'xdp': protect() serves kernel sockets with no gate; a second connectio
   }
 });
 
-test("io: 'xdp' with workers refuses in one line; 'auto' takes the door here; a bad io is a TypeError", { skip }, async () => {
+for (const syncookies of ['on', 'only'] as const) {
+  test(`io 'xdp', syncookies '${syncookies}': a request sent right behind the final ACK reaches the server without a retransmit`, { skip }, async () => {
+    const server = http.createServer((req, res) => res.end('ok'));
+    const p = await protect(server, {
+      iface: pair.responderIface, netns: pair.responder.path, addrs: [pair.responderV4], ports: [PORT], syncookies, io: 'xdp',
+    });
+    try {
+      const script = pythonGet({ from: pair.peerV4, to: pair.responderV4, port: PORT }, { requests: 20, retrans: true, timeoutS: 5 });
+      const child = track(spawn(...pair.peer.wrap('python3', ['-c', script]), { stdio: ['ignore', 'pipe', 'inherit'] }));
+      let out = '';
+      child.stdout!.on('data', (d) => (out += d));
+      await new Promise((resolve) => child.on('close', resolve));
+      const report = retransReport(out);
+      assert.deepEqual(report.bodies, Array.from({ length: 20 }, () => 'ok'), out);
+      assert.equal(report.retransmitted, 0, 'the client retransmitted nothing');
+      assert.equal(p.stats().handoffs, 20);
+    } finally {
+      await p.close();
+    }
+  });
+}
+
+test("io: 'xdp' with more workers than receive queues refuses in one line; 'auto' takes the door here (one worker too); a bad io is a TypeError", { skip }, async () => {
   const base = { iface: pair.responderIface, netns: pair.responder.path, addrs: [pair.responderV4], ports: [PORT] };
-  await assert.rejects(Responder.open({ ...base, io: 'xdp', workers: 2 }), { code: 'ENOTSUP', message: /^io 'xdp': the door feeds one AF_XDP ring: workers must be 0$/ });
+  await assert.rejects(Responder.open({ ...base, io: 'xdp', workers: 2 }), {
+    code: 'ENOTSUP', message: /^io 'xdp': the door gives each worker one receive queue and scr0 has 1: use workers 1, set the queues \(ethtool -L scr0 combined 2\) or use io 'packet'$/,
+  });
   await assert.rejects(Responder.open({ ...base, io: 'fast' as never }), { name: 'TypeError', message: /io must be 'packet', 'xdp' or 'auto'/ });
   const r = await Responder.open({ ...base, io: 'auto' });
   try {
@@ -110,7 +136,13 @@ test("io: 'xdp' with workers refuses in one line; 'auto' takes the door here; a 
   } finally {
     await r.close();
   }
-  const w = await Responder.open({ ...base, io: 'auto', workers: 1 });
+  const one = await Responder.open({ ...base, io: 'auto', workers: 1 });
+  try {
+    assert.equal(one.backend, 'xdp', 'one worker reads the one queue');
+  } finally {
+    await one.close();
+  }
+  const w = await Responder.open({ ...base, io: 'auto', workers: 2 });
   try {
     assert.equal(w.backend, 'packet', "'auto' falls back to the packet backend where the door cannot serve");
   } finally {
