@@ -27,10 +27,11 @@
 //                      default: every SYN goes there)
 //   handed-over flows  handOver()/takeBack(): a kernel socket's flow passes
 //                      to the kernel untouched; flowClosed() once its socket
-//                      closed: a SYN on it goes to userspace, the rest still
-//                      to the socket's TIME_WAIT, until takeBack() (the
-//                      lingering is over, or userspace let a SYN reopen the
-//                      4-tuple by RFC 6191)
+//                      closed: the rest still to the socket's TIME_WAIT,
+//                      until takeBack() (the lingering is over), but a SYN
+//                      on it goes to userspace and takes the flow out (the
+//                      owner marks it closed again if it refuses the SYN
+//                      by RFC 6191)
 //   AF_XDP sockets     setSocket()/clearSocket(): where the rest of ours goes
 //                      (or a Ring opened with xskMap puts its own there)
 //
@@ -261,8 +262,9 @@ export class Door {
 
   /**
    * The flow's socket closed: its stragglers still pass to the kernel, a
-   * SYN goes to userspace, which may reopen the 4-tuple (RFC 6191) and then
-   * takes the flow back; a SYN it refuses leaves the flow as it is. `seen`
+   * SYN goes to userspace (unanswered here) and the flow leaves the door;
+   * userspace decides the reopen (RFC 6191) and, if it refuses, marks the
+   * flow closed here again (handOver, then flowClosed). `seen`
    * (3 words) gets what the peer sent while the door passed its segments
    * to the socket: its sequence end, newest TSval, 1 if it sent timestamps
    * (ring.flowClosed takes them, for RFC 6191). False if not handed over.
@@ -271,7 +273,7 @@ export class Door {
     return this.native.flowClosed(this.words(flow), seen);
   }
 
-  /** Undoes handOver (the socket's TIME_WAIT is over, or a SYN reopened the 4-tuple); false if the flow was not handed over. */
+  /** Undoes handOver (the socket's TIME_WAIT is over); false if the flow was not handed over. */
   takeBack(flow: FlowEnds | Uint32Array): boolean {
     return this.native.takeBack(this.words(flow));
   }

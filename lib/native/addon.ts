@@ -209,12 +209,13 @@ export interface NativeRing {
    */
   flowClosed(flow: Uint32Array, peerIsn: number, seen?: Uint32Array): boolean;
   /**
-   * The closed flows a SYN reopened (RFC 6191, see flowClosed) since the
-   * last call, FLOW_WORDS each into `out` (as many as fit); the ring keeps
-   * them from the first call on. The XDP door's owner takes them out of the
-   * door, which passes a closed flow's stragglers to the kernel until then.
+   * The closed flows on which a SYN was refused (RFC 6191, see flowClosed:
+   * synOnTimeWait) since the last call, FLOW_WORDS + 1 words each into
+   * `out` (the flow, then its peer's ISN; as many as fit); the ring keeps
+   * them from the first call on. The XDP door forgot such a flow when it
+   * let the SYN up; its owner marks it closed there again.
    */
-  takeReopened(out: Uint32Array): number;
+  takeRefused(out: Uint32Array): number;
   /**
    * The link-layer addresses of the gateways that the mirrored routes out
    * of this interface name, those resolved, 6 bytes each, each once (the

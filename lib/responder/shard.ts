@@ -102,8 +102,10 @@ const POLL_GAP_MS = 0.5;
 /** The most gateway MACs the door takes (addon.door.replyMacsMax). */
 const REPLY_MACS_MAX = addon.door.available ? addon.door.replyMacsMax : 0;
 const ROWS_PER_BATCH = 512;
-/** The ring's count of closed flows a SYN reopened (see reopenInDoor). */
-const REOPENED = addon.counterNames.indexOf('handedOverReopened');
+/** The ring's count of SYNs refused on closed flows (see refusedInDoor). */
+const REFUSED = addon.counterNames.indexOf('synOnTimeWait');
+/** A refused flow in takeRefused's words: the flow, then its peer's ISN. */
+const REFUSED_WORDS = FLOW_WORDS + 1;
 
 export class Shard implements HandoverHost {
   readonly ring: NativeRing;
@@ -174,8 +176,8 @@ export class Shard implements HandoverHost {
     this.lingerTimer = setInterval(() => this.expireLingering(), 1000);
     this.lingerTimer.unref();
     this.door = options.door;
-    // From here on the ring keeps the flows it reopens, for reopenInDoor.
-    if (this.door !== undefined) ring.takeReopened(this.reopenedFlows);
+    // From here on the ring keeps the flows it refuses a SYN, for refusedInDoor.
+    if (this.door !== undefined) ring.takeRefused(this.refusedFlows);
     this.timer = new CoarseTimer(
       () => { this.engine.expire(); this.tellDoor(); },
       // The pause's end too: the door hears of it from this tick.
@@ -226,9 +228,10 @@ export class Shard implements HandoverHost {
     }
     for (let b = 0; b < BATCHES_PER_WAKEUP; b++) {
       const n = this.ring.receive(ROWS_PER_BATCH);
+      // (A refused SYN makes no row: a read may refuse and return none.)
+      if (this.door !== undefined) this.refusedInDoor();
       if (n === 0) break;
       rows += n;
-      if (this.door !== undefined) this.reopenInDoor();
       this.engine.handle(this.rx, n);
       // A handshake completed: yield now, so its handoff (a microtask) does
       // not wait behind the next batch of SYNs.
@@ -262,23 +265,28 @@ export class Shard implements HandoverHost {
   private replyMacsAt = -Infinity;
 
   /**
-   * The closed flows a SYN in this batch reopened (RFC 6191, which the
-   * ring's flow set decides) leave the door before that SYN is answered, so
-   * the new connection's final ACK comes here and not to the old
-   * connection's TIME_WAIT socket. Until then the door keeps a closed flow,
-   * so after a SYN refused here the old connection's stragglers (a
-   * retransmitted FIN) still reach that socket. A counter read per batch;
-   * the ring is asked only when it moved.
+   * The door lets a SYN on a closed flow up to whichever shard its queue
+   * feeds, and forgets the flow: that shard decides the reopen (RFC 6191),
+   * and a shard whose ring never knew the flow answers it as new, with no
+   * word to the door. Where this shard's ring refused such a SYN, the flow
+   * is marked closed in the door again, so the old connection's stragglers
+   * (a retransmitted FIN) reach its TIME_WAIT socket once more, not a ring
+   * that skips them. A counter read per batch; the ring is asked only when
+   * it moved.
    */
-  private reopenInDoor(): void {
-    const seen = this.ring.counters[REOPENED];
-    if (seen === this.reopenedSeen) return;
-    this.reopenedSeen = seen;
-    const count = this.ring.takeReopened(this.reopenedFlows);
-    for (let i = 0; i < count; i++) this.door!.takeBack(this.reopenedFlows.subarray(i * FLOW_WORDS, (i + 1) * FLOW_WORDS));
+  private refusedInDoor(): void {
+    const seen = this.ring.counters[REFUSED];
+    if (seen === this.refusedSeen) return;
+    this.refusedSeen = seen;
+    const count = this.ring.takeRefused(this.refusedFlows);
+    for (let i = 0; i < count; i++) {
+      const flow = this.refusedFlows.subarray(i * REFUSED_WORDS, i * REFUSED_WORDS + FLOW_WORDS);
+      this.door!.handOver(flow, this.refusedFlows[i * REFUSED_WORDS + FLOW_WORDS]);
+      this.door!.flowClosed(flow, this.peerSeen);
+    }
   }
-  private reopenedSeen = 0n;
-  private readonly reopenedFlows = new Uint32Array(FLOW_WORDS * ROWS_PER_BATCH);
+  private refusedSeen = 0n;
+  private readonly refusedFlows = new Uint32Array(REFUSED_WORDS * ROWS_PER_BATCH);
 
   /** Whether close() has run (the ring is gone). */
   get isClosed(): boolean {

@@ -14,9 +14,9 @@
  *     closes. A SYN on one whose socket closed goes on to userspace (never
  *     answered here), whose flow set decides whether it may open a new
  *     connection there (RFC 6191; the kernel's TIME_WAIT socket would
- *     answer it with a RST: there is no listener); the flow stays in
- *     `handed` until the owner takes it out for the reopen, so after a
- *     refused SYN the stragglers are still the kernel's
+ *     answer it with a RST: there is no listener); the flow leaves `handed`,
+ *     and the owner puts it back, closed, where userspace refuses the SYN,
+ *     so the old connection's stragglers are the kernel's again
  *   malformed                      XDP_DROP  the drop* counter that
  *     native/wire/parse.cc bumps for it, checked in its order from where
  *     the frame became ours (IP length, IP checksum, fragment, source;
@@ -310,9 +310,8 @@ static __always_inline void observe(struct door_handed *h, const __u8 *tcp, void
 /* What a segment of `flow` (TCP header at `tcp`) is to the handed-over
  * flows: NOT_HANDED; HANDED, the socket's own; or REOPEN, a SYN on one whose
  * socket closed. Such a SYN goes to userspace, never answered here, and the
- * flow stays: only the owner takes it out, once userspace has let the SYN
- * reopen the 4-tuple (RFC 6191); until then, and for good if it does not,
- * the old connection's stragglers still reach its TIME_WAIT socket. */
+ * flow leaves `handed`: whichever shard the SYN reaches decides the reopen
+ * (RFC 6191), and one that refuses it marks the flow closed here again. */
 enum { NOT_HANDED, HANDED, REOPEN };
 static __always_inline int handed_over_segment(const struct door_flow *flow, const __u8 *tcp, void *end, __u32 l4_length)
 {
@@ -320,8 +319,10 @@ static __always_inline int handed_over_segment(const struct door_flow *flow, con
   if (!h)
     return NOT_HANDED;
   const int syn = (void *)(tcp + 14) <= end && (tcp[13] & 0x02);
-  if (syn && h->closed)
+  if (syn && h->closed) {
+    bpf_map_delete_elem(&handed, flow);
     return REOPEN;
+  }
   if (syn) {
     /* A SYN on an open connection (RFC 5961 4: the socket answers it with
      * a challenge ACK), counted as userspace counts it. */

@@ -77,7 +77,7 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
         InstanceMethod<&RingBinding::Ready>("ready"),
         InstanceMethod<&RingBinding::TakeBack>("takeBack"),
         InstanceMethod<&RingBinding::FlowClosed>("flowClosed"),
-        InstanceMethod<&RingBinding::TakeReopened>("takeReopened"),
+        InstanceMethod<&RingBinding::TakeRefused>("takeRefused"),
         InstanceMethod<&RingBinding::Peek>("peek"),
         InstanceMethod<&RingBinding::ReceiveUrgent>("receiveUrgent"),
         InstanceMethod<&RingBinding::GatewayMacs>("gatewayMacs"),
@@ -374,22 +374,26 @@ class RingBinding : public Napi::ObjectWrap<RingBinding> {
     return Napi::Boolean::New(env, pipeline_.handedOver.MarkClosed(key, isn));
   }
 
-  // takeReopened(out: Uint32Array) -> count: the closed flows a SYN has
-  // reopened since the last call, 11 words each into out (at most as many
-  // as fit; the rest are forgotten), as handOver takes them. The ring keeps
-  // them only from the first call on.
-  Napi::Value TakeReopened(const Napi::CallbackInfo& info) {
+  // takeRefused(out: Uint32Array) -> count: the closed flows on which a SYN
+  // was refused (synOnTimeWait) since the last call, 12 words each into out
+  // (the flow as handOver takes it, then its peer's ISN; at most as many as
+  // fit, the rest forgotten). The ring keeps them only from the first call on.
+  Napi::Value TakeRefused(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    if (!CheckOpen(env, "takeReopened")) return env.Undefined();
+    if (!CheckOpen(env, "takeRefused")) return env.Undefined();
     if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array) {
-      ThrowTypeError(env, "takeReopened(out): out must be a Uint32Array");
+      ThrowTypeError(env, "takeRefused(out): out must be a Uint32Array");
       return env.Undefined();
     }
     Napi::Uint32Array out = info[0].As<Napi::Uint32Array>();
-    pipeline_.recordReopened = true;
-    const size_t count = std::min(pipeline_.reopened.size(), out.ElementLength() / kFlowWords);
-    for (size_t i = 0; i < count; i++) FlowKeyToWords(pipeline_.reopened[i], out.Data() + kFlowWords * i);
-    pipeline_.reopened.clear();
+    pipeline_.recordRefused = true;
+    const size_t count = std::min(pipeline_.refused.size(), out.ElementLength() / (kFlowWords + 1));
+    for (size_t i = 0; i < count; i++) {
+      uint32_t* words = out.Data() + (kFlowWords + 1) * i;
+      FlowKeyToWords(pipeline_.refused[i].key, words);
+      words[kFlowWords] = pipeline_.refused[i].peerIsn;
+    }
+    pipeline_.refused.clear();
     return Napi::Number::New(env, static_cast<double>(count));
   }
 

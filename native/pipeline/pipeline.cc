@@ -38,12 +38,14 @@ bool Pipeline::Accept(const uint8_t* frame, uint32_t length, uint16_t ringVlan,
         const bool hasTs = (batch->optFlags[row] & kOptTimestamps) != 0;
         if (!hasTs || !progress->AllowsNewSyn(batch->seq[row], hasTs, batch->tsval[row])) {
           counters->Bump(kCounter_synOnTimeWait);
+          uint32_t peerIsn = 0;
+          if (recordRefused && refused.size() < kRefusedMax && handedOver.Find(key, &peerIsn) == kFlowClosed)
+            refused.push_back(Refused{key, peerIsn});
           return false;
         }
       }
       handedOver.Remove(key);
       counters->Bump(kCounter_handedOverReopened);
-      if (recordReopened && reopened.size() < kReopenedMax) reopened.push_back(key);
     }
   }
   return true;

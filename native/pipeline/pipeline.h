@@ -21,12 +21,17 @@ class Pipeline {
   LocalConfig config;
   const CookieSecrets* secrets = nullptr;
   FlowSet handedOver;  // flows now served by kernel sockets: skipped
-  // Once recordReopened is set, the closed flows a SYN reopened (RFC 6191),
-  // until their owner takes them (at most kReopenedMax; the XDP door keeps
-  // a closed flow's stragglers the kernel's until told of its reopen).
-  static constexpr size_t kReopenedMax = kBatchCapacity;
-  bool recordReopened = false;
-  std::vector<FlowKey> reopened;
+  // Once recordRefused is set, the closed flows on which a SYN was refused
+  // (RFC 6191: synOnTimeWait), with their peer's ISN, until their owner
+  // takes them (at most kRefusedMax): the XDP door let such a SYN up and
+  // forgot the flow, which its owner then marks closed there again.
+  struct Refused {
+    FlowKey key;
+    uint32_t peerIsn;
+  };
+  static constexpr size_t kRefusedMax = kBatchCapacity;
+  bool recordRefused = false;
+  std::vector<Refused> refused;
 
   // One frame into row `row`; true if it was accepted.
   bool Accept(const uint8_t* frame, uint32_t length, uint16_t ringVlan,

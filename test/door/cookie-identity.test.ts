@@ -293,7 +293,7 @@ test('not ours, and a handed-over flow, pass untouched; a SYN while cookies are 
   }
 });
 
-test("a handed-over flow's segments pass and move what its peer sent (RFC 6191's inputs): a SYN on it passes while its socket is open, goes up once it closed, and the flow stays", { skip }, () => {
+test("a handed-over flow's segments pass and move what its peer sent (RFC 6191's inputs): a SYN on it passes while its socket is open; once it closed, goes up unanswered and takes the flow out", { skip }, () => {
   for (const v6 of [false, true]) {
     const us = v6 ? OUR_V6 : OUR_V4;
     const peer = v6 ? PEER_V6 : PEER_V4;
@@ -318,11 +318,12 @@ test("a handed-over flow's segments pass and move what its peer sent (RFC 6191's
     const seen = new Uint32Array(3);
     assert.equal(door0().flowClosed(flow, seen), true);
     assert.deepEqual([...seen], [(isn + 102) >>> 0, 1010, 1], 'sequence end past the FIN, newest timestamp, timestamps seen');
-    // Closed: a SYN goes up, unanswered even while the door answers SYNs
-    // (userspace decides the reopen), the stragglers still pass, the flow stays.
-    assert.equal(door0().testRun(seg(TCP.SYN, 9)).verdict, 'redirect');
+    // Closed: the stragglers still pass; a SYN goes up, unanswered even
+    // while the door answers SYNs (userspace decides the reopen), and takes
+    // the flow out (userspace puts it back if it refuses the SYN).
     assert.equal(door0().testRun(seg(TCP.ACK | TCP.FIN, (isn + 101) >>> 0, { tsval: 1010 })).verdict, 'pass');
-    assert.equal(door0().takeBack(flow), true);
+    assert.equal(door0().testRun(seg(TCP.SYN, 9)).verdict, 'redirect');
+    assert.equal(door0().takeBack(flow), false);
   }
 });
 
