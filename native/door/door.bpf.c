@@ -7,7 +7,9 @@
  *     (a truncated header, a later fragment, an extension-header chain we
  *     do not walk cannot be shown to be ours). ICMP is ours only as an
  *     unreachable quoting a segment from our address and port.
- *   a flow a kernel socket owns    XDP_PASS  skippedHandedOver (`handed`)
+ *   a flow a kernel socket owns    XDP_PASS  skippedHandedOver (`handed`,
+ *     looked up only when `handed_hint` counts an entry in the flow's slot:
+ *     a flood's random flows would miss the big map's table in the caches)
  *     but a SYN on one whose socket closed goes to userspace, whose flow set
  *     decides whether it may open a new connection there (RFC 6191), and
  *     the flow leaves `handed` (the kernel's TIME_WAIT socket would answer
@@ -127,6 +129,14 @@ struct {
   __type(key, struct door_flow);
   __type(value, struct door_handed);
 } handed SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(map_flags, BPF_F_MMAPABLE);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct door_handed_hint);
+} handed_hint SEC(".maps");
 
 struct {
   __uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -257,8 +267,21 @@ static __always_inline int from_reply_mac(struct xdp_md *ctx)
   return bpf_map_lookup_elem(&reply_macs, &source) != NULL;
 }
 
+/* How many `handed` entries share the flow's hint slot (door_abi.h). */
+static __always_inline __u32 *handed_count(const struct door_flow *flow)
+{
+  __u32 zero = 0;
+  struct door_handed_hint *hint = bpf_map_lookup_elem(&handed_hint, &zero);
+  if (!hint)
+    return NULL;
+  return &hint->count[door_handed_slot(flow) & (DOOR_HANDED_HINT_SLOTS - 1)];
+}
+
 static __always_inline int handed_over(const struct door_flow *flow)
 {
+  const __u32 *count = handed_count(flow);
+  if (count && *(volatile const __u32 *)count == 0)
+    return 0;
   return bpf_map_lookup_elem(&handed, flow) != NULL;
 }
 
@@ -266,11 +289,15 @@ static __always_inline int handed_over(const struct door_flow *flow)
  * not a SYN on it after its socket closed; such a SYN takes the flow out. */
 static __always_inline int handed_over_segment(const struct door_flow *flow, const __u8 *flags, void *end)
 {
+  __u32 *count = handed_count(flow);
+  if (count && *(volatile __u32 *)count == 0)
+    return 0; /* no entry in its slot: none for this flow */
   struct door_handed *h = bpf_map_lookup_elem(&handed, flow);
   if (!h)
     return 0;
   if (h->closed && (void *)(flags + 1) <= end && (*flags & 0x02)) {
-    bpf_map_delete_elem(&handed, flow);
+    if (bpf_map_delete_elem(&handed, flow) == 0 && count)
+      __sync_fetch_and_add(count, -1); /* after the delete: never fewer than the slot holds */
     return 0;
   }
   return 1;
