@@ -493,7 +493,14 @@ static __always_inline int door_tcp(struct xdp_md *ctx, struct segment *s)
   if (syn ? (flags & ~(TCP_SYN | TCP_ECE | TCP_CWR)) != 0 : !(flags & TCP_ACK))
     return drop(DOOR_C_dropBadFlags);
   struct door_options o = {};
-  if (door_options(ctx, s->l4 + 20, doff - 20, &o) != 0)
+  /* The frame's pointers again (a call took ctx since they were read),
+   * and the offset bounded again for the verifier (checked at the top). */
+  data = (void *)(long)ctx->data;
+  end = (void *)(long)ctx->data_end;
+  const __u32 l4 = s->l4;
+  if (l4 > DOOR_SUM_MAX_OFFSET)
+    return XDP_PASS;
+  if (!door_options_linux_syn((__u8 *)data + l4 + 20, doff - 20, end, &o) && door_options(ctx, l4 + 20, doff - 20, &o) != 0)
     return drop(DOOR_C_dropBadOptionLength);
 
   if (answer) {
