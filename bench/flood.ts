@@ -22,7 +22,8 @@
 // dropped as it arrives at the responder's interface), median of
 // --cost-runs interleaved rounds: the chart bench/results/flood-cost.svg
 // beside the results file (--cost-seconds 0 skips it). CPUs split as in
-// bench:serve (responder host on one, the rest on the other).
+// bench:serve (responder host on one, the rest on the other). The table's
+// runs send everything towards the responder from CPU 0 (scenario.ts).
 import { parseArgs } from 'node:util';
 import { runLabScenario, type LabReport, type ScenarioOptions } from '../lib/lab/scenario.js';
 import type { LabProfile } from '../lib/lab/topology.js';

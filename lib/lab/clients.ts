@@ -19,6 +19,8 @@ export interface ClientOptions {
   seconds: number;
   /** Per-connection timeout; default 3000 ms. */
   timeoutMs?: number;
+  /** Run the clients on this CPU only (taskset), e.g. beside the flood generator. */
+  cpu?: number;
 }
 
 export interface ClientSummary {
@@ -46,7 +48,8 @@ export async function runClients(options: ClientOptions): Promise<ClientSummary>
   if (!(seconds > 0 && seconds <= 3600)) throw new RangeError(`seconds must be in (0, 3600], got ${seconds}`);
   if (!(timeoutMs > 0 && timeoutMs <= 60_000)) throw new RangeError(`timeoutMs must be in (0, 60000], got ${timeoutMs}`);
 
-  const [cmd, args] = options.ns.wrap(process.execPath, [WORKER, JSON.stringify({ addrs, port, rate, seconds, timeoutMs })]);
+  const worker: [string, string[]] = [process.execPath, [WORKER, JSON.stringify({ addrs, port, rate, seconds, timeoutMs })]];
+  const [cmd, args] = options.ns.wrap(...(options.cpu === undefined ? worker : ['taskset', ['-c', String(options.cpu), ...worker.flat()]] as [string, string[]]));
   const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const pid = child.pid;
   if (pid === undefined) throw new Error(`could not start clients in ${options.ns.name}`);

@@ -3,6 +3,7 @@
 // the attacker, the kernel's TCP stack connects from the client, and both
 // sides are counted the same way (SYNs the generator sent, SYN-ACKs that
 // reached the attacker), so the two targets compare as a ratio.
+import { availableParallelism } from 'node:os';
 import type { CookieMode } from '../native/addon.js';
 import { labAddon } from './lab-addon.js';
 import { Responder } from '../responder/responder.js';
@@ -31,6 +32,14 @@ export interface ScenarioOptions {
   profile?: LabProfile;
   /** syncache's I/O path (ResponderOptions.io; default 'packet'); the lab readies its veths for XDP unless 'packet'. */
   io?: IoChoice;
+  /**
+   * The CPU that sends every frame towards the responder: the generator,
+   * the clients and the network's receive paths (LabOptions.networkCpu).
+   * Default 0 on a machine of two CPUs or more; null leaves them where the
+   * scheduler puts them, where an XDP responder's veth can end up draining
+   * its ring on the other CPU while the generator fills it, and drop.
+   */
+  networkCpu?: number | null;
   onProgress?: (p: Progress) => void;
   /** Called once syncache's responder is open (target syncache), e.g. to serve its metrics. */
   onResponder?: (r: Responder) => void;
@@ -77,8 +86,9 @@ export async function runLabScenario(options: ScenarioOptions): Promise<LabRepor
   const syncookies = options.syncookies ?? 'on';
   const io = options.io ?? 'packet';
   const xdp = options.target === 'syncache' && io !== 'packet';
+  const networkCpu = options.networkCpu === undefined ? (availableParallelism() >= 2 ? 0 : undefined) : options.networkCpu ?? undefined;
   // Behind the door each shard reads a receive queue of its own.
-  const lab = buildLab({ tag: options.tag ?? 'lab', profile: options.profile, xdp, queues: xdp ? Math.max(1, workers) : 1 });
+  const lab = buildLab({ tag: options.tag ?? 'lab', profile: options.profile, xdp, queues: xdp ? Math.max(1, workers) : 1, networkCpu });
   let responder: Responder | undefined;
   let listener: Awaited<ReturnType<typeof startKernelListener>> | undefined;
   const stopSignals = installSignalCleanup(() => lab.destroy());
@@ -101,10 +111,10 @@ export async function runLabScenario(options: ScenarioOptions): Promise<LabRepor
     const started = performance.now();
     const flood = labAddon.flood({
       iface: lab.attacker.iface, netns: lab.attacker.ns.path, dstMac: r.mac,
-      dstAddr: r.v4, dstPort: port, srcNet: lab.spoofV4, rate: options.rate, seconds: options.seconds,
+      dstAddr: r.v4, dstPort: port, srcNet: lab.spoofV4, rate: options.rate, seconds: options.seconds, cpu: networkCpu,
     });
     const clients = runClients({
-      ns: lab.client.ns, addr: [r.v4, r.v6], port, rate: options.clientRate, seconds: options.seconds, timeoutMs: 3000,
+      ns: lab.client.ns, addr: [r.v4, r.v6], port, rate: options.clientRate, seconds: options.seconds, timeoutMs: 3000, cpu: networkCpu,
     });
 
     let cachePeak = 0;

@@ -34,7 +34,7 @@
 import { execFileSync } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { Namespace, NetnsLab } from './netns.js';
-import { napiThread, passOnPeer, vethXdpUnavailableReason } from './veth-xdp.js';
+import { napiThread, passOnPeer, queueOnPeer, vethXdpUnavailableReason } from './veth-xdp.js';
 
 export const LAB_V4_PREFIX = 24;
 export const LAB_V6_PREFIX = 64;
@@ -92,6 +92,18 @@ export interface LabOptions {
    */
   cpus?: { responder: number; network: number };
   /**
+   * Without `cpus`: the CPU where the network's side runs (RPS on the
+   * attacker's, the client's and the switch's interfaces), the responder's
+   * CPU left unsaid. Flood runs pin the generator and the clients there too,
+   * so every frame towards the responder is sent from this one CPU, and an
+   * XDP program on the responder's veth runs in that CPU's softirq as the
+   * kernel's own receive path does (veth runs a NAPI on the CPU that first
+   * queues a frame to it, and keeps it there while its ring holds any: a
+   * reply sent from another CPU would otherwise move it there, and the
+   * sender would run ahead of it).
+   */
+  networkCpu?: number;
+  /**
    * Ready the responder's interface for an XDP program (which the lab does
    * not attach): its veth's other end passes every frame through an XDP
    * program of its own, so that frames the responder sends with XDP_TX or
@@ -111,7 +123,8 @@ export interface LabOptions {
   queues?: number;
 }
 
-export function buildLab({ tag, cpus, profile = 'switch', xdp = false, queues = 1 }: LabOptions): Lab {
+export function buildLab({ tag, cpus, networkCpu, profile = 'switch', xdp = false, queues = 1 }: LabOptions): Lab {
+  if (cpus !== undefined && networkCpu !== undefined) throw new TypeError('lab: cpus and networkCpu exclude each other (cpus names the network CPU already)');
   if (profile !== 'switch' && profile !== 'pair') throw new RangeError(`lab profile: ${JSON.stringify(profile)} is not 'switch' or 'pair'`);
   const xdpMissing = xdp ? vethXdpUnavailableReason() : undefined;
   if (xdpMissing !== undefined) throw new Error(xdpMissing);
@@ -135,12 +148,15 @@ export function buildLab({ tag, cpus, profile = 'switch', xdp = false, queues = 
     if (split) {
       for (const [ns, iface] of shape.network) steer(ns, [iface], cpus.network);
       steer(r.ns, [r.iface], cpus.responder);
+    } else if (networkCpu !== undefined && availableParallelism() >= 2) {
+      for (const [ns, iface] of shape.network) steer(ns, [iface], networkCpu);
     }
     const offloads = offloadsOff([...shape.network, [r.ns, r.iface], ...shape.bridges]);
     let xdpReady: Lab['xdp'];
     if (xdp) {
       const [ns, iface] = shape.responderPeer;
       passOnPeer(ns, iface);
+      queueOnPeer(ns, iface);
       xdpReady = { passOn: { ns, iface } };
       if (split && queues === 1) xdpReady.napiThread = { pid: napiThread(r.ns, r.iface, cpus.responder), cpu: cpus.responder };
     }

@@ -19,6 +19,16 @@
 //    more (a NAPI thread of its own would compete with its producer for a
 //    CPU, and its ring would overflow into xdp_tx_errors).
 //
+//    The peer also gets a queue (`queueOnPeer`, pfifo of 1000 frames, a
+//    NIC's default txqueuelen): veth sends into the responder's 256-slot
+//    ring, and veth without a queue drops what finds that ring full, where
+//    a NIC stops its transmit queue until the ring drains. With a queue,
+//    veth stops it as a NIC does (a recent veth, as 6.18's; an older
+//    one drops all the same), so what the peer's stack sends (the clients' SYNs, or the
+//    switch's frames towards the responder) waits its turn instead of being
+//    lost to a ring the flood keeps full. The generator bypasses queues
+//    (PACKET_QDISC_BYPASS): its sends fail meanwhile (its txErrors).
+//
 // 2. The responder's program runs in its veth's NAPI poll, which is a
 //    softirq on the CPU that kicked it, i.e. the sender's: without more,
 //    every frame the generator sends is also run through the responder's
@@ -99,6 +109,14 @@ export function passOnPeer(ns: VethNamespace, iface: string): void {
     rmSync(dir, { recursive: true, force: true });
   }
 }
+
+/** Gives `iface` (the responder veth's other end) a transmit queue, so that veth holds back what finds the responder's ring full rather than drop it. */
+export function queueOnPeer(ns: VethNamespace, iface: string): void {
+  ns.exec('tc', ['qdisc', 'replace', 'dev', iface, 'root', 'pfifo', 'limit', String(PEER_QUEUE_FRAMES)]);
+}
+
+/** A NIC's default txqueuelen. */
+const PEER_QUEUE_FRAMES = 1000;
 
 /** Makes `iface`'s NAPI a kernel thread pinned to `cpu`; returns the thread's pid. */
 export function napiThread(ns: VethNamespace, iface: string, cpu: number): number {

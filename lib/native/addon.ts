@@ -366,10 +366,11 @@ export interface NativeDoor {
   close(): void;
 }
 
-/** The fds of the door's two flow maps (handed over, cookie admitted), valid while its door is open. */
+/** The fds of the door's two flow maps (handed over, cookie admitted) and of the handed-over map's hint (door_abi.h), valid while its door is open. */
 export interface DoorFlowMaps {
   handed: number;
   admitted: number;
+  hint: number;
 }
 
 /** The door's flow maps alone (native/door/door_flows.h), over duplicates of a door's fds: any thread may hold one. */

@@ -7,7 +7,9 @@
  *     (a truncated header, a later fragment, an extension-header chain we
  *     do not walk cannot be shown to be ours). ICMP is ours only as an
  *     unreachable quoting a segment from our address and port.
- *   a flow a kernel socket owns    XDP_PASS  skippedHandedOver (`handed`);
+ *   a flow a kernel socket owns    XDP_PASS  skippedHandedOver (`handed`,
+ *     looked up only when `handed_hint` counts an entry in the flow's slot:
+ *     a flood's random flows would miss the big map's table in the caches);
  *     a SYN on it while its socket is open: synOnLiveFlow. Its ACKs and
  *     RSTs move what the peer has sent (highest sequence, newest
  *     timestamp), which the owner gives the ring's flow set when the socket
@@ -132,6 +134,14 @@ struct {
   __type(key, struct door_flow);
   __type(value, struct door_handed);
 } handed SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(map_flags, BPF_F_MMAPABLE);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct door_handed_hint);
+} handed_hint SEC(".maps");
 
 struct {
   __uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -263,8 +273,21 @@ static __always_inline int from_reply_mac(struct xdp_md *ctx)
   return bpf_map_lookup_elem(&reply_macs, &source) != NULL;
 }
 
+/* How many `handed` entries share the flow's hint slot (door_abi.h). */
+static __always_inline __u32 *handed_count(const struct door_flow *flow)
+{
+  __u32 zero = 0;
+  struct door_handed_hint *hint = bpf_map_lookup_elem(&handed_hint, &zero);
+  if (!hint)
+    return NULL;
+  return &hint->count[door_handed_slot(flow) & (DOOR_HANDED_HINT_SLOTS - 1)];
+}
+
 static __always_inline int handed_over(const struct door_flow *flow)
 {
+  const __u32 *count = handed_count(flow);
+  if (count && *(volatile const __u32 *)count == 0)
+    return 0;
   return bpf_map_lookup_elem(&handed, flow) != NULL;
 }
 
@@ -315,12 +338,16 @@ static __always_inline void observe(struct door_handed *h, const __u8 *tcp, void
 enum { NOT_HANDED, HANDED, REOPEN };
 static __always_inline int handed_over_segment(const struct door_flow *flow, const __u8 *tcp, void *end, __u32 l4_length)
 {
+  __u32 *count = handed_count(flow);
+  if (count && *(volatile __u32 *)count == 0)
+    return NOT_HANDED; /* no entry in its slot: none for this flow */
   struct door_handed *h = bpf_map_lookup_elem(&handed, flow);
   if (!h)
     return NOT_HANDED;
   const int syn = (void *)(tcp + 14) <= end && (tcp[13] & 0x02);
   if (syn && h->closed) {
-    bpf_map_delete_elem(&handed, flow);
+    if (bpf_map_delete_elem(&handed, flow) == 0 && count)
+      __sync_fetch_and_add(count, -1); /* after the delete: never fewer than the slot holds */
     return REOPEN;
   }
   if (syn) {
@@ -525,7 +552,14 @@ static __always_inline int door_tcp(struct xdp_md *ctx, struct segment *s)
   if (syn ? (flags & ~(TCP_SYN | TCP_ECE | TCP_CWR)) != 0 : !(flags & TCP_ACK))
     return drop(DOOR_C_dropBadFlags);
   struct door_options o = {};
-  if (door_options(ctx, s->l4 + 20, doff - 20, &o) != 0)
+  /* The frame's pointers again (a call took ctx since they were read),
+   * and the offset bounded again for the verifier (checked at the top). */
+  data = (void *)(long)ctx->data;
+  end = (void *)(long)ctx->data_end;
+  const __u32 l4 = s->l4;
+  if (l4 > DOOR_SUM_MAX_OFFSET)
+    return XDP_PASS;
+  if (!door_options_linux_syn((__u8 *)data + l4 + 20, doff - 20, end, &o) && door_options(ctx, l4 + 20, doff - 20, &o) != 0)
     return drop(DOOR_C_dropBadOptionLength);
 
   if (answer) {

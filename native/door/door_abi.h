@@ -15,6 +15,14 @@
  *              answered in place only when it came from one (door.bpf.c
  *              says why); empty, every SYN goes on to userspace
  *   handed     door_flow -> door_handed: flows a kernel socket owns
+ *   handed_hint one door_handed_hint, mapped into the owner: how many
+ *              `handed` entries each slot of a hash of the flow has
+ *              (door_handed_slot), so that a segment whose slot has none
+ *              is not looked up in `handed`, a map whose 1M-bucket table a
+ *              flood's random flows would miss in the caches on every SYN;
+ *              whoever inserts adds 1 first, whoever deletes takes 1 away
+ *              after (the program too, for the entries it deletes), both
+ *              atomically, so a slot never counts fewer than it holds
  *   admitted   door_flow -> 1 (LRU): flows whose cookie ACK passed, written
  *              by the program so the segments behind that ACK follow it to
  *              userspace until the owner hands the flow over (which
@@ -125,6 +133,20 @@ struct door_handed {
   __u32 ts_recent;   /* its newest TSval, valid once timestamps is 1 */
   __u32 timestamps;  /* 1 once one of its segments carried a timestamp */
 };
+
+#define DOOR_HANDED_HINT_SLOTS 16384 /* a power of two; 64 KiB of counts */
+struct door_handed_hint {
+  __u32 count[DOOR_HANDED_HINT_SLOTS];
+};
+
+/* The hint slot of a flow: its peer address and both ports, mixed. */
+static inline __u32 door_handed_slot(const struct door_flow *flow)
+{
+  __u32 h = flow->peer[0] * 0x9e3779b1u ^ flow->peer[1] ^ flow->peer[2] * 0x85ebca6bu ^ flow->peer[3] ^
+            ((__u32)flow->peer_port << 16 | flow->local_port) * 0xc2b2ae35u;
+  h ^= h >> 16;
+  return h & (DOOR_HANDED_HINT_SLOTS - 1);
+}
 
 #define DOOR_XSKS_MAX 64
 #define DOOR_HANDED_MAX (1u << 20)

@@ -11,10 +11,10 @@
 //   .setReplyMacs(macs: Uint8Array, 6 bytes a MAC, at most replyMacsMax)
 //   .handOver(flow: Uint32Array(11), peerIsn) .takeBack(flow) -> found
 //   .setSocket(queue, fd) .clearSocket(queue)
-//   .flowMaps -> { handed, admitted }: the flow maps' fds, for a DoorFlows
+//   .flowMaps -> { handed, admitted, hint }: the flow maps' fds, for a DoorFlows
 //   .readCounters(out: BigUint64Array) .info() .testRun(frame, out, repeat?) .close()
 //
-//   new DoorFlows({ handed, admitted })       the flow maps alone (door_flows.h),
+//   new DoorFlows({ handed, admitted, hint }) the flow maps alone (door_flows.h),
 //   .handOver(flow, peerIsn) .flowClosed(flow, seen) .takeBack(flow) .close()
 //                                             for a shard on another thread
 //
@@ -378,7 +378,7 @@ class DoorBinding : public Napi::ObjectWrap<DoorBinding> {
   Napi::Value GetIfindex(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), loader_.ifindex()); }
   Napi::Value GetXskMap(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), loader_.xskMapFd()); }
   Napi::Value GetFlowMaps(const Napi::CallbackInfo& info) {
-    return NumberTable(info.Env(), {{"handed", loader_.handedFd()}, {"admitted", loader_.admittedFd()}});
+    return NumberTable(info.Env(), {{"handed", loader_.handedFd()}, {"admitted", loader_.admittedFd()}, {"hint", loader_.handedHintFd()}});
   }
 
   door::DoorLoader loader_;
@@ -399,13 +399,14 @@ class DoorFlowsBinding : public Napi::ObjectWrap<DoorFlowsBinding> {
   explicit DoorFlowsBinding(const Napi::CallbackInfo& info) : Napi::ObjectWrap<DoorFlowsBinding>(info) {
     Napi::Env env = info.Env();
     if (!info[0].IsObject() || !info[0].As<Napi::Object>().Get("handed").IsNumber() ||
-        !info[0].As<Napi::Object>().Get("admitted").IsNumber()) {
-      ThrowTypeError(env, "new DoorFlows(maps): maps must be { handed, admitted }, a door's flowMaps");
+        !info[0].As<Napi::Object>().Get("admitted").IsNumber() || !info[0].As<Napi::Object>().Get("hint").IsNumber()) {
+      ThrowTypeError(env, "new DoorFlows(maps): maps must be { handed, admitted, hint }, a door's flowMaps");
       return;
     }
     Napi::Object maps = info[0].As<Napi::Object>();
     SysError error;
-    if (!flows_.Open(maps.Get("handed").As<Napi::Number>().Int32Value(), maps.Get("admitted").As<Napi::Number>().Int32Value(), &error))
+    if (!flows_.Open(maps.Get("handed").As<Napi::Number>().Int32Value(), maps.Get("admitted").As<Napi::Number>().Int32Value(),
+                     maps.Get("hint").As<Napi::Number>().Int32Value(), &error))
       ThrowSysError(env, error);
   }
 

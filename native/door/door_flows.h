@@ -1,6 +1,8 @@
 // The door's handed-over flows, written through its two flow maps alone:
 // `handed` (a kernel socket owns the flow: its segments pass to the kernel)
-// and `admitted` (a cookie ACK passed). The loader (door_loader.h) writes
+// and `admitted` (a cookie ACK passed), and `handed_hint`, the counts by
+// slot the program reads before it looks in `handed` (door_abi.h), mapped
+// here and kept atomically: up before an insert, down after a delete. The loader (door_loader.h) writes
 // them through one of these; a shard on a worker thread gets its own over
 // the same maps (the fds the owner's door gives, duplicated here), so a
 // handoff opens its flow in the door on the thread that made the socket,
@@ -23,12 +25,14 @@ class DoorFlows {
   DoorFlows& operator=(const DoorFlows&) = delete;
   ~DoorFlows() { Close(); }
 
-  // Takes duplicates of the two maps' fds (the caller keeps its own).
-  bool Open(int handedFd, int admittedFd, SysError* error);
+  // Takes duplicates of the three maps' fds (the caller keeps its own) and
+  // maps the hint.
+  bool Open(int handedFd, int admittedFd, int hintFd, SysError* error);
   void Close();
   bool open() const { return handed_ >= 0; }
   int handedFd() const { return handed_; }
   int admittedFd() const { return admitted_; }
+  int hintFd() const { return hintFd_; }
 
   // Marks the flow handed over, and forgets that its cookie ACK passed.
   bool HandOver(const door_flow& flow, uint32_t peerIsn, SysError* error);
@@ -40,7 +44,8 @@ class DoorFlows {
   bool TakeBack(const door_flow& flow, bool* found, SysError* error);
 
  private:
-  int handed_ = -1, admitted_ = -1;
+  int handed_ = -1, admitted_ = -1, hintFd_ = -1;
+  door_handed_hint* hint_ = nullptr;
 };
 
 }  // namespace syncache::door

@@ -49,7 +49,7 @@ bool Fail(SysError* error, int err, const char* syscall, std::string what, std::
 }
 
 constexpr const char* kMapNames[] = {"config", "secrets", "ports", "addrs", "reply_macs",
-                                     "handed", "admitted", "counters", "xsks"};
+                                     "handed", "handed_hint", "admitted", "counters", "xsks"};
 
 // Makes the hash map `fd` hold exactly `keys` (value 1): the new ones are
 // added first, then the ones no longer given removed, so a key both before
@@ -116,14 +116,14 @@ bool DoorLoader::Load(const std::string& objectPath, SysError* error) {
                 "rebuild the addon (npm run build)");
   }
   programFd_ = bpf_program__fd(program);
-  int* fds[] = {&config_, &secrets_, &ports_, &addrs_, &replyMacs_, &handed_, &admitted_, &counters_, &xsks_};
+  int* fds[] = {&config_, &secrets_, &ports_, &addrs_, &replyMacs_, &handed_, &handedHint_, &admitted_, &counters_, &xsks_};
   for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
     if (!MapFd(kMapNames[i], fds[i], error)) {
       Close();
       return false;
     }
   }
-  if (!flows_.Open(handed_, admitted_, error)) {
+  if (!flows_.Open(handed_, admitted_, handedHint_, error)) {
     Close();
     return false;
   }
@@ -271,7 +271,7 @@ void DoorLoader::Close() {
   object_ = nullptr;
   programFd_ = -1;
   flows_.Close();
-  config_ = secrets_ = ports_ = addrs_ = replyMacs_ = handed_ = admitted_ = counters_ = xsks_ = -1;
+  config_ = secrets_ = ports_ = addrs_ = replyMacs_ = handed_ = handedHint_ = admitted_ = counters_ = xsks_ = -1;
 }
 
 }  // namespace syncache::door

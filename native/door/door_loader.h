@@ -82,6 +82,7 @@ class DoorLoader {
   // The flow maps' fds, for a DoorFlows of another thread; -1 before Load.
   int handedFd() const { return handed_; }
   int admittedFd() const { return admitted_; }
+  int handedHintFd() const { return handedHint_; }
   bool ClearSocket(uint32_t queue, SysError* error);
 
   // Sums every CPU's counters into out[DOOR_COUNTER_COUNT].
@@ -103,7 +104,7 @@ class DoorLoader {
   int programFd_ = -1;
   uint32_t ifindex_ = 0;
   DoorFlows flows_;
-  int config_ = -1, secrets_ = -1, ports_ = -1, addrs_ = -1, replyMacs_ = -1, handed_ = -1, admitted_ = -1,
+  int config_ = -1, secrets_ = -1, ports_ = -1, addrs_ = -1, replyMacs_ = -1, handed_ = -1, handedHint_ = -1, admitted_ = -1,
       counters_ = -1, xsks_ = -1;
 };
 

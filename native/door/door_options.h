@@ -5,7 +5,8 @@
  * later copy wins. MSS 0 is no MSS, below 88 it is raised to 88 (Linux's
  * TCP_MIN_MSS); a window shift above 14 is 14 (RFC 7323 2.3).
  *
- * A global function, checked once: the list (at most the 40 bytes a TCP
+ * Linux's own SYN layout is read in place first (door_options_linux_syn),
+ * any other by a global function, checked once: the list (at most the 40 bytes a TCP
  * header can carry) is copied to the stack with one bpf_xdp_load_bytes, and
  * the loop reads one option (at least one byte) a turn from there. */
 #ifndef SYNCACHE_DOOR_OPTIONS_H
@@ -52,6 +53,31 @@ static __always_inline __u32 door_blur(volatile __u32 *slot, __u32 at)
 {
   *slot = at;
   return *slot & 63;
+}
+
+/* The layout Linux sends in a SYN, and so most SYNs carry: MSS,
+ * SACK-permitted, timestamps, NOP, window scale (20 bytes). Read in place,
+ * without door_options' copy and loop, into what door_options would read
+ * from it; 0 (and *out untouched) for any other list. `p` is the list, of
+ * `length` bytes, in the frame that ends at `end`. */
+static __always_inline int door_options_linux_syn(const __u8 *p, __u32 length, void *end, struct door_options *out)
+{
+  if (length != 20 || (void *)(p + 20) > end)
+    return 0;
+  if (p[0] != 2 || p[1] != 4 || p[4] != 4 || p[5] != 2 || p[6] != 8 || p[7] != 10 || p[16] != 1 || p[17] != 3 ||
+      p[18] != 3)
+    return 0;
+  const __u16 mss = (__u16)(p[2] << 8 | p[3]);
+  out->flags = DOOR_OPT_SACK_PERMITTED | DOOR_OPT_TIMESTAMPS | DOOR_OPT_WSCALE;
+  out->mss = 0;
+  if (mss != 0) {
+    out->mss = mss < DOOR_MIN_MSS ? DOOR_MIN_MSS : mss;
+    out->flags |= DOOR_OPT_MSS;
+  }
+  out->tsval = (__u32)p[8] << 24 | (__u32)p[9] << 16 | (__u32)p[10] << 8 | p[11];
+  out->tsecr = (__u32)p[12] << 24 | (__u32)p[13] << 16 | (__u32)p[14] << 8 | p[15];
+  out->wscale = p[19] > 14 ? 14 : p[19];
+  return 1;
 }
 
 /* Reads the options in frame bytes [offset, offset + length) into *out.

@@ -121,6 +121,21 @@ describe('lab topology', { skip }, () => {
     assert.ok(!ip(['netns', 'list']).includes('topo5'), 'a failed build leaves nothing');
   });
 
+  it("networkCpu: the switch and the far hosts receive on that CPU (RPS), the responder's receive path is left alone", (t) => {
+    if (availableParallelism() < 2) return t.skip('one CPU: nothing to steer');
+    const steered = buildLab({ tag: 'topo8', networkCpu: 1 });
+    try {
+      const rps = (ns: Namespace, iface: string): string => ns.exec('cat', [`/sys/class/net/${iface}/queues/rx-0/rps_cpus`]).trim().replace(/^[0,]+(?=.)/, '');
+      assert.equal(rps(steered.client.ns, steered.client.iface), '2');
+      assert.equal(rps(steered.attacker.ns, steered.attacker.iface), '2');
+      for (const port of Object.values(steered.switch!.ports)) assert.equal(rps(steered.switch!.ns, port), '2', port);
+      assert.equal(rps(steered.responder.ns, steered.responder.iface), '0');
+    } finally {
+      steered.destroy();
+    }
+    assert.throws(() => buildLab({ tag: 'topo9', networkCpu: 0, cpus: { responder: 1, network: 0 } }), { name: 'TypeError', message: /exclude each other/ });
+  });
+
   it("profile 'pair': the peer (attacker .3 and client .2 on one veth) goes straight into the responder; kernel clients and the generator reach it", async () => {
     const pair = buildLab({ tag: 'topo6', profile: 'pair' });
     try {

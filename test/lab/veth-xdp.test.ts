@@ -236,4 +236,9 @@ describe('the switch lab readied for XDP', { skip }, () => {
     assert.equal(back, FRAMES);
     assert.equal(counters().xdp_tx_errors, 0);
   });
+
+  it('gives the switch port a queue, so veth holds back what finds the responder\'s ring full instead of dropping it', () => {
+    const { ns, iface } = lab.xdp!.passOn;
+    assert.match(ns.exec('tc', ['qdisc', 'show', 'dev', iface]), /^qdisc pfifo \S+ root .*limit 1000p/m);
+  });
 });
