@@ -40,12 +40,9 @@ std::string Tail(const std::string& log, size_t bytes) {
   return "..." + log.substr(log.size() - bytes);
 }
 
-bool Fail(SysError* error, int err, const char* syscall, std::string what, std::string hint = "") {
-  error->err = err;
-  error->syscall = syscall;
-  error->what = std::move(what);
-  error->hint = std::move(hint);
-  return false;
+// Fills *error; returns false (boundary/sys_error.h).
+inline bool Fail(SysError* error, int err, const char* syscall, std::string what, std::string hint = "") {
+  return ReportSysError(error, err, syscall, std::move(what), std::move(hint));
 }
 
 constexpr const char* kMapNames[] = {"config", "secrets", "ports", "addrs", "reply_macs",
