@@ -306,10 +306,10 @@ test('1 MB each way arrives intact over IPv4 and IPv6; timestamps continue (no P
     const run = await bulkRun(host);
     assert.equal(run.client.gotHash, run.server.sentHash, 'server -> client');
     assert.equal(run.server.gotHash, run.client.sentHash, 'client -> server');
-    // Timestamps that did not continue would have PAWS drop every segment;
-    // a veth backlog overflow or a tail-loss probe on a busy 2-core machine
-    // may cost the odd retransmit of ~725 segments (CI once saw one).
-    assert.ok(run.server.info.totalRetrans <= 7, `the server retransmitted ${run.server.info.totalRetrans} segments`);
+    // Timestamps that did not continue would have PAWS drop every segment
+    // (PAWSEstab, below, is the proof); a veth backlog overflow on a busy
+    // 2-core machine may drop a burst of the ~725 segments (CI saw 32 once).
+    assert.ok(run.server.info.totalRetrans <= 72, `the server retransmitted ${run.server.info.totalRetrans} segments`);
     assert.deepEqual([pawsEstab(pair.peer), pawsEstab(pair.responder)], paws, 'PAWSEstab moved');
     assert.ok(run.h.timestamps !== null);
     assert.match(run.ss, new RegExp(`\\bmss:${run.h.mss - 12}\\b`), 'ss -tin shows the MSS');
