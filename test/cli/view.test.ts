@@ -187,7 +187,7 @@ test('syncache serve on a 60x20 terminal: handoffs/s among the rates, the handof
     for (const frame of all) assertFrameFits(frame, 60, 20);
     const frame = all.find((f) => f.lines.some((l) => /^handoffs 1 /.test(l)))!.lines;
     assert.match(frame.slice(1, 3).join('\n'), /handoffs\/s \d+/);
-    assert.match(frame.join('\n'), /^handoffs 1 +handoff p50\/p99 \d+\.\d+\/\d+\.\d+ ms/m);
+    assert.match(frame.join('\n'), /^handoffs 1 +handoff p50\/p99 \d+(\.\d\d)?\/\d+(\.\d\d)? ms/m);
     assert.match(frame.join('\n'), /io packet +cache \d+ +paused no/);
   } finally {
     run.kill();
