@@ -84,6 +84,52 @@ void WriteSeen(const Napi::Value& v, const door_handed& entry) {
   seen[2] = entry.timestamps;
 }
 
+// The handed-over flow calls that Door and DoorFlows both offer, over one
+// DoorFlows (a Door's own, or a worker's duplicate): handOver(flow,
+// peerIsn); flowClosed(flow, seen: Uint32Array(3)) -> found, seen getting
+// what the peer has sent (highest sequence end, newest TSval, 1 if it sent
+// timestamps); takeBack(flow) -> found. The caller checked it is open.
+Napi::Value FlowsHandOver(const Napi::CallbackInfo& info, door::DoorFlows& flows) {
+  Napi::Env env = info.Env();
+  door_flow flow;
+  if (!ReadFlow(env, info[0], &flow)) return env.Undefined();
+  if (!info[1].IsNumber()) {
+    ThrowTypeError(env, "handOver(flow, peerIsn): peerIsn must be a number");
+    return env.Undefined();
+  }
+  SysError error;
+  if (!flows.HandOver(flow, info[1].As<Napi::Number>().Uint32Value(), &error)) ThrowSysError(env, error);
+  return env.Undefined();
+}
+
+Napi::Value FlowsFlowClosed(const Napi::CallbackInfo& info, door::DoorFlows& flows) {
+  Napi::Env env = info.Env();
+  door_flow flow;
+  if (!ReadFlow(env, info[0], &flow) || !CheckSeen(env, info[1])) return env.Undefined();
+  SysError error;
+  bool found = false;
+  door_handed entry{};
+  if (!flows.FlowClosed(flow, &found, &entry, &error)) {
+    ThrowSysError(env, error);
+    return env.Undefined();
+  }
+  if (found) WriteSeen(info[1], entry);
+  return Napi::Boolean::New(env, found);
+}
+
+Napi::Value FlowsTakeBack(const Napi::CallbackInfo& info, door::DoorFlows& flows) {
+  Napi::Env env = info.Env();
+  door_flow flow;
+  if (!ReadFlow(env, info[0], &flow)) return env.Undefined();
+  SysError error;
+  bool found = false;
+  if (!flows.TakeBack(flow, &found, &error)) {
+    ThrowSysError(env, error);
+    return env.Undefined();
+  }
+  return Napi::Boolean::New(env, found);
+}
+
 class DoorBinding : public Napi::ObjectWrap<DoorBinding> {
  public:
   static Napi::Function Define(Napi::Env env) {
@@ -259,44 +305,15 @@ class DoorBinding : public Napi::ObjectWrap<DoorBinding> {
     return Done(env, loader_.SetReplyMacs(macs.data(), static_cast<uint32_t>(macs.size()), &error), error);
   }
 
+  // The handed-over flows (FlowsHandOver and the rest, above).
   Napi::Value HandOver(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    if (!CheckOpen(env, "handOver")) return env.Undefined();
-    door_flow flow;
-    if (!ReadFlow(env, info[0], &flow)) return env.Undefined();
-    if (!info[1].IsNumber()) {
-      ThrowTypeError(env, "handOver(flow, peerIsn): peerIsn must be a number");
-      return env.Undefined();
-    }
-    SysError error;
-    return Done(env, loader_.HandOver(flow, info[1].As<Napi::Number>().Uint32Value(), &error), error);
+    return CheckOpen(info.Env(), "handOver") ? FlowsHandOver(info, loader_.flows()) : info.Env().Undefined();
   }
-
-  // flowClosed(flow, seen: Uint32Array(3)) -> boolean: seen gets what the
-  // peer has sent (highest sequence end, newest TSval, 1 if it sent
-  // timestamps) when the flow was handed over.
   Napi::Value FlowClosed(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    if (!CheckOpen(env, "flowClosed")) return env.Undefined();
-    door_flow flow;
-    if (!ReadFlow(env, info[0], &flow) || !CheckSeen(env, info[1])) return env.Undefined();
-    SysError error;
-    bool found = false;
-    door_handed entry{};
-    if (!loader_.FlowClosed(flow, &found, &entry, &error)) return Done(env, false, error);
-    if (found) WriteSeen(info[1], entry);
-    return Napi::Boolean::New(env, found);
+    return CheckOpen(info.Env(), "flowClosed") ? FlowsFlowClosed(info, loader_.flows()) : info.Env().Undefined();
   }
-
   Napi::Value TakeBack(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    if (!CheckOpen(env, "takeBack")) return env.Undefined();
-    door_flow flow;
-    if (!ReadFlow(env, info[0], &flow)) return env.Undefined();
-    SysError error;
-    bool found = false;
-    if (!loader_.TakeBack(flow, &found, &error)) return Done(env, false, error);
-    return Napi::Boolean::New(env, found);
+    return CheckOpen(info.Env(), "takeBack") ? FlowsTakeBack(info, loader_.flows()) : info.Env().Undefined();
   }
 
   Napi::Value SetSocket(const Napi::CallbackInfo& info) {
@@ -418,50 +435,13 @@ class DoorFlowsBinding : public Napi::ObjectWrap<DoorFlowsBinding> {
   }
 
   Napi::Value HandOver(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    if (!CheckOpen(env, "handOver")) return env.Undefined();
-    door_flow flow;
-    if (!ReadFlow(env, info[0], &flow)) return env.Undefined();
-    if (!info[1].IsNumber()) {
-      ThrowTypeError(env, "handOver(flow, peerIsn): peerIsn must be a number");
-      return env.Undefined();
-    }
-    SysError error;
-    if (!flows_.HandOver(flow, info[1].As<Napi::Number>().Uint32Value(), &error)) ThrowSysError(env, error);
-    return env.Undefined();
+    return CheckOpen(info.Env(), "handOver") ? FlowsHandOver(info, flows_) : info.Env().Undefined();
   }
-
-  // flowClosed(flow, seen) as Door's.
   Napi::Value FlowClosed(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    if (!CheckOpen(env, "flowClosed")) return env.Undefined();
-    door_flow flow;
-    if (!ReadFlow(env, info[0], &flow) || !CheckSeen(env, info[1])) return env.Undefined();
-    SysError error;
-    bool found = false;
-    door_handed entry{};
-    if (!flows_.FlowClosed(flow, &found, &entry, &error)) {
-      ThrowSysError(env, error);
-      return env.Undefined();
-    }
-    if (found) WriteSeen(info[1], entry);
-    return Napi::Boolean::New(env, found);
+    return CheckOpen(info.Env(), "flowClosed") ? FlowsFlowClosed(info, flows_) : info.Env().Undefined();
   }
-  Napi::Value TakeBack(const Napi::CallbackInfo& info) { return Found(info, "takeBack", &door::DoorFlows::TakeBack); }
-
-  Napi::Value Found(const Napi::CallbackInfo& info, const char* method,
-                    bool (door::DoorFlows::*op)(const door_flow&, bool*, SysError*)) {
-    Napi::Env env = info.Env();
-    if (!CheckOpen(env, method)) return env.Undefined();
-    door_flow flow;
-    if (!ReadFlow(env, info[0], &flow)) return env.Undefined();
-    SysError error;
-    bool found = false;
-    if (!(flows_.*op)(flow, &found, &error)) {
-      ThrowSysError(env, error);
-      return env.Undefined();
-    }
-    return Napi::Boolean::New(env, found);
+  Napi::Value TakeBack(const Napi::CallbackInfo& info) {
+    return CheckOpen(info.Env(), "takeBack") ? FlowsTakeBack(info, flows_) : info.Env().Undefined();
   }
 
   Napi::Value Close(const Napi::CallbackInfo& info) {

@@ -193,21 +193,6 @@ bool DoorLoader::SetReplyMacs(const door_mac* macs, uint32_t count, SysError* er
   return ReplaceKeys(replyMacs_, macs, count, "reply MACs", error);
 }
 
-bool DoorLoader::HandOver(const door_flow& flow, uint32_t peerIsn, SysError* error) {
-  if (!flows_.open()) return Fail(error, EBADF, "bpf_map_update_elem", "the door is closed");
-  return flows_.HandOver(flow, peerIsn, error);
-}
-
-bool DoorLoader::FlowClosed(const door_flow& flow, bool* found, door_handed* seen, SysError* error) {
-  if (!flows_.open()) return Fail(error, EBADF, "bpf_map_lookup_elem", "the door is closed");
-  return flows_.FlowClosed(flow, found, seen, error);
-}
-
-bool DoorLoader::TakeBack(const door_flow& flow, bool* found, SysError* error) {
-  if (!flows_.open()) return Fail(error, EBADF, "bpf_map_delete_elem", "the door is closed");
-  return flows_.TakeBack(flow, found, error);
-}
-
 bool DoorLoader::SetSocket(uint32_t queue, int fd, SysError* error) {
   const uint32_t value = static_cast<uint32_t>(fd);
   if (bpf_map_update_elem(xsks_, &queue, &value, BPF_ANY) != 0)

@@ -67,14 +67,9 @@ class DoorLoader {
   bool SetAddresses(const door_addr* addrs, uint32_t count, SysError* error);
   // Makes `reply_macs` exactly the `count` MACs given.
   bool SetReplyMacs(const door_mac* macs, uint32_t count, SysError* error);
-  // Marks the flow handed over, and forgets that its cookie ACK passed.
-  bool HandOver(const door_flow& flow, uint32_t peerIsn, SysError* error);
-  // The flow's socket closed: its segments still pass (to the TIME_WAIT
-  // socket), but a SYN goes to userspace; *found false (no error) if not
-  // handed over. *seen: its entry, with what the peer has sent.
-  bool FlowClosed(const door_flow& flow, bool* found, door_handed* seen, SysError* error);
-  // False (and no error) when the flow was not handed over.
-  bool TakeBack(const door_flow& flow, bool* found, SysError* error);
+  // The handed-over flows (HandOver, FlowClosed, TakeBack: door_flows.h),
+  // open from Load to Close.
+  DoorFlows& flows() { return flows_; }
   bool SetSocket(uint32_t queue, int fd, SysError* error);
   // The XSKMAP the program redirects through (an AF_XDP ring puts its socket
   // there itself); -1 before Load.
