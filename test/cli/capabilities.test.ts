@@ -18,6 +18,7 @@ import { CAPABILITIES, describeNeed, effectiveCapabilities, hasCapability, locke
 import { decideIo, doorNeeds } from '../../lib/cli/io-needs.js';
 import { unreadableBy } from '../../lib/handoff/split.js';
 import { CLI, cliIn } from '../helpers/cli-child.js';
+import { connectFrom } from '../native/ring-helpers.js';
 
 const setprivMissing = spawnSync('setpriv', ['--version']).status === 0 ? undefined : 'setpriv (util-linux) is not installed';
 // From a checkout uid 65534 cannot read (e.g. inside a 0700 home) node could not even load the CLI.
@@ -72,12 +73,7 @@ test('a non-root user with ambient CAP_NET_RAW and CAP_NET_ADMIN runs syncache l
     await run.line(/"type":"stats"/);
     const tables = pair.responder.exec('nft', ['list', 'tables']);
     assert.match(tables, /syncache_/, 'the gate is installed by the unprivileged uid');
-    const r = pair.peer.exec(process.execPath, ['-e', `
-      require('net').connect({ host: ${JSON.stringify(pair.responderV4)}, port: 8060 })
-        .on('connect', function () { console.log('connected'); this.destroy(); })
-        .on('error', (e) => console.log(e.code));
-    `]);
-    assert.equal(r.trim(), 'connected');
+    assert.equal(await connectFrom(pair.peer, pair.responderV4, 8060, 8000), 'connected');
   } finally {
     run.child.kill('SIGTERM');
     assert.equal(await run.exited, 0, run.stderr());
@@ -199,12 +195,7 @@ test('a non-root user with exactly the door\'s capabilities runs listen --io xdp
   try {
     const stats = JSON.parse(await run.line(/"type":"stats"/)) as { io: string; backend: string };
     assert.deepEqual([stats.io, stats.backend], ['xdp', 'xdp']);
-    const r = xdpPair.peer.exec(process.execPath, ['-e', `
-      require('net').connect({ host: ${JSON.stringify(xdpPair.responderV4)}, port: 8065 })
-        .on('connect', function () { console.log('connected'); this.destroy(); })
-        .on('error', (e) => console.log(e.code));
-    `]);
-    assert.equal(r.trim(), 'connected');
+    assert.equal(await connectFrom(xdpPair.peer, xdpPair.responderV4, 8065, 8000), 'connected');
   } finally {
     run.child.kill('SIGTERM');
     assert.equal(await run.exited, 0, run.stderr());

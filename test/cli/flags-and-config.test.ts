@@ -16,7 +16,8 @@ import { readConfigFile, mergeFlags } from '../../lib/cli/config-file.js';
 import { RESPONDER_FLAGS, list, responderOptions } from '../../lib/cli/args.js';
 import { UsageError } from '../../lib/cli/errors.js';
 import { unreadableBy } from '../../lib/handoff/split.js';
-import { CLI, cliIn, runIn } from '../helpers/cli-child.js';
+import { CLI, cliIn } from '../helpers/cli-child.js';
+import { connectFrom } from '../native/ring-helpers.js';
 
 const skip = labUnavailableReason();
 let pair: PairLab;
@@ -36,15 +37,9 @@ function cli(args: string[], prefix: string[] = []) {
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-/** A kernel connect from the peer: 'connected' or the error code. */
-async function connectFromPeer(host: string, port: number): Promise<string> {
-  const r = await runIn(pair.peer, process.execPath, ['-e', `
-    const s = require('net').connect({ host: ${JSON.stringify(host)}, port: ${port} });
-    s.setTimeout(8000, () => { console.log('timeout'); process.exit(0); });
-    s.on('connect', () => { console.log('connected'); s.destroy(); });
-    s.on('error', (e) => console.log(e.code));
-  `]);
-  return r.stdout.trim();
+/** A kernel connect from the peer: 'connected', 'refused', 'timeout' or the error code. */
+function connectFromPeer(host: string, port: number): Promise<string> {
+  return connectFrom(pair.peer, host, port, 8000);
 }
 
 test('a flag given more than once, or as a list, gives every value, each once', () => {
@@ -131,7 +126,7 @@ test('listen --config FILE runs from the file, and --port on the command line re
   try {
     await run.line(/"type":"stats"/);
     assert.equal(await connectFromPeer(pair.responderV4, 8053), 'connected');
-    assert.equal(await connectFromPeer(pair.responderV4, 8052), 'ECONNREFUSED', 'the file\'s port is replaced, not added');
+    assert.equal(await connectFromPeer(pair.responderV4, 8052), 'refused', 'the file\'s port is replaced, not added');
     const handshake = JSON.parse(await run.line(/"type":"handshake"/)) as { localPort: number; viaCookie: boolean };
     assert.equal(handshake.localPort, 8053);
     assert.equal(handshake.viaCookie, true, 'syncookies only, from the file');

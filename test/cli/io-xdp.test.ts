@@ -14,6 +14,7 @@ import { doorUnavailableReason } from '../../lib/door/door.js';
 import { summaryText } from '../../lib/cli/lab.js';
 import type { LabReport } from '../../lib/lab/scenario.js';
 import { cliIn, runIn, type CliChild } from '../helpers/cli-child.js';
+import { connectFrom } from '../native/ring-helpers.js';
 import { track } from '../helpers/children.js';
 
 const skip = labUnavailableReason() ?? doorUnavailableReason() ?? vethXdpUnavailableReason()
@@ -28,15 +29,9 @@ before(() => {
 });
 after(() => pair?.lab.destroy());
 
-/** A kernel connect from the peer: 'connected' or the error code. */
-async function connectFromPeer(port: number): Promise<string> {
-  const r = await runIn(pair.peer, process.execPath, ['-e', `
-    const s = require('net').connect({ host: ${JSON.stringify(pair.responderV4)}, port: ${port} });
-    s.setTimeout(8000, () => { console.log('timeout'); process.exit(0); });
-    s.on('connect', () => { console.log('connected'); s.destroy(); });
-    s.on('error', (e) => console.log(e.code));
-  `]);
-  return r.stdout.trim();
+/** A kernel connect from the peer: 'connected', 'refused', 'timeout' or the error code. */
+function connectFromPeer(port: number): Promise<string> {
+  return connectFrom(pair.peer, pair.responderV4, port, 8000);
 }
 
 async function stop(run: CliChild): Promise<void> {
