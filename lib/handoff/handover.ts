@@ -44,6 +44,8 @@ export interface HandoverHost {
   takeHeldData(hold: number, iss: number): { data: Uint8Array[]; seq: number } | undefined;
   /** A held entry goes back to the cache (see SynEngine.release). */
   release(hold: number, iss: number): void;
+  /** A held entry whose socket could not be made waits for the peer's retransmit (see SynEngine.retry). */
+  retry(hold: number, iss: number): void;
   /**
    * The socket has left repair: the flow's segments go to it from now on.
    * Behind the nftables gate its SO_MARK did that already; the XDP door
@@ -90,6 +92,21 @@ function extend(chunks: Uint8Array[], end: number, segments: Segment[], last: nu
   return { end, cut };
 }
 
+/**
+ * Closes a socket whose handoff failed without a segment on the wire: back
+ * into repair first (it may have left it already, e.g. when the door could
+ * not take the flow), where close() sends neither FIN nor RST. The peer
+ * resends what it sent, as after a final ACK a full accept queue dropped.
+ */
+function closeQuietly(fd: number): void {
+  try {
+    addon.reopenRepair(fd);
+  } catch {
+    // Still in repair (it failed before leaving), or not a socket any more: close as it is.
+  }
+  closeSync(fd);
+}
+
 /** Chunks as one buffer (undefined: none). */
 function join(chunks: Uint8Array[]): Uint8Array | undefined {
   return chunks.length === 0 ? undefined : chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
@@ -113,7 +130,8 @@ export class Handover {
 
   /**
    * Makes each flow's socket (see the file header). Each result is the
-   * socket's fd, or the error that stopped it (its entry released, its flow
+   * socket's fd, or the error that stopped it (its entry kept for the
+   * peer's retransmit, SynEngine.retry; its flow
    * not marked); doneAt[i], if given, is when result i was done (ms since the
    * epoch). Each params gets its tsNow (if it has one) and stayInRepair set
    * here. Synchronous throughout; a promise for SocketMaker, which awaits it.
@@ -128,6 +146,7 @@ export class Handover {
     const look = this.peekData(flows, -1);
     return items.map(({ flow, params }, i) => {
       const words = flows.subarray(FLOW_WORDS * i, FLOW_WORDS * (i + 1));
+      let made = false;
       try {
         let fd: number;
         try {
@@ -155,13 +174,17 @@ export class Handover {
           this.host.opened(flow, words);
           if (held !== undefined && params.mark) this.injectLate(fd, words, params.mark, end, last, look.next);
         } catch (error) {
-          closeSync(fd); // in repair, or its data incomplete: nothing more goes on the wire
+          closeQuietly(fd);
           return error as Error;
         }
         this.host.mark(flow, true, words);
+        made = true;
         return fd;
       } finally {
-        if (flow.hold >= 0) this.host.release(flow.hold, flow.iss);
+        if (flow.hold >= 0) {
+          if (made) this.host.release(flow.hold, flow.iss);
+          else this.host.retry(flow.hold, flow.iss);
+        }
         if (doneAt !== undefined) doneAt[i] = performance.timeOrigin + performance.now();
       }
     });
@@ -170,6 +193,11 @@ export class Handover {
   /** A held entry whose handshake is not made into a socket goes back to the cache. */
   release(hold: number, iss: number): void {
     this.host.release(hold, iss);
+  }
+
+  /** A held entry whose socket could not be made waits for the peer's retransmit. */
+  retry(hold: number, iss: number): void {
+    this.host.retry(hold, iss);
   }
 
   /** The flow's socket closed: its stragglers stay skipped for a TIME_WAIT. */
