@@ -490,13 +490,28 @@ export class SynEngine {
   }
 
   /**
-   * Ends a hold: the kernel socket exists (or could not be made). `iss`
+   * Ends a hold: the kernel socket exists (or will never be made). `iss`
    * guards against an entry that went stale and was reused meanwhile.
    */
   release(e: number, iss: number): boolean {
     if (!this.holds(e, iss)) return false;
     this.held.forget(e);
     return (this.cache as SynCache).remove(e);
+  }
+
+  /**
+   * Ends a hold whose socket could not be made this time (a full map, a
+   * 4-tuple still taken): the entry stays, no longer held, until it would
+   * have gone stale, so the peer's retransmit completes it again - as a
+   * refused handshake's does. Its collected data goes (the peer resends it).
+   * Without the entry that retransmit would meet a cookie check that, with
+   * syncookies 'on' and no recent need for cookies, drops it.
+   */
+  retry(e: number, iss: number): boolean {
+    if (!this.holds(e, iss)) return false;
+    this.held.forget(e);
+    (this.cache as SynCache).unhold(e);
+    return true;
   }
 
   /**

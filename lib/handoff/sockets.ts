@@ -38,6 +38,8 @@ export interface SocketSource {
   completeHandoffs(items: ReadonlyArray<{ flow: HandoffFlow; params: RepairParams }>, doneAt?: number[]): Promise<Array<number | Error>>;
   /** A held entry whose handshake is not made into a socket goes back to the cache (see SynEngine.release). */
   release(hold: number, iss: number): void;
+  /** A held entry whose socket could not be made this time waits for the peer's retransmit (see SynEngine.retry). */
+  retry(hold: number, iss: number): void;
   /** The flow's socket closed: skip its stragglers for a TIME_WAIT. */
   linger(flow: FlowOf): void;
 }
@@ -139,7 +141,7 @@ export class SocketMaker {
       } catch (error) {
         // Not one of a socket's own errors (those are results): the batch
         // fails as a whole, and each peer's next segment retries.
-        for (const { flow } of items) this.release(flow);
+        for (const { flow } of items) if (flow.hold >= 0) this.source.retry(flow.hold, flow.iss);
         results = items.map(() => error as Error);
       }
       results.forEach((result, i) => {

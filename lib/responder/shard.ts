@@ -318,6 +318,11 @@ export class Shard implements HandoverHost {
     this.engine.release(hold, iss);
   }
 
+  /** A held entry whose socket could not be made waits for the peer's retransmit (see SynEngine.retry). */
+  retry(hold: number, iss: number): void {
+    this.engine.retry(hold, iss);
+  }
+
   /**
    * From now on the flow is not ours: a kernel socket serves it
    * (kernelSocket) or it was completed and reported. Its segments are

@@ -615,6 +615,27 @@ test('hold: a completed entry stays until released and collects the data that fo
   assert.equal(h.engine.cache?.size, 0);
 });
 
+test("retry: a held entry whose socket could not be made stays for the peer's retransmit, which completes it again (not a spurious cookie)", () => {
+  const h = harness({ syncookies: 'on' }, true);
+  h.feed({ cookie: 0x51000000, cookieState: V.made });
+  const iss = h.sent[0].seq;
+  h.feed({ kind: K.ack, seq: 1001, ack: (iss + 1) >>> 0, data: [1, 2, 3] });
+  const first = h.handshakes[0];
+  assert.equal(h.engine.retry(first.hold, (iss + 1) >>> 0), false, 'a wrong ISS changes nothing');
+  assert.equal(h.engine.retry(first.hold, iss), true);
+  assert.equal(h.engine.cache?.size, 1, 'the entry stays');
+  assert.equal(h.engine.takeHeldData(first.hold, iss), undefined, 'no longer held: its data went');
+  // The peer resends its data (its ACK of our SYN-ACK with it).
+  h.feed({ kind: K.ack, seq: 1001, ack: (iss + 1) >>> 0, data: [1, 2, 3] });
+  assert.equal(h.stat('completed'), 2);
+  assert.equal(h.stat('spuriouscookie'), 0);
+  const again = h.handshakes[1];
+  assert.ok(again.hold >= 0);
+  assert.deepEqual([...(again.payload ?? [])], [1, 2, 3]);
+  assert.equal(h.engine.release(again.hold, iss), true);
+  assert.equal(h.engine.cache?.size, 0);
+});
+
 test("hold with syncookies=only: SYNs leave no state, a completed flow is held and collects its data until released", () => {
   const h = harness({ syncookies: 'only' }, true);
   h.feed({ sport: 1, cookie: 0x11111100, cookieState: V.made });

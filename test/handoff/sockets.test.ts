@@ -20,10 +20,11 @@ function handshake(remotePort: number, irs: number, extra: Partial<Handshake> = 
   };
 }
 
-/** A handover that "makes" fd 100 + remotePort for each flow, and records releases and lingers. */
+/** A handover that "makes" fd 100 + remotePort for each flow, and records releases, retries and lingers. */
 function standIn() {
   const made: HandoffFlow[][] = [];
   const released: number[] = [];
+  const retried: number[] = [];
   const lingered: FlowOf[] = [];
   const source: SocketSource = {
     completeHandoffs: async (items, doneAt = []) => {
@@ -32,9 +33,10 @@ function standIn() {
       return items.map((it) => 100 + it.flow.remotePort);
     },
     release: (hold) => { released.push(hold); },
+    retry: (hold) => { retried.push(hold); },
     linger: (flow) => { lingered.push(flow); },
   };
-  return { source, made, released, lingered };
+  return { source, made, released, retried, lingered };
 }
 
 const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
@@ -120,7 +122,7 @@ test('a socket the kernel refuses is reported as failed and not remembered: the 
   assert.equal(failing.handed.length, 2);
 });
 
-test('a batch whose handoff throws fails as a whole: every handshake reported, its hold released, nothing thrown', async () => {
+test('a batch whose handoff throws fails as a whole: every handshake reported, its hold left for the peer\'s retransmit, nothing thrown', async () => {
   const m = maker();
   m.source.completeHandoffs = async () => {
     throw new Error('the ring is gone');
@@ -129,7 +131,8 @@ test('a batch whose handoff throws fails as a whole: every handshake reported, i
   m.sockets.push(handshake(44002, 2, { hold: 12 }));
   await tick();
   assert.deepEqual(m.handed.map((h) => h.error?.message), ['the ring is gone', 'the ring is gone']);
-  assert.deepEqual(m.released, [11, 12]);
+  assert.deepEqual(m.retried, [11, 12], 'the entries wait for the retransmits');
+  assert.deepEqual(m.released, []);
 });
 
 test('past its backlog a handshake is refused and counted (handoffqueuefull); room comes back as sockets are made', async () => {
