@@ -14,6 +14,9 @@ import { vethXdpUnavailableReason } from '../../lib/lab/veth-xdp.js';
 import { doorUnavailableReason } from '../../lib/door/door.js';
 import { Responder } from '../../lib/responder/responder.js';
 import { protect } from '../../lib/handoff/protect.js';
+import { DoorFlows } from '../../lib/door/flows.js';
+import type { Door } from '../../lib/door/door.js';
+import { FLOW_WORDS, writeFlowWords } from '../../lib/native/flow-words.js';
 import { track } from '../helpers/children.js';
 import { pythonGet, retransReport } from '../helpers/python-get.js';
 
@@ -150,3 +153,61 @@ test("io: 'xdp' with more workers than receive queues refuses in one line; 'auto
   }
 });
 
+
+// An attacker who completes handshakes by the million and keeps them open
+// fills the door's handed-over map (DOOR_HANDED_MAX entries): filled here
+// directly, with made-up flows, through the door's own flow maps. A
+// connection completed then cannot be passed to its socket: the handoff
+// fails as a full accept queue would drop the final ACK - counted, nothing
+// on the wire (the socket goes back into repair before it is closed, so no
+// FIN or RST) - and the client's retransmit completes it once there is room.
+test("io 'xdp': with the door's handed-over map full a handoff fails quietly (counted, no reset); the client's retransmit is served once there is room", { skip, timeout: 120_000 }, async () => {
+  const server = http.createServer((req, res) => res.end('room'));
+  const p = await protect(server, {
+    iface: pair.responderIface, netns: pair.responder.path, addrs: [pair.responderV4], ports: [PORT], syncookies: 'on', io: 'xdp',
+  });
+  const errors: Error[] = [];
+  p.on('handoffError', (e) => errors.push(e));
+  const door = (p.responder as unknown as { door: Door }).door;
+  const flows = new DoorFlows(door.flowMaps);
+  const words = new Uint32Array(FLOW_WORDS);
+  const fake = (i: number): Uint32Array => writeFlowWords({
+    family: 4, remoteAddress: `198.19.${(i >> 8) & 255}.${i & 255}`, remotePort: 1024 + (i >> 16), localAddress: pair.responderV4, localPort: PORT,
+  }, words);
+  let filled = 0;
+  try {
+    for (;; filled++) {
+      try {
+        flows.handOver(fake(filled), filled);
+      } catch (error) {
+        assert.match((error as Error).message, /the door's handed-over map is full/);
+        break;
+      }
+    }
+    assert.equal(filled, 1 << 20, 'the map holds DOOR_HANDED_MAX flows');
+    const script = `
+      const s = require('node:net').connect({ host: ${JSON.stringify(pair.responderV4)}, port: ${PORT} }, () => s.write('GET / HTTP/1.1\\r\\nHost: x\\r\\nConnection: close\\r\\n\\r\\n'));
+      let got = '';
+      s.on('data', (d) => { got += d; });
+      s.on('end', () => console.log(got.endsWith('room') ? 'room' : JSON.stringify(got)));
+      s.on('error', (e) => console.log(e.code ?? e.message));
+      s.setTimeout(20000, () => { console.log('timeout'); s.destroy(); });`;
+    const child = track(spawn(...pair.peer.wrap(process.execPath, ['-e', script]), { stdio: ['ignore', 'pipe', 'inherit'] }));
+    let out = '';
+    child.stdout!.on('data', (d) => (out += d));
+    const done = new Promise((resolve) => child.on('close', resolve));
+    while (p.stats().handoffFailed < 1) await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.ok(p.stats().handoffFailedBy.E2BIG >= 1, JSON.stringify(p.stats()));
+    assert.equal(p.stats().handoffs, 0);
+    // Room for one more: the next retransmit goes through.
+    assert.equal(flows.takeBack(fake(0)), true);
+    await done;
+    assert.equal(out.trim(), 'room', `no reset reached the client; its retransmit was served: ${JSON.stringify({ ...p.stats(), ...p.responder.stats() })}`);
+    assert.equal(p.stats().handoffs, 1);
+    assert.ok(errors.length >= 1 && errors.every((e) => /handed-over map is full/.test(e.message)), errors.map((e) => e.message).join('; '));
+  } finally {
+    for (let i = 1; i < filled; i++) flows.takeBack(fake(i));
+    flows.close();
+    await p.close();
+  }
+});
