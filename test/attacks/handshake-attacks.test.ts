@@ -161,6 +161,37 @@ async function withServer(pair: PairLab, io: Io, body: (p: Protection, errors: E
   }
 }
 
+/**
+ * `body` with the peer also a gateway the responder routes a prefix through
+ * (and a permanent neighbour entry for it): the owner then writes the peer's
+ * MAC as a reply MAC, and with cookies only the door answers the peer's SYNs
+ * itself instead of handing them to userspace.
+ */
+/** The door answered every SYN since `before` itself: none went to userspace unanswered, no SYN-ACK went through the ring. */
+function assertDoorAnswered(before: Record<string, number>, after: Record<string, number>): void {
+  assert.equal(after.doorSynNotViaGateway - before.doorSynNotViaGateway, 0, 'the door left SYNs from the gateway to userspace');
+  assert.equal(after.txFrames - before.txFrames, 0, 'SYN-ACKs went through the ring, not the door');
+  assert.ok(after.synackssent > before.synackssent);
+}
+
+async function withGatewayPeer(pair: PairLab, body: () => Promise<void>): Promise<void> {
+  const mac = Array.from(pair.peer.macOf(pair.peerIface), (b) => b.toString(16).padStart(2, '0')).join(':');
+  const { responder, responderIface: dev } = pair;
+  const routes = [[pair.peerV4, '198.18.105.0/24'], [pair.peerV6, '2001:db8:69::/64']];
+  for (const [via, prefix] of routes) {
+    responder.ip(['neigh', 'replace', via, 'lladdr', mac, 'dev', dev, 'nud', 'permanent']);
+    responder.ip(['route', 'add', prefix, 'via', via, 'dev', dev]);
+  }
+  try {
+    await body();
+  } finally {
+    for (const [via, prefix] of routes) {
+      responder.ip(['route', 'del', prefix]);
+      responder.ip(['neigh', 'del', via, 'dev', dev]);
+    }
+  }
+}
+
 async function waitFor(check: () => boolean, ms = 5000): Promise<boolean> {
   const end = Date.now() + ms;
   while (Date.now() < end && !check()) await new Promise((r) => setTimeout(r, 10));
@@ -283,6 +314,101 @@ for (const io of Object.keys(BACKENDS) as Io[]) for (const family of FAMILIES) {
       assert.deepEqual(errors, []);
     });
   });
+
+  test(`${on} SYNs with hostile options are served (huge window shift, tiny MSS, MSS 0 or of a wrong length) or dropped and counted (option lengths 0, 1, past the header); cookies only, answered by the door itself on io 'xdp'`, { skip }, async () => {
+    await withGatewayPeer(lab(), () => withServer(lab(), io, async (p, errors) => {
+      // A kernel client first: served, and its batch has the owner write the
+      // peer's MAC as a reply MAC, so the door answers the SYNs below itself.
+      assert.equal(await curl(wire()), '200');
+      const before = p.responder.stats();
+      const get = 'GET / HTTP/1.0\r\n\r\n';
+      // Linux's SYN layout (MSS, SACK-permitted, timestamps, NOP, window shift), which the door reads in place.
+      const linux = (mss: string, shift: string): string => `0204${mss}` + '0402' + '080a0000000100000000' + '01' + `0303${shift}`;
+      const served: Run[] = [
+        { sport: 40010, rawOpts: linux('05b4', 'ff'), data: get }, // Linux's layout, window shift 255
+        { sport: 40011, rawOpts: linux('0000', '07'), data: get }, // Linux's layout, MSS 0
+        { sport: 40012, rawOpts: '02040001', data: get }, // MSS 1: raised to 88
+        { sport: 40013, rawOpts: '02030000', data: get }, // an MSS of 3 bytes, skipped, then EOL
+        { sport: 40014, rawOpts: '0303ff01' + '0101080a' + '00000001' + '00000000', data: get }, // odd order, shift 255
+      ];
+      const malformed: Run[] = [
+        { sport: 40015, rawOpts: '0101080a', synOnly: true, waitS: 0.5 }, // timestamps of 10 bytes in 2
+        { sport: 40016, rawOpts: '02000000', synOnly: true, waitS: 0.5 }, // length 0
+        { sport: 40017, rawOpts: '03010000', synOnly: true, waitS: 0.5 }, // length 1
+        { sport: 40018, rawOpts: '01010102', synOnly: true, waitS: 0.5 }, // a kind with no length byte
+      ];
+      const got = await crafts(wire(), [...served, ...malformed]);
+      served.forEach((run, i) => {
+        assert.equal(got[i].synack, true, `no SYN-ACK for ${run.rawOpts}`);
+        assert.match(got[i].reply, /^HTTP\/1\.1 200/, `not served: ${run.rawOpts}: ${JSON.stringify(got[i])}`);
+        assert.equal(got[i].rst, false, run.rawOpts);
+      });
+      malformed.forEach((run, i) => assert.equal(got[served.length + i].segments, 0, `answered ${run.rawOpts}: ${JSON.stringify(got[served.length + i])}`));
+      assert.ok(await waitFor(() => p.responder.stats().dropBadOptionLength - before.dropBadOptionLength >= malformed.length));
+      const after = p.responder.stats();
+      assert.equal(after.dropBadOptionLength - before.dropBadOptionLength, malformed.length);
+      assert.equal(p.stats().handoffs, 1 + served.length);
+      assert.deepEqual(p.stats().handoffFailedBy, {});
+      if (io === 'xdp') assertDoorAnswered(before, after);
+      assert.equal(await curl(wire()), '200');
+      assert.deepEqual(errors, []);
+    }, undefined, 'only'));
+  });
+
+  if (family === 6) {
+    test(`${on} SYNs behind IPv6 extension headers: hop-by-hop or destination options are walked and served; an atomic fragment is dropped and counted`, { skip }, async () => {
+      await withGatewayPeer(lab(), () => withServer(lab(), io, async (p, errors) => {
+        assert.equal(await curl(wire()), '200');
+        const before = p.responder.stats();
+        const get = 'GET / HTTP/1.0\r\n\r\n';
+        const [hbh, dest, frag] = await crafts(wire(), [
+          { sport: 40020, ext: 'hbh', opts: [['MSS', 1400], ['WScale', 7]], data: get },
+          { sport: 40021, ext: 'dest', opts: [['MSS', 1400], ['Timestamp', [5, 0]]], data: get },
+          { sport: 40022, ext: 'frag', opts: [['MSS', 1400]], synOnly: true, waitS: 0.5 },
+        ]);
+        assert.match(hbh.reply, /^HTTP\/1\.1 200/, JSON.stringify(hbh));
+        assert.match(dest.reply, /^HTTP\/1\.1 200/, JSON.stringify(dest));
+        assert.equal(frag.segments, 0, JSON.stringify(frag));
+        assert.ok(await waitFor(() => p.responder.stats().dropFragment > before.dropFragment));
+        assert.equal(p.stats().handoffs, 3);
+        if (io === 'xdp') assertDoorAnswered(before, p.responder.stats());
+        assert.equal(await curl(wire()), '200');
+        assert.deepEqual(errors, []);
+      }, undefined, 'only'));
+    });
+  }
+
+  for (const syncookies of ['on', 'only'] as const) {
+    test(`${on} forged cookie ACKs where no entry exists (bare, with data, with FIN) are dropped and counted (failcookie), unanswered; syncookies '${syncookies}'${syncookies === 'only' ? ", checked by the door itself on io 'xdp'" : ''}`, { skip }, async () => {
+      await withServer(lab(), io, async (p, errors) => {
+        const all = p.responder.stats();
+        const before = all.failcookie;
+        const redirected = all.doorRedirected;
+        const forged: Run[] = [
+          { sport: 40030, flags: 'A', seq: 0x1234567, ack: 0x89abcdef },
+          { sport: 40031, flags: 'PA', seq: 0x2345678, ack: 0x9abcdef0, data: 'GET / HTTP/1.0\r\n\r\n' },
+          { sport: 40032, flags: 'FA', seq: 0x3456789, ack: 0xabcdef01 },
+        ].map((r) => ({ ...r, synOnly: true, waitS: 0.5 }));
+        const got = await crafts(wire(), forged);
+        got.forEach((g, i) => assert.equal(g.segments, 0, `answered ${forged[i].flags}: ${JSON.stringify(g)}`));
+        // At least these: an earlier test's kernel connection in LAST_ACK may
+        // retransmit its FIN now, and the peer's ACK of it is one more ACK
+        // this server has no entry for.
+        const moved = (): string => JSON.stringify(Object.fromEntries(Object.entries(p.responder.stats()).filter(([k, v]) => v !== all[k]).map(([k, v]) => [k, v - all[k]])));
+        assert.ok(await waitFor(() => p.responder.stats().failcookie - before >= forged.length), moved());
+        // Behind the door, with cookies only, no entry can exist: the door checks them itself; else userspace does.
+        if (io === 'xdp') {
+          const handedOn = p.responder.stats().doorRedirected - redirected;
+          if (syncookies === 'only') assert.equal(handedOn, 0, 'the door handed forged ACKs to userspace');
+          else assert.ok(handedOn >= forged.length, `the door checked cookies it should have left to userspace: ${handedOn}`);
+        }
+        // A real client's cookie ACK passes the same checks.
+        assert.equal(await curl(wire()), '200');
+        assert.equal(p.stats().handoffs, 1);
+        assert.deepEqual(errors, []);
+      }, undefined, syncookies);
+    });
+  }
 
   test(`${on} a SYN from source port 0 is dropped and counted; the server lives on`, { skip }, async () => {
     await withServer(lab(), io, async (p, errors) => {
