@@ -73,6 +73,14 @@ export interface DoorOptions {
   mss6?: number;
   windowScale?: number;
   window?: number;
+  /**
+   * SO_MARK of the sockets handoffs make: a segment (not a SYN) of a flow
+   * not handed over through this door passes to a kernel socket that holds
+   * it, past repair and carrying this mark (doorKernelSocket): connections
+   * handed over before this door was attached. 0 (the
+   * default): no such lookup.
+   */
+  socketMark?: number;
 }
 
 /** What the owner knows of its own cookie use (see the header). */
@@ -137,7 +145,7 @@ export class Door {
   private readonly counts: BigUint64Array;
   private readonly verdictNames: Map<number, DoorVerdict>;
   private readonly flowWords = new Uint32Array(FLOW_WORDS);
-  private readonly config = { flags: 0, activeSlot: 0, wscale: 7, window: 65535, mss4: 1460, mss6: 1440, tsOffset: 0 };
+  private readonly config = { flags: 0, activeSlot: 0, wscale: 7, window: 65535, mss4: 1460, mss6: 1440, tsOffset: 0, socketMark: 0 };
   /** The reply MACs last written, as sorted hex (the map starts empty). */
   private replyMacs = '';
   /** The secret last written to each slot (null: invalid). */
@@ -158,6 +166,7 @@ export class Door {
     this.config.wscale = checkedInteger('windowScale', options.windowScale, 0, 14, 7);
     this.config.window = checkedInteger('window', options.window, 1, 65535, 65535);
     this.config.tsOffset = randomInt(0, 2 ** 32);
+    this.config.socketMark = checkedInteger('socketMark', options.socketMark, 0, 2 ** 32 - 1, 0);
     this.names = door.counterNames;
     this.counts = new BigUint64Array(door.counterNames.length);
     this.verdictNames = new Map(Object.entries(door.verdicts).map(([name, value]) => [value, name as DoorVerdict]));

@@ -268,7 +268,11 @@ export class Responder extends EventEmitter<ResponderEvents> {
     this.ioPath = chooseIo(o, netnsPath === undefined ? undefined : netnsName(netnsPath));
     if (this.ioPath === 'door') {
       const c = this.config;
-      this.door = new Door({ addrs: o.addrs, ports: o.ports, mss: c.mss, mss6: c.mss6, windowScale: c.windowScale, window: c.window });
+      // With handoffs the door also passes on segments of sockets handed over
+      // before it was attached (their SO_MARK): another protect() of this
+      // process, a restarted service's closing connections.
+      const socketMark = o.handoff === true ? o.mark ?? DEFAULT_MARK : 0;
+      this.door = new Door({ addrs: o.addrs, ports: o.ports, mss: c.mss, mss6: c.mss6, windowScale: c.windowScale, window: c.window, socketMark });
       this.door.followSecrets(this.secrets);
       this.door.setTimestampClock(timestampAt(this.clock.now(), this.secrets.epoch !== null ? 0 : this.tsOffset));
       this.door.attach(o.iface, netnsPath);

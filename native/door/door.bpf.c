@@ -23,6 +23,12 @@
  *     native/wire/parse.cc bumps for it, checked in its order from where
  *     the frame became ours (IP length, IP checksum, fragment, source;
  *     TCP length, data offset, source port)
+ *   a segment but a SYN of a flow  XDP_PASS  doorKernelSocket: a socket
+ *   that is not in `handed`          out of a handoff (SO_MARK socket_mark,
+ *     past repair) holds its 4-tuple - a connection handed over before this
+ *     door was attached (another protect() of the process, a restarted
+ *     service's closing sockets). Sockets still in repair carry no mark:
+ *     their segments go on to userspace, which injects them
  *   SYN, config DOOR_ANSWER_SYNS,  XDP_TX    the cookie SYN-ACK, built in
  *   from a MAC in `reply_macs`     place: TCP checksum (dropBadTcpChecksum),
  *     flags (dropBadFlags), options (dropBadOptionLength) first; parsedSyn
@@ -506,6 +512,36 @@ static __always_inline int answer_syn(struct xdp_md *ctx, const struct segment *
   return XDP_TX;
 }
 
+/* Whether a socket a handoff made, outside `handed`, holds the flow (see
+ * the header): a full socket, not a listener, that carries `mark`. The
+ * kernel's own lookup, as its receive path makes it; a TIME_WAIT is no full
+ * socket (userspace decides a SYN on it, RFC 6191, and may open a new
+ * connection there whose segments must reach it), nor is a request socket. */
+static __always_inline int kernel_socket(struct xdp_md *ctx, const struct door_flow *flow, __u32 mark)
+{
+  struct bpf_sock_tuple t = {};
+  __u32 size;
+  if (flow->family == 4) {
+    t.ipv4.saddr = flow->peer[0];
+    t.ipv4.daddr = flow->local[0];
+    t.ipv4.sport = bpf_htons(flow->peer_port);
+    t.ipv4.dport = bpf_htons(flow->local_port);
+    size = sizeof(t.ipv4);
+  } else {
+    __builtin_memcpy(t.ipv6.saddr, flow->peer, 16);
+    __builtin_memcpy(t.ipv6.daddr, flow->local, 16);
+    t.ipv6.sport = bpf_htons(flow->peer_port);
+    t.ipv6.dport = bpf_htons(flow->local_port);
+    size = sizeof(t.ipv6);
+  }
+  struct bpf_sock *sk = bpf_sk_lookup_tcp(ctx, &t, size, BPF_F_CURRENT_NETNS, 0);
+  if (!sk)
+    return 0;
+  const int marked = sk->mark == mark && sk->state != BPF_TCP_LISTEN;
+  bpf_sk_release(sk);
+  return marked;
+}
+
 /* A segment that is ours, its IP layer checked: TCP from here. */
 static __always_inline int door_tcp(struct xdp_md *ctx, struct segment *s)
 {
@@ -532,6 +568,10 @@ static __always_inline int door_tcp(struct xdp_md *ctx, struct segment *s)
   const __u32 seq = load32(tcp + 4);
   const __u32 ack = load32(tcp + 8);
   const int syn = flags & TCP_SYN;
+  if (!syn && cfg->socket_mark != 0 && kernel_socket(ctx, &s->flow, cfg->socket_mark)) {
+    bump(DOOR_C_doorKernelSocket);
+    return XDP_PASS;
+  }
   /* A SYN that may reopen a closed flow is userspace's to judge (RFC 6191). */
   const int answer = syn && !s->reopen && (cfg->flags & DOOR_ANSWER_SYNS);
   if (answer && !from_reply_mac(ctx)) {

@@ -62,7 +62,8 @@
   X(failcookie)                                                               \
   X(doorRedirected)       /* to the AF_XDP socket of its rx queue */          \
   X(doorNoSocket)         /* no AF_XDP socket there: passed to the kernel */  \
-  X(doorSynNotViaGateway) /* a SYN from no reply MAC: handed on, unanswered */
+  X(doorSynNotViaGateway) /* a SYN from no reply MAC: handed on, unanswered */ \
+  X(doorKernelSocket)     /* not handed over here, but a kernel socket's */
 
 enum door_counter {
 #define DOOR_COUNTER_ENUM(name) DOOR_C_##name,
@@ -92,6 +93,7 @@ struct door_config {
   __u16 mss6;        /* IPv6 */
   __u16 reserved2;
   __u32 ts_offset;   /* TSval = (CLOCK_MONOTONIC ms + ts_offset) & ~1 */
+  __u32 socket_mark; /* SO_MARK of the sockets handoffs make (0: none) */
 };
 
 struct door_secret {

@@ -5,7 +5,7 @@
 //                  replyMacsMax, Door, openUnboundXdpSocket }
 //   new Door(objectPath)                       open + load (verifier runs)
 //   .attach({ iface, netns? }) .detach() .attached .ifindex
-//   .configure({ flags, activeSlot, wscale, window, mss4, mss6, tsOffset })
+//   .configure({ flags, activeSlot, wscale, window, mss4, mss6, tsOffset, socketMark? })
 //   .setSecret(slot, key: Uint8Array(16) | null)
 //   .setPorts(ports: Uint16Array) .setAddresses(words: Uint32Array, 5 a address)
 //   .setReplyMacs(macs: Uint8Array, 6 bytes a MAC, at most replyMacsMax)
@@ -221,14 +221,15 @@ class DoorBinding : public Napi::ObjectWrap<DoorBinding> {
       return env.Undefined();
     }
     Napi::Object o = info[0].As<Napi::Object>();
-    uint32_t flags, slot, wscale, window, mss4, mss6, tsOffset;
+    uint32_t flags, slot, wscale, window, mss4, mss6, tsOffset, socketMark = 0;
     if (!ReadInteger(env, o, "config.", "flags", 0, DOOR_ANSWER_SYNS | DOOR_CHECK_ACKS, false, &flags) ||
         !ReadInteger(env, o, "config.", "activeSlot", 0, 1, false, &slot) ||
         !ReadInteger(env, o, "config.", "wscale", 0, 14, false, &wscale) ||
         !ReadInteger(env, o, "config.", "window", 0, 65535, false, &window) ||
         !ReadInteger(env, o, "config.", "mss4", 0, 65535, false, &mss4) ||
         !ReadInteger(env, o, "config.", "mss6", 0, 65535, false, &mss6) ||
-        !ReadInteger(env, o, "config.", "tsOffset", 0, 4294967295.0, false, &tsOffset))
+        !ReadInteger(env, o, "config.", "tsOffset", 0, 4294967295.0, false, &tsOffset) ||
+        !ReadInteger(env, o, "config.", "socketMark", 0, 4294967295.0, true, &socketMark))
       return env.Undefined();
     door_config config{};
     config.flags = static_cast<uint8_t>(flags);
@@ -238,6 +239,7 @@ class DoorBinding : public Napi::ObjectWrap<DoorBinding> {
     config.mss4 = static_cast<uint16_t>(mss4);
     config.mss6 = static_cast<uint16_t>(mss6);
     config.ts_offset = tsOffset;
+    config.socket_mark = socketMark;
     SysError error;
     return Done(env, loader_.SetConfig(config, &error), error);
   }

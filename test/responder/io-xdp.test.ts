@@ -9,11 +9,12 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { createPairLab, labUnavailableReason, type PairLab } from '../../lib/lab/netns.js';
 import { vethXdpUnavailableReason } from '../../lib/lab/veth-xdp.js';
 import { doorUnavailableReason } from '../../lib/door/door.js';
 import { Responder } from '../../lib/responder/responder.js';
-import { protect } from '../../lib/handoff/protect.js';
+import { protect, type ProtectOptions } from '../../lib/handoff/protect.js';
 import { DoorFlows } from '../../lib/door/flows.js';
 import type { Door } from '../../lib/door/door.js';
 import { FLOW_WORDS, writeFlowWords } from '../../lib/native/flow-words.js';
@@ -209,5 +210,48 @@ test("io 'xdp': with the door's handed-over map full a handoff fails quietly (co
     for (let i = 1; i < filled; i++) flows.takeBack(fake(i));
     flows.close();
     await p.close();
+  }
+});
+
+// A connection handed over before the door was attached - by an earlier
+// protect() in this process, or a restarted service whose sockets are still
+// closing - is not in this door's map; its segments pass to its kernel socket
+// all the same (its SO_MARK), instead of reaching userspace as a forged ACK.
+test("io 'xdp': a connection handed over through an earlier door goes on being served after a new protect() attaches its own (doorKernelSocket)", { skip }, async () => {
+  const server = http.createServer((req, res) => res.end(`reply ${req.url}`));
+  const base: ProtectOptions = { iface: pair.responderIface, netns: pair.responder.path, addrs: [pair.responderV4], ports: [PORT], syncookies: 'on', io: 'xdp' };
+  const first = await protect(server, base);
+  const script = `
+    const s = require('node:net').connect({ host: ${JSON.stringify(pair.responderV4)}, port: ${PORT} }, () => s.write('GET /1 HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n'));
+    s.setEncoding('utf8');
+    s.on('data', (d) => { if (d.includes('reply /')) console.log(d.slice(d.indexOf('reply /'))); });
+    s.on('error', (e) => console.log(e.code ?? e.message));
+    process.stdin.once('data', () => s.write('GET /2 HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n'));
+    s.setTimeout(10000, () => { console.log('timeout'); s.destroy(); process.exit(0); });`;
+  const child = track(spawn(...pair.peer.wrap(process.execPath, ['-e', script]), { stdio: ['pipe', 'pipe', 'inherit'] }));
+  const lines: string[] = [];
+  let waiting: (() => void) | undefined;
+  createInterface({ input: child.stdout! }).on('line', (l) => { lines.push(l); waiting?.(); });
+  // The client's next line, or 'no line' after 15 s.
+  const nextLine = async (): Promise<string> => {
+    const until = Date.now() + 15_000;
+    while (lines.length === 0 && Date.now() < until) {
+      await new Promise<void>((resolve) => { waiting = resolve; setTimeout(resolve, 250); });
+    }
+    return lines.shift() ?? 'no line';
+  };
+  let second: Awaited<ReturnType<typeof protect>> | undefined;
+  try {
+    assert.equal(await nextLine(), 'reply /1');
+    await first.close();
+    second = await protect(server, base);
+    child.stdin!.write('go\n');
+    assert.equal(await nextLine(), 'reply /2', 'the old connection is still served');
+    const s = second.responder.stats();
+    assert.ok(s.doorKernelSocket >= 1, JSON.stringify(s));
+    assert.equal(s.failcookie, 0, 'its segments were not taken for forged cookie ACKs');
+  } finally {
+    child.kill();
+    await second?.close();
   }
 });
