@@ -53,6 +53,8 @@ after(() => { for (const pair of Object.values(labs)) pair.lab.destroy(); });
 // what came back as JSON.
 const SCAPY = `
 import json, sys, time, threading
+import logging
+logging.getLogger('scapy.runtime').setLevel(logging.ERROR)
 from scapy.all import IP, IPv6, IPv6ExtHdrHopByHop, IPv6ExtHdrDestOpt, IPv6ExtHdrFragment, TCP, AsyncSniffer, send, conf, Raw
 conf.verb = 0
 a = json.loads(sys.argv[1])
@@ -206,6 +208,8 @@ async function waitFor(check: () => boolean, ms = 5000): Promise<boolean> {
 // ack counted from the client's next sequence.
 const WATCH = `
 import json, sys, time
+import logging
+logging.getLogger('scapy.runtime').setLevel(logging.ERROR)
 from scapy.all import IP, IPv6, TCP, AsyncSniffer, send, conf
 conf.verb = 0
 a = json.loads(sys.argv[1])

@@ -217,12 +217,13 @@ test("io 'xdp': with the door's handed-over map full a handoff fails quietly (co
 // protect() in this process, or a restarted service whose sockets are still
 // closing - is not in this door's map; its segments pass to its kernel socket
 // all the same (its SO_MARK), instead of reaching userspace as a forged ACK.
-test("io 'xdp': a connection handed over through an earlier door goes on being served after a new protect() attaches its own (doorKernelSocket)", { skip }, async () => {
+for (const family of [4, 6] as const) test(`io 'xdp', IPv${family}: a connection handed over through an earlier door goes on being served after a new protect() attaches its own (doorKernelSocket)`, { skip }, async () => {
+  const host = family === 4 ? pair.responderV4 : pair.responderV6;
   const server = http.createServer((req, res) => res.end(`reply ${req.url}`));
-  const base: ProtectOptions = { iface: pair.responderIface, netns: pair.responder.path, addrs: [pair.responderV4], ports: [PORT], syncookies: 'on', io: 'xdp' };
+  const base: ProtectOptions = { iface: pair.responderIface, netns: pair.responder.path, addrs: [host], ports: [PORT], syncookies: 'on', io: 'xdp' };
   const first = await protect(server, base);
   const script = `
-    const s = require('node:net').connect({ host: ${JSON.stringify(pair.responderV4)}, port: ${PORT} }, () => s.write('GET /1 HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n'));
+    const s = require('node:net').connect({ host: ${JSON.stringify(host)}, port: ${PORT} }, () => s.write('GET /1 HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n'));
     s.setEncoding('utf8');
     s.on('data', (d) => { if (d.includes('reply /')) console.log(d.slice(d.indexOf('reply /'))); });
     s.on('error', (e) => console.log(e.code ?? e.message));
