@@ -505,12 +505,17 @@ export class SynEngine {
    * have gone stale, so the peer's retransmit completes it again - as a
    * refused handshake's does. Its collected data goes (the peer resends it).
    * Without the entry that retransmit would meet a cookie check that, with
-   * syncookies 'on' and no recent need for cookies, drops it.
+   * syncookies 'on' and no recent need for cookies, drops it. An entry taken
+   * only to hold a cookie's flow (entryFromCookie) knows nothing of the
+   * handshake but its key: it goes, and the retransmit completes through
+   * its cookie again, as the first time (cookies were needed moments ago).
    */
   retry(e: number, iss: number): boolean {
     if (!this.holds(e, iss)) return false;
     this.held.forget(e);
-    (this.cache as SynCache).unhold(e);
+    const cache = this.cache as SynCache;
+    if ((cache.flags[e] & EntryFlag.holdOnly) !== 0) cache.remove(e);
+    else cache.unhold(e);
     return true;
   }
 
@@ -548,7 +553,7 @@ export class SynEngine {
     if (e === NONE) return NONE;
     cache.setKey(e, rx.family[i], rx.saddr, i * 4, rx.daddr, i * 4, rx.sport[i], rx.dport[i]);
     // Only what the hold needs: the handshake itself comes from the row.
-    cache.setSyn(e, 0, rx.cookie[i], (rx.seq[i] - 1) >>> 0, 0, NO_WSCALE, EntryFlag.cookie, 0);
+    cache.setSyn(e, 0, rx.cookie[i], (rx.seq[i] - 1) >>> 0, 0, NO_WSCALE, EntryFlag.cookie | EntryFlag.holdOnly, 0);
     cache.link(e, this.now);
     this.holdEntry(e, rx, i);
     return e;

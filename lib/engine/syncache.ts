@@ -62,6 +62,8 @@ export const EntryFlag = {
   unreach: 8,
   /** completed; kept while its kernel socket is made, to collect early data. */
   held: 16,
+  /** taken only to hold a cookie-completed flow: it knows the flow's key, not its handshake. */
+  holdOnly: 32,
 } as const;
 
 /** peerWscale value meaning "the peer sent no window-scale option". */

@@ -636,6 +636,23 @@ test("retry: a held entry whose socket could not be made stays for the peer's re
   assert.equal(h.engine.cache?.size, 0);
 });
 
+test("retry of a cookie's hold: the entry (which knows only the flow's key) goes, and the retransmit completes through the cookie again with the peer's MSS", () => {
+  const h = harness({ syncookies: 'only' }, true);
+  h.feed({ sport: 1, cookie: 0x11111100, cookieState: V.made });
+  const ack = { kind: K.ack, sport: 1, seq: 1001, ack: 0x11111101, cookie: 0x11111100, cookieState: V.valid, mss: 1400, data: [1] };
+  h.feed(ack);
+  const first = h.handshakes[0];
+  assert.equal(first.viaCookie, true);
+  assert.equal(h.engine.retry(first.hold, 0x11111100), true);
+  assert.equal(h.engine.cache?.size, 0, 'the hold entry went');
+  h.feed(ack);
+  const again = h.handshakes[1];
+  assert.equal(again.viaCookie, true);
+  assert.equal(again.mss, first.mss);
+  assert.ok(again.mss > 0);
+  assert.equal(h.engine.release(again.hold, 0x11111100), true);
+});
+
 test("hold with syncookies=only: SYNs leave no state, a completed flow is held and collects its data until released", () => {
   const h = harness({ syncookies: 'only' }, true);
   h.feed({ sport: 1, cookie: 0x11111100, cookieState: V.made });
