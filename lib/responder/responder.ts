@@ -297,10 +297,6 @@ export class Responder extends EventEmitter<ResponderEvents> {
           for (const item of handed) this.hand(item);
         });
       }
-      // As with workers below: the shard tells the door only after its first
-      // batch, and until then, in 'only', the door would hand every SYN and
-      // forged ACK to userspace.
-      this.door?.setCookieState({ mode: this.config.syncookies, paused: false, cacheEmpty: true });
     } else {
       this.fanoutGroup = randomInt(1, 65536);
       await Promise.all(Array.from({ length: workers }, (_, i) => this.startWorker(i)));

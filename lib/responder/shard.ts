@@ -196,6 +196,10 @@ export class Shard implements HandoverHost {
    * NativeRing.start.
    */
   start(onError: (error: NodeJS.ErrnoException) => void, onLinkUp?: () => void): void {
+    // The door hears this shard's cookie state from the start, not only after
+    // its first batch (until then, in 'only', it would hand every SYN and
+    // forged ACK to userspace).
+    this.tellDoor();
     this.ring.start(() => this.drain(), onError, onLinkUp);
   }
 
