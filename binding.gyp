@@ -51,6 +51,7 @@
         "native/io/ring_binding.cc",
         "native/io/backend_args.cc",
         "native/handoff/repair.cc",
+        "native/handoff/listener.cc",
         "native/handoff/handoff_binding.cc",
         "native/gate/nft_session.cc"
       ],

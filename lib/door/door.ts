@@ -145,7 +145,7 @@ export class Door {
   private readonly counts: BigUint64Array;
   private readonly verdictNames: Map<number, DoorVerdict>;
   private readonly flowWords = new Uint32Array(FLOW_WORDS);
-  private readonly config = { flags: 0, activeSlot: 0, wscale: 7, window: 65535, mss4: 1460, mss6: 1440, tsOffset: 0, socketMark: 0 };
+  private readonly config = { flags: 0, activeSlot: 0, wscale: 7, window: 65535, mss4: 1460, mss6: 1440, tsOffset: 0, socketMark: 0, calmSyns: 0 };
   /** The reply MACs last written, as sorted hex (the map starts empty). */
   private replyMacs = '';
   /** The secret last written to each slot (null: invalid). */
@@ -234,6 +234,24 @@ export class Door {
       this.native.configure(this.config);
     }
     if (changed(inUse)) write(inUse);
+  }
+
+  /**
+   * Calm: up to `synsPerSecond` SYNs of ours a second, on each CPU that
+   * receives them, pass to the kernel's own listener, which the caller
+   * holds on every address and port (its SO_MARK the socketMark); above
+   * that rate in a 100 ms window, and until a window stays below it again,
+   * and whenever cookies are all there is, every SYN is ours. The
+   * listener's request sockets and kernel cookie ACKs then pass to it too
+   * (doorKernelSocket). 0 turns it off. Needs socketMark.
+   */
+  setCalm(synsPerSecond: number): void {
+    const rate = checkedInteger('calm', synsPerSecond, 0, 100_000_000, 0);
+    if (rate !== 0 && this.config.socketMark === 0) throw new RangeError('calm needs the handoffs\' socketMark: without it the kernel listener\'s connections are not told from others');
+    const syns = rate === 0 ? 0 : Math.max(1, Math.ceil(rate * doorConstants().calmWindowMs / 1000));
+    if (syns === this.config.calmSyns) return;
+    this.config.calmSyns = syns;
+    this.native.configure(this.config);
   }
 
   /** Our timestamp clock's value now (the engine's tsNow()): the door's TSvals read on from it. */

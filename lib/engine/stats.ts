@@ -54,7 +54,7 @@ export type SyncacheCounterName = (typeof SYNCACHE_COUNTERS)[number];
  * names above). The door's own map holds them: the Responder reads them
  * from there into stats(), so a shard's Stats has no slot for them.
  */
-export const DOOR_COUNTERS = ['doorRedirected', 'doorNoSocket', 'doorSynNotViaGateway', 'doorKernelSocket'] as const;
+export const DOOR_COUNTERS = ['doorRedirected', 'doorNoSocket', 'doorSynNotViaGateway', 'doorKernelSocket', 'doorCalm'] as const;
 
 /** What a shard counts, in its Stats array's order. */
 export const SHARD_COUNTER_NAMES: readonly string[] = [...SYNCACHE_COUNTERS, ...addon.counterNames];

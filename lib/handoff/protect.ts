@@ -13,6 +13,13 @@
 //
 // With syncookies 'only' a SYN leaves no state, but a valid cookie ACK takes
 // an entry that is held the same way.
+//
+// Calm (behind the door): while SYNs arrive below options.calm a second
+// (on each CPU that receives them), the door passes them to the kernel's
+// own listener, which protect() holds on every address and port
+// (calm-listener.ts), and the kernel makes the connection as it would
+// without syncache: no handoff, nothing in userspace. Above the rate the
+// door takes every SYN again, as above.
 import { EventEmitter } from 'node:events';
 import { closeSync } from 'node:fs';
 import { Socket, type Server, type SocketConstructorOpts } from 'node:net';
@@ -22,11 +29,26 @@ import { Responder, type ResponderOptions } from '../responder/responder.js';
 import type { Handshake } from '../engine/engine.js';
 import { DEFAULT_MARK } from './repair.js';
 import type { Handed } from './sockets.js';
-import type { FlowEnds } from './flow.js';
+import { CalmListener } from './calm-listener.js';
+import { adoptSocket, dropsConnection, type OwnServer } from './server-accept.js';
 
 
-/** A Responder's options but those the handoff sets itself (its ring always looks ahead: lowLatency). */
-export type ProtectOptions = Omit<ResponderOptions, 'accept' | 'handoff' | 'clock' | 'lowLatency'>;
+/** SYNs a second per receiving CPU that the kernel's listener takes behind the door, by default. */
+export const DEFAULT_CALM_RATE = 10_000;
+
+/** A Responder's options but those the handoff sets itself (its ring always looks ahead: lowLatency), and calm. */
+export type ProtectOptions = Omit<ResponderOptions, 'accept' | 'handoff' | 'clock' | 'lowLatency'> & {
+  /**
+   * Behind the door (io 'xdp', or 'auto' where it attaches): while SYNs
+   * arrive below this many a second on each CPU that receives them (judged
+   * over 100 ms windows), the kernel's own listener takes the handshakes -
+   * protect() then listens on every address and port, with the handoffs'
+   * SO_MARK - and above it, and while cookies are all there is, syncache
+   * answers every one. 0: syncache answers every handshake (no listener).
+   * Default DEFAULT_CALM_RATE behind the door; with io 'packet' only 0.
+   */
+  calm?: number;
+};
 
 export interface HandoffStats {
   /** Connections handed to the server. */
@@ -41,6 +63,10 @@ export interface HandoffStats {
   handoffDuplicate: number;
   /** protectFor(): connections closed because RELAY_BACKLOG sockets were on their way to the child already. */
   relayQueueFull: number;
+  /** The calm rate in force (SYNs a second per CPU; 0: no calm listener). */
+  calm: number;
+  /** Connections the calm listener accepted (the kernel made their handshake, not syncache). */
+  calmConnections: number;
   /**
    * The handoff: from the final ACK's arrival to its kernel socket done
    * (established, its data queued, the gate open), over the last 4096 (ms).
@@ -58,6 +84,8 @@ const LATENCY_WINDOW = 4096;
 
 export interface ProtectionEvents {
   handoff: [Socket, Handshake];
+  /** A connection the calm listener accepted (the kernel made its handshake); the server gets it as 'connection' next. */
+  calmConnection: [Socket];
   /**
    * One connection's socket could not be made (its error carries the
    * handshake). Counted in stats(); nothing else happens to the server, so
@@ -66,42 +94,6 @@ export interface ProtectionEvents {
   handoffError: [Error & { handshake: Handshake }];
   /** The instance itself failed (the ring, the gate, a worker): it no longer answers. */
   error: [Error];
-}
-
-/** The net.Server fields its own accept reads (lib/net.js onconnection). */
-export type OwnServer = Server & {
-  allowHalfOpen?: boolean; pauseOnConnect?: boolean; highWaterMark?: number; noDelay?: boolean;
-  keepAlive?: boolean; keepAliveInitialDelay?: number; _connections: number;
-};
-
-/**
- * Whether the server's maxConnections turns this connection away; if so it
- * emits 'drop' with the connection's addresses, as net.Server does, and the
- * caller closes the socket.
- */
-export function dropsConnection(server: Server, h: FlowEnds): boolean {
-  const own = server as OwnServer;
-  if (!own.maxConnections || own._connections < own.maxConnections) return false;
-  const family = h.family === 6 ? 'IPv6' : 'IPv4';
-  server.emit('drop', {
-    localAddress: h.localAddress, localPort: h.localPort, localFamily: family,
-    remoteAddress: h.remoteAddress, remotePort: h.remotePort, remoteFamily: family,
-  });
-  return true;
-}
-
-/**
- * What net.Server's own accept sets on a connection's socket: noDelay (an
- * http.Server's default) and keepAlive as the server was made with, and the
- * server's count of its connections, which the socket takes down again when
- * it is destroyed (getConnections(), close()).
- */
-export function adoptSocket(server: Server, socket: Socket): void {
-  const own = server as OwnServer;
-  if (own.noDelay) socket.setNoDelay(true);
-  if (own.keepAlive) socket.setKeepAlive(true, (own.keepAliveInitialDelay ?? 0) * 1000);
-  own._connections++;
-  Object.assign(socket, { server, _server: server });
 }
 
 /** The last LATENCY_WINDOW samples, and their quantiles. */
@@ -131,6 +123,9 @@ export class Protection extends EventEmitter<ProtectionEvents> {
   private closed = false;
   /** Each open handed socket's end of life: its flow is freed when it runs. */
   private readonly closers = new WeakMap<Socket, () => void>();
+
+  private calmListener: CalmListener | undefined;
+  private calmRate = 0;
 
   constructor(readonly server: Server, readonly responder: Responder) {
     super();
@@ -228,6 +223,28 @@ export class Protection extends EventEmitter<ProtectionEvents> {
     };
   }
 
+  /**
+   * Listens beside the door and lets it pass SYNs below `rate` to the
+   * listener (see ProtectOptions.calm): the listener first, so no SYN is
+   * passed before it listens.
+   */
+  async startCalm(rate: number): Promise<void> {
+    const o = this.responder.options;
+    this.calmListener = await CalmListener.open(this.server, { addrs: o.addrs, ports: o.ports, mark: o.mark ?? DEFAULT_MARK, netns: o.netns }, (socket) => this.calmConnection(socket));
+    this.responder.setCalm(rate);
+    this.calmRate = rate;
+  }
+
+  /** A connection the kernel made: the server's, as its own accept would have made it. */
+  private calmConnection(socket: Socket): void {
+    if (this.closed || dropsConnection(this.server, { family: socket.remoteFamily === 'IPv6' ? 6 : 4, localAddress: socket.localAddress ?? '', localPort: socket.localPort ?? 0, remoteAddress: socket.remoteAddress ?? '', remotePort: socket.remotePort ?? 0 })) {
+      socket.destroy();
+      return;
+    }
+    this.emit('calmConnection', socket);
+    this.server.emit('connection', socket);
+  }
+
   /** Whether close() was called. */
   get isClosed(): boolean {
     return this.closed;
@@ -243,6 +260,7 @@ export class Protection extends EventEmitter<ProtectionEvents> {
     const [connectionP50Ms, connectionP99Ms] = this.connectionTime.quantiles(0.5, 0.99);
     return {
       handoffs: this.handoffs, handoffFailed: this.failed, handoffFailedBy: { ...this.failedBy }, handoffDuplicate: this.responder.stats().handoffduplicate, relayQueueFull: this.relayQueueFull, open: this.open,
+      calm: this.calmRate, calmConnections: this.calmListener?.connections ?? 0,
       handoffP50Ms, handoffP99Ms, connectionP50Ms, connectionP99Ms,
     };
   }
@@ -252,6 +270,10 @@ export class Protection extends EventEmitter<ProtectionEvents> {
     if (this.closed) return;
     this.closed = true;
     this.server.off('request', this.pollRing);
+    // The door stops passing SYNs before the listener goes (a SYN passed to
+    // no listener would be reset); connections it made stay with the server.
+    if (this.calmRate !== 0) this.responder.setCalm(0);
+    await this.calmListener?.close();
     await this.responder.close();
   }
 }
@@ -260,12 +282,30 @@ export class Protection extends EventEmitter<ProtectionEvents> {
 /**
  * Shields `server` from SYN floods: syncache answers handshakes to
  * options.addrs/ports on options.iface and hands each completed one to
- * server as a kernel socket. Do not also call server.listen() on those ports.
+ * server as a kernel socket. Do not also call server.listen() on those ports:
+ * behind the door protect() listens there itself while calm (options.calm).
  */
 export async function protect(server: Server, options: ProtectOptions): Promise<Protection> {
   if (server === null || typeof server !== 'object' || typeof (server as Server).emit !== 'function') {
     throw new TypeError('protect(server, options): server must be a net.Server, http.Server or https.Server');
   }
-  const responder = await Responder.open({ ...options, mark: options.mark ?? DEFAULT_MARK, handoff: true });
-  return new Protection(server, responder);
+  const { calm, ...rest } = options;
+  if (calm !== undefined && (!Number.isInteger(calm) || calm < 0 || calm > 100_000_000)) {
+    throw new RangeError(`options.calm must be an integer from 0 to 100000000 (SYNs a second; 0: off), got ${calm}`);
+  }
+  if (calm !== undefined && calm > 0 && (options.io ?? 'packet') === 'packet') {
+    throw new RangeError("options.calm needs the XDP door (io 'xdp' or 'auto'): with io 'packet' pass 0 or leave it out");
+  }
+  const responder = await Responder.open({ ...rest, mark: options.mark ?? DEFAULT_MARK, handoff: true });
+  const protection = new Protection(server, responder);
+  const rate = responder.behindDoor ? calm ?? DEFAULT_CALM_RATE : 0;
+  if (rate > 0) {
+    try {
+      await protection.startCalm(rate);
+    } catch (error) {
+      await protection.close();
+      throw error;
+    }
+  }
+  return protection;
 }

@@ -26,7 +26,8 @@ import { Server, type Socket } from 'node:net';
 import type { ChildProcess } from 'node:child_process';
 import { statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { adoptSocket, dropsConnection, protect, type OwnServer, type ProtectOptions, type Protection } from './protect.js';
+import { protect, type ProtectOptions, type Protection } from './protect.js';
+import { adoptSocket, dropsConnection, type OwnServer } from './server-accept.js';
 import type { Handshake } from '../engine/engine.js';
 
 const CONNECTION = 'syncache:connection';

@@ -109,6 +109,7 @@ export const COUNTER_HELP: Readonly<Record<string, string>> = {
   // userspace has the names above.
   doorRedirected: 'Frames of ours the XDP door handed to the AF_XDP socket of their receive queue',
   doorNoSocket: 'Frames of ours the XDP door passed to the kernel: no AF_XDP socket on their receive queue',
-  doorKernelSocket: 'Segments (not SYNs) the XDP door passed to a kernel socket that holds their flow without a handoff through this door: one handed over before it was attached',
+  doorKernelSocket: 'Segments (not SYNs) the XDP door passed to a kernel socket that holds their flow without a handoff through this door: one handed over before it was attached, or the calm listener\'s',
+  doorCalm: 'SYNs the XDP door passed to protect()\'s own kernel listener because SYNs were arriving below the calm rate',
   doorSynNotViaGateway: 'SYNs the XDP door did not answer itself because their source MAC is no gateway\'s that replies are routed through (handed on; userspace routes the reply)',
 };

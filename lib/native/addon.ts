@@ -341,7 +341,7 @@ export interface NativeDoor {
   /** Attaches through a bpf_link (gone with the process) to iface in netns (a path). */
   attach(options: { iface: string; netns?: string }): void;
   detach(): void;
-  configure(config: { flags: number; activeSlot: number; wscale: number; window: number; mss4: number; mss6: number; tsOffset: number }): void;
+  configure(config: { flags: number; activeSlot: number; wscale: number; window: number; mss4: number; mss6: number; tsOffset: number; socketMark?: number; calmSyns?: number }): void;
   /** A cookie secret slot (0 or 1): 16 bytes, or null to leave it invalid. */
   setSecret(slot: number, key: Uint8Array | null): void;
   setPorts(ports: Uint16Array): void;
@@ -392,6 +392,8 @@ export type DoorAddon =
     xsksMax: number;
     /** How many reply MACs the door holds. */
     replyMacsMax: number;
+    /** The door's calm window (door_abi.h DOOR_CALM_WINDOW_NS), in ms. */
+    calmWindowMs: number;
     Door: new (objectPath: string) => NativeDoor;
     DoorFlows: new (maps: DoorFlowMaps) => NativeDoorFlows;
     /** For tests: an AF_XDP socket bound to nothing (its fd), to stand in `xsks`. */
@@ -459,6 +461,8 @@ export interface Addon {
    */
   reopenRepair(fd: number): number;
   tcpSocketInfo(fd: number): TcpSocketInfo;
+  /** A listening TCP socket (non-blocking) on address:port carrying SO_MARK mark, in netns (a path): handoff/listener.h. */
+  markedListener(address: string, port: number, mark: number, backlog: number, netns?: string): number;
 }
 
 const here = path.dirname(fileURLToPath(import.meta.url));

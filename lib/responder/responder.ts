@@ -481,6 +481,23 @@ export class Responder extends EventEmitter<ResponderEvents> {
     return this.ioPath === 'door' || this.options.xdp !== undefined ? 'xdp' : 'packet';
   }
 
+  /** Whether the XDP door stands in front (io 'xdp', or 'auto' where it could be had). */
+  get behindDoor(): boolean {
+    return this.door !== undefined;
+  }
+
+  /**
+   * Behind the door with handoffs: up to `synsPerSecond` SYNs a second, per
+   * CPU receiving them, pass to a kernel listener the caller holds on every
+   * address and port with this responder's mark (protect() does; see its
+   * `calm` option). 0 turns it off.
+   */
+  setCalm(synsPerSecond: number): void {
+    if (this.door === undefined) throw new Error("calm needs the XDP door (io 'xdp')");
+    if (this.options.handoff !== true) throw new Error('calm needs handoff: the listener\'s sockets carry its mark');
+    this.door.setCalm(synsPerSecond);
+  }
+
   /** Worker threads running a shard each (0: the one shard is on this thread). */
   get workerCount(): number {
     return this.workers.length;

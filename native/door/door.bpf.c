@@ -164,6 +164,13 @@ struct {
 } counters SEC(".maps");
 
 struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct door_calm);
+} calm SEC(".maps");
+
+struct {
   __uint(type, BPF_MAP_TYPE_XSKMAP);
   __uint(max_entries, DOOR_XSKS_MAX);
   __type(key, __u32);
@@ -512,13 +519,62 @@ static __always_inline int answer_syn(struct xdp_md *ctx, const struct segment *
   return XDP_TX;
 }
 
-/* Whether a socket a handoff made, outside `handed`, holds the flow (see
- * the header): a full socket, not a listener, that carries `mark`. The
- * kernel's own lookup, as its receive path makes it; a TIME_WAIT is no full
- * socket (userspace decides a SYN on it, RFC 6191, and may open a new
- * connection there whose segments must reach it), nor is a request socket. */
-static __always_inline int kernel_socket(struct xdp_md *ctx, const struct door_flow *flow, __u32 mark)
+/* Whether this CPU is calm: this window and the one before saw at most
+ * `limit` SYNs of ours each (the SYN being judged counted). */
+static __always_inline int calm_syn(__u32 limit)
 {
+  __u32 zero = 0;
+  struct door_calm *c = bpf_map_lookup_elem(&calm, &zero);
+  if (!c)
+    return 0;
+  const __u64 now = bpf_ktime_get_ns();
+  const __u64 age = now - c->start;
+  if (age >= DOOR_CALM_WINDOW_NS) {
+    c->previous = age >= 2 * DOOR_CALM_WINDOW_NS ? 0 : c->count;
+    c->start = now;
+    c->count = 0;
+  }
+  c->count++;
+  return c->count <= limit && c->previous <= limit;
+}
+
+/* Whether the kernel's syncookies made the cookie this ACK carries, for the
+ * listener `sk` (it answers with cookies once its SYN queue overflows). */
+static __always_inline int kernel_cookie(struct xdp_md *ctx, const struct segment *s, struct bpf_sock *sk)
+{
+  void *data = (void *)(long)ctx->data;
+  void *end = (void *)(long)ctx->data_end;
+  const __u32 l2 = s->l2;
+  const __u32 l4 = s->l4;
+  if (l2 > 18 || l4 > DOOR_SUM_MAX_OFFSET)
+    return 0;
+  __u8 *ip = (__u8 *)data + l2;
+  __u8 *tcp = (__u8 *)data + l4;
+  if ((void *)(tcp + 20) > end)
+    return 0;
+  if (s->flow.family == 4) {
+    if ((void *)(ip + 20) > end)
+      return 0;
+    return bpf_tcp_check_syncookie(sk, ip, 20, (struct tcphdr *)tcp, 20) == 0;
+  }
+  if ((void *)(ip + 40) > end)
+    return 0;
+  return bpf_tcp_check_syncookie(sk, ip, 40, (struct tcphdr *)tcp, 20) == 0;
+}
+
+/* Whether a kernel socket outside `handed` holds the flow (see the header):
+ * the kernel's own lookup, as its receive path makes it, finds
+ *   a full socket, not a listener, that carries the handoffs' mark: ours;
+ *   a request socket (SYN-RECV): ours while calm_syns is set - no SYN of
+ *     ours reaches the kernel but one the door passed while calm;
+ *   our listener (the mark), calm_syns set: ours if the ACK carries the
+ *     kernel's own cookie;
+ * and nothing else: a TIME_WAIT is no full socket (userspace decides a SYN
+ * on it, RFC 6191, and may open a new connection there whose segments must
+ * reach it). */
+static __always_inline int kernel_socket(struct xdp_md *ctx, const struct segment *s, const struct door_config *cfg)
+{
+  const struct door_flow *flow = &s->flow;
   struct bpf_sock_tuple t = {};
   __u32 size;
   if (flow->family == 4) {
@@ -534,12 +590,34 @@ static __always_inline int kernel_socket(struct xdp_md *ctx, const struct door_f
     t.ipv6.dport = bpf_htons(flow->local_port);
     size = sizeof(t.ipv6);
   }
+  /* A full socket: an established one, or the listener when no socket
+   * holds the 4-tuple or a request socket does (the kernel's lookup gives
+   * the request socket's listener; bpf_sk_fullsock is not XDP's). */
+  const __u32 mark = cfg->socket_mark;
+  const __u32 calm_on = cfg->calm_syns != 0;
   struct bpf_sock *sk = bpf_sk_lookup_tcp(ctx, &t, size, BPF_F_CURRENT_NETNS, 0);
-  if (!sk)
+  if (sk) {
+    /* Read once each, as loads at fixed offsets (the verifier allows no
+     * pointer arithmetic on a socket, which a shared field address is). */
+    const __u32 state = *(volatile __u32 *)&sk->state;
+    const __u32 sk_mark = *(volatile __u32 *)&sk->mark;
+    if (state != BPF_TCP_LISTEN) {
+      bpf_sk_release(sk);
+      return sk_mark == mark;
+    }
+    const int cookie = calm_on && sk_mark == mark && kernel_cookie(ctx, s, sk);
+    bpf_sk_release(sk);
+    if (cookie)
+      return 1;
+  }
+  if (!calm_on)
     return 0;
-  const int marked = sk->mark == mark && sk->state != BPF_TCP_LISTEN;
-  bpf_sk_release(sk);
-  return marked;
+  struct bpf_sock *skc = bpf_skc_lookup_tcp(ctx, &t, size, BPF_F_CURRENT_NETNS, 0);
+  if (!skc)
+    return 0;
+  const int request = skc->state == BPF_TCP_NEW_SYN_RECV;
+  bpf_sk_release(skc);
+  return request;
 }
 
 /* A segment that is ours, its IP layer checked: TCP from here. */
@@ -568,8 +646,15 @@ static __always_inline int door_tcp(struct xdp_md *ctx, struct segment *s)
   const __u32 seq = load32(tcp + 4);
   const __u32 ack = load32(tcp + 8);
   const int syn = flags & TCP_SYN;
-  if (!syn && cfg->socket_mark != 0 && kernel_socket(ctx, &s->flow, cfg->socket_mark)) {
+  if (!syn && cfg->socket_mark != 0 && kernel_socket(ctx, s, cfg)) {
     bump(DOOR_C_doorKernelSocket);
+    return XDP_PASS;
+  }
+  /* Calm: the kernel's listener takes the handshake (the owner sets
+   * calm_syns only while it listens, and clears DOOR_ANSWER_SYNS' pressure
+   * the same way: no SYN is passed while cookies are all there is). */
+  if (syn && !s->reopen && cfg->calm_syns != 0 && !(cfg->flags & DOOR_ANSWER_SYNS) && calm_syn(cfg->calm_syns)) {
+    bump(DOOR_C_doorCalm);
     return XDP_PASS;
   }
   /* A SYN that may reopen a closed flow is userspace's to judge (RFC 6191). */

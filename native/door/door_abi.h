@@ -28,6 +28,7 @@
  *              userspace until the owner hands the flow over (which
  *              removes it)
  *   counters   per-CPU door_counters, which the loader sums
+ *   calm       per-CPU door_calm, the program's own SYN count (calm_syns)
  *   xsks       XSKMAP, rx queue -> AF_XDP socket
  */
 #ifndef SYNCACHE_DOOR_ABI_H
@@ -63,7 +64,8 @@
   X(doorRedirected)       /* to the AF_XDP socket of its rx queue */          \
   X(doorNoSocket)         /* no AF_XDP socket there: passed to the kernel */  \
   X(doorSynNotViaGateway) /* a SYN from no reply MAC: handed on, unanswered */ \
-  X(doorKernelSocket)     /* not handed over here, but a kernel socket's */
+  X(doorKernelSocket)     /* not handed over here, but a kernel socket's */ \
+  X(doorCalm)             /* a SYN passed to the kernel's listener: calm */
 
 enum door_counter {
 #define DOOR_COUNTER_ENUM(name) DOOR_C_##name,
@@ -94,6 +96,18 @@ struct door_config {
   __u16 reserved2;
   __u32 ts_offset;   /* TSval = (CLOCK_MONOTONIC ms + ts_offset) & ~1 */
   __u32 socket_mark; /* SO_MARK of the sockets handoffs make (0: none) */
+  __u32 calm_syns;   /* SYNs a CPU passes to the kernel's listener per
+                      * DOOR_CALM_WINDOW_NS while calm (0: never) */
+};
+
+/* The calm window, one per CPU: a SYN is passed to the kernel's listener
+ * while neither this window nor the one before it saw more than
+ * config.calm_syns SYNs on this CPU. */
+#define DOOR_CALM_WINDOW_NS 100000000ull /* 100 ms */
+struct door_calm {
+  __u64 start;       /* bpf_ktime_get_ns() when this window began */
+  __u32 count;       /* SYNs of ours seen in it */
+  __u32 previous;    /* in the window before (0 if that one saw none) */
 };
 
 struct door_secret {

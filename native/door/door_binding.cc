@@ -2,10 +2,10 @@
 // decision (what to write, when) is lib/door/'s.
 //
 //   addon.door = { available: true, counterNames, verdicts, flags, xsksMax,
-//                  replyMacsMax, Door, openUnboundXdpSocket }
+//                  replyMacsMax, calmWindowMs, Door, openUnboundXdpSocket }
 //   new Door(objectPath)                       open + load (verifier runs)
 //   .attach({ iface, netns? }) .detach() .attached .ifindex
-//   .configure({ flags, activeSlot, wscale, window, mss4, mss6, tsOffset, socketMark? })
+//   .configure({ flags, activeSlot, wscale, window, mss4, mss6, tsOffset, socketMark?, calmSyns? })
 //   .setSecret(slot, key: Uint8Array(16) | null)
 //   .setPorts(ports: Uint16Array) .setAddresses(words: Uint32Array, 5 a address)
 //   .setReplyMacs(macs: Uint8Array, 6 bytes a MAC, at most replyMacsMax)
@@ -221,7 +221,7 @@ class DoorBinding : public Napi::ObjectWrap<DoorBinding> {
       return env.Undefined();
     }
     Napi::Object o = info[0].As<Napi::Object>();
-    uint32_t flags, slot, wscale, window, mss4, mss6, tsOffset, socketMark = 0;
+    uint32_t flags, slot, wscale, window, mss4, mss6, tsOffset, socketMark = 0, calmSyns = 0;
     if (!ReadInteger(env, o, "config.", "flags", 0, DOOR_ANSWER_SYNS | DOOR_CHECK_ACKS, false, &flags) ||
         !ReadInteger(env, o, "config.", "activeSlot", 0, 1, false, &slot) ||
         !ReadInteger(env, o, "config.", "wscale", 0, 14, false, &wscale) ||
@@ -229,7 +229,8 @@ class DoorBinding : public Napi::ObjectWrap<DoorBinding> {
         !ReadInteger(env, o, "config.", "mss4", 0, 65535, false, &mss4) ||
         !ReadInteger(env, o, "config.", "mss6", 0, 65535, false, &mss6) ||
         !ReadInteger(env, o, "config.", "tsOffset", 0, 4294967295.0, false, &tsOffset) ||
-        !ReadInteger(env, o, "config.", "socketMark", 0, 4294967295.0, true, &socketMark))
+        !ReadInteger(env, o, "config.", "socketMark", 0, 4294967295.0, true, &socketMark) ||
+        !ReadInteger(env, o, "config.", "calmSyns", 0, 4294967295.0, true, &calmSyns))
       return env.Undefined();
     door_config config{};
     config.flags = static_cast<uint8_t>(flags);
@@ -240,6 +241,7 @@ class DoorBinding : public Napi::ObjectWrap<DoorBinding> {
     config.mss6 = static_cast<uint16_t>(mss6);
     config.ts_offset = tsOffset;
     config.socket_mark = socketMark;
+    config.calm_syns = calmSyns;
     SysError error;
     return Done(env, loader_.SetConfig(config, &error), error);
   }
@@ -479,6 +481,7 @@ void InitDoorBinding(Napi::Env env, Napi::Object exports) {
   door.Set("flags", NumberTable(env, {{"answerSyns", DOOR_ANSWER_SYNS}, {"checkAcks", DOOR_CHECK_ACKS}}));
   door.Set("xsksMax", Napi::Number::New(env, DOOR_XSKS_MAX));
   door.Set("replyMacsMax", Napi::Number::New(env, DOOR_REPLY_MACS_MAX));
+  door.Set("calmWindowMs", Napi::Number::New(env, DOOR_CALM_WINDOW_NS / 1000000));
   door.Set("Door", DoorBinding::Define(env));
   door.Set("DoorFlows", DoorFlowsBinding::Define(env));
   door.Set("openUnboundXdpSocket", Napi::Function::New<OpenUnboundXdpSocket>(env, "openUnboundXdpSocket"));

@@ -5,6 +5,7 @@
 //   finishRepair(fd, payload, mark, windowProbe?)
 //   reopenRepair(fd): rcv_nxt
 //   tcpSocketInfo(fd): { maxseg, state, options, sndWscale, ... }
+//   markedListener(address, port, mark, backlog, netns?): number   listener.h
 //
 // The words are checked here (RangeError naming the field) before anything
 // touches the kernel.
@@ -16,6 +17,8 @@
 
 #include "boundary/errors.h"
 #include "boundary/js_args.h"
+#include "boundary/ip_text.h"
+#include "handoff/listener.h"
 #include "handoff/repair.h"
 
 namespace syncache {
@@ -169,6 +172,51 @@ Napi::Value TcpSocketInfoOf(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// markedListener(address, port, mark, backlog, netns?) -> the listening fd
+Napi::Value MarkedListenerSync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ListenerParams p;
+  p.family = info[0].IsString() ? ParseIp(info[0].As<Napi::String>().Utf8Value(), 0, &p.address) : 0;
+  if (p.family == 0) {
+    ThrowTypeError(env, "markedListener(address, port, mark, backlog, netns?): address must be an IPv4 or IPv6 address");
+    return env.Undefined();
+  }
+  auto integer = [&](int i, double max, const char* name, uint32_t* out) {
+    double v = info[i].IsNumber() ? info[i].As<Napi::Number>().DoubleValue() : -1;
+    if (!(v >= 0 && v <= max) || v != std::floor(v)) {
+      ThrowRangeError(env, std::string("markedListener: ") + name + " must be an integer from 0 to " + std::to_string(static_cast<uint64_t>(max)));
+      return false;
+    }
+    *out = static_cast<uint32_t>(v);
+    return true;
+  };
+  uint32_t port, mark, backlog;
+  if (!integer(1, 65535, "port", &port) || !integer(2, 4294967295.0, "mark", &mark) || !integer(3, 65535, "backlog", &backlog)) {
+    return env.Undefined();
+  }
+  if (port == 0) {
+    ThrowRangeError(env, "markedListener: port must be from 1 to 65535");
+    return env.Undefined();
+  }
+  p.port = static_cast<uint16_t>(port);
+  p.mark = mark;
+  p.backlog = static_cast<int>(backlog);
+  if (!info[4].IsUndefined()) {
+    if (!info[4].IsString()) {
+      ThrowTypeError(env, "markedListener: netns must be the path of a network namespace (string) or undefined");
+      return env.Undefined();
+    }
+    p.netns = info[4].As<Napi::String>().Utf8Value();
+  }
+  SysError error;
+  int fd = MarkedListener(p, &error);
+  if (fd < 0) {
+    ThrowSysError(env, error);
+    return env.Undefined();
+  }
+  return Napi::Number::New(env, fd);
+}
+
 }  // namespace
 
 void InitHandoffBinding(Napi::Env env, Napi::Object exports) {
@@ -183,6 +231,7 @@ void InitHandoffBinding(Napi::Env env, Napi::Object exports) {
   exports.Set("finishRepair", Napi::Function::New<FinishRepairSync>(env, "finishRepair"));
   exports.Set("reopenRepair", Napi::Function::New<ReopenRepairSync>(env, "reopenRepair"));
   exports.Set("tcpSocketInfo", Napi::Function::New<TcpSocketInfoOf>(env, "tcpSocketInfo"));
+  exports.Set("markedListener", Napi::Function::New<MarkedListenerSync>(env, "markedListener"));
 }
 
 }  // namespace syncache

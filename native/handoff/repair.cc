@@ -134,8 +134,17 @@ bool FinishRepair(int fd, const uint8_t* payload, size_t payloadLength, uint32_t
     }
   }
   if (mark != 0 && !SetInt(fd, SOL_SOCKET, SO_MARK, static_cast<int>(mark), error, "setting SO_MARK")) return false;
-  return SetInt(fd, IPPROTO_TCP, TCP_REPAIR, windowProbe ? TCP_REPAIR_OFF : TCP_REPAIR_OFF_NO_WP, error,
-                "leaving TCP_REPAIR");
+  if (!SetInt(fd, IPPROTO_TCP, TCP_REPAIR, windowProbe ? TCP_REPAIR_OFF : TCP_REPAIR_OFF_NO_WP, error,
+              "leaving TCP_REPAIR")) {
+    return false;
+  }
+  // Leaving repair took the forced reuse away (SK_NO_REUSE): a listener with
+  // SO_REUSEADDR - protect()'s calm listener, a restarted service - could
+  // not bind beside this socket, nor beside its TIME_WAIT. It is live now,
+  // so a failure here (none is known for a TCP socket) is not the handoff's.
+  const int one = 1;
+  (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  return true;
 }
 
 bool ReopenRepair(int fd, uint32_t* rcvNxt, SysError* error) {

@@ -27,6 +27,9 @@
 //   TCP_REPAIR = OFF_NO_WP  (or OFF, which sends a window probe: an ACK for
 //                            the peer to answer; the peer already has our
 //                            window from the SYN-ACK)
+//   SO_REUSEADDR = 1        (leaving repair clears the forced reuse: without
+//                            it no listener could bind beside the socket or
+//                            its TIME_WAIT - protect()'s calm listener)
 //
 // connect() fails with EADDRNOTAVAIL when the 4-tuple is taken: by a socket
 // already made for it (a duplicate handshake: with cookies, every segment
