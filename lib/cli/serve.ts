@@ -3,11 +3,12 @@
 // to the backend both ways, with back-pressure (pipe) and half-close.
 import net from 'node:net';
 import type { Command } from './command.js';
-import { RESPONDER_FLAGS, hostPort } from './args.js';
+import { RESPONDER_FLAGS, hostPort, integer } from './args.js';
 import { MetricsServer } from './metrics-server.js';
 import { DOOR_RING_SIZE } from './io-needs.js';
 import { prepareRun } from './run-setup.js';
-import { protect, type Protection } from '../handoff/protect.js';
+import { UsageError } from './errors.js';
+import { DEFAULT_CALM_RATE, protect, type Protection } from '../handoff/protect.js';
 import { syncacheMetrics } from '../metrics/prometheus.js';
 import { reportUntilSignal, viewFacts } from './view.js';
 
@@ -34,6 +35,13 @@ runs (with --io xdp the XDP door does, without one); it is removed on exit.
   --io PATH                packet | xdp | auto (default packet): the AF_PACKET
                            ring and gate, the XDP door and an AF_XDP ring, or
                            the door where it can be had; as for 'syncache listen'
+  --calm RATE              behind the door: while SYNs arrive below RATE a
+                           second (per receiving CPU), this host's kernel takes
+                           the handshakes on a listener serve holds on each
+                           --addr and --port, at the kernel's own cost; above
+                           it syncache answers them all (default ${DEFAULT_CALM_RATE};
+                           0: syncache answers every handshake, no listener;
+                           with --io packet only 0)
   --hash-size N, --bucket-limit N, --cache-limit N, --rexmt-limit N, --pause-ms N
                            SYN cache tunables, as for 'syncache listen'
   --workers N              worker threads for the SYN path (default 0: the main
@@ -63,10 +71,15 @@ export const runServe: Command = {
   options: {
     ...RESPONDER_FLAGS,
     forward: { type: 'string' },
+    calm: { type: 'string' },
   },
   async run(v) {
     const backend = hostPort('forward', v.forward);
+    const calm = integer('calm', v.calm, 0, 100_000_000);
     const { options, intervalS, metricsAt, json, stops, hangups } = prepareRun('syncache serve', v, { gate: 'required', handoff: true });
+    if (calm !== undefined && calm > 0 && options.io === 'packet') {
+      throw new UsageError('--calm needs the XDP door (--io xdp or auto): with --io packet leave it out or give 0');
+    }
     try {
       const metrics = metricsAt && await MetricsServer.listen(metricsAt.host, metricsAt.port);
       let forwarded = 0;
@@ -92,7 +105,7 @@ export const runServe: Command = {
       });
       let protection: Protection;
       try {
-        protection = await protect(server, options);
+        protection = await protect(server, { ...options, calm });
       } catch (error) {
         await metrics?.close();
         throw error;

@@ -60,6 +60,7 @@ const HANDOFF_RATE = ['handoffs/s', 'handoffs'] as const;
 const PLACED_FACTS = new Set([
   'io', 'backend', 'paused', 'cacheSize', 'keyEpoch', 'workers',
   'handoffs', 'handoffP50Ms', 'handoffP99Ms', 'connectionP50Ms', 'connectionP99Ms', 'open', 'handoffFailed', 'handoffFailedBy',
+  'calm', 'calmConnections',
 ]);
 
 const NAME_WIDTH = 22;
@@ -153,7 +154,7 @@ function statusFields(facts: Facts): string[] {
   return fields;
 }
 
-/** serve's handoffs: how many, how long (p50/p99), open, failed (if any) and why. */
+/** serve's handoffs: how many, how long (p50/p99), open, the calm listener's (if any), failed (if any) and why. */
 function handoffFields(facts: Facts): string[] {
   const fields = [
     `handoffs ${formatCount(Number(facts.handoffs))}`,
@@ -161,6 +162,7 @@ function handoffFields(facts: Facts): string[] {
   ];
   if ('connectionP50Ms' in facts) fields.push(`connection p50/p99 ${formatMs(facts.connectionP50Ms)}/${formatMs(facts.connectionP99Ms)} ms`);
   if (typeof facts.open === 'number') fields.push(`open ${formatCount(facts.open)}`);
+  if (typeof facts.calm === 'number' && facts.calm > 0) fields.push(`calm <${formatCount(facts.calm)}/s: kernel took ${formatCount(Number(facts.calmConnections))}`);
   if (typeof facts.handoffFailed === 'number' && facts.handoffFailed !== 0) {
     const by = typeof facts.handoffFailedBy === 'string' && facts.handoffFailedBy !== '-' ? ` (${facts.handoffFailedBy})` : '';
     fields.push(`failed ${formatCount(facts.handoffFailed)}${by}`);

@@ -30,7 +30,7 @@ import type { Handshake } from '../engine/engine.js';
 import { DEFAULT_MARK } from './repair.js';
 import type { Handed } from './sockets.js';
 import { CalmListener } from './calm-listener.js';
-import { adoptSocket, dropsConnection, type OwnServer } from './server-accept.js';
+import { adoptSocket, dropsConnection, socketEnds, type OwnServer } from './server-accept.js';
 
 
 /** SYNs a second per receiving CPU that the kernel's listener takes behind the door, by default. */
@@ -237,7 +237,7 @@ export class Protection extends EventEmitter<ProtectionEvents> {
 
   /** A connection the kernel made: the server's, as its own accept would have made it. */
   private calmConnection(socket: Socket): void {
-    if (this.closed || dropsConnection(this.server, { family: socket.remoteFamily === 'IPv6' ? 6 : 4, localAddress: socket.localAddress ?? '', localPort: socket.localPort ?? 0, remoteAddress: socket.remoteAddress ?? '', remotePort: socket.remotePort ?? 0 })) {
+    if (this.closed || dropsConnection(this.server, socketEnds(socket))) {
       socket.destroy();
       return;
     }

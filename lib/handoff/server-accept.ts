@@ -5,6 +5,14 @@
 import type { Server, Socket } from 'node:net';
 import type { FlowEnds } from './flow.js';
 
+/** A connected socket's ends (a kernel-accepted one: no handshake of ours to read them from). */
+export function socketEnds(socket: Socket): FlowEnds {
+  return {
+    family: socket.remoteFamily === 'IPv6' ? 6 : 4, localAddress: socket.localAddress ?? '', localPort: socket.localPort ?? 0,
+    remoteAddress: socket.remoteAddress ?? '', remotePort: socket.remotePort ?? 0,
+  };
+}
+
 /** The net.Server fields its own accept reads (lib/net.js onconnection). */
 export type OwnServer = Server & {
   allowHalfOpen?: boolean; pauseOnConnect?: boolean; highWaterMark?: number; noDelay?: boolean;

@@ -27,8 +27,9 @@ import type { ChildProcess } from 'node:child_process';
 import { statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { protect, type ProtectOptions, type Protection } from './protect.js';
-import { adoptSocket, dropsConnection, type OwnServer } from './server-accept.js';
+import { adoptSocket, dropsConnection, socketEnds, type OwnServer } from './server-accept.js';
 import type { Handshake } from '../engine/engine.js';
+import type { FlowEnds } from './flow.js';
 
 const CONNECTION = 'syncache:connection';
 const CLOSED = 'syncache:closed';
@@ -47,7 +48,8 @@ export interface HandedConnection {
   type: typeof CONNECTION;
   /** Names the connection in the child's ClosedConnection. */
   id: number;
-  handshake: Omit<Handshake, 'payload'>;
+  /** The handshake syncache completed, or only the connection's ends (the calm listener's: the kernel made it). */
+  handshake: Omit<Handshake, 'payload'> | FlowEnds;
 }
 
 /** The child's report that a connection's socket closed. */
@@ -77,13 +79,13 @@ export class SocketRelay {
    * on their way, so the socket was destroyed. If the send fails later, the
    * socket is destroyed and onFailed called.
    */
-  send(socket: Socket, h: Handshake, id = 0, onFailed: () => void = () => {}): boolean {
+  send(socket: Socket, h: Handshake | FlowEnds, id = 0, onFailed: () => void = () => {}): boolean {
     if (this.pending >= this.limit) {
       socket.destroy();
       return false;
     }
-    const { payload, ...handshake } = h;
-    const message: HandedConnection = { type: CONNECTION, id, handshake };
+    const { payload, ...handshake } = h as Partial<Handshake>;
+    const message: HandedConnection = { type: CONNECTION, id, handshake: handshake as HandedConnection['handshake'] };
     this.pending++;
     // The handle is closed here once the child has it (keepOpen: false).
     this.child.send(message, socket, (error) => {
@@ -127,6 +129,10 @@ export async function protectFor(child: ChildProcess, options: ProtectOptions, r
       protection.countRelayQueueFull();
     }
   });
+  // The calm listener's connections hold no flow of ours: id 0, nothing to free.
+  protection.on('calmConnection', (socket: Socket) => {
+    if (!sockets.send(socket, socketEnds(socket))) protection.countRelayQueueFull();
+  });
   const onMessage = (message: unknown): void => {
     const m = message as ClosedConnection | undefined;
     if (m?.type === CLOSED && Number.isInteger(m.id)) free(m.id);
@@ -163,7 +169,7 @@ export function serveHandedSockets(server: Server): () => void {
     const m = message as HandedConnection | undefined;
     if (m?.type !== CONNECTION || handle === undefined) return;
     const socket = handle as Socket;
-    if (Number.isInteger(m.id)) socket.once('close', () => reportClosed(m.id));
+    if (Number.isInteger(m.id) && m.id > 0) socket.once('close', () => reportClosed(m.id));
     // As this server's own accept would have made it (see protect's serve()).
     if (dropsConnection(server, m.handshake)) {
       socket.destroy();

@@ -148,10 +148,15 @@ function curl(w: Wire, args: string[] = []): Promise<string> {
   return new Promise((resolve) => child.on('close', () => resolve(out.trim())));
 }
 
-/** `body` with `server` protect()ed on both of the responder's addresses (syncookies 'on' unless `syncookies` says). */
+/**
+ * `body` with `server` protect()ed on both of the responder's addresses
+ * (syncookies 'on' unless `syncookies` says). Behind the door without calm:
+ * syncache answers every handshake, which is what these attack (the calm
+ * listener's own attacks are in test/handoff/calm.test.ts).
+ */
 async function withServer(pair: PairLab, io: Io, body: (p: Protection, errors: Error[]) => Promise<void>, server: net.Server = http.createServer((req, res) => res.end('ok')), syncookies: 'on' | 'only' = 'on'): Promise<void> {
   const p = await protect(server, {
-    iface: pair.responderIface, netns: pair.responder.path, addrs: [pair.responderV4, pair.responderV6], ports: [PORT], syncookies, io,
+    iface: pair.responderIface, netns: pair.responder.path, addrs: [pair.responderV4, pair.responderV6], ports: [PORT], syncookies, io, calm: 0,
   });
   assert.equal(p.responder.backend, io);
   const errors: Error[] = [];

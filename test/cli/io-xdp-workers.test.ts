@@ -74,7 +74,7 @@ test('serve --io xdp --workers 2: curls from the peer reach the backend through 
   `]), { stdio: ['ignore', 'pipe', 'inherit'] }));
   await new Promise((resolve) => backend.stdout!.once('data', resolve));
   const run = cliIn(pair.responder, ['serve', '--iface', pair.responderIface, '--addr', pair.responderV4, '--port', '8093',
-    '--forward', '127.0.0.1:9092', '--io', 'xdp', '--workers', '2', '--json', '--stats-interval', '0.2']);
+    '--forward', '127.0.0.1:9092', '--io', 'xdp', '--workers', '2', '--json', '--stats-interval', '0.2', '--calm', '0']);
   try {
     await run.line(/"type":"stats".*"io":"xdp","backend":"xdp"/);
     for (let i = 0; i < 8; i++) {

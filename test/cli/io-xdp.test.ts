@@ -83,19 +83,20 @@ test('listen --io xdp --no-gate: one warning line that it does nothing, and it r
   }
 });
 
-test('serve --io xdp: a curl from the peer reaches the backend through a kernel socket made behind the door', { skip }, async () => {
+for (const calm of [undefined, '0']) test(`serve --io xdp${calm === undefined ? '' : ` --calm ${calm}`}: a curl from the peer reaches the backend through ${calm === undefined ? "the calm listener's kernel socket (no flood: the kernel made the handshake)" : 'a kernel socket made behind the door'}`, { skip }, async () => {
   const backend = track(spawn(...pair.responder.wrap(process.execPath, ['-e', `
     require('http').createServer((q, s) => s.end('through the door')).listen(9088, '127.0.0.1', () => console.log('ready'));
   `]), { stdio: ['ignore', 'pipe', 'inherit'] }));
   await new Promise((resolve) => backend.stdout!.once('data', resolve));
   const run = cliIn(pair.responder, ['serve', '--iface', pair.responderIface, '--addr', pair.responderV4, '--port', '8088',
-    '--forward', '127.0.0.1:9088', '--io', 'xdp', '--json', '--stats-interval', '0.2']);
+    '--forward', '127.0.0.1:9088', '--io', 'xdp', '--json', '--stats-interval', '0.2', ...(calm === undefined ? [] : ['--calm', calm])]);
   try {
     await run.line(/"type":"stats".*"io":"xdp","backend":"xdp"/);
     assert.equal(pair.responder.exec('nft', ['list', 'tables']).trim(), '', 'no gate behind the door');
     const r = await runIn(pair.peer, 'curl', ['-s', '-m', '10', `http://${pair.responderV4}:8088/`]);
     assert.equal(r.stdout, 'through the door');
-    await run.line(/"type":"stats".*"handoffs":[1-9]/);
+    if (calm === undefined) await run.line(/"type":"stats".*"handoffs":0,.*"calm":10000,"calmConnections":1,/);
+    else await run.line(/"type":"stats".*"handoffs":[1-9].*"calm":0,"calmConnections":0,/);
   } finally {
     await stop(run);
     backend.kill('SIGTERM');

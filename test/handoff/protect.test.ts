@@ -575,7 +575,7 @@ for (const io of ['packet', 'xdp'] as const) {
     const child = forkHandedServer();
     await firstLine(child, /ready/);
     const p = await protectFor(child, {
-      iface: lab.responderIface, netns: lab.responder.path, addrs: [lab.responderV4], ports: [PORT], io,
+      iface: lab.responderIface, netns: lab.responder.path, addrs: [lab.responderV4], ports: [PORT], io, calm: 0,
     });
     try {
       assert.equal(p.responder.backend, io);
@@ -592,6 +592,23 @@ for (const io of ['packet', 'xdp'] as const) {
     }
   });
 }
+
+test("privilege split behind the XDP door, calm (the default there): the kernel listener's connections reach the unprivileged child as well", { skip: splitSkip ?? doorSkip }, async () => {
+  const child = forkHandedServer();
+  await firstLine(child, /ready/);
+  const p = await protectFor(child, { iface: doorPair!.responderIface, netns: doorPair!.responder.path, addrs: [doorPair!.responderV4], ports: [PORT], io: 'xdp' });
+  try {
+    for (let i = 0; i < 3; i++) {
+      assert.equal((await run(doorPair!.peer, 'python3', ['-c', pythonGet({ lab: doorPair!, timeoutS: 5 })])).stdout.trim(), 'HTTP/1.1 200 OK', `connection ${i + 1}`);
+    }
+    const s = p.stats();
+    assert.equal(s.calmConnections, 3, JSON.stringify(s));
+    assert.equal(s.handoffs, 0);
+  } finally {
+    await p.close();
+    child.kill('SIGTERM');
+  }
+});
 
 test('privilege split: when the server process dies the Protection says so on error, closes and leaves no gate', { skip: splitSkip }, async () => {
   const child = forkHandedServer();

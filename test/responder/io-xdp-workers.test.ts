@@ -132,7 +132,7 @@ test(`io 'xdp', workers ${QUEUES}: protect() serves kernel sockets made on both 
   const server = http.createServer((req, res) => res.end('door'));
   const p = await protect(server, {
     iface: pair.responderIface, netns: pair.responder.path, addrs: [pair.responderV4, pair.responderV6], ports: [PORT],
-    syncookies: 'on', io: 'xdp', workers: QUEUES,
+    syncookies: 'on', io: 'xdp', workers: QUEUES, calm: 0,
   });
   try {
     assert.equal(p.responder.backend, 'xdp');
@@ -160,7 +160,7 @@ test(`io 'xdp', workers ${QUEUES}, privilege split: an unprivileged server proce
   const child = track(fork(HANDED_SERVER, [], { uid: 65534, gid: 65534, stdio: ['ignore', 'pipe', 'inherit', 'ipc'] }));
   await new Promise((resolve) => child.stdout!.once('data', resolve));
   const p = await protectFor(child, {
-    iface: pair.responderIface, netns: pair.responder.path, addrs: [pair.responderV4], ports: [PORT], io: 'xdp', workers: QUEUES,
+    iface: pair.responderIface, netns: pair.responder.path, addrs: [pair.responderV4], ports: [PORT], io: 'xdp', workers: QUEUES, calm: 0,
   });
   try {
     assert.equal(p.responder.backend, 'xdp');

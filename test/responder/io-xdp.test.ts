@@ -78,7 +78,7 @@ for (const syncookies of ['only', 'on'] as const) {
 test("io 'xdp': protect() serves kernel sockets with no gate; a second connection on a closed 4-tuple opens anew", { skip }, async () => {
   const server = http.createServer((req, res) => res.end('door'));
   const p = await protect(server, {
-    iface: pair.responderIface, netns: pair.responder.path, addrs: [pair.responderV4], ports: [PORT], syncookies: 'on', io: 'xdp',
+    iface: pair.responderIface, netns: pair.responder.path, addrs: [pair.responderV4], ports: [PORT], syncookies: 'on', io: 'xdp', calm: 0,
   });
   try {
     assert.equal(p.responder.backend, 'xdp');
@@ -112,7 +112,7 @@ for (const syncookies of ['on', 'only'] as const) {
   test(`io 'xdp', syncookies '${syncookies}': a request sent right behind the final ACK reaches the server without a retransmit`, { skip }, async () => {
     const server = http.createServer((req, res) => res.end('ok'));
     const p = await protect(server, {
-      iface: pair.responderIface, netns: pair.responder.path, addrs: [pair.responderV4], ports: [PORT], syncookies, io: 'xdp',
+      iface: pair.responderIface, netns: pair.responder.path, addrs: [pair.responderV4], ports: [PORT], syncookies, io: 'xdp', calm: 0,
     });
     try {
       const script = pythonGet({ from: pair.peerV4, to: pair.responderV4, port: PORT }, { requests: 20, retrans: true, timeoutS: 5 });
@@ -167,7 +167,7 @@ test("io: 'xdp' with more workers than receive queues refuses in one line; 'auto
 test("io 'xdp': with the door's handed-over map full a handoff fails quietly (counted, no reset); the client's retransmit is served once there is room", { skip, timeout: 120_000 }, async () => {
   const server = http.createServer((req, res) => res.end('room'));
   const p = await protect(server, {
-    iface: pair.responderIface, netns: pair.responder.path, addrs: [pair.responderV4], ports: [PORT], syncookies: 'on', io: 'xdp',
+    iface: pair.responderIface, netns: pair.responder.path, addrs: [pair.responderV4], ports: [PORT], syncookies: 'on', io: 'xdp', calm: 0,
   });
   const errors: Error[] = [];
   p.on('handoffError', (e) => errors.push(e));
@@ -222,7 +222,7 @@ test("io 'xdp': with the door's handed-over map full a handoff fails quietly (co
 for (const family of [4, 6] as const) test(`io 'xdp', IPv${family}: a connection handed over through an earlier door goes on being served after a new protect() attaches its own (doorKernelSocket), spoofed RSTs on it notwithstanding`, { skip: skip ?? craftedFramesUnavailableReason() }, async () => {
   const host = family === 4 ? pair.responderV4 : pair.responderV6;
   const server = http.createServer((req, res) => res.end(`reply ${req.url}`));
-  const base: ProtectOptions = { iface: pair.responderIface, netns: pair.responder.path, addrs: [host], ports: [PORT], syncookies: 'on', io: 'xdp' };
+  const base: ProtectOptions = { iface: pair.responderIface, netns: pair.responder.path, addrs: [host], ports: [PORT], syncookies: 'on', io: 'xdp', calm: 0 };
   const first = await protect(server, base);
   let handed: Handshake | undefined;
   first.on('handoff', (_socket, h) => { handed = h; });
