@@ -17,6 +17,8 @@ import { doorUnavailableReason } from '../../lib/door/door.js';
 import { protect, DEFAULT_CALM_RATE, type ProtectOptions } from '../../lib/handoff/protect.js';
 import { PYTHON, craftedFramesUnavailableReason } from '../helpers/scapy.js';
 import { track } from '../helpers/children.js';
+import { keepAliveClient } from '../helpers/keep-alive-client.js';
+import { waitFor } from '../native/ring-helpers.js';
 
 const skip = labUnavailableReason() ?? doorUnavailableReason() ?? vethXdpUnavailableReason();
 const PORT = 8080;
@@ -60,7 +62,7 @@ function getFromPeer(host: string, count: number, parallel = 1): Promise<string[
 }
 
 /** Runs a scapy script in the peer namespace. */
-export function scapy(lines: string[]): string {
+function scapy(lines: string[]): string {
   return pair.peer.exec(PYTHON, ['-c', ['import logging', "logging.getLogger('scapy.runtime').setLevel(logging.ERROR)", 'from scapy.all import *', 'conf.verb = 0', ...lines].join('\n')]);
 }
 
@@ -128,5 +130,83 @@ test('calm behind the door: a SYN flood above the rate stays with syncache (the 
     assert.equal(p.stats().calmConnections, calmBefore + 3, 'after the flood the kernel takes handshakes again');
   } finally {
     await p.close();
+  }
+});
+
+// What the wire can do to the calm path.
+
+test('calm behind the door: forged ACKs (bare, with data, with FIN) for no connection meet the listener\'s lookup, are not passed to it (it would reset them) and go unanswered, counted failcookie, IPv4 and IPv6', { skip: skip ?? craftedFramesUnavailableReason() }, async () => {
+  const p = await protect(server(), options());
+  try {
+    const before = p.responder.stats();
+    for (const [ip, dst] of [['IP', pair.responderV4], ['IPv6', pair.responderV6]]) {
+      const answers = scapy([
+        `forged = [TCP(sport=41030, dport=${PORT}, flags='A', seq=0x1234567, ack=0x89abcdef), TCP(sport=41031, dport=${PORT}, flags='PA', seq=0x2345678, ack=0x9abcdef0)/b'GET / HTTP/1.0\\r\\n\\r\\n', TCP(sport=41032, dport=${PORT}, flags='FA', seq=0x3456789, ack=0xabcdef01)]`,
+        `print(sum(1 for f in forged if sr1(${ip}(dst='${dst}')/f, timeout=0.7) is not None))`,
+      ]).trim();
+      assert.equal(answers, '0', `no reply (a RST from the listener) to any of them over ${ip}`);
+    }
+    // (scapy ran synchronously: the ring is read from now on.)
+    assert.ok(await waitFor(() => p.responder.stats().failcookie - before.failcookie >= 6), `syncache dropped them: ${JSON.stringify(p.responder.stats())}`);
+    const s = p.responder.stats();
+    assert.equal(s.doorKernelSocket - before.doorKernelSocket, 0, 'none went to the kernel');
+    assert.deepEqual(await getFromPeer(pair.responderV4, 1), ['reply /0'], 'a real client is still served');
+  } finally {
+    await p.close();
+  }
+});
+
+test("calm behind the door: when the kernel's listener answers with its own cookies (tcp_syncookies=2), their ACKs pass to it and the connections are made, IPv4 and IPv6", { skip }, async () => {
+  const sysctl = 'net.ipv4.tcp_syncookies';
+  const was = pair.responder.exec('sysctl', ['-n', sysctl]).trim();
+  pair.responder.sysctl(sysctl, 2);
+  const p = await protect(server(), options());
+  try {
+    for (const host of [pair.responderV4, pair.responderV6]) {
+      assert.deepEqual(await getFromPeer(host, 5), Array.from({ length: 5 }, (_, i) => `reply /${i}`));
+    }
+    const s = p.responder.stats();
+    assert.equal(p.stats().calmConnections, 10);
+    assert.equal(s.failcookie, 0, `no kernel cookie ACK was taken for a forged one of ours: ${JSON.stringify(s)}`);
+  } finally {
+    await p.close();
+    pair.responder.sysctl(sysctl, Number(was));
+  }
+});
+
+test('calm behind the door: spoofed SYNs and RSTs on a connection the kernel\'s listener made are its socket\'s to judge (RFC 5961): the client is not reset and is served again', { skip: skip ?? craftedFramesUnavailableReason() }, async () => {
+  const p = await protect(http.createServer({ keepAlive: true }, (req, res) => res.end('ok')), options());
+  const client = keepAliveClient(pair, PORT);
+  try {
+    assert.equal(await client.get(), 'status 200');
+    assert.equal(p.stats().calmConnections, 1);
+    const peer = pair.responder.exec('ss', ['-Htn', 'state', 'established', `( sport = :${PORT} )`]).trim().split(/\s+/).pop()!;
+    const peerPort = Number(peer.slice(peer.lastIndexOf(':') + 1));
+    assert.ok(peerPort > 0, `the client's port from ss: ${peer}`);
+    const base = `IP(src='${pair.peerV4}', dst='${pair.responderV4}')/TCP(sport=${peerPort}, dport=${PORT}`;
+    scapy([
+      `send(${base}, flags='S', seq=0x10000000))`,
+      ...Array.from({ length: 8 }, (_, i) => `send(${base}, flags='R', seq=${(i * 0x1fffffff + 12345) >>> 0}))`),
+    ]);
+    assert.equal(await client.get(), 'status 200', 'the connection lives on');
+    assert.equal(p.stats().handoffs, 0, 'syncache made no socket for the spoofed SYN');
+  } finally {
+    client.end();
+    await p.close();
+  }
+});
+
+test("calm: protect() with io 'packet' refuses a calm rate before anything opens; a port someone else listens on is refused with the door gone", { skip }, async () => {
+  await assert.rejects(protect(server(), options({ io: 'packet', calm: 100 })), /options\.calm needs the XDP door/);
+  await assert.rejects(protect(server(), options({ calm: -1 })), /options\.calm must be an integer from 0 to 100000000/);
+  const squatter = track(spawn(...pair.responder.wrap(process.execPath, ['-e', `require('net').createServer().listen(${PORT}, ${JSON.stringify(pair.responderV4)}, () => console.log('ready'))`]), { stdio: ['ignore', 'pipe', 'inherit'] }));
+  try {
+    await new Promise((resolve) => squatter.stdout!.once('data', resolve));
+    await assert.rejects(protect(server(), options()), /binding the calm listener: Address already in use \(EADDRINUSE\)\. something else listens on this address and port: stop it, or pass calm: 0/);
+    assert.doesNotMatch(pair.responder.ip(['link', 'show', 'dev', pair.responderIface]), /prog\/xdp/, 'the door left');
+    const p = await protect(server(), options({ calm: 0 }));
+    await p.close();
+  } finally {
+    squatter.kill();
   }
 });
