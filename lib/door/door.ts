@@ -32,6 +32,9 @@
 //                      on it goes to userspace and takes the flow out (the
 //                      owner marks it closed again if it refuses the SYN
 //                      by RFC 6191)
+//   calm               setCalm(): SYNs below a rate pass to the owner's own
+//                      kernel listener (protect()'s calm), whose request
+//                      sockets and cookie ACKs pass to it as well
 //   AF_XDP sockets     setSocket()/clearSocket(): where the rest of ours goes
 //                      (or a Ring opened with xskMap puts its own there)
 //

@@ -101,6 +101,14 @@ function protectionMetrics(protection: Protection, registers: Registry[]): void 
     name: 'syncache_open_sockets', help: 'Handed-over sockets still open', registers,
     collect() { this.set(stats().open); },
   });
+  new Counter({
+    name: 'syncache_calm_connections_total', help: 'Connections the calm listener accepted behind the door (the kernel made their handshake)', registers,
+    collect() { this.reset(); this.inc(stats().calmConnections); },
+  });
+  new Gauge({
+    name: 'syncache_calm_rate', help: 'SYNs a second per receiving CPU below which the kernel\'s listener takes handshakes (0: no calm)', registers,
+    collect() { this.set(stats().calm); },
+  });
   const connection = new Histogram({
     name: 'syncache_connection_seconds', help: 'From a handshake\'s final ACK to the server\'s \'connection\' event',
     buckets: CONNECTION_BUCKETS, registers,

@@ -28,7 +28,12 @@
  *     past repair) holds its 4-tuple - a connection handed over before this
  *     door was attached (another protect() of the process, a restarted
  *     service's closing sockets). Sockets still in repair carry no mark:
- *     their segments go on to userspace, which injects them
+ *     their segments go on to userspace, which injects them. With calm_syns
+ *     set also: a request socket of the owner's calm listener holds it, or
+ *     the segment is an ACK with that listener's own syncookie
+ *   a SYN, calm_syns set, no       XDP_PASS  doorCalm: to the owner's calm
+ *   DOOR_ANSWER_SYNS, this CPU's     listener (SO_MARK socket_mark), while
+ *     window and the one before saw at most calm_syns SYNs (door_calm)
  *   SYN, config DOOR_ANSWER_SYNS,  XDP_TX    the cookie SYN-ACK, built in
  *   from a MAC in `reply_macs`     place: TCP checksum (dropBadTcpChecksum),
  *     flags (dropBadFlags), options (dropBadOptionLength) first; parsedSyn

@@ -19,6 +19,7 @@ import { PYTHON, craftedFramesUnavailableReason } from '../helpers/scapy.js';
 import { track } from '../helpers/children.js';
 import { keepAliveClient } from '../helpers/keep-alive-client.js';
 import { waitFor } from '../native/ring-helpers.js';
+import { syncacheMetrics } from '../../lib/metrics/prometheus.js';
 
 const skip = labUnavailableReason() ?? doorUnavailableReason() ?? vethXdpUnavailableReason();
 const PORT = 8080;
@@ -84,6 +85,10 @@ test('calm behind the door: below the rate the kernel\'s listener makes every co
     assert.equal(s.doorCalm, 20, `every SYN went to the kernel: ${JSON.stringify(s)}`);
     assert.equal(s.added + s.sendcookie, 0, 'syncache answered no SYN');
     assert.ok(s.doorKernelSocket >= 40, `the final ACK and the request of each reached the kernel socket: ${JSON.stringify(s)}`);
+    const metrics = await syncacheMetrics(p).metrics();
+    assert.match(metrics, /^syncache_calm_connections_total 20$/m);
+    assert.match(metrics, /^syncache_calm_rate 10000$/m);
+    assert.match(metrics, /^syncache_door_calm_total 20$/m);
   } finally {
     await p.close();
   }
