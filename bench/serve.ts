@@ -106,10 +106,16 @@ function wrk(lab: Lab, conns: number, duration = seconds): Promise<WrkResult> {
   return runWrk({ ns: lab.client.ns, url: `http://${lab.responder.v4}:${PORT}/`, connections: conns, seconds: duration, cpu: cpus?.network });
 }
 
-/** The handoff times a protect() target reported (null for the plain listener). */
+/**
+ * The handoff times a protect() target reported (null for the plain
+ * listener), and the share of its connections the kernel's calm listener
+ * made (behind the door; null where there is none).
+ */
 function handoffTimes(stats: Record<string, number>) {
   const t = (k: string): number | null => (typeof stats[k] === 'number' ? stats[k] : null);
-  return { handoffP50Ms: t('handoffP50Ms'), handoffP99Ms: t('handoffP99Ms'), connectionP50Ms: t('connectionP50Ms'), connectionP99Ms: t('connectionP99Ms') };
+  const made = (stats.calmConnections ?? 0) + (stats.handoffs ?? 0);
+  const calmShare = stats.calm > 0 && made > 0 ? stats.calmConnections / made : null;
+  return { handoffP50Ms: t('handoffP50Ms'), handoffP99Ms: t('handoffP99Ms'), connectionP50Ms: t('connectionP50Ms'), connectionP99Ms: t('connectionP99Ms'), calmShare };
 }
 
 async function measure(mode: Mode, flood: boolean, floodRate = 0, conns = connections, floor = false) {
@@ -154,7 +160,7 @@ type Row = Awaited<ReturnType<typeof measure>> & { ratio?: number; ratios?: numb
 function combine(runs: Row[]): Row {
   const out: Row = { ...runs[0] };
   for (const k of ['requestsPerSecond', 'p50Ms', 'p99Ms', 'successShare', 'floodOffered'] as const) out[k] = median(runs.map((r) => r[k]));
-  for (const k of ['handoffP50Ms', 'handoffP99Ms', 'connectionP50Ms', 'connectionP99Ms', 'coreUsPerRequest'] as const) {
+  for (const k of ['handoffP50Ms', 'handoffP99Ms', 'connectionP50Ms', 'connectionP99Ms', 'coreUsPerRequest', 'calmShare'] as const) {
     const values = runs.map((r) => r[k]).filter((v): v is number => typeof v === 'number');
     out[k] = values.length > 0 ? median(values) : null;
   }
@@ -229,9 +235,10 @@ if (json) {
   console.log(`\nbench:serve ${new Date().toISOString()} on ${machine}; wrk -t1 -d${seconds}s after a ${warmup} s warm-up of each server, Connection: close; each row the median of ${rounds} rounds (ratio: median, and range); p99 x: the p99 over the same server's without a flood at -c${connections}; ${cpus ? `server on CPU ${cpus.responder}, network, wrk and generator on CPU ${cpus.network}` : 'CPUs left to the scheduler'}; syncache's SYN path ${workers === 0 ? 'on the server thread' : `in ${workers} worker thread(s)`}\n`);
   console.log('handoff: from the final ACK to its kernel socket done (where the kernel queues a connection for accept); to \'connection\': on to the server\'s event, after the wait for its thread\'s turn.\n');
   console.log('server core per request: the server\'s CPU busy (user, system, interrupts) over the requests served, without a flood.\n');
+  console.log('calm: behind the door, the share of connections the kernel\'s own listener made (SYNs below protect()\'s calm rate), the rest handed over by syncache.\n');
   console.log('floor: the plain listener while the flood\'s SYNs are dropped as they arrive at the server (netdev ingress): what carrying the flood alone costs the lab, the least any responder can show.\n');
-  console.log('| server | wrk -c | flood | requests/s | ratio to plain | p50 | p99 | p99 x | requests ok | handoff p50 / p99 | to \'connection\' p50 / p99 | server core per request |');
-  console.log('|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+  console.log('| server | wrk -c | flood | requests/s | ratio to plain | p50 | p99 | p99 x | requests ok | calm | handoff p50 / p99 | to \'connection\' p50 / p99 | server core per request |');
+  console.log('|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   const pair = (p50: number | null, p99: number | null): string => (p50 === null || p99 === null ? '-' : `${p50.toFixed(2)} / ${p99.toFixed(2)} ms`);
   const calm = (mode: string): Row | undefined => rows.find((x) => x.mode === mode && !x.flood && x.connections === connections);
   for (const r of rows) {
@@ -240,7 +247,7 @@ if (json) {
     const full = r.fullSpeed === true ? ' (full speed)' : '';
     const spread = r.ratios ? ` (${Math.min(...r.ratios).toFixed(2)}-${Math.max(...r.ratios).toFixed(2)})` : '';
     const server = r.floor ? 'floor: plain, flood dropped on arrival' : r.mode === 'plain' ? 'plain listener' : r.mode === 'door' ? 'syncache protect(), door' : 'syncache protect()';
-    console.log(`| ${server} | ${r.connections} | ${r.flood ? `${r.floodOffered.toLocaleString('en-US')} SYN/s${full}` : 'none'} | ${Math.round(r.requestsPerSecond).toLocaleString('en-US')} | ${(r.ratio ?? 1).toFixed(2)}${spread} | ${r.p50Ms.toFixed(2)} ms | ${r.p99Ms.toFixed(2)} ms | ${times} | ${(100 * r.successShare).toFixed(2)}% | ${pair(r.handoffP50Ms, r.handoffP99Ms)} | ${pair(r.connectionP50Ms, r.connectionP99Ms)} | ${r.coreUsPerRequest === null ? '-' : `${Math.round(r.coreUsPerRequest)} µs`} |`);
+    console.log(`| ${server} | ${r.connections} | ${r.flood ? `${r.floodOffered.toLocaleString('en-US')} SYN/s${full}` : 'none'} | ${Math.round(r.requestsPerSecond).toLocaleString('en-US')} | ${(r.ratio ?? 1).toFixed(2)}${spread} | ${r.p50Ms.toFixed(2)} ms | ${r.p99Ms.toFixed(2)} ms | ${times} | ${(100 * r.successShare).toFixed(2)}% | ${r.calmShare === null ? '-' : `${(100 * r.calmShare).toFixed(0)}%`} | ${pair(r.handoffP50Ms, r.handoffP99Ms)} | ${pair(r.connectionP50Ms, r.connectionP99Ms)} | ${r.coreUsPerRequest === null ? '-' : `${Math.round(r.coreUsPerRequest)} µs`} |`);
   }
   if (costs.length > 0) {
     const total = (c: (typeof costs)[number]): number => c.userUs + c.systemUs + c.softirqUs;

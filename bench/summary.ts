@@ -66,7 +66,8 @@ function micro(r: Json): string[] {
 }
 
 function serve(r: Json): string[] {
-  const label = (x: Json): string => (x.mode === 'plain' ? (x.floor ? 'kernel listener, flood dropped on arrival' : 'kernel listener') : x.mode === 'door' ? 'protect(), XDP door' : 'protect()');
+  const calm = (x: Json): string => (typeof x.calmShare === 'number' ? ` (kernel made ${(100 * x.calmShare).toFixed(0)}%: calm)` : '');
+  const label = (x: Json): string => (x.mode === 'plain' ? (x.floor ? 'kernel listener, flood dropped on arrival' : 'kernel listener') : x.mode === 'door' ? `protect(), XDP door${calm(x)}` : 'protect()');
   const flood = (x: Json): string => (x.flood ? (x.fullSpeed ? `full speed (${int(x.floodOffered)})` : int(x.floodOffered)) : '-');
   return [
     `**Serving** (\`npm run bench:serve\`, ${when(r)}; ${history('serve')}): an http.Server behind \`protect()\` against the same server on a kernel listener, wrk with a new connection per request (median of ${r.rounds} round(s) of ${r.seconds} s); under a flood from the generator at the rate shown (SYN/s).`,

@@ -42,9 +42,11 @@ bool Make(int fd, const ListenerParams& p, SysError* error) {
   if (bind(fd, reinterpret_cast<sockaddr*>(&address), length) != 0) {
     const int err = errno;
     return ReportSysError(error, err, "bind", "binding the calm listener",
-                          err == EADDRINUSE ? "something else listens on this address and port: stop it, or pass calm: 0"
+                          err == EADDRINUSE ? "something else listens on this address and port: stop it, or pass calm: 0 (serve --calm 0)"
                           : err == EADDRNOTAVAIL ? "the address is not one of the namespace's"
-                          : PermissionHint(err, "CAP_NET_BIND_SERVICE"));
+                          : err == EACCES || err == EPERM
+                              ? "a port below net.ipv4.ip_unprivileged_port_start needs CAP_NET_BIND_SERVICE: grant it, run as root, or pass calm: 0 (serve --calm 0)"
+                              : "");
   }
   if (listen(fd, p.backlog) != 0) return ReportSysError(error, errno, "listen", "listening on the calm listener");
   return true;

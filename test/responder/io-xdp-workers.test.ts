@@ -152,6 +152,21 @@ test(`io 'xdp', workers ${QUEUES}: protect() serves kernel sockets made on both 
   }
 });
 
+test(`io 'xdp', workers ${QUEUES}, calm (the default behind the door): the kernel's listener makes the connections whichever queue they arrive on, the workers hand none over`, { skip }, async () => {
+  const p = await protect(http.createServer((req, res) => res.end('door')), {
+    iface: pair.responderIface, netns: pair.responder.path, addrs: [pair.responderV4, pair.responderV6], ports: [PORT], io: 'xdp', workers: QUEUES,
+  });
+  try {
+    assert.equal(await requests(pair.responderV4, 16, 'door'), '16');
+    assert.equal(await requests(pair.responderV6, 16, 'door'), '16');
+    assert.equal(p.stats().calmConnections, 32);
+    assert.equal(p.stats().handoffs, 0);
+    assert.equal(p.responder.stats().doorCalm, 32);
+  } finally {
+    await p.close();
+  }
+});
+
 /** The unprivileged server's files: it cannot start (EACCES) from a checkout its uid cannot read. */
 const HANDED_SERVER = fileURLToPath(new URL('../fixtures/handed-server.js', import.meta.url));
 const splitSkip = skip ?? unreadableBy([HANDED_SERVER, fileURLToPath(new URL('../../lib/handoff/split.js', import.meta.url))], 65534, 65534);
