@@ -77,10 +77,10 @@ export const runServe: Command = {
     const backend = hostPort('forward', v.forward);
     const calm = integer('calm', v.calm, 0, 100_000_000);
     const { options, intervalS, metricsAt, json, stops, hangups } = prepareRun('syncache serve', v, { gate: 'required', handoff: true });
-    if (calm !== undefined && calm > 0 && options.io === 'packet') {
-      throw new UsageError('--calm needs the XDP door (--io xdp or auto): with --io packet leave it out or give 0');
-    }
     try {
+      if (calm !== undefined && calm > 0 && options.io === 'packet') {
+        throw new UsageError('--calm needs the XDP door (--io xdp or auto): with --io packet leave it out or give 0', 'calm');
+      }
       const metrics = metricsAt && await MetricsServer.listen(metricsAt.host, metricsAt.port);
       let forwarded = 0;
       let backendErrors = 0;

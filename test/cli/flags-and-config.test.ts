@@ -154,6 +154,8 @@ test('--io packet|xdp|auto, on the command line or as the key "io" (default pack
     [[...listen, '--io', 'bpf'], /^syncache: --io must be one of packet, xdp, auto, got 'bpf'\. See/],
     [['serve', ...listen.slice(1), '--forward', '127.0.0.1:81', '--io', ''], /^syncache: --io must be one of packet, xdp, auto, got ''/],
     [['lab', '--io', 'door'], /^syncache: --io must be one of packet, xdp, auto, got 'door'/],
+    [['serve', ...listen.slice(1), '--forward', '127.0.0.1:81', '--calm', '100'], /^syncache: --calm needs the XDP door \(--io xdp or auto\): with --io packet leave it out or give 0/],
+    [['serve', ...listen.slice(1), '--forward', '127.0.0.1:81', '--io', 'xdp', '--calm=-1'], /^syncache: --calm must be an integer from 0 to 100000000/],
     [[...listen, '--io'], /^syncache: --io needs a value/],
     [['listen', '--config', file('io-bad.json', JSON.stringify({ ...where, io: 'fast' }))], /^syncache: --io must be one of packet, xdp, auto, got 'fast' \(key "io" in .*io-bad\.json\)/],
     [['listen', '--config', file('io-num.json', JSON.stringify({ ...where, io: ['xdp'] }))], /key "io" \(--io\) must be a string or a number/],
