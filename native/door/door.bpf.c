@@ -525,8 +525,7 @@ static __always_inline int answer_syn(struct xdp_md *ctx, const struct segment *
 }
 
 /* Whether this CPU is calm: this window and the one before saw at most
- * `limit` SYNs of ours each (the SYN being judged counted) - for all but
- * every DOOR_CALM_SAMPLE-th SYN, which stays the responder's. */
+ * `limit` SYNs of ours each (the SYN being judged counted). */
 static __always_inline int calm_syn(__u32 limit)
 {
   __u32 zero = 0;
@@ -541,8 +540,6 @@ static __always_inline int calm_syn(__u32 limit)
     c->count = 0;
   }
   c->count++;
-  if ((c->count & (DOOR_CALM_SAMPLE - 1)) == 0)
-    return 0;
   return c->count <= limit && c->previous <= limit;
 }
 

@@ -104,10 +104,6 @@ struct door_config {
  * while neither this window nor the one before it saw more than
  * config.calm_syns SYNs on this CPU. */
 #define DOOR_CALM_WINDOW_NS 100000000ull /* 100 ms */
-/* While calm, every this many-th SYN of a CPU's window is still the
- * responder's (a power of two): its handoff path stays warm (V8's compiled
- * code) and in use, for the moment a flood arrives. */
-#define DOOR_CALM_SAMPLE 16u
 struct door_calm {
   __u64 start;       /* bpf_ktime_get_ns() when this window began */
   __u32 count;       /* SYNs of ours seen in it */
