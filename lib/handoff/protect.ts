@@ -237,7 +237,7 @@ export class Protection extends EventEmitter<ProtectionEvents> {
 
   /** A connection the kernel made: the server's, as its own accept would have made it. */
   private calmConnection(socket: Socket): void {
-    if (this.closed || dropsConnection(this.server, socketEnds(socket))) {
+    if (this.closed || dropsConnection(this.server, () => socketEnds(socket))) {
       socket.destroy();
       return;
     }

@@ -5,7 +5,7 @@
 import type { Server, Socket } from 'node:net';
 import type { FlowEnds } from './flow.js';
 
-/** A connected socket's ends (a kernel-accepted one: no handshake of ours to read them from). */
+/** A connected socket's ends (a kernel-accepted one: no handshake of ours to read them from; two system calls, getsockname and getpeername). */
 export function socketEnds(socket: Socket): FlowEnds {
   return {
     family: socket.remoteFamily === 'IPv6' ? 6 : 4, localAddress: socket.localAddress ?? '', localPort: socket.localPort ?? 0,
@@ -24,9 +24,10 @@ export type OwnServer = Server & {
  * emits 'drop' with the connection's addresses, as net.Server does, and the
  * caller closes the socket.
  */
-export function dropsConnection(server: Server, h: FlowEnds): boolean {
+export function dropsConnection(server: Server, ends: FlowEnds | (() => FlowEnds)): boolean {
   const own = server as OwnServer;
   if (!own.maxConnections || own._connections < own.maxConnections) return false;
+  const h = typeof ends === 'function' ? ends() : ends;
   const family = h.family === 6 ? 'IPv6' : 'IPv4';
   server.emit('drop', {
     localAddress: h.localAddress, localPort: h.localPort, localFamily: family,

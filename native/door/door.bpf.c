@@ -33,7 +33,9 @@
  *     the segment is an ACK with that listener's own syncookie
  *   a SYN, calm_syns set, no       XDP_PASS  doorCalm: to the owner's calm
  *   DOOR_ANSWER_SYNS, this CPU's     listener (SO_MARK socket_mark), while
- *     window and the one before saw at most calm_syns SYNs (door_calm)
+ *     window and the one before saw at most calm_syns SYNs (door_calm);
+ *     and any SYN whose 4-tuple a kernel request socket holds, within
+ *     DOOR_CALM_REQUEST_NS of the CPU's last such pass
  *   SYN, config DOOR_ANSWER_SYNS,  XDP_TX    the cookie SYN-ACK, built in
  *   from a MAC in `reply_macs`     place: TCP checksum (dropBadTcpChecksum),
  *     flags (dropBadFlags), options (dropBadOptionLength) first; parsedSyn
@@ -524,14 +526,22 @@ static __always_inline int answer_syn(struct xdp_md *ctx, const struct segment *
   return XDP_TX;
 }
 
-/* Whether this CPU is calm: this window and the one before saw at most
- * `limit` SYNs of ours each (the SYN being judged counted). */
-static __always_inline int calm_syn(__u32 limit)
+enum calm_verdict {
+  CALM_NO,     /* the responder's */
+  CALM_PASS,   /* the kernel's listener's */
+  CALM_RECENT, /* the responder's unless the kernel has a request socket on it */
+};
+
+/* Counts a SYN of ours in this CPU's window and judges it: the listener's
+ * while `may_pass` and neither this window nor the one before saw more
+ * than `limit` (this SYN counted); else CALM_RECENT for DOOR_CALM_REQUEST_NS
+ * after the CPU last passed one. */
+static __always_inline enum calm_verdict calm_syn(__u32 limit, int may_pass)
 {
   __u32 zero = 0;
   struct door_calm *c = bpf_map_lookup_elem(&calm, &zero);
   if (!c)
-    return 0;
+    return CALM_NO;
   const __u64 now = bpf_ktime_get_ns();
   const __u64 age = now - c->start;
   if (age >= DOOR_CALM_WINDOW_NS) {
@@ -540,7 +550,41 @@ static __always_inline int calm_syn(__u32 limit)
     c->count = 0;
   }
   c->count++;
-  return c->count <= limit && c->previous <= limit;
+  if (may_pass && c->count <= limit && c->previous <= limit) {
+    c->last_pass = now;
+    return CALM_PASS;
+  }
+  return now - c->last_pass < DOOR_CALM_REQUEST_NS ? CALM_RECENT : CALM_NO;
+}
+
+/* The flow as the kernel's socket lookup takes it; returns its size. */
+static __always_inline __u32 flow_tuple(const struct door_flow *flow, struct bpf_sock_tuple *t)
+{
+  if (flow->family == 4) {
+    t->ipv4.saddr = flow->peer[0];
+    t->ipv4.daddr = flow->local[0];
+    t->ipv4.sport = bpf_htons(flow->peer_port);
+    t->ipv4.dport = bpf_htons(flow->local_port);
+    return sizeof(t->ipv4);
+  }
+  __builtin_memcpy(t->ipv6.saddr, flow->peer, 16);
+  __builtin_memcpy(t->ipv6.daddr, flow->local, 16);
+  t->ipv6.sport = bpf_htons(flow->peer_port);
+  t->ipv6.dport = bpf_htons(flow->local_port);
+  return sizeof(t->ipv6);
+}
+
+/* Whether a request socket (SYN-RECV) of the kernel's holds the flow. */
+static __always_inline int kernel_request(struct xdp_md *ctx, const struct door_flow *flow)
+{
+  struct bpf_sock_tuple t = {};
+  const __u32 size = flow_tuple(flow, &t);
+  struct bpf_sock *skc = bpf_skc_lookup_tcp(ctx, &t, size, BPF_F_CURRENT_NETNS, 0);
+  if (!skc)
+    return 0;
+  const int request = skc->state == BPF_TCP_NEW_SYN_RECV;
+  bpf_sk_release(skc);
+  return request;
 }
 
 /* Whether the kernel's syncookies made the cookie this ACK carries, for the
@@ -579,22 +623,8 @@ static __always_inline int kernel_cookie(struct xdp_md *ctx, const struct segmen
  * reach it). */
 static __always_inline int kernel_socket(struct xdp_md *ctx, const struct segment *s, const struct door_config *cfg)
 {
-  const struct door_flow *flow = &s->flow;
   struct bpf_sock_tuple t = {};
-  __u32 size;
-  if (flow->family == 4) {
-    t.ipv4.saddr = flow->peer[0];
-    t.ipv4.daddr = flow->local[0];
-    t.ipv4.sport = bpf_htons(flow->peer_port);
-    t.ipv4.dport = bpf_htons(flow->local_port);
-    size = sizeof(t.ipv4);
-  } else {
-    __builtin_memcpy(t.ipv6.saddr, flow->peer, 16);
-    __builtin_memcpy(t.ipv6.daddr, flow->local, 16);
-    t.ipv6.sport = bpf_htons(flow->peer_port);
-    t.ipv6.dport = bpf_htons(flow->local_port);
-    size = sizeof(t.ipv6);
-  }
+  const __u32 size = flow_tuple(&s->flow, &t);
   /* A full socket: an established one, or the listener when no socket
    * holds the 4-tuple or a request socket does (the kernel's lookup gives
    * the request socket's listener; bpf_sk_fullsock is not XDP's). */
@@ -615,14 +645,7 @@ static __always_inline int kernel_socket(struct xdp_md *ctx, const struct segmen
     if (cookie)
       return 1;
   }
-  if (!calm_on)
-    return 0;
-  struct bpf_sock *skc = bpf_skc_lookup_tcp(ctx, &t, size, BPF_F_CURRENT_NETNS, 0);
-  if (!skc)
-    return 0;
-  const int request = skc->state == BPF_TCP_NEW_SYN_RECV;
-  bpf_sk_release(skc);
-  return request;
+  return calm_on && kernel_request(ctx, &s->flow);
 }
 
 /* A segment that is ours, its IP layer checked: TCP from here. */
@@ -656,11 +679,14 @@ static __always_inline int door_tcp(struct xdp_md *ctx, struct segment *s)
     return XDP_PASS;
   }
   /* Calm: the kernel's listener takes the handshake (the owner sets
-   * calm_syns only while it listens, and clears DOOR_ANSWER_SYNS' pressure
-   * the same way: no SYN is passed while cookies are all there is). */
-  if (syn && !s->reopen && cfg->calm_syns != 0 && !(cfg->flags & DOOR_ANSWER_SYNS) && calm_syn(cfg->calm_syns)) {
-    bump(DOOR_C_doorCalm);
-    return XDP_PASS;
+   * calm_syns only while it listens; no SYN is passed while cookies are all
+   * there is, DOOR_ANSWER_SYNS), and a resent SYN of one it has. */
+  if (syn && !s->reopen && cfg->calm_syns != 0) {
+    const enum calm_verdict v = calm_syn(cfg->calm_syns, !(cfg->flags & DOOR_ANSWER_SYNS));
+    if (v == CALM_PASS || (v == CALM_RECENT && kernel_request(ctx, &s->flow))) {
+      bump(DOOR_C_doorCalm);
+      return XDP_PASS;
+    }
   }
   /* A SYN that may reopen a closed flow is userspace's to judge (RFC 6191). */
   const int answer = syn && !s->reopen && (cfg->flags & DOOR_ANSWER_SYNS);

@@ -108,7 +108,15 @@ struct door_calm {
   __u64 start;       /* bpf_ktime_get_ns() when this window began */
   __u32 count;       /* SYNs of ours seen in it */
   __u32 previous;    /* in the window before (0 if that one saw none) */
+  __u64 last_pass;   /* when this CPU last passed a SYN to the listener */
 };
+/* For this long after a CPU last passed a SYN to the listener, a SYN it
+ * does not pass is looked up first: a request socket of the kernel's on
+ * its 4-tuple makes it a resent SYN of the kernel's handshake, which goes
+ * to the kernel too (its SYN-ACK again), not to the responder (another
+ * ISN, whose ACK the request socket would answer with a RST). Longer than
+ * a client's first SYN retransmits (1, 3, 7 s). */
+#define DOOR_CALM_REQUEST_NS 15000000000ull /* 15 s */
 
 struct door_secret {
   __u32 valid;       /* 1 when key holds a live secret */

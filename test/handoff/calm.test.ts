@@ -30,6 +30,9 @@ before(() => {
   pair = createPairLab('calm', 105, { xdp: true });
   // A local sender's checksum offload leaves its segments unfinished where XDP sees them.
   pair.peer.exec('ethtool', ['-K', pair.peerIface, 'tx', 'off']);
+  // Crafted handshakes come from ports no socket of the peer's owns: its
+  // kernel would answer our SYN-ACKs with RSTs. Only those ports' RSTs go.
+  pair.peer.exec('nft', ['-f', '-'], 'table inet sc_calm { chain out { type filter hook output priority 0; tcp sport 41000-41999 tcp flags rst drop; }; }');
 });
 after(() => pair?.lab.destroy());
 
@@ -65,6 +68,14 @@ function getFromPeer(host: string, count: number, parallel = 1): Promise<string[
 /** Runs a scapy script in the peer namespace. */
 function scapy(lines: string[]): string {
   return pair.peer.exec(PYTHON, ['-c', ['import logging', "logging.getLogger('scapy.runtime').setLevel(logging.ERROR)", 'from scapy.all import *', 'conf.verb = 0', ...lines].join('\n')]);
+}
+
+/** scapy in the peer namespace while this process's event loop runs (syncache answers on this thread); resolves with what it printed. */
+function scapyAsync(lines: string[]): Promise<string> {
+  const child = track(spawn(...pair.peer.wrap(PYTHON, ['-c', ['import logging', "logging.getLogger('scapy.runtime').setLevel(logging.ERROR)", 'from scapy.all import *', 'conf.verb = 0', ...lines].join('\n')]), { stdio: ['ignore', 'pipe', 'inherit'] }));
+  let out = '';
+  child.stdout!.on('data', (d) => (out += d));
+  return new Promise((resolve) => child.on('close', () => resolve(out)));
 }
 
 const server = (): http.Server => http.createServer((req, res) => res.end(`reply ${req.url}`));
@@ -198,6 +209,26 @@ test('calm behind the door: spoofed SYNs and RSTs on a connection the kernel\'s 
     assert.equal(p.stats().handoffs, 0, 'syncache made no socket for the spoofed SYN');
   } finally {
     client.end();
+    await p.close();
+  }
+});
+
+test('calm behind the door: a SYN resent after the rate went up still reaches the kernel that holds its handshake, which answers with the same ISN (syncache would answer with another, and the request socket reset the client that ACKs it)', { skip: skip ?? craftedFramesUnavailableReason() }, async () => {
+  // 10 SYNs a second: the first of a 100 ms window is the kernel's, the rest syncache's.
+  const p = await protect(server(), options({ calm: 10 }));
+  try {
+    const isns = (await scapyAsync([
+      `syn = IP(dst='${pair.responderV4}')/TCP(sport=41200, dport=${PORT}, flags='S', seq=1000)`,
+      'first = sr1(syn, timeout=1)',
+      // 20 SYNs of other ports, then the resent one, in one burst: the window is past the rate when it arrives.
+      `ans, _ = sr([IP(dst='${pair.responderV4}')/TCP(sport=41201 + i, dport=${PORT}, flags='S', seq=2000) for i in range(20)] + [syn], timeout=0.5)`,
+      'again = next((r for q, r in ans if q[TCP].sport == 41200), None)',
+      "print(first[TCP].seq if first else 'none', again[TCP].seq if again else 'none')",
+    ])).trim().split(' ');
+    assert.notEqual(isns[0], 'none', 'the kernel answered the first SYN');
+    assert.equal(isns[1], isns[0], 'the resent SYN got the kernel\'s SYN-ACK again');
+    assert.ok(await waitFor(() => p.responder.stats().added + p.responder.stats().sendcookie >= 1), 'the SYNs in between were syncache\'s');
+  } finally {
     await p.close();
   }
 });
