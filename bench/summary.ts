@@ -66,7 +66,8 @@ function micro(r: Json): string[] {
 }
 
 function serve(r: Json): string[] {
-  const calm = (x: Json): string => (typeof x.calmShare === 'number' ? ` (kernel made ${(100 * x.calmShare).toFixed(0)}%: calm)` : '');
+  // (Under a flood the share counts the calm warm-up's connections too: not shown there.)
+  const calm = (x: Json): string => (typeof x.calmShare === 'number' && !x.flood ? ` (kernel made ${(100 * x.calmShare).toFixed(0)}%: calm)` : '');
   const label = (x: Json): string => (x.mode === 'plain' ? (x.floor ? 'kernel listener, flood dropped on arrival' : 'kernel listener') : x.mode === 'door' ? `protect(), XDP door${calm(x)}` : 'protect()');
   const flood = (x: Json): string => (x.flood ? (x.fullSpeed ? `full speed (${int(x.floodOffered)})` : int(x.floodOffered)) : '-');
   return [
