@@ -6,14 +6,13 @@
 // answers them; the connections these accepted go on untouched.
 //
 // Each listener is a net.Server of our own over the marked fd, made with the
-// protected server's socket options (allowHalfOpen, pauseOnConnect,
-// highWaterMark, noDelay, keepAlive), so Node makes each accepted socket
-// exactly as the protected server's own accept would; the socket is then
-// moved over to that server (its count of connections, socket.server).
+// protected server's options a socket takes at birth (allowHalfOpen,
+// pauseOnConnect, highWaterMark); the socket is then adopted by that server
+// as a handed one is (server-accept.ts: noDelay, keepAlive, its count).
 import { Server, type Socket } from 'node:net';
 import { addon } from '../native/addon.js';
 import { netnsPath } from '../native/netns.js';
-import type { OwnServer } from './server-accept.js';
+import { adoptSocket, type OwnServer } from './server-accept.js';
 
 /** Half-open handshakes and unaccepted connections each listener may hold (listen's backlog). */
 export const CALM_BACKLOG = 4096;
@@ -25,13 +24,6 @@ export interface CalmListenerOptions {
   mark: number;
   /** The namespace the protected interface lives in (name or /run/netns path). */
   netns?: string;
-}
-
-/** Moves a socket that `from` accepted over to `to`, as if `to` had accepted it. */
-function moveSocket(from: OwnServer, to: OwnServer, socket: Socket): void {
-  from._connections--;
-  to._connections++;
-  Object.assign(socket, { server: to, _server: to });
 }
 
 export class CalmListener {
@@ -52,15 +44,12 @@ export class CalmListener {
       for (const address of options.addrs) {
         for (const port of options.ports) {
           const fd = addon.markedListener(address, port, options.mark, CALM_BACKLOG, netns);
-          const server = new Server({
-            allowHalfOpen: own.allowHalfOpen === true, pauseOnConnect: own.pauseOnConnect === true,
-            highWaterMark: own.highWaterMark, noDelay: own.noDelay === true,
-            keepAlive: own.keepAlive === true, keepAliveInitialDelay: (own.keepAliveInitialDelay ?? 0) * 1000,
-          });
+          const server = new Server({ allowHalfOpen: own.allowHalfOpen === true, pauseOnConnect: own.pauseOnConnect === true, highWaterMark: own.highWaterMark });
           calm.servers.push(server);
           server.on('connection', (socket: Socket) => {
             calm.accepted++;
-            moveSocket(server as OwnServer, own, socket);
+            (server as OwnServer)._connections--;
+            adoptSocket(target, socket);
             onConnection(socket);
           });
           // An accept error (EMFILE, say) is the listener's alone: the next

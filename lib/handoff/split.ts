@@ -29,7 +29,6 @@ import { dirname, resolve } from 'node:path';
 import { protect, type ProtectOptions, type Protection } from './protect.js';
 import { adoptSocket, dropsConnection, socketEnds, type OwnServer } from './server-accept.js';
 import type { Handshake } from '../engine/engine.js';
-import type { FlowEnds } from './flow.js';
 
 const CONNECTION = 'syncache:connection';
 const CLOSED = 'syncache:closed';
@@ -48,8 +47,8 @@ export interface HandedConnection {
   type: typeof CONNECTION;
   /** Names the connection in the child's ClosedConnection. */
   id: number;
-  /** The handshake syncache completed, or only the connection's ends (the calm listener's: the kernel made it). */
-  handshake: Omit<Handshake, 'payload'> | FlowEnds;
+  /** The handshake syncache completed; null for the calm listener's connections (the kernel made them: the child reads their ends from the socket, if it needs them). */
+  handshake: Omit<Handshake, 'payload'> | null;
 }
 
 /** The child's report that a connection's socket closed. */
@@ -79,13 +78,17 @@ export class SocketRelay {
    * on their way, so the socket was destroyed. If the send fails later, the
    * socket is destroyed and onFailed called.
    */
-  send(socket: Socket, h: Handshake | FlowEnds, id = 0, onFailed: () => void = () => {}): boolean {
+  send(socket: Socket, h: Handshake | null, id = 0, onFailed: () => void = () => {}): boolean {
     if (this.pending >= this.limit) {
       socket.destroy();
       return false;
     }
-    const { payload, ...handshake } = h as Partial<Handshake>;
-    const message: HandedConnection = { type: CONNECTION, id, handshake: handshake as HandedConnection['handshake'] };
+    let handshake: HandedConnection['handshake'] = null;
+    if (h !== null) {
+      const { payload, ...rest } = h;
+      handshake = rest;
+    }
+    const message: HandedConnection = { type: CONNECTION, id, handshake };
     this.pending++;
     // The handle is closed here once the child has it (keepOpen: false).
     this.child.send(message, socket, (error) => {
@@ -131,7 +134,7 @@ export async function protectFor(child: ChildProcess, options: ProtectOptions, r
   });
   // The calm listener's connections hold no flow of ours: id 0, nothing to free.
   protection.on('calmConnection', (socket: Socket) => {
-    if (!sockets.send(socket, socketEnds(socket))) protection.countRelayQueueFull();
+    if (!sockets.send(socket, null)) protection.countRelayQueueFull();
   });
   const onMessage = (message: unknown): void => {
     const m = message as ClosedConnection | undefined;
@@ -171,7 +174,8 @@ export function serveHandedSockets(server: Server): () => void {
     const socket = handle as Socket;
     if (Number.isInteger(m.id) && m.id > 0) socket.once('close', () => reportClosed(m.id));
     // As this server's own accept would have made it (see protect's serve()).
-    if (dropsConnection(server, m.handshake)) {
+    const ends = m.handshake;
+    if (dropsConnection(server, ends ?? (() => socketEnds(socket)))) {
       socket.destroy();
       return;
     }

@@ -494,7 +494,6 @@ export class Responder extends EventEmitter<ResponderEvents> {
    */
   setCalm(synsPerSecond: number): void {
     if (this.door === undefined) throw new Error("calm needs the XDP door (io 'xdp')");
-    if (this.options.handoff !== true) throw new Error('calm needs handoff: the listener\'s sockets carry its mark');
     this.door.setCalm(synsPerSecond);
   }
 
