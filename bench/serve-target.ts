@@ -3,7 +3,8 @@
 //   node serve-target.js protect PORT IFACE ADDR [WORKERS [IO [CACHE]]]   the same server behind protect()
 //     IO: packet (default) or xdp (the XDP door); CACHE: big, a cache that a
 //     flood of up to a few hundred thousand SYN/s does not fill (2^22 entries,
-//     each dropped at its first timeout), so every SYN takes the cache path
+//     each dropped at its first timeout), so every SYN takes the cache path;
+//     only, syncookies 'only': every SYN a cookie, no cache
 // Prints "ready"; on SIGUSR2 one JSON line of its stats; on SIGTERM the same
 // line, then it exits.
 import http from 'node:http';
@@ -19,7 +20,8 @@ if (mode === 'plain') {
   close = () => new Promise((resolve) => server.close(() => resolve()));
 } else {
   const io = ioText === 'xdp' ? 'xdp' : 'packet';
-  const cache = cacheText === 'big' ? { hashSize: 2 ** 20, bucketLimit: 30, cacheLimit: 2 ** 22, rexmtLimit: 0 } : {};
+  const cache = cacheText === 'big' ? { hashSize: 2 ** 20, bucketLimit: 30, cacheLimit: 2 ** 22, rexmtLimit: 0 }
+    : cacheText === 'only' ? { syncookies: 'only' as const } : {};
   const p = await protect(server, { iface, addrs: [addr], ports: [port], workers: Number(workersText ?? 0), io, ...cache });
   stats = () => ({ ...p.stats(), ...p.responder.stats(), cacheSize: p.responder.cacheSize });
   close = () => p.close();

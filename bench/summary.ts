@@ -39,7 +39,7 @@ function flood(r: Json): string[] {
   const table: Json[] = (r.costs ?? []).filter((c: Json) => c.us !== undefined);
   if (table.length > 0) {
     const labels: Record<string, string> = {
-      protect: 'packet backend', 'protect-cache': 'packet, cache path', door: 'door, in the driver', 'door-cache': 'door, cache path',
+      protect: 'packet backend', 'protect-cache': 'packet, cache path', door: 'door, in the driver', 'door-only': 'door, in the driver', 'door-cache': 'door, cache path',
     };
     const targets = Object.keys(table[0].us).filter((m) => m !== 'plain');
     out.push('', `CPU per answered SYN, the whole machine less the lab's floor (the same flood dropped as it reaches the responder), pair lab readied for XDP, median of ${table[0].runs.length} interleaved runs; in brackets, over the kernel's${r.chart ? ' ([chart](bench/results/flood-cost.svg))' : ''}:`, '',

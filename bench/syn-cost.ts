@@ -8,7 +8,7 @@
 // with the server up and no flood, and taken off (the floor).
 import { labAddon } from '../lib/lab/lab-addon.js';
 import { buildLab, type LabProfile } from '../lib/lab/topology.js';
-import { PORT, TICKS_PER_SECOND, cpuTimes, dropFloodOnArrival, startTarget, type TargetMode } from './target.js';
+import { PORT, TICKS_PER_SECOND, cpuTimes, dropFloodOnArrival, sinkAnswersToSpoofed, startTarget, type TargetMode } from './target.js';
 
 export interface CostRun {
   mode: TargetMode;
@@ -108,7 +108,8 @@ async function quietBackground(): Promise<number> {
  * interface; rate 0: the generator's full speed, so what is left is the generator, the switch and the receive
  * path that any responder pays for). The kernel answers SYNs in softirq on
  * whichever core delivers them (on veth, often the sender's), so only the
- * whole machine, less the floor, compares it fairly with a process. Each
+ * whole machine, less the floor, compares it fairly with a process. The
+ * attacker drops the answers as they arrive (sinkAnswersToSpoofed). Each
  * run starts on a quiet machine, and what the machine does anyway (the
  * background, measured right before the flood) is taken off.
  */
@@ -117,6 +118,7 @@ export async function machineCost({ mode, rate, seconds, cpus, profile, xdp }: {
   try {
     if (mode === 'plain' || mode === 'floor') lab.responder.ns.sysctl('net.ipv4.tcp_syncookies', 2);
     if (mode === 'floor') dropFloodOnArrival(lab);
+    sinkAnswersToSpoofed(lab);
     const target = await startTarget(lab, mode === 'floor' ? 'plain' : mode, { cpu: cpus.responder });
     const background = await quietBackground();
     const before = cpuTimes();

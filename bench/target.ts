@@ -16,9 +16,12 @@ const TARGET = fileURLToPath(new URL('./serve-target.js', import.meta.url));
  * plain: the kernel's listener; protect: protect() on the packet backend;
  * door: protect() behind the XDP door (io 'xdp'); the -cache variants with
  * a cache no flood here fills, so every SYN takes the cache path (an entry,
- * its SYN-ACK from userspace) instead of cookies.
+ * its SYN-ACK from userspace) instead of cookies; the -only variants with
+ * syncookies 'only', so every SYN gets a cookie from the first (behind the
+ * door: answered in the driver), as the kernel's tcp_syncookies=2 does,
+ * with no cache to fill first.
  */
-export type TargetMode = 'plain' | 'protect' | 'protect-cache' | 'door' | 'door-cache';
+export type TargetMode = 'plain' | 'protect' | 'protect-cache' | 'protect-only' | 'door' | 'door-cache' | 'door-only';
 
 export interface RunningTarget {
   pid: number;
@@ -48,7 +51,7 @@ function lines(child: ChildProcess, onLine: (l: string) => void): void {
 export async function startTarget(lab: Lab, mode: TargetMode, options: { cpu?: number; workers?: number } = {}): Promise<RunningTarget> {
   const r = lab.responder;
   const io = mode.startsWith('door') ? 'xdp' : 'packet';
-  const cache = mode.endsWith('-cache') ? 'big' : 'default';
+  const cache = mode.endsWith('-cache') ? 'big' : mode.endsWith('-only') ? 'only' : 'default';
   const serverMode = mode === 'plain' ? 'plain' : 'protect';
   const [cmd, args] = r.ns.wrap(...pinned(options.cpu, process.execPath, [TARGET, serverMode, String(PORT), r.iface, r.v4, String(options.workers ?? 0), io, cache]));
   const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -116,6 +119,30 @@ export function dropFloodOnArrival(lab: Lab): void {
     'table netdev bench_floor {',
     `  chain arrival { type filter hook ingress device "${r.iface}" priority -500;`,
     `    ip saddr ${lab.spoofV4} drop`,
+    '  }',
+    '}',
+    '',
+  ].join('\n'));
+}
+
+/**
+ * The attacker's side of the answers, made as cheap as a lab can: an
+ * nftables table in the attacker's namespace (made by this run, gone with
+ * it) drops frames to the spoofed ranges at netdev ingress. The generator
+ * still counts them (its packet socket sees a frame before ingress), but
+ * the attacker's kernel no longer routes each one to find it is not its own
+ * (a route lookup and a dst made and freed per frame: several µs a SYN-ACK
+ * on a virtual machine, the same for every target, so it pulled every
+ * ratio towards 1). A real spoofed source is another host; what it does
+ * with the SYN-ACK costs the responder nothing.
+ */
+export function sinkAnswersToSpoofed(lab: Lab): void {
+  const a = lab.attacker;
+  a.ns.exec('nft', ['-f', '-'], [
+    'table netdev bench_sink {',
+    `  chain arrival { type filter hook ingress device "${a.iface}" priority -500;`,
+    `    ip daddr ${lab.spoofV4} drop`,
+    `    ip6 daddr ${lab.spoofV6} drop`,
     '  }',
     '}',
     '',
