@@ -46,6 +46,11 @@ function flood(r: Json): string[] {
       `| rate | offered SYN/s | kernel µs | ${targets.map((m) => labels[m] ?? m).join(' | ')} |`,
       `|---|---:|---:|${targets.map(() => '---:').join('|')}|`,
       ...table.map((c) => `| ${c.rate === 0 ? 'full speed' : int(c.rate)} | ${int(c.offered)} | ${fixed(c.us.plain)} | ${targets.map((m) => `${fixed(c.us[m])} (${fixed(c.us[m] / c.us.plain)})`).join(' | ')} |`));
+    if (table[0].processUs !== undefined) {
+      const rates = table.map((c) => (c.rate === 0 ? 'full speed' : int(c.rate))).join(' / ');
+      const each = targets.map((m) => `${labels[m] ?? m} ${table.map((c) => c.processUs[m].toFixed(3)).join(' / ')}`);
+      out.push('', `The server process's own CPU (every thread, user and system) per SYN offered, µs, at ${rates} (median): ${each.join('; ')}.`);
+    }
   }
   const costs: Json[] = (r.costs ?? []).filter((c: Json) => typeof c.kernelUs === 'number');
   if (costs.length > 0) {

@@ -8,7 +8,7 @@
 // with the server up and no flood, and taken off (the floor).
 import { labAddon } from '../lib/lab/lab-addon.js';
 import { buildLab, type LabProfile } from '../lib/lab/topology.js';
-import { PORT, TICKS_PER_SECOND, cpuTimes, dropFloodOnArrival, sinkAnswersToSpoofed, startTarget, type TargetMode } from './target.js';
+import { PORT, TICKS_PER_SECOND, cpuTimes, dropFloodOnArrival, processTicks, sinkAnswersToSpoofed, startTarget, type TargetMode } from './target.js';
 
 export interface CostRun {
   mode: TargetMode;
@@ -79,6 +79,12 @@ export interface MachineCostRow {
   busyUs: number;
   /** The machine's busy share just before the flood, with the server up (taken off busyUs). */
   background: number;
+  /**
+   * The server process's own CPU (user and system, every thread) per SYN
+   * offered, µs: what waking it costs. Behind the door answering in the
+   * driver, about 0: the flood never wakes it.
+   */
+  processUs: number;
 }
 
 /** The whole machine's busy share over `ms`. */
@@ -122,16 +128,19 @@ export async function machineCost({ mode, rate, seconds, cpus, profile, xdp }: {
     const target = await startTarget(lab, mode === 'floor' ? 'plain' : mode, { cpu: cpus.responder });
     const background = await quietBackground();
     const before = cpuTimes();
+    const processBefore = processTicks(target.pid);
     const f = await labAddon.flood({
       iface: lab.attacker.iface, netns: lab.attacker.ns.path, dstMac: lab.responder.mac,
       dstAddr: lab.responder.v4, dstPort: PORT, srcNet: lab.spoofV4, rate, seconds, cpu: cpus.network,
     });
     const after = cpuTimes();
+    const processAfter = processTicks(target.pid);
     await target.stop();
     const busy = Math.max(0, (after.busy - before.busy) - background * (after.total - before.total));
+    const perSyn = (ticks: number): number => (ticks * 1e6) / TICKS_PER_SECOND / f.sent;
     return {
       mode, offered: Math.round(f.sent / f.seconds), answered: mode === 'floor' ? 0 : f.unique / f.sent,
-      busyUs: (busy * 1e6) / TICKS_PER_SECOND / f.sent, background,
+      busyUs: perSyn(busy), background, processUs: perSyn(processAfter - processBefore),
     };
   } finally {
     lab.destroy();

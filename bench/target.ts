@@ -94,6 +94,14 @@ export async function startTarget(lab: Lab, mode: TargetMode, options: { cpu?: n
 
 export interface CpuTimes { user: number; system: number; softirq: number; idle: number; busy: number; total: number }
 
+/** A process's CPU time so far, all its threads, user and system, in clock ticks (/proc/PID/stat). */
+export function processTicks(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // pid (comm) state ... : utime and stime are fields 14 and 15, the comm may hold anything but ')'
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return Number(fields[11]) + Number(fields[12]);
+}
+
 /** One CPU's times from /proc/stat, in clock ticks; every CPU's together without `cpu`. */
 export function cpuTimes(cpu?: number): CpuTimes {
   const line = readFileSync('/proc/stat', 'utf8').split('\n').find((l) => l.startsWith(`cpu${cpu ?? ''} `))!;
