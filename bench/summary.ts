@@ -46,6 +46,9 @@ function flood(r: Json): string[] {
       `| rate | offered SYN/s | kernel µs | ${targets.map((m) => labels[m] ?? m).join(' | ')} |`,
       `|---|---:|---:|${targets.map(() => '---:').join('|')}|`,
       ...table.map((c) => `| ${c.rate === 0 ? 'full speed' : int(c.rate)} | ${int(c.offered)} | ${fixed(c.us.plain)} | ${targets.map((m) => `${fixed(c.us[m])} (${fixed(c.us[m] / c.us.plain)})`).join(' | ')} |`));
+    if (table.some((c) => targets.some((m) => c.us[m] === 0) || c.us.plain === 0)) {
+      out.push('', "A 0.00 is a median of runs that cost the machine no more than the floor's run beside them: below what the floor itself varies from run to run, not free.");
+    }
     if (table[0].processUs !== undefined) {
       const rates = table.map((c) => (c.rate === 0 ? 'full speed' : int(c.rate))).join(' / ');
       const each = targets.map((m) => `${labels[m] ?? m} ${table.map((c) => c.processUs[m].toFixed(3)).join(' / ')}`);

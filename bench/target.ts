@@ -122,15 +122,7 @@ export function cpuTimes(cpu?: number): CpuTimes {
  * the server's receive path. No responder, however cheap, gets below it.
  */
 export function dropFloodOnArrival(lab: Lab): void {
-  const r = lab.responder;
-  r.ns.exec('nft', ['-f', '-'], [
-    'table netdev bench_floor {',
-    `  chain arrival { type filter hook ingress device "${r.iface}" priority -500;`,
-    `    ip saddr ${lab.spoofV4} drop`,
-    '  }',
-    '}',
-    '',
-  ].join('\n'));
+  dropOnArrival(lab.responder, 'bench_floor', [`ip saddr ${lab.spoofV4}`]);
 }
 
 /**
@@ -145,12 +137,15 @@ export function dropFloodOnArrival(lab: Lab): void {
  * with the SYN-ACK costs the responder nothing.
  */
 export function sinkAnswersToSpoofed(lab: Lab): void {
-  const a = lab.attacker;
-  a.ns.exec('nft', ['-f', '-'], [
-    'table netdev bench_sink {',
-    `  chain arrival { type filter hook ingress device "${a.iface}" priority -500;`,
-    `    ip daddr ${lab.spoofV4} drop`,
-    `    ip6 daddr ${lab.spoofV6} drop`,
+  dropOnArrival(lab.attacker, 'bench_sink', [`ip daddr ${lab.spoofV4}`, `ip6 daddr ${lab.spoofV6}`]);
+}
+
+/** An nftables table `table` in `host`'s namespace dropping what `matches` match as it arrives on its interface (netdev ingress). */
+function dropOnArrival(host: Lab['responder'], table: string, matches: string[]): void {
+  host.ns.exec('nft', ['-f', '-'], [
+    `table netdev ${table} {`,
+    `  chain arrival { type filter hook ingress device "${host.iface}" priority -500;`,
+    ...matches.map((m) => `    ${m} drop`),
     '  }',
     '}',
     '',
