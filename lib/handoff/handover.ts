@@ -171,7 +171,7 @@ export class Handover {
         }
         try {
           finishRepair(fd, join(data), params.mark ?? 0, params.windowProbe === true);
-          this.host.opened(flow, words);
+          this.opened(flow, words, params.mark ?? 0);
           if (held !== undefined && params.mark) this.injectLate(fd, words, params.mark, end, last, look.next);
         } catch (error) {
           closeQuietly(fd);
@@ -188,6 +188,24 @@ export class Handover {
         if (doneAt !== undefined) doneAt[i] = performance.timeOrigin + performance.now();
       }
     });
+  }
+
+  /**
+   * The socket is out of repair: behind the door its flow's segments pass to
+   * it from now on. A door whose handed-over map is full cannot list the
+   * flow; a socket with a mark is live all the same (the door passes a
+   * marked socket's segments, doorKernelSocket) and may already have
+   * acknowledged data, which closing it would lose: it stays, counted
+   * (handedoverfull; its TIME_WAIT stragglers will not reach it). Without a
+   * mark nothing has reached it: the handoff fails and the peer resends.
+   */
+  private opened(flow: HandoffFlow, words: Uint32Array, mark: number): void {
+    try {
+      this.host.opened(flow, words);
+    } catch (error) {
+      if (mark === 0 || (error as { code?: string }).code !== 'E2BIG' && (error as { code?: string }).code !== 'ENOMEM') throw error;
+      this.stats.values[C.handedoverfull]++;
+    }
   }
 
   /** A held entry whose handshake is not made into a socket goes back to the cache. */

@@ -159,12 +159,14 @@ test("io: 'xdp' with more workers than receive queues refuses in one line; 'auto
 
 // An attacker who completes handshakes by the million and keeps them open
 // fills the door's handed-over map (DOOR_HANDED_MAX entries): filled here
-// directly, with made-up flows, through the door's own flow maps. A
-// connection completed then cannot be passed to its socket: the handoff
-// fails as a full accept queue would drop the final ACK - counted, nothing
-// on the wire (the socket goes back into repair before it is closed, so no
-// FIN or RST) - and the client's retransmit completes it once there is room.
-test("io 'xdp': with the door's handed-over map full a handoff fails quietly (counted, no reset); the client's retransmit is served once there is room", { skip, timeout: 120_000 }, async () => {
+// directly, with made-up flows, through the door's own flow maps. The map
+// cannot list a new flow then, but the flow's socket is live by the time it
+// tries (out of repair, with the mark, whose segments the door passes) and
+// may have acknowledged data already - the request right behind the final
+// ACK: closing it then lost that request (the client, acknowledged, waited
+// for a reply that never came; seen once in CI). The connection stays,
+// counted.
+test("io 'xdp': with the door's handed-over map full a handed socket still serves its connection (its mark passes its segments), counted handedoverfull; no reset, nothing lost", { skip, timeout: 120_000 }, async () => {
   const server = http.createServer((req, res) => res.end('room'));
   const p = await protect(server, {
     iface: pair.responderIface, netns: pair.responder.path, addrs: [pair.responderV4], ports: [PORT], syncookies: 'on', io: 'xdp', calm: 0,
@@ -188,28 +190,29 @@ test("io 'xdp': with the door's handed-over map full a handoff fails quietly (co
       }
     }
     assert.equal(filled, 1 << 20, 'the map holds DOOR_HANDED_MAX flows');
-    const script = `
-      const s = require('node:net').connect({ host: ${JSON.stringify(pair.responderV4)}, port: ${PORT} }, () => s.write('GET / HTTP/1.1\\r\\nHost: x\\r\\nConnection: close\\r\\n\\r\\n'));
-      let got = '';
-      s.on('data', (d) => { got += d; });
-      s.on('end', () => console.log(got.endsWith('room') ? 'room' : JSON.stringify(got)));
-      s.on('error', (e) => console.log(e.code ?? e.message));
-      s.setTimeout(20000, () => { console.log('timeout'); s.destroy(); });`;
-    const child = track(spawn(...pair.peer.wrap(process.execPath, ['-e', script]), { stdio: ['ignore', 'pipe', 'inherit'] }));
-    let out = '';
-    child.stdout!.on('data', (d) => (out += d));
-    const done = new Promise((resolve) => child.on('close', resolve));
-    while (p.stats().handoffFailed < 1) await new Promise((resolve) => setTimeout(resolve, 20));
-    assert.ok(p.stats().handoffFailedBy.E2BIG >= 1, JSON.stringify(p.stats()));
-    assert.equal(p.stats().handoffs, 0);
-    // Room for one more: the next retransmit goes through.
-    assert.equal(flows.takeBack(fake(0)), true);
-    await done;
-    assert.equal(out.trim(), 'room', `no reset reached the client; its retransmit was served: ${JSON.stringify({ ...p.stats(), ...p.responder.stats() })}`);
-    assert.equal(p.stats().handoffs, 1);
-    assert.ok(errors.length >= 1 && errors.every((e) => /handed-over map is full/.test(e.message)), errors.map((e) => e.message).join('; '));
+    for (let round = 0; round < 3; round++) {
+      const out = await new Promise<string>((resolve, reject) => {
+        const script = `
+          const s = require('node:net').connect({ host: ${JSON.stringify(pair.responderV4)}, port: ${PORT} }, () => s.write('GET / HTTP/1.1\\r\\nHost: x\\r\\nConnection: close\\r\\n\\r\\n'));
+          let got = '';
+          s.on('data', (d) => { got += d; });
+          s.on('end', () => console.log(got.endsWith('room') ? 'room' : JSON.stringify(got)));
+          s.on('error', (e) => console.log(e.code ?? e.message));
+          s.setTimeout(20000, () => { console.log('timeout'); s.destroy(); });`;
+        const child = track(spawn(...pair.peer.wrap(process.execPath, ['-e', script]), { stdio: ['ignore', 'pipe', 'inherit'] }));
+        let text = '';
+        child.stdout!.on('data', (d) => (text += d));
+        child.on('error', reject);
+        child.on('close', () => resolve(text.trim()));
+      });
+      assert.equal(out, 'room', `served in full, no reset: ${JSON.stringify({ ...p.stats(), ...p.responder.stats() })}`);
+    }
+    assert.equal(p.stats().handoffs, 3);
+    assert.equal(p.stats().handoffFailed, 0, JSON.stringify(p.stats()));
+    assert.ok(p.responder.stats().handedoverfull >= 3, JSON.stringify(p.responder.stats()));
+    assert.deepEqual(errors.map((e) => e.message), []);
   } finally {
-    for (let i = 1; i < filled; i++) flows.takeBack(fake(i));
+    for (let i = 0; i < filled; i++) flows.takeBack(fake(i));
     flows.close();
     await p.close();
   }
