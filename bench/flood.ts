@@ -138,8 +138,16 @@ const COST_LABELS: Record<string, string> = {
   plain: 'kernel (syncookies=2)', protect: 'packet backend', 'protect-cache': 'packet backend, cache path',
   'door-only': 'door, answered in the driver', 'door-cache': 'door, cache path (AF_XDP)',
 };
-/** us: each target's CPU per answered SYN, net of the floor; processUs: its server process's own per SYN offered (medians). */
-interface CostPoint { rate: number; offered: number; us: Record<string, number>; processUs: Record<string, number>; runs: Array<Record<string, MachineCostRow>> }
+/**
+ * us: each target's CPU per answered SYN, net of the floor; processUs: its
+ * server process's own per SYN offered (medians); processSpread: the
+ * dearest run's processUs over the median (how steady the process's own
+ * cost is, free of the floor's noise).
+ */
+interface CostPoint {
+  rate: number; offered: number; us: Record<string, number>; processUs: Record<string, number>;
+  processSpread: Record<string, number>; runs: Array<Record<string, MachineCostRow>>;
+}
 const costs: CostPoint[] = [];
 let chart: string | null = null;
 /** The median of the runs that answered at all (NaN if none did). */
@@ -164,12 +172,14 @@ if (costSeconds > 0 && availableParallelism() >= 2) {
       (r[mode].answered > 0 ? Math.max(0, r[mode].busyUs - r.floor.busyUs) / r[mode].answered : NaN);
     const us: Record<string, number> = {};
     const processUs: Record<string, number> = {};
+    const processSpread: Record<string, number> = {};
     for (const mode of COST_MODES) {
       if (mode === 'floor') continue;
       us[mode] = finiteMedian(rs.map((r) => net(r, mode)));
       processUs[mode] = median(rs.map((r) => r[mode].processUs));
+      processSpread[mode] = processUs[mode] > 0 ? Math.max(...rs.map((r) => r[mode].processUs)) / processUs[mode] : NaN;
     }
-    costs.push({ rate, offered: finiteMedian(rs.map((r) => r.plain.offered)), us, processUs, runs: rs });
+    costs.push({ rate, offered: finiteMedian(rs.map((r) => r.plain.offered)), us, processUs, processSpread, runs: rs });
   }
   mkdirSync(RESULTS_DIR, { recursive: true });
   chart = `${RESULTS_DIR}flood-cost.svg`;
@@ -206,9 +216,10 @@ if (json) {
     console.log(`| rate | offered SYN/s | kernel µs | ${targets.map((m) => `${COST_LABELS[m]} µs (ratio)`).join(' | ')} |`);
     console.log(`|---|---:|---:|${targets.map(() => '---:').join('|')}|`);
     for (const c of costs) console.log(`| ${c.rate > 0 ? c.rate.toLocaleString('en-US') : 'full speed'} | ${Math.round(c.offered).toLocaleString('en-US')} | ${c.us.plain.toFixed(2)} | ${targets.map((m) => `${c.us[m].toFixed(2)} (${(c.us[m] / c.us.plain).toFixed(2)})`).join(' | ')} |`);
-    console.log('\nThe server process\'s own CPU per SYN offered, µs (median):\n');
+    console.log('\nThe server process\'s own CPU per SYN offered, µs (median; in brackets the dearest run over it):\n');
     console.log(`| rate | ${targets.map((m) => COST_LABELS[m]).join(' | ')} |`);
     console.log(`|---|${targets.map(() => '---:').join('|')}|`);
-    for (const c of costs) console.log(`| ${c.rate > 0 ? c.rate.toLocaleString('en-US') : 'full speed'} | ${targets.map((m) => c.processUs[m].toFixed(3)).join(' | ')} |`);
+    const spread = (x: number): string => (Number.isFinite(x) ? ` (${x.toFixed(2)})` : '');
+    for (const c of costs) console.log(`| ${c.rate > 0 ? c.rate.toLocaleString('en-US') : 'full speed'} | ${targets.map((m) => `${c.processUs[m].toFixed(3)}${spread(c.processSpread[m])}`).join(' | ')} |`);
   }
 }
