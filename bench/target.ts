@@ -16,12 +16,12 @@ const TARGET = fileURLToPath(new URL('./serve-target.js', import.meta.url));
  * plain: the kernel's listener; protect: protect() on the packet backend;
  * door: protect() behind the XDP door (io 'xdp'); the -cache variants with
  * a cache no flood here fills, so every SYN takes the cache path (an entry,
- * its SYN-ACK from userspace) instead of cookies; the -only variants with
+ * its SYN-ACK from userspace) instead of cookies; door-only with
  * syncookies 'only', so every SYN gets a cookie from the first (behind the
  * door: answered in the driver), as the kernel's tcp_syncookies=2 does,
  * with no cache to fill first.
  */
-export type TargetMode = 'plain' | 'protect' | 'protect-cache' | 'protect-only' | 'door' | 'door-cache' | 'door-only';
+export type TargetMode = 'plain' | 'protect' | 'protect-cache' | 'door' | 'door-cache' | 'door-only';
 
 export interface RunningTarget {
   pid: number;
@@ -51,7 +51,7 @@ function lines(child: ChildProcess, onLine: (l: string) => void): void {
 export async function startTarget(lab: Lab, mode: TargetMode, options: { cpu?: number; workers?: number } = {}): Promise<RunningTarget> {
   const r = lab.responder;
   const io = mode.startsWith('door') ? 'xdp' : 'packet';
-  const cache = mode.endsWith('-cache') ? 'big' : mode.endsWith('-only') ? 'only' : 'default';
+  const cache = mode.endsWith('-cache') ? 'big' : mode === 'door-only' ? 'only' : 'default';
   const serverMode = mode === 'plain' ? 'plain' : 'protect';
   const [cmd, args] = r.ns.wrap(...pinned(options.cpu, process.execPath, [TARGET, serverMode, String(PORT), r.iface, r.v4, String(options.workers ?? 0), io, cache]));
   const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });

@@ -203,7 +203,9 @@ export class Handover {
     try {
       this.host.opened(flow, words);
     } catch (error) {
-      if (mark === 0 || (error as { code?: string }).code !== 'E2BIG' && (error as { code?: string }).code !== 'ENOMEM') throw error;
+      const code = (error as { code?: string }).code;
+      const full = code === 'E2BIG' || code === 'ENOMEM';
+      if (mark === 0 || !full) throw error;
       this.stats.values[C.handedoverfull]++;
     }
   }
