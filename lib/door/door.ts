@@ -111,7 +111,7 @@ export function allShardsCookieState(states: readonly CookieState[]): CookieStat
 
 /** The door's config flags for a cookie state. */
 export function doorFlags(state: CookieState): number {
-  const { answerSyns, checkAcks } = doorConstants().flags;
+  const { answerSyns, checkAcks } = builtDoor().flags;
   const cookiesOnly = state.mode === 'only' || (state.mode === 'on' && state.paused);
   let flags = cookiesOnly ? answerSyns : 0;
   if (state.mode === 'only' || (cookiesOnly && state.cacheEmpty)) flags |= checkAcks;
@@ -123,10 +123,15 @@ function monotonicMs(): number {
   return Number(process.hrtime.bigint() / 1_000_000n);
 }
 
-function doorConstants(): Extract<typeof addon.door, { available: true }> {
-  const reason = doorUnavailableReason();
-  if (reason !== undefined) throw Object.assign(new Error(reason), { code: 'ENOSYS' });
-  return addon.door as Extract<typeof addon.door, { available: true }>;
+/**
+ * The addon's door constants; throws (code ENOSYS) where the addon was built
+ * without the door. No file system check: the shards ask on every batch
+ * (doorFlags), and only the constructor loads the program's file.
+ */
+function builtDoor(): Extract<typeof addon.door, { available: true }> {
+  const door = addon.door;
+  if (!door.available) throw Object.assign(new Error(doorUnavailableReason()), { code: 'ENOSYS' });
+  return door;
 }
 
 function checkedInteger(name: string, value: number | undefined, min: number, max: number, fallback: number): number {
@@ -157,7 +162,9 @@ export class Door {
 
   /** Loads the program and writes what it answers for; attach() puts it on an interface. */
   constructor(options: DoorOptions) {
-    const door = doorConstants();
+    const reason = doorUnavailableReason();
+    if (reason !== undefined) throw Object.assign(new Error(reason), { code: 'ENOSYS' });
+    const door = builtDoor();
     if (!Array.isArray(options.addrs) || options.addrs.length === 0) throw new TypeError('options.addrs must be a non-empty array of addresses');
     if (!Array.isArray(options.ports) || options.ports.length === 0) throw new TypeError('options.ports must be a non-empty array of ports');
     const ports = Uint16Array.from(options.ports.map((p) => checkedInteger('ports[]', p, 1, 65535, 0)));
@@ -251,7 +258,7 @@ export class Door {
   setCalm(synsPerSecond: number): void {
     const rate = checkedInteger('calm', synsPerSecond, 0, 100_000_000, 0);
     if (rate !== 0 && this.config.socketMark === 0) throw new RangeError('calm needs the handoffs\' socketMark: without it the kernel listener\'s connections are not told from others');
-    const syns = rate === 0 ? 0 : Math.max(1, Math.ceil(rate * doorConstants().calmWindowMs / 1000));
+    const syns = rate === 0 ? 0 : Math.max(1, Math.ceil(rate * builtDoor().calmWindowMs / 1000));
     if (syns === this.config.calmSyns) return;
     this.config.calmSyns = syns;
     this.native.configure(this.config);
@@ -276,7 +283,7 @@ export class Door {
     for (let at = 0; at < macs.length; at += MAC_BYTES) {
       distinct.add(Buffer.from(macs.buffer, macs.byteOffset + at, MAC_BYTES).toString('hex'));
     }
-    const max = doorConstants().replyMacsMax;
+    const max = builtDoor().replyMacsMax;
     if (distinct.size > max) throw new RangeError(`macs: at most ${max} distinct MACs, got ${distinct.size}`);
     const sorted = [...distinct].sort();
     const key = sorted.join(',');
