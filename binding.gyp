@@ -36,6 +36,7 @@
         "native/io/af_packet_tx.cc",
         "native/io/af_packet_args.cc",
         "native/io/af_xdp.cc",
+        "native/io/af_xdp_queues.cc",
         "native/io/af_xdp_rx.cc",
         "native/io/af_xdp_tx.cc",
         "native/io/backend_factory.cc"

@@ -30,9 +30,10 @@ without one); it is removed on exit.
   --io PATH                packet | xdp | auto (default packet): packet = an
                            AF_PACKET ring behind the nftables gate; xdp = the
                            XDP door in the driver (answers cookie SYNs there)
-                           in front of an AF_XDP ring a receive queue, as many
-                           queues as shards (--workers 0: one; N: N, worker i
-                           queue i); auto = the door where it can be had
+                           in front of AF_XDP rings, a socket a receive queue,
+                           each shard its share of the queues (--workers 0:
+                           all; N: worker i queues i, i+N, ...; no more workers
+                           than queues); auto = the door where it can be had
   --pause-ms N             with 'on': once the whole cache ran out, new flows
                            get cookies without entries for N ms, doubling
                            while it recurs (default 15000; 0: never)
@@ -42,7 +43,7 @@ without one); it is removed on exit.
   --rexmt-limit N          SYN-ACK retransmits before an entry is dropped (default 3)
   --workers N              worker threads, one ring and cache shard each, in one
                            PACKET_FANOUT group steered by flow, or behind the
-                           door one receive queue each (default 0: one shard
+                           door a share of the receive queues (default 0: one shard
                            on the main thread; more than the cores warns)
   --key-file PATH          a fleet's shared cookie key (32+ bytes, mode 0600):
                            every host with it validates the others' cookies;

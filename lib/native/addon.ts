@@ -86,7 +86,7 @@ export interface RingOptions extends PipelineOptions {
   txBatch: ArrayBuffer;
   /**
    * The packet backend. 'packet' (default): AF_PACKET rings with a classic
-   * BPF filter. 'xdp': one AF_XDP socket on queue `queue` of iface, put into
+   * BPF filter. 'xdp': one AF_XDP socket on queue `queue` of iface (or one on each of `queues`), put into
    * the XSKMAP `xskMap` for an XDP program there to redirect frames into
    * (its own choice of frames); zero-copy where the driver has it, else
    * copy mode. The options marked 'packet' or 'xdp' belong to one backend
@@ -120,6 +120,8 @@ export interface RingOptions extends PipelineOptions {
   xskMap?: number;
   /** 'xdp': the RX queue to bind (default 0), also the socket's key in xskMap. */
   queue?: number;
+  /** 'xdp', instead of queue: several RX queues, a socket each (its key in xskMap its queue), read as one ring; replies leave through the first. */
+  queues?: number[];
   /** 'xdp': UMEM frame size, 2048 (default) or 4096. */
   frameSize?: number;
   /** 'xdp': UMEM frames for RX (fill and RX rings), a power of two from 64 to 65536 (default 4096). */

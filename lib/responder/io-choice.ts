@@ -11,7 +11,7 @@ export type IoChoice = 'packet' | 'xdp' | 'auto';
 export type IoPath = 'packet' | 'door';
 
 /** Receive queues iface has in use (in the namespace named netns: sysfs there), or undefined if that cannot be read. */
-function receiveQueues(iface: string, netns: string | undefined): number | undefined {
+export function receiveQueues(iface: string, netns: string | undefined): number | undefined {
   if (!/^[\w.:-]+$/.test(iface)) return undefined;
   try {
     const list = ['sh', '-c', `ls /sys/class/net/${iface}/queues`];
@@ -24,10 +24,9 @@ function receiveQueues(iface: string, netns: string | undefined): number | undef
 
 /**
  * Why the door cannot serve this Responder (one line), or undefined if it
- * can. Each shard reads one receive queue (worker i queue i, the main
- * thread's shard queue 0), so the shards must be as many as the queues in
- * use: workers 0 with one queue, or workers N with N. (Where the queues
- * cannot be read, the rings' binds say what is missing.)
+ * can. Each receive queue in use is read by one shard (doorQueues), so
+ * every shard needs a queue of its own: no more workers than queues. (Where
+ * the queues cannot be read, the rings' binds say what is missing.)
  */
 export function doorRefusal(options: { iface: string; workers?: number; xdp?: unknown }, netns: string | undefined): string | undefined {
   const built = doorUnavailableReason();
@@ -35,11 +34,19 @@ export function doorRefusal(options: { iface: string; workers?: number; xdp?: un
   if (options.xdp !== undefined) return 'options.xdp names an XDP program of your own';
   const workers = options.workers ?? 0;
   const queues = receiveQueues(options.iface, netns);
-  if (queues === undefined || queues === Math.max(1, workers)) return undefined;
-  if (workers === 0) {
-    return `the door gives each shard one receive queue and ${options.iface} has ${queues}: use workers ${queues}, reduce the queues (ethtool -L ${options.iface} combined 1) or use io 'packet'`;
-  }
-  return `the door gives each worker one receive queue and ${options.iface} has ${queues}: use workers ${queues}, set the queues (ethtool -L ${options.iface} combined ${workers}) or use io 'packet'`;
+  if (queues === undefined || workers <= queues) return undefined;
+  return `the door gives each worker a receive queue of its own and ${options.iface} has ${queues}: use workers ${queues} or fewer, set the queues (ethtool -L ${options.iface} combined ${workers}) or use io 'packet'`;
+}
+
+/**
+ * The receive queues shard `index` of `shards` reads behind the door: every
+ * shards-th queue from its index (shard 0 of 1: all of them). `queues`: the
+ * interface's count, as receiveQueues reads it (undefined: 1).
+ */
+export function doorQueues(queues: number | undefined, shards: number, index: number): number[] {
+  const list: number[] = [];
+  for (let q = index; q < Math.max(1, queues ?? 1); q += shards) list.push(q);
+  return list;
 }
 
 /** The path to take; throws (code ENOTSUP) for io 'xdp' when the door cannot be had. */

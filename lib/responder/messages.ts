@@ -22,10 +22,10 @@ export interface WorkerInit {
   qdiscBypass?: boolean;
   /**
    * Behind the XDP door (the main thread owns it): this worker's AF_XDP
-   * ring reads rx queue `queue` through the door's XSKMAP, and writes
+   * ring reads rx queues `queues` through the door's XSKMAP, and writes
    * handed-over flows into its flow maps.
    */
-  door?: { xskMap: number; queue: number; flowMaps: DoorFlowMaps };
+  door?: { xskMap: number; queues: number[]; flowMaps: DoorFlowMaps };
   /** See EngineOptions.tsOffset. */
   tsOffset?: number;
   /** Make a kernel socket of each completed handshake here (ResponderOptions.handoff). */

@@ -33,7 +33,7 @@ import { SocketMaker, type Handed, type SocketMakerOptions } from '../handoff/so
 import { Handover } from '../handoff/handover.js';
 import type { MainMessage, SentError, WorkerInit, WorkerMessage } from './messages.js';
 import { InFlight } from './in-flight.js';
-import { chooseIo, type IoChoice, type IoPath } from './io-choice.js';
+import { chooseIo, doorQueues, receiveQueues, type IoChoice, type IoPath } from './io-choice.js';
 import { allShardsCookieState, Door, type CookieState } from '../door/door.js';
 
 export interface ResponderOptions extends SyncacheConfigInput {
@@ -74,8 +74,9 @@ export interface ResponderOptions extends SyncacheConfigInput {
    * hands the rest of ours to the ring; no gate (the kernel never sees a
    * protected handshake). Needs the door built (clang, libbpf-dev), CAP_BPF,
    * CAP_PERFMON, CAP_NET_ADMIN and CAP_NET_RAW (or root; lib/cli/io-needs.ts
-   * says why each), and one receive queue per shard: workers 0 and one
-   * queue, or workers N and N queues (worker i reads queue i). 'auto': the
+   * says why each), and no more workers than the interface has receive
+   * queues: each shard reads its share of them (workers 0: all; worker i of
+   * N: queues i, i + N, ...), a socket a queue. 'auto': the
    * door where it can be had, else 'packet'. See Responder.backend.
    */
   io?: IoChoice;
@@ -205,6 +206,8 @@ export class Responder extends EventEmitter<ResponderEvents> {
   /** The XDP door (io 'xdp', or 'auto' where it could be had). */
   private door: Door | undefined;
   private ioPath: IoPath = 'packet';
+  /** Behind the door: the interface's receive queues (undefined: unknown, taken as 1), shared out by doorQueues. */
+  private doorQueueCount: number | undefined;
   /** Behind the door with workers: each worker's last cookie state (see allShardsCookieState). */
   private readonly doorStates: CookieState[] = [];
   /**
@@ -265,7 +268,9 @@ export class Responder extends EventEmitter<ResponderEvents> {
     const o = this.options;
     const workers = o.workers ?? 0;
     const netnsPath = nsPath(o.netns);
-    this.ioPath = chooseIo(o, netnsPath === undefined ? undefined : netnsName(netnsPath));
+    const name = netnsPath === undefined ? undefined : netnsName(netnsPath);
+    this.ioPath = chooseIo(o, name);
+    if (this.ioPath === 'door') this.doorQueueCount = receiveQueues(o.iface, name);
     if (this.ioPath === 'door') {
       const c = this.config;
       // With handoffs the door also passes on segments of sockets handed over
@@ -277,7 +282,7 @@ export class Responder extends EventEmitter<ResponderEvents> {
       this.door.setTimestampClock(timestampAt(this.clock.now(), this.secrets.epoch !== null ? 0 : this.tsOffset));
       this.door.attach(o.iface, netnsPath);
     }
-    const xdp = this.door !== undefined ? { xskMap: this.door.xskMap, queue: 0 } : o.xdp;
+    const xdp = this.door !== undefined ? { xskMap: this.door.xskMap, queues: doorQueues(this.doorQueueCount, 1, 0) } : o.xdp;
     if (workers === 0) {
       const stats = new Stats();
       this.shardStats.push(stats);
@@ -331,8 +336,8 @@ export class Responder extends EventEmitter<ResponderEvents> {
       lowLatency: o.lowLatency,
       fleetTimestamps: this.secrets.epoch !== null,
       tsOffset: this.tsOffset,
-      // Behind the door worker i reads rx queue i (io-choice: as many workers as queues).
-      door: this.door === undefined ? undefined : { xskMap: this.door.xskMap, queue: index, flowMaps: this.door.flowMaps },
+      // Behind the door worker i reads rx queues i, i + workers, ... (io-choice: no more workers than queues).
+      door: this.door === undefined ? undefined : { xskMap: this.door.xskMap, queues: doorQueues(this.doorQueueCount, o.workers ?? 0, index), flowMaps: this.door.flowMaps },
     };
     this.doorStates[index] = { mode: this.config.syncookies, paused: false, cacheEmpty: true };
     const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: init });

@@ -4,7 +4,7 @@
 // steered by a hash of the flow, so a flow's SYN and ACK, and an ICMP error
 // quoting its SYN-ACK, always reach the same shard and no lock is ever taken
 // on the packet path; see native/io/bpf_filter.h; behind the XDP door, an
-// AF_XDP ring on a receive queue of its own, the queue's hash doing that). With hold it is the host
+// AF_XDP ring on receive queues of its own, the queues' hash doing that). With hold it is the host
 // of a handoff (lib/handoff/handover.ts): the ring looked into, the engine's
 // held data and entries, flows marked handed over.
 import { addon, type NativeRing } from '../native/addon.js';
@@ -26,6 +26,8 @@ export interface XdpOptions {
   xskMap: number;
   /** The RX queue (default 0). */
   queue?: number;
+  /** Instead of queue: several RX queues, read as one ring (the door gives a shard every shards-th queue). */
+  queues?: number[];
 }
 
 /**
@@ -137,7 +139,7 @@ export class Shard implements HandoverHost {
       rxBatch: this.rx.buffer,
       txBatch: tx.buffer,
       ...(options.xdp !== undefined
-        ? { io: 'xdp', xskMap: options.xdp.xskMap, queue: options.xdp.queue }
+        ? { io: 'xdp', xskMap: options.xdp.xskMap, ...(options.xdp.queues !== undefined ? { queues: options.xdp.queues } : { queue: options.xdp.queue }) }
         : {
           fanoutGroup: options.fanoutGroup,
           qdiscBypass: options.qdiscBypass,

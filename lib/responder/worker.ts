@@ -1,7 +1,7 @@
 // Worker-thread entry: one shard per worker. Handshakes go to the main
 // thread as messages; counters are in a SharedArrayBuffer it reads directly.
-// Behind the XDP door (init.door) the ring is an AF_XDP socket on this
-// worker's receive queue, and the door is reached through a WorkerDoor.
+// Behind the XDP door (init.door) the ring reads an AF_XDP socket on each of this
+// worker's receive queues, and the door is reached through a WorkerDoor.
 import { parentPort, workerData } from 'node:worker_threads';
 import { systemClock } from '../engine/clock.js';
 import { CookieSecrets } from '../engine/cookie-secrets.js';
@@ -34,7 +34,7 @@ try {
     stats,
     ...(init.door === undefined
       ? { fanoutGroup: init.fanoutGroup, qdiscBypass: init.qdiscBypass }
-      : { xdp: { xskMap: init.door.xskMap, queue: init.door.queue }, door }),
+      : { xdp: { xskMap: init.door.xskMap, queues: init.door.queues }, door }),
     hold: init.handoff !== undefined,
     lowLatency: init.lowLatency,
     fleetTimestamps: init.fleetTimestamps,

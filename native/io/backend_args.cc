@@ -3,6 +3,7 @@
 #include <linux/if_packet.h>
 
 #include <string>
+#include <vector>
 
 #include "boundary/errors.h"
 #include "boundary/js_args.h"
@@ -28,6 +29,42 @@ bool ReadOptionalUint(Napi::Env env, Napi::Object options, const char* name, uin
   return ReadInteger(env, options, "options.", name, min, max, true, out);
 }
 
+// The most queues one ring reads (a socket and a UMEM each).
+constexpr uint32_t kMaxXdpQueues = 64;
+
+// options.queues: distinct receive queues, 1 to kMaxXdpQueues of them; not
+// with options.queue.
+bool ReadQueues(Napi::Env env, Napi::Object options, std::vector<uint32_t>* out) {
+  const Napi::Value value = options.Get("queues");
+  if (value.IsUndefined()) return true;
+  if (!options.Get("queue").IsUndefined()) {
+    ThrowTypeError(env, "options.queue and options.queues: give one of them");
+    return false;
+  }
+  if (!value.IsArray() || value.As<Napi::Array>().Length() == 0 || value.As<Napi::Array>().Length() > kMaxXdpQueues) {
+    ThrowTypeError(env, "options.queues must be an array of 1 to " + std::to_string(kMaxXdpQueues) + " receive queue numbers");
+    return false;
+  }
+  const Napi::Array list = value.As<Napi::Array>();
+  for (uint32_t i = 0; i < list.Length(); i++) {
+    const Napi::Value q = list.Get(i);
+    const double d = q.IsNumber() ? q.As<Napi::Number>().DoubleValue() : -1;
+    if (!(d >= 0 && d <= 65535 && d == static_cast<double>(static_cast<uint32_t>(d)))) {
+      ThrowRangeError(env, "options.queues[" + std::to_string(i) + "] must be an integer from 0 to 65535");
+      return false;
+    }
+    const uint32_t queue = static_cast<uint32_t>(d);
+    for (uint32_t seen : *out) {
+      if (seen == queue) {
+        ThrowRangeError(env, "options.queues names queue " + std::to_string(queue) + " twice");
+        return false;
+      }
+    }
+    out->push_back(queue);
+  }
+  return true;
+}
+
 // A TypeError if any of `names` is set: they belong to the other backend.
 bool RefuseOthers(Napi::Env env, Napi::Object options, std::initializer_list<const char*> names, const char* io) {
   for (const char* name : names) {
@@ -40,7 +77,7 @@ bool RefuseOthers(Napi::Env env, Napi::Object options, std::initializer_list<con
 }
 
 bool ReadPacket(Napi::Env env, Napi::Object options, BackendConfig* config) {
-  if (!RefuseOthers(env, options, {"xskMap", "queue", "frameSize", "rxFrames", "zeroCopy"}, "packet")) return false;
+  if (!RefuseOthers(env, options, {"xskMap", "queue", "queues", "frameSize", "rxFrames", "zeroCopy"}, "packet")) return false;
   AfPacketConfig& packet = config->packet;
   uint32_t fanout = 0;
   if (!ReadOptionalUint(env, options, "fanoutGroup", 1, 65535, &fanout)) return false;
@@ -61,7 +98,7 @@ bool ReadXdp(Napi::Env env, Napi::Object options, BackendConfig* config) {
   uint32_t map = 0;
   if (!ReadInteger(env, options, "options.", "xskMap", 0, INT32_MAX, false, &map)) return false;
   xdp.xskMap = static_cast<int>(map);
-  return ReadOptionalUint(env, options, "queue", 0, 65535, &xdp.queue) &&
+  return ReadQueues(env, options, &config->xdpQueues) && ReadOptionalUint(env, options, "queue", 0, 65535, &xdp.queue) &&
          ReadOptionalUint(env, options, "frameSize", 2048, 4096, &xdp.frameSize) &&
          ReadOptionalUint(env, options, "rxFrames", 64, 65536, &xdp.rxFrames) &&
          ReadOptionalUint(env, options, "txFrames", 64, 65536, &xdp.txFrames) &&

@@ -4,13 +4,16 @@
 //              TX ring (io/af_packet_tx.h); the RX socket's classic BPF
 //              filter is built here from the addresses and ports;
 //   AF_XDP     one XDP socket on one queue, shared by RX (io/af_xdp_rx.h)
-//              and TX (io/af_xdp_tx.h); what reaches it is the XDP
-//              program's choice (the pipeline still drops what is not ours).
+//              and TX (io/af_xdp_tx.h); with several queues a socket each,
+//              read as one RX side (io/af_xdp_queues.h), the first queue's
+//              also sending; what reaches them is the XDP program's choice
+//              (the pipeline still drops what is not ours).
 #pragma once
 
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "boundary/sys_error.h"
 #include "io/af_packet.h"
@@ -29,6 +32,7 @@ struct BackendConfig {
   AfPacketConfig packet;    // kAfPacket (its iface, netns and filter are set by OpenBackend)
   bool lowLatency = false;  // kAfPacket: RX as TPACKET_V2
   AfXdpConfig xdp;          // kAfXdp (its iface and netns are set by OpenBackend)
+  std::vector<uint32_t> xdpQueues;  // kAfXdp: the queues to read (empty: xdp.queue alone)
 };
 
 struct Backend {

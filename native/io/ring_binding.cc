@@ -7,7 +7,7 @@
 //   new Ring({ iface, netns?, addrs, ports, cookies, secrets, rxBatch, txBatch,
 //              nextHop?, lowLatency?, txFrames?,
 //              io?: 'packet', fanoutGroup?, qdiscBypass?, blockSize?, blockCount?, retireMs?,
-//              io: 'xdp', xskMap, queue?, frameSize?, rxFrames?, zeroCopy? })
+//              io: 'xdp', xskMap, queue? | queues?, frameSize?, rxFrames?, zeroCopy? })
 //   .counters .mac .ifindex .zeroCopy
 //   .receive(maxRows?) -> rows       .send(count) -> frames queued
 //   .start(onReadable, onError?, onLinkUp?) .stop() .ready() .updateKernelStats() .close()

@@ -154,7 +154,7 @@ test('the door\'s needs: CAP_BPF and CAP_PERFMON, each or CAP_SYS_ADMIN; CAP_IPC
   assert.deepEqual(decideIo('packet', no, 0n), { io: 'packet', path: 'packet' });
   assert.deepEqual(decideIo('xdp', no, 0n), { io: 'xdp', path: 'xdp' }, 'xdp as asked: the capability check says what is missing');
   assert.deepEqual(decideIo('auto', no, every, 0), { io: 'auto', path: 'xdp' });
-  const refusal = "the door gives each worker one receive queue and eth0 has 1: use workers 1, set the queues (ethtool -L eth0 combined 2) or use io 'packet'";
+  const refusal = "the door gives each worker a receive queue of its own and eth0 has 1: use workers 1 or fewer, set the queues (ethtool -L eth0 combined 2) or use io 'packet'";
   assert.deepEqual(decideIo('auto', () => refusal, every, 0),
     { io: 'auto', path: 'packet', why: refusal }, 'the Responder falls back on its own');
   const lacking = decideIo('auto', no, netOnly, Infinity);

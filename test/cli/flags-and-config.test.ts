@@ -144,7 +144,7 @@ test('--io packet|xdp|auto, on the command line or as the key "io" (default pack
   for (const io of ['packet', 'xdp', 'auto']) assert.equal(responderOptions({ ...where, io }).io, io);
   assert.equal(responderOptions({ ...where, io: 'auto', workers: '2' }).io, 'auto', 'auto with workers: the packet path, decided later');
   assert.throws(() => responderOptions({ ...where, io: 'XDP' }), (e: UsageError) => e.flag === 'io' && /^--io must be one of packet, xdp, auto, got 'XDP'$/.test(e.message));
-  assert.equal(responderOptions({ ...where, io: 'xdp', workers: '2' }).io, 'xdp', 'xdp with workers: one receive queue a worker, as many as the interface has (the Responder checks)');
+  assert.equal(responderOptions({ ...where, io: 'xdp', workers: '2' }).io, 'xdp', 'xdp with workers: no more workers than the interface has receive queues (the Responder checks)');
   for (const options of [RESPONDER_FLAGS, runServe.options, runLab.options]) {
     assert.deepEqual(readConfigFile(file('io.json', '{"io":"xdp"}'), options), { io: 'xdp' });
   }

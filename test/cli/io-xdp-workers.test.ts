@@ -63,7 +63,7 @@ test('listen --io xdp --workers 2 on two queues: clients connect through both wo
   const refused = cliIn(pair.responder, ['listen', '--iface', pair.responderIface, '--addr', pair.responderV4, '--port', '8092',
     '--io', 'xdp', '--workers', '3']);
   assert.notEqual(await refused.exited, 0);
-  assert.match(refused.stderr(), /the door gives each worker one receive queue and scr0 has 2: use workers 2, set the queues \(ethtool -L scr0 combined 3\) or use io 'packet'/);
+  assert.match(refused.stderr(), /the door gives each worker a receive queue of its own and scr0 has 2: use workers 2 or fewer, set the queues \(ethtool -L scr0 combined 3\) or use io 'packet'/);
   // (A machine with fewer cores than 3 also warns about that, on a line of its own.)
   assert.equal(refused.stderr().trim().split('\n').filter((l) => !l.startsWith('syncache: warning:')).length, 1, refused.stderr());
 });

@@ -143,6 +143,12 @@ test("io: 'xdp' options are checked, and each backend refuses the other's", { sk
     assert.throws(() => openXdpRing(program, { rxFrames: 100 }), { name: 'RangeError', message: /rxFrames must be a power of two/ });
     assert.throws(() => openXdpRing(program, { frameSize: 3000 }), { name: 'RangeError', message: /frameSize must be 2048 or 4096/ });
     assert.throws(() => openXdpRing(program, { queue: 1 }), { name: 'RangeError', message: /queue 1 has no slot in xskMap \(1 entries\)/ });
+    assert.throws(() => openXdpRing(program, { queue: 0, queues: [0] }), { name: 'TypeError', message: /options\.queue and options\.queues: give one of them/ });
+    assert.throws(() => openXdpRing(program, { queues: [] }), { name: 'TypeError', message: /options\.queues must be an array of 1 to 64/ });
+    assert.throws(() => openXdpRing(program, { queues: [0, 0] }), { name: 'RangeError', message: /options\.queues names queue 0 twice/ });
+    assert.throws(() => openXdpRing(program, { queues: [0, -1] }), { name: 'RangeError', message: /options\.queues\[1\] must be an integer from 0 to 65535/ });
+    assert.throws(() => openXdpRing(program, { queues: [0, 1] }), { name: 'RangeError', message: /queue 1 has no slot in xskMap/, }, 'every queue is checked before any socket opens');
+    assert.throws(() => openRing(pair, { queues: [0] }), { name: 'TypeError', message: /options\.queues does not apply to io: 'packet'/ });
     assert.throws(() => openXdpRing(program, { xskMap: 0 }), { name: 'RangeError', message: /xskMap \(fd 0\) is not a BPF map/ });
     assert.throws(() => openXdpRing(program, { iface: 'nosuch0' }), { code: 'ENODEV', message: /nosuch0/ });
     const ring = openXdpRing(program);

@@ -133,7 +133,7 @@ for (const syncookies of ['on', 'only'] as const) {
 test("io: 'xdp' with more workers than receive queues refuses in one line; 'auto' takes the door here (one worker too); a bad io is a TypeError", { skip }, async () => {
   const base = { iface: pair.responderIface, netns: pair.responder.path, addrs: [pair.responderV4], ports: [PORT] };
   await assert.rejects(Responder.open({ ...base, io: 'xdp', workers: 2 }), {
-    code: 'ENOTSUP', message: /^io 'xdp': the door gives each worker one receive queue and scr0 has 1: use workers 1, set the queues \(ethtool -L scr0 combined 2\) or use io 'packet'$/,
+    code: 'ENOTSUP', message: /^io 'xdp': the door gives each worker a receive queue of its own and scr0 has 1: use workers 1 or fewer, set the queues \(ethtool -L scr0 combined 2\) or use io 'packet'$/,
   });
   await assert.rejects(Responder.open({ ...base, io: 'fast' as never }), { name: 'TypeError', message: /io must be 'packet', 'xdp' or 'auto'/ });
   const r = await Responder.open({ ...base, io: 'auto' });
