@@ -24,11 +24,10 @@
 // beside the results file (--cost-seconds 0 skips it). CPUs split as in
 // bench:serve (responder host on one, the rest on the other). The table's
 // runs send everything towards the responder from CPU 0 (scenario.ts).
-import { parseArgs } from 'node:util';
 import { runLabScenario, type LabReport, type ScenarioOptions } from '../lib/lab/scenario.js';
 import type { LabProfile } from '../lib/lab/topology.js';
 import { threads } from '../lib/cli/lab.js';
-import { machine as hostLine, median, requireLab } from './common.js';
+import { benchFlags, machine as hostLine, median, requireLab } from './common.js';
 import { saveResult, RESULTS_DIR } from './results.js';
 import { machineCost, type MachineCostMode, type MachineCostRow } from './syn-cost.js';
 import { doorUnavailableReason } from '../lib/door/door.js';
@@ -36,16 +35,26 @@ import { lineChartSvg } from './svg-chart.js';
 import { availableParallelism } from 'node:os';
 import { mkdirSync, writeFileSync } from 'node:fs';
 
-const { values } = parseArgs({
-  options: {
-    seconds: { type: 'string', default: '8' },
-    rate: { type: 'string', default: '0' },
-    clients: { type: 'string', default: '50' },
-    'cost-seconds': { type: 'string', default: '3' },
-    'cost-runs': { type: 'string', default: '5' },
-    profile: { type: 'string', default: 'both' },
-    json: { type: 'boolean', default: false },
-  },
+const values = benchFlags('bench:flood', `
+usage: npm run bench:flood -- [flags]   (root: it builds network namespaces)
+The kernel's listener and syncache under the built-in generator's SYN flood,
+ratios from one run; appends to bench/results/flood.jsonl.
+  --seconds N        each table run's flood (default 8)
+  --rate PPS         offered SYN/s for every run (default 0: what the
+                     generator manages against the kernel flat out)
+  --clients CPS      legitimate kernel connects a second (default 50)
+  --profile P        both | pair | switch (default both)
+  --cost-seconds N   each cost sweep run (default 3; 0 skips the sweep)
+  --cost-runs N      interleaved cost sweep rounds, 1-20 (default 5)
+  --json             the results as JSON on stdout
+`, {
+  seconds: { type: 'string', default: '8' },
+  rate: { type: 'string', default: '0' },
+  clients: { type: 'string', default: '50' },
+  'cost-seconds': { type: 'string', default: '3' },
+  'cost-runs': { type: 'string', default: '5' },
+  profile: { type: 'string', default: 'both' },
+  json: { type: 'boolean', default: false },
 });
 if (!['both', 'switch', 'pair'].includes(values.profile)) {
   console.error(`bench:flood: --profile must be switch, pair or both, got ${JSON.stringify(values.profile)}`);

@@ -29,19 +29,32 @@
 // not measured (V8 compiles the hot paths in the first seconds; without it
 // a 5 s run measures the compiler as much as the server, more so for the
 // one that runs more JavaScript).
-//   node dist/bench/serve.js [--seconds N] [--warmup N] [--connections N] [--rounds N] [--workers N] [--cpus R,N|none] [--flood-rate N] [--json]
-import { parseArgs } from 'node:util';
+//   node dist/bench/serve.js [--seconds N] [--warmup N] [--connections N] [--rounds N] [--workers N] [--cpus R,N|none] [--flood-rate N] [--door auto|off] [--json]
 import os from 'node:os';
 import { buildLab, type Lab } from '../lib/lab/topology.js';
 import { labAddon } from '../lib/lab/lab-addon.js';
-import { machine as hostLine, median, requireLab } from './common.js';
+import { benchFlags, machine as hostLine, median, requireLab } from './common.js';
 import { runWrk, type WrkResult } from './wrk.js';
 import { saveResult } from './results.js';
 import { PORT, TICKS_PER_SECOND, cpuTimes, dropFloodOnArrival, startTarget } from './target.js';
 import { doorUnavailableReason } from '../lib/door/door.js';
 import { synCost, type CostRow } from './syn-cost.js';
 
-const { values } = parseArgs({ options: {
+const values = benchFlags('bench:serve', `
+usage: npm run bench:serve -- [flags]   (root: it builds network namespaces)
+New connections a second through protect() against the same http.Server on a
+plain listener, calm and under a SYN flood; appends to
+bench/results/serve.jsonl.
+  --seconds N        each measured wrk run (default 5)
+  --warmup N         unmeasured wrk seconds before each, 0-60 (default 2)
+  --connections N    wrk connections (default 16)
+  --rounds N         interleaved rounds, 1-20 (default 3)
+  --workers N        syncache's worker threads (default 0)
+  --cpus R,N|none    the responder's CPU and the network's (default 1,0)
+  --flood-rate N     the fixed-rate flood row's SYN/s (default 40000; 0: none)
+  --door auto|off    also run protect() behind the XDP door (default auto)
+  --json             the results as JSON on stdout
+`, {
   seconds: { type: 'string', default: '5' },
   warmup: { type: 'string', default: '2' },
   connections: { type: 'string', default: '16' },
@@ -51,7 +64,7 @@ const { values } = parseArgs({ options: {
   'flood-rate': { type: 'string', default: '40000' },
   door: { type: 'string', default: 'auto' },
   json: { type: 'boolean', default: false },
-} });
+});
 const seconds = Number(values.seconds);
 const warmup = Number(values.warmup);
 if (!Number.isInteger(warmup) || warmup < 0 || warmup > 60) {

@@ -14,23 +14,33 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { buildLab, type Lab } from '../lib/lab/topology.js';
 import { labAddon } from '../lib/lab/lab-addon.js';
 import { resolveConfig } from '../lib/engine/config.js';
-import { machine, requireLab } from './common.js';
+import { benchFlags, machine, requireLab } from './common.js';
 import { runWrk } from './wrk.js';
 import { saveResult } from './results.js';
 import { PORT, startTarget } from './target.js';
 
-const { values } = parseArgs({ options: {
+const values = benchFlags('soak', `
+usage: npm run soak -- [flags]   (root: it builds network namespaces)
+A protect()ed http.Server under a SYN flood, crafted attacks and wrk at once;
+exit 0 if every request was answered and nothing grew without bound.
+Appends to bench/results/soak.jsonl.
+  --seconds N        how long (default 60)
+  --flood-rate N     the flood's SYN/s (default 40000)
+  --connections N    wrk connections (default 8)
+  --every N          seconds between samples (default 5)
+  --workers N        syncache's worker threads (default 0)
+  --json             the report as JSON on stdout
+`, {
   seconds: { type: 'string', default: '60' },
   'flood-rate': { type: 'string', default: '40000' },
   connections: { type: 'string', default: '8' },
   every: { type: 'string', default: '5' },
   workers: { type: 'string', default: '0' },
   json: { type: 'boolean', default: false },
-} });
+});
 
 function integer(name: string, min: number, max: number): number {
   const text = values[name as keyof typeof values] as string;
