@@ -51,9 +51,9 @@ function flood(r: Json): string[] {
     }
     if (table[0].processUs !== undefined) {
       const rates = table.map((c) => (c.rate === 0 ? 'full speed' : int(c.rate))).join(' / ');
-      const spread = (c: Json, m: string): string => (typeof c.processSpread?.[m] === 'number' && c.processSpread[m] !== null ? c.processSpread[m].toFixed(2) : '-');
+      const spread = (c: Json, m: string): string => (typeof c.processSpread?.[m] === 'number' ? c.processSpread[m].toFixed(2) : '-');
       const each = targets.map((m) => `${labels[m] ?? m} ${table.map((c) => c.processUs[m].toFixed(3)).join(' / ')}`
-        + (table[0].processSpread !== undefined && targets.length > 0 ? ` (dearest run ${table.map((c) => spread(c, m)).join(' / ')} of it)` : ''));
+        + (table[0].processSpread !== undefined ? ` (dearest run ${table.map((c) => spread(c, m)).join(' / ')} of it)` : ''));
       out.push('', `The server process's own CPU (every thread, user and system) per SYN offered, µs, at ${rates} (median): ${each.join('; ')}.`);
     }
   }

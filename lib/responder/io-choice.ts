@@ -11,7 +11,7 @@ export type IoChoice = 'packet' | 'xdp' | 'auto';
 export type IoPath = 'packet' | 'door';
 
 /** Receive queues iface has in use (in the namespace named netns: sysfs there), or undefined if that cannot be read. */
-export function receiveQueues(iface: string, netns: string | undefined): number | undefined {
+function receiveQueues(iface: string, netns: string | undefined): number | undefined {
   if (!/^[\w.:-]+$/.test(iface)) return undefined;
   try {
     const list = ['sh', '-c', `ls /sys/class/net/${iface}/queues`];
@@ -29,13 +29,18 @@ export function receiveQueues(iface: string, netns: string | undefined): number 
  * the queues cannot be read, the rings' binds say what is missing.)
  */
 export function doorRefusal(options: { iface: string; workers?: number; xdp?: unknown }, netns: string | undefined): string | undefined {
+  return doorDecision(options, netns).refusal;
+}
+
+/** doorRefusal's answer, and the interface's receive queues it read on the way (once: a process in the namespace). */
+function doorDecision(options: { iface: string; workers?: number; xdp?: unknown }, netns: string | undefined): { refusal?: string; queues?: number } {
   const built = doorUnavailableReason();
-  if (built !== undefined) return built;
-  if (options.xdp !== undefined) return 'options.xdp names an XDP program of your own';
+  if (built !== undefined) return { refusal: built };
+  if (options.xdp !== undefined) return { refusal: 'options.xdp names an XDP program of your own' };
   const workers = options.workers ?? 0;
   const queues = receiveQueues(options.iface, netns);
-  if (queues === undefined || workers <= queues) return undefined;
-  return `the door gives each worker a receive queue of its own and ${options.iface} has ${queues}: use workers ${queues} or fewer, set the queues (ethtool -L ${options.iface} combined ${workers}) or use io 'packet'`;
+  if (queues === undefined || workers <= queues) return { queues };
+  return { queues, refusal: `the door gives each worker a receive queue of its own and ${options.iface} has ${queues}: use workers ${queues} or fewer, set the queues (ethtool -L ${options.iface} combined ${workers}) or use io 'packet'` };
 }
 
 /**
@@ -49,12 +54,16 @@ export function doorQueues(queues: number | undefined, shards: number, index: nu
   return list;
 }
 
-/** The path to take; throws (code ENOTSUP) for io 'xdp' when the door cannot be had. */
-export function chooseIo(options: { iface: string; workers?: number; xdp?: unknown; io?: IoChoice }, netns: string | undefined): IoPath {
+/**
+ * The path to take, and behind the door the interface's receive queues
+ * (undefined: unknown, taken as one); throws (code ENOTSUP) for io 'xdp'
+ * when the door cannot be had.
+ */
+export function chooseIo(options: { iface: string; workers?: number; xdp?: unknown; io?: IoChoice }, netns: string | undefined): { path: IoPath; queues?: number } {
   const io = options.io ?? 'packet';
-  if (io === 'packet') return 'packet';
-  const refusal = doorRefusal(options, netns);
-  if (refusal === undefined) return 'door';
-  if (io === 'auto') return 'packet';
+  if (io === 'packet') return { path: 'packet' };
+  const { refusal, queues } = doorDecision(options, netns);
+  if (refusal === undefined) return { path: 'door', queues };
+  if (io === 'auto') return { path: 'packet' };
   throw Object.assign(new Error(`io 'xdp': ${refusal}`), { code: 'ENOTSUP' });
 }

@@ -33,7 +33,7 @@ import { SocketMaker, type Handed, type SocketMakerOptions } from '../handoff/so
 import { Handover } from '../handoff/handover.js';
 import type { MainMessage, SentError, WorkerInit, WorkerMessage } from './messages.js';
 import { InFlight } from './in-flight.js';
-import { chooseIo, doorQueues, receiveQueues, type IoChoice, type IoPath } from './io-choice.js';
+import { chooseIo, doorQueues, type IoChoice, type IoPath } from './io-choice.js';
 import { allShardsCookieState, Door, type CookieState } from '../door/door.js';
 
 export interface ResponderOptions extends SyncacheConfigInput {
@@ -269,8 +269,9 @@ export class Responder extends EventEmitter<ResponderEvents> {
     const workers = o.workers ?? 0;
     const netnsPath = nsPath(o.netns);
     const name = netnsPath === undefined ? undefined : netnsName(netnsPath);
-    this.ioPath = chooseIo(o, name);
-    if (this.ioPath === 'door') this.doorQueueCount = receiveQueues(o.iface, name);
+    const io = chooseIo(o, name);
+    this.ioPath = io.path;
+    this.doorQueueCount = io.queues;
     if (this.ioPath === 'door') {
       const c = this.config;
       // With handoffs the door also passes on segments of sockets handed over

@@ -258,7 +258,14 @@ export class Shard implements HandoverHost {
   private tellDoor(): void {
     if (this.door === undefined || this.closed) return;
     const cache = this.engine.cache;
-    this.door.setCookieState({ mode: this.mode, paused: this.engine.paused, cacheEmpty: cache === null || cache.size === 0 });
+    const paused = this.engine.paused;
+    const cacheEmpty = cache === null || cache.size === 0;
+    // Told only when it changes: this runs after every batch.
+    if (paused !== this.toldPaused || cacheEmpty !== this.toldCacheEmpty) {
+      this.toldPaused = paused;
+      this.toldCacheEmpty = cacheEmpty;
+      this.door.setCookieState({ mode: this.mode, paused, cacheEmpty });
+    }
     // The gateways replies are routed through: the door answers SYNs that
     // came from them itself (their MAC is the reply's next hop), and hands
     // the others to the ring, whose replies follow routing. Once a second.
@@ -269,6 +276,9 @@ export class Shard implements HandoverHost {
     }
   }
   private replyMacsAt = -Infinity;
+  /** The cookie state last told the door (undefined: nothing yet). */
+  private toldPaused: boolean | undefined;
+  private toldCacheEmpty: boolean | undefined;
 
   /**
    * The door lets a SYN on a closed flow up to whichever shard its queue

@@ -11,6 +11,7 @@
 #include <initializer_list>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "boundary/errors.h"
 
@@ -38,6 +39,35 @@ inline bool ReadInteger(Napi::Env env, Napi::Object o, const char* prefix, const
     return false;
   }
   *out = static_cast<uint32_t>(d);
+  return true;
+}
+
+// o[name] as a non-empty array of integers from min to max, at most
+// maxCount of them (0: any number), appended to *out; `what` names the
+// items in the TypeError ("port numbers").
+inline bool ReadIntegerArray(Napi::Env env, Napi::Object o, const char* prefix, const char* name, double min,
+                             double max, uint32_t maxCount, const char* what, std::vector<uint32_t>* out) {
+  Napi::Value v = o.Get(name);
+  const uint32_t length = v.IsArray() ? v.As<Napi::Array>().Length() : 0;
+  if (length == 0 || (maxCount != 0 && length > maxCount)) {
+    ThrowTypeError(env, std::string(prefix) + name + " must be " +
+                            (maxCount == 0 ? std::string("a non-empty array of ")
+                                           : "an array of 1 to " + std::to_string(maxCount) + " ") +
+                            what);
+    return false;
+  }
+  Napi::Array list = v.As<Napi::Array>();
+  for (uint32_t i = 0; i < length; i++) {
+    Napi::Value item = list.Get(i);
+    const double d = item.IsNumber() ? item.As<Napi::Number>().DoubleValue() : -1;
+    if (!(d >= min && d <= max) || d != std::floor(d)) {
+      ThrowRangeError(env, std::string(prefix) + name + "[" + std::to_string(i) + "] must be an integer from " +
+                               std::to_string(static_cast<int64_t>(min)) + " to " +
+                               std::to_string(static_cast<int64_t>(max)));
+      return false;
+    }
+    out->push_back(static_cast<uint32_t>(d));
+  }
   return true;
 }
 

@@ -41,13 +41,13 @@ uint32_t AfXdpQueuesRx::Receive(BatchFill& fill, Counters* counters) {
   const size_t start = next_;
   next_ = (next_ + 1) % n;
   uint32_t accepted = 0;
-  for (size_t i = 0; i < n && fill.rows() < fill.capacity(); i++) accepted += queues_[(start + i) % n]->Receive(fill, counters);
+  for (size_t i = 0; i < n && fill.room() > 0; i++) accepted += queues_[(start + i) % n]->Receive(fill, counters);
   return accepted;
 }
 
 uint32_t AfXdpQueuesRx::ReceiveUrgent(BatchFill& fill, Counters* counters) {
   uint32_t accepted = 0;
-  for (size_t i = 0; i < queues_.size() && fill.rows() < fill.capacity(); i++)
+  for (size_t i = 0; i < queues_.size() && fill.room() > 0; i++)
     accepted += queues_[i]->ReceiveUrgent(fill, counters);
   return accepted;
 }

@@ -30,9 +30,7 @@ class AfXdpRx final : public RxSource, public RxLookAhead {
   int pollFd() const override { return socket_->fd(); }
   bool Waiting() const override { return socket_->rings().Waiting(); }
   uint32_t Receive(BatchFill& fill, Counters* counters) override {
-    // Rows already in the batch (another queue's, io/af_xdp_queues.h) count.
-    const uint32_t room = fill.capacity() > fill.rows() ? fill.capacity() - fill.rows() : 0;
-    const uint32_t accepted = socket_->rings().Receive(room, counters, NowMs(), fill);
+    const uint32_t accepted = socket_->rings().Receive(fill.room(), counters, NowMs(), fill);
     Refill(counters);
     return accepted;
   }
@@ -45,8 +43,7 @@ class AfXdpRx final : public RxSource, public RxLookAhead {
   RxLookAhead* lookAhead() override { return this; }
 
   uint32_t ReceiveUrgent(BatchFill& fill, Counters* counters) override {
-    const uint32_t room = fill.capacity() > fill.rows() ? fill.capacity() - fill.rows() : 0;
-    const uint32_t accepted = socket_->rings().ReceiveUrgent(room, counters, NowMs(), IsUrgentSegment, fill);
+    const uint32_t accepted = socket_->rings().ReceiveUrgent(fill.room(), counters, NowMs(), IsUrgentSegment, fill);
     Refill(counters);
     return accepted;
   }

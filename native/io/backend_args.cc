@@ -35,32 +35,20 @@ constexpr uint32_t kMaxXdpQueues = 64;
 // options.queues: distinct receive queues, 1 to kMaxXdpQueues of them; not
 // with options.queue.
 bool ReadQueues(Napi::Env env, Napi::Object options, std::vector<uint32_t>* out) {
-  const Napi::Value value = options.Get("queues");
-  if (value.IsUndefined()) return true;
+  if (options.Get("queues").IsUndefined()) return true;
   if (!options.Get("queue").IsUndefined()) {
     ThrowTypeError(env, "options.queue and options.queues: give one of them");
     return false;
   }
-  if (!value.IsArray() || value.As<Napi::Array>().Length() == 0 || value.As<Napi::Array>().Length() > kMaxXdpQueues) {
-    ThrowTypeError(env, "options.queues must be an array of 1 to " + std::to_string(kMaxXdpQueues) + " receive queue numbers");
+  if (!ReadIntegerArray(env, options, "options.", "queues", 0, 65535, kMaxXdpQueues, "receive queue numbers", out))
     return false;
-  }
-  const Napi::Array list = value.As<Napi::Array>();
-  for (uint32_t i = 0; i < list.Length(); i++) {
-    const Napi::Value q = list.Get(i);
-    const double d = q.IsNumber() ? q.As<Napi::Number>().DoubleValue() : -1;
-    if (!(d >= 0 && d <= 65535 && d == static_cast<double>(static_cast<uint32_t>(d)))) {
-      ThrowRangeError(env, "options.queues[" + std::to_string(i) + "] must be an integer from 0 to 65535");
-      return false;
-    }
-    const uint32_t queue = static_cast<uint32_t>(d);
-    for (uint32_t seen : *out) {
-      if (seen == queue) {
-        ThrowRangeError(env, "options.queues names queue " + std::to_string(queue) + " twice");
+  for (size_t i = 1; i < out->size(); i++) {
+    for (size_t j = 0; j < i; j++) {
+      if ((*out)[i] == (*out)[j]) {
+        ThrowRangeError(env, "options.queues names queue " + std::to_string((*out)[i]) + " twice");
         return false;
       }
     }
-    out->push_back(queue);
   }
   return true;
 }

@@ -32,6 +32,8 @@ class BatchFill {
       : pipeline_(pipeline), batch_(batch), capacity_(capacity) {}
   uint32_t capacity() const { return capacity_; }
   uint32_t rows() const { return rows_; }
+  // Rows still free (a ring over several queues fills one batch from each in turn).
+  uint32_t room() const { return capacity_ - rows_; }
   // One frame into the next row; true if it was accepted.
   bool operator()(const uint8_t* frame, uint32_t length, uint16_t vlanTci, double timeMs) {
     if (!pipeline_->Accept(frame, length, vlanTci, timeMs, batch_, rows_)) return false;

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "boundary/errors.h"
+#include "boundary/js_args.h"
 #include "boundary/ip_text.h"
 #include "wire/build.h"
 
@@ -47,21 +48,9 @@ bool ConfigurePipeline(Napi::Env env, Napi::Object options, Pipeline* pipeline,
       return false;
     }
   }
-  Napi::Value ports = options.Get("ports");
-  if (!ports.IsArray() || ports.As<Napi::Array>().Length() == 0) {
-    ThrowTypeError(env, "options.ports must be a non-empty array of port numbers");
-    return false;
-  }
-  Napi::Array portList = ports.As<Napi::Array>();
-  for (uint32_t i = 0; i < portList.Length(); i++) {
-    Napi::Value v = portList.Get(i);
-    double p = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1;
-    if (!(p >= 1 && p <= 65535) || p != static_cast<double>(static_cast<uint32_t>(p))) {
-      ThrowRangeError(env, "options.ports[" + std::to_string(i) + "] must be an integer from 1 to 65535");
-      return false;
-    }
-    config.ports.push_back(static_cast<uint16_t>(p));
-  }
+  std::vector<uint32_t> ports;
+  if (!ReadIntegerArray(env, options, "options.", "ports", 1, 65535, 0, "port numbers", &ports)) return false;
+  for (uint32_t port : ports) config.ports.push_back(static_cast<uint16_t>(port));
   Napi::Value cookies = options.Get("cookies");
   std::string mode = cookies.IsString() ? cookies.As<Napi::String>().Utf8Value() : "";
   if (mode == "off") config.mode = CookieMode::kOff;
